@@ -1,0 +1,38 @@
+"""Who is calling the API: staff API tokens (``Authorization: Bearer ...``)."""
+
+from __future__ import annotations
+
+from flask import g, request
+
+from bridge.api.errors import error_response
+from bridge.auth import policy
+from bridge.auth.accounts import authenticate_token
+from bridge.db import get_session
+
+
+def require_token():
+    """``before_request`` of the staff API blueprints: a live token or 401."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        response = error_response(
+            401,
+            "unauthorized",
+            "Authentication required: send 'Authorization: Bearer <API token>'.",
+        )
+    else:
+        record = authenticate_token(get_session(), token.strip())
+        if record is not None:
+            g.principal = policy.Staff(user_id=record.user_id, read_only=record.read_only)
+            return None
+        response = error_response(401, "invalid_token", "The API token is invalid or revoked.")
+    response.headers["WWW-Authenticate"] = 'Bearer realm="billing-bridge"'
+    return response
+
+
+def principal() -> policy.Principal:
+    return g.get("principal") or policy.Anonymous()
+
+
+def authorize(action: str, obj: object | None = None) -> None:
+    """Raise ``PermissionDenied`` (403) unless the caller may do ``action``."""
+    policy.require(principal(), action, obj)

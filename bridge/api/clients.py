@@ -1,0 +1,234 @@
+"""Clients and their sites."""
+
+from __future__ import annotations
+
+import hashlib
+
+from flask import current_app
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from marshmallow import Schema, fields, validate
+
+from bridge.api.auth import authorize, require_token
+from bridge.api.common import PageArgs, list_schema, page_schema, paging
+from bridge.api.fields import Boolean, Integer, Text
+from bridge.auth.secrets import SecretBox
+from bridge.billing import clients
+from bridge.db import get_session
+from bridge.models import ClientStatus
+
+blp = Blueprint("clients", __name__, url_prefix="/api/v1", description="Clients and their sites")
+blp.before_request(require_token)
+
+
+def secret_box() -> SecretBox:
+    return current_app.extensions["bridge.secret_box"]
+
+
+class RoleRefSchema(Schema):
+    id = fields.Integer()
+    name = fields.String()
+
+
+class SiteSchema(Schema):
+    id = fields.Integer()
+    public_id = fields.String(metadata={"description": "The id the site's plugin sends"})
+    client_id = fields.Integer()
+    name = fields.String()
+    url = fields.String()
+    disabled = fields.Boolean()
+    secret_rotated_at = fields.DateTime()
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime(allow_none=True)
+
+
+class SiteWithSecretSchema(SiteSchema):
+    secret = fields.String(
+        metadata={"description": "Shown this once; only its encrypted form is stored."}
+    )
+
+
+def gravatar_url(email: str) -> str:
+    digest = hashlib.sha256(email.strip().lower().encode()).hexdigest()
+    return f"https://www.gravatar.com/avatar/{digest}?d=identicon"
+
+
+class ClientSummarySchema(Schema):
+    id = fields.Integer()
+    name = fields.String()
+    email = fields.String()
+    company = fields.String()
+    status = fields.Enum(ClientStatus, by_value=True)
+    role = fields.Nested(RoleRefSchema)
+    site_count = fields.Integer()
+    avatar_url = fields.Function(lambda obj: gravatar_url(obj.email))
+    created_at = fields.DateTime()
+
+
+class ClientSchema(ClientSummarySchema):
+    address_line1 = fields.String()
+    address_line2 = fields.String()
+    city = fields.String()
+    postal_code = fields.String()
+    state = fields.String()
+    country = fields.String()
+    custom_fields = fields.Dict()
+    sites = fields.List(fields.Nested(SiteSchema))
+    site_count = fields.Function(lambda obj: len(obj.sites))
+    updated_at = fields.DateTime(allow_none=True)
+
+
+class ClientWriteSchema(Schema):
+    name = Text(max_length=200, required=True)
+    email = Text(max_length=254, required=True)
+    company = Text(max_length=200)
+    address_line1 = Text(max_length=200)
+    address_line2 = Text(max_length=200)
+    city = Text(max_length=100)
+    postal_code = Text(max_length=20)
+    state = Text(max_length=100)
+    country = Text(max_length=2)
+    role_id = Integer(minimum=1, allow_none=True)
+    custom_fields = fields.Dict(keys=Text(max_length=64))
+
+
+class ClientPatchSchema(ClientWriteSchema):
+    name = Text(max_length=200)
+    email = Text(max_length=254)
+    role_id = Integer(minimum=1)
+
+
+class ClientQuerySchema(PageArgs):
+    status = fields.Enum(ClientStatus, by_value=True)
+    q = Text(max_length=100, metadata={"description": "Text in the name, email or company"})
+    sort = fields.String(validate=validate.OneOf(list(clients.SORTS)), load_default="name")
+
+
+class SiteWriteSchema(Schema):
+    name = Text(max_length=200, required=True)
+    url = Text(max_length=500, required=True)
+
+
+class SitePatchSchema(Schema):
+    name = Text(max_length=200)
+    url = Text(max_length=500)
+    disabled = Boolean()
+
+
+ClientPageSchema = page_schema(ClientSummarySchema, "ClientPage")
+
+
+@blp.route("/clients")
+class Clients(MethodView):
+    @blp.arguments(ClientQuerySchema, location="query")
+    @blp.response(200, ClientPageSchema)
+    def get(self, args):
+        """Clients, a page at a time; filter by status and by text, sort."""
+        authorize("clients.read")
+        return clients.list_clients(
+            get_session(),
+            status=args.get("status"),
+            text=args.get("q"),
+            sort=args["sort"],
+            **paging(args),
+        )
+
+    @blp.arguments(ClientWriteSchema)
+    @blp.response(201, ClientSchema)
+    def post(self, data):
+        """Add a client (status inactive until invited); the role defaults to the default role."""
+        authorize("clients.write")
+        session = get_session()
+        client = clients.create_client(session, **data)
+        session.commit()
+        return client
+
+
+@blp.route("/clients/<id:client_id>")
+class ClientResource(MethodView):
+    @blp.response(200, ClientSchema)
+    def get(self, client_id):
+        """One client with its sites."""
+        authorize("clients.read")
+        return clients.get_client(get_session(), client_id)
+
+    @blp.arguments(ClientPatchSchema)
+    @blp.response(200, ClientSchema)
+    def patch(self, changes, client_id):
+        """Change a client's details (only the fields given)."""
+        authorize("clients.write")
+        session = get_session()
+        client = clients.update_client(session, clients.get_client(session, client_id), changes)
+        session.commit()
+        return client
+
+    @blp.response(204)
+    def delete(self, client_id):
+        """Delete a client and its sites."""
+        authorize("clients.write")
+        session = get_session()
+        clients.delete_client(session, clients.get_client(session, client_id))
+        session.commit()
+
+
+@blp.route("/clients/<id:client_id>/sites")
+class Sites(MethodView):
+    @blp.response(200, list_schema(SiteSchema, "SiteList"))
+    def get(self, client_id):
+        """The client's sites."""
+        authorize("sites.read")
+        return {"data": clients.get_client(get_session(), client_id).sites}
+
+    @blp.arguments(SiteWriteSchema)
+    @blp.response(201, SiteWithSecretSchema)
+    def post(self, data, client_id):
+        """Add a site; the answer carries its secret, shown this once."""
+        authorize("sites.write")
+        session = get_session()
+        client = clients.get_client(session, client_id)
+        site, secret = clients.create_site(session, secret_box(), client, **data)
+        session.commit()
+        site.secret = secret
+        return site
+
+
+@blp.route("/clients/<id:client_id>/sites/<id:site_id>")
+class SiteResource(MethodView):
+    @blp.response(200, SiteSchema)
+    def get(self, client_id, site_id):
+        """One site of the client."""
+        authorize("sites.read")
+        return clients.get_site(get_session(), site_id, client_id=client_id)
+
+    @blp.arguments(SitePatchSchema)
+    @blp.response(200, SiteSchema)
+    def patch(self, changes, client_id, site_id):
+        """Rename a site, change its URL, or disable it (its plugin is then refused)."""
+        authorize("sites.write")
+        session = get_session()
+        site = clients.get_site(session, site_id, client_id=client_id)
+        clients.update_site(session, site, changes)
+        session.commit()
+        return site
+
+    @blp.response(204)
+    def delete(self, client_id, site_id):
+        """Remove a site; its plugin can no longer connect."""
+        authorize("sites.write")
+        session = get_session()
+        clients.delete_site(session, clients.get_site(session, site_id, client_id=client_id))
+        session.commit()
+
+
+@blp.route("/clients/<id:client_id>/sites/<id:site_id>/rotate-secret")
+class SiteSecret(MethodView):
+    @blp.response(200, SiteWithSecretSchema)
+    def post(self, client_id, site_id):
+        """Replace the site's secret; the old one stops working at once."""
+        authorize("sites.write")
+        session = get_session()
+        site = clients.get_site(session, site_id, client_id=client_id)
+        secret = clients.rotate_site_secret(session, secret_box(), site)
+        session.commit()
+        site.secret = secret
+        return site

@@ -1,0 +1,121 @@
+"""Every error answer of the API is built here, in one shape:
+
+    {"error": {"code": "not_found", "message": "No such client.", "fields": {}}}
+
+``code`` is stable (clients branch on it), ``message`` is for people,
+``fields`` maps input fields to their problems.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import jsonify, request
+from marshmallow import Schema, fields
+from werkzeug.exceptions import HTTPException
+
+from bridge.auth.policy import PermissionDenied
+from bridge.billing.errors import Conflict, DomainError, Invalid, NotFound
+
+log = logging.getLogger(__name__)
+
+STATUS_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    429: "rate_limited",
+    500: "internal_error",
+    503: "unavailable",
+}
+
+
+class ErrorBodySchema(Schema):
+    code = fields.String(required=True, metadata={"description": "Stable machine code"})
+    message = fields.String(required=True, metadata={"description": "Human message"})
+    fields = fields.Dict(
+        keys=fields.String(),
+        metadata={"description": "Problems per input field (lists of messages, or nested)"},
+    )
+
+
+class ErrorSchema(Schema):
+    error = fields.Nested(ErrorBodySchema, required=True)
+
+
+def error_response(status: int, code: str, message: str, field_errors: dict | None = None):
+    response = jsonify({"error": {"code": code, "message": message, "fields": field_errors or {}}})
+    response.status_code = status
+    return response
+
+
+def wants_json() -> bool:
+    return request.path.startswith(("/api/", "/webhooks/", "/healthz"))
+
+
+def handle_http_exception(error: HTTPException):
+    """Werkzeug/flask-smorest HTTP errors (404 route, 405, 413, webargs 400/422)."""
+    status = error.code or 500
+    if not wants_json():
+        return error
+    code = STATUS_CODES.get(status, "error")
+    message = error.description or error.name
+    field_errors: dict = {}
+    data = getattr(error, "data", None) or {}
+    messages = data.get("messages")
+    if isinstance(messages, dict):
+        if status == 400 and messages.get("json") == ["Invalid JSON body."]:
+            code, message = "invalid_json", "The request body is not valid JSON."
+        else:
+            # webargs groups errors by location (json, query): merge them.
+            for location_errors in messages.values():
+                if isinstance(location_errors, dict):
+                    field_errors.update(location_errors)
+                else:
+                    field_errors.setdefault("_schema", []).extend(location_errors)
+            message = "The request has invalid fields."
+            if "_schema" in field_errors and len(field_errors) == 1:
+                message = "The request body must be a JSON object."
+    if status == 401:
+        message = "Authentication required: send 'Authorization: Bearer <API token>'."
+    response = error_response(status, code, message, field_errors)
+    if status == 401:
+        response.headers["WWW-Authenticate"] = 'Bearer realm="billing-bridge"'
+    if status == 405 and hasattr(error, "valid_methods") and error.valid_methods:
+        response.headers["Allow"] = ", ".join(error.valid_methods)
+    return response
+
+
+def handle_domain_error(error: DomainError):
+    status = 422
+    if isinstance(error, NotFound):
+        status = 404
+    elif isinstance(error, Conflict):
+        status = 409
+    elif isinstance(error, Invalid):
+        status = 422
+    return error_response(status, error.code, error.message, error.fields)
+
+
+def handle_permission_denied(error: PermissionDenied):
+    return error_response(403, "forbidden", error.message)
+
+
+def handle_unexpected(error: Exception):
+    if isinstance(error, HTTPException):
+        return handle_http_exception(error)
+    log.exception("unhandled error on %s %s", request.method, request.path)
+    if not wants_json():
+        raise error
+    return error_response(500, "internal_error", "Something went wrong on our side.")
+
+
+def init_app(app) -> None:
+    app.register_error_handler(DomainError, handle_domain_error)
+    app.register_error_handler(PermissionDenied, handle_permission_denied)
+    app.register_error_handler(Exception, handle_unexpected)

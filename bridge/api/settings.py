@@ -1,0 +1,157 @@
+"""Business settings: currency (once), descriptor, profile, branding, logo."""
+
+from __future__ import annotations
+
+from flask import current_app
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from marshmallow import Schema, fields, validate
+
+from bridge.api.auth import authorize, require_token
+from bridge.api.fields import Base64Bytes, Boolean, Integer, Text
+from bridge.billing import business
+from bridge.db import get_session
+
+blp = Blueprint(
+    "settings", __name__, url_prefix="/api/v1", description="The business and its branding"
+)
+blp.before_request(require_token)
+
+LOGO_MAX = 512 * 1024
+
+
+class LogoInfoSchema(Schema):
+    content_type = fields.String()
+    size = fields.Integer()
+    sha256 = fields.String()
+
+
+class SettingsSchema(Schema):
+    currency = fields.String(allow_none=True)
+    currency_set_at = fields.DateTime(allow_none=True)
+    statement_descriptor = fields.String(allow_none=True)
+    company_name = fields.String()
+    address_line1 = fields.String()
+    address_line2 = fields.String()
+    city = fields.String()
+    postal_code = fields.String()
+    state = fields.String()
+    country = fields.String()
+    email = fields.String()
+    phone = fields.String()
+    website = fields.String()
+    tax_id = fields.String()
+    brand_color = fields.String()
+    logo = fields.Nested(LogoInfoSchema, allow_none=True)
+    custom_fields = fields.Dict()
+    invoice_number_format = fields.String()
+    credit_note_number_format = fields.String()
+    invoice_footer = fields.String()
+    invoice_language = fields.String()
+    invoice_show_logo = fields.Boolean()
+    invoice_net_terms_days = fields.Integer()
+    updated_at = fields.DateTime(allow_none=True)
+
+
+class SettingsPatchSchema(Schema):
+    statement_descriptor = Text(max_length=22, allow_none=True)
+    company_name = Text(max_length=200)
+    address_line1 = Text(max_length=200)
+    address_line2 = Text(max_length=200)
+    city = Text(max_length=100)
+    postal_code = Text(max_length=20)
+    state = Text(max_length=100)
+    country = Text(max_length=2)
+    email = Text(max_length=254)
+    phone = Text(max_length=40)
+    website = Text(max_length=300)
+    tax_id = Text(max_length=50)
+    brand_color = Text(max_length=7)
+    custom_fields = fields.Dict(keys=Text(max_length=64))
+    invoice_footer = Text(max_length=2000, multiline=True)
+    invoice_language = fields.String(validate=validate.OneOf(business.INVOICE_LANGUAGES))
+    invoice_show_logo = Boolean()
+    invoice_net_terms_days = Integer(minimum=0, maximum=365)
+
+
+class CurrencySchema(Schema):
+    currency = fields.String(required=True, validate=validate.Regexp(r"^[A-Z]{3}$"))
+    confirm = Boolean(
+        required=True,
+        metadata={"description": "Must be true: the currency can never change afterwards."},
+    )
+
+
+class LogoSchema(Schema):
+    data = Base64Bytes(max_bytes=LOGO_MAX, required=True)
+
+
+class LogoDataSchema(LogoInfoSchema):
+    data = Base64Bytes(max_bytes=LOGO_MAX)
+
+
+@blp.route("/settings")
+class Settings(MethodView):
+    @blp.response(200, SettingsSchema)
+    def get(self):
+        """The business settings."""
+        authorize("settings.read")
+        return business.get_settings(get_session())
+
+    @blp.arguments(SettingsPatchSchema)
+    @blp.response(200, SettingsSchema)
+    def patch(self, changes):
+        """Change profile, branding and invoice settings (only the fields given)."""
+        authorize("settings.write")
+        session = get_session()
+        settings = business.update_settings(session, changes)
+        session.commit()
+        return settings
+
+
+@blp.route("/settings/currency")
+class Currency(MethodView):
+    @blp.arguments(CurrencySchema)
+    @blp.response(200, SettingsSchema)
+    def put(self, args):
+        """Choose the business currency, once; a second choice is a 409."""
+        authorize("settings.write")
+        session = get_session()
+        settings = business.set_currency(session, args["currency"], confirm=args["confirm"])
+        session.commit()
+        return settings
+
+
+@blp.route("/settings/logo")
+class Logo(MethodView):
+    @blp.response(200, LogoDataSchema)
+    def get(self):
+        """The logo, base64-encoded (404 when there is none)."""
+        authorize("settings.read")
+        settings = business.get_settings(get_session())
+        if settings.logo is None:
+            from bridge.billing.errors import NotFound
+
+            raise NotFound("No logo has been uploaded.")
+        return settings.logo
+
+    @blp.arguments(LogoSchema)
+    @blp.response(200, SettingsSchema)
+    def put(self, args):
+        """Upload the logo (PNG, JPEG or SVG; size-limited), base64 in JSON."""
+        authorize("settings.write")
+        session = get_session()
+        settings = business.set_logo(
+            session, args["data"], min(LOGO_MAX, current_app.config["MAX_IMAGE_BYTES"])
+        )
+        session.commit()
+        return settings
+
+    @blp.response(200, SettingsSchema)
+    def delete(self):
+        """Remove the logo."""
+        authorize("settings.write")
+        session = get_session()
+        settings = business.remove_logo(session)
+        session.commit()
+        return settings

@@ -1,0 +1,70 @@
+"""The application factory."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import bridge_templates
+from flask import Flask, jsonify, render_template
+
+from bridge import config, db, migrate
+from bridge.auth.secrets import SecretBox
+
+
+class SchemaOutOfDate(RuntimeError):
+    """The database is behind the code's migrations."""
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    """Build the app. ``test_config`` overrides settings (tests pass the
+    database URL and the like)."""
+    app = Flask(
+        "bridge",
+        template_folder=str(Path(bridge_templates.__file__).parent),
+        instance_relative_config=True,
+        # Where the SQLite file, the local secret and local mail live.
+        instance_path=os.environ.get("BRIDGE_INSTANCE_PATH") or None,
+    )
+    config.load(app, test_config)
+    logging.getLogger("xhtml2pdf").setLevel(logging.ERROR)
+
+    database = db.init_app(app)
+    app.extensions["bridge.secret_box"] = SecretBox(
+        app.config["ENCRYPTION_KEY"], app.config["SECRET_KEY"]
+    )
+
+    if app.config["CHECK_SCHEMA"]:
+        ensure_schema_current(database)
+
+    from bridge import api
+
+    api.init_app(app)
+
+    @app.get("/healthz")
+    def healthz():
+        """200 when the database answers, 503 otherwise (for load balancers)."""
+        try:
+            database.ping()
+        except Exception:  # any failure to reach the database is "unhealthy"
+            app.logger.exception("health check: database unreachable")
+            return jsonify({"status": "unavailable", "database": "unreachable"}), 503
+        return jsonify({"status": "ok", "database": "ok"})
+
+    @app.get("/")
+    def index():
+        return render_template("index.html")
+
+    return app
+
+
+def ensure_schema_current(database: db.Database) -> None:
+    """Refuse to run on a database the migrations have not brought up to date."""
+    current = migrate.current_revision(database.engine)
+    head = migrate.head_revision()
+    if current != head:
+        where = "an empty database" if current is None else f"revision {current}"
+        raise SchemaOutOfDate(
+            f"The database is at {where}, the code needs {head}: run `bridge db upgrade`."
+        )

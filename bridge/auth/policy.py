@@ -1,0 +1,123 @@
+"""The permission policy: may this principal do this action on this object?
+
+Every layer (REST API, Hub, portal, plugin endpoints, scheduler) asks here and
+nowhere else, so a rule changes in one place. Actions are strings:
+
+- staff actions are ``"<resource>.read"`` or ``"<resource>.write"``
+  (resources: settings, clients, sites, roles, custom_fields, catalog,
+  tax_rates, tokens). Staff may do everything; a read-only API token may only
+  read.
+- client actions are ``"<area>.<action>"`` from ``bridge.auth.permissions``
+  (``"hosting.staging"``, ``"billing.pay"``...), always about an object of
+  the client's own (their client record, or one of their sites), granted by
+  their role.
+- ``"site.read"``: a site's plugin reading its own site's data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from bridge.auth.permissions import AREAS, granted_actions
+
+
+class PermissionDenied(Exception):
+    """The principal may not do the action; the message is safe to show."""
+
+    def __init__(self, message: str = "You are not allowed to do this."):
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Staff:
+    """Agency staff, through the Hub or an API token."""
+
+    user_id: int
+    read_only: bool = False
+
+
+@dataclass(frozen=True)
+class ClientUser:
+    """A person of a client, with the permission set of the client's role."""
+
+    user_id: int
+    client_id: int
+    permissions: dict = field(hash=False, compare=False)
+
+
+@dataclass(frozen=True)
+class SitePlugin:
+    """A site's WordPress plugin, authenticated by its signature."""
+
+    site_id: int
+    client_id: int
+
+
+class Anonymous:
+    """Nobody: may do nothing."""
+
+
+Principal = Staff | ClientUser | SitePlugin | Anonymous
+
+STAFF_RESOURCES = frozenset(
+    {"settings", "clients", "sites", "roles", "custom_fields", "catalog", "tax_rates", "tokens"}
+)
+
+
+def may(principal: Principal, action: str, obj: object | None = None) -> bool:
+    """True when ``principal`` may do ``action`` (on ``obj``, when the action
+    is about one object). Unknown actions are refused, never allowed."""
+    resource, _, verb = action.partition(".")
+    if isinstance(principal, Staff):
+        if resource not in STAFF_RESOURCES or verb not in ("read", "write"):
+            return False
+        return verb == "read" or not principal.read_only
+    if isinstance(principal, ClientUser):
+        if resource not in AREAS or verb not in AREAS[resource].actions:
+            return False
+        if not _owned_by(obj, principal.client_id):
+            return False
+        return verb in granted_actions(principal.permissions, resource)
+    if isinstance(principal, SitePlugin):
+        return action == "site.read" and _is_site(obj, principal.site_id)
+    return False
+
+
+def require(principal: Principal, action: str, obj: object | None = None) -> None:
+    """Raise ``PermissionDenied`` unless ``may(principal, action, obj)``."""
+    if not may(principal, action, obj):
+        if isinstance(principal, Staff) and principal.read_only:
+            raise PermissionDenied("This API token is read-only.")
+        raise PermissionDenied()
+
+
+def visible_areas(principal: Principal) -> dict[str, list[str]]:
+    """For each area, the actions the principal holds (for menus and the plugin)."""
+    if isinstance(principal, Staff):
+        return {key: list(area.actions) for key, area in AREAS.items()}
+    if isinstance(principal, ClientUser):
+        return {
+            key: sorted(granted_actions(principal.permissions, key))
+            for key in AREAS
+            if granted_actions(principal.permissions, key)
+        }
+    return {}
+
+
+def _owned_by(obj: object | None, client_id: int) -> bool:
+    """A client principal acts only on its own things. A client record is its
+    own; anything else must carry the client's id."""
+    if obj is None:
+        return False
+    from bridge.models import Client
+
+    if isinstance(obj, Client):
+        return obj.id == client_id
+    return getattr(obj, "client_id", None) == client_id
+
+
+def _is_site(obj: object | None, site_id: int) -> bool:
+    from bridge.models import Site
+
+    return isinstance(obj, Site) and obj.id == site_id

@@ -1,0 +1,1 @@
+"""The domain: plain Python over a Session (no Flask, no HTTP)."""

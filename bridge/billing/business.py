@@ -1,0 +1,172 @@
+"""The business: currency (chosen once), statement descriptor, company
+profile and branding."""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bridge import clock
+from bridge.billing import money
+from bridge.billing.custom_fields import validate_values
+from bridge.billing.errors import Conflict, Invalid
+from bridge.billing.validation import (
+    check_email,
+    check_hex_color,
+    check_image,
+    check_url,
+    sha256_hex,
+)
+from bridge.models import SETTINGS_ID, BusinessSettings, CustomFieldEntity, StoredFile
+
+PROFILE_FIELDS = (
+    "company_name",
+    "address_line1",
+    "address_line2",
+    "city",
+    "postal_code",
+    "state",
+    "country",
+    "email",
+    "phone",
+    "website",
+    "tax_id",
+    "brand_color",
+    "invoice_footer",
+    "invoice_language",
+    "invoice_show_logo",
+    "invoice_net_terms_days",
+)
+
+# Stripe's rules for statement descriptors.
+DESCRIPTOR_FORBIDDEN = set("<>\\'\"*")
+INVOICE_LANGUAGES = ("en", "fr")
+
+
+def get_settings(session: Session) -> BusinessSettings:
+    """The single settings row (created by the first migration)."""
+    settings = session.get(BusinessSettings, SETTINGS_ID)
+    if settings is None:  # only if someone deleted the row by hand
+        settings = BusinessSettings(id=SETTINGS_ID, custom_fields={})
+        session.add(settings)
+        session.flush()
+    return settings
+
+
+def require_currency(session: Session) -> str:
+    """The business currency; refuses while it has not been chosen."""
+    currency = get_settings(session).currency
+    if currency is None:
+        raise Conflict(
+            "Choose the business currency first (PUT /api/v1/settings/currency).",
+            code="currency_not_set",
+        )
+    return currency
+
+
+def set_currency(session: Session, currency: str, *, confirm: bool) -> BusinessSettings:
+    """Choose the currency, once. A second choice is refused even if identical,
+    because prices and invoices already depend on the first one."""
+    if not confirm:
+        raise Invalid(
+            "The currency cannot be changed once set: confirm the choice.",
+            fields={"confirm": ["Must be true: the currency is permanent."]},
+        )
+    if not money.is_currency(currency):
+        raise Invalid(
+            f"{currency!r} is not an ISO 4217 currency code.",
+            code="unknown_currency",
+            fields={"currency": ["Unknown currency."]},
+        )
+    # Lock the row so two simultaneous first choices cannot both win.
+    settings = session.scalars(
+        select(BusinessSettings).where(BusinessSettings.id == SETTINGS_ID).with_for_update()
+    ).one()
+    if settings.currency is not None:
+        raise Conflict(
+            f"The currency is already set to {settings.currency} and cannot be changed.",
+            code="currency_already_set",
+        )
+    settings.currency = currency
+    settings.currency_set_at = clock.now()
+    settings.updated_at = clock.now()
+    return settings
+
+
+def check_statement_descriptor(value: str) -> str:
+    """Stripe's rules: 5-22 characters, Latin letters, at least one letter,
+    none of < > \\ ' " *."""
+    problems = []
+    if not 5 <= len(value) <= 22:
+        problems.append("Must be 5 to 22 characters long.")
+    if not re.search(r"[A-Za-z]", value):
+        problems.append("Must contain at least one letter.")
+    bad = sorted(set(value) & DESCRIPTOR_FORBIDDEN)
+    if bad:
+        problems.append(f"Must not contain {' '.join(bad)}.")
+    if any(ord(c) > 127 or not c.isprintable() for c in value):
+        problems.append("Only Latin (ASCII) characters are allowed.")
+    if problems:
+        raise Invalid(
+            "The statement descriptor does not follow the card networks' rules.",
+            fields={"statement_descriptor": problems},
+        )
+    return value
+
+
+def update_settings(session: Session, changes: dict) -> BusinessSettings:
+    """Change the profile, branding and invoice settings given in ``changes``."""
+    settings = get_settings(session)
+    unknown = set(changes) - set(PROFILE_FIELDS) - {"statement_descriptor", "custom_fields"}
+    if unknown:
+        raise Invalid("Unknown settings.", fields={k: ["Unknown field."] for k in unknown})
+    if "email" in changes and changes["email"]:
+        changes["email"] = check_email(changes["email"])
+    if "website" in changes and changes["website"]:
+        changes["website"] = check_url(changes["website"], "website")
+    if "brand_color" in changes:
+        changes["brand_color"] = check_hex_color(changes["brand_color"])
+    if changes.get("statement_descriptor"):
+        check_statement_descriptor(changes["statement_descriptor"])
+    if "invoice_language" in changes and changes["invoice_language"] not in INVOICE_LANGUAGES:
+        raise Invalid(
+            "Invoices can be in English (en) or French (fr).",
+            fields={"invoice_language": ["Unsupported language."]},
+        )
+    if "custom_fields" in changes:
+        changes["custom_fields"] = validate_values(
+            session, CustomFieldEntity.BUSINESS, changes["custom_fields"]
+        )
+    for key, value in changes.items():
+        setattr(settings, key, value)
+    settings.updated_at = clock.now()
+    return settings
+
+
+def set_logo(session: Session, data: bytes, max_bytes: int) -> BusinessSettings:
+    settings = get_settings(session)
+    settings.logo = store_file(session, data, max_bytes, field="logo")
+    settings.updated_at = clock.now()
+    return settings
+
+
+def remove_logo(session: Session) -> BusinessSettings:
+    settings = get_settings(session)
+    settings.logo = None
+    settings.updated_at = clock.now()
+    return settings
+
+
+def store_file(session: Session, data: bytes, max_bytes: int, field: str = "image") -> StoredFile:
+    content_type = check_image(data, max_bytes, field)
+    stored = StoredFile(
+        content_type=content_type,
+        size=len(data),
+        sha256=sha256_hex(data),
+        data=data,
+        created_at=clock.now(),
+    )
+    session.add(stored)
+    return stored

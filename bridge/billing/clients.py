@@ -1,0 +1,261 @@
+"""Clients and their WordPress sites."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from bridge import clock
+from bridge.auth.secrets import SecretBox
+from bridge.billing.custom_fields import validate_values
+from bridge.billing.errors import Conflict, Invalid, NotFound
+from bridge.billing.paging import Page
+from bridge.billing.roles import default_role, get_role
+from bridge.billing.validation import check_email, check_url, email_key
+from bridge.models import Client, ClientStatus, CustomFieldEntity, Site
+
+ADDRESS_FIELDS = ("address_line1", "address_line2", "city", "postal_code", "state", "country")
+EDITABLE_FIELDS = ("name", "email", "company", *ADDRESS_FIELDS, "role_id", "custom_fields")
+
+SORTS = {
+    "name": (Client.name, Client.id),
+    "-name": (Client.name.desc(), Client.id.desc()),
+    "email": (Client.email_key, Client.id),
+    "-email": (Client.email_key.desc(), Client.id.desc()),
+    "created_at": (Client.created_at, Client.id),
+    "-created_at": (Client.created_at.desc(), Client.id.desc()),
+}
+
+
+@dataclass(frozen=True)
+class ClientRow:
+    """A client as the client list shows it."""
+
+    client: Client
+    site_count: int
+
+    def __getattr__(self, name: str):
+        # Everything else reads as the client itself.
+        return getattr(self.client, name)
+
+
+def _check_country(country: str) -> str:
+    country = country.strip().upper()
+    if country and (len(country) != 2 or not country.isalpha() or not country.isascii()):
+        raise Invalid(
+            "A country is a two-letter ISO 3166 code such as FR or US.",
+            fields={"country": ["Not an ISO 3166 alpha-2 code."]},
+        )
+    return country
+
+
+def _check_unique_email(session: Session, email: str, exclude_id: int | None = None) -> None:
+    query = select(Client.id).where(Client.email_key == email_key(email))
+    if exclude_id is not None:
+        query = query.where(Client.id != exclude_id)
+    if session.scalar(query) is not None:
+        raise Conflict(f"A client with the email {email} already exists.", code="duplicate_email")
+
+
+def create_client(
+    session: Session,
+    *,
+    name: str,
+    email: str,
+    company: str = "",
+    role_id: int | None = None,
+    custom_fields: dict | None = None,
+    **address: str,
+) -> Client:
+    name = name.strip()
+    if not name:
+        raise Invalid("A client needs a name.", fields={"name": ["Required."]})
+    email = check_email(email)
+    _check_unique_email(session, email)
+    role = get_role_for_client(session, role_id)
+    unknown = set(address) - set(ADDRESS_FIELDS)
+    if unknown:
+        raise Invalid("Unknown fields.", fields={k: ["Unknown field."] for k in unknown})
+    if "country" in address:
+        address["country"] = _check_country(address["country"])
+    client = Client(
+        name=name,
+        email=email,
+        email_key=email_key(email),
+        company=company.strip(),
+        role=role,
+        status=ClientStatus.INACTIVE,
+        custom_fields=validate_values(session, CustomFieldEntity.CLIENT, custom_fields or {}),
+        created_at=clock.now(),
+        **{key: address.get(key, "") for key in ADDRESS_FIELDS},
+    )
+    session.add(client)
+    try:
+        session.flush()
+    except IntegrityError as exc:  # a concurrent request took the email first
+        session.rollback()
+        raise Conflict(
+            f"A client with the email {email} already exists.", code="duplicate_email"
+        ) from exc
+    return client
+
+
+def get_role_for_client(session: Session, role_id: int | None):
+    if role_id is None:
+        return default_role(session)
+    try:
+        return get_role(session, role_id)
+    except NotFound as exc:
+        raise Invalid("No such role.", fields={"role_id": ["No such role."]}) from exc
+
+
+def get_client(session: Session, client_id: int) -> Client:
+    client = session.get(Client, client_id)
+    if client is None:
+        raise NotFound("No such client.")
+    return client
+
+
+def update_client(session: Session, client: Client, changes: dict) -> Client:
+    unknown = set(changes) - set(EDITABLE_FIELDS)
+    if unknown:
+        raise Invalid("Unknown fields.", fields={k: ["Unknown field."] for k in unknown})
+    if "name" in changes:
+        if not changes["name"].strip():
+            raise Invalid("A client needs a name.", fields={"name": ["Required."]})
+        client.name = changes["name"].strip()
+    if "email" in changes:
+        email = check_email(changes["email"])
+        _check_unique_email(session, email, exclude_id=client.id)
+        client.email = email
+        client.email_key = email_key(email)
+    if "role_id" in changes:
+        client.role = get_role_for_client(session, changes["role_id"])
+    if "custom_fields" in changes:
+        client.custom_fields = validate_values(
+            session, CustomFieldEntity.CLIENT, changes["custom_fields"]
+        )
+    if "country" in changes:
+        changes["country"] = _check_country(changes["country"])
+    for key in ("company", *ADDRESS_FIELDS):
+        if key in changes:
+            setattr(client, key, changes[key].strip())
+    client.updated_at = clock.now()
+    return client
+
+
+def delete_client(session: Session, client: Client) -> None:
+    session.delete(client)
+
+
+def list_clients(
+    session: Session,
+    *,
+    status: ClientStatus | None = None,
+    text: str | None = None,
+    sort: str = "name",
+    page: int = 1,
+    per_page: int = 50,
+) -> Page:
+    """One page of clients with their site counts: two queries whatever the
+    page size (the page with its counts, and the total)."""
+    filters = []
+    if status is not None:
+        filters.append(Client.status == status)
+    if text:
+        needle = text.strip().lower()
+        filters.append(
+            or_(
+                func.lower(Client.name).contains(needle, autoescape=True),
+                Client.email_key.contains(needle, autoescape=True),
+                func.lower(Client.company).contains(needle, autoescape=True),
+            )
+        )
+    if sort not in SORTS:
+        raise Invalid(
+            f"Sort by one of: {', '.join(SORTS)}.", fields={"sort": ["Unknown sort key."]}
+        )
+    site_count = select(func.count(Site.id)).where(Site.client_id == Client.id).scalar_subquery()
+    rows = session.execute(
+        select(Client, site_count)
+        .where(*filters)
+        .order_by(*SORTS[sort])
+        .limit(per_page)
+        .offset((page - 1) * per_page)
+    ).all()
+    total = session.scalar(select(func.count()).select_from(Client).where(*filters))
+    return Page(
+        items=[ClientRow(client, count) for client, count in rows],
+        total=total or 0,
+        page=page,
+        per_page=per_page,
+    )
+
+
+# Sites ---------------------------------------------------------------------
+
+
+def new_site_secret() -> str:
+    return "bbs_" + secrets.token_urlsafe(32)
+
+
+def create_site(
+    session: Session, box: SecretBox, client: Client, *, name: str, url: str
+) -> tuple[Site, str]:
+    """Add a site to ``client``. Returns the site and its secret, which is
+    shown this once: only its encrypted form is kept."""
+    name = name.strip()
+    if not name:
+        raise Invalid("A site needs a name.", fields={"name": ["Required."]})
+    secret = new_site_secret()
+    now = clock.now()
+    site = Site(
+        public_id="site_" + secrets.token_hex(12),
+        client=client,
+        name=name,
+        url=check_url(url),
+        secret_encrypted=box.encrypt(secret),
+        secret_rotated_at=now,
+        disabled=False,
+        created_at=now,
+    )
+    session.add(site)
+    session.flush()
+    return site, secret
+
+
+def get_site(session: Session, site_id: int, client_id: int | None = None) -> Site:
+    site = session.get(Site, site_id)
+    if site is None or (client_id is not None and site.client_id != client_id):
+        raise NotFound("No such site.")
+    return site
+
+
+def update_site(session: Session, site: Site, changes: dict) -> Site:
+    if "name" in changes:
+        if not changes["name"].strip():
+            raise Invalid("A site needs a name.", fields={"name": ["Required."]})
+        site.name = changes["name"].strip()
+    if "url" in changes:
+        site.url = check_url(changes["url"])
+    if "disabled" in changes:
+        site.disabled = changes["disabled"]
+    site.updated_at = clock.now()
+    return site
+
+
+def rotate_site_secret(session: Session, box: SecretBox, site: Site) -> str:
+    """Replace the site's secret; the old one stops working at once."""
+    secret = new_site_secret()
+    site.secret_encrypted = box.encrypt(secret)
+    site.secret_rotated_at = clock.now()
+    site.updated_at = site.secret_rotated_at
+    return secret
+
+
+def delete_site(session: Session, site: Site) -> None:
+    session.delete(site)

@@ -1,0 +1,315 @@
+"""Money: an integer count of a currency's minor unit plus an ISO 4217 code.
+
+Never a float. The exponent of every currency (JPY 0, EUR 2, KWD 3) comes
+from ISO 4217, hard-coded below rather than read from Babel: Babel's CLDR
+"digits" are a display convention and disagree with ISO for several codes
+(ALL, IQD, IRR, LAK, RSD... are 0 in CLDR, 2 or 3 in ISO). Babel is used
+only to format amounts for people. Amounts sent to Stripe follow Stripe's
+own tables (``stripe_amount``), which differ from ISO again.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from decimal import Decimal
+from functools import lru_cache
+
+from babel import Locale, UnknownLocaleError
+from babel.numbers import NumberPattern, format_currency
+
+from bridge.billing.errors import Invalid
+
+# ISO 4217 list one, active codes only. Left out on purpose: funds and units
+# of account (BOV CHE CHW CLF COU MXV USN UYI UYW XSU XUA XDR XB*), precious
+# metals (XAU XAG XPD XPT), the test and "no currency" codes (XTS XXX), and
+# withdrawn codes (ANG CUC HRK SLL ZWL...).
+_ISO_EXPONENT_0 = "BIF CLP DJF GNF ISK JPY KMF KRW PYG RWF UGX VND VUV XAF XOF XPF"
+_ISO_EXPONENT_3 = "BHD IQD JOD KWD LYD OMR TND"
+_ISO_EXPONENT_2 = """
+    AED AFN ALL AMD AOA ARS AUD AWG AZN BAM BBD BDT BGN BMD BND BOB BRL BSD BTN BWP BYN BZD
+    CAD CDF CHF CNY COP CRC CUP CVE CZK DKK DOP DZD EGP ERN ETB EUR FJD FKP GBP GEL GHS GIP
+    GMD GTQ GYD HKD HNL HTG HUF IDR ILS INR IRR JMD KES KGS KHR KPW KYD KZT LAK LBP LKR LRD
+    LSL MAD MDL MGA MKD MMK MNT MOP MRU MUR MVR MWK MXN MYR MZN NAD NGN NIO NOK NPR NZD PAB
+    PEN PGK PHP PKR PLN QAR RON RSD RUB SAR SBD SCR SDG SEK SGD SHP SLE SOS SRD SSP STN SVC
+    SYP SZL THB TJS TMT TOP TRY TTD TWD TZS UAH USD UYU UZS VED VES WST XCD XCG YER ZAR ZMW
+    ZWG
+"""
+
+CURRENCY_EXPONENTS: dict[str, int] = dict(
+    sorted(
+        [(code, 0) for code in _ISO_EXPONENT_0.split()]
+        + [(code, 2) for code in _ISO_EXPONENT_2.split()]
+        + [(code, 3) for code in _ISO_EXPONENT_3.split()]
+    )
+)
+"""Every active ISO 4217 currency code -> its minor-unit exponent."""
+
+CURRENCIES: frozenset[str] = frozenset(CURRENCY_EXPONENTS)
+
+MAX_AMOUNT = 999_999_999_999
+"""The largest amount accepted from people, in minor units. It is also
+Stripe's ceiling (12 digits) for card payments."""
+
+# Stripe's tables, from https://docs.stripe.com/currencies. The zero-decimal
+# list includes UGX, but the "special cases" table on the same page overrides
+# it: UGX and ISK "transitioned to a zero-decimal currency, but backwards
+# compatibility requires you to represent it as a two-decimal value" (5 ISK is
+# sent as 500). HUF and TWD are two-decimal for charges at Stripe, as in ISO;
+# their divisible-by-100 rule applies only to manual payouts, which we never
+# create.
+STRIPE_ZERO_DECIMAL = frozenset(
+    {"BIF", "CLP", "DJF", "GNF", "JPY", "KMF", "KRW", "MGA"}
+    | {"PYG", "RWF", "UGX", "VND", "VUV", "XAF", "XOF", "XPF"}
+)
+STRIPE_THREE_DECIMAL = frozenset({"BHD", "JOD", "KWD", "OMR", "TND"})
+STRIPE_WHOLE_UNITS_AS_TWO_DECIMAL = frozenset({"ISK", "UGX"})
+
+# ASCII digits only: ``\d`` would also accept Arabic-Indic and other digits.
+_AMOUNT_TEXT = re.compile(r"(?P<units>[0-9]+)(?:\.(?P<fraction>[0-9]+))?")
+# from_decimal refuses values whose minor-unit count would have more digits
+# than this, so an exponent like 1E999999999 cannot build a gigantic int.
+_MAX_DIGITS = 40
+
+
+class UnknownCurrency(Invalid, ValueError):
+    """Not an active ISO 4217 code written as three upper-case letters."""
+
+    code = "unknown_currency"
+
+
+class InvalidAmount(Invalid, ValueError):
+    """An amount that cannot be represented, or accepted, in its currency."""
+
+    code = "invalid_amount"
+
+
+def is_currency(code: object) -> bool:
+    """Whether ``code`` is an active ISO 4217 code, exactly as listed
+    (upper case, no spaces)."""
+    return isinstance(code, str) and code in CURRENCY_EXPONENTS
+
+
+def exponent(code: str) -> int:
+    """The ISO 4217 minor-unit exponent of ``code`` (0, 2 or 3); raises
+    ``UnknownCurrency`` for anything ``is_currency`` refuses."""
+    if not is_currency(code):
+        raise UnknownCurrency(
+            f"{_shorten(repr(code))} is not an ISO 4217 currency code (such as EUR)."
+        )
+    return CURRENCY_EXPONENTS[code]
+
+
+def parse_amount(text: str, currency: str) -> int:
+    """The amount a person typed, in minor units of ``currency``.
+
+    Accepts only ASCII digits with at most one ``.`` followed by 1 to
+    ``exponent(currency)`` digits: "12", "12.5", "12.50" (EUR), "1.234" (KWD).
+    Refuses, with ``InvalidAmount``, signs, spaces, group separators, exponents,
+    "NaN", "Infinity", more decimals than the currency has (even zeros), and
+    amounts above ``MAX_AMOUNT``. Callers strip form input themselves.
+    """
+    if not isinstance(text, str):
+        raise TypeError(f"parse_amount takes text, not {type(text).__name__}")
+    exp = exponent(currency)
+    match = _AMOUNT_TEXT.fullmatch(text)
+    if match is None:
+        if text.startswith("-") and _AMOUNT_TEXT.fullmatch(text[1:]):
+            raise InvalidAmount(f"Amounts cannot be negative: {_shorten(text)}.")
+        example = f"12.{'5'.ljust(exp, '0')}" if exp else "1250"
+        raise InvalidAmount(
+            f"{_shorten(repr(text))} is not a valid amount: write digits with an optional "
+            f"decimal point, like {example}."
+        )
+    fraction = match["fraction"] or ""
+    if len(fraction) > exp:
+        raise InvalidAmount(
+            f"{currency} has {_decimals(exp)}: {_shorten(text)} is not a valid amount."
+        )
+    units = match["units"].lstrip("0") or "0"
+    # Compared by length first so int() never sees a huge string.
+    if len(units) <= len(str(MAX_AMOUNT)):
+        amount = int(units) * 10**exp + int(fraction.ljust(exp, "0") or "0")
+        if amount <= MAX_AMOUNT:
+            return amount
+    raise InvalidAmount(
+        f"{_shorten(text)} is above the largest amount accepted "
+        f"({to_decimal(MAX_AMOUNT, currency)} {currency})."
+    )
+
+
+def to_decimal(amount_minor: int, currency: str) -> Decimal:
+    """The exact value of ``amount_minor`` in major units, with exactly
+    ``exponent(currency)`` decimal places (1250 EUR -> Decimal("12.50"))."""
+    _require_int(amount_minor)
+    sign, digits, _ = Decimal(amount_minor).as_tuple()
+    # Built from its digits, so no decimal context can round it.
+    return Decimal((sign, digits, -exponent(currency)))
+
+
+def from_decimal(value: Decimal, currency: str) -> int:
+    """The minor units of ``value``, a major-unit amount; raises
+    ``InvalidAmount`` unless ``value`` is finite and exact at the currency's
+    precision (Decimal("12.50") and Decimal("12.5") are 1250 EUR,
+    Decimal("12.505") is refused). Never rounds."""
+    if not isinstance(value, Decimal):
+        raise TypeError(f"from_decimal takes a Decimal, not {type(value).__name__}")
+    exp = exponent(currency)
+    if not value.is_finite():
+        raise InvalidAmount(f"{value} is not an amount.")
+    if value.is_zero():
+        return 0
+    if value.adjusted() + exp >= _MAX_DIGITS:
+        raise InvalidAmount(f"{_shorten(str(value))} is too large an amount.")
+    sign, digits, value_exp = value.as_tuple()
+    # Work on the digits rather than with 10**-shift: an exponent such as
+    # 1E-999999999 must not build a huge power of ten just to be refused.
+    shift = int(value_exp) + exp
+    if shift < 0:
+        if any(digits[shift:]):
+            raise InvalidAmount(
+                f"{currency} has {_decimals(exp)}: {_shorten(str(value))} is not a valid amount."
+            )
+        digits, shift = digits[:shift], 0
+    magnitude = int("".join(map(str, digits))) * 10**shift
+    return -magnitude if sign else magnitude
+
+
+def format_amount(amount_minor: int, currency: str, locale: str = "en") -> str:
+    """``amount_minor`` written for people in ``locale`` by Babel, with
+    exactly the currency's ISO decimals: "€12.50" (en), "12,50 €" (fr, with
+    Babel's no-break spaces), "¥1,000", "KWD1.234"; negative amounts carry the
+    locale's minus sign. Raises ``ValueError`` for a locale Babel does not
+    know."""
+    value = to_decimal(amount_minor, currency)
+    if not isinstance(locale, str):
+        raise ValueError(f"Unknown locale: {locale!r}")
+    babel_locale, pattern = _currency_pattern(locale, exponent(currency))
+    return format_currency(
+        value, currency, format=pattern, locale=babel_locale, currency_digits=False
+    )
+
+
+def stripe_exponent(currency: str) -> int:
+    """The exponent Stripe uses for ``currency`` in API amounts: 0 for its
+    zero-decimal list, 3 for its three-decimal list, 2 otherwise, and 2 for
+    ISK and UGX (whole units written with two zero decimals)."""
+    exponent(currency)
+    if currency in STRIPE_WHOLE_UNITS_AS_TWO_DECIMAL:
+        return 2
+    if currency in STRIPE_ZERO_DECIMAL:
+        return 0
+    if currency in STRIPE_THREE_DECIMAL:
+        return 3
+    return 2
+
+
+def stripe_amount(amount_minor: int, currency: str) -> int:
+    """The integer to send to Stripe as ``amount`` for ``amount_minor``.
+
+    The rule: Stripe counts in units of 10**-stripe_exponent(currency) while
+    we count in ISO units of 10**-exponent(currency), so the amount is scaled
+    by 10**(stripe_exponent - exponent). Hence 5 ISK (ISO 0) is sent as 500,
+    1000 JPY as 1000, 12.50 EUR as 1250, 1.230 KWD as 1230.
+
+    Raises ``InvalidAmount`` when Stripe cannot take the amount: a negative
+    amount; one that scaling down would truncate (MGA is ISO two-decimal but
+    Stripe zero-decimal, so only whole ariary; LYD and IQD are ISO
+    three-decimal, unknown to Stripe's list, so only multiples of 10); a
+    three-decimal amount (BHD JOD KWD OMR TND) whose last digit is not 0,
+    which Stripe rejects; a result above Stripe's 12-digit ceiling.
+    """
+    _require_int(amount_minor)
+    iso_exp = exponent(currency)
+    stripe_exp = stripe_exponent(currency)
+    if amount_minor < 0:
+        raise InvalidAmount(f"Stripe takes no negative amounts: {amount_minor} {currency}.")
+    if stripe_exp >= iso_exp:
+        result = amount_minor * 10 ** (stripe_exp - iso_exp)
+    else:
+        result, rest = divmod(amount_minor, 10 ** (iso_exp - stripe_exp))
+        if rest:
+            raise InvalidAmount(
+                f"Stripe takes {currency} with {_decimals(stripe_exp)}: "
+                f"{to_decimal(amount_minor, currency)} cannot be charged."
+            )
+    if currency in STRIPE_THREE_DECIMAL and result % 10:
+        raise InvalidAmount(
+            f"Stripe takes {currency} amounts only in multiples of 0.010: "
+            f"{to_decimal(amount_minor, currency)} cannot be charged."
+        )
+    if result > MAX_AMOUNT:
+        raise InvalidAmount(
+            f"{to_decimal(amount_minor, currency)} {currency} is above Stripe's maximum."
+        )
+    return result
+
+
+def from_stripe_amount(stripe_value: int, currency: str) -> int:
+    """Our minor units for an ``amount`` Stripe reports in ``currency`` (the
+    inverse of ``stripe_amount``); raises ``InvalidAmount`` if it holds a
+    fraction of our minor unit (say 550 ISK-at-Stripe, 5.50 ISK)."""
+    _require_int(stripe_value)
+    iso_exp = exponent(currency)
+    stripe_exp = stripe_exponent(currency)
+    if iso_exp >= stripe_exp:
+        return stripe_value * 10 ** (iso_exp - stripe_exp)
+    amount, rest = divmod(stripe_value, 10 ** (stripe_exp - iso_exp))
+    if rest:
+        raise InvalidAmount(
+            f"Stripe amount {stripe_value} is a fraction of a {currency} minor unit."
+        )
+    return amount
+
+
+def round_half_up(numerator: int, denominator: int) -> int:
+    """``numerator / denominator`` rounded to the nearest integer, halves away
+    from zero (2.5 -> 3, -2.5 -> -3), in exact integer arithmetic. The
+    denominator must be positive."""
+    _require_int(numerator)
+    _require_int(denominator)
+    if denominator <= 0:
+        raise ValueError(f"denominator must be positive, not {denominator}")
+    quotient, remainder = divmod(abs(numerator), denominator)
+    if 2 * remainder >= denominator:
+        quotient += 1
+    return -quotient if numerator < 0 else quotient
+
+
+def percent_of(amount_minor: int, percentage_e4: int) -> int:
+    """``percentage_e4`` / 10 000 percent of ``amount_minor`` (200 000 is 20 %,
+    55 000 is 5.5 %), rounded half-up once, to a whole minor unit."""
+    _require_int(amount_minor)
+    _require_int(percentage_e4)
+    return round_half_up(amount_minor * percentage_e4, 100 * 10_000)
+
+
+@lru_cache(maxsize=64)
+def _currency_pattern(locale: str, decimals: int) -> tuple[Locale, NumberPattern]:
+    """The locale and its standard currency pattern, showing exactly
+    ``decimals`` decimals."""
+    try:
+        babel_locale = Locale.parse(locale.replace("-", "_"))
+    except (UnknownLocaleError, ValueError, TypeError) as exc:
+        raise ValueError(f"Unknown locale: {locale!r}") from exc
+    # The locale's pattern carries its own decimals (two nearly everywhere);
+    # a copy with the currency's ISO exponent keeps symbol placement and
+    # grouping from the locale but never shows fils or yen fractions wrongly.
+    pattern = copy.copy(babel_locale.currency_formats["standard"])
+    pattern.frac_prec = (decimals, decimals)
+    return babel_locale, pattern
+
+
+def _require_int(value: object) -> None:
+    # bool is an int subclass, and a float would silently lose exactness.
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError(f"expected an int, not {type(value).__name__}")
+
+
+def _decimals(exp: int) -> str:
+    return "no decimals" if exp == 0 else f"at most {exp} decimals"
+
+
+def _shorten(text: str) -> str:
+    # Messages echo what was given; a pasted novel should not echo whole.
+    return text if len(text) <= 32 else text[:29] + "..."

@@ -1,0 +1,92 @@
+"""Small rules shared by the domain: emails, URLs, colours, images."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from urllib.parse import urlsplit
+
+from bridge.billing.errors import Invalid
+
+HEX_COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
+# Deliberately simple: one @, a dot in the domain, no spaces. Deliverability is
+# proven by the invitation email, not by a regular expression.
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+IMAGE_TYPES = {"image/png", "image/jpeg", "image/svg+xml"}
+
+
+def email_key(email: str) -> str:
+    """The form of an email address used for uniqueness and lookups."""
+    return email.strip().lower()
+
+
+def check_email(email: str, field: str = "email") -> str:
+    email = email.strip()
+    if not EMAIL.match(email):
+        raise Invalid("Enter a valid email address.", fields={field: ["Not a valid email."]})
+    return email
+
+
+def check_url(url: str, field: str = "url") -> str:
+    """An absolute http(s) URL with a host; returned without surrounding blanks."""
+    url = url.strip()
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+        parts.port  # noqa: B018  (raises ValueError for a bad port)
+    except ValueError:
+        host = None
+    if parts.scheme not in ("http", "https") or not host or any(c.isspace() for c in url):
+        raise Invalid(
+            "Enter a full web address such as https://example.com.",
+            fields={field: ["Not a valid http(s) URL."]},
+        )
+    return url
+
+
+def check_hex_color(value: str, field: str = "brand_color") -> str:
+    if not HEX_COLOR.match(value):
+        raise Invalid(
+            "A colour is written #RRGGBB, for example #2563eb.",
+            fields={field: ["Not a hex colour (#RRGGBB)."]},
+        )
+    return value.lower()
+
+
+def sniff_image_type(data: bytes) -> str | None:
+    """The image type from the bytes themselves; the declared type is not trusted."""
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if data.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    head = data[:1024].lstrip().lower()
+    if head.startswith(b"<svg") or (head.startswith(b"<?xml") and b"<svg" in head):
+        return "image/svg+xml"
+    return None
+
+
+def check_image(data: bytes, max_bytes: int, field: str = "image") -> str:
+    """Validate an uploaded image; return its content type."""
+    if not data:
+        raise Invalid("The image is empty.", fields={field: ["Empty file."]})
+    if len(data) > max_bytes:
+        raise Invalid(
+            f"The image is too large: at most {max_bytes // 1024} KiB.",
+            fields={field: [f"Larger than {max_bytes} bytes."]},
+        )
+    kind = sniff_image_type(data)
+    if kind not in IMAGE_TYPES:
+        raise Invalid(
+            "Upload a PNG, JPEG or SVG image.", fields={field: ["Not a PNG, JPEG or SVG image."]}
+        )
+    if kind == "image/svg+xml" and re.search(rb"<script|javascript:|\son\w+\s*=", data, re.I):
+        # SVG can carry script; a logo never needs it.
+        raise Invalid(
+            "SVG images with scripts are not accepted.", fields={field: ["SVG contains script."]}
+        )
+    return kind
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()

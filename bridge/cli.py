@@ -1,0 +1,173 @@
+"""The ``bridge`` command: migrations, accounts, tokens, demo data, serving.
+
+Errors print one line and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+
+import click
+from flask import current_app
+from flask.cli import FlaskGroup
+
+from bridge import migrate
+from bridge.app import SchemaOutOfDate, create_app, ensure_schema_current
+from bridge.billing.errors import DomainError
+from bridge.config import ConfigError
+from bridge.db import get_db
+
+
+class CliError(click.ClickException):
+    exit_code = 2
+
+
+def domain_errors(command):
+    """Turn refusals of the domain into one-line errors with exit status 2."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except DomainError as exc:
+            raise CliError(exc.message) from exc
+
+    return wrapper
+
+
+def _create_cli_app():
+    # The CLI must work on a database that is not migrated yet (to migrate it).
+    try:
+        return create_app({"CHECK_SCHEMA": False})
+    except ConfigError as exc:
+        raise CliError(str(exc)) from exc
+
+
+@click.group(cls=FlaskGroup, create_app=_create_cli_app, add_version_option=False)
+def cli():
+    """Billing Bridge: billing for web agencies."""
+
+
+@cli.group("db")
+def db_group():
+    """Database schema migrations."""
+
+
+@db_group.command("upgrade")
+@click.option("--revision", default="head", show_default=True)
+def db_upgrade(revision):
+    """Bring the database schema up to date."""
+    database = get_db()
+    migrate.upgrade(database.engine, revision)
+    click.echo(f"Database at {migrate.current_revision(database.engine)} ({_safe_url()}).")
+
+
+@db_group.command("current")
+def db_current():
+    """Show the schema revision of the database and of the code."""
+    database = get_db()
+    click.echo(f"database: {migrate.current_revision(database.engine) or 'empty'}")
+    click.echo(f"code:     {migrate.head_revision()}")
+
+
+@db_group.command("revision")
+@click.option("-m", "--message", required=True)
+def db_revision(message):
+    """(Developers) generate a migration from the difference between models and database."""
+    from alembic import command
+
+    database = get_db()
+    config = migrate.alembic_config(database.engine.url.render_as_string(hide_password=False))
+    with database.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.revision(config, message=message, autogenerate=True)
+
+
+def _safe_url() -> str:
+    return get_db().engine.url.render_as_string(hide_password=True)
+
+
+@cli.command("create-admin")
+@click.option("--email", required=True)
+@click.option("--name", default="")
+@click.option(
+    "--password",
+    envvar="BRIDGE_ADMIN_PASSWORD",
+    prompt=True,
+    hide_input=True,
+    confirmation_prompt=True,
+    help="Prompted for when not given (or set BRIDGE_ADMIN_PASSWORD).",
+)
+@domain_errors
+def create_admin(email, name, password):
+    """Create a staff user who can log in to the Hub."""
+    from bridge.auth.accounts import create_staff_user
+
+    with get_db().session() as session:
+        user = create_staff_user(session, email=email, password=password, name=name)
+        click.echo(f"Created staff user {user.email}.")
+
+
+@cli.command("create-token")
+@click.option("--email", required=True, help="The staff user the token acts for.")
+@click.option("--name", default="API token", show_default=True)
+@click.option("--read-only", is_flag=True, help="The token may only read.")
+@domain_errors
+def create_token(email, name, read_only):
+    """Create an API token and print it (it is shown this once)."""
+    from bridge.auth.accounts import create_token as make_token
+    from bridge.auth.accounts import find_user
+
+    with get_db().session() as session:
+        _, token = make_token(session, find_user(session, email), name=name, read_only=read_only)
+    click.echo(token)
+
+
+@cli.command("demo")
+@domain_errors
+def demo():
+    """Load demo data (a second run adds nothing) and print how to log in."""
+    from bridge import demo as demo_data
+
+    if current_app.config["ENV"] == "production":
+        raise CliError("demo data is for local use: refused in production")
+    _require_schema()
+    with get_db().session() as session:
+        summary = demo_data.load(session, current_app.extensions["bridge.secret_box"])
+    with get_db().session() as session:
+        email, password, token = demo_data.login(session)
+    click.echo(summary)
+    click.echo("")
+    click.echo(f"  Admin login: {email} / {password}")
+    click.echo(f"  API token:   {token}")
+    click.echo(
+        "  Try:         curl -H 'Authorization: Bearer " + token + "' "
+        "http://127.0.0.1:5000/api/v1/clients"
+    )
+
+
+@cli.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--workers", default=2, show_default=True, type=int)
+@click.option("--threads", default=4, show_default=True, type=int)
+def serve(host, port, workers, threads):
+    """Serve the web app with gunicorn."""
+    _require_schema()
+    from bridge.server import run
+
+    click.echo(f"Billing Bridge on http://{host}:{port}/ (Ctrl-C stops it)")
+    run(current_app._get_current_object(), host=host, port=port, workers=workers, threads=threads)
+
+
+def _require_schema() -> None:
+    try:
+        ensure_schema_current(get_db())
+    except SchemaOutOfDate as exc:
+        raise CliError(str(exc)) from exc
+
+
+def main() -> None:
+    os.environ.setdefault("FLASK_RUN_FROM_CLI", "false")
+    cli(prog_name="bridge")

@@ -1,0 +1,80 @@
+"""Settings: safe local defaults, overridden by ``BRIDGE_*`` environment variables.
+
+``BRIDGE_DATABASE_URL=...`` becomes ``app.config["DATABASE_URL"]`` and so on
+(Flask's ``from_prefixed_env``; values that parse as JSON become numbers or
+booleans). In production mode (``BRIDGE_ENV=production``) secrets have no
+default: the app refuses to start without them.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+DEFAULTS: dict[str, object] = {
+    # "development" (local defaults allowed) or "production" (secrets required)
+    "ENV": "development",
+    # None: a SQLite file in the instance folder
+    "DATABASE_URL": None,
+    # Flask session signing; also the fallback root of the encryption key
+    "SECRET_KEY": None,
+    # Fernet key for secrets stored in the database (site secrets, Stripe key);
+    # derived from SECRET_KEY when unset
+    "ENCRYPTION_KEY": None,
+    # Log SQL statements (debugging)
+    "SQL_ECHO": False,
+    # API list pages
+    "API_DEFAULT_PAGE_SIZE": 50,
+    "API_MAX_PAGE_SIZE": 100,
+    # Logo and product images
+    "MAX_IMAGE_BYTES": 512 * 1024,
+    # Refuse to serve when the database is behind the migrations
+    "CHECK_SCHEMA": True,
+    # Whole request body limit (images travel base64 inside JSON)
+    "MAX_CONTENT_LENGTH": 2 * 1024 * 1024,
+}
+
+SECRET_SETTINGS = ("SECRET_KEY",)
+
+
+class ConfigError(RuntimeError):
+    """The configuration cannot be used; the message says what to set."""
+
+
+def load(app, overrides: dict | None = None) -> None:
+    """Fill ``app.config``: defaults, then the environment, then ``overrides`` (tests)."""
+    app.config.update(DEFAULTS)
+    app.config.from_prefixed_env("BRIDGE")
+    if overrides:
+        app.config.update(overrides)
+
+    production = app.config["ENV"] == "production"
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+
+    if not app.config["DATABASE_URL"]:
+        if production:
+            raise ConfigError("BRIDGE_DATABASE_URL must be set in production")
+        app.config["DATABASE_URL"] = "sqlite:///" + os.path.join(
+            app.instance_path, "bridge.sqlite3"
+        )
+
+    if not app.config["SECRET_KEY"]:
+        if production:
+            raise ConfigError("BRIDGE_SECRET_KEY must be set in production")
+        app.config["SECRET_KEY"] = _local_secret(Path(app.instance_path) / "secret_key")
+
+
+def _local_secret(path: Path) -> str:
+    """A random secret kept in the instance folder, so local sessions and
+    encrypted values survive restarts without anyone choosing a key."""
+    if path.exists():
+        return path.read_text().strip()
+    value = secrets.token_urlsafe(48)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process won the race: use its secret
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as handle:
+        handle.write(value)
+    return value

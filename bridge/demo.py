@@ -1,0 +1,250 @@
+"""Demo data for ``make run``: a small agency with a catalog and clients.
+
+Loading twice adds nothing: each object is looked up by its natural key first.
+"""
+
+from __future__ import annotations
+
+import os
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bridge.auth.accounts import create_staff_user, create_token, revoke_tokens
+from bridge.auth.secrets import SecretBox
+from bridge.billing import business, catalog, clients, custom_fields, roles
+from bridge.billing.validation import email_key
+from bridge.models import (
+    Client,
+    ClientStatus,
+    CustomField,
+    CustomFieldEntity,
+    CustomFieldType,
+    IntervalUnit,
+    PlanKind,
+    Product,
+    Role,
+    TaxRate,
+    User,
+)
+
+ADMIN_EMAIL = "admin@example.com"
+# Local demo only (the command refuses to run in production).
+DEFAULT_DEMO_PASSWORD = "bridge-demo-admin"  # noqa: S105
+TOKEN_NAME = "make run"  # noqa: S105  (a label)
+
+PRODUCTS = [
+    (
+        "Managed WordPress Hosting",
+        "Fast, backed-up hosting for one WordPress site.",
+        [
+            ("Basic, monthly", PlanKind.RECURRING, 2900, IntervalUnit.MONTH, 1, None),
+            ("Pro, monthly", PlanKind.RECURRING, 5900, IntervalUnit.MONTH, 1, None),
+            ("Pro, yearly", PlanKind.RECURRING, 59000, IntervalUnit.YEAR, 1, None),
+        ],
+    ),
+    (
+        "Care & Maintenance",
+        "Updates, uptime monitoring and monthly reports.",
+        [("Monthly care", PlanKind.RECURRING, 9900, IntervalUnit.MONTH, 1, None)],
+    ),
+    (
+        "SEO Growth",
+        "Technical SEO, content audit and a monthly report.",
+        [
+            ("Monthly SEO", PlanKind.RECURRING, 24900, IntervalUnit.MONTH, 1, None),
+            ("SEO sprint (6 months)", PlanKind.RECURRING, 19900, IntervalUnit.MONTH, 1, 6),
+        ],
+    ),
+    (
+        "Website build",
+        "Design and build of a WordPress site.",
+        [
+            ("Starter site", PlanKind.ONE_TIME, 250000, None, None, None),
+            ("Setup fee", PlanKind.ONE_TIME, 15000, None, None, None),
+        ],
+    ),
+    ("Custom development", "Quoted per project.", []),
+]
+
+CLIENTS = [
+    (
+        "Boulangerie Martin",
+        "contact@boulangerie-martin.example",
+        "Boulangerie Martin SARL",
+        "FR",
+        ClientStatus.ACTIVE,
+        ["https://boulangerie-martin.example"],
+    ),
+    (
+        "Alice Dupont",
+        "alice@dupont-avocats.example",
+        "Dupont Avocats",
+        "FR",
+        ClientStatus.ACTIVE,
+        ["https://dupont-avocats.example", "https://blog.dupont-avocats.example"],
+    ),
+    (
+        "Green Leaf Yoga",
+        "hello@greenleafyoga.example",
+        "Green Leaf Yoga Ltd",
+        "GB",
+        ClientStatus.PENDING,
+        ["https://greenleafyoga.example"],
+    ),
+    (
+        "Hans Müller",
+        "hans@mueller-bau.example",
+        "Müller Bau GmbH",
+        "DE",
+        ClientStatus.ACTIVE,
+        ["https://mueller-bau.example"],
+    ),
+    (
+        "Café Lumière",
+        "bonjour@cafe-lumiere.example",
+        "Café Lumière",
+        "FR",
+        ClientStatus.INACTIVE,
+        [],
+    ),
+    (
+        "Northwind Outdoor",
+        "it@northwind.example",
+        "Northwind Outdoor Inc.",
+        "US",
+        ClientStatus.ACTIVE,
+        ["https://northwind.example", "https://shop.northwind.example"],
+    ),
+    (
+        "Sofia Rossi",
+        "sofia@rossi-design.example",
+        "Rossi Design",
+        "IT",
+        ClientStatus.PENDING,
+        ["https://rossi-design.example"],
+    ),
+    (
+        "Atelier Nord",
+        "studio@ateliernord.example",
+        "",
+        "BE",
+        ClientStatus.INACTIVE,
+        ["https://ateliernord.example"],
+    ),
+]
+
+
+def load(session: Session, box: SecretBox) -> str:
+    """Create what is missing; return a one-line summary."""
+    created = []
+    settings = business.get_settings(session)
+    if settings.currency is None:
+        business.set_currency(session, "EUR", confirm=True)
+    if not settings.company_name:
+        business.update_settings(
+            session,
+            {
+                "company_name": "Pixel & Press Agency",
+                "address_line1": "12 rue des Lilas",
+                "city": "Lyon",
+                "postal_code": "69003",
+                "country": "FR",
+                "email": "billing@pixelpress.example",
+                "phone": "+33 4 00 00 00 00",
+                "website": "https://pixelpress.example",
+                "tax_id": "FR12345678901",
+                "statement_descriptor": "PIXELPRESS",
+            },
+        )
+
+    if session.scalar(select(User.id).where(User.email_key == ADMIN_EMAIL)) is None:
+        create_staff_user(session, email=ADMIN_EMAIL, password=_password(), name="Agency owner")
+        created.append("admin user")
+
+    if session.scalar(select(Role.id).where(Role.name == "SEO reviewer")) is None:
+        roles.create_role(
+            session,
+            name="SEO reviewer",
+            description="Sees the SEO report and can run scans; pays nothing.",
+            permissions={
+                "sites": {"level": "view"},
+                "seo": {"level": "custom", "actions": ["view", "scan"]},
+            },
+        )
+        created.append("role")
+
+    existing_fields = set(session.scalars(select(CustomField.key)))
+    if "account_manager" not in existing_fields:
+        custom_fields.create_field(
+            session,
+            entity=CustomFieldEntity.CLIENT,
+            label="Account manager",
+            key="account_manager",
+            field_type=CustomFieldType.CHOICE,
+            options=["Camille", "Yanis"],
+        )
+    if "purchase_order" not in existing_fields:
+        custom_fields.create_field(
+            session,
+            entity=CustomFieldEntity.CLIENT,
+            label="Purchase order",
+            key="purchase_order",
+            field_type=CustomFieldType.TEXT,
+            show_on_invoice=True,
+        )
+
+    existing_products = set(session.scalars(select(Product.name)))
+    for name, description, plans in PRODUCTS:
+        if name in existing_products:
+            continue
+        product = catalog.create_product(session, name=name, description=description)
+        for plan_name, kind, amount, unit, count, cycles in plans:
+            catalog.create_plan(
+                session,
+                product,
+                name=plan_name,
+                kind=kind,
+                amount=amount,
+                interval_unit=unit,
+                interval_count=count,
+                billing_cycles=cycles,
+            )
+        created.append(f"product {name}")
+
+    existing_rates = set(session.scalars(select(TaxRate.name)))
+    for name, percentage, inclusive in (("VAT 20%", "20", False), ("VAT 5.5%", "5.5", False)):
+        if name not in existing_rates:
+            catalog.create_tax_rate(session, name=name, percentage=percentage, inclusive=inclusive)
+
+    for index, (name, email, company, country, status, urls) in enumerate(CLIENTS):
+        if session.scalar(select(Client.id).where(Client.email_key == email_key(email))):
+            continue
+        client = clients.create_client(
+            session,
+            name=name,
+            email=email,
+            company=company,
+            country=country,
+            custom_fields={"account_manager": ["Camille", "Yanis"][index % 2]},
+        )
+        client.status = status
+        for url in urls:
+            clients.create_site(session, box, client, name=url.split("//")[1], url=url)
+        created.append(f"client {name}")
+    session.flush()
+    count = session.query(Client).count()
+    return f"Demo data: {len(created)} object(s) added; {count} clients in all."
+
+
+def login(session: Session) -> tuple[str, str, str]:
+    """The admin's email and demo password, and a fresh API token (the
+    previous ``make run`` token is revoked, so tokens do not pile up)."""
+    user = session.scalar(select(User).where(User.email_key == ADMIN_EMAIL))
+    revoke_tokens(session, user, TOKEN_NAME)
+    _, token = create_token(session, user, name=TOKEN_NAME)
+    return user.email, _password(), token
+
+
+def _password() -> str:
+    return os.environ.get("BRIDGE_DEMO_PASSWORD") or DEFAULT_DEMO_PASSWORD

@@ -1,0 +1,97 @@
+"""The catalog: products and services, their pricing plans, and tax rates."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from bridge.db import Base
+from bridge.models.settings import StoredFile
+from bridge.models.types import UTCDateTime, enum_column
+
+
+class CatalogStatus(enum.StrEnum):
+    ACTIVE = "active"
+    ARCHIVED = "archived"
+
+
+class PlanKind(enum.StrEnum):
+    ONE_TIME = "one_time"
+    RECURRING = "recurring"
+
+
+class IntervalUnit(enum.StrEnum):
+    DAY = "day"
+    WEEK = "week"
+    MONTH = "month"
+    YEAR = "year"
+
+
+class Product(Base):
+    __tablename__ = "products"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    image_id: Mapped[int | None] = mapped_column(ForeignKey("stored_files.id"))
+    status: Mapped[CatalogStatus] = mapped_column(
+        enum_column(CatalogStatus, "product_status"), default=CatalogStatus.ACTIVE, index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    image: Mapped[StoredFile | None] = relationship()
+    plans: Mapped[list[Plan]] = relationship(back_populates="product", order_by="Plan.id")
+
+
+class Plan(Base):
+    """A price for a product. Like Stripe prices, its terms are fixed once
+    created: only the name and image change; anything else is a new plan
+    (duplicate, edit the copy, archive the original)."""
+
+    __tablename__ = "plans"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[PlanKind] = mapped_column(enum_column(PlanKind, "plan_kind"))
+    # Minor units of ``currency`` (cents for EUR, yen for JPY, fils for KWD).
+    amount: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    interval_unit: Mapped[IntervalUnit | None] = mapped_column(
+        enum_column(IntervalUnit, "interval_unit")
+    )
+    interval_count: Mapped[int | None] = mapped_column(Integer)
+    # None: renews until cancelled.
+    billing_cycles: Mapped[int | None] = mapped_column(Integer)
+    image_id: Mapped[int | None] = mapped_column(ForeignKey("stored_files.id"))
+    status: Mapped[CatalogStatus] = mapped_column(
+        enum_column(CatalogStatus, "plan_status"), default=CatalogStatus.ACTIVE, index=True
+    )
+    duplicated_from_id: Mapped[int | None] = mapped_column(ForeignKey("plans.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    product: Mapped[Product] = relationship(back_populates="plans")
+    image: Mapped[StoredFile | None] = relationship()
+
+
+class TaxRate(Base):
+    __tablename__ = "tax_rates"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    # The percentage in ten-thousandths of a percent: 20% is 200000 and
+    # 7.6543% is 76543. An integer, so the rate is exact on every database.
+    percentage_e4: Mapped[int] = mapped_column(Integer)
+    inclusive: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[CatalogStatus] = mapped_column(
+        enum_column(CatalogStatus, "tax_rate_status"), default=CatalogStatus.ACTIVE
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -1,0 +1,68 @@
+"""Clients and their WordPress sites."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import JSON, Boolean, ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from bridge.db import Base
+from bridge.models.roles import Role
+from bridge.models.types import UTCDateTime, enum_column
+
+
+class ClientStatus(enum.StrEnum):
+    INACTIVE = "inactive"  # no invitation sent
+    PENDING = "pending"  # invited, not yet accepted
+    ACTIVE = "active"  # invitation accepted
+
+
+class Client(Base):
+    __tablename__ = "clients"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str] = mapped_column(String(254))
+    email_key: Mapped[str] = mapped_column(String(254), unique=True)
+    company: Mapped[str] = mapped_column(String(200), default="")
+    address_line1: Mapped[str] = mapped_column(String(200), default="")
+    address_line2: Mapped[str] = mapped_column(String(200), default="")
+    city: Mapped[str] = mapped_column(String(100), default="")
+    postal_code: Mapped[str] = mapped_column(String(20), default="")
+    state: Mapped[str] = mapped_column(String(100), default="")
+    country: Mapped[str] = mapped_column(String(2), default="")
+    status: Mapped[ClientStatus] = mapped_column(
+        enum_column(ClientStatus, "client_status"), default=ClientStatus.INACTIVE, index=True
+    )
+    role_id: Mapped[int] = mapped_column(ForeignKey("roles.id"), index=True)
+    custom_fields: Mapped[dict] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    role: Mapped[Role] = relationship(lazy="joined")
+    sites: Mapped[list[Site]] = relationship(
+        back_populates="client", cascade="all, delete-orphan", order_by="Site.id"
+    )
+
+
+class Site(Base):
+    """A client's WordPress site. Its plugin authenticates with ``public_id``
+    and a secret; the secret signs requests (HMAC), so the bridge must be able
+    to read it back: it is stored encrypted, never in clear."""
+
+    __tablename__ = "sites"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(40), unique=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    url: Mapped[str] = mapped_column(String(500))
+    secret_encrypted: Mapped[str] = mapped_column(String(500))
+    secret_rotated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    client: Mapped[Client] = relationship(back_populates="sites")

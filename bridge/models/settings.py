@@ -1,0 +1,70 @@
+"""The business: one row of settings, and stored uploads (logo, images)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, Boolean, ForeignKey, Integer, LargeBinary, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from bridge.db import Base
+from bridge.models.types import UTCDateTime
+
+SETTINGS_ID = 1
+
+
+class StoredFile(Base):
+    """An uploaded image (logo, product or plan image), kept in the database so
+    backups of the database are backups of everything."""
+
+    __tablename__ = "stored_files"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    content_type: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class BusinessSettings(Base):
+    """The agency's settings. There is exactly one row (id 1), created by the
+    first migration."""
+
+    __tablename__ = "business_settings"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+
+    # Chosen once: every price and invoice is in this currency.
+    currency: Mapped[str | None] = mapped_column(String(3))
+    currency_set_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    statement_descriptor: Mapped[str | None] = mapped_column(String(22))
+
+    company_name: Mapped[str] = mapped_column(String(200), default="")
+    address_line1: Mapped[str] = mapped_column(String(200), default="")
+    address_line2: Mapped[str] = mapped_column(String(200), default="")
+    city: Mapped[str] = mapped_column(String(100), default="")
+    postal_code: Mapped[str] = mapped_column(String(20), default="")
+    state: Mapped[str] = mapped_column(String(100), default="")
+    country: Mapped[str] = mapped_column(String(2), default="")
+    email: Mapped[str] = mapped_column(String(254), default="")
+    phone: Mapped[str] = mapped_column(String(40), default="")
+    website: Mapped[str] = mapped_column(String(300), default="")
+    tax_id: Mapped[str] = mapped_column(String(50), default="")
+
+    brand_color: Mapped[str] = mapped_column(String(7), default="#2563eb")
+    logo_id: Mapped[int | None] = mapped_column(ForeignKey("stored_files.id"))
+    logo: Mapped[StoredFile | None] = relationship()
+
+    custom_fields: Mapped[dict] = mapped_column(JSON, default=dict)
+
+    # Invoice presentation; used by the invoicing features.
+    invoice_number_format: Mapped[str] = mapped_column(String(60), default="INV-{year}-{seq:05}")
+    credit_note_number_format: Mapped[str] = mapped_column(String(60), default="CN-{year}-{seq:05}")
+    invoice_footer: Mapped[str] = mapped_column(Text, default="")
+    invoice_language: Mapped[str] = mapped_column(String(5), default="en")
+    invoice_show_logo: Mapped[bool] = mapped_column(Boolean, default=True)
+    invoice_net_terms_days: Mapped[int] = mapped_column(Integer, default=14)
+
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -1,0 +1,249 @@
+"""Fixtures: an app on a freshly migrated database (SQLite and PostgreSQL),
+a test client, and an authenticated API client.
+
+PostgreSQL: ``BRIDGE_TEST_DATABASE_URL`` (default the local server's
+``test`` database) is used only to create a database of our own for the run,
+dropped at the end. Unreachable, the PostgreSQL tests are skipped with the
+reason shown, except when ``BRIDGE_REQUIRE_POSTGRES=1`` (CI), where they fail.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import uuid
+from dataclasses import dataclass
+
+import pytest
+from sqlalchemy import create_engine, inspect, select, text
+from sqlalchemy.engine import make_url
+
+from bridge import clock, migrate
+from bridge.app import create_app
+from bridge.auth.accounts import create_token
+from bridge.auth.passwords import hash_password
+from bridge.db import Base, make_engine, normalize_url
+from bridge.models import User, UserKind
+
+DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+SEEDED_TABLES = ("business_settings", "roles")
+
+
+def pytest_report_header(config):
+    return f"postgresql: {_pg_admin_url()} (required: {_pg_required()})"
+
+
+def _pg_admin_url() -> str:
+    return normalize_url(os.environ.get("BRIDGE_TEST_DATABASE_URL", DEFAULT_PG))
+
+
+def _pg_required() -> bool:
+    return os.environ.get("BRIDGE_REQUIRE_POSTGRES") == "1"
+
+
+# Databases ------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory):
+    """A migrated SQLite file; each test gets a copy (cheaper than migrating)."""
+    path = tmp_path_factory.mktemp("sqlite") / "template.sqlite3"
+    engine = make_engine(f"sqlite:///{path}")
+    migrate.upgrade(engine)
+    engine.dispose()
+    return path
+
+
+class PostgresDatabase:
+    """A database of our own on the test server, migrated once; ``reset()``
+    empties it back to the state the migrations leave."""
+
+    def __init__(self, url: str):
+        self.url = url
+        self.engine = make_engine(url)
+        migrate.upgrade(self.engine)
+        with self.engine.connect() as conn:
+            self.seeds = {
+                table: [dict(row._mapping) for row in conn.execute(text(f"SELECT * FROM {table}"))]
+                for table in SEEDED_TABLES
+            }
+        self.tables = [t.name for t in Base.metadata.sorted_tables if t.name != "alembic_version"]
+
+    def reset(self) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(text(f"TRUNCATE {', '.join(self.tables)} RESTART IDENTITY CASCADE"))
+            for table in SEEDED_TABLES:
+                rows = self.seeds[table]
+                if rows:
+                    conn.execute(Base.metadata.tables[table].insert(), rows)
+            # Seeded ids were given explicitly: move the sequences past them.
+            for table in SEEDED_TABLES:
+                conn.execute(
+                    text(
+                        f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                        f"(SELECT COALESCE(MAX(id), 0) + 1 FROM {table}), false)"
+                    )
+                )
+
+
+@pytest.fixture(scope="session")
+def postgres_database():
+    admin_url = _pg_admin_url()
+    name = f"bridge_test_{uuid.uuid4().hex[:12]}"
+    try:
+        admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:
+        message = f"PostgreSQL unreachable at {admin_url}: {exc.__class__.__name__}: {exc}"
+        if _pg_required():
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+    url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    database = PostgresDatabase(url)
+    yield database
+    database.engine.dispose()
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(
+    params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)],
+)
+def database_url(request, tmp_path, sqlite_template):
+    """The URL of an empty, migrated database: each test runs on both."""
+    if request.param == "sqlite":
+        path = tmp_path / "bridge.sqlite3"
+        shutil.copy(sqlite_template, path)
+        return f"sqlite:///{path}"
+    database = request.getfixturevalue("postgres_database")
+    database.reset()
+    return database.url
+
+
+# The app --------------------------------------------------------------------
+
+
+@pytest.fixture
+def app(database_url, tmp_path):
+    app = create_app(
+        {
+            "DATABASE_URL": database_url,
+            "SECRET_KEY": "test-secret-key",
+            "TESTING": True,
+        }
+    )
+    app.instance_path = str(tmp_path / "instance")
+    yield app
+    app.extensions["bridge.db"].dispose()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def db(app):
+    """The app's Database (``db.session()`` commits a unit of work)."""
+    return app.extensions["bridge.db"]
+
+
+@dataclass
+class Api:
+    """A test client that sends the staff token and speaks JSON."""
+
+    client: object
+    token: str
+
+    def request(self, method: str, path: str, json=None, **kwargs):
+        headers = {"Authorization": f"Bearer {self.token}", **kwargs.pop("headers", {})}
+        return self.client.open(
+            "/api/v1" + path, method=method, json=json, headers=headers, **kwargs
+        )
+
+    def get(self, path, **kwargs):
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path, json=None, **kwargs):
+        return self.request("POST", path, json=json, **kwargs)
+
+    def put(self, path, json=None, **kwargs):
+        return self.request("PUT", path, json=json, **kwargs)
+
+    def patch(self, path, json=None, **kwargs):
+        return self.request("PATCH", path, json=json, **kwargs)
+
+    def delete(self, path, **kwargs):
+        return self.request("DELETE", path, **kwargs)
+
+
+STAFF_PASSWORD = "correct horse battery"
+
+
+@functools.cache
+def staff_password_hash() -> str:
+    """Hashed once per run: Argon2 is slow on purpose, and tests make many users."""
+    return hash_password(STAFF_PASSWORD)
+
+
+def make_token(db, *, read_only: bool = False, email: str = "staff@agency.example") -> str:
+    """A token for a staff user (created if missing) with ``STAFF_PASSWORD``."""
+    with db.session() as session:
+        user = session.scalar(select(User).where(User.email_key == email))
+        if user is None:
+            user = User(
+                kind=UserKind.STAFF,
+                email=email,
+                email_key=email,
+                password_hash=staff_password_hash(),
+                created_at=clock.now(),
+            )
+            session.add(user)
+        _, token = create_token(session, user, name="tests", read_only=read_only)
+    return token
+
+
+@pytest.fixture
+def api(client, db):
+    """The API as a staff member with a read-write token."""
+    return Api(client, make_token(db))
+
+
+@pytest.fixture
+def api_read_only(client, db):
+    return Api(client, make_token(db, read_only=True, email="reader@agency.example"))
+
+
+@pytest.fixture
+def api_eur(api):
+    """The API with the business currency set to EUR."""
+    response = api.put("/settings/currency", json={"currency": "EUR", "confirm": True})
+    assert response.status_code == 200, response.get_json()
+    return api
+
+
+def table_counts(db) -> dict[str, int]:
+    """Rows per table: compare before and after a rejected request."""
+    with db.engine.connect() as conn:
+        names = inspect(conn).get_table_names()
+        return {
+            name: conn.execute(text(f'SELECT COUNT(*) FROM "{name}"')).scalar_one()
+            for name in names
+        }
+
+
+def snapshot(db) -> dict[str, list]:
+    """Every row of every table (except token bookkeeping), to prove that a
+    rejected request changed nothing at all."""
+    with db.engine.connect() as conn:
+        names = sorted(inspect(conn).get_table_names())
+        result = {}
+        for name in names:
+            rows = conn.execute(text(f'SELECT * FROM "{name}" ORDER BY 1')).all()
+            result[name] = [
+                tuple(v for k, v in row._mapping.items() if k != "last_used_at") for row in rows
+            ]
+        return result
