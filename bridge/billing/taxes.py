@@ -1,0 +1,75 @@
+"""Line and invoice totals with taxes.
+
+Each line is ``quantity x unit amount``. Every tax rate is applied to every
+line and rounded half-up *once per line*; invoice totals are sums of rounded
+lines (ARCHITECTURE decision 1), so a line never changes with its neighbours.
+
+- An *exclusive* rate adds tax on top of the line's net amount.
+- *Inclusive* rates are inside the price: the tax is extracted, the line's
+  total stays the price. With several inclusive rates each is extracted
+  from the same base: tax_i = base x p_i / (1 + sum p).
+- Exclusive rates apply to the net amount (after extraction), so mixing
+  both kinds taxes the same net.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from bridge.billing.money import percent_of, round_half_up
+
+# Percentages are in ten-thousandths of a percent: 100% is 1_000_000.
+HUNDRED_PERCENT = 1_000_000
+
+
+@dataclass(frozen=True)
+class Rate:
+    """A tax rate as it applies to a line (a snapshot: rates may be archived later)."""
+
+    key: int | str
+    name: str
+    percentage_e4: int
+    inclusive: bool
+
+
+@dataclass(frozen=True)
+class LineTotals:
+    base: int  # quantity x unit amount, as priced
+    net: int  # before tax
+    taxes: dict = field(default_factory=dict)  # rate key -> tax amount
+    total: int = 0  # what the client pays for the line
+
+
+@dataclass(frozen=True)
+class Totals:
+    subtotal: int  # sum of net amounts (before tax)
+    taxes: dict  # rate key -> sum of that rate's line taxes
+    tax: int  # sum of all taxes
+    total: int  # subtotal + tax
+
+
+def line_totals(quantity: int, unit_amount: int, rates: list[Rate]) -> LineTotals:
+    if quantity < 1 or unit_amount < 0:
+        raise ValueError("quantity must be >= 1 and unit amount >= 0")
+    base = quantity * unit_amount
+    inclusive = [r for r in rates if r.inclusive]
+    exclusive = [r for r in rates if not r.inclusive]
+    inclusive_sum = sum(r.percentage_e4 for r in inclusive)
+    taxes: dict = {}
+    for rate in inclusive:
+        taxes[rate.key] = round_half_up(base * rate.percentage_e4, HUNDRED_PERCENT + inclusive_sum)
+    net = base - sum(taxes.values())
+    for rate in exclusive:
+        taxes[rate.key] = percent_of(net, rate.percentage_e4)
+    total = net + sum(taxes.values())
+    return LineTotals(base=base, net=net, taxes=taxes, total=total)
+
+
+def invoice_totals(lines: list[LineTotals]) -> Totals:
+    taxes: dict = {}
+    for line in lines:
+        for key, amount in line.taxes.items():
+            taxes[key] = taxes.get(key, 0) + amount
+    subtotal = sum(line.net for line in lines)
+    tax = sum(taxes.values())
+    return Totals(subtotal=subtotal, taxes=taxes, tax=tax, total=subtotal + tax)
