@@ -11,6 +11,7 @@ from flask import Flask, jsonify, render_template
 
 from bridge import config, db, migrate
 from bridge.auth.secrets import SecretBox
+from bridge.billing import audit  # noqa: F401  (registers the audit log on every session)
 
 
 class SchemaOutOfDate(RuntimeError):

@@ -46,7 +46,11 @@ def make_engine(url: str, echo: bool = False) -> Engine:
         event.listen(engine, "connect", _sqlite_on_connect)
         # pysqlite's own transaction handling defers BEGIN; emit it ourselves
         # so SQLite transactions are real ones (see SQLAlchemy's pysqlite notes).
-        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN"))
+        # IMMEDIATE takes the write lock up front: a transaction that reads and
+        # then writes (finalizing an invoice, taking a number) would otherwise
+        # fail with "database is locked" when another one wrote in between.
+        # SQLite has one writer at a time anyway; PostgreSQL is for scale.
+        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
         return engine
     return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=5, max_overflow=10)
 

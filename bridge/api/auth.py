@@ -7,6 +7,7 @@ from flask import g, request
 from bridge.api.errors import error_response
 from bridge.auth import policy
 from bridge.auth.accounts import authenticate_token
+from bridge.billing import audit
 from bridge.db import get_session
 
 
@@ -20,9 +21,14 @@ def require_token():
             "Authentication required: send 'Authorization: Bearer <API token>'.",
         )
     else:
-        record = authenticate_token(get_session(), token.strip())
+        session = get_session()
+        record = authenticate_token(session, token.strip())
         if record is not None:
             g.principal = policy.Staff(user_id=record.user_id, read_only=record.read_only)
+            audit.set_actor(
+                session,
+                audit.Actor("api_token", record.id, f"{record.user.email} ({record.name})"),
+            )
             return None
         response = error_response(401, "invalid_token", "The API token is invalid or revoked.")
     response.headers["WWW-Authenticate"] = 'Bearer realm="billing-bridge"'

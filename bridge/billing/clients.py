@@ -149,6 +149,19 @@ def update_client(session: Session, client: Client, changes: dict) -> Client:
 
 
 def delete_client(session: Session, client: Client) -> None:
+    """Delete a client that was never billed; a billed client's history stays."""
+    from bridge.models import Invoice, Subscription
+
+    billed = session.scalar(select(Invoice.id).where(Invoice.client_id == client.id).limit(1))
+    subscribed = session.scalar(
+        select(Subscription.id).where(Subscription.client_id == client.id).limit(1)
+    )
+    if billed is not None or subscribed is not None:
+        raise Conflict(
+            "This client has invoices or subscriptions: their history is kept, "
+            "so the client cannot be deleted.",
+            code="client_has_billing_history",
+        )
     session.delete(client)
 
 

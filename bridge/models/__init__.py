@@ -1,30 +1,59 @@
 """SQLAlchemy models, one module per aggregate. Importing this package
 registers every table on ``bridge.db.Base.metadata``."""
 
+from bridge.models.audit import AuditEntry
 from bridge.models.catalog import CatalogStatus, IntervalUnit, Plan, PlanKind, Product, TaxRate
 from bridge.models.clients import Client, ClientStatus, Site
 from bridge.models.custom_fields import CustomField, CustomFieldEntity, CustomFieldType
+from bridge.models.invoices import (
+    BillingReason,
+    CreditNote,
+    Invoice,
+    InvoiceLine,
+    InvoiceLineTax,
+    InvoiceStatus,
+    NumberSeries,
+    Payment,
+    PaymentMethod,
+    PaymentState,
+    PaymentStatus,
+)
 from bridge.models.roles import Role
 from bridge.models.settings import SETTINGS_ID, BusinessSettings, StoredFile
+from bridge.models.subscriptions import Subscription, SubscriptionStatus
 from bridge.models.users import ApiToken, User, UserKind
 
 __all__ = [
     "SETTINGS_ID",
     "ApiToken",
+    "AuditEntry",
+    "BillingReason",
     "BusinessSettings",
     "CatalogStatus",
     "Client",
     "ClientStatus",
+    "CreditNote",
     "CustomField",
     "CustomFieldEntity",
     "CustomFieldType",
     "IntervalUnit",
+    "Invoice",
+    "InvoiceLine",
+    "InvoiceLineTax",
+    "InvoiceStatus",
+    "NumberSeries",
+    "Payment",
+    "PaymentMethod",
+    "PaymentState",
+    "PaymentStatus",
     "Plan",
     "PlanKind",
     "Product",
     "Role",
     "Site",
     "StoredFile",
+    "Subscription",
+    "SubscriptionStatus",
     "TaxRate",
     "User",
     "UserKind",

@@ -15,7 +15,7 @@ def count_statements(db):
     statements = []
 
     def record(conn, cursor, statement, *args):
-        if statement.strip().upper() != "BEGIN":  # SQLite's explicit transaction start
+        if not statement.upper().startswith("BEGIN"):  # SQLite's explicit transaction start
             statements.append(statement)
 
     event.listen(db.engine, "before_cursor_execute", record)

@@ -1,0 +1,519 @@
+"""Invoices: bill a client, edit the draft, finalize, collect, void, write
+off, refund through credit notes.
+
+A draft is free to change. Finalizing gives it its number and due date and
+freezes it: from then on only payments, credit notes and status changes
+touch it, and its lines are never rewritten.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, selectinload
+
+from bridge import clock
+from bridge.billing import audit, numbering, subscriptions
+from bridge.billing.business import get_settings, require_currency
+from bridge.billing.errors import Conflict, Invalid, NotFound
+from bridge.billing.paging import Page
+from bridge.billing.states import invoice_to
+from bridge.billing.taxes import LineTotals, Rate, invoice_totals, line_totals
+from bridge.models import CatalogStatus, Client, Plan, PlanKind, Site, TaxRate
+from bridge.models.invoices import (
+    BillingReason,
+    CreditNote,
+    Invoice,
+    InvoiceLine,
+    InvoiceLineTax,
+    InvoiceStatus,
+    Payment,
+    PaymentMethod,
+    PaymentState,
+    PaymentStatus,
+)
+from bridge.models.subscriptions import Subscription
+
+MAX_QUANTITY = 10_000
+MAX_LINES = 300
+OFFLINE_METHODS = (
+    PaymentMethod.BANK_TRANSFER,
+    PaymentMethod.CASH,
+    PaymentMethod.CHEQUE,
+    PaymentMethod.OTHER,
+)
+
+
+@dataclass(frozen=True)
+class Item:
+    """What to bill: a plan and a quantity."""
+
+    plan_id: int
+    quantity: int = 1
+
+
+# Reading ---------------------------------------------------------------------
+
+
+def get_invoice(session: Session, invoice_id: int, client_id: int | None = None) -> Invoice:
+    invoice = session.get(Invoice, invoice_id)
+    if invoice is None or (client_id is not None and invoice.client_id != client_id):
+        raise NotFound("No such invoice.")
+    return invoice
+
+
+def get_by_hosted_token(session: Session, token: str) -> Invoice:
+    invoice = None
+    if 20 <= len(token) <= 64:
+        invoice = session.scalar(select(Invoice).where(Invoice.hosted_token == token))
+    if invoice is None or invoice.status == InvoiceStatus.DRAFT:
+        raise NotFound("No such invoice.")
+    return invoice
+
+
+def list_invoices(
+    session: Session,
+    *,
+    client_id: int | None = None,
+    status: InvoiceStatus | None = None,
+    page: int = 1,
+    per_page: int = 50,
+) -> Page:
+    filters = []
+    if client_id is not None:
+        filters.append(Invoice.client_id == client_id)
+    if status is not None:
+        filters.append(Invoice.status == status)
+    items = list(
+        session.scalars(
+            select(Invoice)
+            .where(*filters)
+            .options(selectinload(Invoice.client))
+            .order_by(Invoice.created_at.desc(), Invoice.id.desc())
+            .limit(per_page)
+            .offset((page - 1) * per_page)
+        )
+    )
+    total = session.scalar(select(func.count()).select_from(Invoice).where(*filters))
+    return Page(items=items, total=total or 0, page=page, per_page=per_page)
+
+
+def unpaid_count(session: Session, client_id: int) -> int:
+    return session.scalar(
+        select(func.count())
+        .select_from(Invoice)
+        .where(
+            Invoice.client_id == client_id,
+            Invoice.status.in_([InvoiceStatus.OPEN, InvoiceStatus.UNCOLLECTIBLE]),
+        )
+    )
+
+
+# Drafts ----------------------------------------------------------------------
+
+
+def _plans(session: Session, items: list[Item], currency: str) -> list[tuple[Plan, int]]:
+    if not items:
+        raise Invalid("Bill at least one product or plan.", fields={"items": ["Required."]})
+    if len(items) > MAX_LINES:
+        raise Invalid(f"At most {MAX_LINES} lines.", fields={"items": ["Too many lines."]})
+    plans = {
+        plan.id: plan
+        for plan in session.scalars(
+            select(Plan).where(Plan.id.in_({item.plan_id for item in items}))
+        )
+    }
+    errors: dict[str, list[str]] = {}
+    result = []
+    for index, item in enumerate(items):
+        plan = plans.get(item.plan_id)
+        if plan is None:
+            errors[f"items.{index}.plan_id"] = ["No such plan."]
+        elif plan.status == CatalogStatus.ARCHIVED or plan.product.status == CatalogStatus.ARCHIVED:
+            errors[f"items.{index}.plan_id"] = ["This plan is archived and cannot be billed."]
+        elif plan.currency != currency:
+            errors[f"items.{index}.plan_id"] = [f"Priced in {plan.currency}, not {currency}."]
+        if not 1 <= item.quantity <= MAX_QUANTITY:
+            errors[f"items.{index}.quantity"] = [f"Between 1 and {MAX_QUANTITY}."]
+        if plan is not None:
+            result.append((plan, item.quantity))
+    if errors:
+        raise Invalid("Some items cannot be billed.", fields=errors)
+    return result
+
+
+def _tax_rates(session: Session, tax_rate_ids: list[int]) -> list[TaxRate]:
+    if len(set(tax_rate_ids)) != len(tax_rate_ids):
+        raise Invalid("A tax rate is listed twice.", fields={"tax_rate_ids": ["Duplicates."]})
+    rates = {r.id: r for r in session.scalars(select(TaxRate).where(TaxRate.id.in_(tax_rate_ids)))}
+    missing = [i for i in tax_rate_ids if i not in rates]
+    if missing:
+        raise Invalid("No such tax rate.", fields={"tax_rate_ids": [f"Unknown: {missing}"]})
+    archived = [r.name for r in rates.values() if r.status == CatalogStatus.ARCHIVED]
+    if archived:
+        raise Invalid(
+            f"Archived tax rates cannot be used: {', '.join(archived)}.",
+            fields={"tax_rate_ids": ["Archived."]},
+        )
+    return [rates[i] for i in tax_rate_ids]
+
+
+def _site(session: Session, client: Client, site_id: int | None) -> Site | None:
+    if site_id is None:
+        return None
+    site = session.get(Site, site_id)
+    if site is None or site.client_id != client.id:
+        raise Invalid("That site is not one of the client's.", fields={"site_id": ["Unknown."]})
+    return site
+
+
+def _describe(plan: Plan) -> str:
+    return (
+        plan.product.name
+        if plan.name == plan.product.name
+        else f"{plan.product.name} — {plan.name}"
+    )
+
+
+def rate_snapshots(rates: list[TaxRate]) -> list[Rate]:
+    return [Rate(r.id, r.name, r.percentage_e4, r.inclusive) for r in rates]
+
+
+def make_line(
+    position: int,
+    plan: Plan,
+    quantity: int,
+    unit_amount: int,
+    rates: list[Rate],
+    **extra,
+) -> tuple[InvoiceLine, LineTotals]:
+    """One priced line with its taxes (``extra``: subscription and period)."""
+    totals = line_totals(quantity, unit_amount, rates)
+    line = InvoiceLine(
+        position=position,
+        plan_id=plan.id,
+        kind=plan.kind,
+        description=_describe(plan)[:500],
+        quantity=quantity,
+        unit_amount=unit_amount,
+        net=totals.net,
+        tax=sum(totals.taxes.values()),
+        total=totals.total,
+        taxes=[
+            InvoiceLineTax(
+                tax_rate_id=rate.key,
+                name=rate.name,
+                percentage_e4=rate.percentage_e4,
+                inclusive=rate.inclusive,
+                amount=totals.taxes[rate.key],
+            )
+            for rate in rates
+        ],
+        **extra,
+    )
+    return line, totals
+
+
+def set_totals(invoice: Invoice, computed: list[LineTotals]) -> None:
+    totals = invoice_totals(computed)
+    invoice.subtotal, invoice.tax, invoice.total = totals.subtotal, totals.tax, totals.total
+
+
+def _set_lines(invoice: Invoice, plans: list[tuple[Plan, int]], rates: list[TaxRate]) -> None:
+    """(Re)build the lines of a draft and its totals."""
+    invoice.lines.clear()
+    snapshots = rate_snapshots(rates)
+    computed = []
+    for position, (plan, quantity) in enumerate(plans):
+        line, totals = make_line(position, plan, quantity, plan.amount, snapshots)
+        invoice.lines.append(line)
+        computed.append(totals)
+    set_totals(invoice, computed)
+    invoice.tax_rate_ids = [r.id for r in rates]
+
+
+def bill_client(
+    session: Session,
+    client: Client,
+    items: list[Item],
+    *,
+    tax_rate_ids: list[int] | None = None,
+    site_id: int | None = None,
+    note: str = "",
+    language: str | None = None,
+    reason: BillingReason = BillingReason.MANUAL,
+) -> Invoice:
+    """A draft invoice for ``client``. Nothing is sent or numbered yet."""
+    currency = require_currency(session)
+    settings = get_settings(session)
+    invoice = Invoice(
+        client=client,
+        site=_site(session, client, site_id),
+        status=InvoiceStatus.DRAFT,
+        billing_reason=reason,
+        currency=currency,
+        language=language or settings.invoice_language,
+        note=note,
+        hosted_token=secrets.token_urlsafe(32),
+        created_at=clock.now(),
+    )
+    _set_lines(invoice, _plans(session, items, currency), _tax_rates(session, tax_rate_ids or []))
+    session.add(invoice)
+    session.flush()
+    return invoice
+
+
+def _require_draft(invoice: Invoice) -> None:
+    if invoice.status != InvoiceStatus.DRAFT:
+        raise Conflict(
+            "Only a draft can be edited or deleted: an issued invoice is never changed "
+            "(void it, or issue a credit note).",
+            code="invoice_not_draft",
+        )
+
+
+def update_draft(
+    session: Session,
+    invoice: Invoice,
+    *,
+    items: list[Item] | None = None,
+    tax_rate_ids: list[int] | None = None,
+    site_id: int | None | object = ...,
+    note: str | None = None,
+    language: str | None = None,
+) -> Invoice:
+    _require_draft(invoice)
+    if site_id is not ...:
+        invoice.site = _site(session, invoice.client, site_id)
+    if note is not None:
+        invoice.note = note
+    if language is not None:
+        invoice.language = language
+    if items is not None or tax_rate_ids is not None:
+        plans = (
+            _plans(session, items, invoice.currency)
+            if items is not None
+            else [(session.get(Plan, line.plan_id), line.quantity) for line in invoice.lines]
+        )
+        rates = _tax_rates(
+            session, tax_rate_ids if tax_rate_ids is not None else list(invoice.tax_rate_ids)
+        )
+        _set_lines(invoice, plans, rates)
+    invoice.updated_at = clock.now()
+    return invoice
+
+
+def delete_draft(session: Session, invoice: Invoice) -> None:
+    _require_draft(invoice)
+    session.delete(invoice)
+
+
+# Finalizing --------------------------------------------------------------------
+
+
+def finalize(session: Session, invoice: Invoice, now: datetime | None = None) -> Invoice:
+    """Number the invoice, make it open ("payment due") and immutable, and
+    start a pending subscription for each recurring line (active once paid).
+    An invoice of zero is paid at once."""
+    now = now or clock.now()
+    _require_draft(invoice)
+    audit.name_action(session, invoice, "invoice.finalized")
+    settings = get_settings(session)
+    invoice_to(invoice, InvoiceStatus.OPEN)
+    invoice.number = numbering.next_number(session, "invoice", settings.invoice_number_format, now)
+    invoice.issued_at = now
+    invoice.due_at = now + timedelta(days=settings.invoice_net_terms_days)
+    invoice.updated_at = now
+    if invoice.subscription_id is None:
+        for line in invoice.lines:
+            if line.kind == PlanKind.RECURRING:
+                subscription = subscriptions.start_pending(session, invoice, line)
+                line.subscription_id = subscription.id
+    session.flush()
+    if invoice.total == 0:
+        mark_paid(session, invoice, now)
+    return invoice
+
+
+# Collecting --------------------------------------------------------------------
+
+
+def mark_paid(session: Session, invoice: Invoice, now: datetime | None = None) -> None:
+    """The invoice is settled: activate or advance its subscriptions."""
+    now = now or clock.now()
+    audit.name_action(session, invoice, "invoice.paid")
+    invoice_to(invoice, InvoiceStatus.PAID)
+    invoice.paid_at = now
+    invoice.payment_state = PaymentState.NONE
+    invoice.updated_at = now
+    subscriptions.invoice_paid(session, invoice, now)
+
+
+def apply_payment(session: Session, invoice: Invoice, payment: Payment) -> None:
+    """Count a succeeded payment towards the invoice (idempotent per payment:
+    callers move a payment to ``succeeded`` exactly once)."""
+    invoice.amount_paid += payment.amount
+    if invoice.amount_paid >= invoice.total and invoice.status in (
+        InvoiceStatus.OPEN,
+        InvoiceStatus.UNCOLLECTIBLE,
+    ):
+        mark_paid(session, invoice, payment.received_at or clock.now())
+    else:
+        invoice.updated_at = clock.now()
+
+
+def _require_collectible(invoice: Invoice) -> None:
+    if invoice.status not in (InvoiceStatus.OPEN, InvoiceStatus.UNCOLLECTIBLE):
+        raise Conflict(
+            f"A {invoice.status.value} invoice takes no payment.", code="invoice_not_payable"
+        )
+
+
+def record_offline_payment(
+    session: Session,
+    invoice: Invoice,
+    *,
+    amount: int,
+    method: PaymentMethod,
+    received_at: datetime | None = None,
+    reference: str = "",
+) -> Payment:
+    """A payment staff received by bank transfer, cash, cheque..."""
+    _require_collectible(invoice)
+    if method not in OFFLINE_METHODS:
+        raise Invalid("Card payments go through Stripe.", fields={"method": ["Not offline."]})
+    if not 1 <= amount <= invoice.amount_due:
+        raise Invalid(
+            f"The amount must be between 1 and the amount due ({invoice.amount_due}).",
+            fields={"amount": ["Out of range."]},
+        )
+    now = clock.now()
+    if received_at is not None and received_at > now + timedelta(minutes=5):
+        raise Invalid(
+            "A payment cannot be received in the future.",
+            fields={"received_at": ["In the future."]},
+        )
+    payment = Payment(
+        invoice=invoice,
+        client_id=invoice.client_id,
+        amount=amount,
+        currency=invoice.currency,
+        method=method,
+        gateway="offline",
+        status=PaymentStatus.SUCCEEDED,
+        reference=reference,
+        received_at=received_at or now,
+        created_at=now,
+    )
+    session.add(payment)
+    apply_payment(session, invoice, payment)
+    session.flush()
+    return payment
+
+
+def void(session: Session, invoice: Invoice) -> Invoice:
+    """Cancel an issued invoice that nobody paid; its pending subscriptions go too."""
+    if invoice.amount_paid > 0:
+        raise Conflict(
+            "Part of this invoice is paid: refund it with a credit note instead of voiding.",
+            code="invoice_partly_paid",
+        )
+    audit.name_action(session, invoice, "invoice.voided")
+    invoice_to(invoice, InvoiceStatus.VOID)
+    invoice.voided_at = clock.now()
+    invoice.updated_at = invoice.voided_at
+    subscriptions.invoice_voided(session, invoice)
+    return invoice
+
+
+def mark_uncollectible(session: Session, invoice: Invoice) -> Invoice:
+    audit.name_action(session, invoice, "invoice.marked_uncollectible")
+    invoice_to(invoice, InvoiceStatus.UNCOLLECTIBLE)
+    invoice.uncollectible_at = clock.now()
+    invoice.updated_at = invoice.uncollectible_at
+    return invoice
+
+
+# Credit notes (refunds) ----------------------------------------------------------
+
+
+def refundable(invoice: Invoice) -> int:
+    return invoice.amount_paid - invoice.amount_refunded
+
+
+def issue_credit_note(
+    session: Session,
+    invoice: Invoice,
+    *,
+    amount: int,
+    reason: str = "",
+    refund_payment: Payment | None = None,
+    stripe_refund_id: str | None = None,
+) -> CreditNote:
+    """Credit ``amount`` (tax included) of what was paid on ``invoice``. The
+    credit is split into net and tax in the invoice's own proportions."""
+    if invoice.status in (InvoiceStatus.DRAFT, InvoiceStatus.VOID):
+        raise Conflict(
+            f"A {invoice.status.value} invoice cannot be credited.", code="not_creditable"
+        )
+    if not 1 <= amount <= refundable(invoice):
+        raise Invalid(
+            f"The amount must be between 1 and what was paid and not refunded "
+            f"({refundable(invoice)}).",
+            fields={"amount": ["Out of range."]},
+        )
+    from bridge.billing.money import round_half_up
+
+    tax = round_half_up(amount * invoice.tax, invoice.total) if invoice.total else 0
+    settings = get_settings(session)
+    now = clock.now()
+    note = CreditNote(
+        number=numbering.next_number(
+            session, "credit_note", settings.credit_note_number_format, now
+        ),
+        invoice=invoice,
+        client_id=invoice.client_id,
+        currency=invoice.currency,
+        amount=amount,
+        subtotal=amount - tax,
+        tax=tax,
+        reason=reason,
+        refund_payment_id=refund_payment.id if refund_payment else None,
+        stripe_refund_id=stripe_refund_id,
+        created_at=now,
+    )
+    invoice.amount_refunded += amount
+    invoice.updated_at = now
+    session.add(note)
+    session.flush()
+    return note
+
+
+def bill_again(session: Session, line: InvoiceLine) -> Invoice:
+    """A new draft for a one-time line billed before (same plan and quantity)."""
+    if line.kind != PlanKind.ONE_TIME:
+        raise Conflict("Only one-time items are billed again.", code="not_one_time")
+    original = line.invoice
+    return bill_client(
+        session,
+        original.client,
+        [Item(line.plan_id, line.quantity)],
+        tax_rate_ids=[t.tax_rate_id for t in line.taxes if t.tax_rate_id],
+        site_id=original.site_id,
+        reason=BillingReason.BILL_AGAIN,
+    )
+
+
+def subscription_invoices(session: Session, subscription: Subscription) -> list[Invoice]:
+    return list(
+        session.scalars(
+            select(Invoice)
+            .join(InvoiceLine)
+            .where(InvoiceLine.subscription_id == subscription.id)
+            .order_by(Invoice.id)
+            .distinct()
+        )
+    )

@@ -1,0 +1,98 @@
+"""Invoice and credit note numbers: unique and gap-free per series.
+
+A format such as ``INV-{year}-{seq:05}`` gives INV-2026-00001, ... The
+series restarts each year when the format contains ``{year}``. The counter
+row is incremented with ``UPDATE ... RETURNING`` inside the finalizing
+transaction: the row stays locked until that transaction ends, so two
+finalizations never get the same number, and a rolled-back one leaves no gap.
+"""
+
+from __future__ import annotations
+
+import string
+from datetime import datetime
+
+from sqlalchemy import insert, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from bridge.billing.errors import Invalid
+from bridge.models.invoices import NumberSeries
+
+ALLOWED_FIELDS = {"year", "seq"}
+
+
+def check_format(fmt: str, field: str = "invoice_number_format") -> str:
+    """A number format: text with ``{seq}`` (optionally zero-padded, ``{seq:05}``)
+    and optionally ``{year}``; nothing else in braces."""
+    try:
+        parts = list(string.Formatter().parse(fmt))
+    except ValueError as exc:
+        raise Invalid(
+            "The number format has unbalanced braces.", fields={field: [str(exc)]}
+        ) from exc
+    names = [name for _, name, _, _ in parts if name is not None]
+    problems = []
+    if "seq" not in names:
+        problems.append("Must contain {seq}.")
+    unknown = sorted(set(names) - ALLOWED_FIELDS)
+    if unknown:
+        problems.append(f"Unknown field(s): {', '.join(unknown)}. Use {{year}} and {{seq}}.")
+    for _, name, spec, conversion in parts:
+        if (
+            name == "seq"
+            and spec
+            and not (spec.isdigit() and spec.startswith("0") and int(spec) <= 12)
+        ):
+            problems.append("Pad the sequence like {seq:05} (at most 12 digits).")
+        if name == "year" and spec:
+            problems.append("{year} takes no format.")
+        if conversion:
+            problems.append("Conversions like !r are not allowed.")
+    if not problems:
+        try:
+            if len(render(fmt, 2026, 10**12 - 1)) > 60:
+                problems.append("Numbers would be longer than 60 characters.")
+        except (ValueError, KeyError, IndexError) as exc:
+            problems.append(str(exc))
+    if problems:
+        raise Invalid("The number format is invalid.", fields={field: problems})
+    return fmt
+
+
+def render(fmt: str, year: int, seq: int) -> str:
+    return fmt.format(year=year, seq=seq)
+
+
+def series_key(kind: str, fmt: str, moment: datetime) -> str:
+    """Numbers restart each year only when the year is part of the number."""
+    names = {name for _, name, _, _ in string.Formatter().parse(fmt) if name}
+    return f"{kind}:{moment.year}" if "year" in names else kind
+
+
+def next_number(session: Session, kind: str, fmt: str, moment: datetime) -> str:
+    key = series_key(kind, fmt, moment)
+    value = _take(session, key)
+    if value is None:
+        # First number of the series: create the row. Two first numbers at
+        # once: one insert wins, the other retries the update.
+        try:
+            with session.begin_nested():
+                session.execute(insert(NumberSeries).values(key=key, next_value=1))
+        except IntegrityError:
+            pass
+        value = _take(session, key)
+    return render(fmt, moment.year, value)
+
+
+def _take(session: Session, key: str) -> int | None:
+    """Increment the series and return the number taken, or None if the
+    series has no row yet."""
+    new_next = session.execute(
+        update(NumberSeries)
+        .where(NumberSeries.key == key)
+        .values(next_value=NumberSeries.next_value + 1)
+        .returning(NumberSeries.next_value)
+        .execution_options(synchronize_session=False)
+    ).scalar_one_or_none()
+    return None if new_next is None else new_next - 1

@@ -1,0 +1,62 @@
+"""Subscriptions: a client's recurring plan, period after period."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from bridge.db import Base
+from bridge.models.catalog import Plan
+from bridge.models.clients import Client, Site
+from bridge.models.types import UTCDateTime, enum_column
+
+
+class SubscriptionStatus(enum.StrEnum):
+    PENDING = "pending"  # waiting for its first invoice to be paid
+    ACTIVE = "active"
+    PAST_DUE = "past_due"  # a renewal could not be collected yet
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"  # its billing cycles are used up
+
+
+class Subscription(Base):
+    __tablename__ = "subscriptions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id"), index=True)
+    site_id: Mapped[int | None] = mapped_column(
+        ForeignKey("sites.id", ondelete="SET NULL"), index=True
+    )
+    plan_id: Mapped[int] = mapped_column(ForeignKey("plans.id"), index=True)
+    status: Mapped[SubscriptionStatus] = mapped_column(
+        enum_column(SubscriptionStatus, "subscription_status"),
+        default=SubscriptionStatus.PENDING,
+        index=True,
+    )
+    quantity: Mapped[int] = mapped_column(Integer)
+    # A copy of the plan's price: plans never change, but the copy keeps the
+    # subscription readable on its own.
+    unit_amount: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    tax_rate_ids: Mapped[list] = mapped_column(JSON, default=list)
+
+    # Periods are computed from the anchor (the start of period 0).
+    anchor_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    period_index: Mapped[int] = mapped_column(Integer, default=0)
+    current_period_start: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    current_period_end: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    cycles_invoiced: Mapped[int] = mapped_column(Integer, default=0)
+
+    cancel_at_period_end: Mapped[bool] = mapped_column(Boolean, default=False)
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    reactivated_from_id: Mapped[int | None] = mapped_column(ForeignKey("subscriptions.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    client: Mapped[Client] = relationship()
+    site: Mapped[Site | None] = relationship()
+    plan: Mapped[Plan] = relationship()
