@@ -106,6 +106,17 @@ def handle_permission_denied(error: PermissionDenied):
     return error_response(403, "forbidden", error.message)
 
 
+def handle_recursion_error(error: RecursionError):
+    """``json.loads`` gives up on a body nested a few thousand levels deep with
+    a RecursionError, not the ValueError webargs answers with a 400: answer
+    that 400 too. Any other RecursionError is a bug of ours (500)."""
+    if wants_json() and "while decoding a JSON" in str(error):
+        return error_response(
+            400, "invalid_json", "The request body is not valid JSON: it is nested too deeply."
+        )
+    return handle_unexpected(error)
+
+
 def handle_unexpected(error: Exception):
     if isinstance(error, HTTPException):
         return handle_http_exception(error)
@@ -118,4 +129,5 @@ def handle_unexpected(error: Exception):
 def init_app(app) -> None:
     app.register_error_handler(DomainError, handle_domain_error)
     app.register_error_handler(PermissionDenied, handle_permission_denied)
+    app.register_error_handler(RecursionError, handle_recursion_error)
     app.register_error_handler(Exception, handle_unexpected)

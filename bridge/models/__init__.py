@@ -20,6 +20,7 @@ from bridge.models.invoices import (
 )
 from bridge.models.roles import Role
 from bridge.models.settings import SETTINGS_ID, BusinessSettings, StoredFile
+from bridge.models.stripe_events import StripeEvent
 from bridge.models.subscriptions import Subscription, SubscriptionStatus
 from bridge.models.users import ApiToken, User, UserKind
 
@@ -52,6 +53,7 @@ __all__ = [
     "Role",
     "Site",
     "StoredFile",
+    "StripeEvent",
     "Subscription",
     "SubscriptionStatus",
     "TaxRate",

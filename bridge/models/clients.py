@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, ForeignKey, String
+from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from bridge.db import Base
@@ -38,6 +38,14 @@ class Client(Base):
     )
     role_id: Mapped[int] = mapped_column(ForeignKey("roles.id"), index=True)
     custom_fields: Mapped[dict] = mapped_column(JSON, default=dict)
+    # The client's Stripe customer (created when first needed) and the card
+    # saved for renewals: only Stripe's ids and display facts, never a number.
+    stripe_customer_id: Mapped[str | None] = mapped_column(String(100), unique=True)
+    default_payment_method_id: Mapped[str | None] = mapped_column(String(100))
+    card_brand: Mapped[str | None] = mapped_column(String(20))
+    card_last4: Mapped[str | None] = mapped_column(String(4))
+    card_exp_month: Mapped[int | None] = mapped_column(Integer)
+    card_exp_year: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 

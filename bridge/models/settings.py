@@ -67,4 +67,18 @@ class BusinessSettings(Base):
     invoice_show_logo: Mapped[bool] = mapped_column(Boolean, default=True)
     invoice_net_terms_days: Mapped[int] = mapped_column(Integer, default=14)
 
+    # How clients pay without a card (shown on the hosted invoice page).
+    offline_payment_instructions: Mapped[str] = mapped_column(Text, default="")
+
+    # Stripe. The secret key and webhook secret are stored encrypted
+    # (bridge.auth.secrets); the account facts come from verifying the key.
+    stripe_secret_key_encrypted: Mapped[str | None] = mapped_column(String(500))
+    stripe_publishable_key: Mapped[str | None] = mapped_column(String(200))
+    stripe_webhook_secret_encrypted: Mapped[str | None] = mapped_column(String(500))
+    stripe_account_id: Mapped[str | None] = mapped_column(String(100))
+    stripe_account_name: Mapped[str | None] = mapped_column(String(200))
+    stripe_account_email: Mapped[str | None] = mapped_column(String(254))
+    stripe_livemode: Mapped[bool | None] = mapped_column(Boolean)
+    stripe_connected_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
     updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
