@@ -7,10 +7,27 @@ from flask import Flask
 from flask_smorest import Api
 from werkzeug.routing import IntegerConverter
 
-from bridge.api import catalog, clients, custom_fields, errors, roles, settings
+from bridge.api import (
+    catalog,
+    clients,
+    custom_fields,
+    errors,
+    invoices,
+    roles,
+    settings,
+    subscriptions,
+)
 from bridge.api.fields import INT32_MAX
 
-BLUEPRINTS = (settings.blp, clients.blp, roles.blp, custom_fields.blp, catalog.blp)
+BLUEPRINTS = (
+    settings.blp,
+    clients.blp,
+    roles.blp,
+    custom_fields.blp,
+    catalog.blp,
+    invoices.blp,
+    subscriptions.blp,
+)
 
 
 class IdConverter(IntegerConverter):

@@ -49,7 +49,12 @@ class SettingsSchema(Schema):
     invoice_footer = fields.String()
     invoice_language = fields.String()
     invoice_show_logo = fields.Boolean()
+    invoice_show_brand_color = fields.Boolean()
+    invoice_show_company_name = fields.Boolean()
+    invoice_show_client_info = fields.Boolean()
+    invoice_show_custom_fields = fields.Boolean()
     invoice_net_terms_days = fields.Integer()
+    offline_payment_instructions = fields.String()
     updated_at = fields.DateTime(allow_none=True)
 
 
@@ -71,7 +76,17 @@ class SettingsPatchSchema(Schema):
     invoice_footer = Text(max_length=2000, multiline=True)
     invoice_language = fields.String(validate=validate.OneOf(business.INVOICE_LANGUAGES))
     invoice_show_logo = Boolean()
+    invoice_show_brand_color = Boolean()
+    invoice_show_company_name = Boolean()
+    invoice_show_client_info = Boolean()
+    invoice_show_custom_fields = Boolean()
     invoice_net_terms_days = Integer(minimum=0, maximum=365)
+    invoice_number_format = Text(
+        max_length=60,
+        metadata={"description": "With {seq} (e.g. {seq:05}) and optionally {year}"},
+    )
+    credit_note_number_format = Text(max_length=60)
+    offline_payment_instructions = Text(max_length=2000, multiline=True)
 
 
 class CurrencySchema(Schema):

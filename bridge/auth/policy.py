@@ -5,8 +5,8 @@ nowhere else, so a rule changes in one place. Actions are strings:
 
 - staff actions are ``"<resource>.read"`` or ``"<resource>.write"``
   (resources: settings, clients, sites, roles, custom_fields, catalog,
-  tax_rates, tokens). Staff may do everything; a read-only API token may only
-  read.
+  tax_rates, tokens, invoices, subscriptions, audit). Staff may do
+  everything; a read-only API token may only read.
 - client actions are ``"<area>.<action>"`` from ``bridge.auth.permissions``
   (``"hosting.staging"``, ``"billing.pay"``...), always about an object of
   the client's own (their client record, or one of their sites), granted by
@@ -61,7 +61,19 @@ class Anonymous:
 Principal = Staff | ClientUser | SitePlugin | Anonymous
 
 STAFF_RESOURCES = frozenset(
-    {"settings", "clients", "sites", "roles", "custom_fields", "catalog", "tax_rates", "tokens"}
+    {
+        "settings",
+        "clients",
+        "sites",
+        "roles",
+        "custom_fields",
+        "catalog",
+        "tax_rates",
+        "tokens",
+        "invoices",
+        "subscriptions",
+        "audit",
+    }
 )
 
 

@@ -155,8 +155,23 @@ def _record(session: Session, _flush_context) -> None:
         session.connection().execute(insert(AuditEntry), rows)
 
 
-def entries(session: Session, *, client_id: int | None = None, limit: int = 50, offset: int = 0):
-    query = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit).offset(offset)
-    if client_id is not None:
-        query = query.where(AuditEntry.client_id == client_id)
-    return list(session.scalars(query))
+def entries_page(
+    session: Session, *, client_id: int | None = None, page: int = 1, per_page: int = 50
+):
+    """A page of the log, newest first, optionally for one client."""
+    from sqlalchemy import func
+
+    from bridge.billing.paging import Page
+
+    filters = [AuditEntry.client_id == client_id] if client_id is not None else []
+    items = list(
+        session.scalars(
+            select(AuditEntry)
+            .where(*filters)
+            .order_by(AuditEntry.id.desc())
+            .limit(per_page)
+            .offset((page - 1) * per_page)
+        )
+    )
+    total = session.scalar(select(func.count()).select_from(AuditEntry).where(*filters))
+    return Page(items=items, total=total or 0, page=page, per_page=per_page)

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bridge import clock
-from bridge.billing import money
+from bridge.billing import money, numbering
 from bridge.billing.custom_fields import validate_values
 from bridge.billing.errors import Conflict, Invalid
 from bridge.billing.validation import (
@@ -37,7 +37,14 @@ PROFILE_FIELDS = (
     "invoice_footer",
     "invoice_language",
     "invoice_show_logo",
+    "invoice_show_brand_color",
+    "invoice_show_company_name",
+    "invoice_show_client_info",
+    "invoice_show_custom_fields",
     "invoice_net_terms_days",
+    "invoice_number_format",
+    "credit_note_number_format",
+    "offline_payment_instructions",
 )
 
 # Stripe's rules for statement descriptors.
@@ -135,6 +142,9 @@ def update_settings(session: Session, changes: dict) -> BusinessSettings:
             "Invoices can be in English (en) or French (fr).",
             fields={"invoice_language": ["Unsupported language."]},
         )
+    for key in ("invoice_number_format", "credit_note_number_format"):
+        if key in changes:
+            numbering.check_format(changes[key], key)
     if "custom_fields" in changes:
         changes["custom_fields"] = validate_values(
             session, CustomFieldEntity.BUSINESS, changes["custom_fields"]

@@ -507,6 +507,23 @@ def bill_again(session: Session, line: InvoiceLine) -> Invoice:
     )
 
 
+def one_time_items(session: Session, client_id: int) -> list[InvoiceLine]:
+    """One-time lines of the client's issued (not void) invoices, newest first."""
+    return list(
+        session.scalars(
+            select(InvoiceLine)
+            .join(Invoice)
+            .options(selectinload(InvoiceLine.invoice))
+            .where(
+                Invoice.client_id == client_id,
+                InvoiceLine.kind == PlanKind.ONE_TIME,
+                Invoice.status.notin_([InvoiceStatus.DRAFT, InvoiceStatus.VOID]),
+            )
+            .order_by(Invoice.issued_at.desc(), InvoiceLine.id)
+        )
+    )
+
+
 def subscription_invoices(session: Session, subscription: Subscription) -> list[Invoice]:
     return list(
         session.scalars(

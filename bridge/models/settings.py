@@ -65,6 +65,10 @@ class BusinessSettings(Base):
     invoice_footer: Mapped[str] = mapped_column(Text, default="")
     invoice_language: Mapped[str] = mapped_column(String(5), default="en")
     invoice_show_logo: Mapped[bool] = mapped_column(Boolean, default=True)
+    invoice_show_brand_color: Mapped[bool] = mapped_column(Boolean, default=True)
+    invoice_show_company_name: Mapped[bool] = mapped_column(Boolean, default=True)
+    invoice_show_client_info: Mapped[bool] = mapped_column(Boolean, default=True)
+    invoice_show_custom_fields: Mapped[bool] = mapped_column(Boolean, default=True)
     invoice_net_terms_days: Mapped[int] = mapped_column(Integer, default=14)
 
     # How clients pay without a card (shown on the hosted invoice page).

@@ -1,4 +1,4 @@
-"""Stripe: encrypted keys and account facts on the settings, each client's
+"""Invoice display switches, and Stripe: encrypted keys and account facts on the settings, each client's
 customer and saved card, and the webhook event store.
 
 Revision ID: 0003
@@ -42,6 +42,12 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column("offline_payment_instructions", sa.Text(), nullable=False, server_default="")
         )
+        for flag in ("brand_color", "company_name", "client_info", "custom_fields"):
+            batch_op.add_column(
+                sa.Column(
+                    f"invoice_show_{flag}", sa.Boolean(), nullable=False, server_default=sa.true()
+                )
+            )
         batch_op.add_column(
             sa.Column("stripe_secret_key_encrypted", sa.String(length=500), nullable=True)
         )
@@ -97,6 +103,8 @@ def downgrade() -> None:
         batch_op.drop_column("stripe_publishable_key")
         batch_op.drop_column("stripe_secret_key_encrypted")
         batch_op.drop_column("offline_payment_instructions")
+        for flag in ("brand_color", "company_name", "client_info", "custom_fields"):
+            batch_op.drop_column(f"invoice_show_{flag}")
 
     with op.batch_alter_table("stripe_events", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_stripe_events_type"))

@@ -1,0 +1,375 @@
+"""Invoices: bill a client, edit drafts, finalize, collect, void, write off,
+credit; one-time items billed again."""
+
+from __future__ import annotations
+
+from flask import request
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from marshmallow import Schema, fields, validate
+
+from bridge.api.auth import authorize, require_token
+from bridge.api.common import PageArgs, list_schema, page_schema, paging
+from bridge.api.fields import Integer, QueryInteger, Text
+from bridge.billing import clients, invoices, money
+from bridge.billing.errors import Invalid, NotFound
+from bridge.billing.invoices import Item
+from bridge.db import get_session
+from bridge.models import (
+    BillingReason,
+    InvoiceLine,
+    InvoiceStatus,
+    PaymentMethod,
+    PaymentState,
+    PaymentStatus,
+)
+
+blp = Blueprint("invoices", __name__, url_prefix="/api/v1", description="Invoices")
+blp.before_request(require_token)
+
+
+def display(amount_attr: str):
+    return fields.Function(
+        lambda obj: money.format_amount(getattr(obj, amount_attr), obj.currency, "en")
+    )
+
+
+class LineTaxSchema(Schema):
+    tax_rate_id = fields.Integer(allow_none=True)
+    name = fields.String()
+    percentage_e4 = fields.Integer(metadata={"description": "Ten-thousandths of a percent"})
+    inclusive = fields.Boolean()
+    amount = fields.Integer()
+
+
+class LineSchema(Schema):
+    id = fields.Integer()
+    position = fields.Integer()
+    plan_id = fields.Integer(allow_none=True)
+    kind = fields.String()
+    description = fields.String()
+    quantity = fields.Integer()
+    unit_amount = fields.Integer()
+    net = fields.Integer()
+    tax = fields.Integer()
+    total = fields.Integer()
+    subscription_id = fields.Integer(allow_none=True)
+    period_start = fields.DateTime(allow_none=True)
+    period_end = fields.DateTime(allow_none=True)
+    taxes = fields.List(fields.Nested(LineTaxSchema))
+
+
+class PaymentSchema(Schema):
+    id = fields.Integer()
+    amount = fields.Integer()
+    currency = fields.String()
+    method = fields.Enum(PaymentMethod, by_value=True)
+    gateway = fields.String()
+    status = fields.Enum(PaymentStatus, by_value=True)
+    reference = fields.String()
+    failure_code = fields.String(allow_none=True)
+    failure_message = fields.String(allow_none=True)
+    received_at = fields.DateTime(allow_none=True)
+    created_at = fields.DateTime()
+
+
+class CreditNoteSchema(Schema):
+    id = fields.Integer()
+    number = fields.String()
+    invoice_id = fields.Integer()
+    client_id = fields.Integer()
+    currency = fields.String()
+    amount = fields.Integer()
+    subtotal = fields.Integer()
+    tax = fields.Integer()
+    reason = fields.String()
+    created_at = fields.DateTime()
+
+
+class ClientRefSchema(Schema):
+    id = fields.Integer()
+    name = fields.String()
+    email = fields.String()
+
+
+class InvoiceSummarySchema(Schema):
+    id = fields.Integer()
+    number = fields.String(allow_none=True)
+    client = fields.Nested(ClientRefSchema)
+    site_id = fields.Integer(allow_none=True)
+    status = fields.Enum(InvoiceStatus, by_value=True)
+    billing_reason = fields.Enum(BillingReason, by_value=True)
+    currency = fields.String()
+    total = fields.Integer()
+    amount_due = fields.Integer()
+    total_display = display("total")
+    amount_due_display = display("amount_due")
+    payment_state = fields.Enum(PaymentState, by_value=True)
+    issued_at = fields.DateTime(allow_none=True)
+    due_at = fields.DateTime(allow_none=True)
+    created_at = fields.DateTime()
+
+
+class InvoiceSchema(InvoiceSummarySchema):
+    language = fields.String()
+    note = fields.String()
+    tax_rate_ids = fields.List(fields.Integer())
+    subtotal = fields.Integer()
+    tax = fields.Integer()
+    amount_paid = fields.Integer()
+    amount_refunded = fields.Integer()
+    disputed = fields.Boolean()
+    subscription_id = fields.Integer(allow_none=True)
+    period_start = fields.DateTime(allow_none=True)
+    period_end = fields.DateTime(allow_none=True)
+    paid_at = fields.DateTime(allow_none=True)
+    voided_at = fields.DateTime(allow_none=True)
+    uncollectible_at = fields.DateTime(allow_none=True)
+    updated_at = fields.DateTime(allow_none=True)
+    hosted_url = fields.Function(
+        lambda invoice: (
+            None
+            if invoice.status == InvoiceStatus.DRAFT
+            else f"{request.host_url}i/{invoice.hosted_token}"
+        ),
+        metadata={"description": "The client's pay page (no login; keep it private)"},
+    )
+    lines = fields.List(fields.Nested(LineSchema))
+    payments = fields.List(fields.Nested(PaymentSchema))
+    credit_notes = fields.List(fields.Nested(CreditNoteSchema))
+
+
+class ItemSchema(Schema):
+    plan_id = Integer(minimum=1, required=True)
+    quantity = Integer(minimum=1, maximum=invoices.MAX_QUANTITY, load_default=1)
+
+
+class InvoiceCreateSchema(Schema):
+    client_id = Integer(minimum=1, required=True)
+    site_id = Integer(minimum=1, allow_none=True)
+    items = fields.List(
+        fields.Nested(ItemSchema), required=True, validate=validate.Length(min=1, max=300)
+    )
+    tax_rate_ids = fields.List(Integer(minimum=1), validate=validate.Length(max=10))
+    note = Text(max_length=2000, multiline=True)
+    language = fields.String(validate=validate.OneOf(["en", "fr"]))
+
+
+class InvoicePatchSchema(Schema):
+    site_id = Integer(minimum=1, allow_none=True)
+    items = fields.List(fields.Nested(ItemSchema), validate=validate.Length(min=1, max=300))
+    tax_rate_ids = fields.List(Integer(minimum=1), validate=validate.Length(max=10))
+    note = Text(max_length=2000, multiline=True)
+    language = fields.String(validate=validate.OneOf(["en", "fr"]))
+
+
+class InvoiceQuerySchema(PageArgs):
+    client_id = QueryInteger(minimum=1)
+    status = fields.Enum(InvoiceStatus, by_value=True)
+
+
+class OfflinePaymentSchema(Schema):
+    amount = Integer(minimum=1, maximum=money.MAX_AMOUNT, required=True)
+    method = fields.Enum(
+        PaymentMethod,
+        by_value=True,
+        required=True,
+        metadata={"description": "bank_transfer, cash, cheque or other (cards go through Stripe)"},
+    )
+    received_at = fields.AwareDateTime(default_timezone=None)
+    reference = Text(max_length=200)
+
+
+class CreditNoteCreateSchema(Schema):
+    amount = Integer(
+        minimum=1,
+        maximum=money.MAX_AMOUNT,
+        required=True,
+        metadata={"description": "Tax included, at most what was paid and not yet refunded"},
+    )
+    reason = Text(max_length=500)
+
+
+InvoicePageSchema = page_schema(InvoiceSummarySchema, "InvoicePage")
+
+
+def _items(data: dict) -> list[Item] | None:
+    if "items" not in data:
+        return None
+    return [Item(item["plan_id"], item["quantity"]) for item in data["items"]]
+
+
+@blp.route("/invoices")
+class Invoices(MethodView):
+    @blp.arguments(InvoiceQuerySchema, location="query")
+    @blp.response(200, InvoicePageSchema)
+    def get(self, args):
+        """Invoices, newest first; filter by client and status."""
+        authorize("invoices.read")
+        return invoices.list_invoices(
+            get_session(),
+            client_id=args.get("client_id"),
+            status=args.get("status"),
+            **paging(args),
+        )
+
+    @blp.arguments(InvoiceCreateSchema)
+    @blp.response(201, InvoiceSchema)
+    def post(self, data):
+        """Bill a client: a draft invoice from plans, quantities and tax rates."""
+        authorize("invoices.write")
+        session = get_session()
+        try:
+            client = clients.get_client(session, data["client_id"])
+        except NotFound as exc:
+            raise Invalid("No such client.", fields={"client_id": ["Unknown."]}) from exc
+        invoice = invoices.bill_client(
+            session,
+            client,
+            _items(data),
+            tax_rate_ids=data.get("tax_rate_ids", []),
+            site_id=data.get("site_id"),
+            note=data.get("note", ""),
+            language=data.get("language"),
+        )
+        session.commit()
+        return invoice
+
+
+@blp.route("/invoices/<id:invoice_id>")
+class InvoiceResource(MethodView):
+    @blp.response(200, InvoiceSchema)
+    def get(self, invoice_id):
+        """One invoice with its lines, payments and credit notes."""
+        authorize("invoices.read")
+        return invoices.get_invoice(get_session(), invoice_id)
+
+    @blp.arguments(InvoicePatchSchema)
+    @blp.response(200, InvoiceSchema)
+    def patch(self, data, invoice_id):
+        """Edit a draft (an issued invoice answers 409)."""
+        authorize("invoices.write")
+        session = get_session()
+        invoice = invoices.get_invoice(session, invoice_id)
+        changes = {k: data[k] for k in ("tax_rate_ids", "note", "language") if k in data}
+        if "site_id" in data:
+            changes["site_id"] = data["site_id"]
+        invoices.update_draft(session, invoice, items=_items(data), **changes)
+        session.commit()
+        return invoice
+
+    @blp.response(204)
+    def delete(self, invoice_id):
+        """Delete a draft (an issued invoice answers 409: void it instead)."""
+        authorize("invoices.write")
+        session = get_session()
+        invoices.delete_draft(session, invoices.get_invoice(session, invoice_id))
+        session.commit()
+
+
+def _invoice_action(invoice_id: int, action) -> object:
+    authorize("invoices.write")
+    session = get_session()
+    invoice = invoices.get_invoice(session, invoice_id)
+    action(session, invoice)
+    session.commit()
+    return invoice
+
+
+@blp.route("/invoices/<id:invoice_id>/finalize")
+class InvoiceFinalize(MethodView):
+    @blp.response(200, InvoiceSchema)
+    def post(self, invoice_id):
+        """Send: number the draft and make it payment due (open)."""
+        return _invoice_action(invoice_id, invoices.finalize)
+
+
+@blp.route("/invoices/<id:invoice_id>/void")
+class InvoiceVoid(MethodView):
+    @blp.response(200, InvoiceSchema)
+    def post(self, invoice_id):
+        """Void an unpaid issued invoice; its pending subscriptions are cancelled."""
+        return _invoice_action(invoice_id, invoices.void)
+
+
+@blp.route("/invoices/<id:invoice_id>/mark-uncollectible")
+class InvoiceUncollectible(MethodView):
+    @blp.response(200, InvoiceSchema)
+    def post(self, invoice_id):
+        """Write an open invoice off as uncollectible (it can still be paid later)."""
+        return _invoice_action(invoice_id, invoices.mark_uncollectible)
+
+
+@blp.route("/invoices/<id:invoice_id>/payments")
+class InvoicePayments(MethodView):
+    @blp.arguments(OfflinePaymentSchema)
+    @blp.response(201, PaymentSchema)
+    def post(self, data, invoice_id):
+        """Record a payment received offline (bank transfer, cash, cheque, other)."""
+        authorize("invoices.write")
+        session = get_session()
+        invoice = invoices.get_invoice(session, invoice_id)
+        payment = invoices.record_offline_payment(
+            session,
+            invoice,
+            amount=data["amount"],
+            method=data["method"],
+            received_at=data.get("received_at"),
+            reference=data.get("reference", ""),
+        )
+        session.commit()
+        return payment
+
+
+@blp.route("/invoices/<id:invoice_id>/credit-notes")
+class InvoiceCreditNotes(MethodView):
+    @blp.arguments(CreditNoteCreateSchema)
+    @blp.response(201, CreditNoteSchema)
+    def post(self, data, invoice_id):
+        """Refund part or all of what was paid: a numbered credit note."""
+        authorize("invoices.write")
+        session = get_session()
+        invoice = invoices.get_invoice(session, invoice_id)
+        note = invoices.issue_credit_note(
+            session, invoice, amount=data["amount"], reason=data.get("reason", "")
+        )
+        session.commit()
+        return note
+
+
+@blp.route("/invoices/<id:invoice_id>/lines/<id:line_id>/bill-again")
+class BillAgain(MethodView):
+    @blp.response(201, InvoiceSchema)
+    def post(self, invoice_id, line_id):
+        """A new draft for a one-time item billed before."""
+        authorize("invoices.write")
+        session = get_session()
+        invoice = invoices.get_invoice(session, invoice_id)
+        line = session.get(InvoiceLine, line_id)
+        if line is None or line.invoice_id != invoice.id:
+            raise NotFound("No such line on this invoice.")
+        again = invoices.bill_again(session, line)
+        session.commit()
+        return again
+
+
+class OneTimeItemSchema(Schema):
+    invoice_id = fields.Integer()
+    invoice_number = fields.Function(lambda line: line.invoice.number)
+    line_id = fields.Integer(attribute="id")
+    plan_id = fields.Integer(allow_none=True)
+    description = fields.String()
+    quantity = fields.Integer()
+    total = fields.Integer()
+    billed_at = fields.Function(lambda line: line.invoice.issued_at.isoformat())
+
+
+@blp.route("/clients/<id:client_id>/one-time-items")
+class OneTimeItems(MethodView):
+    @blp.response(200, list_schema(OneTimeItemSchema, "OneTimeItemList"))
+    def get(self, client_id):
+        """The client's one-time items from issued invoices (to bill again)."""
+        authorize("invoices.read")
+        session = get_session()
+        clients.get_client(session, client_id)
+        return {"data": invoices.one_time_items(session, client_id)}

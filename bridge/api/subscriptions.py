@@ -1,0 +1,163 @@
+"""Subscriptions and the audit log."""
+
+from __future__ import annotations
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from marshmallow import Schema, fields, validate
+
+from bridge.api.auth import authorize, require_token
+from bridge.api.common import PageArgs, page_schema, paging
+from bridge.api.fields import Boolean, QueryInteger
+from bridge.api.invoices import InvoiceSchema
+from bridge.billing import audit, subscriptions
+from bridge.db import get_session
+from bridge.models import SubscriptionStatus
+
+blp = Blueprint(
+    "subscriptions", __name__, url_prefix="/api/v1", description="Subscriptions and audit log"
+)
+blp.before_request(require_token)
+
+TABS = {
+    "current": subscriptions.CURRENT,
+    "inactive": subscriptions.INACTIVE,
+}
+
+
+class PlanRefSchema(Schema):
+    id = fields.Integer()
+    name = fields.String()
+    product_id = fields.Integer()
+    interval_unit = fields.String(attribute="interval_unit.value")
+    interval_count = fields.Integer()
+    billing_cycles = fields.Integer(allow_none=True)
+
+
+class SubscriptionSchema(Schema):
+    id = fields.Integer()
+    client_id = fields.Integer()
+    site_id = fields.Integer(allow_none=True)
+    plan = fields.Nested(PlanRefSchema)
+    status = fields.Enum(SubscriptionStatus, by_value=True)
+    quantity = fields.Integer()
+    unit_amount = fields.Integer()
+    currency = fields.String()
+    tax_rate_ids = fields.List(fields.Integer())
+    current_period_start = fields.DateTime(allow_none=True)
+    current_period_end = fields.DateTime(allow_none=True)
+    cycles_invoiced = fields.Integer()
+    cancel_at_period_end = fields.Boolean()
+    cancelled_at = fields.DateTime(allow_none=True)
+    ended_at = fields.DateTime(allow_none=True)
+    reactivated_from_id = fields.Integer(allow_none=True)
+    created_at = fields.DateTime()
+
+
+class SubscriptionQuerySchema(PageArgs):
+    client_id = QueryInteger(minimum=1)
+    tab = fields.String(
+        validate=validate.OneOf(list(TABS)),
+        metadata={"description": "current (active, past due, pending) or inactive"},
+    )
+    status = fields.Enum(SubscriptionStatus, by_value=True)
+
+
+class CancelSchema(Schema):
+    at_period_end = Boolean(
+        required=True,
+        metadata={"description": "true: renewals stop after the current period; false: now"},
+    )
+
+
+class AuditEntrySchema(Schema):
+    id = fields.Integer()
+    actor_kind = fields.String()
+    actor_id = fields.Integer(allow_none=True)
+    actor_label = fields.String()
+    action = fields.String()
+    object_type = fields.String()
+    object_id = fields.Integer(allow_none=True)
+    client_id = fields.Integer(allow_none=True)
+    summary = fields.Dict()
+    created_at = fields.DateTime()
+
+
+class AuditQuerySchema(PageArgs):
+    client_id = QueryInteger(minimum=1)
+
+
+@blp.route("/subscriptions")
+class Subscriptions(MethodView):
+    @blp.arguments(SubscriptionQuerySchema, location="query")
+    @blp.response(200, page_schema(SubscriptionSchema, "SubscriptionPage"))
+    def get(self, args):
+        """Subscriptions; filter by client, by tab (current / inactive) or status."""
+        authorize("subscriptions.read")
+        statuses = TABS.get(args.get("tab"))
+        if args.get("status") is not None:
+            statuses = (args["status"],)
+        return subscriptions.list_subscriptions(
+            get_session(), client_id=args.get("client_id"), statuses=statuses, **paging(args)
+        )
+
+
+@blp.route("/subscriptions/<id:subscription_id>")
+class SubscriptionResource(MethodView):
+    @blp.response(200, SubscriptionSchema)
+    def get(self, subscription_id):
+        """One subscription."""
+        authorize("subscriptions.read")
+        return subscriptions.get_subscription(get_session(), subscription_id)
+
+
+@blp.route("/subscriptions/<id:subscription_id>/cancel")
+class SubscriptionCancel(MethodView):
+    @blp.arguments(CancelSchema)
+    @blp.response(200, SubscriptionSchema)
+    def post(self, data, subscription_id):
+        """Cancel now, or at the end of the current period."""
+        authorize("subscriptions.write")
+        session = get_session()
+        subscription = subscriptions.get_subscription(session, subscription_id)
+        subscriptions.cancel(session, subscription, at_period_end=data["at_period_end"])
+        session.commit()
+        return subscription
+
+
+@blp.route("/subscriptions/<id:subscription_id>/resume")
+class SubscriptionResume(MethodView):
+    @blp.response(200, SubscriptionSchema)
+    def post(self, subscription_id):
+        """Undo a cancellation scheduled for the period end."""
+        authorize("subscriptions.write")
+        session = get_session()
+        subscription = subscriptions.get_subscription(session, subscription_id)
+        subscriptions.undo_cancel(session, subscription)
+        session.commit()
+        return subscription
+
+
+@blp.route("/subscriptions/<id:subscription_id>/reactivate")
+class SubscriptionReactivate(MethodView):
+    @blp.response(201, InvoiceSchema)
+    def post(self, subscription_id):
+        """Reactivate a cancelled or expired subscription: a new invoice is
+        issued; a new subscription starts when it is paid."""
+        authorize("subscriptions.write")
+        session = get_session()
+        invoice = subscriptions.reactivate(
+            session, subscriptions.get_subscription(session, subscription_id)
+        )
+        session.commit()
+        return invoice
+
+
+@blp.route("/audit-log")
+class AuditLog(MethodView):
+    @blp.arguments(AuditQuerySchema, location="query")
+    @blp.response(200, page_schema(AuditEntrySchema, "AuditPage"))
+    def get(self, args):
+        """Who changed what, newest first; per client with client_id."""
+        authorize("audit.read")
+        return audit.entries_page(get_session(), client_id=args.get("client_id"), **paging(args))

@@ -1,0 +1,258 @@
+"""Billing through the API: bill, edit the draft, finalize, pay offline,
+credit, void, subscriptions, the audit log."""
+
+import pytest
+
+from tests.conftest import snapshot
+
+
+@pytest.fixture
+def shop(api_eur):
+    api = api_eur
+    product = api.post("/products", json={"name": "Hosting"}).get_json()
+    monthly = api.post(
+        f"/products/{product['id']}/plans",
+        json={"name": "Monthly", "kind": "recurring", "amount": 2900, "interval_unit": "month"},
+    ).get_json()
+    setup = api.post(
+        f"/products/{product['id']}/plans",
+        json={"name": "Setup", "kind": "one_time", "amount": 15000},
+    ).get_json()
+    vat = api.post("/tax-rates", json={"name": "VAT", "percentage": "20"}).get_json()
+    client = api.post("/clients", json={"name": "Alice", "email": "alice@example.com"}).get_json()
+    site = api.post(
+        f"/clients/{client['id']}/sites", json={"name": "Shop", "url": "https://shop.example"}
+    ).get_json()
+    return {"monthly": monthly, "setup": setup, "vat": vat, "client": client, "site": site}
+
+
+def draft(api, shop, **overrides):
+    body = {
+        "client_id": shop["client"]["id"],
+        "site_id": shop["site"]["id"],
+        "items": [
+            {"plan_id": shop["setup"]["id"]},
+            {"plan_id": shop["monthly"]["id"], "quantity": 2},
+        ],
+        "tax_rate_ids": [shop["vat"]["id"]],
+        "note": "Thanks!",
+        **overrides,
+    }
+    response = api.post("/invoices", json=body)
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()
+
+
+def test_bill_a_client_then_send(api_eur, shop):
+    invoice = draft(api_eur, shop)
+    assert invoice["status"] == "draft" and invoice["number"] is None
+    assert (invoice["subtotal"], invoice["tax"], invoice["total"]) == (20800, 4160, 24960)
+    assert invoice["total_display"] == "€249.60"
+    assert invoice["hosted_url"] is None
+    sent = api_eur.post(f"/invoices/{invoice['id']}/finalize").get_json()
+    assert sent["status"] == "open"
+    assert sent["number"].startswith("INV-") and sent["number"].endswith("00001")
+    assert sent["hosted_url"].endswith("/i/" + sent["hosted_url"].rsplit("/", 1)[1])
+    subs = api_eur.get(f"/subscriptions?client_id={shop['client']['id']}&tab=current").get_json()
+    assert [(s["status"], s["quantity"]) for s in subs["data"]] == [("pending", 2)]
+
+
+def test_draft_can_be_edited_and_deleted_but_not_an_issued_invoice(api_eur, shop, db):
+    invoice = draft(api_eur, shop)
+    edited = api_eur.patch(
+        f"/invoices/{invoice['id']}",
+        json={"items": [{"plan_id": shop["setup"]["id"]}], "tax_rate_ids": []},
+    ).get_json()
+    assert edited["total"] == 15000 and len(edited["lines"]) == 1
+    api_eur.post(f"/invoices/{invoice['id']}/finalize")
+    before = snapshot(db)
+    assert api_eur.patch(f"/invoices/{invoice['id']}", json={"note": "x"}).status_code == 409
+    assert api_eur.delete(f"/invoices/{invoice['id']}").status_code == 409
+    assert snapshot(db) == before
+    other = draft(api_eur, shop)
+    assert api_eur.delete(f"/invoices/{other['id']}").status_code == 204
+
+
+@pytest.mark.parametrize(
+    "overrides, field",
+    [
+        ({"items": []}, "items"),
+        ({"items": [{"plan_id": 999}]}, "items.0.plan_id"),
+        ({"items": [{"plan_id": 1, "quantity": 0}]}, "items"),
+        ({"tax_rate_ids": [999]}, "tax_rate_ids"),
+        ({"client_id": 999}, "client_id"),
+        ({"site_id": 999}, "site_id"),
+        ({"language": "de"}, "language"),
+    ],
+)
+def test_invalid_bills_are_refused_and_change_nothing(api_eur, shop, db, overrides, field):
+    before = snapshot(db)
+    response = api_eur.post(
+        "/invoices",
+        json={
+            "client_id": shop["client"]["id"],
+            "items": [{"plan_id": shop["setup"]["id"]}],
+            **overrides,
+        },
+    )
+    assert response.status_code == 422, response.get_json()
+    assert any(
+        key.startswith(field.split(".")[0]) for key in response.get_json()["error"]["fields"]
+    )
+    assert snapshot(db) == before
+
+
+def test_offline_payments_pay_the_invoice_and_activate_subscriptions(api_eur, shop):
+    invoice = draft(api_eur, shop)
+    api_eur.post(f"/invoices/{invoice['id']}/finalize")
+    part = api_eur.post(
+        f"/invoices/{invoice['id']}/payments",
+        json={"amount": 4960, "method": "bank_transfer", "reference": "VIR 123"},
+    )
+    assert part.status_code == 201
+    assert api_eur.get(f"/invoices/{invoice['id']}").get_json()["amount_due"] == 20000
+    too_much = api_eur.post(
+        f"/invoices/{invoice['id']}/payments", json={"amount": 20001, "method": "cash"}
+    )
+    assert too_much.status_code == 422
+    card = api_eur.post(f"/invoices/{invoice['id']}/payments", json={"amount": 1, "method": "card"})
+    assert card.status_code == 422
+    rest = api_eur.post(
+        f"/invoices/{invoice['id']}/payments", json={"amount": 20000, "method": "cheque"}
+    )
+    assert rest.status_code == 201
+    paid = api_eur.get(f"/invoices/{invoice['id']}").get_json()
+    assert (paid["status"], paid["amount_due"], len(paid["payments"])) == ("paid", 0, 2)
+    subs = api_eur.get(f"/subscriptions?client_id={shop['client']['id']}").get_json()["data"]
+    assert subs[0]["status"] == "active" and subs[0]["current_period_end"]
+
+
+def test_payment_dates_must_carry_a_time_zone(api_eur, shop):
+    invoice = draft(api_eur, shop)
+    api_eur.post(f"/invoices/{invoice['id']}/finalize")
+    response = api_eur.post(
+        f"/invoices/{invoice['id']}/payments",
+        json={"amount": 100, "method": "cash", "received_at": "2026-01-01T10:00:00"},
+    )
+    assert response.status_code == 422
+
+
+def test_credit_notes_refund_what_was_paid(api_eur, shop):
+    invoice = draft(api_eur, shop, items=[{"plan_id": shop["setup"]["id"]}])
+    api_eur.post(f"/invoices/{invoice['id']}/finalize")
+    assert (
+        api_eur.post(f"/invoices/{invoice['id']}/credit-notes", json={"amount": 1}).status_code
+        == 422
+    )
+    api_eur.post(f"/invoices/{invoice['id']}/payments", json={"amount": 18000, "method": "cash"})
+    note = api_eur.post(
+        f"/invoices/{invoice['id']}/credit-notes", json={"amount": 6000, "reason": "Discount"}
+    ).get_json()
+    assert (note["subtotal"], note["tax"], note["number"][-5:]) == (5000, 1000, "00001")
+    body = api_eur.get(f"/invoices/{invoice['id']}").get_json()
+    assert body["amount_refunded"] == 6000 and len(body["credit_notes"]) == 1
+
+
+def test_void_and_uncollectible_follow_the_state_machine(api_eur, shop):
+    invoice = draft(api_eur, shop)
+    assert api_eur.post(f"/invoices/{invoice['id']}/void").status_code == 409  # a draft
+    api_eur.post(f"/invoices/{invoice['id']}/finalize")
+    written_off = api_eur.post(f"/invoices/{invoice['id']}/mark-uncollectible").get_json()
+    assert written_off["status"] == "uncollectible"
+    voided = api_eur.post(f"/invoices/{invoice['id']}/void")
+    assert voided.get_json()["status"] == "void"
+    again = api_eur.post(f"/invoices/{invoice['id']}/void")
+    assert again.status_code == 409
+    assert again.get_json()["error"]["code"] == "illegal_transition"
+    subs = api_eur.get(f"/subscriptions?client_id={shop['client']['id']}&tab=inactive").get_json()
+    assert [s["status"] for s in subs["data"]] == ["cancelled"]
+
+
+def test_subscription_cancel_resume_and_reactivate(api_eur, shop):
+    invoice = draft(api_eur, shop, items=[{"plan_id": shop["monthly"]["id"]}])
+    api_eur.post(f"/invoices/{invoice['id']}/finalize")
+    api_eur.post(f"/invoices/{invoice['id']}/payments", json={"amount": 3480, "method": "cash"})
+    sub = api_eur.get("/subscriptions").get_json()["data"][0]
+    at_end = api_eur.post(
+        f"/subscriptions/{sub['id']}/cancel", json={"at_period_end": True}
+    ).get_json()
+    assert at_end["cancel_at_period_end"] is True and at_end["status"] == "active"
+    resumed = api_eur.post(f"/subscriptions/{sub['id']}/resume").get_json()
+    assert resumed["cancel_at_period_end"] is False
+    assert api_eur.post(f"/subscriptions/{sub['id']}/reactivate").status_code == 409
+    now = api_eur.post(
+        f"/subscriptions/{sub['id']}/cancel", json={"at_period_end": False}
+    ).get_json()
+    assert now["status"] == "cancelled"
+    new_invoice = api_eur.post(f"/subscriptions/{sub['id']}/reactivate")
+    assert new_invoice.status_code == 201
+    assert new_invoice.get_json()["status"] == "open"
+    assert new_invoice.get_json()["billing_reason"] == "reactivation"
+
+
+def test_one_time_items_can_be_billed_again(api_eur, shop):
+    invoice = draft(api_eur, shop)
+    api_eur.post(f"/invoices/{invoice['id']}/finalize")
+    items = api_eur.get(f"/clients/{shop['client']['id']}/one-time-items").get_json()["data"]
+    assert [(i["description"], i["quantity"]) for i in items] == [("Hosting — Setup", 1)]
+    again = api_eur.post(f"/invoices/{invoice['id']}/lines/{items[0]['line_id']}/bill-again")
+    assert again.status_code == 201
+    assert again.get_json()["status"] == "draft" and again.get_json()["total"] == 18000
+    recurring_line = invoice["lines"][1]["id"]
+    assert (
+        api_eur.post(f"/invoices/{invoice['id']}/lines/{recurring_line}/bill-again").status_code
+        == 409
+    )
+
+
+def test_invoice_lists_filter_and_page(api_eur, shop):
+    for _ in range(3):
+        draft(api_eur, shop)
+    first = draft(api_eur, shop)
+    api_eur.post(f"/invoices/{first['id']}/finalize")
+    assert api_eur.get("/invoices?status=open").get_json()["total"] == 1
+    page = api_eur.get(f"/invoices?client_id={shop['client']['id']}&per_page=2").get_json()
+    assert (page["total"], page["pages"], len(page["data"])) == (4, 2, 2)
+
+
+def test_audit_log_names_the_token_and_the_action(api_eur, shop):
+    invoice = draft(api_eur, shop)
+    api_eur.post(f"/invoices/{invoice['id']}/finalize")
+    log = api_eur.get(f"/audit-log?client_id={shop['client']['id']}").get_json()["data"]
+    actions = [entry["action"] for entry in log]
+    assert "invoice.finalized" in actions and "client.created" in actions
+    assert all(entry["actor_kind"] == "api_token" for entry in log)
+    assert "staff@agency.example" in log[0]["actor_label"]
+    everything = str(
+        [entry["summary"] for entry in api_eur.get("/audit-log?per_page=100").get_json()["data"]]
+    )
+    assert "secret_encrypted" not in everything and "bbs_" not in everything
+    assert "hosted_token" not in everything
+
+
+def test_read_only_tokens_cannot_bill(api_eur, api_read_only, shop, db):
+    before = snapshot(db)
+    response = api_read_only.post(
+        "/invoices",
+        json={"client_id": shop["client"]["id"], "items": [{"plan_id": shop["setup"]["id"]}]},
+    )
+    assert response.status_code == 403
+    assert api_read_only.get("/invoices").status_code == 200
+    assert snapshot(db) == before
+
+
+@pytest.mark.parametrize(
+    "fmt", ["INV-{year}", "{seq:5}", "{customer}-{seq}", "{seq!r}", "{year:04}-{seq}", "{seq"]
+)
+def test_bad_number_formats_are_refused(api_eur, fmt):
+    response = api_eur.patch("/settings", json={"invoice_number_format": fmt})
+    assert response.status_code == 422
+    assert "invoice_number_format" in response.get_json()["error"]["fields"]
+
+
+def test_number_format_without_year_never_restarts(api_eur, shop):
+    assert (
+        api_eur.patch("/settings", json={"invoice_number_format": "F{seq:04}"}).status_code == 200
+    )
+    invoice = draft(api_eur, shop)
+    assert api_eur.post(f"/invoices/{invoice['id']}/finalize").get_json()["number"] == "F0001"
