@@ -13,7 +13,7 @@ from bridge.api.auth import authorize, require_token
 from bridge.api.common import PageArgs, list_schema, page_schema, paging
 from bridge.api.fields import Boolean, Integer, Text
 from bridge.auth.secrets import SecretBox
-from bridge.billing import clients
+from bridge.billing import clients, invoices
 from bridge.db import get_session
 from bridge.models import ClientStatus
 
@@ -75,6 +75,21 @@ class ClientSchema(ClientSummarySchema):
     custom_fields = fields.Dict()
     sites = fields.List(fields.Nested(SiteSchema))
     site_count = fields.Function(lambda obj: len(obj.sites))
+    unpaid_invoices = fields.Function(
+        lambda obj: invoices.unpaid_count(get_session(), obj.id),
+        metadata={"description": "Issued invoices not paid yet (the badge on the client page)"},
+    )
+    card = fields.Function(
+        lambda obj: {
+            "brand": obj.card_brand,
+            "last4": obj.card_last4,
+            "exp_month": obj.card_exp_month,
+            "exp_year": obj.card_exp_year,
+        }
+        if obj.default_payment_method_id
+        else None,
+        metadata={"description": "The card saved for renewals (display facts only)"},
+    )
     updated_at = fields.DateTime(allow_none=True)
 
 

@@ -55,6 +55,8 @@ def test_bill_a_client_then_send(api_eur, shop):
     assert sent["hosted_url"].endswith("/i/" + sent["hosted_url"].rsplit("/", 1)[1])
     subs = api_eur.get(f"/subscriptions?client_id={shop['client']['id']}&tab=current").get_json()
     assert [(s["status"], s["quantity"]) for s in subs["data"]] == [("pending", 2)]
+    client = api_eur.get(f"/clients/{shop['client']['id']}").get_json()
+    assert (client["unpaid_invoices"], client["card"]) == (1, None)
 
 
 def test_draft_can_be_edited_and_deleted_but_not_an_issued_invoice(api_eur, shop, db):
