@@ -80,14 +80,16 @@ class ClientSchema(ClientSummarySchema):
         metadata={"description": "Issued invoices not paid yet (the badge on the client page)"},
     )
     card = fields.Function(
-        lambda obj: {
-            "brand": obj.card_brand,
-            "last4": obj.card_last4,
-            "exp_month": obj.card_exp_month,
-            "exp_year": obj.card_exp_year,
-        }
-        if obj.default_payment_method_id
-        else None,
+        lambda obj: (
+            {
+                "brand": obj.card_brand,
+                "last4": obj.card_last4,
+                "exp_month": obj.card_exp_month,
+                "exp_year": obj.card_exp_year,
+            }
+            if obj.default_payment_method_id
+            else None
+        ),
         metadata={"description": "The card saved for renewals (display facts only)"},
     )
     updated_at = fields.DateTime(allow_none=True)
