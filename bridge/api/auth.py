@@ -25,6 +25,8 @@ def require_token():
         record = authenticate_token(session, token.strip())
         if record is not None:
             g.principal = policy.Staff(user_id=record.user_id, read_only=record.read_only)
+            if not policy.may_send(g.principal, request.method):
+                return error_response(403, "forbidden", "This API token is read-only.")
             audit.set_actor(
                 session,
                 audit.Actor("api_token", record.id, f"{record.user.email} ({record.name})"),

@@ -129,7 +129,7 @@ class TaxRateSchema(Schema):
     archived_at = fields.DateTime(allow_none=True)
 
 
-PERCENT_PATTERN = r"^\d{1,3}(\.\d{1,4})?$"
+PERCENT_PATTERN = r"^[0-9]{1,3}(\.[0-9]{1,4})?\Z"
 
 
 class TaxRateWriteSchema(Schema):

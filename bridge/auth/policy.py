@@ -96,6 +96,15 @@ def may(principal: Principal, action: str, obj: object | None = None) -> bool:
     return False
 
 
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def may_send(principal: Principal, method: str) -> bool:
+    """Whether a request with this HTTP method may proceed at all: a read-only
+    token is refused any write before its body is even read."""
+    return not (isinstance(principal, Staff) and principal.read_only and method not in SAFE_METHODS)
+
+
 def require(principal: Principal, action: str, obj: object | None = None) -> None:
     """Raise ``PermissionDenied`` unless ``may(principal, action, obj)``."""
     if not may(principal, action, obj):

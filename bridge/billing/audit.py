@@ -47,7 +47,15 @@ AUDITED = {
     CreditNote: "credit_note",
 }
 # Never copied into the log: secrets, blobs, and bookkeeping noise.
-HIDDEN = {"secret_encrypted", "password_hash", "hosted_token", "data", "updated_at"}
+HIDDEN = {
+    "secret_encrypted",
+    "stripe_secret_key_encrypted",
+    "stripe_webhook_secret_encrypted",
+    "password_hash",
+    "hosted_token",
+    "data",
+    "updated_at",
+}
 
 
 @dataclass(frozen=True)

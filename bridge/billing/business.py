@@ -135,8 +135,11 @@ def update_settings(session: Session, changes: dict) -> BusinessSettings:
         changes["website"] = check_url(changes["website"], "website")
     if "brand_color" in changes:
         changes["brand_color"] = check_hex_color(changes["brand_color"])
-    if changes.get("statement_descriptor"):
-        check_statement_descriptor(changes["statement_descriptor"])
+    if "statement_descriptor" in changes:
+        # Empty means "none": Stripe then uses the account's own descriptor.
+        changes["statement_descriptor"] = changes["statement_descriptor"] or None
+        if changes["statement_descriptor"] is not None:
+            check_statement_descriptor(changes["statement_descriptor"])
     if "invoice_language" in changes and changes["invoice_language"] not in INVOICE_LANGUAGES:
         raise Invalid(
             "Invoices can be in English (en) or French (fr).",
@@ -156,17 +159,28 @@ def update_settings(session: Session, changes: dict) -> BusinessSettings:
 
 
 def set_logo(session: Session, data: bytes, max_bytes: int) -> BusinessSettings:
+    """Replace the logo; the previous one is deleted (logos are not shared)."""
     settings = get_settings(session)
-    settings.logo = store_file(session, data, max_bytes, field="logo")
+    new_logo = store_file(session, data, max_bytes, field="logo")
+    _drop_logo(session, settings)
+    settings.logo = new_logo
     settings.updated_at = clock.now()
     return settings
 
 
 def remove_logo(session: Session) -> BusinessSettings:
     settings = get_settings(session)
-    settings.logo = None
+    _drop_logo(session, settings)
     settings.updated_at = clock.now()
     return settings
+
+
+def _drop_logo(session: Session, settings: BusinessSettings) -> None:
+    old = settings.logo
+    if old is not None:
+        settings.logo = None
+        session.flush()
+        session.delete(old)
 
 
 def store_file(session: Session, data: bytes, max_bytes: int, field: str = "image") -> StoredFile:

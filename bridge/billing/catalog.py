@@ -7,6 +7,7 @@ archive the original; subscriptions on the original are untouched.
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal, InvalidOperation
 
 from sqlalchemy import func, select
@@ -261,8 +262,12 @@ def parse_percentage(value: str | int | float) -> int:
     "20" -> 200000, "7.6543" -> 76543. At most four decimals, 0 to 100."""
     if isinstance(value, bool):
         raise _bad_percentage()
+    text = str(value).strip()
+    # Plain ASCII decimal text only: Decimal() would also read "٢٠" or "1_0".
+    if not re.fullmatch(r"[0-9]+(\.[0-9]+)?", text):
+        raise _bad_percentage()
     try:
-        number = Decimal(str(value).strip())
+        number = Decimal(text)
     except InvalidOperation as exc:
         raise _bad_percentage() from exc
     if not number.is_finite() or not 0 <= number <= 100:

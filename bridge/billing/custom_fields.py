@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import date
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -159,34 +160,37 @@ def validate_values(session: Session, entity: CustomFieldEntity, values: dict) -
     return result
 
 
+# Control characters other than tab and line breaks, and lone surrogates:
+# refused in every stored string (the API's text fields refuse them too).
+FORBIDDEN_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+PLAIN_NUMBER = re.compile(r"-?[0-9]{1,15}(\.[0-9]{1,10})?")
+PLAIN_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
 def _coerce(field: CustomField, value: object) -> object:
     if field.field_type == CustomFieldType.TEXT:
         if not isinstance(value, str):
             raise ValueError("Must be text.")
         if len(value) > MAX_TEXT:
             raise ValueError(f"At most {MAX_TEXT} characters.")
-        return value
+        if FORBIDDEN_CHARACTERS.search(value):
+            raise ValueError("Contains control characters.")
+        return unicodedata.normalize("NFC", value)
     if field.field_type == CustomFieldType.NUMBER:
         if isinstance(value, bool) or not isinstance(value, int | float | str):
             raise ValueError("Must be a number.")
-        try:
-            number = Decimal(str(value))
-        except InvalidOperation as exc:
-            raise ValueError("Must be a number.") from exc
-        if not number.is_finite() or abs(number) >= Decimal(10) ** 15:
-            raise ValueError("Must be a finite number below 10^15.")
-        return str(number)
+        text = value if isinstance(value, str) else repr(value)
+        # Plain notation only: no exponents, underscores or non-ASCII digits.
+        if not PLAIN_NUMBER.fullmatch(text.strip()):
+            raise ValueError("Must be a number written like 1234.5.")
+        return format(Decimal(text.strip()), "f")
     if field.field_type == CustomFieldType.DATE:
-        if not isinstance(value, str):
+        if not isinstance(value, str) or not PLAIN_DATE.fullmatch(value):
             raise ValueError("Must be a date (YYYY-MM-DD).")
         try:
-            return date.fromisoformat(value).isoformat() if len(value) == 10 else _bad_date()
+            return date.fromisoformat(value).isoformat()
         except ValueError as exc:
             raise ValueError("Must be a date (YYYY-MM-DD).") from exc
     if value not in field.options:
         raise ValueError(f"Must be one of: {', '.join(field.options)}.")
     return value
-
-
-def _bad_date():
-    raise ValueError("Must be a date (YYYY-MM-DD).")

@@ -6,6 +6,9 @@ import hashlib
 import re
 from urllib.parse import urlsplit
 
+from defusedxml import DefusedXmlException
+from defusedxml import ElementTree as defused_etree
+
 from bridge.billing.errors import Invalid
 
 HEX_COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
@@ -80,12 +83,61 @@ def check_image(data: bytes, max_bytes: int, field: str = "image") -> str:
         raise Invalid(
             "Upload a PNG, JPEG or SVG image.", fields={field: ["Not a PNG, JPEG or SVG image."]}
         )
-    if kind == "image/svg+xml" and re.search(rb"<script|javascript:|\son\w+\s*=", data, re.I):
-        # SVG can carry script; a logo never needs it.
-        raise Invalid(
-            "SVG images with scripts are not accepted.", fields={field: ["SVG contains script."]}
-        )
+    if kind == "image/svg+xml":
+        problem = svg_problem(data)
+        if problem:
+            raise Invalid(
+                "SVG images with scripts or external content are not accepted.",
+                fields={field: [problem]},
+            )
     return kind
+
+
+# Elements that run script or pull in other documents; a logo needs none.
+SVG_FORBIDDEN_ELEMENTS = {
+    "script",
+    "foreignobject",
+    "iframe",
+    "embed",
+    "object",
+    "handler",
+    "listener",
+    "animate",
+    "set",
+    "animatemotion",
+    "animatetransform",
+}
+
+
+def svg_problem(data: bytes) -> str | None:
+    """Why an SVG cannot be a logo, or None. The SVG is parsed (entities and
+    DTDs refused by defusedxml), so encodings and namespaces cannot disguise
+    a script: every element and attribute is checked by its local name and
+    decoded value."""
+    try:
+        root = defused_etree.fromstring(data)
+    except (defused_etree.ParseError, DefusedXmlException, ValueError):
+        return "Not well-formed SVG (or it declares entities)."
+    if _local(root.tag) != "svg":
+        return "The document is not an SVG image."
+    for element in root.iter():
+        if not isinstance(element.tag, str):
+            continue
+        if _local(element.tag) in SVG_FORBIDDEN_ELEMENTS:
+            return f"<{_local(element.tag)}> is not allowed."
+        for name, value in element.attrib.items():
+            attribute = _local(name)
+            if attribute.startswith("on"):
+                return f"Event attribute {attribute} is not allowed."
+            if attribute == "href" and not value.strip().startswith("#"):
+                return "Links to other documents are not allowed."
+            if attribute == "style" and re.search(r"url\s*\(|expression|javascript", value, re.I):
+                return "Style with external references is not allowed."
+    return None
+
+
+def _local(name: str) -> str:
+    return name.rsplit("}", 1)[-1].lower()
 
 
 def sha256_hex(data: bytes) -> str:
