@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 5000
 
-.PHONY: run test lint pytest bench clean
+.PHONY: run test lint pytest e2e-deps bench clean
 
 # The venv is rebuilt when the dependencies change (setup.cfg).
 $(BIN)/python:
@@ -31,7 +31,15 @@ lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-pytest: $(VENV)/.installed-test
+# The browser tests drive Debian's chromium (never `playwright install`).
+# Idempotent; without root it only warns, and those tests skip (outside CI).
+e2e-deps:
+	@[ -x /usr/bin/chromium ] || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "e2e-deps: chromium is missing and this is not root: browser tests will skip"; fi; }
+
+pytest: $(VENV)/.installed-test e2e-deps
 	$(BIN)/pytest
 
 test: lint pytest

@@ -40,8 +40,14 @@ def create_app(test_config: dict | None = None) -> Flask:
         ensure_schema_current(database)
 
     from bridge import api
+    from bridge.api.webhooks import bp as stripe_webhooks
 
     api.init_app(app)
+    app.register_blueprint(stripe_webhooks)  # Stripe signs; no API token
+
+    from bridge import portal
+
+    portal.init_app(app)
 
     @app.get("/healthz")
     def healthz():

@@ -1,0 +1,480 @@
+"""The hosted invoice page, ``/i/<token>``, and the JSON endpoints its
+script calls to pay by card.
+
+The card never reaches us: Stripe.js collects it and confirms a SetupIntent
+with Stripe; we only see Stripe's ids. The flow (``static/hosted-invoice.js``):
+
+1. ``POST /i/<token>/setup-intent`` -> ``{client_secret}``;
+   the page calls ``stripe.confirmCardSetup`` with it.
+2. ``POST /i/<token>/pay {setup_intent_id}``: the card becomes the client's
+   default and the invoice is charged off-session with it ->
+   ``{status, message?, client_secret?, payment_intent_id?}``.
+3. When the bank wants 3-D Secure (``requires_action``) the page calls
+   ``stripe.confirmCardPayment(client_secret)``, then
+   ``POST /i/<token>/confirm {payment_intent_id}`` settles it.
+
+A renewal whose charge needs authentication leaves the invoice in
+*action required*: ``POST /i/<token>/authenticate`` hands the page that
+payment's client secret for step 3.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import re
+from dataclasses import dataclass
+from decimal import Decimal
+
+from babel.numbers import format_decimal
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    jsonify,
+    render_template,
+    request,
+)
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+from werkzeug.exceptions import HTTPException
+
+from bridge.api import errors
+from bridge.billing import invoices
+from bridge.billing.business import get_settings
+from bridge.billing.errors import Conflict, DomainError, NotFound
+from bridge.db import get_session
+from bridge.models import (
+    BusinessSettings,
+    Invoice,
+    InvoiceLine,
+    InvoiceStatus,
+    Payment,
+    PaymentState,
+)
+from bridge.models.invoices import PaymentStatus
+from bridge.portal import security
+from bridge.portal.i18n import Words
+from bridge.portal.security import BadRequest
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint(
+    "portal",
+    __name__,
+    static_folder="static",
+    static_url_path="/portal/static",
+)
+
+# secrets.token_urlsafe(32) gives 43 characters; the domain accepts 20 to 64.
+TOKEN = re.compile(r"[A-Za-z0-9_-]{20,64}")
+SETUP_INTENT_ID = re.compile(r"seti_[A-Za-z0-9_]{1,120}")
+PAYMENT_INTENT_ID = re.compile(r"pi_[A-Za-z0-9_]{1,120}")
+HEX_COLOR = re.compile(r"#[0-9a-fA-F]{6}")
+DEFAULT_BRAND_COLOR = "#2563eb"
+
+JSON_ENDPOINTS = {
+    "portal.setup_intent",
+    "portal.pay",
+    "portal.confirm",
+    "portal.authenticate",
+}
+
+
+# Collaborators that may not be installed ------------------------------------
+
+
+def _optional(module: str):
+    """``bridge.payments.stripe_gateway`` or ``bridge.pdf``, or None while
+    that part of the bridge is absent."""
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name is not None and module.startswith(exc.name):
+            return None
+        raise
+
+
+def _stripe_module():
+    return _optional("bridge.payments.stripe_gateway")
+
+
+def _gateway(session):
+    """The Stripe gateway, or None when card payments are not configured
+    (the page then shows the offline instructions)."""
+    module = _stripe_module()
+    if module is None:
+        return None
+    try:
+        return module.gateway_for(
+            session,
+            current_app.extensions["bridge.secret_box"],
+            current_app.config.get("STRIPE_API_BASE"),
+        )
+    except ValueError:
+        # The stored key cannot be decrypted (the encryption key changed):
+        # the page still shows the invoice and the offline instructions.
+        log.exception("the Stripe key cannot be read: card payments are unavailable")
+        return None
+
+
+def _pdf_module():
+    module = _optional("bridge.pdf")
+    return module if hasattr(module, "invoice_pdf") else None
+
+
+# Reading the invoice ---------------------------------------------------------
+
+
+def _invoice(token: str) -> Invoice:
+    """The finalized invoice of ``token``; NotFound for anything else, the
+    same answer for a draft, a garbled token and an unknown one."""
+    if not TOKEN.fullmatch(token):
+        raise NotFound("No such invoice.")
+    return invoices.get_by_hosted_token(get_session(), token)
+
+
+def _load_lines(session, invoice: Invoice) -> None:
+    """Lines and their taxes in two queries, not one per line (an invoice
+    may have hundreds of lines)."""
+    session.scalars(
+        select(Invoice)
+        .where(Invoice.id == invoice.id)
+        .options(selectinload(Invoice.lines).selectinload(InvoiceLine.taxes))
+    ).one()
+
+
+def _payable(invoice: Invoice) -> bool:
+    return invoice.status == InvoiceStatus.OPEN and invoice.amount_due > 0
+
+
+def _card_payments(session, settings: BusinessSettings):
+    """The gateway when this page can take cards, else None."""
+    if not settings.stripe_publishable_key or not security.stripe_js_origin():
+        return None
+    return _gateway(session)
+
+
+def _last_payment(session, invoice: Invoice, status: PaymentStatus) -> Payment | None:
+    return session.scalar(
+        select(Payment)
+        .where(Payment.invoice_id == invoice.id, Payment.status == status)
+        .order_by(Payment.id.desc())
+        .limit(1)
+    )
+
+
+# The page -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TaxRow:
+    label: str
+    amount: str
+
+
+def _percentage(percentage_e4: int, words: Words) -> str:
+    value = (Decimal(percentage_e4) / Decimal(10_000)).normalize()
+    # French puts a (narrow no-break) space before the sign, English none.
+    sign = "\u202f%" if words.language == "fr" else "%"
+    return format_decimal(value, format="#,##0.####", locale=words.language) + sign
+
+
+def _tax_rows(invoice: Invoice, words: Words) -> list[TaxRow]:
+    """One row per tax rate, adding up the per-line taxes as billed (each
+    already rounded on its line, so the rows add up to the invoice's tax)."""
+    sums: dict[tuple, int] = {}
+    for line in invoice.lines:
+        for tax in line.taxes:
+            key = (tax.name, tax.percentage_e4, tax.inclusive)
+            sums[key] = sums.get(key, 0) + tax.amount
+    rows = []
+    for (name, percentage_e4, inclusive), amount in sums.items():
+        label = f"{name} ({_percentage(percentage_e4, words)}"
+        label += f", {words['included']})" if inclusive else ")"
+        rows.append(TaxRow(label, words.money(amount, invoice.currency)))
+    return rows
+
+
+def _brand_color(settings: BusinessSettings) -> str:
+    color = settings.brand_color or ""
+    if not settings.invoice_show_brand_color or not HEX_COLOR.fullmatch(color):
+        return DEFAULT_BRAND_COLOR
+    return color
+
+
+def _text_color_on(color: str) -> str:
+    """Black or white, whichever reads better on ``color`` (#rrggbb), by
+    WCAG relative luminance."""
+
+    def channel(hex_pair: str) -> float:
+        value = int(hex_pair, 16) / 255
+        return value / 12.92 if value <= 0.03928 else ((value + 0.055) / 1.055) ** 2.4
+
+    red, green, blue = (channel(color[i : i + 2]) for i in (1, 3, 5))
+    luminance = 0.2126 * red + 0.7152 * green + 0.0722 * blue
+    # Contrast with white (1.05 / (L + 0.05)) beats contrast with black
+    # ((L + 0.05) / 0.05) exactly when L is below about 0.179.
+    return "#ffffff" if luminance < 0.179 else "#111827"
+
+
+@bp.get("/i/<token>")
+def hosted_invoice(token: str):
+    """The invoice as the client sees it, with a way to pay while it is due."""
+    try:
+        invoice = _invoice(token)
+    except NotFound:
+        return _not_found_page()
+    session = get_session()
+    _load_lines(session, invoice)
+    settings = get_settings(session)
+    words = Words(invoice.language)
+    payable = _payable(invoice)
+    processing = payable and invoice.payment_state == PaymentState.PROCESSING
+    gateway = _card_payments(session, settings) if payable and not processing else None
+    action_required = gateway is not None and invoice.payment_state == PaymentState.ACTION_REQUIRED
+    last_failure = None
+    if gateway is not None and invoice.payment_state == PaymentState.FAILED:
+        failed = _last_payment(session, invoice, PaymentStatus.FAILED)
+        last_failure = failed.failure_message if failed else None
+    brand_color = _brand_color(settings)
+    page = render_template(
+        "portal/invoice.html",
+        invoice=invoice,
+        client=invoice.client,
+        settings=settings,
+        words=words,
+        brand_color=brand_color,
+        brand_text_color=_text_color_on(brand_color),
+        show_logo=bool(settings.invoice_show_logo and settings.logo_id),
+        tax_rows=_tax_rows(invoice, words),
+        payable=payable,
+        processing=processing,
+        card_payments=gateway is not None,
+        action_required=action_required,
+        last_failure=last_failure,
+        stripe_js_url=current_app.config["STRIPE_JS_URL"],
+        pdf_available=_pdf_module() is not None,
+        csp_nonce=security.csp_nonce(),
+        token=token,
+    )
+    response = Response(page, mimetype="text/html")
+    return security.protect(response, with_stripe=gateway is not None)
+
+
+def _not_found_page():
+    words = Words("en")
+    page = render_template("portal/not_found.html", words=words, csp_nonce=security.csp_nonce())
+    return security.protect(Response(page, status=404, mimetype="text/html"))
+
+
+@bp.get("/i/<token>/logo")
+def logo(token: str):
+    """The agency's logo, for the page's ``<img>``. An SVG gets a sandbox
+    policy of its own, so opened directly it cannot run anything."""
+    try:
+        _invoice(token)
+    except NotFound:
+        abort(404)
+    settings = get_settings(get_session())
+    stored = settings.logo if settings.invoice_show_logo else None
+    if stored is None:
+        abort(404)
+    response = Response(stored.data, mimetype=stored.content_type)
+    security.protect(response)
+    response.headers["Content-Security-Policy"] = (
+        "default-src 'none'; style-src 'unsafe-inline'; sandbox"
+    )
+    return response
+
+
+@bp.get("/i/<token>/pdf")
+def pdf(token: str):
+    """The invoice as a PDF (``bridge.pdf``), when that part is installed."""
+    try:
+        invoice = _invoice(token)
+    except NotFound:
+        abort(404)
+    module = _pdf_module()
+    if module is None:
+        abort(404)
+    data = module.invoice_pdf(get_session(), invoice)
+    filename = re.sub(r"[^A-Za-z0-9._-]+", "-", invoice.number or "invoice") + ".pdf"
+    response = Response(data, mimetype="application/pdf")
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return security.protect(response)
+
+
+# Paying -----------------------------------------------------------------------
+
+
+def _require_payable(invoice: Invoice) -> None:
+    if not _payable(invoice):
+        raise Conflict(
+            f"This invoice is {invoice.status.value}: there is nothing to pay.",
+            code="invoice_not_payable",
+        )
+    if invoice.payment_state == PaymentState.PROCESSING:
+        raise Conflict("A payment of this invoice is being processed.", code="payment_in_progress")
+
+
+def _require_gateway(session):
+    module = _stripe_module()
+    gateway = _card_payments(session, get_settings(session)) if module else None
+    if gateway is None:
+        raise Conflict(
+            "Card payments are not available: see the page's payment instructions.",
+            code="card_payments_unavailable",
+        )
+    return module, gateway
+
+
+def _result(result, words: Words):
+    """The JSON answer for a ChargeResult: always 200, the outcome is in
+    ``status`` (a declined card is an answer, not an error of the request)."""
+    status = result.status
+    body = {"status": status}
+    if status == "requires_action":
+        secret = result.client_secret or ""
+        body["client_secret"] = secret
+        body["payment_intent_id"] = result.payment_intent_id or secret.split("_secret_")[0]
+        if result.payment_method_id:
+            body["payment_method_id"] = result.payment_method_id
+    elif status == "failed":
+        body["message"] = result.message or words["result_failed"]
+        if result.decline_code:
+            body["decline_code"] = result.decline_code
+    elif status == "processing":
+        body["message"] = words["result_processing"]
+    elif status == "succeeded":
+        body["message"] = words["result_succeeded"]
+    return jsonify(body)
+
+
+@bp.post("/i/<token>/setup-intent")
+def setup_intent(token: str):
+    """Start saving a card for the invoice's client: a SetupIntent whose
+    client secret Stripe.js confirms with the card."""
+    security.json_body({})
+    invoice = _invoice(token)
+    _require_payable(invoice)
+    session = get_session()
+    module, gateway = _require_gateway(session)
+    intent = module.start_card_setup(session, gateway, invoice.client)
+    session.commit()
+    return security.protect(jsonify({"client_secret": intent["client_secret"]}))
+
+
+@bp.post("/i/<token>/pay")
+def pay(token: str):
+    """Save the card Stripe.js just confirmed and charge the invoice with it."""
+    body = security.json_body({"setup_intent_id": SETUP_INTENT_ID})
+    invoice = _invoice(token)
+    _require_payable(invoice)
+    session = get_session()
+    module, gateway = _require_gateway(session)
+    module.complete_card_setup(session, gateway, invoice.client, body["setup_intent_id"])
+    session.commit()
+    # The client is on the page: an on-session charge, so a bank that wants
+    # 3-D Secure asks for it here rather than declining.
+    result = module.charge_invoice(session, gateway, invoice, on_session=True)
+    session.commit()
+    return security.protect(_result(result, Words(invoice.language)))
+
+
+def _own_payment(session, invoice: Invoice, payment_intent_id: str) -> Payment:
+    """The payment of ``invoice`` made with that PaymentIntent: a token
+    only ever reaches its own invoice's payments."""
+    payment = session.scalar(
+        select(Payment).where(
+            Payment.invoice_id == invoice.id,
+            Payment.stripe_payment_intent_id == payment_intent_id,
+        )
+    )
+    if payment is None:
+        raise NotFound("No such payment for this invoice.")
+    return payment
+
+
+@bp.post("/i/<token>/confirm")
+def confirm(token: str):
+    """After 3-D Secure in the browser: ask Stripe how the payment ended."""
+    body = security.json_body({"payment_intent_id": PAYMENT_INTENT_ID})
+    invoice = _invoice(token)
+    session = get_session()
+    _own_payment(session, invoice, body["payment_intent_id"])
+    module, gateway = _require_gateway(session)
+    result = module.settle_payment_intent(
+        session, gateway, body["payment_intent_id"], invoice=invoice
+    )
+    session.commit()
+    return security.protect(_result(result, Words(invoice.language)))
+
+
+@bp.post("/i/<token>/authenticate")
+def authenticate(token: str):
+    """For an invoice in *action required*: the client secret of the
+    payment waiting for the client's 3-D Secure confirmation."""
+    security.json_body({})
+    invoice = _invoice(token)
+    _require_payable(invoice)
+    session = get_session()
+    module, gateway = _require_gateway(session)
+    waiting = _last_payment(session, invoice, PaymentStatus.REQUIRES_ACTION)
+    if invoice.payment_state != PaymentState.ACTION_REQUIRED or waiting is None:
+        raise Conflict("No payment of this invoice waits for authentication.", code="no_action")
+    result = module.payment_action(session, gateway, waiting)
+    session.commit()
+    return security.protect(_result(result, Words(invoice.language)))
+
+
+# Errors -------------------------------------------------------------------------
+
+
+@bp.errorhandler(Exception)
+def handle_error(error: Exception):
+    """The POST endpoints answer in the API's JSON error shape; the page's
+    own errors stay HTML."""
+    if request.endpoint not in JSON_ENDPOINTS:
+        if isinstance(error, HTTPException):
+            return security.protect(error.get_response())
+        raise error
+    if isinstance(error, BadRequest):
+        response = errors.error_response(error.status, error.code, error.message)
+    elif isinstance(error, DomainError) and _provider_status(error):
+        response = errors.error_response(_provider_status(error), error.code, error.message)
+    elif isinstance(error, DomainError):
+        response = errors.handle_domain_error(error)
+    elif isinstance(error, HTTPException):
+        status = error.code or 500
+        code = errors.STATUS_CODES.get(status, "error")
+        response = errors.error_response(status, code, error.description or error.name)
+    elif _is_stripe_error(error):
+        log.warning("Stripe refused a hosted page request: %s", error)
+        response = errors.error_response(
+            502,
+            "payment_provider_error",
+            "The payment service could not complete the request. Please try again.",
+        )
+    else:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        response = errors.error_response(500, "internal_error", "Something went wrong on our side.")
+    return security.protect(response)
+
+
+def _provider_status(error: DomainError) -> int | None:
+    """Stripe's troubles are not the client's input: 503 when Stripe could
+    not be reached, 502 when it refused, rather than the domain's 422."""
+    module = _stripe_module()
+    if module is None:
+        return None
+    if isinstance(error, module.StripeUnavailable):
+        return 503
+    if isinstance(error, module.StripeRefused):
+        return 502
+    return None
+
+
+def _is_stripe_error(error: Exception) -> bool:
+    return any(cls.__module__.startswith("stripe") for cls in type(error).__mro__)
