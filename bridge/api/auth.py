@@ -22,14 +22,14 @@ def require_token():
         )
     else:
         session = get_session()
-        record = authenticate_token(session, token.strip())
-        if record is not None:
-            g.principal = policy.Staff(user_id=record.user_id, read_only=record.read_only)
+        holder = authenticate_token(session, token.strip())
+        if holder is not None:
+            g.principal = policy.Staff(user_id=holder.user_id, read_only=holder.read_only)
             if not policy.may_send(g.principal, request.method):
                 return error_response(403, "forbidden", "This API token is read-only.")
             audit.set_actor(
                 session,
-                audit.Actor("api_token", record.id, f"{record.user.email} ({record.name})"),
+                audit.Actor("api_token", holder.token_id, f"{holder.email} ({holder.token_name})"),
             )
             return None
         response = error_response(401, "invalid_token", "The API token is invalid or revoked.")

@@ -3,6 +3,8 @@ credit; one-time items billed again."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from flask import request
 from flask.views import MethodView
 from flask_smorest import Blueprint
@@ -23,6 +25,9 @@ from bridge.models import (
     PaymentState,
     PaymentStatus,
 )
+
+# Payments before this are typos (and year-1 dates cannot even be moved to UTC).
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 
 blp = Blueprint("invoices", __name__, url_prefix="/api/v1", description="Invoices")
 blp.before_request(require_token)
@@ -176,7 +181,10 @@ class OfflinePaymentSchema(Schema):
         required=True,
         metadata={"description": "bank_transfer, cash, cheque or other (cards go through Stripe)"},
     )
-    received_at = fields.AwareDateTime(default_timezone=None)
+    received_at = fields.AwareDateTime(
+        default_timezone=None,
+        validate=validate.Range(min=EARLIEST, error="Must be after 2000-01-01."),
+    )
     reference = Text(max_length=200)
 
 

@@ -236,7 +236,7 @@ def duplicate_plan(session: Session, plan: Plan, overrides: dict) -> Plan:
     those in ``overrides`` (name, amount, period, cycles). The original stays
     as it is: archive it separately if the copy replaces it."""
     terms = {
-        "name": plan.name + " (copy)",
+        "name": plan.name[:193] + " (copy)",  # names hold 200 characters
         "kind": plan.kind,
         "amount": plan.amount,
         "interval_unit": plan.interval_unit,

@@ -28,6 +28,8 @@ def check_email(email: str, field: str = "email") -> str:
     email = email.strip()
     if not EMAIL.match(email):
         raise Invalid("Enter a valid email address.", fields={field: ["Not a valid email."]})
+    if len(email_key(email)) > 254:  # lower-casing can lengthen text ("İ" -> "i̇")
+        raise Invalid("The email address is too long.", fields={field: ["Too long."]})
     return email
 
 
@@ -36,11 +38,11 @@ def check_url(url: str, field: str = "url") -> str:
     url = url.strip()
     try:
         parts = urlsplit(url)
-        host = parts.hostname
+        scheme, host = parts.scheme, parts.hostname
         parts.port  # noqa: B018  (raises ValueError for a bad port)
-    except ValueError:
-        host = None
-    if parts.scheme not in ("http", "https") or not host or any(c.isspace() for c in url):
+    except ValueError:  # e.g. "https://[::1" (unbalanced IPv6 bracket)
+        scheme, host = "", None
+    if scheme not in ("http", "https") or not host or any(c.isspace() for c in url):
         raise Invalid(
             "Enter a full web address such as https://example.com.",
             fields={field: ["Not a valid http(s) URL."]},
