@@ -15,7 +15,7 @@ from marshmallow import Schema, fields
 from werkzeug.exceptions import HTTPException
 
 from bridge.auth.policy import PermissionDenied
-from bridge.billing.errors import Conflict, DomainError, Invalid, NotFound
+from bridge.billing.errors import Conflict, DomainError, Invalid, NotFound, Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +97,8 @@ def handle_domain_error(error: DomainError):
         status = 404
     elif isinstance(error, Conflict):
         status = 409
+    elif isinstance(error, Unavailable):
+        status = 503
     elif isinstance(error, Invalid):
         status = 422
     return error_response(status, error.code, error.message, error.fields)

@@ -5,16 +5,16 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from flask import request
+from flask import current_app, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from bridge.api.auth import authorize, require_token
 from bridge.api.common import PageArgs, list_schema, page_schema, paging
-from bridge.api.fields import Integer, QueryInteger, Text
+from bridge.api.fields import Boolean, Integer, QueryInteger, Text
 from bridge.billing import clients, invoices, money
-from bridge.billing.errors import Invalid, NotFound
+from bridge.billing.errors import Conflict, Invalid, NotFound
 from bridge.billing.invoices import Item
 from bridge.db import get_session
 from bridge.models import (
@@ -196,6 +196,12 @@ class CreditNoteCreateSchema(Schema):
         metadata={"description": "Tax included, at most what was paid and not yet refunded"},
     )
     reason = Text(max_length=500)
+    refund_to_card = Boolean(
+        metadata={
+            "description": "Send the money back to the card at Stripe (default: when the "
+            "invoice was paid by card). False records a refund made another way."
+        }
+    )
 
 
 InvoicePageSchema = page_schema(InvoiceSummarySchema, "InvoicePage")
@@ -338,6 +344,25 @@ class InvoiceCreditNotes(MethodView):
         authorize("invoices.write")
         session = get_session()
         invoice = invoices.get_invoice(session, invoice_id)
+        paid_by_card = any(
+            p.gateway == "stripe" and p.status == PaymentStatus.SUCCEEDED for p in invoice.payments
+        )
+        if data.get("refund_to_card", paid_by_card):
+            from bridge.payments import stripe_gateway
+
+            gateway = stripe_gateway.gateway_for(
+                session,
+                current_app.extensions["bridge.secret_box"],
+                stripe_gateway.api_base_from(current_app.config),
+            )
+            if gateway is None:
+                raise Conflict(
+                    "Stripe is not connected: record the refund with refund_to_card false.",
+                    code="stripe_not_configured",
+                )
+            return stripe_gateway.refund(
+                session, gateway, invoice, data["amount"], data.get("reason", "")
+            )
         note = invoices.issue_credit_note(
             session, invoice, amount=data["amount"], reason=data.get("reason", "")
         )

@@ -170,3 +170,90 @@ class Logo(MethodView):
         settings = business.remove_logo(session)
         session.commit()
         return settings
+
+
+# Stripe ----------------------------------------------------------------------
+
+
+class StripeAccountSchema(Schema):
+    id = fields.String(allow_none=True)
+    name = fields.String(allow_none=True)
+    email = fields.String(allow_none=True)
+
+
+class StripeStatusSchema(Schema):
+    configured = fields.Boolean(metadata={"description": "Card payments are possible"})
+    mode = fields.String(
+        allow_none=True, metadata={"description": "test or live (null when not configured)"}
+    )
+    publishable_key = fields.String(allow_none=True)
+    secret_key_hint = fields.String(
+        allow_none=True, metadata={"description": "The key's prefix and last 4 characters"}
+    )
+    webhook_secret_set = fields.Boolean()
+    account = fields.Nested(StripeAccountSchema)
+    connected_at = fields.DateTime(allow_none=True)
+
+
+class StripeKeysSchema(Schema):
+    secret_key = Text(max_length=255, required=True, metadata={"description": "sk_... or rk_..."})
+    publishable_key = Text(max_length=255, required=True, metadata={"description": "pk_..."})
+    webhook_secret = Text(max_length=200, required=True, metadata={"description": "whsec_..."})
+
+
+def _stripe_status(session) -> dict:
+    from bridge.payments import stripe_gateway
+
+    stored = stripe_gateway.stripe_settings(session, current_app.extensions["bridge.secret_box"])
+    return {
+        "configured": stored.configured,
+        "mode": None
+        if not stored.configured
+        else ("live" if stripe_gateway.is_live_key(stored.secret_key) else "test"),
+        "publishable_key": stored.publishable_key,
+        "secret_key_hint": stored.secret_key_hint,
+        "webhook_secret_set": stored.webhook_secret is not None,
+        "account": {
+            "id": stored.account_id,
+            "name": stored.account_name,
+            "email": stored.account_email,
+        },
+        "connected_at": stored.connected_at,
+    }
+
+
+@blp.route("/settings/stripe")
+class StripeSettingsResource(MethodView):
+    @blp.response(200, StripeStatusSchema)
+    def get(self):
+        """The connected Stripe account, test or live mode (keys are never shown)."""
+        authorize("settings.read")
+        return _stripe_status(get_session())
+
+    @blp.arguments(StripeKeysSchema)
+    @blp.response(200, StripeStatusSchema)
+    def put(self, keys):
+        """Connect Stripe: the keys are verified with Stripe, then stored encrypted."""
+        from bridge.payments import stripe_gateway
+
+        authorize("settings.write")
+        session = get_session()
+        stripe_gateway.save_stripe_settings(
+            session,
+            current_app.extensions["bridge.secret_box"],
+            keys["secret_key"],
+            keys["publishable_key"],
+            keys["webhook_secret"],
+            stripe_gateway.api_base_from(current_app.config),
+        )
+        return _stripe_status(session)
+
+    @blp.response(200, StripeStatusSchema)
+    def delete(self):
+        """Disconnect Stripe: back to offline payments only."""
+        from bridge.payments import stripe_gateway
+
+        authorize("settings.write")
+        session = get_session()
+        stripe_gateway.disconnect_stripe(session)
+        return _stripe_status(session)

@@ -30,6 +30,13 @@ class NotFound(DomainError):
     code = "not_found"
 
 
+class Unavailable(DomainError):
+    """A service the bridge depends on (Stripe) cannot be reached: nothing
+    changed, try again later (HTTP 503)."""
+
+    code = "unavailable"
+
+
 class Conflict(DomainError):
     """The object's state forbids this (HTTP 409): a second currency choice,
     editing a system role, a duplicate email..."""

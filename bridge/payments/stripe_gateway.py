@@ -40,7 +40,7 @@ from bridge import clock
 from bridge.auth.secrets import SecretBox
 from bridge.billing import audit, invoices
 from bridge.billing.business import get_settings
-from bridge.billing.errors import Conflict, DomainError, Invalid, NotFound
+from bridge.billing.errors import Conflict, DomainError, Invalid, NotFound, Unavailable
 from bridge.billing.money import from_stripe_amount, stripe_amount
 from bridge.models import (
     Client,
@@ -81,7 +81,7 @@ UNKNOWN_OUTCOME = (
 )
 
 
-class StripeUnavailable(DomainError):
+class StripeUnavailable(Unavailable):
     """Stripe could not be reached, or answered 5xx / 429, after retries.
     Nothing is known to have changed: try again later."""
 

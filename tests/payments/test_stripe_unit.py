@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 from bridge.billing.errors import Conflict, Invalid, NotFound
 from bridge.models import (
     AuditEntry,
+    BusinessSettings,
     Client,
     CreditNote,
     InvoiceStatus,
@@ -32,6 +33,7 @@ from bridge.payments.stripe_gateway import (
     StripeRefused,
     StripeUnavailable,
 )
+from tests.conftest import Api, make_token, snapshot
 from tests.payments.conftest import (
     NOW,
     PUBLISHABLE_KEY,
@@ -40,6 +42,7 @@ from tests.payments.conftest import (
     get_invoice,
     open_invoice,
     save_card,
+    store_keys,
 )
 
 API = "https://api.stripe.com/v1"
@@ -715,3 +718,132 @@ def test_saved_settings_are_encrypted_read_back_and_give_a_gateway(db, box, stri
         assert offline.payment_options(s) == offline.PaymentOptions(
             False, None, "IBAN FR76 3000 ..."
         )
+
+
+# The REST API: connecting Stripe, refunds to the card ------------------------------
+
+KEYS = {
+    "secret_key": SECRET_KEY,
+    "publishable_key": PUBLISHABLE_KEY,
+    "webhook_secret": WEBHOOK_SECRET,
+}
+
+
+def staff_api(client, db) -> Api:
+    return Api(client, make_token(db))
+
+
+def test_connecting_stripe_verifies_and_hides_the_keys(client, db, stripe_api):
+    api = staff_api(client, db)
+    assert api.get("/settings/stripe").get_json()["configured"] is False
+    stripe_api.get(f"{API}/account", json=ACCOUNT)
+    response = api.put("/settings/stripe", json=KEYS)
+    assert response.status_code == 200, response.get_json()
+    body = response.get_json()
+    assert (body["configured"], body["mode"], body["webhook_secret_set"]) == (True, "test", True)
+    assert body["account"] == {
+        "id": ACCOUNT["id"],
+        "name": "Pixel & Co",
+        "email": "owner@pixel.example",
+    }
+    assert body["secret_key_hint"].endswith(SECRET_KEY[-4:])
+    shown = str(api.get("/settings/stripe").get_json()) + str(api.get("/settings").get_json())
+    shown += str(api.get("/audit-log?per_page=100").get_json())
+    assert SECRET_KEY not in shown and WEBHOOK_SECRET not in shown
+    with db.session() as s:
+        stored = s.scalars(select(BusinessSettings)).one()
+        assert SECRET_KEY not in stored.stripe_secret_key_encrypted
+
+    disconnected = api.delete("/settings/stripe").get_json()
+    assert disconnected["configured"] is False and disconnected["mode"] is None
+
+
+def test_keys_stripe_refuses_change_nothing(client, db, stripe_api):
+    api = staff_api(client, db)
+    stripe_api.get(
+        f"{API}/account",
+        status=401,
+        json={"error": {"type": "invalid_request_error", "message": "Invalid API Key provided"}},
+    )
+    before = snapshot(db)
+    response = api.put("/settings/stripe", json=KEYS)
+    assert response.status_code == 422
+    assert snapshot(db) == before
+    swapped = api.put("/settings/stripe", json={**KEYS, "secret_key": PUBLISHABLE_KEY})
+    assert swapped.status_code == 422
+    no_whsec = api.put("/settings/stripe", json={**KEYS, "webhook_secret": "secret"})
+    assert no_whsec.status_code == 422
+    assert "webhook_secret" in no_whsec.get_json()["error"]["fields"]
+    assert snapshot(db) == before
+
+
+def test_stripe_down_is_a_503_and_changes_nothing(client, db, stripe_api):
+    import requests
+
+    api = staff_api(client, db)
+    stripe_api.get(f"{API}/account", body=requests.exceptions.ConnectionError("down"))
+    before = snapshot(db)
+    response = api.put("/settings/stripe", json=KEYS)
+    assert response.status_code == 503
+    assert response.get_json()["error"]["code"] == "stripe_unavailable"
+    assert snapshot(db) == before
+
+
+def test_credit_note_of_a_card_payment_refunds_the_card(
+    client,
+    db,
+    app,
+    stripe_api,
+    gateway,
+    invoice_id,
+):
+    store_keys(db, app.extensions["bridge.secret_box"])
+    stripe_api.post(PI_URL, json=payment_intent())
+    charge(db, gateway, invoice_id)
+    stripe_api.post(
+        f"{API}/refunds",
+        json={
+            "id": "re_api_1",
+            "object": "refund",
+            "amount": 5000,
+            "charge": "ch_3PaLv2LkdIwHu7ix0xyz",
+            "created": 1764000000,
+            "currency": "eur",
+            "metadata": {},
+            "payment_intent": "pi_3PaLv2LkdIwHu7ix0abc",
+            "reason": None,
+            "status": "succeeded",
+        },
+    )
+    api = staff_api(client, db)
+    response = api.post(f"/invoices/{invoice_id}/credit-notes", json={"amount": 5000})
+    assert response.status_code == 201, response.get_json()
+    assert stripe_api.calls[-1].request.url == f"{API}/refunds"
+    invoice = api.get(f"/invoices/{invoice_id}").get_json()
+    assert (invoice["amount_refunded"], len(invoice["credit_notes"])) == (5000, 1)
+    # Recording a refund made another way moves no money at Stripe.
+    calls = len(stripe_api.calls)
+    manual = api.post(
+        f"/invoices/{invoice_id}/credit-notes", json={"amount": 100, "refund_to_card": False}
+    )
+    assert manual.status_code == 201 and len(stripe_api.calls) == calls
+
+
+def test_card_refund_without_stripe_is_refused(client, db):
+    api = staff_api(client, db)
+    api.put("/settings/currency", json={"currency": "EUR", "confirm": True})
+    product = api.post("/products", json={"name": "P"}).get_json()
+    plan = api.post(
+        f"/products/{product['id']}/plans", json={"name": "x", "kind": "one_time", "amount": 100}
+    ).get_json()
+    customer = api.post("/clients", json={"name": "C", "email": "c@example.com"}).get_json()
+    invoice = api.post(
+        "/invoices", json={"client_id": customer["id"], "items": [{"plan_id": plan["id"]}]}
+    ).get_json()
+    api.post(f"/invoices/{invoice['id']}/finalize")
+    api.post(f"/invoices/{invoice['id']}/payments", json={"amount": 100, "method": "cash"})
+    response = api.post(
+        f"/invoices/{invoice['id']}/credit-notes", json={"amount": 50, "refund_to_card": True}
+    )
+    assert response.status_code == 409
+    assert response.get_json()["error"]["code"] == "stripe_not_configured"
