@@ -516,22 +516,7 @@ def test_deeply_nested_json_is_a_400(request, backend):
             assert response.get_json()["error"]["code"] == "invalid_json"
 
 
-@pytest.mark.parametrize(
-    "backend",
-    [
-        "sqlite",
-        pytest.param(
-            "postgres",
-            marks=[
-                pytest.mark.postgres,
-                pytest.mark.xfail(
-                    reason="catalog.duplicate_plan(): name + ' (copy)' exceeds plans.name(200)",
-                    strict=True,
-                ),
-            ],
-        ),
-    ],
-)
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_duplicating_a_plan_with_the_longest_name(request, backend):
     target = request.getfixturevalue(f"{backend}_target")
     create = next(op for op in OPERATIONS if op.label == "POST /api/v1/products/{product_id}/plans")
