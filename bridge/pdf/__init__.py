@@ -1,0 +1,23 @@
+"""Invoice PDFs (ARCHITECTURE decision 10): rendered from
+``templates/invoices/`` by xhtml2pdf with an embedded Unicode font, and
+cached, so a re-download of an unchanged invoice costs no rendering.
+
+- ``invoice_pdf(session, invoice, language=None, cache=None)``: what
+  downloads use (cached).
+- ``render_invoice_pdf(session, invoice, language=None)``: always renders.
+- ``render_sample_pdf(session, language=None)``: *Preview sample*.
+"""
+
+from bridge.pdf.cache import PdfCache, app_cache, cache_key, default_cache, invoice_pdf
+from bridge.pdf.render import PdfRenderError, render_invoice_pdf, render_sample_pdf
+
+__all__ = [
+    "PdfCache",
+    "PdfRenderError",
+    "app_cache",
+    "cache_key",
+    "default_cache",
+    "invoice_pdf",
+    "render_invoice_pdf",
+    "render_sample_pdf",
+]

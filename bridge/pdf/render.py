@@ -1,0 +1,783 @@
+"""Invoice PDFs: ``templates/invoices/invoice.html`` rendered by Jinja, then
+turned into a PDF by xhtml2pdf with the embedded DejaVu Sans font.
+
+Everything printed is prepared here, already written for the invoice's
+language (labels from ``bridge.pdf.labels``, dates and amounts by Babel),
+so the template only places it. The lines and the totals are laid out in
+aligned columns by ``bridge.pdf.layout``: that is what keeps a 300-line
+invoice several times faster than one table row per line (see its
+docstring).
+
+No Flask here: the functions take a Session, like the domain.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import logging
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from functools import lru_cache
+from pathlib import Path
+
+import bridge_templates
+import jinja2
+import xhtml2pdf
+from babel import Locale, UnknownLocaleError
+from babel.dates import format_date, format_interval
+from babel.numbers import format_decimal, format_percent
+from markupsafe import Markup
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+from xhtml2pdf import pisa
+from xhtml2pdf.config.resources import ResourceAccessPolicy
+
+from bridge import clock
+from bridge.billing.business import get_settings
+from bridge.billing.money import format_amount, percent_of
+from bridge.billing.numbering import render as render_number
+from bridge.billing.periods import add_months
+from bridge.models import (
+    BusinessSettings,
+    Client,
+    CustomField,
+    CustomFieldEntity,
+    CustomFieldType,
+    Invoice,
+    InvoiceLine,
+    InvoiceLineTax,
+    InvoiceStatus,
+    StoredFile,
+)
+from bridge.pdf import fonts, layout
+from bridge.pdf.labels import LABELS, language_of
+
+log = logging.getLogger(__name__)
+
+TEMPLATE = "invoices/invoice.html"
+TEMPLATE_DIR = Path(bridge_templates.__file__).resolve().parent
+# Bump when the Python side changes what a PDF looks like; template edits
+# are noticed by themselves (``template_version`` hashes the files).
+RENDERER_VERSION = "1"
+
+# A4 portrait, in points. The template takes every measure from here, so
+# the widths text is wrapped to are the widths xhtml2pdf draws.
+PAGE_WIDTH = 595.28
+PAGE_HEIGHT = 841.89
+MARGIN_X = 42.52  # 15 mm
+MARGIN_TOP = 42.52
+MARGIN_BOTTOM = 56.69  # 20 mm: room for the page footer
+CONTENT_WIDTH = PAGE_WIDTH - 2 * MARGIN_X
+CELL_PADDING = 4.0  # left and right of every column
+# Kept free in each column, so a font metric rounded differently by
+# xhtml2pdf can never push a wrapped line over the edge.
+WRAP_SLACK = 3.0
+
+FONT_SIZE = 9.0
+LINE_HEIGHT = 12.5
+# Columns of the lines table, as fractions of the content width.
+LINE_COLUMNS = (0.52, 0.10, 0.19, 0.19)
+# Columns of the totals block: room on the left, labels, amounts.
+TOTAL_COLUMNS = (0.40, 0.38, 0.22)
+# Blocks of invoice lines: a page break falls between two blocks, so it can
+# leave at most one block's height blank. Sized so that BLOCKS_PER_PAGE
+# full blocks (each with its top padding) fill a continuation page.
+BLOCK_PADDING = 2.0
+BLOCKS_PER_PAGE = 3
+BLOCK_LINES = int(
+    (PAGE_HEIGHT - MARGIN_TOP - MARGIN_BOTTOM - BLOCKS_PER_PAGE * BLOCK_PADDING - 6)
+    // (BLOCKS_PER_PAGE * LINE_HEIGHT)
+)
+
+DEFAULT_BRAND_COLOR = "#2563eb"
+NEUTRAL_COLOR = "#1f2937"
+LOGO_BOX = (170.0, 56.0)  # the largest logo drawn, in points
+_LOGO_PIXELS_PER_POINT = 2  # 144 dpi: sharp enough, and cheap to embed
+
+# Nothing to fetch: the font is registered in-process and the logo is a
+# data: URI. Denying every local and remote read keeps a client's name or
+# an agency's note from ever reaching a file or the network.
+_POLICY = ResourceAccessPolicy.server(base_dir=None, allow_remote=False)
+
+
+class PdfRenderError(RuntimeError):
+    """xhtml2pdf could not produce the document."""
+
+
+# Jinja ------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=1)
+def environment() -> jinja2.Environment:
+    """The invoices' own Jinja environment, on the installed templates
+    (``bridge_templates``): no Flask app needed."""
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATE_DIR)),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        auto_reload=False,
+    )
+    env.filters["text"] = text_content
+    env.tests["plain"] = layout.is_plain
+    return env
+
+
+def text_content(value: object) -> Markup:
+    """``value`` escaped for the content of an element (never an attribute):
+    only ``&`` and ``<``. Quotes and ``>`` stay as they are, so the HTML
+    parser keeps the text in one piece (see ``layout.is_plain``)."""
+    return Markup(str(value).replace("&", "&amp;").replace("<", "&lt;"))  # noqa: S704
+
+
+@lru_cache(maxsize=1)
+def template_version() -> str:
+    """A digest of what shapes the output besides the data: the invoice
+    templates, the renderer and xhtml2pdf versions. Part of every cache key,
+    so a deploy that changes any of them never serves an old PDF."""
+    digest = hashlib.sha256(f"{RENDERER_VERSION}:{xhtml2pdf.__version__}".encode())
+    for path in sorted((TEMPLATE_DIR / "invoices").rglob("*")):
+        if path.is_file():
+            digest.update(path.relative_to(TEMPLATE_DIR).as_posix().encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+# Public functions ---------------------------------------------------------------
+
+
+def render_invoice_pdf(session: Session, invoice: Invoice, language: str | None = None) -> bytes:
+    """The PDF of ``invoice`` (any status; a draft is stamped as such), in
+    ``language`` or else the invoice's own language, else the default
+    invoice language of the settings. Always renders: ``invoice_pdf``
+    (``bridge.pdf.cache``) is the cached way."""
+    html = environment().get_template(TEMPLATE).render(invoice_context(session, invoice, language))
+    return html_to_pdf(html)
+
+
+def render_sample_pdf(session: Session, language: str | None = None) -> bytes:
+    """A sample invoice with the business's current branding and invoice
+    settings, for *Preview sample*, in ``language`` or else the default
+    invoice language. Built in memory: nothing is saved, no number is
+    taken."""
+    settings = get_settings(session)
+    fields = _invoice_fields(session)
+    lang = language or settings.invoice_language or "en"
+    invoice, client, lines, taxes = _sample_invoice(settings, fields, lang)
+    context = _context(settings, invoice, client, lines, taxes, fields, lang, sample=True)
+    return html_to_pdf(environment().get_template(TEMPLATE).render(context))
+
+
+def invoice_context(session: Session, invoice: Invoice, language: str | None = None) -> dict:
+    """The variables ``invoices/invoice.html`` is rendered with."""
+    settings = get_settings(session)
+    return _context(
+        settings,
+        invoice,
+        invoice.client,
+        _lines(session, invoice),
+        _tax_sums(session, invoice),
+        _invoice_fields(session),
+        resolve_language(invoice, settings, language),
+        sample=False,
+    )
+
+
+def resolve_language(
+    invoice: Invoice, settings: BusinessSettings, language: str | None = None
+) -> str:
+    """The language code to render in: the one asked for, else the
+    invoice's, else the settings' default."""
+    return language or invoice.language or settings.invoice_language or "en"
+
+
+# Loading -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LineData:
+    """An invoice line as printed."""
+
+    description: str
+    quantity: int
+    unit_amount: int
+    net: int
+    period_start: datetime | None = None
+    period_end: datetime | None = None
+
+
+@dataclass(frozen=True)
+class TaxSum:
+    """One tax rate and what it adds up to over the lines."""
+
+    name: str
+    percentage_e4: int
+    inclusive: bool
+    amount: int
+
+
+def _lines(session: Session, invoice: Invoice) -> list[LineData]:
+    # Plain rows, not ORM objects: a 300-line invoice loads in a few
+    # milliseconds instead of tens.
+    return [
+        LineData(*row)
+        for row in session.execute(
+            select(
+                InvoiceLine.description,
+                InvoiceLine.quantity,
+                InvoiceLine.unit_amount,
+                InvoiceLine.net,
+                InvoiceLine.period_start,
+                InvoiceLine.period_end,
+            )
+            .where(InvoiceLine.invoice_id == invoice.id)
+            .order_by(InvoiceLine.position, InvoiceLine.id)
+        )
+    ]
+
+
+def _tax_sums(session: Session, invoice: Invoice) -> list[TaxSum]:
+    """One row per tax rate (as copied on the lines), adding up the per-line
+    taxes as billed: each was rounded on its line, so the rows add up to the
+    invoice's tax."""
+    # PostgreSQL sums bigints as numeric: back to int for the money functions.
+    return [
+        TaxSum(name, percentage_e4, inclusive, int(amount))
+        for name, percentage_e4, inclusive, amount in session.execute(
+            select(
+                InvoiceLineTax.name,
+                InvoiceLineTax.percentage_e4,
+                InvoiceLineTax.inclusive,
+                func.sum(InvoiceLineTax.amount),
+            )
+            .join(InvoiceLine, InvoiceLine.id == InvoiceLineTax.line_id)
+            .where(InvoiceLine.invoice_id == invoice.id)
+            .group_by(InvoiceLineTax.name, InvoiceLineTax.percentage_e4, InvoiceLineTax.inclusive)
+            .order_by(func.min(InvoiceLineTax.id))
+        )
+    ]
+
+
+@dataclass(frozen=True)
+class FieldDef:
+    """A custom field printed on invoices."""
+
+    entity: CustomFieldEntity
+    key: str
+    label: str
+    field_type: CustomFieldType
+    options: tuple[str, ...] = ()
+
+
+def _invoice_fields(session: Session) -> list[FieldDef]:
+    return [
+        FieldDef(f.entity, f.key, f.label, f.field_type, tuple(f.options or ()))
+        for f in session.scalars(
+            select(CustomField)
+            .where(CustomField.show_on_invoice.is_(True))
+            .order_by(CustomField.entity, CustomField.position, CustomField.id)
+        )
+    ]
+
+
+# The sample ------------------------------------------------------------------------
+
+
+def _sample_invoice(
+    settings: BusinessSettings, fields: list[FieldDef], language: str
+) -> tuple[Invoice, Client, list[LineData], list[TaxSum]]:
+    """A transient invoice and client (never added to a session) shaped
+    like real ones: a recurring line with its period, a one-time line, 20 %
+    VAT, partly paid, the client's invoice fields filled with examples."""
+    words = LABELS[language_of(language)]
+    now = clock.now()
+    examples = {
+        CustomFieldType.TEXT: words["sample_text"],
+        CustomFieldType.NUMBER: "42",
+        CustomFieldType.DATE: now.date().isoformat(),
+    }
+    client = Client(
+        name=words["sample_client"],
+        email="client@example.com",
+        company=words["sample_company"],
+        address_line1=words["sample_address"],
+        address_line2="",
+        city=words["sample_city"],
+        postal_code="69001",
+        state="",
+        country=settings.country or "FR",
+        custom_fields={
+            f.key: f.options[0] if f.options else examples.get(f.field_type, "")
+            for f in fields
+            if f.entity == CustomFieldEntity.CLIENT
+        },
+    )
+    lines = [
+        LineData(words["sample_line_recurring"], 1, 9_900, 9_900, now, add_months(now, 1)),
+        LineData(words["sample_line_one_time"], 2, 62_500, 125_000),
+    ]
+    subtotal = sum(line.net for line in lines)
+    tax = percent_of(subtotal, 200_000)
+    taxes = [TaxSum(words["sample_tax"], 200_000, False, tax)]
+    invoice = Invoice(
+        number=_sample_number(settings.invoice_number_format, now),
+        status=InvoiceStatus.OPEN,
+        currency=settings.currency or "EUR",
+        language=language,
+        note=words["sample_note"],
+        subtotal=subtotal,
+        tax=tax,
+        total=subtotal + tax,
+        amount_paid=10_000,
+        amount_refunded=0,
+        issued_at=now,
+        due_at=now + timedelta(days=settings.invoice_net_terms_days or 0),
+        created_at=now,
+    )
+    return invoice, client, lines, taxes
+
+
+def _sample_number(fmt: str, now: datetime) -> str:
+    try:
+        return render_number(fmt, now.year, 1)
+    except (ValueError, KeyError, IndexError):
+        return "INV-0001"
+
+
+# The document ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Logo:
+    """The logo as a data: URI and its drawn size in points."""
+
+    uri: str
+    width: float
+    height: float
+
+    @property
+    def html_size(self) -> tuple[float, float]:
+        """Width and height for the <img> attributes, which are CSS pixels
+        (0.75 pt each), whatever unit is written after them."""
+        return round(self.width * 4 / 3, 2), round(self.height * 4 / 3, 2)
+
+
+class Words:
+    """Labels, dates and amounts in one language."""
+
+    def __init__(self, language: str, currency: str):
+        self.language = language_of(language)
+        self.labels = LABELS[self.language]
+        self.locale = _babel_locale(language, self.language)
+        self.currency = currency
+        # A 300-line invoice repeats a handful of prices and periods.
+        self._money: dict[int, str] = {}
+        self._numbers: dict[int | Decimal, str] = {}
+        self._periods: dict[tuple[date, date], str] = {}
+
+    def __getitem__(self, key: str) -> str:
+        return self.labels[key]
+
+    def money(self, amount: int) -> str:
+        text = self._money.get(amount)
+        if text is None:
+            text = self._money[amount] = format_amount(amount, self.currency, self.locale)
+        return text
+
+    def date(self, moment: datetime | date | None) -> str:
+        if moment is None:
+            return ""
+        day = moment.date() if isinstance(moment, datetime) else moment
+        return format_date(day, "long", locale=self.locale)
+
+    def period(self, start: datetime, end: datetime) -> str:
+        key = (start.date(), end.date())
+        text = self._periods.get(key)
+        if text is None:
+            text = self._periods[key] = format_interval(*key, "yMMMd", locale=self.locale)
+        return text
+
+    def number(self, value: int | Decimal) -> str:
+        text = self._numbers.get(value)
+        if text is None:
+            text = self._numbers[value] = format_decimal(value, locale=self.locale)
+        return text
+
+    def percent(self, percentage_e4: int) -> str:
+        return format_percent(
+            Decimal(percentage_e4) / Decimal(1_000_000),
+            locale=self.locale,
+            decimal_quantization=False,
+        )
+
+    def label_value(self, label: str, value: str) -> str:
+        return self.labels["label_value"].format(label=label, value=value)
+
+    def field_value(self, definition: FieldDef, value: object) -> str:
+        """A stored custom field value written for people."""
+        try:
+            if definition.field_type == CustomFieldType.NUMBER:
+                return self.number(Decimal(str(value)))
+            if definition.field_type == CustomFieldType.DATE:
+                return self.date(date.fromisoformat(str(value)))
+        except (InvalidOperation, ValueError):
+            pass  # a value stored before its field changed: print it as it is
+        return str(value)
+
+    def country(self, code: str) -> str:
+        return Locale.parse(self.locale).territories.get(code.upper(), code) if code else ""
+
+
+@lru_cache(maxsize=16)
+def _babel_locale(code: str, language: str) -> str:
+    """The Babel locale for ``code`` ("fr_CA" formats like Canada) when it
+    is one of ``language``, else ``language`` itself."""
+    try:
+        parsed = Locale.parse((code or language).replace("-", "_"))
+    except (UnknownLocaleError, ValueError, TypeError):
+        return language
+    return str(parsed) if parsed.language == language else language
+
+
+def _context(
+    settings: BusinessSettings,
+    invoice: Invoice,
+    client: Client,
+    lines: list[LineData],
+    taxes: list[TaxSum],
+    fields: list[FieldDef],
+    language: str,
+    *,
+    sample: bool,
+) -> dict:
+    words = Words(language, invoice.currency)
+    company_name = settings.company_name if settings.invoice_show_company_name else ""
+    brand = _brand_color(settings)
+    show_fields = settings.invoice_show_custom_fields
+    business_fields = [f for f in fields if f.entity == CustomFieldEntity.BUSINESS]
+    client_fields = [f for f in fields if f.entity == CustomFieldEntity.CLIENT]
+    return {
+        "lang": words.language,
+        "words": words.labels,
+        "font_family": fonts.FAMILY,
+        "brand": brand,
+        "brand_text": _text_color_on(brand),
+        "page": {
+            "width": PAGE_WIDTH,
+            "height": PAGE_HEIGHT,
+            "margin_x": MARGIN_X,
+            "margin_top": MARGIN_TOP,
+            "margin_bottom": MARGIN_BOTTOM,
+            "content_width": CONTENT_WIDTH,
+            "cell_padding": CELL_PADDING,
+            "font_size": FONT_SIZE,
+            "line_height": LINE_HEIGHT,
+            "block_padding": BLOCK_PADDING,
+            "line_columns": [round(w * 100, 3) for w in LINE_COLUMNS],
+            "total_columns": [round(w * 100, 3) for w in TOTAL_COLUMNS],
+        },
+        "title": words["invoice"],
+        "number": invoice.number or "",
+        "stamp": _stamp(invoice, words, sample),
+        "logo": _logo(settings.logo) if settings.invoice_show_logo and settings.logo_id else None,
+        "company_name": company_name,
+        "company": _company(settings, business_fields if show_fields else [], words),
+        "client": _client(
+            client,
+            client_fields if show_fields else [],
+            words,
+            full=settings.invoice_show_client_info,
+        ),
+        "details": _details(invoice, words),
+        "line_head": [
+            words["description"],
+            words["quantity"],
+            words["unit_price"],
+            words["amount"],
+        ],
+        "line_blocks": _line_blocks(lines, words),
+        "totals": _totals(invoice, taxes, words),
+        "note": _typed_text(invoice.note, words["note"]),
+        "footer": _typed_text(settings.invoice_footer),
+        "author": company_name,
+    }
+
+
+def _brand_color(settings: BusinessSettings) -> str:
+    color = (settings.brand_color or "").lower()
+    if not settings.invoice_show_brand_color:
+        return NEUTRAL_COLOR
+    if len(color) == 7 and color[0] == "#" and all(c in "0123456789abcdef" for c in color[1:]):
+        return color
+    return DEFAULT_BRAND_COLOR
+
+
+def _text_color_on(color: str) -> str:
+    """White or near-black, whichever reads better on ``color``
+    (WCAG relative luminance)."""
+
+    def channel(pair: str) -> float:
+        value = int(pair, 16) / 255
+        return value / 12.92 if value <= 0.03928 else ((value + 0.055) / 1.055) ** 2.4
+
+    red, green, blue = (channel(color[i : i + 2]) for i in (1, 3, 5))
+    luminance = 0.2126 * red + 0.7152 * green + 0.0722 * blue
+    return "#ffffff" if luminance < 0.179 else "#111827"
+
+
+def _stamp(invoice: Invoice, words: Words, sample: bool) -> dict | None:
+    if sample:
+        return {"kind": "sample", "text": words["stamp_sample"]}
+    kind = {
+        InvoiceStatus.PAID: "paid",
+        InvoiceStatus.VOID: "void",
+        InvoiceStatus.DRAFT: "draft",
+    }.get(invoice.status)
+    return {"kind": kind, "text": words[f"stamp_{kind}"]} if kind else None
+
+
+def _address(owner: BusinessSettings | Client, words: Words) -> list[str]:
+    city = " ".join(part for part in (owner.postal_code, owner.city) if part)
+    return [
+        line
+        for line in (
+            owner.address_line1,
+            owner.address_line2,
+            city,
+            owner.state,
+            words.country(owner.country or ""),
+        )
+        if line
+    ]
+
+
+def _field_lines(definitions: list[FieldDef], values: dict | None, words: Words) -> list[str]:
+    values = values or {}
+    return [
+        words.label_value(f.label, words.field_value(f, values[f.key]))
+        for f in definitions
+        if values.get(f.key) not in (None, "")
+    ]
+
+
+def _party(label: str, name: str, lines: list[str]) -> layout.Column:
+    column = [layout.Cell(label, "label")]
+    if name:
+        column.append(layout.Cell(name, "strong"))
+    column += [layout.Cell(line) for line in lines]
+    return column
+
+
+def _company(
+    settings: BusinessSettings, definitions: list[FieldDef], words: Words
+) -> layout.Column:
+    lines = _address(settings, words)
+    lines += [value for value in (settings.email, settings.phone, settings.website) if value]
+    if settings.tax_id:
+        lines.append(words.label_value(words["tax_id"], settings.tax_id))
+    lines += _field_lines(definitions, settings.custom_fields, words)
+    name = settings.company_name if settings.invoice_show_company_name else ""
+    return _party(words["from"], name, lines)
+
+
+def _client(
+    client: Client, definitions: list[FieldDef], words: Words, *, full: bool
+) -> layout.Column:
+    lines = []
+    if full:
+        lines = [client.company] if client.company else []
+        lines += _address(client, words)
+        lines += [client.email] if client.email else []
+    lines += _field_lines(definitions, client.custom_fields, words)
+    return _party(words["bill_to"], client.name, lines)
+
+
+def _details(invoice: Invoice, words: Words) -> layout.Column:
+    rows = []
+    if invoice.number:
+        rows.append((words["invoice_number"], invoice.number))
+    rows.append((words["issue_date"], words.date(invoice.issued_at or invoice.created_at)))
+    if invoice.due_at and invoice.status not in (InvoiceStatus.PAID, InvoiceStatus.VOID):
+        rows.append((words["due_date"], words.date(invoice.due_at)))
+    if invoice.status == InvoiceStatus.PAID and invoice.paid_at:
+        rows.append((words["paid_on"], words.date(invoice.paid_at)))
+    if invoice.status == InvoiceStatus.VOID and invoice.voided_at:
+        rows.append((words["voided_on"], words.date(invoice.voided_at)))
+    column = []
+    for label, value in rows:
+        column += [layout.Cell(label, "label"), layout.Cell(value)]
+    return column
+
+
+def _widths(fractions: Iterable[float]) -> list[float]:
+    """The width text may take in each column, in points."""
+    return [f * CONTENT_WIDTH - 2 * CELL_PADDING - WRAP_SLACK for f in fractions]
+
+
+_LINE_WIDTHS = _widths(LINE_COLUMNS)
+_TOTAL_WIDTHS = _widths(TOTAL_COLUMNS)
+
+
+def _line_blocks(lines: list[LineData], words: Words) -> list[list[layout.Column]]:
+    description, quantity, unit, amount = _LINE_WIDTHS
+    rows = []
+    for line in lines:
+        text = line.description
+        if line.period_start and line.period_end:
+            text += f" ({words.period(line.period_start, line.period_end)})"
+        rows.append(
+            (
+                layout.cells(text, description, FONT_SIZE),
+                layout.cells(words.number(line.quantity), quantity, FONT_SIZE),
+                layout.cells(words.money(line.unit_amount), unit, FONT_SIZE),
+                layout.cells(words.money(line.net), amount, FONT_SIZE),
+            )
+        )
+    return layout.stack(rows, BLOCK_LINES)
+
+
+def _totals(invoice: Invoice, taxes: list[TaxSum], words: Words) -> list[layout.Column]:
+    rows: list[tuple[str, int, str]] = [(words["subtotal"], invoice.subtotal, "")]
+    for tax in taxes:
+        rate = words.percent(tax.percentage_e4)
+        if tax.inclusive:
+            rate = f"{rate}, {words['included']}"
+        rows.append((f"{tax.name} ({rate})", tax.amount, ""))
+    rows.append((words["total"], invoice.total, "strong"))
+    rows.append((words["amount_paid"], invoice.amount_paid, ""))
+    if invoice.amount_refunded:
+        rows.append((words["refunded"], invoice.amount_refunded, ""))
+    rows.append((words["amount_due"], invoice.amount_due, "due"))
+    _, label_width, amount_width = _TOTAL_WIDTHS
+    blocks = layout.stack(
+        [
+            (
+                [layout.BLANK],
+                layout.cells(label, label_width, FONT_SIZE, style),
+                layout.cells(words.money(amount), amount_width, FONT_SIZE, style),
+            )
+            for label, amount, style in rows
+        ],
+        max_lines=len(rows) * 10,
+    )
+    return blocks[0]
+
+
+def _typed_text(text: str | None, label: str = "") -> layout.Column:
+    """Text people typed (a note, the footer), one Cell per line, under
+    ``label``; nothing at all when the text is blank."""
+    text = (text or "").replace("\r\n", "\n").replace("\r", "\n").strip()
+    if not text:
+        return []
+    column = [layout.Cell(label, "label")] if label else []
+    return column + [layout.Cell(line.strip() or layout.BLANK.text) for line in text.split("\n")]
+
+
+# The logo --------------------------------------------------------------------------
+
+_logo_lock = threading.Lock()
+_logos: dict[str, Logo | None] = {}
+_MAX_LOGOS = 8
+
+
+def _logo(stored: StoredFile | None) -> Logo | None:
+    """The logo as a data: URI with its drawn size, prepared once per
+    distinct file: a large raster is scaled down first, since xhtml2pdf
+    would otherwise decode and recompress all of it on every render."""
+    if stored is None:
+        return None
+    key = stored.sha256
+    with _logo_lock:
+        if key in _logos:
+            return _logos[key]
+    try:
+        logo = _prepare_logo(stored.content_type, stored.data)
+    except Exception:  # a logo that cannot be read must not cost the invoice
+        log.warning("the logo (file %s) cannot be drawn; leaving it out", stored.id, exc_info=True)
+        logo = None
+    with _logo_lock:
+        if len(_logos) >= _MAX_LOGOS:
+            _logos.pop(next(iter(_logos)))
+        _logos[key] = logo
+    return logo
+
+
+def _prepare_logo(content_type: str, data: bytes) -> Logo | None:
+    max_width, max_height = LOGO_BOX
+    if content_type == "image/svg+xml":
+        from svglib.svglib import svg2rlg
+
+        drawing = svg2rlg(io.BytesIO(data), resolve_entities=False)
+        if drawing is None or not drawing.width or not drawing.height:
+            return None
+        width, height = float(drawing.width), float(drawing.height)
+    else:
+        data, width, height = _flat_raster(data)
+        content_type = "image/png"
+    scale = min(max_width / width, max_height / height, 1.0)
+    uri = f"data:{content_type};base64,{base64.b64encode(data).decode('ascii')}"
+    return Logo(uri=uri, width=round(width * scale, 2), height=round(height * scale, 2))
+
+
+def _flat_raster(data: bytes) -> tuple[bytes, float, float]:
+    """A PNG or JPEG as a PNG no larger than the logo box needs, flattened
+    onto white (the page is white): ReportLab decodes and recompresses an
+    image on every render, and an alpha channel doubles that. Returns the
+    PNG and the original size in pixels."""
+    from PIL import Image
+
+    limit = (
+        int(LOGO_BOX[0] * _LOGO_PIXELS_PER_POINT),
+        int(LOGO_BOX[1] * _LOGO_PIXELS_PER_POINT),
+    )
+    with Image.open(io.BytesIO(data)) as image:
+        image.load()
+        width, height = float(image.width), float(image.height)
+        if image.mode not in ("RGB", "L"):
+            rgba = image.convert("RGBA")
+            # A transparent margin would only shrink the visible logo.
+            box = rgba.getchannel("A").getbbox()
+            if box:
+                rgba = rgba.crop(box)
+            flat = Image.new("RGB", rgba.size, (255, 255, 255))
+            flat.paste(rgba, mask=rgba.getchannel("A"))
+            image = flat
+            width, height = float(image.width), float(image.height)
+        if image.width > limit[0] or image.height > limit[1]:
+            image.thumbnail(limit, Image.Resampling.LANCZOS)
+        buffer = io.BytesIO()
+        image.save(buffer, format="PNG", optimize=True)
+    return buffer.getvalue(), width, height
+
+
+# xhtml2pdf -------------------------------------------------------------------------
+
+_setup_lock = threading.Lock()
+_setup_done = False
+
+
+def _setup() -> None:
+    global _setup_done
+    if _setup_done:
+        return
+    with _setup_lock:
+        fonts.register()
+        # Its warnings quote the whole document.
+        logging.getLogger("xhtml2pdf").setLevel(logging.ERROR)
+        _setup_done = True
+
+
+def html_to_pdf(html: str) -> bytes:
+    """``html`` (from the invoice template) as PDF bytes."""
+    _setup()
+    out = io.BytesIO()
+    status = pisa.pisaDocument(html, dest=out, encoding="utf-8", resource_policy=_POLICY)
+    if status.err:
+        raise PdfRenderError(f"xhtml2pdf reported {status.err} error(s) rendering an invoice")
+    return out.getvalue()
