@@ -3,9 +3,10 @@ credit; one-time items billed again."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
-from flask import current_app, request
+from flask import Response, current_app, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
@@ -25,6 +26,7 @@ from bridge.models import (
     PaymentState,
     PaymentStatus,
 )
+from bridge.pdf import invoice_pdf
 
 # Payments before this are typos (and year-1 dates cannot even be moved to UTC).
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
@@ -288,6 +290,36 @@ def _invoice_action(invoice_id: int, action) -> object:
     action(session, invoice)
     session.commit()
     return invoice
+
+
+class PdfQuerySchema(Schema):
+    language = fields.String(
+        validate=validate.OneOf(["en", "fr"]),
+        metadata={"description": "Default: the invoice's own language"},
+    )
+
+
+@blp.route("/invoices/<id:invoice_id>/pdf")
+class InvoicePdf(MethodView):
+    @blp.arguments(PdfQuerySchema, location="query")
+    @blp.response(200, content_type="application/pdf", description="The invoice as a PDF")
+    def get(self, args, invoice_id):
+        """Download the invoice as a PDF (drafts too, marked DRAFT)."""
+        authorize("invoices.read")
+        session = get_session()
+        invoice = invoices.get_invoice(session, invoice_id)
+        return pdf_response(
+            invoice_pdf(session, invoice, args.get("language")),
+            f"{invoice.number or f'draft-{invoice.id}'}.pdf",
+        )
+
+
+def pdf_response(data: bytes, filename: str) -> Response:
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "-", filename)
+    response = Response(data, mimetype="application/pdf")
+    response.headers["Content-Disposition"] = f'attachment; filename="{safe}"'
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
 
 
 @blp.route("/invoices/<id:invoice_id>/finalize")

@@ -172,6 +172,31 @@ class Logo(MethodView):
         return settings
 
 
+# Invoice preview ---------------------------------------------------------------
+
+
+class SampleQuerySchema(Schema):
+    language = fields.String(
+        validate=validate.OneOf(business.INVOICE_LANGUAGES),
+        metadata={"description": "Default: the invoice language of the settings"},
+    )
+
+
+@blp.route("/settings/invoice-sample.pdf")
+class InvoiceSample(MethodView):
+    @blp.arguments(SampleQuerySchema, location="query")
+    @blp.response(200, content_type="application/pdf", description="A sample invoice")
+    def get(self, args):
+        """Preview sample: an invoice with the current settings (nothing is saved)."""
+        from bridge.api.invoices import pdf_response
+        from bridge.pdf import render_sample_pdf
+
+        authorize("settings.read")
+        return pdf_response(
+            render_sample_pdf(get_session(), args.get("language")), "sample-invoice.pdf"
+        )
+
+
 # Stripe ----------------------------------------------------------------------
 
 

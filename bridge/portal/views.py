@@ -20,7 +20,6 @@ payment's client secret for step 3.
 
 from __future__ import annotations
 
-import importlib
 import logging
 import re
 from dataclasses import dataclass
@@ -54,6 +53,8 @@ from bridge.models import (
     PaymentState,
 )
 from bridge.models.invoices import PaymentStatus
+from bridge.payments import stripe_gateway
+from bridge.pdf import invoice_pdf
 from bridge.portal import security
 from bridge.portal.i18n import Words
 from bridge.portal.security import BadRequest
@@ -82,46 +83,23 @@ JSON_ENDPOINTS = {
 }
 
 
-# Collaborators that may not be installed ------------------------------------
-
-
-def _optional(module: str):
-    """``bridge.payments.stripe_gateway`` or ``bridge.pdf``, or None while
-    that part of the bridge is absent."""
-    try:
-        return importlib.import_module(module)
-    except ModuleNotFoundError as exc:
-        if exc.name is not None and module.startswith(exc.name):
-            return None
-        raise
-
-
-def _stripe_module():
-    return _optional("bridge.payments.stripe_gateway")
+# Collaborators ------------------------------------------------------------------
 
 
 def _gateway(session):
     """The Stripe gateway, or None when card payments are not configured
     (the page then shows the offline instructions)."""
-    module = _stripe_module()
-    if module is None:
-        return None
     try:
-        return module.gateway_for(
+        return stripe_gateway.gateway_for(
             session,
             current_app.extensions["bridge.secret_box"],
-            current_app.config.get("STRIPE_API_BASE"),
+            stripe_gateway.api_base_from(current_app.config),
         )
     except ValueError:
         # The stored key cannot be decrypted (the encryption key changed):
         # the page still shows the invoice and the offline instructions.
         log.exception("the Stripe key cannot be read: card payments are unavailable")
         return None
-
-
-def _pdf_module():
-    module = _optional("bridge.pdf")
-    return module if hasattr(module, "invoice_pdf") else None
 
 
 # Reading the invoice ---------------------------------------------------------
@@ -255,7 +233,7 @@ def hosted_invoice(token: str):
         action_required=action_required,
         last_failure=last_failure,
         stripe_js_url=current_app.config["STRIPE_JS_URL"],
-        pdf_available=_pdf_module() is not None,
+        pdf_available=True,
         csp_nonce=security.csp_nonce(),
         token=token,
     )
@@ -291,15 +269,12 @@ def logo(token: str):
 
 @bp.get("/i/<token>/pdf")
 def pdf(token: str):
-    """The invoice as a PDF (``bridge.pdf``), when that part is installed."""
+    """The invoice as a PDF, for its client (the token is the credential)."""
     try:
         invoice = _invoice(token)
     except NotFound:
         abort(404)
-    module = _pdf_module()
-    if module is None:
-        abort(404)
-    data = module.invoice_pdf(get_session(), invoice)
+    data = invoice_pdf(get_session(), invoice)
     filename = re.sub(r"[^A-Za-z0-9._-]+", "-", invoice.number or "invoice") + ".pdf"
     response = Response(data, mimetype="application/pdf")
     response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
@@ -320,8 +295,8 @@ def _require_payable(invoice: Invoice) -> None:
 
 
 def _require_gateway(session):
-    module = _stripe_module()
-    gateway = _card_payments(session, get_settings(session)) if module else None
+    module = stripe_gateway
+    gateway = _card_payments(session, get_settings(session))
     if gateway is None:
         raise Conflict(
             "Card payments are not available: see the page's payment instructions.",
@@ -466,12 +441,9 @@ def handle_error(error: Exception):
 def _provider_status(error: DomainError) -> int | None:
     """Stripe's troubles are not the client's input: 503 when Stripe could
     not be reached, 502 when it refused, rather than the domain's 422."""
-    module = _stripe_module()
-    if module is None:
-        return None
-    if isinstance(error, module.StripeUnavailable):
+    if isinstance(error, stripe_gateway.StripeUnavailable):
         return 503
-    if isinstance(error, module.StripeRefused):
+    if isinstance(error, stripe_gateway.StripeRefused):
         return 502
     return None
 

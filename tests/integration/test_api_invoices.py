@@ -258,3 +258,28 @@ def test_number_format_without_year_never_restarts(api_eur, shop):
     )
     invoice = draft(api_eur, shop)
     assert api_eur.post(f"/invoices/{invoice['id']}/finalize").get_json()["number"] == "F0001"
+
+
+def test_staff_download_the_pdf_and_a_sample(api_eur, shop):
+    from io import BytesIO
+
+    from pypdf import PdfReader
+
+    invoice = draft(api_eur, shop)
+    sent = api_eur.post(f"/invoices/{invoice['id']}/finalize").get_json()
+    response = api_eur.get(f"/invoices/{invoice['id']}/pdf")
+    assert response.status_code == 200 and response.mimetype == "application/pdf"
+    assert sent["number"] in response.headers["Content-Disposition"]
+    text = PdfReader(BytesIO(response.data)).pages[0].extract_text()
+    assert sent["number"] in text and "249.60" in text
+    french = api_eur.get(f"/invoices/{invoice['id']}/pdf?language=fr")
+    assert "249,60" in PdfReader(BytesIO(french.data)).pages[0].extract_text()
+    assert api_eur.get(f"/invoices/{invoice['id']}/pdf?language=de").status_code == 422
+    assert api_eur.get("/invoices/999/pdf").status_code == 404
+    sample = api_eur.get("/settings/invoice-sample.pdf")
+    assert sample.status_code == 200 and sample.data.startswith(b"%PDF")
+
+
+def test_pdf_needs_a_token(client, api_eur, shop):
+    invoice = draft(api_eur, shop)
+    assert client.get(f"/api/v1/invoices/{invoice['id']}/pdf").status_code == 401
