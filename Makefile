@@ -46,6 +46,7 @@ test: lint pytest
 
 bench: $(VENV)/.installed-test
 	$(BIN)/python bench/api.py
+	$(BIN)/python bench/pdf.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache
