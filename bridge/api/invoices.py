@@ -115,6 +115,13 @@ class InvoiceSummarySchema(Schema):
     issued_at = fields.DateTime(allow_none=True)
     due_at = fields.DateTime(allow_none=True)
     created_at = fields.DateTime()
+    actions = fields.Function(
+        invoices.available_actions,
+        metadata={
+            "description": "What staff may do now: edit, delete, finalize, record_payment, "
+            "void, mark_uncollectible, refund, download"
+        },
+    )
 
 
 class InvoiceSchema(InvoiceSummarySchema):

@@ -101,6 +101,24 @@ def list_invoices(
     return Page(items=items, total=total or 0, page=page, per_page=per_page)
 
 
+def available_actions(invoice: Invoice) -> list[str]:
+    """What staff may do with the invoice in its present state (the buttons
+    of the invoice list); each is also enforced by the action itself."""
+    if invoice.status == InvoiceStatus.DRAFT:
+        return ["edit", "delete", "finalize", "download"]
+    actions = []
+    if invoice.status in (InvoiceStatus.OPEN, InvoiceStatus.UNCOLLECTIBLE):
+        actions.append("record_payment")
+        if invoice.amount_paid == 0:
+            actions.append("void")
+    if invoice.status == InvoiceStatus.OPEN:
+        actions.append("mark_uncollectible")
+    if refundable(invoice) > 0:
+        actions.append("refund")
+    actions.append("download")
+    return actions
+
+
 def unpaid_count(session: Session, client_id: int) -> int:
     return session.scalar(
         select(func.count())
