@@ -101,6 +101,35 @@ def list_invoices(
     return Page(items=items, total=total or 0, page=page, per_page=per_page)
 
 
+@dataclass(frozen=True)
+class TaxSum:
+    """One tax rate (as copied on the lines) and what it adds up to."""
+
+    name: str
+    percentage_e4: int
+    inclusive: bool
+    amount: int
+
+
+def tax_summary(session: Session, invoice: Invoice) -> list[TaxSum]:
+    """One row per tax rate, adding up the per-line taxes as billed: each was
+    rounded on its line, so the rows add up to the invoice's tax."""
+    rows = session.execute(
+        select(
+            InvoiceLineTax.name,
+            InvoiceLineTax.percentage_e4,
+            InvoiceLineTax.inclusive,
+            func.sum(InvoiceLineTax.amount),
+        )
+        .join(InvoiceLine, InvoiceLine.id == InvoiceLineTax.line_id)
+        .where(InvoiceLine.invoice_id == invoice.id)
+        .group_by(InvoiceLineTax.name, InvoiceLineTax.percentage_e4, InvoiceLineTax.inclusive)
+        .order_by(func.min(InvoiceLineTax.id))
+    )
+    # PostgreSQL sums bigints as numeric: back to int for the money functions.
+    return [TaxSum(name, pct, inclusive, int(amount)) for name, pct, inclusive, amount in rows]
+
+
 def available_actions(invoice: Invoice) -> list[str]:
     """What staff may do with the invoice in its present state (the buttons
     of the invoice list); each is also enforced by the action itself."""

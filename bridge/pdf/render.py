@@ -32,16 +32,18 @@ from babel import Locale, UnknownLocaleError
 from babel.dates import format_date, format_interval
 from babel.numbers import format_decimal, format_percent
 from markupsafe import Markup
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 from xhtml2pdf import pisa
 from xhtml2pdf.config.resources import ResourceAccessPolicy
 
 from bridge import clock
 from bridge.billing.business import get_settings
-from bridge.billing.money import format_amount, percent_of
+from bridge.billing.invoices import TaxSum, tax_summary
+from bridge.billing.money import format_amount
 from bridge.billing.numbering import render as render_number
 from bridge.billing.periods import add_months
+from bridge.billing.taxes import Rate, invoice_totals, line_totals
 from bridge.models import (
     BusinessSettings,
     Client,
@@ -50,7 +52,6 @@ from bridge.models import (
     CustomFieldType,
     Invoice,
     InvoiceLine,
-    InvoiceLineTax,
     InvoiceStatus,
     StoredFile,
 )
@@ -182,7 +183,7 @@ def invoice_context(session: Session, invoice: Invoice, language: str | None = N
         invoice,
         invoice.client,
         _lines(session, invoice),
-        _tax_sums(session, invoice),
+        tax_summary(session, invoice),
         _invoice_fields(session),
         resolve_language(invoice, settings, language),
         sample=False,
@@ -212,16 +213,6 @@ class LineData:
     period_end: datetime | None = None
 
 
-@dataclass(frozen=True)
-class TaxSum:
-    """One tax rate and what it adds up to over the lines."""
-
-    name: str
-    percentage_e4: int
-    inclusive: bool
-    amount: int
-
-
 def _lines(session: Session, invoice: Invoice) -> list[LineData]:
     # Plain rows, not ORM objects: a 300-line invoice loads in a few
     # milliseconds instead of tens.
@@ -238,28 +229,6 @@ def _lines(session: Session, invoice: Invoice) -> list[LineData]:
             )
             .where(InvoiceLine.invoice_id == invoice.id)
             .order_by(InvoiceLine.position, InvoiceLine.id)
-        )
-    ]
-
-
-def _tax_sums(session: Session, invoice: Invoice) -> list[TaxSum]:
-    """One row per tax rate (as copied on the lines), adding up the per-line
-    taxes as billed: each was rounded on its line, so the rows add up to the
-    invoice's tax."""
-    # PostgreSQL sums bigints as numeric: back to int for the money functions.
-    return [
-        TaxSum(name, percentage_e4, inclusive, int(amount))
-        for name, percentage_e4, inclusive, amount in session.execute(
-            select(
-                InvoiceLineTax.name,
-                InvoiceLineTax.percentage_e4,
-                InvoiceLineTax.inclusive,
-                func.sum(InvoiceLineTax.amount),
-            )
-            .join(InvoiceLine, InvoiceLine.id == InvoiceLineTax.line_id)
-            .where(InvoiceLine.invoice_id == invoice.id)
-            .group_by(InvoiceLineTax.name, InvoiceLineTax.percentage_e4, InvoiceLineTax.inclusive)
-            .order_by(func.min(InvoiceLineTax.id))
         )
     ]
 
@@ -318,13 +287,15 @@ def _sample_invoice(
             if f.entity == CustomFieldEntity.CLIENT
         },
     )
+    vat = Rate("vat", words["sample_tax"], 200_000, False)
+    recurring, one_time = line_totals(1, 9_900, [vat]), line_totals(2, 62_500, [vat])
     lines = [
-        LineData(words["sample_line_recurring"], 1, 9_900, 9_900, now, add_months(now, 1)),
-        LineData(words["sample_line_one_time"], 2, 62_500, 125_000),
+        LineData(words["sample_line_recurring"], 1, 9_900, recurring.net, now, add_months(now, 1)),
+        LineData(words["sample_line_one_time"], 2, 62_500, one_time.net),
     ]
-    subtotal = sum(line.net for line in lines)
-    tax = percent_of(subtotal, 200_000)
-    taxes = [TaxSum(words["sample_tax"], 200_000, False, tax)]
+    totals = invoice_totals([recurring, one_time])
+    subtotal, tax = totals.subtotal, totals.tax
+    taxes = [TaxSum(vat.name, vat.percentage_e4, vat.inclusive, totals.taxes["vat"])]
     invoice = Invoice(
         number=_sample_number(settings.invoice_number_format, now),
         status=InvoiceStatus.OPEN,

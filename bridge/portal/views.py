@@ -160,18 +160,12 @@ def _percentage(percentage_e4: int, words: Words) -> str:
 
 
 def _tax_rows(invoice: Invoice, words: Words) -> list[TaxRow]:
-    """One row per tax rate, adding up the per-line taxes as billed (each
-    already rounded on its line, so the rows add up to the invoice's tax)."""
-    sums: dict[tuple, int] = {}
-    for line in invoice.lines:
-        for tax in line.taxes:
-            key = (tax.name, tax.percentage_e4, tax.inclusive)
-            sums[key] = sums.get(key, 0) + tax.amount
+    """One row per tax rate, as the domain adds them up."""
     rows = []
-    for (name, percentage_e4, inclusive), amount in sums.items():
-        label = f"{name} ({_percentage(percentage_e4, words)}"
-        label += f", {words['included']})" if inclusive else ")"
-        rows.append(TaxRow(label, words.money(amount, invoice.currency)))
+    for tax in invoices.tax_summary(get_session(), invoice):
+        label = f"{tax.name} ({_percentage(tax.percentage_e4, words)}"
+        label += f", {words['included']})" if tax.inclusive else ")"
+        rows.append(TaxRow(label, words.money(tax.amount, invoice.currency)))
     return rows
 
 
