@@ -152,6 +152,15 @@ class TaxRateQuerySchema(Schema):
     status = fields.Enum(CatalogStatus, by_value=True)
 
 
+def _switch(resource: str, get, object_id: int, action):
+    """Archive or restore one catalog object (the six such endpoints)."""
+    authorize(f"{resource}.write")
+    session = get_session()
+    item = action(get(session, object_id))
+    session.commit()
+    return item
+
+
 # Products ------------------------------------------------------------------
 
 
@@ -208,11 +217,7 @@ class ProductArchive(MethodView):
     @blp.response(200, ProductSchema)
     def post(self, product_id):
         """Archive: no longer billable; subscriptions go on."""
-        authorize("catalog.write")
-        session = get_session()
-        product = catalog.archive(catalog.get_product(session, product_id))
-        session.commit()
-        return product
+        return _switch("catalog", catalog.get_product, product_id, catalog.archive)
 
 
 @blp.route("/products/<id:product_id>/restore")
@@ -220,11 +225,7 @@ class ProductRestore(MethodView):
     @blp.response(200, ProductSchema)
     def post(self, product_id):
         """Make an archived product billable again."""
-        authorize("catalog.write")
-        session = get_session()
-        product = catalog.restore(catalog.get_product(session, product_id))
-        session.commit()
-        return product
+        return _switch("catalog", catalog.get_product, product_id, catalog.restore)
 
 
 # Plans ---------------------------------------------------------------------
@@ -289,11 +290,7 @@ class PlanArchive(MethodView):
     @blp.response(200, PlanSchema)
     def post(self, plan_id):
         """Archive: no longer billable; subscriptions on it go on."""
-        authorize("catalog.write")
-        session = get_session()
-        plan = catalog.archive(catalog.get_plan(session, plan_id))
-        session.commit()
-        return plan
+        return _switch("catalog", catalog.get_plan, plan_id, catalog.archive)
 
 
 @blp.route("/plans/<id:plan_id>/restore")
@@ -301,11 +298,7 @@ class PlanRestore(MethodView):
     @blp.response(200, PlanSchema)
     def post(self, plan_id):
         """Make an archived plan billable again."""
-        authorize("catalog.write")
-        session = get_session()
-        plan = catalog.restore(catalog.get_plan(session, plan_id))
-        session.commit()
-        return plan
+        return _switch("catalog", catalog.get_plan, plan_id, catalog.restore)
 
 
 # Tax rates -----------------------------------------------------------------
@@ -355,11 +348,7 @@ class TaxRateArchive(MethodView):
     @blp.response(200, TaxRateSchema)
     def post(self, tax_rate_id):
         """Archive a tax rate: it can no longer be added to invoices."""
-        authorize("tax_rates.write")
-        session = get_session()
-        rate = catalog.archive(catalog.get_tax_rate(session, tax_rate_id))
-        session.commit()
-        return rate
+        return _switch("tax_rates", catalog.get_tax_rate, tax_rate_id, catalog.archive)
 
 
 @blp.route("/tax-rates/<id:tax_rate_id>/restore")
@@ -367,8 +356,4 @@ class TaxRateRestore(MethodView):
     @blp.response(200, TaxRateSchema)
     def post(self, tax_rate_id):
         """Make an archived tax rate usable again."""
-        authorize("tax_rates.write")
-        session = get_session()
-        rate = catalog.restore(catalog.get_tax_rate(session, tax_rate_id))
-        session.commit()
-        return rate
+        return _switch("tax_rates", catalog.get_tax_rate, tax_rate_id, catalog.restore)

@@ -383,10 +383,7 @@ class InvoiceCreditNotes(MethodView):
         authorize("invoices.write")
         session = get_session()
         invoice = invoices.get_invoice(session, invoice_id)
-        paid_by_card = any(
-            p.gateway == "stripe" and p.status == PaymentStatus.SUCCEEDED for p in invoice.payments
-        )
-        if data.get("refund_to_card", paid_by_card):
+        if data.get("refund_to_card", invoices.paid_by_card(invoice)):
             from bridge.payments import stripe_gateway
 
             gateway = stripe_gateway.gateway_for(

@@ -14,10 +14,11 @@ import enum
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import event, insert, inspect, select
+from sqlalchemy import event, func, insert, inspect, select
 from sqlalchemy.orm import Session
 
 from bridge import clock
+from bridge.billing.paging import Page
 from bridge.models import (
     BusinessSettings,
     Client,
@@ -167,10 +168,6 @@ def entries_page(
     session: Session, *, client_id: int | None = None, page: int = 1, per_page: int = 50
 ):
     """A page of the log, newest first, optionally for one client."""
-    from sqlalchemy import func
-
-    from bridge.billing.paging import Page
-
     filters = [AuditEntry.client_id == client_id] if client_id is not None else []
     items = list(
         session.scalars(

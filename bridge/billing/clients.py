@@ -17,7 +17,15 @@ from bridge.billing.errors import Conflict, Invalid, NotFound
 from bridge.billing.paging import Page
 from bridge.billing.roles import default_role, get_role
 from bridge.billing.validation import check_email, check_url, email_key
-from bridge.models import Client, ClientStatus, CustomFieldEntity, Role, Site
+from bridge.models import (
+    Client,
+    ClientStatus,
+    CustomFieldEntity,
+    Invoice,
+    Role,
+    Site,
+    Subscription,
+)
 
 ADDRESS_FIELDS = ("address_line1", "address_line2", "city", "postal_code", "state", "country")
 EDITABLE_FIELDS = ("name", "email", "company", *ADDRESS_FIELDS, "role_id", "custom_fields")
@@ -165,8 +173,6 @@ def update_client(session: Session, client: Client, changes: dict) -> Client:
 
 def delete_client(session: Session, client: Client) -> None:
     """Delete a client that was never billed; a billed client's history stays."""
-    from bridge.models import Invoice, Subscription
-
     billed = session.scalar(select(Invoice.id).where(Invoice.client_id == client.id).limit(1))
     subscribed = session.scalar(
         select(Subscription.id).where(Subscription.client_id == client.id).limit(1)

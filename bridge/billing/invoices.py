@@ -19,6 +19,7 @@ from bridge import clock
 from bridge.billing import audit, numbering, subscriptions
 from bridge.billing.business import get_settings, require_currency
 from bridge.billing.errors import Conflict, Invalid, NotFound
+from bridge.billing.money import round_half_up
 from bridge.billing.paging import Page
 from bridge.billing.states import invoice_to
 from bridge.billing.taxes import LineTotals, Rate, invoice_totals, line_totals
@@ -487,6 +488,13 @@ def mark_uncollectible(session: Session, invoice: Invoice) -> Invoice:
 # Credit notes (refunds) ----------------------------------------------------------
 
 
+def paid_by_card(invoice: Invoice) -> bool:
+    """Whether money came in through Stripe (a refund then goes back to the card)."""
+    return any(
+        p.gateway == "stripe" and p.status == PaymentStatus.SUCCEEDED for p in invoice.payments
+    )
+
+
 def refundable(invoice: Invoice) -> int:
     return invoice.amount_paid - invoice.amount_refunded
 
@@ -512,8 +520,6 @@ def issue_credit_note(
             f"({refundable(invoice)}).",
             fields={"amount": ["Out of range."]},
         )
-    from bridge.billing.money import round_half_up
-
     tax = round_half_up(amount * invoice.tax, invoice.total) if invoice.total else 0
     settings = get_settings(session)
     now = clock.now()

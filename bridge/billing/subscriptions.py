@@ -11,7 +11,7 @@ from __future__ import annotations
 import secrets
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bridge import clock
@@ -46,8 +46,6 @@ def list_subscriptions(
     page: int = 1,
     per_page: int = 50,
 ) -> Page:
-    from sqlalchemy import func
-
     filters = []
     if client_id is not None:
         filters.append(Subscription.client_id == client_id)
