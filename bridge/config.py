@@ -31,6 +31,9 @@ DEFAULTS: dict[str, object] = {
     "MAX_IMAGE_BYTES": 512 * 1024,
     # Refuse to serve when the database is behind the migrations
     "CHECK_SCHEMA": True,
+    # Where clients reach this service: links in emails and in the plugin's
+    # pages (the hosted invoice page, PDFs) are built from it
+    "PUBLIC_URL": "http://127.0.0.1:5000",
     # Whole request body limit (images travel base64 inside JSON)
     "MAX_CONTENT_LENGTH": 2 * 1024 * 1024,
 }
