@@ -67,10 +67,12 @@ def _sqlite_on_connect(dbapi_connection, _record) -> None:
 class Database:
     """One engine and its session factory, bound to an app."""
 
-    def __init__(self, url: str, echo: bool = False):
+    def __init__(self, url: str, echo: bool = False, info: dict | None = None):
         self.url = normalize_url(url)
         self.engine = make_engine(self.url, echo=echo)
-        self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
+        # ``info`` reaches every session (``session.info``): the domain reads
+        # app-wide facts there, such as the public URL for links in emails.
+        self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False, info=info or {})
 
     @property
     def is_sqlite(self) -> bool:
@@ -98,7 +100,11 @@ class Database:
 
 
 def init_app(app: Flask) -> Database:
-    database = Database(app.config["DATABASE_URL"], echo=app.config["SQL_ECHO"])
+    database = Database(
+        app.config["DATABASE_URL"],
+        echo=app.config["SQL_ECHO"],
+        info={"public_url": str(app.config["PUBLIC_URL"]).rstrip("/")},
+    )
     app.extensions["bridge.db"] = database
     app.teardown_appcontext(_close_session)
     return database

@@ -1,19 +1,24 @@
 """Absolute links to the client-facing pages, for emails, the plugin and the
-scheduler, which have no request to take a host from (``PUBLIC_URL``)."""
+scheduler, which have no request to take a host from (``BRIDGE_PUBLIC_URL``)."""
 
 from __future__ import annotations
 
+from sqlalchemy.orm import Session
+
 from bridge.models import Invoice
 
-
-def public_url(config) -> str:
-    return str(config["PUBLIC_URL"]).rstrip("/")
+DEFAULT_PUBLIC_URL = "http://127.0.0.1:5000"
 
 
-def invoice_page_url(config, invoice: Invoice) -> str:
+def public_url(session: Session) -> str:
+    """The app puts ``PUBLIC_URL`` in every session's ``info`` (bridge.db)."""
+    return session.info.get("public_url", DEFAULT_PUBLIC_URL)
+
+
+def invoice_page_url(session: Session, invoice: Invoice) -> str:
     """The hosted invoice page: pay, see the status, download the PDF."""
-    return f"{public_url(config)}/i/{invoice.hosted_token}"
+    return f"{public_url(session)}/i/{invoice.hosted_token}"
 
 
-def invoice_pdf_url(config, invoice: Invoice) -> str:
-    return f"{invoice_page_url(config, invoice)}/pdf"
+def invoice_pdf_url(session: Session, invoice: Invoice) -> str:
+    return f"{invoice_page_url(session, invoice)}/pdf"
