@@ -362,18 +362,28 @@ def delete_draft(session: Session, invoice: Invoice) -> None:
 # Finalizing --------------------------------------------------------------------
 
 
-def finalize(session: Session, invoice: Invoice, now: datetime | None = None) -> Invoice:
+def finalize(
+    session: Session,
+    invoice: Invoice,
+    now: datetime | None = None,
+    *,
+    issued_at: datetime | None = None,
+) -> Invoice:
     """Number the invoice, make it open ("payment due") and immutable, and
     start a pending subscription for each recurring line (active once paid).
-    An invoice of zero is paid at once."""
+    An invoice of zero is paid at once. ``issued_at`` (default now) dates it:
+    a renewal is dated the first moment of its period."""
     now = now or clock.now()
+    issued_at = issued_at or now
     _require_draft(invoice)
     audit.name_action(session, invoice, "invoice.finalized")
     settings = get_settings(session)
     invoice_to(invoice, InvoiceStatus.OPEN)
-    invoice.number = numbering.next_number(session, "invoice", settings.invoice_number_format, now)
-    invoice.issued_at = now
-    invoice.due_at = now + timedelta(days=settings.invoice_net_terms_days)
+    invoice.number = numbering.next_number(
+        session, "invoice", settings.invoice_number_format, issued_at
+    )
+    invoice.issued_at = issued_at
+    invoice.due_at = issued_at + timedelta(days=settings.invoice_net_terms_days)
     invoice.updated_at = now
     if invoice.subscription_id is None:
         for line in invoice.lines:
