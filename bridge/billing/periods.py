@@ -4,13 +4,18 @@ Periods are computed from the subscription's *anchor* (its start) and the
 period index, never by adding one interval to the previous end: adding a
 month to Feb 28 would lose the 31st for ever. A plan started on Jan 31
 therefore renews Feb 28 (29 in leap years), Mar 31, Apr 30, ... Days and
-weeks are exact durations. Times of day are kept (in UTC).
+weeks are calendar days too.
+
+Calendar arithmetic happens in the business time zone: a plan started at
+10:00 in Paris renews at 10:00 Paris time on the right local day, whatever
+daylight saving time did in between. Results are UTC.
 """
 
 from __future__ import annotations
 
 import calendar
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from bridge.models import IntervalUnit
 
@@ -25,28 +30,46 @@ def add_months(moment: datetime, months: int) -> datetime:
     return moment.replace(year=year, month=month, day=day)
 
 
-def period_boundary(anchor: datetime, unit: IntervalUnit, count: int, index: int) -> datetime:
+def period_boundary(
+    anchor: datetime,
+    unit: IntervalUnit,
+    count: int,
+    index: int,
+    tz: ZoneInfo | None = None,
+) -> datetime:
     """The start of period ``index`` (0 is the anchor itself) of a plan
-    billed every ``count`` ``unit``s."""
+    billed every ``count`` ``unit``s, counted in the time zone ``tz``
+    (default UTC) and returned in UTC."""
     if index < 0 or count < 1:
         raise ValueError("period index must be >= 0 and interval count >= 1")
     steps = count * index
+    # The wall-clock time in the business's zone, without its offset, so that
+    # adding days or months moves the calendar, not a number of hours.
+    local = anchor.astimezone(tz or UTC).replace(tzinfo=None)
     if unit == IntervalUnit.DAY:
-        return anchor + timedelta(days=steps)
-    if unit == IntervalUnit.WEEK:
-        return anchor + timedelta(weeks=steps)
-    if unit == IntervalUnit.MONTH:
-        return add_months(anchor, steps)
-    if unit == IntervalUnit.YEAR:
-        return add_months(anchor, 12 * steps)
-    raise ValueError(f"unknown interval unit {unit!r}")
+        boundary = local + timedelta(days=steps)
+    elif unit == IntervalUnit.WEEK:
+        boundary = local + timedelta(weeks=steps)
+    elif unit == IntervalUnit.MONTH:
+        boundary = add_months(local, steps)
+    elif unit == IntervalUnit.YEAR:
+        boundary = add_months(local, 12 * steps)
+    else:
+        raise ValueError(f"unknown interval unit {unit!r}")
+    # A wall-clock time skipped or repeated by a DST change resolves to its
+    # first occurrence (fold=0), the same answer every time it is computed.
+    return boundary.replace(tzinfo=tz or UTC).astimezone(UTC)
 
 
 def period(
-    anchor: datetime, unit: IntervalUnit, count: int, index: int
+    anchor: datetime,
+    unit: IntervalUnit,
+    count: int,
+    index: int,
+    tz: ZoneInfo | None = None,
 ) -> tuple[datetime, datetime]:
     """``(start, end)`` of period ``index``; the end is the next period's start."""
     return (
-        period_boundary(anchor, unit, count, index),
-        period_boundary(anchor, unit, count, index + 1),
+        period_boundary(anchor, unit, count, index, tz),
+        period_boundary(anchor, unit, count, index + 1, tz),
     )

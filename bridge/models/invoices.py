@@ -111,6 +111,14 @@ class Invoice(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
+    # Collection by the scheduler. ``next_charge_at``: when the saved card is
+    # charged next (the first charge of a renewal, then each dunning retry);
+    # None when nothing is planned. While a scheduler works on the invoice it
+    # holds a lease: the time is pushed ahead, so a crash retries later.
+    next_charge_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    # Overdue reminders already sent (one per configured threshold passed).
+    overdue_reminders_sent: Mapped[int] = mapped_column(Integer, default=0)
+
     client: Mapped[Client] = relationship()
     site: Mapped[Site | None] = relationship()
     lines: Mapped[list[InvoiceLine]] = relationship(

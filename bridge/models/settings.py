@@ -85,4 +85,23 @@ class BusinessSettings(Base):
     stripe_livemode: Mapped[bool | None] = mapped_column(Boolean)
     stripe_connected_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
+    # Renewals, dunning and reminders (the scheduler). Periods and the days
+    # invoices are dated on follow the business's time zone (IANA name).
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    # A failed renewal charge is retried this many days after the first failure.
+    dunning_retry_days: Mapped[list] = mapped_column(JSON, default=lambda: [1, 3, 5, 7])
+    # After the last retry fails the subscription is past due; it is
+    # cancelled this many days later (0: at once; None: never).
+    past_due_cancel_after_days: Mapped[int | None] = mapped_column(Integer, default=14)
+    # Upcoming-renewal email this many days before a renewal (0: none).
+    renewal_reminder_days: Mapped[int] = mapped_column(Integer, default=7)
+    # Overdue reminders this many days after the due date.
+    overdue_reminder_days: Mapped[list] = mapped_column(JSON, default=lambda: [3, 7, 14])
+
     updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    # Email: client emails carry the logo and brand colour while branding is
+    # on, and the footer note; the sender's display name (empty: company name).
+    email_branding: Mapped[bool] = mapped_column(Boolean, default=True)
+    email_footer: Mapped[str] = mapped_column(Text, default="")
+    email_from_name: Mapped[str] = mapped_column(String(200), default="")

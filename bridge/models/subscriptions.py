@@ -54,6 +54,11 @@ class Subscription(Base):
     cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     reactivated_from_id: Mapped[int | None] = mapped_column(ForeignKey("subscriptions.id"))
+    # Since when the renewal charge has been given up on (dunning exhausted);
+    # the subscription is cancelled a configurable number of days later.
+    past_due_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The period end the client was last reminded of (one reminder a period).
+    renewal_reminded_for: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
