@@ -23,6 +23,7 @@ from bridge.billing.money import round_half_up
 from bridge.billing.paging import Page
 from bridge.billing.states import invoice_to
 from bridge.billing.taxes import LineTotals, Rate, invoice_totals, line_totals
+from bridge.mail import notify
 from bridge.models import CatalogStatus, Client, Plan, PlanKind, Site, TaxRate
 from bridge.models.invoices import (
     BillingReason,
@@ -393,6 +394,10 @@ def finalize(
     session.flush()
     if invoice.total == 0:
         mark_paid(session, invoice, now)
+    else:
+        # The client gets the invoice and its Pay link (queued in this
+        # transaction: no email for a finalization that rolls back).
+        notify.invoice_sent(session, invoice)
     return invoice
 
 
@@ -412,13 +417,17 @@ def mark_paid(session: Session, invoice: Invoice, now: datetime | None = None) -
 
 def apply_payment(session: Session, invoice: Invoice, payment: Payment) -> None:
     """Count a succeeded payment towards the invoice (idempotent per payment:
-    callers move a payment to ``succeeded`` exactly once)."""
+    callers move a payment to ``succeeded`` exactly once). Card, webhook and
+    offline payments all pass here: the one that settles the invoice queues
+    the receipt to the client and the note to the agency."""
     invoice.amount_paid += payment.amount
     if invoice.amount_paid >= invoice.total and invoice.status in (
         InvoiceStatus.OPEN,
         InvoiceStatus.UNCOLLECTIBLE,
     ):
         mark_paid(session, invoice, payment.received_at or clock.now())
+        session.flush()  # the payment's id names the receipt (dedupe key)
+        notify.payment_receipt(session, invoice, payment)
     else:
         invoice.updated_at = clock.now()
 

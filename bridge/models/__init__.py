@@ -18,6 +18,7 @@ from bridge.models.invoices import (
     PaymentState,
     PaymentStatus,
 )
+from bridge.models.mail import EmailTemplate, OutboxMessage, OutboxStatus
 from bridge.models.roles import Role
 from bridge.models.settings import SETTINGS_ID, BusinessSettings, StoredFile
 from bridge.models.stripe_events import StripeEvent
@@ -37,12 +38,15 @@ __all__ = [
     "CustomField",
     "CustomFieldEntity",
     "CustomFieldType",
+    "EmailTemplate",
     "IntervalUnit",
     "Invoice",
     "InvoiceLine",
     "InvoiceLineTax",
     "InvoiceStatus",
     "NumberSeries",
+    "OutboxMessage",
+    "OutboxStatus",
     "Payment",
     "PaymentMethod",
     "PaymentState",

@@ -1,0 +1,8 @@
+"""Email: ``[[placeholder]]`` templates the agency can edit, an outbox written
+in the same transaction as the event it tells about, and delivery over SMTP
+(or to a folder of ``.eml`` files locally) with retries.
+
+- ``bridge.mail.notify``: what the domain and the scheduler call.
+- ``bridge.mail.delivery``: ``deliver_due`` and the transports.
+- ``bridge.mail.templates``: reading, editing and previewing templates.
+"""

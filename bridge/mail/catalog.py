@@ -1,0 +1,203 @@
+"""Every email the bridge sends: its key, who receives it, the placeholders
+it offers, and its default subject. Default bodies are files:
+``templates/emails/<key>.html`` (the HTML body, placed in the layout) and
+``templates/emails/<key>.txt`` (the text alternative)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import bridge_templates
+
+EMAIL_DIR = Path(bridge_templates.__file__).resolve().parent / "emails"
+
+CLIENT = "client"
+AGENCY = "agency"
+
+# name -> (description, sample value for previews)
+PLACEHOLDERS: dict[str, tuple[str, str]] = {
+    "client_name": ("The client's name", "Ada Lovelace"),
+    "client_email": ("The client's email address", "ada@example.com"),
+    "client_company": ("The client's company", "Analytical Engines Ltd"),
+    "company_name": ("Your company name (business settings)", "Pixel & Press Agency"),
+    "company_email": ("Your email address (business settings)", "billing@agency.example"),
+    "company_phone": ("Your phone number (business settings)", "+33 1 23 45 67 89"),
+    "company_website": ("Your website (business settings)", "https://agency.example"),
+    "invoice_number": ("The invoice number", "INV-2026-00042"),
+    "total": ("The invoice total, tax included", "€1,200.00"),
+    "amount_due": ("What is left to pay on the invoice", "€1,200.00"),
+    "issue_date": ("The date the invoice was issued", "Nov 25, 2026"),
+    "due_date": ("The invoice's due date", "Dec 9, 2026"),
+    "pay_link": ("The invoice's page: see, pay, download", "https://billing.example/i/sample"),
+    "pdf_link": ("The invoice PDF", "https://billing.example/i/sample/pdf"),
+    "amount_paid": ("The amount of this payment", "€1,200.00"),
+    "payment_date": ("The date of the payment", "Nov 25, 2026"),
+    "payment_method": ("How it was paid (card, bank transfer...)", "Visa •••• 4242"),
+    "attempt": ("Which charge attempt this was (1, 2...)", "2"),
+    "retry_date": ("When the card is charged again (empty: no more retries)", "Nov 28, 2026"),
+    "failure_reason": ("Why the bank declined the payment", "Your card has insufficient funds."),
+    "days_overdue": ("Days since the due date", "7"),
+    "plan_name": ("The subscribed product and plan", "Website maintenance — Monthly"),
+    "site_name": ("The site the subscription is for (may be empty)", "ada.example"),
+    "amount": ("The subscription's price per period, before tax", "€90.00"),
+    "renewal_date": ("The date the subscription renews", "Dec 1, 2026"),
+    "end_date": ("The date the subscription ended or ends", "Dec 1, 2026"),
+    "invitation_link": ("The link that accepts the invitation", "https://billing.example/invite"),
+    "accepted_date": ("When the client accepted", "Nov 25, 2026"),
+}
+
+_CLIENT = (
+    "client_name",
+    "client_email",
+    "client_company",
+    "company_name",
+    "company_email",
+    "company_phone",
+    "company_website",
+)
+_INVOICE = (
+    "invoice_number",
+    "total",
+    "amount_due",
+    "issue_date",
+    "due_date",
+    "pay_link",
+    "pdf_link",
+)
+_SUBSCRIPTION = ("plan_name", "site_name", "amount")
+_AGENCY = ("company_name", "client_name", "client_email", "client_company")
+
+
+@dataclass(frozen=True)
+class EmailKind:
+    key: str
+    audience: str  # CLIENT (branded) or AGENCY (plain, to the business email)
+    title: str  # what triggers it, for people
+    placeholders: tuple[str, ...]
+    subject: str  # the default subject
+
+    @property
+    def default_html(self) -> str:
+        return _read(f"{self.key}.html")
+
+    @property
+    def default_text(self) -> str:
+        return _read(f"{self.key}.txt")
+
+
+KINDS: dict[str, EmailKind] = {
+    kind.key: kind
+    for kind in (
+        EmailKind(
+            "client_invitation",
+            CLIENT,
+            "A client is invited to their billing account",
+            (*_CLIENT, "invitation_link"),
+            "[[company_name]] invites you to your billing account",
+        ),
+        EmailKind(
+            "invoice_sent",
+            CLIENT,
+            "An invoice is issued (finalized) and sent to the client",
+            (*_CLIENT, *_INVOICE),
+            "Invoice [[invoice_number]] from [[company_name]]",
+        ),
+        EmailKind(
+            "payment_receipt",
+            CLIENT,
+            "A payment settles an invoice",
+            (*_CLIENT, *_INVOICE, "amount_paid", "payment_date", "payment_method"),
+            "Receipt for invoice [[invoice_number]]",
+        ),
+        EmailKind(
+            "payment_failed",
+            CLIENT,
+            "A card payment of an invoice failed",
+            (*_CLIENT, *_INVOICE, "attempt", "retry_date", "failure_reason"),
+            "Payment of invoice [[invoice_number]] failed",
+        ),
+        EmailKind(
+            "action_required",
+            CLIENT,
+            "The bank asks the client to confirm a card payment (3-D Secure)",
+            (*_CLIENT, *_INVOICE, "attempt"),
+            "Please confirm the payment of invoice [[invoice_number]]",
+        ),
+        EmailKind(
+            "upcoming_renewal",
+            CLIENT,
+            "A subscription renews soon",
+            (*_CLIENT, *_SUBSCRIPTION, "renewal_date"),
+            "Your [[plan_name]] subscription renews on [[renewal_date]]",
+        ),
+        EmailKind(
+            "overdue_reminder",
+            CLIENT,
+            "An invoice is past its due date",
+            (*_CLIENT, *_INVOICE, "days_overdue"),
+            "Reminder: invoice [[invoice_number]] is overdue",
+        ),
+        EmailKind(
+            "subscription_cancelled",
+            CLIENT,
+            "A subscription is cancelled",
+            (*_CLIENT, *_SUBSCRIPTION, "end_date"),
+            "Your [[plan_name]] subscription is cancelled",
+        ),
+        EmailKind(
+            "subscription_expired",
+            CLIENT,
+            "A subscription used up its billing cycles",
+            (*_CLIENT, *_SUBSCRIPTION, "end_date"),
+            "Your [[plan_name]] subscription has ended",
+        ),
+        EmailKind(
+            "agency_payment_received",
+            AGENCY,
+            "A client's payment settled an invoice (to the agency)",
+            (
+                *_AGENCY,
+                "invoice_number",
+                "total",
+                "amount_paid",
+                "payment_date",
+                "payment_method",
+                "pay_link",
+            ),
+            "Payment received: [[client_name]], invoice [[invoice_number]]",
+        ),
+        EmailKind(
+            "agency_payment_failed",
+            AGENCY,
+            "A client's card payment failed (to the agency)",
+            (
+                *_AGENCY,
+                "invoice_number",
+                "amount_due",
+                "attempt",
+                "retry_date",
+                "failure_reason",
+                "pay_link",
+            ),
+            "Payment failed: [[client_name]], invoice [[invoice_number]]",
+        ),
+        EmailKind(
+            "agency_invitation_accepted",
+            AGENCY,
+            "A client accepted their invitation (to the agency)",
+            (*_AGENCY, "accepted_date"),
+            "[[client_name]] accepted your invitation",
+        ),
+    )
+}
+
+
+def sample_values(kind: EmailKind) -> dict[str, str]:
+    return {name: PLACEHOLDERS[name][1] for name in kind.placeholders}
+
+
+@cache
+def _read(name: str) -> str:
+    return (EMAIL_DIR / name).read_text(encoding="utf-8")

@@ -1,0 +1,370 @@
+"""Delivering the outbox: claim due messages, send them, record the outcome.
+
+``deliver_due`` is what the scheduler runs every minute or so, from any
+number of processes at once:
+
+1. *Claim*, in a short transaction: the queued messages whose
+   ``next_attempt_at`` has come (on PostgreSQL ``FOR UPDATE SKIP LOCKED``, so
+   concurrent deliverers take different rows; SQLite has one writer anyway)
+   become ``sending``, their attempt is counted, and ``next_attempt_at``
+   becomes the end of a lease. Commit.
+2. *Send* each one outside any transaction.
+3. *Record*, one short transaction per message, right after its send:
+   ``sent``; or back to ``queued`` with an exponential backoff (1, 5, 15, 60
+   minutes, then 3, 6, 12 hours); or ``failed`` after ``MAX_ATTEMPTS``
+   attempts, or at once when the server refuses the recipient for good
+   (5xx). ``last_error`` keeps the reason.
+
+A deliverer that dies between 1 and 3 leaves its messages ``sending``: when
+the lease runs out another deliverer claims them again. Only a crash between
+the server accepting a message and the record being committed can send it
+twice; the Message-ID stays the same across attempts, so mail systems see one
+message.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import re
+import smtplib
+import ssl
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.policy import SMTP as SMTP_POLICY
+from email.utils import format_datetime
+from pathlib import Path
+from typing import Protocol
+
+from sqlalchemy import select, update
+
+from bridge.db import Database
+from bridge.mail.render import LOGO_CID, without_logo
+from bridge.models import OutboxMessage, OutboxStatus, StoredFile
+
+log = logging.getLogger(__name__)
+
+LEASE = timedelta(minutes=10)
+BACKOFF = tuple(timedelta(minutes=m) for m in (1, 5, 15, 60, 180, 360, 720))  # after attempts 1..7
+MAX_ATTEMPTS = 8
+SMTP_TIMEOUT = 10
+
+
+class PermanentError(Exception):
+    """The message can never be delivered as it is: no retry."""
+
+
+class Transport(Protocol):
+    sender: str
+
+    def send(self, message: EmailMessage) -> None: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass
+class DeliveryReport:
+    sent: int = 0
+    failed: int = 0  # given up (attempts used up, or refused for good)
+    deferred: int = 0  # failed this time, retried later
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """A claimed message, detached from the database."""
+
+    id: int
+    attempts: int
+    dedupe_key: str
+    to: str
+    from_name: str
+    reply_to: str
+    subject: str
+    html: str
+    text: str
+    logo: tuple[bytes, str] | None  # data, content type
+
+
+def backoff(attempts: int) -> timedelta:
+    """The wait after failed attempt number ``attempts`` (1-based)."""
+    return BACKOFF[min(attempts, len(BACKOFF)) - 1]
+
+
+def deliver_due(database: Database, transport: Transport, *, now: datetime, batch: int = 50):
+    """Send up to ``batch`` due messages through ``transport``; a
+    ``DeliveryReport`` of what happened."""
+    report = DeliveryReport()
+    claimed, report.failed = _claim(database, now, batch)
+    try:
+        for item in claimed:
+            error, permanent = None, False
+            try:
+                transport.send(build_message(item, transport.sender, now))
+            except PermanentError as exc:
+                error, permanent = str(exc), True
+            except Exception as exc:  # any failure to send is retried
+                error = f"{type(exc).__name__}: {exc}"
+                log.warning("mail %s to %s not sent: %s", item.id, item.to, error)
+            outcome = _record(database, item, now, error, permanent)
+            if outcome == OutboxStatus.SENT:
+                report.sent += 1
+            elif outcome == OutboxStatus.FAILED:
+                report.failed += 1
+            elif outcome == OutboxStatus.QUEUED:
+                report.deferred += 1
+    finally:
+        transport.close()
+    return report
+
+
+def _claim(database: Database, now: datetime, batch: int) -> tuple[list[Outgoing], int]:
+    given_up = 0
+    claimed: list[Outgoing] = []
+    with database.session() as session:
+        query = (
+            select(OutboxMessage)
+            .where(
+                OutboxMessage.status.in_([OutboxStatus.QUEUED, OutboxStatus.SENDING]),
+                OutboxMessage.next_attempt_at <= now,
+            )
+            .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+            .limit(batch)
+        )
+        if not database.is_sqlite:
+            query = query.with_for_update(skip_locked=True)
+        rows = list(session.scalars(query))
+        logo_ids = {row.logo_id for row in rows if row.logo_id}
+        logos = {
+            file.id: (file.data, file.content_type)
+            for file in (
+                session.scalars(select(StoredFile).where(StoredFile.id.in_(logo_ids)))
+                if logo_ids
+                else []
+            )
+        }
+        for row in rows:
+            if row.status == OutboxStatus.SENDING and row.attempts >= MAX_ATTEMPTS:
+                # Its deliverer died during the last attempt: give up.
+                row.status = OutboxStatus.FAILED
+                row.last_error = (row.last_error or "") + " (the last attempt was interrupted)"
+                given_up += 1
+                continue
+            row.status = OutboxStatus.SENDING
+            row.attempts += 1
+            row.next_attempt_at = now + LEASE
+            claimed.append(
+                Outgoing(
+                    id=row.id,
+                    attempts=row.attempts,
+                    dedupe_key=row.dedupe_key,
+                    to=row.to_address,
+                    from_name=row.from_name,
+                    reply_to=row.reply_to,
+                    subject=row.subject,
+                    html=row.body_html,
+                    text=row.body_text,
+                    logo=logos.get(row.logo_id) if row.logo_id else None,
+                )
+            )
+    return claimed, given_up
+
+
+def _record(
+    database: Database, item: Outgoing, now: datetime, error: str | None, permanent: bool
+) -> OutboxStatus | None:
+    if error is None:
+        values = {"status": OutboxStatus.SENT, "sent_at": now, "last_error": None}
+    elif permanent or item.attempts >= MAX_ATTEMPTS:
+        values = {"status": OutboxStatus.FAILED, "last_error": error[:2000]}
+    else:
+        values = {
+            "status": OutboxStatus.QUEUED,
+            "next_attempt_at": now + backoff(item.attempts),
+            "last_error": error[:2000],
+        }
+    with database.session() as session:
+        result = session.execute(
+            update(OutboxMessage)
+            .where(
+                OutboxMessage.id == item.id,
+                OutboxMessage.status == OutboxStatus.SENDING,
+                OutboxMessage.attempts == item.attempts,
+            )
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+    # 0 rows: our lease ran out and another deliverer took the message over.
+    return values["status"] if result.rowcount == 1 else None
+
+
+def build_message(item: Outgoing, sender: str, now: datetime) -> EmailMessage:
+    """The MIME message: text and HTML alternatives, the logo inline."""
+    message = EmailMessage(policy=SMTP_POLICY)
+    try:
+        message["Subject"] = item.subject
+        message["From"] = Address(display_name=item.from_name, addr_spec=sender)
+        message["To"] = item.to
+        if item.reply_to:
+            message["Reply-To"] = item.reply_to
+        domain = sender.rpartition("@")[2] or "billing-bridge.invalid"
+        digest = hashlib.sha256(item.dedupe_key.encode()).hexdigest()[:16]
+        message["Message-ID"] = f"<outbox.{item.id}.{digest}@{domain}>"
+        message["Date"] = format_datetime(now)
+        message["Auto-Submitted"] = "auto-generated"
+        message.set_content(item.text)
+        html = item.html
+        if "cid:" + LOGO_CID in html and item.logo is None:
+            html = without_logo(html)
+        message.add_alternative(html, subtype="html")
+        if item.logo is not None and "cid:" + LOGO_CID in html:
+            data, content_type = item.logo
+            maintype, _, subtype = content_type.partition("/")
+            message.get_payload()[1].add_related(
+                data,
+                maintype=maintype,
+                subtype=subtype,
+                cid=f"<{LOGO_CID}>",
+                disposition="inline",
+                filename="logo." + {"svg+xml": "svg", "jpeg": "jpg"}.get(subtype, subtype),
+            )
+    except (ValueError, TypeError, IndexError) as exc:
+        raise PermanentError(f"The message cannot be built: {exc}") from exc
+    return message
+
+
+# Transports ------------------------------------------------------------------------
+
+
+class SmtpTransport:
+    """Any SMTP server: ``security`` none, starttls or tls (implicit TLS,
+    usually port 465); login when a username is given. One connection serves
+    a whole batch."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int = 587,
+        *,
+        security: str = "starttls",
+        username: str = "",
+        password: str = "",
+        sender: str,
+        timeout: float = SMTP_TIMEOUT,
+        ssl_context: ssl.SSLContext | None = None,
+    ):
+        if security not in ("none", "starttls", "tls"):
+            raise ValueError(f"SMTP security is none, starttls or tls, not {security!r}")
+        self.host, self.port, self.security = host, int(port), security
+        self.username, self.password = username, password
+        self.sender = sender
+        self.timeout = timeout
+        self.ssl_context = ssl_context
+        self._smtp: smtplib.SMTP | None = None
+
+    def _context(self) -> ssl.SSLContext:
+        return self.ssl_context or ssl.create_default_context()
+
+    def _connect(self) -> smtplib.SMTP:
+        if self.security == "tls":
+            smtp = smtplib.SMTP_SSL(
+                self.host, self.port, timeout=self.timeout, context=self._context()
+            )
+        else:
+            smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+        try:
+            smtp.ehlo()
+            if self.security == "starttls":
+                smtp.starttls(context=self._context())
+                smtp.ehlo()
+            if self.username:
+                smtp.login(self.username, self.password)
+        except BaseException:
+            _quietly_close(smtp)
+            raise
+        return smtp
+
+    def send(self, message: EmailMessage) -> None:
+        reused = self._smtp is not None
+        try:
+            self._send_once(message)
+        except smtplib.SMTPServerDisconnected:
+            if not reused:
+                raise
+            # An idle connection the server dropped: once more on a fresh one.
+            self._send_once(message)
+
+    def _send_once(self, message: EmailMessage) -> None:
+        if self._smtp is None:
+            self._smtp = self._connect()
+        try:
+            self._smtp.send_message(message)
+        except smtplib.SMTPRecipientsRefused as exc:
+            codes = [code for code, _ in exc.recipients.values()]
+            if codes and all(code >= 500 for code in codes):
+                raise PermanentError(f"Recipient refused: {exc.recipients}") from exc
+            raise
+        except smtplib.SMTPDataError as exc:
+            if exc.smtp_code >= 500:
+                raise PermanentError(f"Message refused: {exc.smtp_code} {exc.smtp_error}") from exc
+            raise
+        except Exception:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        if self._smtp is not None:
+            smtp, self._smtp = self._smtp, None
+            try:
+                smtp.quit()
+            except Exception:  # already gone: nothing to close
+                _quietly_close(smtp)
+
+
+def _quietly_close(smtp: smtplib.SMTP) -> None:
+    with contextlib.suppress(Exception):  # closing a broken socket
+        smtp.close()
+
+
+class FolderTransport:
+    """Writes each message as an ``.eml`` file (local use, ``make run``):
+    open them with any mail program."""
+
+    def __init__(self, folder: str | os.PathLike, *, sender: str):
+        self.folder = Path(folder)
+        self.sender = sender
+
+    def send(self, message: EmailMessage) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        name = re.sub(r"[^A-Za-z0-9.@-]", "", str(message["Message-ID"])) or "message"
+        fd, temporary = tempfile.mkstemp(dir=self.folder, suffix=".tmp")
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(message.as_bytes(policy=SMTP_POLICY))
+        os.replace(temporary, self.folder / f"{name}.eml")
+
+    def close(self) -> None:
+        pass
+
+
+def transport_from_config(config) -> SmtpTransport | FolderTransport:
+    """The transport the settings ask for (``BRIDGE_MAIL_TRANSPORT``...)."""
+    kind = str(config.get("MAIL_TRANSPORT") or "folder")
+    sender = str(config.get("MAIL_FROM") or "billing@localhost")
+    if kind == "folder":
+        return FolderTransport(config.get("MAIL_FOLDER") or "instance/mail", sender=sender)
+    if kind == "smtp":
+        if not config.get("SMTP_HOST"):
+            raise ValueError("BRIDGE_SMTP_HOST must be set to send mail over SMTP")
+        return SmtpTransport(
+            str(config["SMTP_HOST"]),
+            int(config.get("SMTP_PORT") or 587),
+            security=str(config.get("SMTP_SECURITY") or "starttls"),
+            username=str(config.get("SMTP_USERNAME") or ""),
+            password=str(config.get("SMTP_PASSWORD") or ""),
+            sender=sender,
+        )
+    raise ValueError(f"BRIDGE_MAIL_TRANSPORT is folder or smtp, not {kind!r}")

@@ -1,0 +1,413 @@
+"""What the domain and the scheduler call when something happens that an
+email tells someone about.
+
+Each function renders its message(s) now and queues them in the caller's
+session, so the email is committed or rolled back with the event itself.
+Each returns True when it queued the message, False when it did not: the
+recipient has no email address, or the same (trigger, object, occasion)
+was queued before (the dedupe key, see ``bridge.mail.outbox``). Nothing is
+sent here: the scheduler delivers the outbox (``bridge.mail.delivery``).
+
+Dates and amounts are written for the business's invoice language by Babel.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+from babel.dates import format_date
+from sqlalchemy.orm import Session
+
+from bridge import clock
+from bridge.billing.business import get_settings
+from bridge.billing.money import format_amount
+from bridge.links import invoice_page_url, invoice_pdf_url
+from bridge.mail import outbox
+from bridge.mail.render import render
+from bridge.models import (
+    BusinessSettings,
+    Client,
+    Invoice,
+    Payment,
+    PaymentMethod,
+    Subscription,
+    User,
+)
+
+log = logging.getLogger(__name__)
+
+METHOD_WORDS = {
+    "en": {
+        PaymentMethod.CARD: "card",
+        PaymentMethod.BANK_TRANSFER: "bank transfer",
+        PaymentMethod.CASH: "cash",
+        PaymentMethod.CHEQUE: "cheque",
+        PaymentMethod.OTHER: "other means",
+        "no_retry": "none",
+    },
+    "fr": {
+        PaymentMethod.CARD: "carte bancaire",
+        PaymentMethod.BANK_TRANSFER: "virement",
+        PaymentMethod.CASH: "espèces",
+        PaymentMethod.CHEQUE: "chèque",
+        PaymentMethod.OTHER: "autre moyen",
+        "no_retry": "aucune",
+    },
+}
+
+
+# The public interface ------------------------------------------------------------
+
+
+def invoice_sent(session: Session, invoice: Invoice) -> bool:
+    """An invoice was finalized: the client gets it with its Pay link."""
+    return _to_client(
+        session,
+        "invoice_sent",
+        f"invoice_sent:invoice:{invoice.id}",
+        invoice.client,
+        lambda f: f.invoice(invoice),
+        invoice=invoice,
+    )
+
+
+def payment_receipt(session: Session, invoice: Invoice, payment: Payment) -> bool:
+    """A payment settled the invoice: a receipt to the client (the result)
+    and a note to the agency (agency_payment_received)."""
+
+    def values(f: _Formatter) -> dict:
+        return {
+            **f.invoice(invoice),
+            "amount_paid": f.money(payment.amount, payment.currency),
+            "payment_date": f.date(payment.received_at or payment.created_at),
+            "payment_method": f.method(payment.method),
+        }
+
+    queued = _to_client(
+        session,
+        "payment_receipt",
+        f"payment_receipt:payment:{payment.id}",
+        invoice.client,
+        values,
+        invoice=invoice,
+    )
+    _to_agency(
+        session,
+        "agency_payment_received",
+        f"agency_payment_received:payment:{payment.id}",
+        invoice.client,
+        values,
+        invoice=invoice,
+    )
+    return queued
+
+
+def payment_failed(
+    session: Session,
+    invoice: Invoice,
+    *,
+    attempt: int,
+    next_retry_at: datetime | None,
+    reason: str,
+) -> bool:
+    """Charge ``attempt`` of the invoice failed: the client is told (the
+    result) and so is the agency (agency_payment_failed)."""
+
+    def values(f: _Formatter) -> dict:
+        return {
+            **f.invoice(invoice),
+            "attempt": str(attempt),
+            "retry_date": f.date(next_retry_at) if next_retry_at else f.words["no_retry"],
+            "failure_reason": reason or "",
+        }
+
+    occasion = f"invoice:{invoice.id}:attempt:{attempt}"
+    queued = _to_client(
+        session,
+        "payment_failed",
+        f"payment_failed:{occasion}",
+        invoice.client,
+        values,
+        invoice=invoice,
+    )
+    _to_agency(
+        session,
+        "agency_payment_failed",
+        f"agency_payment_failed:{occasion}",
+        invoice.client,
+        values,
+        invoice=invoice,
+    )
+    return queued
+
+
+def action_required(session: Session, invoice: Invoice, *, attempt: int) -> bool:
+    """The bank wants the client to confirm charge ``attempt`` (3-D Secure)."""
+    return _to_client(
+        session,
+        "action_required",
+        f"action_required:invoice:{invoice.id}:attempt:{attempt}",
+        invoice.client,
+        lambda f: {**f.invoice(invoice), "attempt": str(attempt)},
+        invoice=invoice,
+    )
+
+
+def upcoming_renewal(session: Session, subscription: Subscription, *, renews_at: datetime) -> bool:
+    """The subscription renews at ``renews_at`` (once per renewal date)."""
+    return _to_client(
+        session,
+        "upcoming_renewal",
+        f"upcoming_renewal:subscription:{subscription.id}:renews:{_stamp(renews_at)}",
+        subscription.client,
+        lambda f: {**f.subscription(subscription), "renewal_date": f.date(renews_at)},
+        subscription=subscription,
+    )
+
+
+def overdue_reminder(session: Session, invoice: Invoice, *, days_overdue: int) -> bool:
+    """The invoice is ``days_overdue`` days past due (once per such day)."""
+    return _to_client(
+        session,
+        "overdue_reminder",
+        f"overdue_reminder:invoice:{invoice.id}:days:{days_overdue}",
+        invoice.client,
+        lambda f: {**f.invoice(invoice), "days_overdue": str(days_overdue)},
+        invoice=invoice,
+    )
+
+
+def subscription_cancelled(session: Session, subscription: Subscription) -> bool:
+    """The subscription is cancelled (now or at its period end)."""
+    return _to_client(
+        session,
+        "subscription_cancelled",
+        f"subscription_cancelled:subscription:{subscription.id}",
+        subscription.client,
+        lambda f: {**f.subscription(subscription), "end_date": f.date(_end(subscription))},
+        subscription=subscription,
+    )
+
+
+def subscription_expired(session: Session, subscription: Subscription) -> bool:
+    """The subscription used up its billing cycles."""
+    return _to_client(
+        session,
+        "subscription_expired",
+        f"subscription_expired:subscription:{subscription.id}",
+        subscription.client,
+        lambda f: {**f.subscription(subscription), "end_date": f.date(_end(subscription))},
+        subscription=subscription,
+    )
+
+
+def client_invitation(session: Session, user: User, *, link: str) -> bool:
+    """Invite ``user`` (a client's login) with ``link``. Each new link is a new
+    invitation (a re-invite sends again); the same link is queued once."""
+    client = session.get(Client, user.client_id) if user.client_id else None
+    digest = hashlib.sha256(link.encode()).hexdigest()[:24]
+
+    def values(f: _Formatter) -> dict:
+        return {
+            **f.client(client),
+            "client_name": user.name or (client.name if client else ""),
+            "client_email": user.email,
+            "invitation_link": link,
+        }
+
+    return _queue(
+        session,
+        "client_invitation",
+        f"client_invitation:user:{user.id}:link:{digest}",
+        user.email,
+        values,
+        client=client,
+    )
+
+
+def agency_invitation_accepted(session: Session, user: User) -> bool:
+    """``user`` (a client's login) accepted the invitation: the agency is told."""
+    client = session.get(Client, user.client_id) if user.client_id else None
+    now = clock.now()
+
+    def values(f: _Formatter) -> dict:
+        result = f.client(client)
+        result.update(
+            client_name=(client.name if client else "") or user.name,
+            client_email=user.email,
+            accepted_date=f.date(now),
+        )
+        return result
+
+    settings = get_settings(session)
+    return _queue(
+        session,
+        "agency_invitation_accepted",
+        f"agency_invitation_accepted:user:{user.id}",
+        settings.email,
+        values,
+        client=client,
+    )
+
+
+# Values ----------------------------------------------------------------------------
+
+
+class _Formatter:
+    """Placeholder values written for the business's invoice language."""
+
+    def __init__(self, session: Session, settings: BusinessSettings):
+        self.session = session
+        self.settings = settings
+        language = (settings.invoice_language or "en").split("-")[0].lower()
+        self.language = language if language in METHOD_WORDS else "en"
+        self.words = METHOD_WORDS[self.language]
+        try:
+            self.zone = ZoneInfo(getattr(settings, "timezone", None) or "UTC")
+        except (ValueError, KeyError, OSError):
+            self.zone = UTC
+
+    def money(self, amount: int, currency: str) -> str:
+        return format_amount(amount, currency, self.language)
+
+    def date(self, value: datetime | None) -> str:
+        if value is None:
+            return ""
+        return format_date(value.astimezone(self.zone), format="medium", locale=self.language)
+
+    def method(self, method: PaymentMethod) -> str:
+        return self.words.get(method, str(method))
+
+    def client(self, client: Client | None) -> dict:
+        settings = self.settings
+        return {
+            "client_name": client.name if client else "",
+            "client_email": client.email if client else "",
+            "client_company": client.company if client else "",
+            "company_name": settings.company_name,
+            "company_email": settings.email,
+            "company_phone": settings.phone,
+            "company_website": settings.website,
+        }
+
+    def invoice(self, invoice: Invoice) -> dict:
+        return {
+            **self.client(invoice.client),
+            "invoice_number": invoice.number or "",
+            "total": self.money(invoice.total, invoice.currency),
+            "amount_due": self.money(invoice.amount_due, invoice.currency),
+            "issue_date": self.date(invoice.issued_at),
+            "due_date": self.date(invoice.due_at),
+            "pay_link": invoice_page_url(self.session, invoice),
+            "pdf_link": invoice_pdf_url(self.session, invoice),
+        }
+
+    def subscription(self, subscription: Subscription) -> dict:
+        plan = subscription.plan
+        product = plan.product.name if plan.product else ""
+        plan_name = product if plan.name == product else f"{product} — {plan.name}"
+        return {
+            **self.client(subscription.client),
+            "plan_name": plan_name.strip(" —"),
+            "site_name": subscription.site.name if subscription.site else "",
+            "amount": self.money(
+                subscription.unit_amount * subscription.quantity, subscription.currency
+            ),
+        }
+
+
+def _end(subscription: Subscription) -> datetime:
+    if subscription.ended_at:
+        return subscription.ended_at
+    if subscription.cancel_at_period_end and subscription.current_period_end:
+        return subscription.current_period_end
+    return subscription.cancelled_at or clock.now()
+
+
+def _stamp(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+
+
+# Queueing ------------------------------------------------------------------------------
+
+
+def _to_client(session, key, dedupe_key, client, values, *, invoice=None, subscription=None):
+    return _queue(
+        session,
+        key,
+        dedupe_key,
+        client.email if client else "",
+        values,
+        client=client,
+        invoice=invoice,
+        subscription=subscription,
+    )
+
+
+def _to_agency(session, key, dedupe_key, client, values, *, invoice=None):
+    return _queue(
+        session,
+        key,
+        dedupe_key,
+        get_settings(session).email,
+        values,
+        client=client,
+        invoice=invoice,
+    )
+
+
+def _queue(
+    session: Session,
+    key: str,
+    dedupe_key: str,
+    to: str | None,
+    values,
+    *,
+    client: Client | None = None,
+    invoice: Invoice | None = None,
+    subscription: Subscription | None = None,
+) -> bool:
+    to = (to or "").strip()
+    if not to or outbox.is_queued(session, dedupe_key):
+        return False
+    settings = get_settings(session)
+    message = render(session, key, values(_Formatter(session, settings)))
+    return outbox.enqueue(
+        session,
+        trigger=key,
+        dedupe_key=dedupe_key,
+        to=to,
+        message=message,
+        client_id=client.id if client else None,
+        invoice_id=invoice.id if invoice else None,
+        subscription_id=subscription.id if subscription else None,
+    )
+
+
+def queue_test(session: Session, key: str, to: str) -> bool:
+    """A message of template ``key`` filled with sample values, to ``to``
+    (the API's "send a test"); never deduplicated."""
+    import uuid
+
+    from bridge.mail.catalog import sample_values
+    from bridge.mail.render import kind_of
+
+    message = render(session, key, sample_values(kind_of(key)))
+    message = type(message)(
+        subject=f"[Test] {message.subject}",
+        html=message.html,
+        text=message.text,
+        from_name=message.from_name,
+        reply_to=message.reply_to,
+        logo_id=message.logo_id,
+    )
+    return outbox.enqueue(
+        session,
+        trigger=f"test:{key}",
+        dedupe_key=f"test:{key}:{uuid.uuid4().hex}",
+        to=to,
+        message=message,
+    )
