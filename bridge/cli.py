@@ -152,13 +152,72 @@ def demo():
 @click.option("--port", default=5000, show_default=True, type=int)
 @click.option("--workers", default=2, show_default=True, type=int)
 @click.option("--threads", default=4, show_default=True, type=int)
-def serve(host, port, workers, threads):
+@click.option(
+    "--scheduler/--no-scheduler",
+    "with_scheduler",
+    default=False,
+    help="Also run the scheduler's jobs in this process (one machine, SQLite).",
+)
+def serve(host, port, workers, threads, with_scheduler):
     """Serve the web app with gunicorn."""
     _require_schema()
     from bridge.server import run
 
     click.echo(f"Billing Bridge on http://{host}:{port}/ (Ctrl-C stops it)")
-    run(current_app._get_current_object(), host=host, port=port, workers=workers, threads=threads)
+    if with_scheduler:
+        _log_to_stderr()
+        click.echo("Scheduler: renewals, dunning, reminders and mail run in this process.")
+    run(
+        current_app._get_current_object(),
+        host=host,
+        port=port,
+        workers=workers,
+        threads=threads,
+        with_scheduler=with_scheduler,
+    )
+
+
+def _log_to_stderr() -> None:
+    import logging
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+
+
+@cli.command("scheduler")
+@click.option("--once", is_flag=True, help="Run each job once, then exit (cron, tests).")
+@click.option(
+    "--job",
+    "jobs",
+    multiple=True,
+    help="With --once: only this job (repeatable). Jobs: renew, dunning, expire, "
+    "reminders, deliver_mail, reconcile.",
+)
+def scheduler_command(once, jobs):
+    """Run the scheduler: renewals, dunning, expiry, reminders, mail delivery
+    and payment reconciliation. Any number may run against one PostgreSQL;
+    on SQLite run one."""
+    _require_schema()
+    from scheduler import jobs as job_module
+    from scheduler import runner
+
+    _log_to_stderr()
+    app = current_app._get_current_object()
+    try:
+        runner.intervals(app.config)
+    except ValueError as exc:
+        raise CliError(str(exc)) from exc
+    unknown = [name for name in jobs if name not in job_module.JOBS]
+    if unknown:
+        raise CliError(f"unknown job {unknown[0]!r}: choose from {', '.join(job_module.JOBS)}")
+    if jobs and not once:
+        raise CliError("--job needs --once")
+    if once:
+        ctx = runner.context_for(app)
+        records = [job_module.run_job(ctx, name) for name in (jobs or job_module.JOBS)]
+        if not all(record["ok"] for record in records):
+            raise SystemExit(1)
+        return
+    runner.run_forever(app)
 
 
 def _require_schema() -> None:

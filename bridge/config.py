@@ -31,9 +31,34 @@ DEFAULTS: dict[str, object] = {
     "MAX_IMAGE_BYTES": 512 * 1024,
     # Refuse to serve when the database is behind the migrations
     "CHECK_SCHEMA": True,
+    # Email delivery: "folder" writes .eml files to MAIL_FOLDER (the default in
+    # development), "smtp" sends through SMTP_HOST (the default in production)
+    "MAIL_TRANSPORT": None,
+    # The sender address of every email (its display name is a setting:
+    # email_from_name, else the company name)
+    "MAIL_FROM": "billing@localhost",
+    # Where the folder transport writes; None: the instance folder's mail/
+    "MAIL_FOLDER": None,
+    # The SMTP server; security is "starttls" (port 587), "tls" (implicit
+    # TLS, port 465) or "none"; login only when a username is set
+    "SMTP_HOST": None,
+    "SMTP_PORT": 587,
+    "SMTP_SECURITY": "starttls",
+    "SMTP_USERNAME": None,
+    "SMTP_PASSWORD": None,
     # Where clients reach this service: links in emails and in the plugin's
     # pages (the hosted invoice page, PDFs) are built from it
     "PUBLIC_URL": "http://127.0.0.1:5000",
+    # Requests per second to Stripe from one process (empty: 80 with a live
+    # key, 20 with a test key, below Stripe's 100 and 25; 0: no limit)
+    "STRIPE_RATE_LIMIT": None,
+    # Seconds between two runs of each scheduler job
+    "SCHEDULER_RENEW_SECONDS": 60,
+    "SCHEDULER_DUNNING_SECONDS": 300,
+    "SCHEDULER_EXPIRE_SECONDS": 60,
+    "SCHEDULER_REMINDERS_SECONDS": 900,
+    "SCHEDULER_DELIVER_MAIL_SECONDS": 15,
+    "SCHEDULER_RECONCILE_SECONDS": 120,
     # Whole request body limit (images travel base64 inside JSON)
     "MAX_CONTENT_LENGTH": 2 * 1024 * 1024,
 }
@@ -66,6 +91,19 @@ def load(app, overrides: dict | None = None) -> None:
         if production:
             raise ConfigError("BRIDGE_SECRET_KEY must be set in production")
         app.config["SECRET_KEY"] = _local_secret(Path(app.instance_path) / "secret_key")
+
+    _mail_settings(app.config, production, app.instance_path)
+
+
+def _mail_settings(config, production: bool, instance_path: str) -> None:
+    if not config["MAIL_TRANSPORT"]:
+        config["MAIL_TRANSPORT"] = "smtp" if production else "folder"
+    if config["MAIL_TRANSPORT"] not in ("folder", "smtp"):
+        raise ConfigError("BRIDGE_MAIL_TRANSPORT must be folder or smtp")
+    if str(config["SMTP_SECURITY"]) not in ("none", "starttls", "tls"):
+        raise ConfigError("BRIDGE_SMTP_SECURITY must be none, starttls or tls")
+    if not config["MAIL_FOLDER"]:
+        config["MAIL_FOLDER"] = os.path.join(instance_path, "mail")
 
 
 def _local_secret(path: Path) -> str:

@@ -19,12 +19,22 @@ class _Gunicorn(BaseApplication):
         return self.application
 
 
-def run(app, *, host: str, port: int, workers: int, threads: int) -> None:
+def run(
+    app, *, host: str, port: int, workers: int, threads: int, with_scheduler: bool = False
+) -> None:
     database = app.extensions["bridge.db"]
 
     def post_fork(_server, _worker):
         # Pooled connections opened before the fork must not be shared by workers.
         database.engine.dispose(close=False)
+
+    def when_ready(_server):
+        # In the master, which lives as long as the server; the workers it
+        # forks next do not inherit the scheduler's thread.
+        if with_scheduler:
+            from scheduler.runner import start_background
+
+            start_background(app)
 
     options = {
         "bind": f"{host}:{port}",
@@ -32,6 +42,7 @@ def run(app, *, host: str, port: int, workers: int, threads: int) -> None:
         "threads": threads,
         "worker_class": "gthread" if threads > 1 else "sync",
         "post_fork": post_fork,
+        "when_ready": when_ready,
         "accesslog": "-",
         "errorlog": "-",
     }

@@ -56,6 +56,10 @@ HIDDEN = {
     "hosted_token",
     "data",
     "updated_at",
+    # The scheduler's own bookkeeping (leases, reminders sent).
+    "next_charge_at",
+    "overdue_reminders_sent",
+    "renewal_reminded_for",
 }
 
 

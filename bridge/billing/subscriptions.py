@@ -82,9 +82,23 @@ def start_pending(session: Session, invoice: Invoice, line: InvoiceLine) -> Subs
     return subscription
 
 
-def _set_period(subscription: Subscription, index: int) -> tuple[datetime, datetime]:
+def _period(session: Session, subscription: Subscription, index: int) -> tuple[datetime, datetime]:
+    from bridge.billing.schedule import business_zone
+
     plan = subscription.plan
-    start, end = period(subscription.anchor_at, plan.interval_unit, plan.interval_count, index)
+    return period(
+        subscription.anchor_at,
+        plan.interval_unit,
+        plan.interval_count,
+        index,
+        business_zone(session),
+    )
+
+
+def _set_period(
+    session: Session, subscription: Subscription, index: int
+) -> tuple[datetime, datetime]:
+    start, end = _period(session, subscription, index)
     subscription.period_index = index
     subscription.current_period_start = start
     subscription.current_period_end = end
@@ -102,12 +116,13 @@ def invoice_paid(session: Session, invoice: Invoice, now: datetime) -> None:
             audit.name_action(session, subscription, "subscription.activated")
             subscription_to(subscription, SubscriptionStatus.ACTIVE)
             subscription.anchor_at = now
-            start, end = _set_period(subscription, 0)
+            start, end = _set_period(session, subscription, 0)
             subscription.cycles_invoiced = 1
             line.period_start, line.period_end = start, end
             subscription.updated_at = now
         elif subscription.status == SubscriptionStatus.PAST_DUE and invoice.subscription_id:
             subscription_to(subscription, SubscriptionStatus.ACTIVE)
+            subscription.past_due_since = None
             subscription.updated_at = now
 
 
@@ -132,12 +147,14 @@ def is_due(subscription: Subscription, now: datetime) -> bool:
 def renew(session: Session, subscription: Subscription, now: datetime | None = None):
     """Move a subscription whose period has ended into its next period.
 
-    Returns the renewal invoice (finalized, open), or None when the period
-    end was the end of the subscription (cancel at period end, or billing
-    cycles used up) or when it is not due. Raises IntegrityError if another
-    process already invoiced this period (the caller rolls back).
+    Returns the renewal invoice (finalized, open, dated on the first moment
+    of its period), or None when the period end was the end of the
+    subscription (cancel at period end, or billing cycles used up; the
+    client is emailed) or when it is not due. Raises IntegrityError if
+    another process already invoiced this period (the caller rolls back).
     """
     from bridge.billing import invoices
+    from bridge.mail import notify
 
     now = now or clock.now()
     if not is_due(subscription, now):
@@ -149,19 +166,23 @@ def renew(session: Session, subscription: Subscription, now: datetime | None = N
         subscription_to(subscription, SubscriptionStatus.CANCELLED)
         subscription.cancelled_at = subscription.cancelled_at or now
         subscription.ended_at = ended_at
+        subscription.updated_at = now
+        notify.subscription_cancelled(session, subscription)
         return None
     if plan.billing_cycles is not None and subscription.cycles_invoiced >= plan.billing_cycles:
         audit.name_action(session, subscription, "subscription.expired")
         subscription_to(subscription, SubscriptionStatus.EXPIRED)
         subscription.ended_at = ended_at
+        subscription.updated_at = now
+        notify.subscription_expired(session, subscription)
         return None
 
     audit.name_action(session, subscription, "subscription.renewed")
     index = subscription.period_index + 1
-    start, end = period(subscription.anchor_at, plan.interval_unit, plan.interval_count, index)
+    start, end = _period(session, subscription, index)
     invoice = _renewal_invoice(session, subscription, start, end)
-    invoices.finalize(session, invoice, now)
-    _set_period(subscription, index)
+    invoices.finalize(session, invoice, now, issued_at=min(start, now))
+    _set_period(session, subscription, index)
     subscription.cycles_invoiced += 1
     subscription.updated_at = now
     return invoice
@@ -227,9 +248,12 @@ def cancel(
         audit.name_action(session, subscription, "subscription.cancel_scheduled")
         subscription.cancel_at_period_end = True
     else:
+        from bridge.mail import notify
+
         audit.name_action(session, subscription, "subscription.cancelled")
         subscription_to(subscription, SubscriptionStatus.CANCELLED)
         subscription.cancelled_at = subscription.ended_at = now
+        notify.subscription_cancelled(session, subscription)
     subscription.updated_at = now
     return subscription
 

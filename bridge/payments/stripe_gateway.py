@@ -52,6 +52,7 @@ from bridge.models import (
     PaymentState,
     PaymentStatus,
 )
+from bridge.payments.ratelimit import RateLimiter, default_rate
 
 log = logging.getLogger(__name__)
 
@@ -133,9 +134,13 @@ class StripeGateway:
         max_network_retries: int = DEFAULT_MAX_NETWORK_RETRIES,
         timeout: float = 30.0,
         retry_delay: float = 0.5,
+        rate_limit: float | None = None,
     ):
         self.api_base = (api_base or DEFAULT_API_BASE).rstrip("/")
         self.livemode = is_live_key(secret_key)
+        # Paced below Stripe's limits (0: no client-side limit).
+        rate = default_rate(self.livemode) if rate_limit is None else rate_limit
+        self.limiter = RateLimiter(rate) if rate > 0 else None
         self.max_network_retries = max_network_retries
         self.retry_delay = retry_delay
         self.client = stripe.StripeClient(
@@ -153,6 +158,8 @@ class StripeGateway:
     def _call(self, method: Callable, *args, **kwargs) -> dict:
         delay = self.retry_delay
         for attempt in itertools.count():
+            if self.limiter is not None:
+                self.limiter.acquire()
             try:
                 return _plain(method(*args, **kwargs))
             except stripe.RateLimitError:
@@ -460,14 +467,19 @@ def gateway_for(
     api_base: str | None = None,
     *,
     max_network_retries: int = DEFAULT_MAX_NETWORK_RETRIES,
+    rate_limit: float | None = None,
 ) -> StripeGateway | None:
     """The Stripe gateway of the stored key, or None when there is none
-    (offline payments only)."""
+    (offline payments only). ``rate_limit``: requests per second (default
+    80 live, 20 test; 0 for none)."""
     token = get_settings(session).stripe_secret_key_encrypted
     if not token:
         return None
     return StripeGateway(
-        box.decrypt(token), api_base=api_base, max_network_retries=max_network_retries
+        box.decrypt(token),
+        api_base=api_base,
+        max_network_retries=max_network_retries,
+        rate_limit=rate_limit,
     )
 
 

@@ -1,0 +1,230 @@
+"""Collecting renewal invoices from saved cards, and dunning.
+
+An invoice to collect has ``next_charge_at`` set (by the renewal, then by
+each failure). The collect step claims due invoices with row locks and a
+*lease* (``next_charge_at`` pushed ahead) in a short transaction, then
+charges each one outside any transaction through a ``charger``
+(``bridge.payments.stripe_gateway.charge_invoice`` bound to a gateway).
+
+Exactly once: the charger commits the attempt's pending payment row, with
+its idempotency key, before the request leaves. If this process dies right
+after, the lease expires and the next run (or the reconcile job) settles
+that same attempt instead of starting another one.
+
+Dunning: the count of failed card attempts on the invoice and the time of
+the first failure decide everything (``schedule.retry_at``), so a crash
+between a decline and its bookkeeping cannot skip or repeat a retry. After
+the last failure the subscription becomes past due (and is cancelled later,
+per settings: ``renewals.cancel_long_past_due``). A payment that needs the
+client's authentication is never retried blindly: the client is emailed the
+hosted page, where they authenticate.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bridge.billing import audit
+from bridge.billing.business import get_settings
+from bridge.billing.errors import Conflict, Unavailable
+from bridge.billing.schedule import retry_at
+from bridge.billing.states import subscription_to
+from bridge.models import Invoice, InvoiceStatus, Payment, PaymentStatus
+from bridge.models.subscriptions import Subscription, SubscriptionStatus
+
+log = logging.getLogger(__name__)
+
+# How long a claimed invoice is left alone: the time one charge may take,
+# with Stripe's retries. A process that dies holding it frees it after this.
+LEASE = timedelta(minutes=10)
+# Stripe unreachable, or an answer still unknown: look again this soon.
+RETRY_SOON = timedelta(minutes=5)
+# Retries overdue by the schedule (the scheduler was stopped for days) are
+# spread out rather than fired back to back.
+MIN_RETRY_GAP = timedelta(hours=1)
+CARD_GATEWAY = "stripe"
+
+Charger = Callable[[Session, Invoice], object]
+
+
+@dataclass
+class CollectReport:
+    charged: int = 0
+    failed: int = 0
+    action_required: int = 0
+    pending: int = 0
+    waiting: int = 0
+    gave_up: int = 0
+    skipped: int = 0
+    errors: int = 0
+
+    def counts(self) -> dict:
+        return dict(self.__dict__)
+
+
+def failed_attempts(session: Session, invoice_id: int) -> list[Payment]:
+    """The invoice's card attempts that failed, oldest first."""
+    return list(
+        session.scalars(
+            select(Payment)
+            .where(
+                Payment.invoice_id == invoice_id,
+                Payment.gateway == CARD_GATEWAY,
+                Payment.status == PaymentStatus.FAILED,
+            )
+            .order_by(Payment.id)
+        )
+    )
+
+
+def _next_retry(session: Session, invoice_id: int) -> tuple[int, datetime | None]:
+    """(failed attempts so far, when the next one is due or None when the
+    schedule is used up)."""
+    failures = failed_attempts(session, invoice_id)
+    if not failures:
+        return 0, None
+    retry_days = list(get_settings(session).dunning_retry_days or [])
+    return len(failures), retry_at(failures[0].created_at, len(failures), retry_days)
+
+
+def claim_due(session: Session, now: datetime, batch: int) -> list[int]:
+    """Invoices whose charge is due, each leased to this caller. Commits."""
+    ids = list(
+        session.scalars(
+            select(Invoice.id)
+            .where(Invoice.next_charge_at <= now)
+            .order_by(Invoice.next_charge_at, Invoice.id)
+            .limit(batch)
+            .with_for_update(skip_locked=True)
+        )
+    )
+    for invoice_id in ids:
+        session.get(Invoice, invoice_id).next_charge_at = now + LEASE
+    session.commit()
+    return ids
+
+
+def _plan(session: Session, invoice: Invoice, when: datetime | None) -> None:
+    invoice.next_charge_at = when
+
+
+def give_up(session: Session, invoice: Invoice, now: datetime) -> None:
+    """The last retry failed: the renewal's subscription is past due."""
+    invoice.next_charge_at = None
+    if invoice.subscription_id is None:
+        return
+    subscription = session.get(Subscription, invoice.subscription_id)
+    if subscription.status == SubscriptionStatus.ACTIVE:
+        audit.name_action(session, subscription, "subscription.past_due")
+        subscription_to(subscription, SubscriptionStatus.PAST_DUE)
+        subscription.past_due_since = now
+        subscription.updated_at = now
+
+
+def collect_one(session: Session, charger: Charger, invoice_id: int, now: datetime) -> str:
+    """Charge one leased invoice if its time has come, and plan what follows.
+    Returns what happened (a ``CollectReport`` field name). Commits."""
+    from bridge.mail import notify
+
+    invoice = session.get(Invoice, invoice_id, populate_existing=True)
+    if invoice.status != InvoiceStatus.OPEN or invoice.amount_due <= 0:
+        _plan(session, invoice, None)
+        session.commit()
+        return "skipped"
+    failures, due = _next_retry(session, invoice_id)
+    latest = session.scalar(
+        select(Payment)
+        .where(Payment.invoice_id == invoice_id, Payment.gateway == CARD_GATEWAY)
+        .order_by(Payment.id.desc())
+        .limit(1)
+    )
+    latest_failed = latest is not None and latest.status == PaymentStatus.FAILED
+    if failures and latest_failed:
+        if due is None:
+            give_up(session, invoice, now)
+            session.commit()
+            return "gave_up"
+        if due > now:
+            _plan(session, invoice, due)
+            session.commit()
+            return "waiting"
+    session.commit()
+
+    try:
+        result = charger(session, invoice)
+    except Unavailable:
+        session.rollback()
+        invoice = session.get(Invoice, invoice_id)
+        _plan(session, invoice, now + RETRY_SOON)
+        session.commit()
+        return "pending"
+    except Conflict as exc:
+        session.rollback()
+        invoice = session.get(Invoice, invoice_id, populate_existing=True)
+        _plan(session, invoice, None)
+        if exc.code == "no_saved_card" and invoice.status == InvoiceStatus.OPEN:
+            # The card was removed since: the client pays from the email.
+            notify.invoice_sent(session, invoice)
+        session.commit()
+        return "skipped"
+
+    invoice = session.get(Invoice, invoice_id, populate_existing=True)
+    status = getattr(result, "status", "failed")
+    if status == "succeeded":
+        _plan(session, invoice, None)
+        session.commit()
+        return "charged"
+    if status == "processing":
+        # Stripe's answer is unknown: the next run settles the same attempt.
+        _plan(session, invoice, now + RETRY_SOON)
+        session.commit()
+        return "pending"
+    attempt = failures + 1
+    if status == "requires_action":
+        _plan(session, invoice, None)
+        notify.action_required(session, invoice, attempt=attempt)
+        session.commit()
+        return "action_required"
+    failures, due = _next_retry(session, invoice_id)
+    if due is not None:
+        due = max(due, now + MIN_RETRY_GAP)
+    reason = getattr(result, "message", None) or getattr(result, "decline_code", None) or ""
+    notify.payment_failed(session, invoice, attempt=failures, next_retry_at=due, reason=reason)
+    if due is None:
+        give_up(session, invoice, now)
+        session.commit()
+        return "gave_up"
+    _plan(session, invoice, due)
+    session.commit()
+    return "failed"
+
+
+def collect_due(
+    session: Session, charger: Charger | None, now: datetime, *, batch: int = 20
+) -> CollectReport:
+    """Charge every invoice whose charge is due. Without a charger (no
+    Stripe key: offline payments only) nothing is claimed."""
+    report = CollectReport()
+    if charger is None:
+        return report
+    seen: set[int] = set()
+    while True:
+        ids = [i for i in claim_due(session, now, batch) if i not in seen]
+        if not ids:
+            return report
+        for invoice_id in ids:
+            seen.add(invoice_id)
+            try:
+                outcome = collect_one(session, charger, invoice_id, now)
+            except Exception:
+                session.rollback()
+                report.errors += 1
+                log.exception("collecting invoice %s failed", invoice_id)
+                continue
+            setattr(report, outcome, getattr(report, outcome) + 1)

@@ -1,0 +1,121 @@
+"""Reminder emails: an upcoming renewal (N days before), and overdue
+invoices (after each configured number of days). Each is sent once: the
+row remembers what it was reminded of, and the outbox's dedupe key would
+refuse a second copy anyway. Claimed with row locks like every job.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from bridge.billing.business import get_settings
+from bridge.billing.schedule import overdue_thresholds_passed
+from bridge.models import Invoice, InvoiceStatus
+from bridge.models.subscriptions import Subscription, SubscriptionStatus
+
+
+@dataclass
+class ReminderReport:
+    renewal: int = 0
+    overdue: int = 0
+
+    def counts(self) -> dict:
+        return dict(self.__dict__)
+
+
+def _renews(subscription: Subscription) -> bool:
+    """Will the current period end in a renewal (not in the end)?"""
+    cycles = subscription.plan.billing_cycles
+    return not subscription.cancel_at_period_end and (
+        cycles is None or subscription.cycles_invoiced < cycles
+    )
+
+
+def remind_renewals(session: Session, now: datetime, *, batch: int = 100) -> int:
+    """Email clients whose subscription renews within the reminder window,
+    once per period. Returns how many were reminded. Commits."""
+    from bridge.mail import notify
+
+    days = get_settings(session).renewal_reminder_days
+    if not days:
+        return 0
+    horizon = now + timedelta(days=days)
+    sent = 0
+    last_id = 0
+    while True:
+        due = list(
+            session.scalars(
+                select(Subscription)
+                .where(
+                    Subscription.id > last_id,
+                    Subscription.status == SubscriptionStatus.ACTIVE,
+                    Subscription.current_period_end > now,
+                    Subscription.current_period_end <= horizon,
+                    or_(
+                        Subscription.renewal_reminded_for.is_(None),
+                        Subscription.renewal_reminded_for != Subscription.current_period_end,
+                    ),
+                )
+                .order_by(Subscription.id)
+                .limit(batch)
+                .with_for_update(skip_locked=True)
+            )
+        )
+        if not due:
+            session.commit()
+            return sent
+        for subscription in due:
+            last_id = subscription.id
+            subscription.renewal_reminded_for = subscription.current_period_end
+            if _renews(subscription) and notify.upcoming_renewal(
+                session, subscription, renews_at=subscription.current_period_end
+            ):
+                sent += 1
+        session.commit()
+
+
+def remind_overdue(session: Session, now: datetime, *, batch: int = 100) -> int:
+    """Email clients of open invoices past their due date, once per
+    configured threshold (only the latest passed one when several passed
+    at once). Returns how many were reminded. Commits."""
+    from bridge.mail import notify
+
+    days = sorted(get_settings(session).overdue_reminder_days or [])
+    if not days:
+        return 0
+    first_threshold = now - timedelta(days=days[0])
+    sent = 0
+    last_id = 0
+    while True:
+        candidates = list(
+            session.scalars(
+                select(Invoice)
+                .where(
+                    Invoice.id > last_id,
+                    Invoice.status == InvoiceStatus.OPEN,
+                    Invoice.total > Invoice.amount_paid,
+                    Invoice.due_at <= first_threshold,
+                    Invoice.overdue_reminders_sent < len(days),
+                )
+                .order_by(Invoice.id)
+                .limit(batch)
+                .with_for_update(skip_locked=True)
+            )
+        )
+        if not candidates:
+            session.commit()
+            return sent
+        for invoice in candidates:
+            last_id = invoice.id
+            passed = overdue_thresholds_passed(invoice.due_at, now, days)
+            if passed <= invoice.overdue_reminders_sent:
+                continue
+            invoice.overdue_reminders_sent = passed
+            days_overdue = (now - invoice.due_at).days
+            if notify.overdue_reminder(session, invoice, days_overdue=days_overdue):
+                sent += 1
+        session.commit()

@@ -1,0 +1,180 @@
+"""The scheduler's jobs. Each is a function of a ``JobContext`` and "now",
+calling the domain (``bridge.billing``), the payment gateway and the mail
+outbox; each claims its rows with row locks, so any number of scheduler
+processes can run every job at once.
+
+``run_job`` runs one job, logs one structured line (job, counts, duration)
+and never lets an exception escape, so one job's failure never stops the
+others.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from bridge import clock
+from bridge.auth.secrets import SecretBox
+from bridge.billing import audit, collection, reminders, renewals
+from bridge.billing.business import get_settings
+from bridge.db import Database
+from bridge.payments import stripe_gateway
+
+log = logging.getLogger("bridge.scheduler")
+
+SCHEDULER_ACTOR = audit.Actor("scheduler", None, "scheduler")
+
+
+@dataclass
+class JobContext:
+    """What the jobs need from the app: the database, the secret box (the
+    stored Stripe key), the Stripe API address, the mail transport."""
+
+    database: Database
+    box: SecretBox | None = None
+    stripe_api_base: str | None = None
+    stripe_rate_limit: float | None = None
+    mail_transport: object | None = None
+    # Tests and the benchmark put a gateway of their own here.
+    gateway_factory: Callable[[Session], object | None] | None = None
+    batch: int = 50
+    _gateways: dict = field(default_factory=dict)
+
+    def session(self) -> Session:
+        session = self.database.sessionmaker()
+        audit.set_actor(session, SCHEDULER_ACTOR)
+        return session
+
+    def gateway(self, session: Session):
+        """The Stripe gateway of the stored key (kept for the context's life,
+        so its rate limiter paces every charge of the process), or None."""
+        if self.gateway_factory is not None:
+            return self.gateway_factory(session)
+        if self.box is None:
+            return None
+        token = get_settings(session).stripe_secret_key_encrypted
+        if not token:
+            return None
+        gateway = self._gateways.get(token)
+        if gateway is None:
+            gateway = stripe_gateway.gateway_for(
+                session, self.box, self.stripe_api_base, rate_limit=self.stripe_rate_limit
+            )
+            self._gateways = {token: gateway}
+        return gateway
+
+    def charger(self, session: Session):
+        gateway = self.gateway(session)
+        if gateway is None:
+            return None
+
+        def charge(s: Session, invoice):
+            return stripe_gateway.charge_invoice(s, gateway, invoice)
+
+        return charge
+
+
+def renew(ctx: JobContext, now: datetime) -> dict:
+    """Due subscriptions into their next period (or their end), then the
+    saved-card charge of each fresh renewal invoice."""
+    session = ctx.session()
+    try:
+        report = renewals.renew_due(session, now, batch=ctx.batch)
+        charged = collection.collect_due(session, ctx.charger(session), now)
+        return {**report.counts(), **{f"charge_{k}": v for k, v in charged.counts().items()}}
+    finally:
+        session.close()
+
+
+def dunning(ctx: JobContext, now: datetime) -> dict:
+    """Retries whose day has come, and past-due subscriptions cancelled."""
+    session = ctx.session()
+    try:
+        charged = collection.collect_due(session, ctx.charger(session), now)
+        cancelled = renewals.cancel_long_past_due(session, now)
+        return {**charged.counts(), "cancelled_past_due": cancelled}
+    finally:
+        session.close()
+
+
+def expire(ctx: JobContext, now: datetime) -> dict:
+    """Subscriptions set to cancel at period end, or out of billing cycles,
+    end when their period does (the renew job does the same for those it
+    meets first; this one never creates an invoice)."""
+    session = ctx.session()
+    try:
+        return {"ended": renewals.end_due(session, now, batch=ctx.batch)}
+    finally:
+        session.close()
+
+
+def remind(ctx: JobContext, now: datetime) -> dict:
+    session = ctx.session()
+    try:
+        return {
+            "renewal": reminders.remind_renewals(session, now),
+            "overdue": reminders.remind_overdue(session, now),
+        }
+    finally:
+        session.close()
+
+
+def deliver_mail(ctx: JobContext, now: datetime) -> dict:
+    from bridge.mail import delivery
+
+    if ctx.mail_transport is None:
+        return {"skipped": "no mail transport"}
+    report = delivery.deliver_due(ctx.database, ctx.mail_transport, now=now)
+    return dict(report.__dict__)
+
+
+def reconcile(ctx: JobContext, now: datetime) -> dict:
+    """Card payments left pending (a crash or a lost answer after the request
+    left) are looked up at Stripe and settled."""
+    session = ctx.session()
+    try:
+        gateway = ctx.gateway(session)
+        if gateway is None:
+            return {"settled": 0}
+        return {"settled": stripe_gateway.reconcile_pending(session, gateway, now=now)}
+    finally:
+        session.close()
+
+
+JOBS: dict[str, Callable[[JobContext, datetime], dict]] = {
+    "renew": renew,
+    "dunning": dunning,
+    "expire": expire,
+    "reminders": remind,
+    "deliver_mail": deliver_mail,
+    "reconcile": reconcile,
+}
+
+
+def run_job(ctx: JobContext, name: str, now: datetime | None = None) -> dict:
+    """Run one job and log one JSON line about it. Never raises."""
+    started = time.perf_counter()
+    now = now or clock.now()
+    record: dict = {"job": name}
+    try:
+        record["counts"] = JOBS[name](ctx, now)
+        record["ok"] = True
+    except Exception as exc:
+        record["ok"] = False
+        record["error"] = f"{type(exc).__name__}: {exc}"
+        log.exception("job %s failed", name)
+    record["duration_ms"] = round((time.perf_counter() - started) * 1000, 1)
+    log.info(json.dumps(record, default=str, sort_keys=True))
+    return record
+
+
+def run_all(ctx: JobContext, now: datetime | None = None) -> list[dict]:
+    """Every job once, in the order a day needs them (tests, ``--once``)."""
+    now = now or clock.now()
+    return [run_job(ctx, name, now) for name in JOBS]
