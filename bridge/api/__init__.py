@@ -11,6 +11,7 @@ from bridge.api import (
     catalog,
     clients,
     custom_fields,
+    email_templates,
     errors,
     invoices,
     roles,
@@ -27,6 +28,7 @@ BLUEPRINTS = (
     catalog.blp,
     invoices.blp,
     subscriptions.blp,
+    email_templates.blp,
 )
 
 

@@ -5,7 +5,7 @@ nowhere else, so a rule changes in one place. Actions are strings:
 
 - staff actions are ``"<resource>.read"`` or ``"<resource>.write"``
   (resources: settings, clients, sites, roles, custom_fields, catalog,
-  tax_rates, tokens, invoices, subscriptions, audit). Staff may do
+  tax_rates, tokens, invoices, subscriptions, audit, email). Staff may do
   everything; a read-only API token may only read.
 - client actions are ``"<area>.<action>"`` from ``bridge.auth.permissions``
   (``"hosting.staging"``, ``"billing.pay"``...), always about an object of
@@ -73,6 +73,7 @@ STAFF_RESOURCES = frozenset(
         "invoices",
         "subscriptions",
         "audit",
+        "email",
     }
 )
 

@@ -15,10 +15,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import uuid
+from dataclasses import replace
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_date
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bridge import clock
@@ -26,11 +29,13 @@ from bridge.billing.business import get_settings
 from bridge.billing.money import format_amount
 from bridge.links import invoice_page_url, invoice_pdf_url
 from bridge.mail import outbox
-from bridge.mail.render import render
+from bridge.mail.catalog import sample_values
+from bridge.mail.render import kind_of, render
 from bridge.models import (
     BusinessSettings,
     Client,
     Invoice,
+    OutboxMessage,
     Payment,
     PaymentMethod,
     Subscription,
@@ -387,27 +392,13 @@ def _queue(
     )
 
 
-def queue_test(session: Session, key: str, to: str) -> bool:
+def queue_test(session: Session, key: str, to: str) -> OutboxMessage:
     """A message of template ``key`` filled with sample values, to ``to``
-    (the API's "send a test"); never deduplicated."""
-    import uuid
-
-    from bridge.mail.catalog import sample_values
-    from bridge.mail.render import kind_of
-
+    (the API's "send a test"); never deduplicated. Returns the queued row."""
     message = render(session, key, sample_values(kind_of(key)))
-    message = type(message)(
-        subject=f"[Test] {message.subject}",
-        html=message.html,
-        text=message.text,
-        from_name=message.from_name,
-        reply_to=message.reply_to,
-        logo_id=message.logo_id,
-    )
-    return outbox.enqueue(
-        session,
-        trigger=f"test:{key}",
-        dedupe_key=f"test:{key}:{uuid.uuid4().hex}",
-        to=to,
-        message=message,
-    )
+    message = replace(message, subject=f"[Test] {message.subject}")
+    dedupe_key = f"test:{key}:{uuid.uuid4().hex}"
+    outbox.enqueue(session, trigger=f"test:{key}", dedupe_key=dedupe_key, to=to, message=message)
+    return session.scalars(
+        select(OutboxMessage).where(OutboxMessage.dedupe_key == dedupe_key)
+    ).one()
