@@ -16,6 +16,7 @@ from bridge.api import (
     invoices,
     roles,
     settings,
+    site,
     subscriptions,
 )
 from bridge.api.fields import INT32_MAX
@@ -29,6 +30,8 @@ BLUEPRINTS = (
     invoices.blp,
     subscriptions.blp,
     email_templates.blp,
+    site.staff_blp,
+    site.blp,
 )
 
 
@@ -71,6 +74,16 @@ def init_app(app: Flask) -> Api:
     api.spec.components.security_scheme(
         "bearerAuth", {"type": "http", "scheme": "bearer", "description": "A staff API token"}
     )
+    # The WordPress plugin's operations (/site/...) are signed instead: all
+    # three headers together (docs/site-api.md).
+    for name, header, description in (
+        ("siteId", "X-Bridge-Site", "The site id (its public_id)"),
+        ("siteTimestamp", "X-Bridge-Timestamp", "Unix time in seconds, within 300 s"),
+        ("siteSignature", "X-Bridge-Signature", "Hex HMAC-SHA256 with the site secret"),
+    ):
+        api.spec.components.security_scheme(
+            name, {"type": "apiKey", "in": "header", "name": header, "description": description}
+        )
     api.register_converter(
         IdConverter, lambda _c: {"type": "integer", "minimum": 1, "maximum": INT32_MAX}
     )

@@ -12,7 +12,7 @@ from bridge.api.common import PageArgs, list_schema, page_schema, paging
 from bridge.api.fields import Base64Bytes, Boolean, Integer, Text
 from bridge.billing import catalog, money
 from bridge.db import get_session
-from bridge.models import CatalogStatus, IntervalUnit, PlanKind
+from bridge.models import CatalogStatus, IntervalUnit, PlanKind, ProductCategory
 
 blp = Blueprint("catalog", __name__, url_prefix="/api/v1", description="Products, plans, taxes")
 blp.before_request(require_token)
@@ -58,6 +58,7 @@ class ProductSchema(Schema):
     name = fields.String()
     description = fields.String()
     image = fields.Nested(ImageInfoSchema, allow_none=True)
+    category = fields.Enum(ProductCategory, by_value=True)
     status = fields.Enum(CatalogStatus, by_value=True)
     plan_count = fields.Function(lambda product: len(product.plans))
     plans = fields.List(fields.Nested(PlanSchema))
@@ -70,12 +71,22 @@ class ProductWriteSchema(Schema):
     name = Text(max_length=200, required=True)
     description = Text(max_length=5000, multiline=True)
     image = Base64Bytes(max_bytes=IMAGE_MAX, allow_none=True)
+    category = fields.Enum(
+        ProductCategory,
+        by_value=True,
+        metadata={"description": "hosting, maintenance, seo or other (the default)"},
+    )
 
 
 class ProductPatchSchema(Schema):
     name = Text(max_length=200)
     description = Text(max_length=5000, multiline=True)
     image = Base64Bytes(max_bytes=IMAGE_MAX, allow_none=True)
+    category = fields.Enum(
+        ProductCategory,
+        by_value=True,
+        metadata={"description": "hosting, maintenance, seo or other (the default)"},
+    )
 
 
 class ProductQuerySchema(PageArgs):
@@ -195,7 +206,7 @@ class ProductResource(MethodView):
     @blp.arguments(ProductPatchSchema)
     @blp.response(200, ProductSchema)
     def patch(self, changes, product_id):
-        """Rename the product or change its image (nothing else changes)."""
+        """Rename the product, change its image or its category (nothing else changes)."""
         authorize("catalog.write")
         session = get_session()
         product = catalog.get_product(session, product_id)

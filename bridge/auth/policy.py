@@ -11,7 +11,9 @@ nowhere else, so a rule changes in one place. Actions are strings:
   (``"hosting.staging"``, ``"billing.pay"``...), always about an object of
   the client's own (their client record, or one of their sites), granted by
   their role.
-- ``"site.read"``: a site's plugin reading its own site's data.
+- site actions (``SITE_ACTIONS``) are a site's plugin acting on its own
+  site only: ``"site.read"`` (its billing summary, hosting plan, the access of
+  its users, its SEO scans) and ``"site.seo_write"`` (sending an SEO scan).
 """
 
 from __future__ import annotations
@@ -54,6 +56,9 @@ class SitePlugin:
     client_id: int
 
 
+SITE_ACTIONS = frozenset({"site.read", "site.seo_write"})
+
+
 class Anonymous:
     """Nobody: may do nothing."""
 
@@ -93,7 +98,7 @@ def may(principal: Principal, action: str, obj: object | None = None) -> bool:
             return False
         return verb in granted_actions(principal.permissions, resource)
     if isinstance(principal, SitePlugin):
-        return action == "site.read" and _is_site(obj, principal.site_id)
+        return action in SITE_ACTIONS and _is_site(obj, principal.site_id)
     return False
 
 

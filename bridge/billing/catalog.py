@@ -18,7 +18,15 @@ from bridge.billing import money
 from bridge.billing.business import require_currency, store_file
 from bridge.billing.errors import Conflict, Invalid, NotFound
 from bridge.billing.paging import Page
-from bridge.models import CatalogStatus, IntervalUnit, Plan, PlanKind, Product, TaxRate
+from bridge.models import (
+    CatalogStatus,
+    IntervalUnit,
+    Plan,
+    PlanKind,
+    Product,
+    ProductCategory,
+    TaxRate,
+)
 
 # Longest billing period: three years, whatever the unit (Stripe's limit).
 MAX_INTERVAL_COUNT = {
@@ -73,11 +81,13 @@ def create_product(
     name: str,
     description: str = "",
     image: bytes | None = None,
+    category: ProductCategory | str = ProductCategory.OTHER,
     max_image_bytes: int = 512 * 1024,
 ) -> Product:
     product = Product(
         name=_name(name, "product"),
         description=description.strip(),
+        category=_category(category),
         status=CatalogStatus.ACTIVE,
         created_at=clock.now(),
     )
@@ -88,10 +98,22 @@ def create_product(
     return product
 
 
+def _category(value: ProductCategory | str) -> ProductCategory:
+    try:
+        return ProductCategory(value)
+    except ValueError as exc:
+        choices = ", ".join(c.value for c in ProductCategory)
+        raise Invalid(
+            f"A category is one of: {choices}.", fields={"category": ["Unknown category."]}
+        ) from exc
+
+
 def update_product(
     session: Session, product: Product, changes: dict, max_image_bytes: int = 512 * 1024
 ) -> Product:
-    """Rename a product or change its image; anything else is refused."""
+    """Rename a product, change its image or its category (which only sorts
+    it: the hosting plan the WordPress plugin shows); anything else is
+    refused."""
     if "description" in changes and changes["description"] != product.description:
         raise Conflict(
             "Only a product's name and image can change after creation.",
@@ -99,6 +121,8 @@ def update_product(
         )
     if "name" in changes:
         product.name = _name(changes["name"], "product")
+    if "category" in changes:
+        product.category = _category(changes["category"])
     if "image" in changes:
         image = changes["image"]
         product.image = store_file(session, image, max_image_bytes) if image else None

@@ -2,7 +2,15 @@
 registers every table on ``bridge.db.Base.metadata``."""
 
 from bridge.models.audit import AuditEntry
-from bridge.models.catalog import CatalogStatus, IntervalUnit, Plan, PlanKind, Product, TaxRate
+from bridge.models.catalog import (
+    CatalogStatus,
+    IntervalUnit,
+    Plan,
+    PlanKind,
+    Product,
+    ProductCategory,
+    TaxRate,
+)
 from bridge.models.clients import Client, ClientStatus, Site
 from bridge.models.custom_fields import CustomField, CustomFieldEntity, CustomFieldType
 from bridge.models.invoices import (
@@ -21,6 +29,7 @@ from bridge.models.invoices import (
 from bridge.models.mail import EmailTemplate, OutboxMessage, OutboxStatus
 from bridge.models.roles import Role
 from bridge.models.settings import SETTINGS_ID, BusinessSettings, StoredFile
+from bridge.models.sites import SeoScan, SiteConnectCode
 from bridge.models.stripe_events import StripeEvent
 from bridge.models.subscriptions import Subscription, SubscriptionStatus
 from bridge.models.users import ApiToken, User, UserKind
@@ -54,8 +63,11 @@ __all__ = [
     "Plan",
     "PlanKind",
     "Product",
+    "ProductCategory",
     "Role",
+    "SeoScan",
     "Site",
+    "SiteConnectCode",
     "StoredFile",
     "StripeEvent",
     "Subscription",

@@ -18,6 +18,16 @@ class CatalogStatus(enum.StrEnum):
     ARCHIVED = "archived"
 
 
+class ProductCategory(enum.StrEnum):
+    """What kind of service a product is: the WordPress plugin shows a site's
+    ``hosting`` subscription as its hosting plan."""
+
+    HOSTING = "hosting"
+    MAINTENANCE = "maintenance"
+    SEO = "seo"
+    OTHER = "other"
+
+
 class PlanKind(enum.StrEnum):
     ONE_TIME = "one_time"
     RECURRING = "recurring"
@@ -39,6 +49,9 @@ class Product(Base):
     image_id: Mapped[int | None] = mapped_column(ForeignKey("stored_files.id"))
     status: Mapped[CatalogStatus] = mapped_column(
         enum_column(CatalogStatus, "product_status"), default=CatalogStatus.ACTIVE, index=True
+    )
+    category: Mapped[ProductCategory] = mapped_column(
+        enum_column(ProductCategory, "product_category"), default=ProductCategory.OTHER
     )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -148,13 +148,30 @@ def test_every_api_route_is_documented_and_every_operation_is_a_route(app, docum
 # Each operation -----------------------------------------------------------------
 
 
+SITE_PREFIX = f"{API_PREFIX}/site/"
+SITE_SIGNED = [{"siteId": [], "siteTimestamp": [], "siteSignature": []}]
+UNAUTHENTICATED = {("POST", f"{API_PREFIX}/site/connect")}
+"""The one operation anyone may call: a site's plugin trading its one-time
+connect code for credentials (docs/site-api.md)."""
+
+
 def test_every_operation_requires_the_bearer_token(document):
+    """Staff operations take the bearer token; the WordPress plugin's
+    (``/site/...``) take the three signature headers instead, but connect."""
     assert document["security"] == [{"bearerAuth": []}]
     scheme = document["components"]["securitySchemes"]["bearerAuth"]
     assert (scheme["type"], scheme["scheme"]) == ("http", "bearer")
+    for name in SITE_SIGNED[0]:
+        scheme = document["components"]["securitySchemes"][name]
+        assert (scheme["type"], scheme["in"]) == ("apiKey", "header"), name
     for path, method, operation in operations(document):
-        # An operation's own ``security`` replaces the global one: none may.
-        assert "security" not in operation, (method, path)
+        if (method, path) in UNAUTHENTICATED:
+            assert operation["security"] == [], (method, path)
+        elif path.startswith(SITE_PREFIX):
+            assert operation["security"] == SITE_SIGNED, (method, path)
+        else:
+            # An operation's own ``security`` replaces the global one: none may.
+            assert "security" not in operation, (method, path)
 
 
 def test_every_operation_documents_its_errors(document):
@@ -186,8 +203,14 @@ def test_every_operation_says_what_it_does(document):
 def test_every_operation_answers_401_without_a_token(client, document):
     """What the document declares is what the API does."""
     for path, method, _ in operations(document):
+        if (method, path) in UNAUTHENTICATED:
+            continue
         url = re.sub(r"{[^}]+}", "1", path)
         response = client.open(url, method=method)
         assert response.status_code == 401, (method, path, response.status_code)
+        if path.startswith(SITE_PREFIX):
+            assert response.get_json()["error"]["code"] == "bad_signature"
+            assert response.headers["WWW-Authenticate"].startswith("Bridge-Signature")
+            continue
         assert response.get_json()["error"]["code"] == "unauthorized"
         assert response.headers["WWW-Authenticate"].startswith("Bearer")

@@ -1,0 +1,410 @@
+"""The WordPress site API (``docs/site-api.md``).
+
+- ``blp``: ``/api/v1/site/...``, what a site's plugin calls. Every request
+  is signed with the site's secret (``bridge.auth.signatures``) and checked
+  before its body or query is even parsed; the answer is only ever about
+  the signing site. ``POST /site/connect`` is the one unsigned call: it
+  trades a one-time connect code for the site's credentials.
+- ``staff_blp``: what staff do for it with an API token: connect codes, the
+  people of a client (whom the plugin recognises by email), SEO scans.
+
+The work is ``bridge.billing.sites``; every permission is the policy's.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from flask import current_app, g, request
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from marshmallow import Schema, ValidationError, fields, validate
+
+from bridge.api.auth import authorize, require_token
+from bridge.api.clients import RoleRefSchema
+from bridge.api.common import list_schema
+from bridge.api.errors import error_response
+from bridge.api.fields import Boolean, Integer, Text
+from bridge.auth import signatures
+from bridge.auth.permissions import AREAS
+from bridge.auth.secrets import SecretBox
+from bridge.billing import audit, clients, sites
+from bridge.db import get_session
+
+blp = Blueprint(
+    "site",
+    __name__,
+    url_prefix="/api/v1/site",
+    description="The WordPress plugin's API: requests signed with the site's secret "
+    "(X-Bridge-Site, X-Bridge-Timestamp, X-Bridge-Signature; see docs/site-api.md)",
+)
+staff_blp = Blueprint(
+    "site_staff",
+    __name__,
+    url_prefix="/api/v1",
+    description="Connecting sites' plugins, the people of a client, SEO scans",
+)
+staff_blp.before_request(require_token)
+
+SIGNED = [{"siteId": [], "siteTimestamp": [], "siteSignature": []}]
+"""The OpenAPI security requirement of the signed operations (all three headers)."""
+UNSIGNED_ENDPOINTS = {"site.Connect"}
+SIGNATURE_CHALLENGE = 'Bridge-Signature realm="billing-bridge"'
+
+
+def secret_box() -> SecretBox:
+    return current_app.extensions["bridge.secret_box"]
+
+
+@blp.before_request
+def require_signature():
+    """Every site operation but ``connect``: a request signed by an enabled
+    site, or a 401/403 before anything else is read."""
+    if request.endpoint in UNSIGNED_ENDPOINTS:
+        return None
+    session = get_session()
+    try:
+        signed = signatures.authenticate_request(session, secret_box(), request)
+    except signatures.SignatureError as exc:
+        response = error_response(exc.status, exc.code, exc.message)
+        if exc.status == 401:
+            response.headers["WWW-Authenticate"] = SIGNATURE_CHALLENGE
+        return response
+    g.principal = signed.principal
+    g.site = signed.site
+    audit.set_actor(session, sites.plugin_actor(signed.site))
+    return None
+
+
+def signed_site(action: str):
+    """The signing site, once the policy allows ``action`` on it."""
+    authorize(action, g.site)
+    return g.site
+
+
+# Schemas -----------------------------------------------------------------------
+
+
+class ConnectSchema(Schema):
+    code = Text(
+        max_length=40,
+        required=True,
+        metadata={"description": "The one-time code, BBC-XXXX-XXXX-XXXX-XXXX"},
+    )
+
+
+class NamedSchema(Schema):
+    name = fields.String()
+
+
+class SiteRefSchema(Schema):
+    name = fields.String()
+    url = fields.String()
+
+
+class ConnectedSchema(Schema):
+    site_id = fields.String(metadata={"description": "The site id to send in X-Bridge-Site"})
+    secret = fields.String(metadata={"description": "The site secret that signs requests"})
+    site = fields.Nested(SiteRefSchema)
+    client = fields.Nested(NamedSchema)
+
+
+class HostingPlanSchema(Schema):
+    subscription_id = fields.Integer()
+    product = fields.String()
+    plan = fields.String()
+    status = fields.String()
+    amount = fields.Integer(metadata={"description": "Minor units of the currency"})
+    currency = fields.String()
+    amount_display = fields.String()
+    interval = fields.String(allow_none=True, metadata={"description": "e.g. 1 month"})
+    current_period_end = fields.String(allow_none=True)
+
+
+class SiteSubscriptionSchema(Schema):
+    id = fields.Integer()
+    product = fields.String()
+    plan = fields.String()
+    category = fields.String()
+    status = fields.String()
+    amount = fields.Integer()
+    currency = fields.String()
+    amount_display = fields.String()
+    interval = fields.String(allow_none=True)
+    next_renewal_at = fields.String(allow_none=True)
+    cancel_at_period_end = fields.Boolean()
+
+
+class SiteInvoiceSchema(Schema):
+    id = fields.Integer()
+    number = fields.String(allow_none=True)
+    status = fields.String()
+    issued_at = fields.String(allow_none=True)
+    due_at = fields.String(allow_none=True)
+    total = fields.Integer()
+    amount_due = fields.Integer()
+    currency = fields.String()
+    total_display = fields.String()
+    amount_due_display = fields.String()
+    pay_url = fields.String(
+        allow_none=True,
+        metadata={"description": "The hosted invoice page; null when nothing is due"},
+    )
+    pdf_url = fields.String()
+
+
+class SiteInfoSchema(Schema):
+    id = fields.String()
+    name = fields.String()
+    url = fields.String()
+
+
+class ClientInfoSchema(Schema):
+    name = fields.String()
+    email = fields.String()
+
+
+class SummarySchema(Schema):
+    site = fields.Nested(SiteInfoSchema)
+    client = fields.Nested(ClientInfoSchema)
+    hosting_plan = fields.Nested(HostingPlanSchema, allow_none=True)
+    subscriptions = fields.List(fields.Nested(SiteSubscriptionSchema))
+    invoices = fields.List(fields.Nested(SiteInvoiceSchema))
+    unpaid_count = fields.Integer()
+    generated_at = fields.String()
+
+
+class HostingPlanAnswerSchema(Schema):
+    hosting_plan = fields.Nested(HostingPlanSchema, allow_none=True)
+
+
+class AccessQuerySchema(Schema):
+    email = Text(max_length=254, required=True, metadata={"description": "The WordPress user's"})
+
+
+AreasSchema = Schema.from_dict(
+    {key: fields.List(fields.String()) for key in AREAS}, name="SiteAccessAreas"
+)
+
+
+class AccessSchema(Schema):
+    email = fields.String()
+    client_user = fields.Boolean()
+    role = fields.Nested(RoleRefSchema, allow_none=True)
+    areas = fields.Nested(AreasSchema)
+
+
+def _scanned_at_in_range(value: datetime) -> None:
+    try:
+        year = value.astimezone(UTC).year
+    except OverflowError:  # year 1 at +14:00 is before year 1 in UTC
+        year = 0
+    if not 2000 <= year <= 2999:
+        raise ValidationError("Not a plausible date.")
+
+
+class SeoSiteFactsSchema(Schema):
+    blog_public = Boolean(metadata={"description": "Search engines may index the site"})
+    sitemap = Boolean(metadata={"description": "The site serves a sitemap"})
+    permalink_structure = Text(max_length=200)
+
+
+class SeoPageSchema(Schema):
+    url = Text(max_length=2000, required=True)
+    title = Text(max_length=500)
+    title_length = Integer(maximum=100_000)
+    meta_description = Text(max_length=1000)
+    h1_count = Integer(maximum=10_000)
+    images_without_alt = Integer(maximum=100_000)
+
+
+class SeoScanWriteSchema(Schema):
+    scanned_at = fields.AwareDateTime(
+        required=True, default_timezone=UTC, validate=_scanned_at_in_range
+    )
+    site = fields.Nested(SeoSiteFactsSchema, load_default=dict)
+    pages = fields.List(
+        fields.Nested(SeoPageSchema),
+        required=True,
+        validate=validate.Length(max=sites.MAX_SEO_PAGES),
+        metadata={"description": f"At most {sites.MAX_SEO_PAGES} pages"},
+    )
+
+
+class SeoScanReceivedSchema(Schema):
+    id = fields.Integer()
+    received_at = fields.String()
+
+
+class SeoScanAnswerSchema(Schema):
+    scan = fields.Dict(
+        allow_none=True,
+        metadata={"description": "id, received_at and the scan as sent; null before any scan"},
+    )
+
+
+class ConnectCodeSchema(Schema):
+    code = fields.String(metadata={"description": "Shown this once; only its hash is stored"})
+    expires_at = fields.String()
+
+
+class ClientUserSchema(Schema):
+    id = fields.Integer()
+    client_id = fields.Integer()
+    email = fields.String()
+    name = fields.String()
+    is_active = fields.Boolean()
+    created_at = fields.DateTime()
+
+
+class ClientUserWriteSchema(Schema):
+    email = Text(max_length=254, required=True)
+    name = Text(max_length=200, load_default="")
+
+
+# The plugin's operations ---------------------------------------------------------
+
+
+@blp.route("/connect")
+class Connect(MethodView):
+    @blp.doc(security=[])
+    @blp.arguments(ConnectSchema)
+    @blp.response(200, ConnectedSchema)
+    def post(self, data):
+        """Trade a one-time connect code for the site's id and a fresh secret (unsigned).
+
+        A used, expired or unknown code is a 400 ``invalid_connect_code``."""
+        session = get_session()
+        try:
+            site, secret = sites.exchange_connect_code(session, secret_box(), data["code"])
+        except sites.InvalidConnectCode as exc:
+            session.rollback()
+            return error_response(400, exc.code, exc.message)
+        except sites.SiteDisabled as exc:
+            session.rollback()
+            return error_response(403, exc.code, exc.message)
+        answer = {
+            "site_id": site.public_id,
+            "secret": secret,
+            "site": {"name": site.name, "url": site.url},
+            "client": {"name": site.client.name},
+        }
+        session.commit()
+        return answer
+
+
+@blp.route("/summary")
+class Summary(MethodView):
+    @blp.doc(security=SIGNED)
+    @blp.response(200, SummarySchema)
+    def get(self):
+        """The signing site's billing: hosting plan, subscriptions, invoices."""
+        session = get_session()
+        return sites.summary(session, signed_site("site.read"))
+
+
+@blp.route("/hosting-plan")
+class HostingPlan(MethodView):
+    @blp.doc(security=SIGNED)
+    @blp.response(200, HostingPlanAnswerSchema)
+    def get(self):
+        """The signing site's current hosting subscription, or null."""
+        session = get_session()
+        return {"hosting_plan": sites.hosting_plan(session, signed_site("site.read"))}
+
+
+@blp.route("/access")
+class Access(MethodView):
+    @blp.doc(security=SIGNED)
+    @blp.arguments(AccessQuerySchema, location="query")
+    @blp.response(200, AccessSchema)
+    def get(self, args):
+        """What the WordPress user with this email may see and do on the signing site."""
+        session = get_session()
+        return sites.access(session, signed_site("site.read"), args["email"])
+
+
+@blp.route("/seo-scans")
+class SeoScans(MethodView):
+    @blp.doc(security=SIGNED)
+    @blp.arguments(SeoScanWriteSchema)
+    @blp.response(201, SeoScanReceivedSchema)
+    def post(self, data):
+        """Store an SEO scan of the signing site (the latest 20 are kept)."""
+        session = get_session()
+        site = signed_site("site.seo_write")
+        stored = {**data, "scanned_at": sites.iso(data["scanned_at"])}
+        scan = sites.store_seo_scan(session, site, stored)
+        session.commit()
+        return {"id": scan.id, "received_at": sites.iso(scan.received_at)}
+
+
+@blp.route("/seo-scans/latest")
+class LatestSeoScan(MethodView):
+    @blp.doc(security=SIGNED)
+    @blp.response(200, SeoScanAnswerSchema)
+    def get(self):
+        """The signing site's latest SEO scan, or null."""
+        session = get_session()
+        site = signed_site("site.read")
+        return {"scan": sites.seo_scan_view(sites.latest_seo_scan(session, site))}
+
+
+# Staff ----------------------------------------------------------------------------
+
+
+@staff_blp.route("/clients/<id:client_id>/sites/<id:site_id>/connect-codes")
+class ConnectCodes(MethodView):
+    @staff_blp.response(201, ConnectCodeSchema)
+    def post(self, client_id, site_id):
+        """A one-time code (15 minutes) with which the site's plugin connects itself."""
+        authorize("sites.write")
+        session = get_session()
+        site = clients.get_site(session, site_id, client_id=client_id)
+        row, code = sites.create_connect_code(session, site)
+        session.commit()
+        return {"code": code, "expires_at": sites.iso(row.expires_at)}
+
+
+@staff_blp.route("/clients/<id:client_id>/sites/<id:site_id>/seo-scans/latest")
+class StaffLatestSeoScan(MethodView):
+    @staff_blp.response(200, SeoScanAnswerSchema)
+    def get(self, client_id, site_id):
+        """The site's latest SEO scan, as its plugin sent it, or null."""
+        authorize("sites.read")
+        session = get_session()
+        site = clients.get_site(session, site_id, client_id=client_id)
+        return {"scan": sites.seo_scan_view(sites.latest_seo_scan(session, site))}
+
+
+@staff_blp.route("/clients/<id:client_id>/users")
+class ClientUsers(MethodView):
+    @staff_blp.response(200, list_schema(ClientUserSchema, "ClientUserList"))
+    def get(self, client_id):
+        """The people of the client (the plugin matches WordPress users by their email)."""
+        authorize("clients.read")
+        session = get_session()
+        return {"data": sites.list_client_users(session, clients.get_client(session, client_id))}
+
+    @staff_blp.arguments(ClientUserWriteSchema)
+    @staff_blp.response(201, ClientUserSchema)
+    def post(self, data, client_id):
+        """Add a person to the client: they get the client's role on its sites."""
+        authorize("clients.write")
+        session = get_session()
+        client = clients.get_client(session, client_id)
+        user = sites.add_client_user(session, client, **data)
+        session.commit()
+        return user
+
+
+@staff_blp.route("/clients/<id:client_id>/users/<id:user_id>")
+class ClientUserResource(MethodView):
+    @staff_blp.response(204)
+    def delete(self, client_id, user_id):
+        """Remove a person from the client."""
+        authorize("clients.write")
+        session = get_session()
+        client = clients.get_client(session, client_id)
+        sites.remove_client_user(session, sites.get_client_user(session, client, user_id))
+        session.commit()

@@ -1,0 +1,427 @@
+"""The WordPress site API's domain: one-time connect codes, the people of a
+client (matched by email by the plugin), what a site's plugin shows (billing
+summary, hosting plan, the access of a user), and SEO scans.
+
+Plain Python over a Session. The HTTP layer (``bridge.api.site``) checks the
+signature and asks the policy; the functions here take the site it found.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, selectinload
+
+from bridge import clock, links
+from bridge.auth import policy
+from bridge.auth.permissions import AREAS
+from bridge.auth.secrets import SecretBox
+from bridge.billing import audit, money
+from bridge.billing.business import get_settings
+from bridge.billing.clients import rotate_site_secret
+from bridge.billing.errors import Conflict, DomainError, NotFound
+from bridge.billing.subscriptions import CURRENT, RENEWABLE
+from bridge.billing.validation import check_email, email_key
+from bridge.models import (
+    Client,
+    Invoice,
+    InvoiceStatus,
+    Plan,
+    ProductCategory,
+    SeoScan,
+    Site,
+    SiteConnectCode,
+    Subscription,
+    User,
+    UserKind,
+)
+
+CONNECT_CODE_TTL = timedelta(minutes=15)
+# No 0/O, 1/I/L: read aloud or copied by hand without mistakes.
+CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
+CODE_PREFIX = "BBC"
+CODE_GROUPS = 4
+CODE_GROUP_LENGTH = 4
+MAX_INVOICES = 50
+KEPT_SEO_SCANS = 20
+MAX_SEO_PAGES = 100
+UNPAID = (InvoiceStatus.OPEN, InvoiceStatus.UNCOLLECTIBLE)
+
+
+class InvalidConnectCode(DomainError):
+    """A connect code that is unknown, used or expired (HTTP 400)."""
+
+    code = "invalid_connect_code"
+
+
+class SiteDisabled(DomainError):
+    """The site of a valid connect code was disabled meanwhile (HTTP 403)."""
+
+    code = "site_disabled"
+
+
+def iso(value: datetime | None) -> str | None:
+    """``2026-11-25T10:00:00Z``: UTC, whole seconds, what PHP parses easily."""
+    if value is None:
+        return None
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# Connect codes ---------------------------------------------------------------
+
+
+def _code_body(code: str) -> str | None:
+    """The 16 significant characters of a code as typed or pasted (case,
+    spaces and dashes do not matter), or None when it cannot be one."""
+    text = "".join(code.split()).replace("-", "").upper()
+    if text.startswith(CODE_PREFIX):
+        text = text[len(CODE_PREFIX) :]
+    if len(text) != CODE_GROUPS * CODE_GROUP_LENGTH or any(c not in CODE_ALPHABET for c in text):
+        return None
+    return text
+
+
+def _hash_code(body: str) -> str:
+    return hashlib.sha256(f"{CODE_PREFIX}-{body}".encode()).hexdigest()
+
+
+def create_connect_code(session: Session, site: Site) -> tuple[SiteConnectCode, str]:
+    """A one-time code for ``site``'s plugin, valid ``CONNECT_CODE_TTL``.
+    Returns the row and the code, shown this once: only its hash is kept."""
+    if site.disabled:
+        raise Conflict(
+            "This site is disabled: enable it before connecting its plugin.",
+            code="site_disabled",
+        )
+    body = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_GROUPS * CODE_GROUP_LENGTH))
+    groups = [body[i : i + CODE_GROUP_LENGTH] for i in range(0, len(body), CODE_GROUP_LENGTH)]
+    now = clock.now()
+    row = SiteConnectCode(
+        site=site,
+        code_hash=_hash_code(body),
+        expires_at=now + CONNECT_CODE_TTL,
+        created_at=now,
+    )
+    session.add(row)
+    session.flush()
+    return row, "-".join([CODE_PREFIX, *groups])
+
+
+def exchange_connect_code(session: Session, box: SecretBox, code: str) -> tuple[Site, str]:
+    """Use a connect code: the site it was made for and a fresh secret for
+    it (the previous secret stops working). A code works once, even when
+    two requests bring it at the same instant: the one UPDATE that marks it
+    used is the only way through, and only one of them changes the row."""
+    body = _code_body(code) if isinstance(code, str) else None
+    refused = InvalidConnectCode(
+        "This connect code is unknown, already used or expired: ask for a new one."
+    )
+    if body is None:
+        raise refused
+    code_hash = _hash_code(body)
+    now = clock.now()
+    result = session.execute(
+        update(SiteConnectCode)
+        .where(
+            SiteConnectCode.code_hash == code_hash,
+            SiteConnectCode.used_at.is_(None),
+            SiteConnectCode.expires_at > now,
+        )
+        .values(used_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        raise refused
+    row = session.scalar(select(SiteConnectCode).where(SiteConnectCode.code_hash == code_hash))
+    site = row.site
+    if site.disabled:
+        raise SiteDisabled("This site is disabled in the bridge.")
+    # Any other code still out for this site is of no use any more.
+    session.execute(
+        update(SiteConnectCode)
+        .where(SiteConnectCode.site_id == site.id, SiteConnectCode.used_at.is_(None))
+        .values(used_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    audit.set_actor(session, plugin_actor(site))
+    audit.name_action(session, site, "site.connected")
+    return site, rotate_site_secret(session, box, site)
+
+
+def plugin_actor(site: Site) -> audit.Actor:
+    """Who acted, in the audit log, when a site's plugin changed something."""
+    return audit.Actor(
+        "site_plugin", site.id, f"WordPress plugin of {site.name} ({site.public_id})"
+    )
+
+
+# The people of a client --------------------------------------------------------
+
+
+def list_client_users(session: Session, client: Client) -> list[User]:
+    return list(
+        session.scalars(
+            select(User)
+            .where(User.kind == UserKind.CLIENT, User.client_id == client.id)
+            .order_by(User.id)
+        )
+    )
+
+
+def add_client_user(session: Session, client: Client, *, email: str, name: str = "") -> User:
+    """A person of ``client``: the plugin shows them what the client's role
+    allows when they log in to WordPress with this email. Emails are unique
+    across all logins (staff and clients)."""
+    email = check_email(email)
+    key = email_key(email)
+    taken = Conflict(f"A user with the email {email} already exists.", code="duplicate_email")
+    if session.scalar(select(User.id).where(User.email_key == key)) is not None:
+        raise taken
+    user = User(
+        kind=UserKind.CLIENT,
+        email=email,
+        email_key=key,
+        name=name.strip(),
+        is_active=True,
+        client_id=client.id,
+        created_at=clock.now(),
+    )
+    session.add(user)
+    try:
+        with session.begin_nested():
+            session.flush()
+    except IntegrityError as exc:  # a concurrent request took the email first
+        raise taken from exc
+    return user
+
+
+def get_client_user(session: Session, client: Client, user_id: int) -> User:
+    user = session.get(User, user_id)
+    if user is None or user.kind != UserKind.CLIENT or user.client_id != client.id:
+        raise NotFound("No such user of this client.")
+    return user
+
+
+def remove_client_user(session: Session, user: User) -> None:
+    session.delete(user)
+
+
+def find_client_user(session: Session, client_id: int, email: str) -> User | None:
+    """The active user of this client with this email (any case), or None:
+    never a user of another client, never staff."""
+    key = email_key(email)
+    if not key or len(key) > 254:
+        return None
+    return session.scalar(
+        select(User).where(
+            User.email_key == key,
+            User.kind == UserKind.CLIENT,
+            User.client_id == client_id,
+            User.is_active.is_(True),
+        )
+    )
+
+
+def access(session: Session, site: Site, email: str) -> dict:
+    """What the WordPress user with ``email`` may see and do on ``site``:
+    the actions of each area that the policy grants the client's role on
+    this site. Somebody who is not a user of the site's client gets nothing."""
+    user = find_client_user(session, site.client_id, email)
+    if user is None:
+        return {
+            "email": email,
+            "client_user": False,
+            "role": None,
+            "areas": {key: [] for key in AREAS},
+        }
+    role = site.client.role
+    principal = policy.ClientUser(
+        user_id=user.id, client_id=site.client_id, permissions=role.permissions
+    )
+    areas = {
+        key: [action for action in area.actions if policy.may(principal, f"{key}.{action}", site)]
+        for key, area in AREAS.items()
+    }
+    return {
+        "email": user.email,
+        "client_user": True,
+        "role": {"id": role.id, "name": role.name},
+        "areas": areas,
+    }
+
+
+# What the plugin shows ---------------------------------------------------------
+
+
+def language(session: Session) -> str:
+    """The business language, in which amounts are written for people."""
+    return get_settings(session).invoice_language or "en"
+
+
+def _interval(plan: Plan) -> str | None:
+    if plan.interval_unit is None:
+        return None
+    count = plan.interval_count or 1
+    unit = plan.interval_unit.value
+    return f"{count} {unit}" if count == 1 else f"{count} {unit}s"
+
+
+def _subscription_amount(subscription: Subscription) -> int:
+    return subscription.unit_amount * subscription.quantity
+
+
+def site_subscriptions(session: Session, site: Site) -> list[Subscription]:
+    """The site's subscriptions, current ones (pending, active, past due) first."""
+    rows = list(
+        session.scalars(
+            select(Subscription)
+            .where(Subscription.site_id == site.id)
+            .options(selectinload(Subscription.plan).selectinload(Plan.product))
+            .order_by(Subscription.id.desc())
+        )
+    )
+    return sorted(rows, key=lambda s: s.status not in CURRENT)
+
+
+def hosting_subscription(subscriptions: list[Subscription]) -> Subscription | None:
+    """The site's current subscription to a hosting product (the newest)."""
+    for subscription in subscriptions:
+        if (
+            subscription.status in CURRENT
+            and subscription.plan.product.category == ProductCategory.HOSTING
+        ):
+            return subscription
+    return None
+
+
+def hosting_plan_view(subscription: Subscription | None, locale: str) -> dict | None:
+    if subscription is None:
+        return None
+    amount = _subscription_amount(subscription)
+    return {
+        "subscription_id": subscription.id,
+        "product": subscription.plan.product.name,
+        "plan": subscription.plan.name,
+        "status": subscription.status.value,
+        "amount": amount,
+        "currency": subscription.currency,
+        "amount_display": money.format_amount(amount, subscription.currency, locale),
+        "interval": _interval(subscription.plan),
+        "current_period_end": iso(subscription.current_period_end),
+    }
+
+
+def subscription_view(subscription: Subscription, locale: str) -> dict:
+    amount = _subscription_amount(subscription)
+    renews = subscription.status in RENEWABLE and not subscription.cancel_at_period_end
+    return {
+        "id": subscription.id,
+        "product": subscription.plan.product.name,
+        "plan": subscription.plan.name,
+        "category": subscription.plan.product.category.value,
+        "status": subscription.status.value,
+        "amount": amount,
+        "currency": subscription.currency,
+        "amount_display": money.format_amount(amount, subscription.currency, locale),
+        "interval": _interval(subscription.plan),
+        "next_renewal_at": iso(subscription.current_period_end) if renews else None,
+        "cancel_at_period_end": subscription.cancel_at_period_end,
+    }
+
+
+def invoice_view(session: Session, invoice: Invoice, locale: str) -> dict:
+    due = invoice.amount_due
+    return {
+        "id": invoice.id,
+        "number": invoice.number,
+        "status": invoice.status.value,
+        "issued_at": iso(invoice.issued_at),
+        "due_at": iso(invoice.due_at),
+        "total": invoice.total,
+        "amount_due": due,
+        "currency": invoice.currency,
+        "total_display": money.format_amount(invoice.total, invoice.currency, locale),
+        "amount_due_display": money.format_amount(due, invoice.currency, locale),
+        "pay_url": links.invoice_page_url(session, invoice) if due > 0 else None,
+        "pdf_url": links.invoice_pdf_url(session, invoice),
+    }
+
+
+def site_invoices(session: Session, site: Site) -> list[Invoice]:
+    """The site's issued invoices (no drafts), newest first, at most 50."""
+    return list(
+        session.scalars(
+            select(Invoice)
+            .where(Invoice.site_id == site.id, Invoice.status != InvoiceStatus.DRAFT)
+            .order_by(Invoice.issued_at.desc(), Invoice.id.desc())
+            .limit(MAX_INVOICES)
+        )
+    )
+
+
+def hosting_plan(session: Session, site: Site) -> dict | None:
+    return hosting_plan_view(
+        hosting_subscription(site_subscriptions(session, site)), language(session)
+    )
+
+
+def summary(session: Session, site: Site) -> dict:
+    """Everything the plugin's Site billing page shows, about ``site`` only."""
+    locale = language(session)
+    subscriptions = site_subscriptions(session, site)
+    unpaid = session.scalar(
+        select(func.count())
+        .select_from(Invoice)
+        .where(Invoice.site_id == site.id, Invoice.status.in_(UNPAID))
+    )
+    return {
+        "site": {"id": site.public_id, "name": site.name, "url": site.url},
+        "client": {"name": site.client.name, "email": site.client.email},
+        "hosting_plan": hosting_plan_view(hosting_subscription(subscriptions), locale),
+        "subscriptions": [subscription_view(s, locale) for s in subscriptions],
+        "invoices": [invoice_view(session, i, locale) for i in site_invoices(session, site)],
+        "unpaid_count": unpaid or 0,
+        "generated_at": iso(clock.now()),
+    }
+
+
+# SEO scans -----------------------------------------------------------------------
+
+
+def store_seo_scan(session: Session, site: Site, data: dict) -> SeoScan:
+    """Keep a scan the plugin sent (already validated) and drop the site's
+    scans beyond the latest ``KEPT_SEO_SCANS``."""
+    audit.set_actor(session, plugin_actor(site))
+    scan = SeoScan(site_id=site.id, received_at=clock.now(), data=data)
+    session.add(scan)
+    session.flush()
+    keep = (
+        select(SeoScan.id)
+        .where(SeoScan.site_id == site.id)
+        .order_by(SeoScan.id.desc())
+        .limit(KEPT_SEO_SCANS)
+    )
+    # A derived table, as MySQL-style engines want and SQLite/PostgreSQL accept.
+    kept = select(keep.subquery().c.id)
+    session.execute(
+        delete(SeoScan)
+        .where(SeoScan.site_id == site.id, SeoScan.id.not_in(kept))
+        .execution_options(synchronize_session=False)
+    )
+    return scan
+
+
+def latest_seo_scan(session: Session, site: Site) -> SeoScan | None:
+    return session.scalar(
+        select(SeoScan).where(SeoScan.site_id == site.id).order_by(SeoScan.id.desc()).limit(1)
+    )
+
+
+def seo_scan_view(scan: SeoScan | None) -> dict | None:
+    if scan is None:
+        return None
+    return {**scan.data, "id": scan.id, "received_at": iso(scan.received_at)}
