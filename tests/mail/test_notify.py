@@ -4,6 +4,8 @@ occasion), in the event's own transaction."""
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -172,3 +174,34 @@ def test_dates_and_amounts_follow_the_invoice_language(shop, db):
     issue(shop)
     (message,) = outbox(db)
     assert "150,00\u00a0€" in message.body_text
+
+
+def test_two_processes_queueing_the_same_mail_at_once_queue_one(shop, db):
+    """Two transactions (scheduler processes) notify the same occasion
+    concurrently: the unique dedupe key lets one insert win, the other's
+    ON CONFLICT DO NOTHING waits for it and queues nothing."""
+    if db.is_sqlite:
+        pytest.skip("SQLite has one writer: its transactions never overlap")
+    invoice = issue(shop)
+    barrier = threading.Barrier(2)
+    results = []
+    errors = []
+
+    def worker():
+        try:
+            with db.session() as session:
+                loaded = session.get(Invoice, invoice["id"])
+                barrier.wait(timeout=10)
+                results.append(notify.overdue_reminder(session, loaded, days_overdue=7))
+                time.sleep(0.2)  # hold the transaction open a little
+        except Exception as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert sorted(results) == [False, True]
+    assert len(outbox(db, "overdue_reminder")) == 1
