@@ -369,11 +369,13 @@ def finalize(
     now: datetime | None = None,
     *,
     issued_at: datetime | None = None,
+    send: bool = True,
 ) -> Invoice:
     """Number the invoice, make it open ("payment due") and immutable, and
     start a pending subscription for each recurring line (active once paid).
     An invoice of zero is paid at once. ``issued_at`` (default now) dates it:
-    a renewal is dated the first moment of its period."""
+    a renewal is dated the first moment of its period. ``send``: email it to
+    the client (a renewal charged to a saved card is not: a receipt follows)."""
     now = now or clock.now()
     issued_at = issued_at or now
     _require_draft(invoice)
@@ -394,7 +396,7 @@ def finalize(
     session.flush()
     if invoice.total == 0:
         mark_paid(session, invoice, now)
-    else:
+    elif send:
         # The client gets the invoice and its Pay link (queued in this
         # transaction: no email for a finalization that rolls back).
         notify.invoice_sent(session, invoice)

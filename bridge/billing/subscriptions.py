@@ -181,7 +181,8 @@ def renew(session: Session, subscription: Subscription, now: datetime | None = N
     index = subscription.period_index + 1
     start, end = _period(session, subscription, index)
     invoice = _renewal_invoice(session, subscription, start, end)
-    invoices.finalize(session, invoice, now, issued_at=min(start, now))
+    # Sent or charged by the caller (bridge.billing.renewals.after_renewal).
+    invoices.finalize(session, invoice, now, issued_at=min(start, now), send=False)
     _set_period(session, subscription, index)
     subscription.cycles_invoiced += 1
     subscription.updated_at = now

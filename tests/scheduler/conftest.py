@@ -150,3 +150,19 @@ def count(db, model) -> int:
 
 
 __all__ = ["Client"]
+
+
+@pytest.fixture(scope="session")
+def localstripe_server(tmp_path_factory):
+    """A localstripe of the scheduler tests (its store lives in memory only)."""
+    from tests.localstripe_server import start
+
+    server = start(log_path=tmp_path_factory.mktemp("localstripe") / "server.log")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def localstripe(localstripe_server):
+    localstripe_server.reset()
+    return localstripe_server

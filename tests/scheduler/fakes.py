@@ -14,6 +14,8 @@ import threading
 
 import stripe
 
+from bridge import clock
+
 
 class RecordingGateway:
     livemode = False
@@ -74,6 +76,8 @@ class RecordingGateway:
             "metadata": dict(params["metadata"]),
             "client_secret": "pi_secret_fake",
             "created": 0,
+            # When the charge reached "Stripe" (the tests' clock).
+            "received_at": clock.now(),
         }
         if outcome == "succeed":
             intent["status"] = "succeeded"
