@@ -10,6 +10,7 @@ emails use the plain layout. Values are escaped in the HTML part
 
 from __future__ import annotations
 
+import html
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -207,8 +208,8 @@ class _TextMaker(HTMLParser):
             label = "".join(self.parts[start:]).strip()
             if href and label != href and not href.startswith(("mailto:", "#", "cid:")):
                 self.parts.append(f" ({href})")
-        elif tag in self.BLOCKS:
-            self.parts.append("\n")
+        elif tag in self.BLOCKS and tag not in ("li", "tr"):
+            self.parts.append("\n\n")
 
     def handle_data(self, data):
         if not self.skip:
@@ -218,9 +219,12 @@ class _TextMaker(HTMLParser):
 def html_to_text(markup: str) -> str:
     """Readable text for an HTML body: paragraphs kept, links written out."""
     maker = _TextMaker()
-    maker.feed(markup)
-    maker.close()
-    text = "".join(maker.parts)
+    try:
+        maker.feed(markup)
+        maker.close()
+        text = "".join(maker.parts)
+    except AssertionError:  # html.parser gives up on some malformed markup ("<![ x ]>")
+        text = html.unescape(re.sub(r"<[^>]*>", " ", markup))
     lines = [line.strip() for line in text.splitlines()]
     text = "\n".join(lines)
     return re.sub(r"\n{3,}", "\n\n", text).strip()
