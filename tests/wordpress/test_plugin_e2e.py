@@ -1,0 +1,329 @@
+"""The plugin in a real WordPress (Debian's 6.1 on PHP 8.2, MariaDB) against
+a real bridge on loopback, through HTTP with real logins: connecting with a
+one-time code, what administrators and client users see, 403s on pages and
+actions the client role does not grant, the cache and the bridge going down."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import requests
+
+from bridge.billing import invoices
+from bridge.models import Invoice, PaymentMethod
+from tests.wordpress.conftest import (
+    JANE,
+    NOBODY,
+    SAM,
+    system_role,
+    text_of,
+    use_role,
+)
+from tests.wordpress.harness import nonce_form
+
+SLUGS = {
+    "billing": "billing-bridge",
+    "hosting": "billing-bridge-hosting",
+    "seo": "billing-bridge-seo",
+    "settings": "billing-bridge-settings",
+}
+
+
+def page(session: requests.Session, wordpress, name: str) -> requests.Response:
+    return session.get(wordpress.admin_page(SLUGS[name]), timeout=20)
+
+
+def post_action(session, wordpress, fields: dict) -> requests.Response:
+    return session.post(f"{wordpress.url}/wp-admin/admin-post.php", data=fields, timeout=30)
+
+
+def settings(wordpress) -> dict:
+    return json.loads(wordpress.get_option("billing_bridge_settings"))
+
+
+def test_connect_with_a_one_time_code(connected, wordpress, bridge):
+    saved = text_of(connected.settings_html)
+    assert "Connected. This site belongs to Alice Martin." in saved
+    assert f"Connected as site {bridge.shop.site_public_id} (client: Alice Martin)." in saved
+    stored = settings(wordpress)
+    assert stored["site_id"] == bridge.shop.site_public_id
+    assert stored["bridge_url"] == bridge.url
+    assert len(stored["secret"]) >= 20
+    # The secret is never printed back: not on the page, not in the form.
+    assert stored["secret"] not in connected.settings_html
+    assert stored["secret"] not in connected.test_html
+    tested = text_of(connected.test_html)
+    assert (
+        "The connection works. Client: Alice Martin. Hosting plan: Managed hosting – Pro monthly."
+        in tested
+    )
+    assert 'name="secret" value=""' in connected.settings_html
+
+
+def test_a_used_connect_code_is_refused(connected, wordpress, bridge):
+    admin = connected.admin
+    form = nonce_form(page(admin, wordpress, "settings").text, "billing_bridge_settings")
+    answer = post_action(
+        admin,
+        wordpress,
+        {
+            **form,
+            "bridge_url": bridge.url,
+            "connect_code": "BBC-AAAA-BBBB-CCCC-DDDD",
+            "cache_ttl": "60",
+        },
+    )
+    assert "Connecting failed" in text_of(answer.text)
+    assert settings(wordpress)["site_id"] == bridge.shop.site_public_id  # unchanged
+
+
+def test_the_administrator_sees_every_page(connected, wordpress, bridge):
+    admin = connected.admin
+    billing = page(admin, wordpress, "billing")
+    assert billing.status_code == 200
+    text = text_of(billing.text)
+    assert bridge.shop.open_invoice_number in text and bridge.shop.paid_invoice_number in text
+    assert "€1,440.00" in text  # the build, VAT included, as the bridge formats it
+    assert "Managed hosting" in text and "Pro monthly" in text
+    assert f'id="bb-invoice-{bridge.shop.open_invoice_id}"' in billing.text
+    assert 'class="button button-primary bb-pay"' in billing.text
+    assert "Download PDF" in text
+    # The menu's badge counts unpaid invoices.
+    assert 'id="billing-bridge-unpaid"><span class="pending-count">1</span>' in billing.text
+
+    hosting = page(admin, wordpress, "hosting")
+    assert hosting.status_code == 200
+    text = text_of(hosting.text)
+    assert "Pro monthly" in text and "€49.00 every 1 month" in text
+    for fact in (
+        "PHP version 8.",
+        "WordPress version 6.1",
+        "MariaDB",
+        "Disk used by uploads",
+        "Active theme",
+        "Active plugins 1",
+        "DISABLE_WP_CRON",
+        "HTTPS No",
+    ):
+        assert fact in text, fact
+
+    seo = page(admin, wordpress, "seo")
+    assert seo.status_code == 200
+    assert "No SEO scan yet." in text_of(seo.text)
+    assert (
+        'id="billing-bridge-run-scan"' in seo.text and 'id="billing-bridge-configure"' in seo.text
+    )
+
+    assert page(admin, wordpress, "settings").status_code == 200
+
+
+def test_pay_and_pdf_open_the_bridge(connected, wordpress, bridge):
+    admin = connected.admin
+    html = page(admin, wordpress, "billing").text
+    row = html.split(f'id="bb-invoice-{bridge.shop.open_invoice_id}"')[1].split("</tr>")[0]
+    pay = (
+        row.split('bb-pay" target="_blank" rel="noopener" href="')[1]
+        .split('"')[0]
+        .replace("&#038;", "&")
+    )
+    pdf = row.split('bb-pdf" href="')[1].split('"')[0].replace("&#038;", "&")
+    to_pay = admin.get(pay, allow_redirects=False, timeout=20)
+    assert to_pay.status_code == 303
+    assert to_pay.headers["Location"].startswith(f"{bridge.url}/i/")
+    hosted = requests.get(to_pay.headers["Location"], timeout=20)
+    assert hosted.status_code == 200 and bridge.shop.open_invoice_number in hosted.text
+    to_pdf = admin.get(pdf, allow_redirects=False, timeout=20)
+    assert to_pdf.status_code == 303 and to_pdf.headers["Location"].endswith("/pdf")
+    document = requests.get(to_pdf.headers["Location"], timeout=30)
+    assert document.status_code == 200 and document.content.startswith(b"%PDF")
+    # Without the nonce, the redirect is refused.
+    assert (
+        admin.get(pay.split("&_wpnonce")[0], allow_redirects=False, timeout=20).status_code == 403
+    )
+
+
+def test_scan_and_apply_configuration(connected, wordpress, bridge):
+    admin = connected.admin
+    seo = page(admin, wordpress, "seo").text
+    started = time.monotonic()
+    scanned = post_action(admin, wordpress, nonce_form(seo, "billing_bridge_seo_scan"))
+    assert scanned.status_code == 200
+    assert time.monotonic() - started < 20
+    text = text_of(scanned.text)
+    assert "Scan done: 3 pages checked." in text, text[:3000]  # home, Hello world!, Sample Page
+    latest = bridge.api(
+        "GET", f"/clients/{bridge.shop.client_id}/sites/{bridge.shop.site_id}/seo-scans/latest"
+    )["scan"]
+    urls = [p["url"] for p in latest["pages"]]
+    assert urls[0] == f"{wordpress.url}/"
+    assert f"{wordpress.url}/?p=1" in urls  # Hello world!, with plain permalinks
+    assert latest["site"] == {"blog_public": False, "sitemap": False, "permalink_structure": ""}
+    home = latest["pages"][0]
+    assert home["title"].startswith("Acme shop") and home["title_length"] == len(home["title"])
+    assert "Acme shop" in text and "Plain (?p=123)" in text
+    assert 'data-check="blog_public" data-ok="0"' in scanned.text
+
+    configured = post_action(
+        admin, wordpress, nonce_form(scanned.text, "billing_bridge_seo_configure")
+    )
+    assert "Configuration applied" in text_of(configured.text)
+    assert wordpress.get_option("blog_public") == '"1"'
+    assert wordpress.get_option("permalink_structure") == '"\\/%postname%\\/"'
+    rescanned = post_action(
+        admin, wordpress, nonce_form(configured.text, "billing_bridge_seo_scan")
+    )
+    assert 'data-check="blog_public" data-ok="1"' in rescanned.text
+    assert 'data-check="sitemap" data-ok="1"' in rescanned.text
+    assert "/%postname%/" in text_of(rescanned.text)
+    latest = bridge.api(
+        "GET", f"/clients/{bridge.shop.client_id}/sites/{bridge.shop.site_id}/seo-scans/latest"
+    )["scan"]
+    assert any(p["url"].endswith("/hello-world/") for p in latest["pages"])
+
+
+def test_billing_only_client_user_sees_billing_and_nothing_else(connected, wordpress, bridge):
+    use_role(bridge, wordpress, system_role(bridge, "billing_only"))
+    jane = wordpress.login(JANE[0], JANE[1])
+    billing = page(jane, wordpress, "billing")
+    assert billing.status_code == 200
+    text = text_of(billing.text)
+    assert bridge.shop.open_invoice_number in text and "€1,440.00" in text
+    assert "bb-pay" in billing.text  # Billing only may pay
+    assert "admin.php?page=billing-bridge-hosting" not in billing.text  # not in the menu
+    for name in ("hosting", "seo", "settings"):
+        answer = page(jane, wordpress, name)
+        assert answer.status_code == 403, name
+    assert "does not give access" in page(jane, wordpress, "hosting").text
+    # Actions too, not only pages.
+    before = len(bridge.site_api_requests)
+    answer = post_action(jane, wordpress, {"action": "billing_bridge_seo_scan", "_wpnonce": "x"})
+    assert answer.status_code == 403
+    assert (
+        post_action(jane, wordpress, {"action": "billing_bridge_seo_configure"}).status_code == 403
+    )
+    assert post_action(jane, wordpress, {"action": "billing_bridge_test"}).status_code == 403
+    assert post_action(jane, wordpress, {"action": "billing_bridge_settings"}).status_code == 403
+    assert not [r for r in bridge.site_api_requests[before:] if r.startswith("POST")]
+    assert wordpress.get_option("blog_public") == '"1"'
+
+
+def test_seo_viewer_cannot_run_a_scan(connected, wordpress, bridge):
+    role = bridge.api(
+        "POST",
+        "/roles",
+        {"name": "SEO viewer", "permissions": {"seo": {"level": "view"}}},
+    )
+    use_role(bridge, wordpress, role["id"])
+    sam = wordpress.login(SAM[0], SAM[1])
+    seo = page(sam, wordpress, "seo")
+    assert seo.status_code == 200
+    assert "billing-bridge-run-scan" not in seo.text and "billing-bridge-configure" not in seo.text
+    assert "Latest scan" in text_of(seo.text)  # the report itself is there
+    before = len(bridge.site_api_requests)
+    refused = post_action(sam, wordpress, {"action": "billing_bridge_seo_scan", "_wpnonce": "x"})
+    assert refused.status_code == 403
+    assert "does not allow this action" in refused.text
+    assert not [r for r in bridge.site_api_requests[before:] if r.startswith("POST")]
+    assert page(sam, wordpress, "billing").status_code == 403
+    assert page(sam, wordpress, "hosting").status_code == 403
+
+
+def test_a_wordpress_user_unknown_to_the_bridge_sees_nothing(connected, wordpress, bridge):
+    nobody = wordpress.login(NOBODY[0], NOBODY[1])
+    dashboard = nobody.get(f"{wordpress.url}/wp-admin/", timeout=20)
+    assert dashboard.status_code == 200
+    assert "admin.php?page=billing-bridge" not in dashboard.text  # no menu at all
+    for name in SLUGS:
+        assert page(nobody, wordpress, name).status_code == 403, name
+
+
+def test_a_warm_cache_asks_the_bridge_nothing(connected, wordpress, bridge):
+    use_role(bridge, wordpress, system_role(bridge, "billing_only"))
+    jane = wordpress.login(JANE[0], JANE[1])
+    admin = connected.admin
+    before = len(bridge.site_api_requests)
+    assert page(admin, wordpress, "billing").status_code == 200
+    assert len(bridge.site_api_requests) - before == 1  # cold: the summary, once
+    assert page(jane, wordpress, "billing").status_code == 200
+    assert bridge.site_api_requests[before + 1 :] == [
+        "GET /api/v1/site/access"  # the summary is shared; jane's access is per email
+    ]
+    before = len(bridge.site_api_requests)
+    for session in (admin, jane, admin, jane):
+        assert page(session, wordpress, "billing").status_code == 200
+    assert page(admin, wordpress, "hosting").status_code == 200
+    assert admin.get(f"{wordpress.url}/wp-admin/", timeout=20).status_code == 200
+    assert bridge.site_api_requests[before:] == []
+
+
+def test_an_invoice_paid_in_the_bridge_shows_paid_once_the_cache_expires(
+    connected, wordpress, bridge
+):
+    wordpress.php(r"(new \BillingBridge\Settings())->save(['cache_ttl' => 2]);")
+    wordpress.flush_plugin_cache()
+    try:
+        admin = connected.admin
+        invoice_id = bridge.shop.open_invoice_id
+        marker = f'id="bb-invoice-{invoice_id}"'
+
+        def status() -> str:
+            html = page(admin, wordpress, "billing").text
+            return html.split(marker)[1].split('data-status="')[1].split('"')[0]
+
+        assert status() == "open"
+        with bridge.db.session() as s:
+            invoice = s.get(Invoice, invoice_id)
+            invoices.record_offline_payment(
+                s, invoice, amount=invoice.amount_due, method=PaymentMethod.BANK_TRANSFER
+            )
+        assert status() == "open"  # still the cached answer
+        time.sleep(3.1)
+        assert status() == "paid"
+        html = page(admin, wordpress, "billing").text
+        assert 'id="billing-bridge-unpaid"' not in html  # no unpaid invoice left: no badge
+        assert "bb-pay" not in html
+    finally:
+        wordpress.php(r"(new \BillingBridge\Settings())->save(['cache_ttl' => 60]);")
+
+
+def test_bridge_down_shows_a_notice_and_the_saved_data_quickly(connected, wordpress, bridge):
+    wordpress.php(r"(new \BillingBridge\Settings())->save(['cache_ttl' => 1]);")
+    admin = connected.admin
+    jane = wordpress.login(JANE[0], JANE[1])
+    assert bridge.shop.open_invoice_number in text_of(page(admin, wordpress, "billing").text)
+    assert page(jane, wordpress, "billing").status_code == 200
+    assert "Latest scan" in text_of(page(admin, wordpress, "seo").text)
+    bridge.stop()
+    try:
+        time.sleep(2.1)  # the cached answers expire
+        for session, name in (
+            (admin, "billing"),
+            (jane, "billing"),
+            (admin, "hosting"),
+            (admin, "seo"),
+        ):
+            started = time.monotonic()
+            answer = page(session, wordpress, name)
+            elapsed = time.monotonic() - started
+            assert answer.status_code == 200, (name, answer.text[:1000])
+            assert elapsed < 4, (name, elapsed)
+            text = text_of(answer.text)
+            assert "The billing service cannot be reached right now" in text, name
+            assert "Showing the data saved on" in text, name
+        text = text_of(page(jane, wordpress, "billing").text)
+        assert bridge.shop.open_invoice_number in text  # the last good copy
+        assert "Pro monthly" in text_of(page(admin, wordpress, "hosting").text)
+        # An action that needs the bridge fails politely.
+        seo = page(admin, wordpress, "seo").text
+        answer = post_action(admin, wordpress, nonce_form(seo, "billing_bridge_seo_scan"))
+        assert answer.status_code == 200
+        assert "could not be sent to the billing service" in text_of(answer.text)
+    finally:
+        bridge.start()
+        wordpress.php(r"(new \BillingBridge\Settings())->save(['cache_ttl' => 60]);")
+
+
+def test_no_php_warnings_from_the_plugin(connected, wordpress):
+    lines = [line for line in wordpress.debug_lines() if "billing-bridge" in line]
+    assert lines == []

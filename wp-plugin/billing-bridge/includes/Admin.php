@@ -1,0 +1,838 @@
+<?php
+
+namespace BillingBridge;
+
+/**
+ * The wp-admin side: menus (with the unpaid badge), the permission check on
+ * every page load and every action, the admin notices and the actions
+ * (connect, test connection, SEO scan and configuration, invoice links).
+ */
+final class Admin
+{
+    public const SLUGS = [
+        'billing' => 'billing-bridge',
+        'hosting' => 'billing-bridge-hosting',
+        'seo' => 'billing-bridge-seo',
+        'settings' => 'billing-bridge-settings',
+    ];
+
+    private ?Permissions $permissions = null;
+
+    /** @var list<CacheResult> answers of the bridge shown on this page view */
+    private array $shown = [];
+
+    /** @var array<string, mixed> what the current page renders */
+    private array $view = [];
+
+    public function __construct(private Bridge $bridge)
+    {
+    }
+
+    public function register(): void
+    {
+        add_action('admin_menu', [$this, 'menus']);
+        add_action('admin_notices', [$this, 'notices']);
+        add_action('admin_head', [$this, 'styles']);
+        foreach (['settings', 'test', 'invoice', 'seo_scan', 'seo_configure'] as $action) {
+            add_action('admin_post_billing_bridge_' . $action, [$this, 'action' . str_replace('_', '', ucwords($action, '_'))]);
+        }
+    }
+
+    /** What the current user may see and do (one access call per email per TTL). */
+    public function permissions(): Permissions
+    {
+        if ($this->permissions !== null) {
+            return $this->permissions;
+        }
+        $user = wp_get_current_user();
+        if (!$user->exists()) {
+            return $this->permissions = Permissions::none();
+        }
+        if (current_user_can('manage_options')) {
+            return $this->permissions = Permissions::administrator();
+        }
+        if (!$this->bridge->isConnected() || !is_email($user->user_email)) {
+            return $this->permissions = Permissions::none();
+        }
+        $access = $this->bridge->access($user->user_email);
+        return $this->permissions = Permissions::fromAccess($access->data);
+    }
+
+    // Menus and page loads ------------------------------------------------------
+
+    public function menus(): void
+    {
+        $permissions = $this->permissions();
+        $visible = $permissions->pages();
+        $badge = in_array('billing', $visible, true) ? $this->badge($this->unpaidCount()) : '';
+        $titles = [
+            'billing' => __('Billing', 'billing-bridge'),
+            'hosting' => __('Hosting', 'billing-bridge'),
+            'seo' => __('SEO', 'billing-bridge'),
+            'settings' => __('Settings', 'billing-bridge'),
+        ];
+        $parent = $visible === [] ? null : self::SLUGS[$visible[0]];
+        if ($parent !== null) {
+            add_menu_page(
+                __('Billing Bridge', 'billing-bridge'),
+                __('Billing Bridge', 'billing-bridge') . $badge,
+                $this->capability($visible[0]),
+                $parent,
+                [$this, 'render' . ucfirst($visible[0])],
+                'dashicons-money-alt',
+                3
+            );
+        }
+        foreach (self::SLUGS as $page => $slug) {
+            $shown = in_array($page, $visible, true);
+            // Pages the user may not see are still registered, hidden, so a
+            // direct URL reaches the permission check below and gets a 403.
+            $hook = add_submenu_page(
+                $shown ? (string) $parent : 'options.php',
+                $titles[$page] . ' ‹ ' . __('Billing Bridge', 'billing-bridge'),
+                $titles[$page] . ($page === 'billing' ? $badge : ''),
+                $this->capability($page),
+                $slug,
+                [$this, 'render' . ucfirst($page)]
+            );
+            if (is_string($hook)) {
+                add_action('load-' . $hook, [$this, 'load' . ucfirst($page)]);
+            }
+        }
+    }
+
+    private function capability(string $page): string
+    {
+        return $page === 'settings' ? 'manage_options' : 'read';
+    }
+
+    /**
+     * Unpaid invoices for the badge. Asks the bridge only when nothing else
+     * did on this page view and the page will not need another answer; else
+     * shows what the cache knows.
+     */
+    private function unpaidCount(): int
+    {
+        if (!$this->bridge->isConnected()) {
+            return 0;
+        }
+        $page = isset($_GET['page']) ? sanitize_key(wp_unslash($_GET['page'])) : ''; // phpcs:ignore
+        $other = in_array($page, [self::SLUGS['seo'], self::SLUGS['settings']], true);
+        $result = $this->bridge->cache()->fetches() === 0 && !$other
+            ? $this->bridge->summary()
+            : $this->bridge->peekSummary();
+        return $result !== null ? max(0, (int) ($result->arrayData()['unpaid_count'] ?? 0)) : 0;
+    }
+
+    private function badge(int $count): string
+    {
+        if ($count <= 0) {
+            return '';
+        }
+        return sprintf(
+            ' <span class="awaiting-mod count-%1$d" id="billing-bridge-unpaid"><span class="pending-count">%1$d</span></span>',
+            $count
+        );
+    }
+
+    public function loadBilling(): void
+    {
+        $this->guardPage('billing');
+        $this->view['summary'] = $this->show($this->bridge->summary());
+    }
+
+    public function loadHosting(): void
+    {
+        $this->guardPage('hosting');
+        $this->view['summary'] = $this->show($this->bridge->summary());
+        $this->view['facts'] = (new HostingFacts())->collect();
+    }
+
+    public function loadSeo(): void
+    {
+        $this->guardPage('seo');
+        $this->view['seo'] = $this->show($this->bridge->seoLatest());
+    }
+
+    public function loadSettings(): void
+    {
+        $this->guardPage('settings');
+    }
+
+    private function guardPage(string $page): void
+    {
+        if (!$this->permissions()->canSee($page)) {
+            $this->forbidden(__('Sorry, your role does not give access to this page.', 'billing-bridge'));
+        }
+    }
+
+    private function guardAction(string $action): void
+    {
+        if (!$this->permissions()->canDo($action)) {
+            $this->forbidden(__('Sorry, your role does not allow this action.', 'billing-bridge'));
+        }
+    }
+
+    private function forbidden(string $message): void
+    {
+        wp_die(esc_html($message), esc_html__('Not allowed', 'billing-bridge'), ['response' => 403, 'back_link' => true]);
+    }
+
+    private function show(CacheResult $result): CacheResult
+    {
+        $this->shown[] = $result;
+        return $result;
+    }
+
+    // Notices --------------------------------------------------------------------
+
+    public function notices(): void
+    {
+        $screen = function_exists('get_current_screen') ? get_current_screen() : null;
+        if ($screen === null || !str_contains((string) $screen->id, 'billing-bridge')) {
+            return;
+        }
+        foreach ($this->takeFlash() as [$type, $message]) {
+            printf(
+                '<div class="notice notice-%1$s is-dismissible billing-bridge-flash"><p>%2$s</p></div>',
+                esc_attr($type === 'success' ? 'success' : 'error'),
+                esc_html($message)
+            );
+        }
+        if (!$this->bridge->isConnected()) {
+            $message = current_user_can('manage_options')
+                ? __('Billing Bridge is not connected yet: enter the bridge URL and a connect code in Settings.', 'billing-bridge')
+                : __('Billing Bridge is not connected yet: ask the site administrator to connect it.', 'billing-bridge');
+            printf('<div class="notice notice-warning billing-bridge-notice"><p>%s</p></div>', esc_html($message));
+            return;
+        }
+        foreach ($this->shown as $result) {
+            if (!$result->stale || $result->error === null) {
+                continue;
+            }
+            if ($result->fetchedAt !== null) {
+                $message = sprintf(
+                    /* translators: 1: the error, 2: a date and time */
+                    __('The billing service cannot be reached right now (%1$s). Showing the data saved on %2$s.', 'billing-bridge'),
+                    $result->error,
+                    $this->dateTime($result->fetchedAt)
+                );
+            } else {
+                $message = sprintf(
+                    /* translators: %s: the error */
+                    __('The billing service cannot be reached right now (%s), and no saved data is available yet.', 'billing-bridge'),
+                    $result->error
+                );
+            }
+            printf('<div class="notice notice-warning billing-bridge-notice" id="billing-bridge-offline"><p>%s</p></div>', esc_html($message));
+            break;
+        }
+    }
+
+    public function styles(): void
+    {
+        $screen = function_exists('get_current_screen') ? get_current_screen() : null;
+        if ($screen === null || !str_contains((string) $screen->id, 'billing-bridge')) {
+            return;
+        }
+        echo '<style>.billing-bridge .bb-status{font-weight:600}.billing-bridge .bb-status-open,'
+            . '.billing-bridge .bb-warn{color:#b32d2e}.billing-bridge .bb-status-paid,.billing-bridge .bb-ok{color:#007017}'
+            . '.billing-bridge table.widefat{max-width:1100px;margin-bottom:1.5em}'
+            . '.billing-bridge .bb-actions form{display:inline-block;margin-right:.5em}</style>';
+    }
+
+    /** @param list<array{0: string, 1: string}> $messages */
+    private function flash(array $messages): void
+    {
+        set_transient('billing_bridge_flash_' . get_current_user_id(), $messages, 120);
+    }
+
+    /** @return list<array{0: string, 1: string}> */
+    private function takeFlash(): array
+    {
+        $key = 'billing_bridge_flash_' . get_current_user_id();
+        $messages = get_transient($key);
+        if ($messages === false) {
+            return [];
+        }
+        delete_transient($key);
+        return is_array($messages) ? $messages : [];
+    }
+
+    // Pages ----------------------------------------------------------------------
+
+    public function renderBilling(): void
+    {
+        $result = $this->view['summary'] ?? $this->bridge->summary();
+        $summary = $result->arrayData();
+        $permissions = $this->permissions();
+        echo '<div class="wrap billing-bridge" id="billing-bridge-billing">';
+        printf('<h1>%s</h1>', esc_html__('Billing', 'billing-bridge'));
+        if (!$result->hasData()) {
+            printf('<p>%s</p></div>', esc_html__('No billing information is available yet.', 'billing-bridge'));
+            return;
+        }
+        $client = is_array($summary['client'] ?? null) ? $summary['client'] : [];
+        $unpaid = (int) ($summary['unpaid_count'] ?? 0);
+        printf(
+            '<p>%1$s <strong>%2$s</strong>. <span id="billing-bridge-unpaid-count" data-count="%3$d">%4$s</span></p>',
+            esc_html__('Client:', 'billing-bridge'),
+            esc_html((string) ($client['name'] ?? '')),
+            $unpaid,
+            esc_html(sprintf(
+                /* translators: %d: number of unpaid invoices */
+                _n('%d unpaid invoice.', '%d unpaid invoices.', $unpaid, 'billing-bridge'),
+                $unpaid
+            ))
+        );
+
+        printf('<h2>%s</h2>', esc_html__('Subscriptions', 'billing-bridge'));
+        $subscriptions = is_array($summary['subscriptions'] ?? null) ? $summary['subscriptions'] : [];
+        if ($subscriptions === []) {
+            printf('<p>%s</p>', esc_html__('No subscriptions.', 'billing-bridge'));
+        } else {
+            $this->tableStart('billing-bridge-subscriptions', [
+                __('Product', 'billing-bridge'),
+                __('Plan', 'billing-bridge'),
+                __('Status', 'billing-bridge'),
+                __('Amount', 'billing-bridge'),
+                __('Next renewal', 'billing-bridge'),
+            ]);
+            foreach ($subscriptions as $subscription) {
+                if (!is_array($subscription)) {
+                    continue;
+                }
+                $status = (string) ($subscription['status'] ?? '');
+                $renewal = $this->date($subscription['next_renewal_at'] ?? null);
+                if (!empty($subscription['cancel_at_period_end'])) {
+                    /* translators: %s: a date */
+                    $ends = $subscription['current_period_end'] ?? ($subscription['next_renewal_at'] ?? null);
+                    /* translators: %s: a date */
+                    $renewal = sprintf(__('Ends on %s', 'billing-bridge'), $this->date($ends));
+                }
+                printf(
+                    '<tr id="bb-subscription-%1$d"><td>%2$s</td><td>%3$s</td>'
+                    . '<td class="bb-status bb-status-%4$s" data-status="%4$s">%5$s</td><td>%6$s</td><td>%7$s</td></tr>',
+                    absint($subscription['id'] ?? 0),
+                    esc_html((string) ($subscription['product'] ?? '')),
+                    esc_html((string) ($subscription['plan'] ?? '')),
+                    esc_attr($status),
+                    esc_html($this->subscriptionStatus($status)),
+                    esc_html($this->amount($subscription)),
+                    esc_html($renewal)
+                );
+            }
+            echo '</tbody></table>';
+        }
+
+        printf('<h2>%s</h2>', esc_html__('Invoices', 'billing-bridge'));
+        $invoices = is_array($summary['invoices'] ?? null) ? $summary['invoices'] : [];
+        if ($invoices === []) {
+            printf('<p>%s</p>', esc_html__('No invoices.', 'billing-bridge'));
+        } else {
+            $this->tableStart('billing-bridge-invoices', [
+                __('Number', 'billing-bridge'),
+                __('Status', 'billing-bridge'),
+                __('Issued', 'billing-bridge'),
+                __('Due', 'billing-bridge'),
+                __('Total', 'billing-bridge'),
+                __('Amount due', 'billing-bridge'),
+                __('Actions', 'billing-bridge'),
+            ]);
+            foreach ($invoices as $invoice) {
+                if (!is_array($invoice)) {
+                    continue;
+                }
+                $id = absint($invoice['id'] ?? 0);
+                $status = (string) ($invoice['status'] ?? '');
+                $actions = [];
+                if (!empty($invoice['pay_url']) && (int) ($invoice['amount_due'] ?? 0) > 0 && $permissions->canDo('invoice_pay')) {
+                    $actions[] = sprintf(
+                        '<a class="button button-primary bb-pay" target="_blank" rel="noopener" href="%1$s">%2$s</a>',
+                        esc_url($this->invoiceLink($id, 'pay')),
+                        esc_html__('Pay', 'billing-bridge')
+                    );
+                }
+                if (!empty($invoice['pdf_url'])) {
+                    $actions[] = sprintf(
+                        '<a class="button bb-pdf" href="%1$s">%2$s</a>',
+                        esc_url($this->invoiceLink($id, 'pdf')),
+                        esc_html__('Download PDF', 'billing-bridge')
+                    );
+                }
+                printf(
+                    '<tr id="bb-invoice-%1$d" data-invoice-id="%1$d"><td class="bb-number">%2$s</td>'
+                    . '<td class="bb-status bb-status-%3$s" data-status="%3$s">%4$s</td><td>%5$s</td><td>%6$s</td>'
+                    . '<td class="bb-total">%7$s</td><td class="bb-amount-due">%8$s</td><td class="bb-actions">%9$s</td></tr>',
+                    $id,
+                    esc_html((string) ($invoice['number'] ?? '')),
+                    esc_attr($status),
+                    esc_html($this->invoiceStatus($status)),
+                    esc_html($this->date($invoice['issued_at'] ?? null)),
+                    esc_html($this->date($invoice['due_at'] ?? null)),
+                    esc_html((string) ($invoice['total_display'] ?? '')),
+                    esc_html((string) ($invoice['amount_due_display'] ?? '')),
+                    implode(' ', $actions) // Built above from escaped parts.
+                );
+            }
+            echo '</tbody></table>';
+        }
+        $this->freshness($result);
+        echo '</div>';
+    }
+
+    public function renderHosting(): void
+    {
+        $result = $this->view['summary'] ?? $this->bridge->summary();
+        $plan = $result->arrayData()['hosting_plan'] ?? null;
+        echo '<div class="wrap billing-bridge" id="billing-bridge-hosting">';
+        printf('<h1>%s</h1>', esc_html__('Hosting', 'billing-bridge'));
+        printf('<h2>%s</h2>', esc_html__('Hosting plan', 'billing-bridge'));
+        if (is_array($plan)) {
+            $this->tableStart('billing-bridge-hosting-plan', [
+                __('Product', 'billing-bridge'),
+                __('Plan', 'billing-bridge'),
+                __('Status', 'billing-bridge'),
+                __('Amount', 'billing-bridge'),
+                __('Current period ends', 'billing-bridge'),
+            ]);
+            $status = (string) ($plan['status'] ?? '');
+            printf(
+                '<tr><td>%1$s</td><td class="bb-plan">%2$s</td><td class="bb-status bb-status-%3$s" data-status="%3$s">%4$s</td>'
+                . '<td>%5$s</td><td>%6$s</td></tr></tbody></table>',
+                esc_html((string) ($plan['product'] ?? '')),
+                esc_html((string) ($plan['plan'] ?? '')),
+                esc_attr($status),
+                esc_html($this->subscriptionStatus($status)),
+                esc_html($this->amount($plan)),
+                esc_html($this->date($plan['current_period_end'] ?? null))
+            );
+        } elseif ($result->hasData()) {
+            printf('<p id="billing-bridge-no-plan">%s</p>', esc_html__('This site has no hosting plan.', 'billing-bridge'));
+        } else {
+            printf('<p>%s</p>', esc_html__('The hosting plan is not available right now.', 'billing-bridge'));
+        }
+        printf('<h2>%s</h2>', esc_html__('This site right now', 'billing-bridge'));
+        $this->tableStart('billing-bridge-facts', [__('Fact', 'billing-bridge'), __('Value', 'billing-bridge')]);
+        foreach ($this->view['facts'] ?? [] as $fact) {
+            printf(
+                '<tr data-fact="%1$s"><th scope="row">%2$s</th><td>%3$s</td></tr>',
+                esc_attr($fact['key']),
+                esc_html($fact['label']),
+                esc_html($fact['value'])
+            );
+        }
+        echo '</tbody></table>';
+        $this->freshness($result);
+        echo '</div>';
+    }
+
+    public function renderSeo(): void
+    {
+        $result = $this->view['seo'] ?? $this->bridge->seoLatest();
+        $scan = $result->arrayData()['scan'] ?? null;
+        $permissions = $this->permissions();
+        echo '<div class="wrap billing-bridge" id="billing-bridge-seo">';
+        printf('<h1>%s</h1>', esc_html__('SEO', 'billing-bridge'));
+        echo '<div class="bb-actions">';
+        if ($permissions->canDo('seo_scan')) {
+            $this->actionButton('seo_scan', __('Run a new scan', 'billing-bridge'), 'billing-bridge-run-scan');
+        }
+        if ($permissions->canDo('seo_configure')) {
+            $this->actionButton('seo_configure', __('Apply configuration', 'billing-bridge'), 'billing-bridge-configure');
+        }
+        echo '</div>';
+        if ($permissions->canDo('seo_configure')) {
+            printf(
+                '<p class="description">%s</p>',
+                esc_html__('Apply configuration lets search engines index the site and sets pretty permalinks (/%postname%/).', 'billing-bridge')
+            );
+        }
+        if (!is_array($scan)) {
+            printf('<p id="billing-bridge-no-scan">%s</p></div>', esc_html__('No SEO scan yet.', 'billing-bridge'));
+            return;
+        }
+        $when = $scan['scanned_at'] ?? ($scan['received_at'] ?? null);
+        /* translators: %s: a date and time */
+        printf('<p>%s</p>', esc_html(sprintf(__('Latest scan: %s.', 'billing-bridge'), $this->date($when, true))));
+        $site = is_array($scan['site'] ?? null) ? $scan['site'] : [];
+        $permalinks = (string) ($site['permalink_structure'] ?? '');
+        $this->tableStart('billing-bridge-seo-site', [__('Check', 'billing-bridge'), __('Result', 'billing-bridge')]);
+        $this->check('blog_public', __('Search engines may index the site', 'billing-bridge'), !empty($site['blog_public']));
+        $this->check('sitemap', __('Sitemap (wp-sitemap.xml)', 'billing-bridge'), !empty($site['sitemap']));
+        printf(
+            '<tr data-check="permalink_structure"><th scope="row">%1$s</th><td class="%2$s">%3$s</td></tr>',
+            esc_html__('Permalink structure', 'billing-bridge'),
+            $permalinks === '' ? 'bb-warn' : 'bb-ok',
+            esc_html($permalinks === '' ? __('Plain (?p=123): not search-friendly', 'billing-bridge') : $permalinks)
+        );
+        echo '</tbody></table>';
+
+        $pages = is_array($scan['pages'] ?? null) ? $scan['pages'] : [];
+        $this->tableStart('billing-bridge-seo-pages', [
+            __('Page', 'billing-bridge'),
+            __('Title', 'billing-bridge'),
+            __('Title length', 'billing-bridge'),
+            __('Meta description', 'billing-bridge'),
+            __('H1 headings', 'billing-bridge'),
+            __('Images without alt text', 'billing-bridge'),
+        ]);
+        foreach ($pages as $page) {
+            if (!is_array($page)) {
+                continue;
+            }
+            $length = (int) ($page['title_length'] ?? 0);
+            $h1 = (int) ($page['h1_count'] ?? 0);
+            $images = (int) ($page['images_without_alt'] ?? 0);
+            $description = (string) ($page['meta_description'] ?? '');
+            printf(
+                '<tr class="bb-seo-page"><td>%1$s</td><td>%2$s</td><td class="%3$s">%4$d</td><td class="%5$s">%6$s</td>'
+                . '<td class="%7$s">%8$d</td><td class="%9$s">%10$d</td></tr>',
+                esc_html((string) ($page['url'] ?? '')),
+                esc_html((string) ($page['title'] ?? '')),
+                $length >= 10 && $length <= 60 ? 'bb-ok' : 'bb-warn',
+                $length,
+                $description === '' ? 'bb-warn' : 'bb-ok',
+                esc_html($description === '' ? __('Missing', 'billing-bridge') : $description),
+                $h1 === 1 ? 'bb-ok' : 'bb-warn',
+                $h1,
+                $images === 0 ? 'bb-ok' : 'bb-warn',
+                $images
+            );
+        }
+        echo '</tbody></table>';
+        $this->freshness($result);
+        echo '</div>';
+    }
+
+    public function renderSettings(): void
+    {
+        $settings = $this->bridge->settings();
+        echo '<div class="wrap billing-bridge" id="billing-bridge-settings">';
+        printf('<h1>%s</h1>', esc_html__('Billing Bridge settings', 'billing-bridge'));
+        if ($settings->isConnected()) {
+            printf(
+                '<p id="billing-bridge-status">%s</p>',
+                esc_html(sprintf(
+                    /* translators: 1: site id, 2: client name */
+                    __('Connected as site %1$s (client: %2$s).', 'billing-bridge'),
+                    $settings->siteId(),
+                    $settings->clientName() !== '' ? $settings->clientName() : __('unknown', 'billing-bridge')
+                ))
+            );
+        } else {
+            printf('<p id="billing-bridge-status">%s</p>', esc_html__('Not connected.', 'billing-bridge'));
+        }
+        printf('<form method="post" action="%s">', esc_url(admin_url('admin-post.php')));
+        echo '<input type="hidden" name="action" value="billing_bridge_settings">';
+        wp_nonce_field('billing_bridge_settings');
+        echo '<table class="form-table" role="presentation"><tbody>';
+        $this->field(
+            'bridge_url',
+            __('Bridge URL', 'billing-bridge'),
+            'url',
+            $settings->bridgeUrl(),
+            __('The address of your agency\'s Billing Bridge, e.g. https://billing.agency.example', 'billing-bridge')
+        );
+        $this->field(
+            'connect_code',
+            __('Connect code', 'billing-bridge'),
+            'text',
+            '',
+            __('A one-time code from the Hub (BBC-...). It replaces the site id and secret below.', 'billing-bridge')
+        );
+        $this->field('site_id', __('Site id', 'billing-bridge'), 'text', $settings->siteId(), __('Or enter the site id and secret by hand.', 'billing-bridge'));
+        $this->field(
+            'secret',
+            __('Site secret', 'billing-bridge'),
+            'password',
+            '',
+            $settings->hasSecret()
+                ? __('A secret is saved; it is never shown. Leave empty to keep it.', 'billing-bridge')
+                : __('No secret saved yet.', 'billing-bridge')
+        );
+        $this->field(
+            'cache_ttl',
+            __('Cache lifetime (seconds)', 'billing-bridge'),
+            'number',
+            (string) $settings->ttl(),
+            __('How long answers of the bridge are reused before asking again.', 'billing-bridge')
+        );
+        echo '</tbody></table>';
+        submit_button(__('Save and connect', 'billing-bridge'), 'primary', 'submit', true, ['id' => 'billing-bridge-save']);
+        echo '</form>';
+        if ($settings->isConnected()) {
+            printf('<h2>%s</h2>', esc_html__('Test the connection', 'billing-bridge'));
+            $this->actionButton('test', __('Test connection', 'billing-bridge'), 'billing-bridge-test');
+        }
+        echo '</div>';
+    }
+
+    // Actions (admin-post.php) ----------------------------------------------------
+
+    public function actionSettings(): void
+    {
+        $this->guardAction('settings');
+        check_admin_referer('billing_bridge_settings');
+        $settings = $this->bridge->settings();
+        // phpcs:disable -- nonce checked above; each value is sanitized here.
+        $url = Settings::sanitizeUrl((string) wp_unslash($_POST['bridge_url'] ?? ''));
+        $code = sanitize_text_field((string) wp_unslash($_POST['connect_code'] ?? ''));
+        $siteId = sanitize_text_field((string) wp_unslash($_POST['site_id'] ?? ''));
+        $secret = sanitize_text_field((string) wp_unslash($_POST['secret'] ?? ''));
+        $ttl = Settings::clampTtl(absint($_POST['cache_ttl'] ?? Settings::DEFAULT_TTL));
+        // phpcs:enable
+        if ($url === '') {
+            $this->flash([['error', __('Enter the bridge URL (http:// or https://).', 'billing-bridge')]]);
+            $this->redirectTo('settings');
+        }
+        if ($code !== '') {
+            try {
+                $answer = (new BridgeClient($url))->connect($code);
+            } catch (BridgeException $e) {
+                /* translators: %s: the error */
+                $this->flash([['error', sprintf(__('Connecting failed: %s', 'billing-bridge'), $e->getMessage())]]);
+                $this->redirectTo('settings');
+            }
+            if (!is_string($answer['site_id'] ?? null) || !is_string($answer['secret'] ?? null)) {
+                $this->flash([['error', __('Connecting failed: the bridge did not send credentials.', 'billing-bridge')]]);
+                $this->redirectTo('settings');
+            }
+            $client = is_array($answer['client'] ?? null) ? (string) ($answer['client']['name'] ?? '') : '';
+            $settings->save([
+                'bridge_url' => $url,
+                'site_id' => sanitize_text_field($answer['site_id']),
+                'secret' => $answer['secret'],
+                'client_name' => sanitize_text_field($client),
+                'cache_ttl' => $ttl,
+                'connected_at' => time(),
+            ]);
+            Plugin::flushCache();
+            /* translators: %s: client name */
+            $this->flash([['success', sprintf(__('Connected. This site belongs to %s.', 'billing-bridge'), $client)]]);
+            $this->redirectTo('settings');
+        }
+        $changes = ['bridge_url' => $url, 'site_id' => $siteId, 'cache_ttl' => $ttl];
+        if ($secret !== '') {
+            $changes['secret'] = $secret;
+        }
+        $moved = $url !== $settings->bridgeUrl() || $siteId !== $settings->siteId() || $secret !== '';
+        if ($moved) {
+            $changes['client_name'] = '';
+        }
+        $settings->save($changes);
+        if ($moved) {
+            Plugin::flushCache();
+        }
+        $this->flash([['success', __('Settings saved.', 'billing-bridge')]]);
+        $this->redirectTo('settings');
+    }
+
+    public function actionTest(): void
+    {
+        $this->guardAction('settings');
+        check_admin_referer('billing_bridge_test');
+        try {
+            $summary = $this->bridge->freshSummary();
+        } catch (BridgeException $e) {
+            /* translators: %s: the error */
+            $this->flash([['error', sprintf(__('The connection failed: %s', 'billing-bridge'), $e->getMessage())]]);
+            $this->redirectTo('settings');
+        }
+        $client = (string) ($summary['client']['name'] ?? '');
+        $plan = is_array($summary['hosting_plan'] ?? null)
+            ? trim(($summary['hosting_plan']['product'] ?? '') . ' – ' . ($summary['hosting_plan']['plan'] ?? ''), ' –')
+            : __('none', 'billing-bridge');
+        $this->bridge->settings()->save(['client_name' => sanitize_text_field($client)]);
+        $this->flash([[
+            'success',
+            /* translators: 1: client name, 2: hosting plan */
+            sprintf(__('The connection works. Client: %1$s. Hosting plan: %2$s.', 'billing-bridge'), $client, $plan),
+        ]]);
+        $this->redirectTo('settings');
+    }
+
+    public function actionInvoice(): void
+    {
+        // phpcs:disable -- read-only redirect; nonce checked below.
+        $do = isset($_GET['do']) && $_GET['do'] === 'pay' ? 'pay' : 'pdf';
+        $id = absint($_GET['invoice'] ?? 0);
+        // phpcs:enable
+        $this->guardAction($do === 'pay' ? 'invoice_pay' : 'invoice_pdf');
+        check_admin_referer('billing_bridge_invoice_' . $do . '_' . $id);
+        $summary = $this->bridge->summary()->arrayData();
+        foreach ((array) ($summary['invoices'] ?? []) as $invoice) {
+            if (is_array($invoice) && (int) ($invoice['id'] ?? 0) === $id) {
+                // A link the bridge built (http or https only); not wp_http_validate_url,
+                // which refuses a bridge on a private address or another port.
+                $url = esc_url_raw((string) ($invoice[$do . '_url'] ?? ''), ['http', 'https']);
+                if ($url !== '' && (string) wp_parse_url($url, PHP_URL_HOST) !== '') {
+                    wp_redirect($url, 303, 'Billing Bridge');
+                    exit;
+                }
+            }
+        }
+        wp_die(
+            esc_html__('This invoice cannot be opened right now.', 'billing-bridge'),
+            esc_html__('Not found', 'billing-bridge'),
+            ['response' => 404, 'back_link' => true]
+        );
+    }
+
+    public function actionSeoScan(): void
+    {
+        $this->guardAction('seo_scan');
+        check_admin_referer('billing_bridge_seo_scan');
+        $scan = (new SeoScanner())->scan();
+        try {
+            $this->bridge->postScan($scan);
+            $this->flash([[
+                'success',
+                /* translators: %d: number of pages */
+                sprintf(_n('Scan done: %d page checked.', 'Scan done: %d pages checked.', count($scan['pages']), 'billing-bridge'), count($scan['pages'])),
+            ]]);
+        } catch (BridgeException $e) {
+            /* translators: %s: the error */
+            $this->flash([['error', sprintf(__('The scan could not be sent to the billing service: %s', 'billing-bridge'), $e->getMessage())]]);
+        }
+        $this->redirectTo('seo');
+    }
+
+    public function actionSeoConfigure(): void
+    {
+        global $wp_rewrite;
+        $this->guardAction('seo_configure');
+        check_admin_referer('billing_bridge_seo_configure');
+        update_option('blog_public', '1');
+        $wp_rewrite->set_permalink_structure('/%postname%/');
+        flush_rewrite_rules(false);
+        $this->flash([[
+            'success',
+            __('Configuration applied: search engines may index the site and permalinks are /%postname%/. Scan again to update the report.', 'billing-bridge'),
+        ]]);
+        $this->redirectTo('seo');
+    }
+
+    /** @return never */
+    private function redirectTo(string $page): void
+    {
+        wp_safe_redirect(admin_url('admin.php?page=' . self::SLUGS[$page]));
+        exit;
+    }
+
+    // Small renderers -------------------------------------------------------------
+
+    private function invoiceLink(int $id, string $do): string
+    {
+        $url = add_query_arg(
+            ['action' => 'billing_bridge_invoice', 'invoice' => $id, 'do' => $do],
+            admin_url('admin-post.php')
+        );
+        return wp_nonce_url($url, 'billing_bridge_invoice_' . $do . '_' . $id);
+    }
+
+    private function actionButton(string $action, string $label, string $id): void
+    {
+        printf('<form method="post" action="%s">', esc_url(admin_url('admin-post.php')));
+        printf('<input type="hidden" name="action" value="%s">', esc_attr('billing_bridge_' . $action));
+        wp_nonce_field('billing_bridge_' . $action);
+        printf('<button type="submit" class="button" id="%1$s">%2$s</button></form>', esc_attr($id), esc_html($label));
+    }
+
+    private function field(string $name, string $label, string $type, string $value, string $help): void
+    {
+        printf(
+            '<tr><th scope="row"><label for="billing-bridge-%1$s">%2$s</label></th><td>'
+            . '<input class="regular-text" type="%3$s" id="billing-bridge-%1$s" name="%1$s" value="%4$s" autocomplete="off">'
+            . '<p class="description">%5$s</p></td></tr>',
+            esc_attr($name),
+            esc_html($label),
+            esc_attr($type),
+            esc_attr($value),
+            esc_html($help)
+        );
+    }
+
+    /** @param list<string> $headings */
+    private function tableStart(string $id, array $headings): void
+    {
+        printf('<table class="widefat striped" id="%s"><thead><tr>', esc_attr($id));
+        foreach ($headings as $heading) {
+            printf('<th scope="col">%s</th>', esc_html($heading));
+        }
+        echo '</tr></thead><tbody>';
+    }
+
+    private function check(string $key, string $label, bool $ok): void
+    {
+        printf(
+            '<tr data-check="%1$s" data-ok="%2$d"><th scope="row">%3$s</th><td class="%4$s">%5$s</td></tr>',
+            esc_attr($key),
+            $ok ? 1 : 0,
+            esc_html($label),
+            $ok ? 'bb-ok' : 'bb-warn',
+            esc_html($ok ? __('Yes', 'billing-bridge') : __('No', 'billing-bridge'))
+        );
+    }
+
+    private function freshness(CacheResult $result): void
+    {
+        if ($result->fetchedAt === null) {
+            return;
+        }
+        printf(
+            '<p class="description" id="billing-bridge-freshness" data-fetched-at="%1$d">%2$s</p>',
+            $result->fetchedAt,
+            /* translators: %s: a date and time */
+            esc_html(sprintf(__('Information from the billing service as of %s.', 'billing-bridge'), $this->dateTime($result->fetchedAt)))
+        );
+    }
+
+    /** @param array<string, mixed> $row */
+    private function amount(array $row): string
+    {
+        $amount = (string) ($row['amount_display'] ?? '');
+        $interval = (string) ($row['interval'] ?? '');
+        /* translators: 1: an amount, 2: an interval such as "1 month" */
+        return $interval !== '' ? sprintf(__('%1$s every %2$s', 'billing-bridge'), $amount, $interval) : $amount;
+    }
+
+    /** @param mixed $iso */
+    private function date($iso, bool $withTime = false): string
+    {
+        $timestamp = is_string($iso) && $iso !== '' ? strtotime($iso) : false;
+        if ($timestamp === false) {
+            return '—';
+        }
+        return $withTime ? $this->dateTime($timestamp) : wp_date((string) get_option('date_format'), $timestamp);
+    }
+
+    private function dateTime(int $timestamp): string
+    {
+        return wp_date(get_option('date_format') . ' ' . get_option('time_format'), $timestamp);
+    }
+
+    private function invoiceStatus(string $status): string
+    {
+        $labels = [
+            'open' => __('Unpaid', 'billing-bridge'),
+            'paid' => __('Paid', 'billing-bridge'),
+            'void' => __('Void', 'billing-bridge'),
+            'uncollectible' => __('Uncollectible', 'billing-bridge'),
+            'draft' => __('Draft', 'billing-bridge'),
+        ];
+        return $labels[$status] ?? $status;
+    }
+
+    private function subscriptionStatus(string $status): string
+    {
+        $labels = [
+            'pending' => __('Pending', 'billing-bridge'),
+            'active' => __('Active', 'billing-bridge'),
+            'past_due' => __('Past due', 'billing-bridge'),
+            'cancelled' => __('Cancelled', 'billing-bridge'),
+            'expired' => __('Expired', 'billing-bridge'),
+        ];
+        return $labels[$status] ?? $status;
+    }
+}

@@ -1,0 +1,89 @@
+<?php
+
+namespace BillingBridge;
+
+/**
+ * The plugin's settings, kept in one option: the bridge URL, this site's id
+ * and secret (never printed back), and the cache lifetime.
+ */
+final class Settings
+{
+    public const OPTION = 'billing_bridge_settings';
+    public const DEFAULT_TTL = 60;
+    public const MAX_TTL = 3600;
+
+    /** @var array<string, mixed> */
+    private array $values;
+
+    /** @param array<string, mixed>|null $values */
+    public function __construct(?array $values = null)
+    {
+        $stored = $values ?? get_option(self::OPTION, []);
+        $this->values = (is_array($stored) ? $stored : []) + [
+            'bridge_url' => '',
+            'site_id' => '',
+            'secret' => '',
+            'cache_ttl' => self::DEFAULT_TTL,
+            'client_name' => '',
+            'connected_at' => 0,
+        ];
+    }
+
+    public function bridgeUrl(): string
+    {
+        return untrailingslashit((string) $this->values['bridge_url']);
+    }
+
+    public function siteId(): string
+    {
+        return (string) $this->values['site_id'];
+    }
+
+    public function secret(): string
+    {
+        return (string) $this->values['secret'];
+    }
+
+    public function hasSecret(): bool
+    {
+        return $this->secret() !== '';
+    }
+
+    public function clientName(): string
+    {
+        return (string) $this->values['client_name'];
+    }
+
+    public function isConnected(): bool
+    {
+        return $this->bridgeUrl() !== '' && $this->siteId() !== '' && $this->secret() !== '';
+    }
+
+    /** Seconds an answer of the bridge is reused: the constant wins, then the option. */
+    public function ttl(): int
+    {
+        if (defined('BILLING_BRIDGE_CACHE_TTL')) {
+            return self::clampTtl((int) constant('BILLING_BRIDGE_CACHE_TTL'));
+        }
+        return self::clampTtl((int) $this->values['cache_ttl']);
+    }
+
+    public static function clampTtl(int $ttl): int
+    {
+        return max(1, min(self::MAX_TTL, $ttl));
+    }
+
+    /** @param array<string, mixed> $changes */
+    public function save(array $changes): void
+    {
+        $this->values = array_merge($this->values, $changes);
+        update_option(self::OPTION, $this->values, true);
+    }
+
+    /** A bridge URL as typed by an administrator: http(s) only, no trailing slash. */
+    public static function sanitizeUrl(string $url): string
+    {
+        $url = esc_url_raw(trim($url), ['http', 'https']);
+        return untrailingslashit($url);
+    }
+}
