@@ -496,13 +496,19 @@ def test_hostile_query_strings_and_path_ids(request, backend):
     run_all(target, cases)
 
 
+def is_site_signed(operation) -> bool:
+    """The WordPress plugin's signed operations answer 401 to this staff token
+    before reading the body (tests/integration/test_site_api.py signs one)."""
+    return operation.definition.raw.get("security") not in (None, [])
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_deeply_nested_json_is_a_400(request, backend):
     """json.loads raises RecursionError (not ValueError) on such a body."""
     target = request.getfixturevalue(f"{backend}_target")
     client = target.app.test_client()
     for operation in OPERATIONS:
-        if not operation.body:
+        if not operation.body or is_site_signed(operation):
             continue
         path = operation.path.format(**dict.fromkeys(path_names(operation), 1))
         for body in (b"[" * 100_000 + b"]" * 100_000, b'{"a":' * 50_000 + b"1" + b"}" * 50_000):

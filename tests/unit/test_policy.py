@@ -124,6 +124,11 @@ def test_site_plugin_reads_only_its_own_site():
     assert not may(plugin, "site.read", OTHER_SITE)
     assert not may(plugin, "clients.read")
     assert not may(plugin, "billing.view", OWN)
+    assert may(plugin, "site.seo_write", OWN_SITE)
+    assert not may(plugin, "site.seo_write", OTHER_SITE)
+    assert not may(plugin, "site.write", OWN_SITE)
+    assert not may(plugin, "site.read", OWN)  # its client is not its site
+    assert not may(plugin, "site.read")
 
 
 def test_anonymous_may_do_nothing():
