@@ -194,8 +194,14 @@ KINDS: dict[str, EmailKind] = {
 }
 
 
-def sample_values(kind: EmailKind) -> dict[str, str]:
-    return {name: PLACEHOLDERS[name][1] for name in kind.placeholders}
+def sample_values(kind: EmailKind, business: dict[str, str] | None = None) -> dict[str, str]:
+    """Values for previews and test messages: the business's own details
+    where they are filled in (``business``), samples for the rest."""
+    values = {name: PLACEHOLDERS[name][1] for name in kind.placeholders}
+    for name, value in (business or {}).items():
+        if name in values and value:
+            values[name] = value
+    return values
 
 
 @cache

@@ -395,7 +395,9 @@ def _queue(
 def queue_test(session: Session, key: str, to: str) -> OutboxMessage:
     """A message of template ``key`` filled with sample values, to ``to``
     (the API's "send a test"); never deduplicated. Returns the queued row."""
-    message = render(session, key, sample_values(kind_of(key)))
+    from bridge.mail.templates import business
+
+    message = render(session, key, sample_values(kind_of(key), business(session)))
     message = replace(message, subject=f"[Test] {message.subject}")
     dedupe_key = f"test:{key}:{uuid.uuid4().hex}"
     outbox.enqueue(session, trigger=f"test:{key}", dedupe_key=dedupe_key, to=to, message=message)

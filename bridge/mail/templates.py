@@ -82,7 +82,18 @@ def preview(
         current.body_text if body_text is None and body_html is None else (body_text or ""),
     )
     check_content(template.kind, content)
-    return render(session, key, sample_values(template.kind), content=content)
+    return render(session, key, sample_values(template.kind, business(session)), content=content)
+
+
+def business(session: Session) -> dict[str, str]:
+    """The business's details, for the company_* placeholders of samples."""
+    settings = get_settings(session)
+    return {
+        "company_name": settings.company_name,
+        "company_email": settings.email,
+        "company_phone": settings.phone,
+        "company_website": settings.website,
+    }
 
 
 def send_test(session: Session, key: str, to: str) -> OutboxMessage:

@@ -100,12 +100,10 @@ def test_preview_an_unsaved_edit_with_sample_values_escaped(api):
     assert response.status_code == 200, response.get_json()
     preview = response.get_json()
     assert preview["subject"] == "Payment of invoice INV-2026-00042 failed"
-    assert (
-        "Your card has insufficient funds. / Pixel &amp; Press &amp; Press" not in preview["html"]
-    )
-    assert "Pixel &amp; Press Agency" in preview["html"]  # the sample company name
+    # Sample values escaped in the HTML; the business's own name where it is set.
+    assert "<p>Your card has insufficient funds. / Pixel &amp; Press</p>" in preview["html"]
     assert "#ff0066" in preview["html"]
-    assert preview["text"].startswith("Your card has insufficient funds. / Pixel & Press Agency")
+    assert preview["text"].startswith("Your card has insufficient funds. / Pixel & Press\n")
     assert api.get("/email-templates/payment_failed").get_json()["customized"] is False
     # No body at all: the template as it is.
     response = api.client.post(
