@@ -29,7 +29,7 @@ from bridge.billing import catalog, clients, invoices
 from bridge.billing.invoices import Item
 from bridge.models import IntervalUnit, Invoice, PaymentMethod, PlanKind, Subscription
 from tests.conftest import make_token
-from tests.e2e.conftest import make_shop
+from tests.e2e.conftest import MadeInvoice, make_shop
 from tests.wordpress import harness
 
 JANE = ("jane", "jane-pass-7731", "jane@acme-shop.example")  # a person of the client
@@ -99,6 +99,20 @@ class Bridge:
             self.stop()
         self.db.dispose()
 
+    def open_invoice(self) -> MadeInvoice:
+        """A new open invoice of the shop's client on the site (the site build)."""
+        with self.db.session() as s:
+            client = clients.get_client(s, self.shop.client_id)
+            invoice = invoices.bill_client(
+                s,
+                client,
+                [Item(self.e2e_shop.build_plan_id)],
+                tax_rate_ids=[self.e2e_shop.vat_id],
+                site_id=self.shop.site_id,
+            )
+            invoices.finalize(s, invoice)
+            return MadeInvoice(invoice.id, invoice.hosted_token, invoice.number)
+
     # Staff API ------------------------------------------------------------------------
 
     def api(self, method: str, path: str, json=None) -> dict | None:
@@ -126,7 +140,7 @@ class Shop:
 
 def _setup_shop(bridge: Bridge) -> Shop:
     db = bridge.db
-    shop = make_shop(db)
+    shop = bridge.e2e_shop = make_shop(db)
     box = bridge._app.extensions["bridge.secret_box"]
     with db.session() as s:
         product = catalog.create_product(s, name="Managed hosting", category="hosting")
