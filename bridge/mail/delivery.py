@@ -53,6 +53,7 @@ LEASE = timedelta(minutes=10)
 BACKOFF = tuple(timedelta(minutes=m) for m in (1, 5, 15, 60, 180, 360, 720))  # after attempts 1..7
 MAX_ATTEMPTS = 8
 SMTP_TIMEOUT = 10
+DEFAULT_SENDER = "billing@localhost"
 
 
 class PermanentError(Exception):
@@ -60,6 +61,9 @@ class PermanentError(Exception):
 
 
 class Transport(Protocol):
+    """Anything with ``send(EmailMessage)``; ``sender`` (the From address) and
+    ``close()`` (after each batch) are optional."""
+
     sender: str
 
     def send(self, message: EmailMessage) -> None: ...
@@ -100,11 +104,12 @@ def deliver_due(database: Database, transport: Transport, *, now: datetime, batc
     ``DeliveryReport`` of what happened."""
     report = DeliveryReport()
     claimed, report.failed = _claim(database, now, batch)
+    sender = getattr(transport, "sender", None) or DEFAULT_SENDER
     try:
         for item in claimed:
             error, permanent = None, False
             try:
-                transport.send(build_message(item, transport.sender, now))
+                transport.send(build_message(item, sender, now))
             except PermanentError as exc:
                 error, permanent = str(exc), True
             except Exception as exc:  # any failure to send is retried
@@ -118,7 +123,9 @@ def deliver_due(database: Database, transport: Transport, *, now: datetime, batc
             elif outcome == OutboxStatus.QUEUED:
                 report.deferred += 1
     finally:
-        transport.close()
+        close = getattr(transport, "close", None)
+        if close is not None:
+            close()
     return report
 
 
@@ -353,7 +360,7 @@ class FolderTransport:
 def transport_from_config(config) -> SmtpTransport | FolderTransport:
     """The transport the settings ask for (``BRIDGE_MAIL_TRANSPORT``...)."""
     kind = str(config.get("MAIL_TRANSPORT") or "folder")
-    sender = str(config.get("MAIL_FROM") or "billing@localhost")
+    sender = str(config.get("MAIL_FROM") or DEFAULT_SENDER)
     if kind == "folder":
         return FolderTransport(config.get("MAIL_FOLDER") or "instance/mail", sender=sender)
     if kind == "smtp":

@@ -312,3 +312,18 @@ def test_outbox_rows_name_their_objects(shop, db):
             shop["client"]["id"],
             None,
         )
+
+
+def test_any_object_with_send_is_a_transport(shop, db):
+    class Recorder:
+        def __init__(self):
+            self.sent = []
+
+        def send(self, message):
+            self.sent.append(message)
+
+    issue(shop)
+    recorder = Recorder()
+    assert deliver_due(db, recorder, now=clock.now()).sent == 1
+    (message,) = recorder.sent
+    assert message["From"].addresses[0].addr_spec == delivery.DEFAULT_SENDER
