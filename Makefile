@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 5000
 
-.PHONY: run test lint pytest e2e-deps bench clean
+.PHONY: run test lint pytest e2e-deps wp-deps bench clean
 
 # The venv is rebuilt when the dependencies change (setup.cfg).
 $(BIN)/python:
@@ -39,14 +39,26 @@ e2e-deps:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "e2e-deps: chromium is missing and this is not root: browser tests will skip"; fi; }
 
-pytest: $(VENV)/.installed-test e2e-deps
+# The WordPress plugin's tests (tests/wordpress) and bench/wp_plugin.py run
+# Debian's WordPress on PHP (with the machine's MariaDB), phpcs and phpunit.
+# Idempotent (one dpkg query when all is there); without root it only warns,
+# and those tests skip (outside CI).
+WP_PACKAGES := wordpress php-cli php-mysql php-curl php-xml php-mbstring phpunit php-codesniffer
+wp-deps:
+	@dpkg -s $(WP_PACKAGES) >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(WP_PACKAGES) >/dev/null; \
+	  else echo "wp-deps: WordPress/PHP packages are missing and this is not root: WordPress tests will skip"; fi; }
+
+pytest: $(VENV)/.installed-test e2e-deps wp-deps
 	$(BIN)/pytest
 
 test: lint pytest
 
-bench: $(VENV)/.installed-test
+bench: $(VENV)/.installed-test wp-deps
 	$(BIN)/python bench/api.py
 	$(BIN)/python bench/pdf.py
+	$(BIN)/python bench/wp_plugin.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache
