@@ -39,9 +39,10 @@ ADMIN = harness.ADMIN
 
 
 def pytest_collection_modifyitems(items):
-    # The WordPress modules share one site and one bridge: keep them together,
-    # the browser last (it needs the connected site the others leave behind).
-    items.sort(key=lambda item: "test_plugin_browser" in item.nodeid)
+    # The WordPress modules share one site and one bridge: the browser after
+    # the others, uninstalling last (it wipes the connected site's settings).
+    order = {"test_plugin_browser": 1, "test_plugin_uninstall": 2}
+    items.sort(key=lambda item: next((v for k, v in order.items() if k in item.nodeid), 0))
 
 
 @pytest.fixture(scope="session")

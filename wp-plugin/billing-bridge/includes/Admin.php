@@ -213,14 +213,14 @@ final class Admin
             if ($result->fetchedAt !== null) {
                 $message = sprintf(
                     /* translators: 1: the error, 2: a date and time */
-                    __('The billing service cannot be reached right now (%1$s). Showing the data saved on %2$s.', 'billing-bridge'),
+                    __('Could not get up-to-date information from the billing service (%1$s). Showing the data saved on %2$s.', 'billing-bridge'),
                     $result->error,
                     $this->dateTime($result->fetchedAt)
                 );
             } else {
                 $message = sprintf(
                     /* translators: %s: the error */
-                    __('The billing service cannot be reached right now (%s), and no saved data is available yet.', 'billing-bridge'),
+                    __('Could not get information from the billing service (%s), and no saved data is available yet.', 'billing-bridge'),
                     $result->error
                 );
             }

@@ -36,19 +36,31 @@ final class Cache
         if (is_array($hit) && array_key_exists('data', $hit)) {
             return new CacheResult($hit['data'], (int) $hit['at']);
         }
-        $down = get_transient(self::PREFIX . 'down');
-        if (is_array($down)) {
-            return $this->lastGood($key, (string) ($down['error'] ?? ''), false);
+        foreach ([self::PREFIX . 'down', self::PREFIX . 'fail_' . $key] as $flag) {
+            $failure = get_transient($flag);
+            if (is_array($failure)) {
+                return $this->lastGood($key, (string) ($failure['error'] ?? ''), false);
+            }
         }
         ++$this->fetches;
         try {
             $data = $fetch();
         } catch (BridgeException $e) {
-            set_transient(self::PREFIX . 'down', ['error' => $e->getMessage(), 'at' => ($this->now)()], $this->ttl);
+            // The bridge as a whole (unreachable, failing, refusing this site)
+            // or only this question (e.g. a 400 about one email address).
+            $flag = self::isSiteWide($e) ? 'down' : 'fail_' . $key;
+            set_transient(self::PREFIX . $flag, ['error' => $e->getMessage(), 'at' => ($this->now)()], $this->ttl);
             return $this->lastGood($key, $e->getMessage(), true);
         }
         $this->put($key, $data);
         return new CacheResult($data, ($this->now)(), false, null, true);
+    }
+
+    /** Whether a failure concerns every question to the bridge, not just one. */
+    public static function isSiteWide(BridgeException $e): bool
+    {
+        $status = $e->status();
+        return $status === 0 || $status >= 500 || $status === 401 || $status === 403 || $e->errorCode() === 'bad_answer';
     }
 
     /** Stores a fresh answer (transient for one TTL, and the last good copy). */
@@ -77,6 +89,7 @@ final class Cache
     public function forget(string $key): void
     {
         delete_transient(self::PREFIX . 'c_' . $key);
+        delete_transient(self::PREFIX . 'fail_' . $key);
     }
 
     /** Forgets that the bridge failed (after a successful call made outside the cache). */

@@ -42,6 +42,8 @@ final class Plugin
             $wpdb->esc_like('_transient_timeout_billing_bridge_c_') . '%',
             $wpdb->esc_like('_transient_billing_bridge_down') . '%',
             $wpdb->esc_like('_transient_timeout_billing_bridge_down') . '%',
+            $wpdb->esc_like('_transient_billing_bridge_fail_') . '%',
+            $wpdb->esc_like('_transient_timeout_billing_bridge_fail_') . '%',
             $wpdb->esc_like('billing_bridge_last_') . '%',
         ];
         foreach ($patterns as $pattern) {

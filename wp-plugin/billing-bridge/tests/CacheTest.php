@@ -101,6 +101,42 @@ final class CacheTest extends TestCase
         self::assertSame(2, $this->calls);
     }
 
+    public function testARefusalOfOneQuestionDoesNotStopTheOthers(): void
+    {
+        $refused = function (): array {
+            ++$this->calls;
+            throw new BridgeException('Not a valid email address.', 'validation_error', 400);
+        };
+        $first = $this->cache->remember('access_x', $refused);
+        self::assertTrue($first->stale);
+        self::assertFalse($this->cache->isDown());
+        $this->cache->remember('access_x', $refused); // remembered for one TTL
+        self::assertSame(1, $this->calls);
+        $summary = $this->cache->remember('summary', $this->answer(['unpaid_count' => 0]));
+        self::assertFalse($summary->stale);
+        self::assertSame(2, $this->calls);
+    }
+
+    /** @return array<string, array{0: BridgeException, 1: bool}> */
+    public static function failures(): array
+    {
+        return [
+            'unreachable' => [new BridgeException('Connection refused'), true],
+            'server error' => [new BridgeException('Internal error', 'http_500', 500), true],
+            'bad signature' => [new BridgeException('Wrong signature', 'bad_signature', 401), true],
+            'site disabled' => [new BridgeException('Disabled', 'site_disabled', 403), true],
+            'not json' => [new BridgeException('Not JSON', 'bad_answer', 200), true],
+            'bad request' => [new BridgeException('Bad email', 'validation_error', 400), false],
+            'not found' => [new BridgeException('Not found', 'not_found', 404), false],
+        ];
+    }
+
+    /** @dataProvider failures */
+    public function testWhichFailuresConcernTheWholeBridge(BridgeException $e, bool $siteWide): void
+    {
+        self::assertSame($siteWide, Cache::isSiteWide($e));
+    }
+
     public function testPeekNeverAsks(): void
     {
         self::assertNull($this->cache->peek('summary'));

@@ -1,0 +1,25 @@
+"""Uninstalling removes every option and transient the plugin wrote (run
+last: it wipes the connected site's settings)."""
+
+from __future__ import annotations
+
+from tests.wordpress.harness import PLUGIN_FILE
+
+COUNT = r"""
+global $wpdb;
+echo $wpdb->get_var($wpdb->prepare(
+    "SELECT COUNT(*) FROM {$wpdb->options} WHERE option_name LIKE %s",
+    '%' . $wpdb->esc_like('billing_bridge_') . '%'
+));
+"""
+
+
+def test_uninstall_removes_the_options_and_transients(connected, wordpress):
+    assert int(wordpress.php(COUNT)) >= 3  # settings, last good copies, transients
+    wordpress.php(
+        "require_once ABSPATH . 'wp-admin/includes/plugin.php';"
+        f"deactivate_plugins('{PLUGIN_FILE}'); uninstall_plugin('{PLUGIN_FILE}');"
+    )
+    assert int(wordpress.php(COUNT)) == 0
+    assert wordpress.get_option("billing_bridge_settings") == "false"
+    assert wordpress.get_option("blogname") == '"Acme shop"'  # nothing else touched
