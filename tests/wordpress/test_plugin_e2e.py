@@ -6,6 +6,7 @@ actions the client role does not grant, the cache and the bridge going down."""
 from __future__ import annotations
 
 import json
+import re
 import time
 
 import requests
@@ -95,7 +96,8 @@ def test_the_administrator_sees_every_page(connected, wordpress, bridge):
     hosting = page(admin, wordpress, "hosting")
     assert hosting.status_code == 200
     text = text_of(hosting.text)
-    assert "Pro monthly" in text and "€49.00 every 1 month" in text
+    assert "Pro monthly" in text and "€49.00 / 1 month" in text
+    assert re.search(r"Disk used by plugins \d+(\.\d)? KB", text), text  # the plugin itself
     for fact in (
         "PHP version 8.",
         "WordPress version 6.1",

@@ -794,7 +794,7 @@ final class Admin
         $amount = (string) ($row['amount_display'] ?? '');
         $interval = (string) ($row['interval'] ?? '');
         /* translators: 1: an amount, 2: an interval such as "1 month" */
-        return $interval !== '' ? sprintf(__('%1$s every %2$s', 'billing-bridge'), $amount, $interval) : $amount;
+        return $interval !== '' ? sprintf(__('%1$s / %2$s', 'billing-bridge'), $amount, $interval) : $amount;
     }
 
     /** @param mixed $iso */

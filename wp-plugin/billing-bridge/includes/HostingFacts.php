@@ -33,7 +33,7 @@ final class HostingFacts
             sprintf(
                 /* translators: 1: PHP memory_limit, 2: WP_MEMORY_LIMIT */
                 __('PHP %1$s, WordPress %2$s', 'billing-bridge'),
-                (string) ini_get('memory_limit'),
+                ini_get('memory_limit') === '-1' ? __('unlimited', 'billing-bridge') : (string) ini_get('memory_limit'),
                 defined('WP_MEMORY_LIMIT') ? (string) WP_MEMORY_LIMIT : '-'
             )
         );
@@ -45,7 +45,8 @@ final class HostingFacts
         ];
         foreach ($labels as $folder => $label) {
             $entry = $disk['folders'][$folder] ?? ['bytes' => 0, 'complete' => true];
-            $value = size_format((int) $entry['bytes'], 1) ?: '0 B';
+            $bytes = (int) $entry['bytes'];
+            $value = (string) size_format($bytes, $bytes >= 1024 ? 1 : 0);
             if (!$entry['complete']) {
                 /* translators: %s: a size such as "12 MB" */
                 $value = sprintf(__('more than %s (too many files to count)', 'billing-bridge'), $value);
