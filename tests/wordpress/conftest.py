@@ -1,6 +1,6 @@
 """The plugin in a real WordPress talking to a real bridge.
 
-Session fixtures: ``wordpress`` (Debian's WordPress on PHP's built-in
+Package fixtures (one set for this folder): ``wordpress`` (Debian's WordPress on PHP's built-in
 server with 4 workers, its own MariaDB database, the plugin activated; see
 harness.py), ``bridge`` (the Flask app on a loopback WSGI server over a
 migrated SQLite copy, PUBLIC_URL set to its own URL, with a shop, a site, an
@@ -18,6 +18,7 @@ import re
 import shutil
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 import requests
@@ -41,8 +42,16 @@ ADMIN = harness.ADMIN
 def pytest_collection_modifyitems(items):
     # The WordPress modules share one site and one bridge: the browser after
     # the others, uninstalling last (it wipes the connected site's settings).
+    # Only this folder's tests are reordered, within the places they hold.
+    here = Path(__file__).parent
+    slots = [i for i, item in enumerate(items) if here in Path(item.path).parents]
     order = {"test_plugin_browser": 1, "test_plugin_uninstall": 2}
-    items.sort(key=lambda item: next((v for k, v in order.items() if k in item.nodeid), 0))
+    mine = sorted(
+        (items[i] for i in slots),
+        key=lambda item: order.get(Path(item.path).stem, 0),
+    )
+    for slot, item in zip(slots, mine, strict=True):
+        items[slot] = item
 
 
 @pytest.fixture(scope="session")
@@ -187,7 +196,7 @@ def _setup_shop(bridge: Bridge) -> Shop:
     return Shop(shop.client_id, site_id, public_id, *numbers, "Pro monthly")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def bridge(wp_available, sqlite_template, tmp_path_factory):
     bridge = Bridge(tmp_path_factory.mktemp("bridge"), sqlite_template)
     bridge.shop = _setup_shop(bridge)
@@ -195,7 +204,7 @@ def bridge(wp_available, sqlite_template, tmp_path_factory):
     bridge.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def wordpress(wp_available, tmp_path_factory):
     with harness.WordPress(tmp_path_factory.mktemp("wordpress")) as wp:
         for login, password, email in (JANE, SAM, NOBODY):
@@ -210,7 +219,7 @@ class Connection:
     test_html: str
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def connected(wordpress, bridge) -> Connection:
     """The administrator connects the site with a one-time code, then tests the connection."""
     code = bridge.api(
