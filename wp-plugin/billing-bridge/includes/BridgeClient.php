@@ -87,6 +87,18 @@ final class BridgeClient
                 : sprintf(__('The bridge answered with HTTP status %d.', 'billing-bridge'), $status);
             throw new BridgeException($message, $code, $status);
         }
+        if ($status >= 300 && $status < 400) {
+            $location = (string) wp_remote_retrieve_header($response, 'location');
+            throw new BridgeException(
+                sprintf(
+                    /* translators: %s: the address the bridge redirects to */
+                    __('The bridge URL redirects to %s: enter the address it redirects to in the settings.', 'billing-bridge'),
+                    $location
+                ),
+                'redirect',
+                $status
+            );
+        }
         if (!is_array($data)) {
             throw new BridgeException(__('The bridge sent an answer that is not JSON.', 'billing-bridge'), 'bad_answer', $status);
         }

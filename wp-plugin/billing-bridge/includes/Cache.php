@@ -56,11 +56,16 @@ final class Cache
         return new CacheResult($data, ($this->now)(), false, null, true);
     }
 
-    /** Whether a failure concerns every question to the bridge, not just one. */
+    /**
+     * Whether a failure concerns every question to the bridge (unreachable,
+     * failing, redirecting, refusing this site), not just this one (another
+     * 4xx, e.g. a 400 about one email address).
+     */
     public static function isSiteWide(BridgeException $e): bool
     {
         $status = $e->status();
-        return $status === 0 || $status >= 500 || $status === 401 || $status === 403 || $e->errorCode() === 'bad_answer';
+        $aboutTheQuestion = $status >= 400 && $status < 500 && $status !== 401 && $status !== 403;
+        return !$aboutTheQuestion;
     }
 
     /** Stores a fresh answer (transient for one TTL, and the last good copy). */

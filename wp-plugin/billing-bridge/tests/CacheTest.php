@@ -126,6 +126,8 @@ final class CacheTest extends TestCase
             'bad signature' => [new BridgeException('Wrong signature', 'bad_signature', 401), true],
             'site disabled' => [new BridgeException('Disabled', 'site_disabled', 403), true],
             'not json' => [new BridgeException('Not JSON', 'bad_answer', 200), true],
+            'redirect' => [new BridgeException('Moved', 'redirect', 301), true],
+            'too many requests' => [new BridgeException('Slow down', 'rate_limited', 429), false],
             'bad request' => [new BridgeException('Bad email', 'validation_error', 400), false],
             'not found' => [new BridgeException('Not found', 'not_found', 404), false],
         ];

@@ -114,6 +114,25 @@ final class SignerTest extends TestCase
             self::assertSame('bad_signature', $e->errorCode());
             self::assertSame(401, $e->status());
         }
+        WpStub::$responses[] = [
+            'response' => ['code' => 301],
+            'headers' => ['location' => 'https://bridge.example/api/v1/site/summary'],
+            'body' => '<html>Moved</html>',
+        ];
+        try {
+            (new BridgeClient('http://bridge.example', 'site_1', 's'))->get('/api/v1/site/summary');
+            self::fail('no exception');
+        } catch (\BillingBridge\BridgeException $e) {
+            self::assertSame('redirect', $e->errorCode());
+            self::assertStringContainsString('https://bridge.example/api/v1/site/summary', $e->getMessage());
+        }
+        WpStub::$responses[] = ['response' => ['code' => 200], 'body' => '<html>a login page</html>'];
+        try {
+            (new BridgeClient('http://bridge.example', 'site_1', 's'))->get('/api/v1/site/summary');
+            self::fail('no exception');
+        } catch (\BillingBridge\BridgeException $e) {
+            self::assertSame('bad_answer', $e->errorCode());
+        }
         $this->expectException(\BillingBridge\BridgeException::class);
         (new BridgeClient('http://bridge.example', 'site_1', 's'))->get('/api/v1/site/summary'); // no answer queued: refused
     }

@@ -134,6 +134,11 @@ function wp_remote_retrieve_response_code($response)
     return $response['response']['code'] ?? '';
 }
 
+function wp_remote_retrieve_header($response, string $header): string
+{
+    return $response['headers'][strtolower($header)] ?? '';
+}
+
 function wp_remote_retrieve_body($response): string
 {
     return $response['body'] ?? '';
