@@ -640,9 +640,9 @@ final class Admin
             $this->redirectTo('settings');
         }
         $client = (string) ($summary['client']['name'] ?? '');
-        $plan = is_array($summary['hosting_plan'] ?? null)
-            ? trim(($summary['hosting_plan']['product'] ?? '') . ' – ' . ($summary['hosting_plan']['plan'] ?? ''), ' –')
-            : __('none', 'billing-bridge');
+        $hosting = is_array($summary['hosting_plan'] ?? null) ? $summary['hosting_plan'] : [];
+        $names = array_filter([(string) ($hosting['product'] ?? ''), (string) ($hosting['plan'] ?? '')], 'strlen');
+        $plan = $names !== [] ? implode(' – ', $names) : __('none', 'billing-bridge');
         $this->bridge->settings()->save(['client_name' => sanitize_text_field($client)]);
         $this->flash([[
             'success',
