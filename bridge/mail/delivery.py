@@ -216,8 +216,12 @@ def build_message(item: Outgoing, sender: str, now: datetime) -> EmailMessage:
         message["Subject"] = item.subject
         message["From"] = Address(display_name=item.from_name, addr_spec=sender)
         message["To"] = item.to
+        if not _is_one_address(message["To"], item.to):
+            raise PermanentError(f"Not a single deliverable address: {item.to!r}")
         if item.reply_to:
             message["Reply-To"] = item.reply_to
+            if not _is_one_address(message["Reply-To"], item.reply_to):
+                del message["Reply-To"]  # better no Reply-To than a wrong one
         domain = sender.rpartition("@")[2] or "billing-bridge.invalid"
         digest = hashlib.sha256(item.dedupe_key.encode()).hexdigest()[:16]
         message["Message-ID"] = f"<outbox.{item.id}.{digest}@{domain}>"
@@ -242,6 +246,13 @@ def build_message(item: Outgoing, sender: str, now: datetime) -> EmailMessage:
     except (ValueError, TypeError, IndexError) as exc:
         raise PermanentError(f"The message cannot be built: {exc}") from exc
     return message
+
+
+def _is_one_address(header, expected: str) -> bool:
+    """Whether the parsed header is exactly ``expected`` (one address): a
+    stored address like "a,b@x.com" must not become two recipients."""
+    addresses = header.addresses
+    return len(addresses) == 1 and addresses[0].addr_spec == expected.strip()
 
 
 # Transports ------------------------------------------------------------------------

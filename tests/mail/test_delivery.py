@@ -327,3 +327,24 @@ def test_any_object_with_send_is_a_transport(shop, db):
     assert deliver_due(db, recorder, now=clock.now()).sent == 1
     (message,) = recorder.sent
     assert message["From"].addresses[0].addr_spec == delivery.DEFAULT_SENDER
+
+
+def test_an_address_that_is_not_one_recipient_fails_and_is_never_split(shop, db, smtp):
+    issue(shop)
+    with db.session() as session:
+        row = session.scalars(select(OutboxMessage)).one()
+        row.to_address = "alice@example.com,mallory@example.net"
+        row.reply_to = "a;b@agency.example"
+    report = deliver_due(db, transport(smtp), now=clock.now())
+    assert (report.sent, report.failed) == (0, 1)
+    assert smtp.messages == []
+    assert "Not a single deliverable address" in outbox(db)[0].last_error
+
+
+def test_a_reply_to_that_is_not_one_address_is_left_out(shop, db, smtp):
+    issue(shop)
+    with db.session() as session:
+        session.scalars(select(OutboxMessage)).one().reply_to = "a;b@agency.example"
+    assert deliver_due(db, transport(smtp), now=clock.now()).sent == 1
+    (message,) = smtp.messages
+    assert message["Reply-To"] is None
