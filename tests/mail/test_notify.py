@@ -205,3 +205,31 @@ def test_two_processes_queueing_the_same_mail_at_once_queue_one(shop, db):
     assert errors == []
     assert sorted(results) == [False, True]
     assert len(outbox(db, "overdue_reminder")) == 1
+
+
+def test_a_card_payment_settling_the_invoice_queues_the_receipt_once(shop, db):
+    """Card payments (the gateway, webhooks, reconcile) count through
+    invoices.apply_payment like offline ones."""
+    from bridge import clock
+    from bridge.models import Payment, PaymentMethod, PaymentStatus
+
+    invoice = issue(shop)
+    with db.session() as session:
+        loaded = session.get(Invoice, invoice["id"])
+        payment = Payment(
+            invoice=loaded,
+            client_id=loaded.client_id,
+            amount=loaded.amount_due,
+            currency=loaded.currency,
+            method=PaymentMethod.CARD,
+            gateway="stripe",
+            status=PaymentStatus.SUCCEEDED,
+            received_at=clock.now(),
+            created_at=clock.now(),
+        )
+        session.add(payment)
+        invoices.apply_payment(session, loaded, payment)
+        assert notify.payment_receipt(session, loaded, payment) is False  # already queued
+    receipt = outbox(db, "payment_receipt")[0]
+    assert "card" in receipt.body_text and "€150.00" in receipt.body_text
+    assert len(outbox(db, "agency_payment_received")) == 1
