@@ -328,6 +328,8 @@ def test_bridge_down_shows_a_notice_and_the_saved_data_quickly(connected, wordpr
     wordpress.php(r"(new \BillingBridge\Settings())->save(['cache_ttl' => 1]);")
     admin = connected.admin
     jane = wordpress.login(JANE[0], JANE[1])
+    sam = wordpress.login(SAM[0], SAM[1])
+    wordpress.flush_plugin_cache()  # no saved answer about sam's access
     assert bridge.shop.open_invoice_number in text_of(page(admin, wordpress, "billing").text)
     assert page(jane, wordpress, "billing").status_code == 200
     assert "Latest scan" in text_of(page(admin, wordpress, "seo").text)
@@ -350,6 +352,11 @@ def test_bridge_down_shows_a_notice_and_the_saved_data_quickly(connected, wordpr
             assert "Showing the data saved on" in text, name
         text = text_of(page(jane, wordpress, "billing").text)
         assert bridge.shop.open_invoice_number in text  # the last good copy
+        # Someone whose access the plugin never learnt: told why, not "forbidden".
+        started = time.monotonic()
+        unknown = page(sam, wordpress, "billing")
+        assert unknown.status_code == 503 and time.monotonic() - started < 4
+        assert "cannot be reached to check what your role allows" in unknown.text
         assert "Pro monthly" in text_of(page(admin, wordpress, "hosting").text)
         # An action that needs the bridge fails politely.
         seo = page(admin, wordpress, "seo").text

@@ -18,6 +18,9 @@ final class Admin
 
     private ?Permissions $permissions = null;
 
+    /** The bridge's answer about the current user's access (not for administrators). */
+    private ?CacheResult $access = null;
+
     /** @var list<CacheResult> answers of the bridge shown on this page view */
     private array $shown = [];
 
@@ -54,8 +57,8 @@ final class Admin
         if (!$this->bridge->isConnected() || !is_email($user->user_email)) {
             return $this->permissions = Permissions::none();
         }
-        $access = $this->bridge->access($user->user_email);
-        return $this->permissions = Permissions::fromAccess($access->data);
+        $this->access = $this->bridge->access($user->user_email);
+        return $this->permissions = Permissions::fromAccess($this->access->data);
     }
 
     // Menus and page loads ------------------------------------------------------
@@ -162,6 +165,7 @@ final class Admin
     private function guardPage(string $page): void
     {
         if (!$this->permissions()->canSee($page)) {
+            $this->unknownAccess();
             $this->forbidden(__('Sorry, your role does not give access to this page.', 'billing-bridge'));
         }
     }
@@ -169,7 +173,20 @@ final class Admin
     private function guardAction(string $action): void
     {
         if (!$this->permissions()->canDo($action)) {
+            $this->unknownAccess();
             $this->forbidden(__('Sorry, your role does not allow this action.', 'billing-bridge'));
+        }
+    }
+
+    /** When the bridge could not say what the user may do (and never did before): 503, not 403. */
+    private function unknownAccess(): void
+    {
+        if ($this->access !== null && $this->access->stale && !$this->access->hasData()) {
+            wp_die(
+                esc_html__('The billing service cannot be reached to check what your role allows. Please try again in a minute.', 'billing-bridge'),
+                esc_html__('Billing service unavailable', 'billing-bridge'),
+                ['response' => 503, 'back_link' => true]
+            );
         }
     }
 
