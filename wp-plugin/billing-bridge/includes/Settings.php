@@ -68,9 +68,10 @@ final class Settings
         return self::clampTtl((int) $this->values['cache_ttl']);
     }
 
+    /** 1 to MAX_TTL seconds; anything not positive means the default. */
     public static function clampTtl(int $ttl): int
     {
-        return max(1, min(self::MAX_TTL, $ttl));
+        return $ttl <= 0 ? self::DEFAULT_TTL : min(self::MAX_TTL, $ttl);
     }
 
     /** @param array<string, mixed> $changes */

@@ -1,0 +1,53 @@
+<?php
+
+namespace BillingBridge\Tests;
+
+use BillingBridge\Settings;
+use PHPUnit\Framework\TestCase;
+use WpStub;
+
+/** The stored settings: defaults, the cache lifetime's bounds, connected or not. */
+final class SettingsTest extends TestCase
+{
+    protected function setUp(): void
+    {
+        WpStub::reset();
+    }
+
+    public function testDefaults(): void
+    {
+        $settings = new Settings();
+        self::assertSame(60, $settings->ttl());
+        self::assertFalse($settings->isConnected());
+        self::assertFalse($settings->hasSecret());
+    }
+
+    public function testConnectedNeedsUrlSiteAndSecret(): void
+    {
+        $settings = new Settings(['bridge_url' => 'https://bridge.example/', 'site_id' => 'site_1']);
+        self::assertFalse($settings->isConnected());
+        $settings->save(['secret' => 'bbs_x']);
+        self::assertTrue($settings->isConnected());
+        self::assertSame('https://bridge.example', $settings->bridgeUrl());
+        self::assertSame('bbs_x', WpStub::$options[Settings::OPTION]['secret']);
+        self::assertTrue((new Settings())->isConnected(), 'saved in the option');
+    }
+
+    public function testTheCacheLifetimeStaysWithinBounds(): void
+    {
+        self::assertSame(1, (new Settings(['cache_ttl' => 1]))->ttl());
+        self::assertSame(2, (new Settings(['cache_ttl' => '2']))->ttl());
+        self::assertSame(3600, (new Settings(['cache_ttl' => 999999]))->ttl());
+        self::assertSame(60, (new Settings(['cache_ttl' => 0]))->ttl());
+        self::assertSame(60, (new Settings(['cache_ttl' => -5]))->ttl());
+        self::assertSame(60, (new Settings(['cache_ttl' => 'x']))->ttl());
+    }
+
+    public function testAStoredValueThatIsNotAnArrayIsIgnored(): void
+    {
+        WpStub::$options[Settings::OPTION] = 'garbage';
+        $settings = new Settings();
+        self::assertSame('', $settings->bridgeUrl());
+        self::assertSame(60, $settings->ttl());
+    }
+}
