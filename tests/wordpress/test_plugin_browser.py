@@ -69,7 +69,7 @@ def test_client_user_pays_from_the_billing_page(browser, connected, wordpress, b
         expect(menu).to_be_visible()
         menu.locator("a.menu-top").click()
         expect(page.locator("#billing-bridge-billing h1")).to_have_text("Billing")
-        expect(menu.locator("#billing-bridge-unpaid")).to_be_visible()
+        expect(menu.locator("a.menu-top .billing-bridge-unpaid")).to_have_text("1")
         row = page.locator(f"#bb-invoice-{due.id}")
         expect(row.locator(".bb-status")).to_have_text("Unpaid")
         expect(page.locator("#toplevel_page_billing-bridge")).not_to_contain_text("Hosting")

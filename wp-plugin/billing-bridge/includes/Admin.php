@@ -133,7 +133,7 @@ final class Admin
             return '';
         }
         return sprintf(
-            ' <span class="awaiting-mod count-%1$d" id="billing-bridge-unpaid"><span class="pending-count">%1$d</span></span>',
+            ' <span class="awaiting-mod count-%1$d billing-bridge-unpaid"><span class="pending-count">%1$d</span></span>',
             $count
         );
     }
