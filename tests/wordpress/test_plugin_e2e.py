@@ -147,13 +147,20 @@ def test_pay_and_pdf_open_the_bridge(connected, wordpress, bridge):
 
 def test_scan_and_apply_configuration(connected, wordpress, bridge):
     admin = connected.admin
+    # A post whose title has characters that are markup: the report shows them as text.
+    wordpress.php(
+        "wp_insert_post(['post_title' => 'Bread < 5 € & rolls', 'post_status' => 'publish',"
+        " 'post_content' => '<p>Daily.</p><img src=\"/bread.png\">']);"
+    )
     seo = page(admin, wordpress, "seo").text
     started = time.monotonic()
     scanned = post_action(admin, wordpress, nonce_form(seo, "billing_bridge_seo_scan"))
     assert scanned.status_code == 200
     assert time.monotonic() - started < 20
     text = text_of(scanned.text)
-    assert "Scan done: 3 pages checked." in text, text[:3000]  # home, Hello world!, Sample Page
+    # The home page, then the posts and pages, newest first.
+    assert "Scan done: 4 pages checked." in text, text[:3000]
+    assert "Bread &lt; 5 € &amp; rolls" in scanned.text
     latest = bridge.api(
         "GET", f"/clients/{bridge.shop.client_id}/sites/{bridge.shop.site_id}/seo-scans/latest"
     )["scan"]
@@ -161,6 +168,9 @@ def test_scan_and_apply_configuration(connected, wordpress, bridge):
     assert urls[0] == f"{wordpress.url}/"
     assert f"{wordpress.url}/?p=1" in urls  # Hello world!, with plain permalinks
     assert latest["site"] == {"blog_public": False, "sitemap": False, "permalink_structure": ""}
+    bread = latest["pages"][1]
+    assert bread["title"] == "Bread < 5 € & rolls – Acme shop"
+    assert bread["images_without_alt"] == 1
     home = latest["pages"][0]
     assert home["title"].startswith("Acme shop") and home["title_length"] == len(home["title"])
     assert "Acme shop" in text and "Plain (?p=123)" in text
