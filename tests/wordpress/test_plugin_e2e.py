@@ -304,6 +304,25 @@ def test_a_warm_cache_asks_the_bridge_nothing(connected, wordpress, bridge):
     assert bridge.site_api_requests[before:] == []
 
 
+def test_a_cold_page_asks_the_bridge_once(connected, wordpress, bridge):
+    admin = connected.admin
+    expected = {
+        "billing": "GET /api/v1/site/summary",
+        "hosting": "GET /api/v1/site/summary",
+        "seo": "GET /api/v1/site/seo-scans/latest",  # the badge then shows what is known
+        "settings": None,
+    }
+    for name, call in expected.items():
+        wordpress.flush_plugin_cache()
+        before = len(bridge.site_api_requests)
+        assert page(admin, wordpress, name).status_code == 200
+        assert bridge.site_api_requests[before:] == ([call] if call else []), name
+    wordpress.flush_plugin_cache()
+    before = len(bridge.site_api_requests)
+    assert admin.get(f"{wordpress.url}/wp-admin/", timeout=20).status_code == 200
+    assert bridge.site_api_requests[before:] == ["GET /api/v1/site/summary"]  # the badge
+
+
 def test_an_invoice_paid_in_the_bridge_shows_paid_once_the_cache_expires(
     connected, wordpress, bridge
 ):
