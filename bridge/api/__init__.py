@@ -15,6 +15,7 @@ from bridge.api import (
     errors,
     invoices,
     roles,
+    schedule,
     settings,
     site,
     subscriptions,
@@ -23,6 +24,7 @@ from bridge.api.fields import INT32_MAX
 
 BLUEPRINTS = (
     settings.blp,
+    schedule.blp,
     clients.blp,
     roles.blp,
     custom_fields.blp,

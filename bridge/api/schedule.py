@@ -1,0 +1,86 @@
+"""When renewals, retries and reminders happen: the business time zone, the
+dunning schedule, and the reminder days (``bridge.billing.schedule``)."""
+
+from __future__ import annotations
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from marshmallow import Schema, fields
+
+from bridge.api.auth import authorize, require_token
+from bridge.api.fields import Integer, Text
+from bridge.billing import schedule
+from bridge.billing.business import get_settings
+from bridge.db import get_session
+
+blp = Blueprint(
+    "schedule",
+    __name__,
+    url_prefix="/api/v1",
+    description="Renewals, dunning and reminders: when they happen",
+)
+blp.before_request(require_token)
+
+DAY_LIST = {"maxItems": schedule.MAX_RETRIES}
+
+
+class ScheduleSchema(Schema):
+    timezone = fields.String(
+        metadata={"description": "IANA time zone: periods and invoice dates follow it"}
+    )
+    dunning_retry_days = fields.List(
+        fields.Integer(),
+        metadata={
+            "description": "Retries of a failed renewal charge, in days after the "
+            "first failure (increasing)"
+        },
+    )
+    past_due_cancel_after_days = fields.Integer(
+        allow_none=True,
+        metadata={
+            "description": "Days a subscription stays past due after the last failed "
+            "retry before it is cancelled (0: at once; null: never)"
+        },
+    )
+    renewal_reminder_days = fields.Integer(
+        metadata={"description": "Upcoming-renewal email this many days before (0: none)"}
+    )
+    overdue_reminder_days = fields.List(
+        fields.Integer(),
+        metadata={"description": "Overdue reminders this many days after the due date"},
+    )
+
+
+class SchedulePatchSchema(Schema):
+    timezone = Text(max_length=64)
+    dunning_retry_days = fields.List(
+        Integer(minimum=1, maximum=schedule.MAX_DAYS),
+        validate=lambda v: len(v) <= schedule.MAX_RETRIES,
+        metadata=DAY_LIST,
+    )
+    past_due_cancel_after_days = Integer(maximum=schedule.MAX_DAYS, allow_none=True)
+    renewal_reminder_days = Integer(maximum=schedule.MAX_DAYS)
+    overdue_reminder_days = fields.List(
+        Integer(minimum=1, maximum=schedule.MAX_DAYS),
+        validate=lambda v: len(v) <= schedule.MAX_RETRIES,
+        metadata=DAY_LIST,
+    )
+
+
+@blp.route("/settings/schedule")
+class ScheduleSettings(MethodView):
+    @blp.response(200, ScheduleSchema)
+    def get(self):
+        """The time zone, the dunning schedule and the reminder days."""
+        authorize("settings.read")
+        return get_settings(get_session())
+
+    @blp.arguments(SchedulePatchSchema)
+    @blp.response(200, ScheduleSchema)
+    def patch(self, changes):
+        """Change any of them (only the fields given; all or nothing)."""
+        authorize("settings.write")
+        session = get_session()
+        settings = schedule.update_schedule(session, changes)
+        session.commit()
+        return settings
