@@ -25,7 +25,7 @@ $(VENV)/.installed-test: setup.cfg pyproject.toml | $(BIN)/python
 run: $(VENV)/.installed-run
 	$(BIN)/bridge db upgrade
 	$(BIN)/bridge demo
-	$(BIN)/bridge serve --host $(HOST) --port $(PORT)
+	$(BIN)/bridge serve --host $(HOST) --port $(PORT) --scheduler
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
@@ -57,6 +57,7 @@ test: lint pytest
 
 bench: $(VENV)/.installed-test wp-deps
 	$(BIN)/python bench/api.py
+	$(BIN)/python bench/renewals.py
 	$(BIN)/python bench/pdf.py
 	$(BIN)/python bench/wp_plugin.py
 
