@@ -53,8 +53,16 @@ INVOICE_LANGUAGES = ("en", "fr")
 
 
 def get_settings(session: Session) -> BusinessSettings:
-    """The single settings row (created by the first migration)."""
+    """The single settings row (created by the first migration).
+
+    The session keeps a strong reference to it, so that the identity map
+    holds it and asking again costs no query (it is read many times per
+    invoice); a rollback expires it and the next read reloads it."""
+    settings = session.info.get("bridge.settings")
+    if settings is not None and settings in session:
+        return settings
     settings = session.get(BusinessSettings, SETTINGS_ID)
+    session.info["bridge.settings"] = settings
     if settings is None:  # only if someone deleted the row by hand
         settings = BusinessSettings(id=SETTINGS_ID, custom_fields={})
         session.add(settings)

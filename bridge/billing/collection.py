@@ -27,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from bridge.billing import audit
@@ -68,25 +68,21 @@ class CollectReport:
         return dict(self.__dict__)
 
 
-def failed_attempts(session: Session, invoice_id: int) -> list[Payment]:
-    """The invoice's card attempts that failed, oldest first."""
+def card_attempts(session: Session, invoice_id: int) -> list[Payment]:
+    """The invoice's card attempts, oldest first."""
     return list(
         session.scalars(
             select(Payment)
-            .where(
-                Payment.invoice_id == invoice_id,
-                Payment.gateway == CARD_GATEWAY,
-                Payment.status == PaymentStatus.FAILED,
-            )
+            .where(Payment.invoice_id == invoice_id, Payment.gateway == CARD_GATEWAY)
             .order_by(Payment.id)
         )
     )
 
 
-def _next_retry(session: Session, invoice_id: int) -> tuple[int, datetime | None]:
+def _next_retry(session: Session, attempts: list[Payment]) -> tuple[int, datetime | None]:
     """(failed attempts so far, when the next one is due or None when the
     schedule is used up)."""
-    failures = failed_attempts(session, invoice_id)
+    failures = [p for p in attempts if p.status == PaymentStatus.FAILED]
     if not failures:
         return 0, None
     retry_days = list(get_settings(session).dunning_retry_days or [])
@@ -104,8 +100,13 @@ def claim_due(session: Session, now: datetime, batch: int) -> list[int]:
             .with_for_update(skip_locked=True)
         )
     )
-    for invoice_id in ids:
-        session.get(Invoice, invoice_id).next_charge_at = now + LEASE
+    if ids:
+        session.execute(
+            update(Invoice)
+            .where(Invoice.id.in_(ids))
+            .values(next_charge_at=now + LEASE)
+            .execution_options(synchronize_session=False)
+        )
     session.commit()
     return ids
 
@@ -137,14 +138,9 @@ def collect_one(session: Session, charger: Charger, invoice_id: int, now: dateti
         _plan(session, invoice, None)
         session.commit()
         return "skipped"
-    failures, due = _next_retry(session, invoice_id)
-    latest = session.scalar(
-        select(Payment)
-        .where(Payment.invoice_id == invoice_id, Payment.gateway == CARD_GATEWAY)
-        .order_by(Payment.id.desc())
-        .limit(1)
-    )
-    latest_failed = latest is not None and latest.status == PaymentStatus.FAILED
+    attempts = card_attempts(session, invoice_id)
+    latest_failed = bool(attempts) and attempts[-1].status == PaymentStatus.FAILED
+    failures, due = _next_retry(session, attempts)
     if failures and latest_failed:
         if due is None:
             give_up(session, invoice, now)
@@ -191,7 +187,7 @@ def collect_one(session: Session, charger: Charger, invoice_id: int, now: dateti
         notify.action_required(session, invoice, attempt=attempt)
         session.commit()
         return "action_required"
-    failures, due = _next_retry(session, invoice_id)
+    failures, due = _next_retry(session, card_attempts(session, invoice_id))
     if due is not None:
         due = max(due, now + MIN_RETRY_GAP)
     reason = getattr(result, "message", None) or getattr(result, "decline_code", None) or ""

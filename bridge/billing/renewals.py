@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from bridge.billing import audit, subscriptions
 from bridge.billing.business import get_settings
@@ -117,10 +117,19 @@ def renew_due(
         if not ids:
             session.commit()
             return report
+        # One query for the batch, with what renewing reads of each.
+        claimed = {
+            subscription.id: subscription
+            for subscription in session.scalars(
+                select(Subscription)
+                .where(Subscription.id.in_(ids))
+                .options(joinedload(Subscription.plan), joinedload(Subscription.client))
+            ).unique()
+        }
         for subscription_id in ids:
             savepoint = session.begin_nested()
             try:
-                subscription = session.get(Subscription, subscription_id)
+                subscription = claimed[subscription_id]
                 invoice = subscriptions.renew(session, subscription, now)
                 if invoice is None:
                     report.ended += 1
