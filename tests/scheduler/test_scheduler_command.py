@@ -1,0 +1,87 @@
+"""``bridge scheduler`` as an operator runs it: a real process renews a due
+subscription of a client without a card and delivers the invoice email to a
+real SMTP server (aiosmtpd); bad options are one-line errors, status 2."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from click.testing import CliRunner
+
+from bridge.cli import cli
+from tests.mail.smtp_server import SmtpServer
+from tests.scheduler.conftest import renewal_invoices, subscribe
+from tests.scheduler.processes import job_records, scheduler_env, start_scheduler_at
+
+START = datetime(2027, 3, 10, 9, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_scheduler_process_renews_and_mails_the_invoice_over_smtp(app, db, shop, tmp_path):
+    sub_id = subscribe(db, shop["monthly"], START, card=False)
+    smtp = SmtpServer().start()
+    try:
+        env = scheduler_env(
+            app,
+            "http://127.0.0.1:9",  # no Stripe is needed: the client pays offline
+            BRIDGE_MAIL_TRANSPORT="smtp",
+            BRIDGE_SMTP_HOST="127.0.0.1",
+            BRIDGE_SMTP_PORT=str(smtp.port),
+            BRIDGE_SMTP_SECURITY="none",
+            BRIDGE_MAIL_FROM="billing@pixel.example",
+            BRIDGE_PUBLIC_URL="https://billing.pixel.example",
+        )
+        log = tmp_path / "scheduler.log"
+        process = start_scheduler_at(env, START + timedelta(days=31, hours=1), log=log)
+        assert process.wait(120) == 0, log.read_text()
+    finally:
+        smtp.stop()
+
+    records = {r["job"]: r for r in job_records(log)}
+    assert set(records) == {"renew", "dunning", "expire", "reminders", "deliver_mail", "reconcile"}
+    assert all(r["ok"] for r in records.values())
+    assert records["renew"]["counts"]["renewed"] == 1
+    assert records["renew"]["counts"]["emailed"] == 1
+    (invoice,) = renewal_invoices(db, sub_id)
+    sent = [m for m in smtp.messages if invoice.number in m["Subject"]]
+    assert len(sent) == 1
+    message = sent[0]
+    assert message["To"] == "ana@client.example"
+    text = message.get_body(("plain",)).get_content()
+    assert f"https://billing.pixel.example/i/{invoice.hosted_token}" in text
+
+
+@pytest.fixture
+def run(tmp_path):
+    env = {
+        "BRIDGE_DATABASE_URL": f"sqlite:///{tmp_path}/cli.sqlite3",
+        "BRIDGE_SECRET_KEY": "cli-secret",
+        "BRIDGE_INSTANCE_PATH": str(tmp_path / "instance"),
+    }
+
+    def invoke(*args, extra_env=None):
+        return CliRunner().invoke(cli, list(args), env={**env, **(extra_env or {})})
+
+    assert invoke("db", "upgrade").exit_code == 0
+    return invoke
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "message"),
+    [
+        (["--job", "renew"], {}, "--job needs --once"),
+        (["--once", "--job", "bill_everyone"], {}, "unknown job 'bill_everyone'"),
+        (["--once"], {"BRIDGE_SCHEDULER_RENEW_SECONDS": "0"}, "must be at least 1"),
+        (["--once"], {"BRIDGE_SCHEDULER_RENEW_SECONDS": "soon"}, "must be a number"),
+    ],
+)
+def test_bad_options_are_one_line_errors_with_status_2(run, args, env, message):
+    result = run("scheduler", *args, extra_env=env)
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+
+
+def test_once_runs_every_job_and_exits_0(run):
+    result = run("scheduler", "--once")
+    assert result.exit_code == 0, result.output
