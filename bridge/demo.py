@@ -37,6 +37,7 @@ PRODUCTS = [
     (
         "Managed WordPress Hosting",
         "Fast, backed-up hosting for one WordPress site.",
+        "hosting",
         [
             ("Basic, monthly", PlanKind.RECURRING, 2900, IntervalUnit.MONTH, 1, None),
             ("Pro, monthly", PlanKind.RECURRING, 5900, IntervalUnit.MONTH, 1, None),
@@ -46,11 +47,13 @@ PRODUCTS = [
     (
         "Care & Maintenance",
         "Updates, uptime monitoring and monthly reports.",
+        "maintenance",
         [("Monthly care", PlanKind.RECURRING, 9900, IntervalUnit.MONTH, 1, None)],
     ),
     (
         "SEO Growth",
         "Technical SEO, content audit and a monthly report.",
+        "seo",
         [
             ("Monthly SEO", PlanKind.RECURRING, 24900, IntervalUnit.MONTH, 1, None),
             ("SEO sprint (6 months)", PlanKind.RECURRING, 19900, IntervalUnit.MONTH, 1, 6),
@@ -59,12 +62,13 @@ PRODUCTS = [
     (
         "Website build",
         "Design and build of a WordPress site.",
+        "other",
         [
             ("Starter site", PlanKind.ONE_TIME, 250000, None, None, None),
             ("Setup fee", PlanKind.ONE_TIME, 15000, None, None, None),
         ],
     ),
-    ("Custom development", "Quoted per project.", []),
+    ("Custom development", "Quoted per project.", "other", []),
 ]
 
 CLIENTS = [
@@ -195,10 +199,12 @@ def load(session: Session, box: SecretBox) -> str:
         )
 
     existing_products = set(session.scalars(select(Product.name)))
-    for name, description, plans in PRODUCTS:
+    for name, description, category, plans in PRODUCTS:
         if name in existing_products:
             continue
-        product = catalog.create_product(session, name=name, description=description)
+        product = catalog.create_product(
+            session, name=name, description=description, category=category
+        )
         for plan_name, kind, amount, unit, count, cycles in plans:
             catalog.create_plan(
                 session,

@@ -28,6 +28,7 @@ from bridge.models import (
     Role,
     Site,
     TaxRate,
+    User,
 )
 from bridge.models.audit import AuditEntry
 from bridge.models.invoices import CreditNote, Invoice, Payment
@@ -46,6 +47,8 @@ AUDITED = {
     Subscription: "subscription",
     Payment: "payment",
     CreditNote: "credit_note",
+    # Staff and the people of clients (added, removed, deactivated).
+    User: "user",
 }
 # Never copied into the log: secrets, blobs, and bookkeeping noise.
 HIDDEN = {
@@ -60,6 +63,8 @@ HIDDEN = {
     "next_charge_at",
     "overdue_reminders_sent",
     "renewal_reminded_for",
+    "last_login_at",
+    "email_key",
 }
 
 

@@ -546,6 +546,11 @@ def test_client_users_are_listed_added_and_removed(api, acme, db):
     assert [u["id"] for u in ok(api.get(f"/clients/{customer['id']}/users"))["data"]] == [
         jane["id"]
     ]
+    # Adding and removing people of a client is in the client's audit log.
+    log = ok(api.get(f"/audit-log?client_id={customer['id']}"))["data"]
+    user_entries = [(e["action"], e["object_id"]) for e in log if e["object_type"] == "user"]
+    assert ("user.deleted", joe["id"]) in user_entries
+    assert ("user.created", jane["id"]) in user_entries
 
 
 def test_read_only_tokens_only_read_client_users(api_read_only, acme):
