@@ -166,7 +166,9 @@ def serve(host, port, workers, threads, with_scheduler):
     click.echo(f"Billing Bridge on http://{host}:{port}/ (Ctrl-C stops it)")
     if with_scheduler:
         _log_to_stderr()
-        click.echo("Scheduler: renewals, dunning, reminders and mail run in this process.")
+        click.echo(
+            "Scheduler: renewals, dunning, reminders and mail run inside the server (one worker)."
+        )
     run(
         current_app._get_current_object(),
         host=host,
@@ -181,6 +183,9 @@ def _log_to_stderr() -> None:
     import logging
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    # One line per job run comes from bridge.scheduler; APScheduler's own
+    # "running job" chatter only when something is wrong.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
 
 @cli.command("scheduler")

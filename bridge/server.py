@@ -23,14 +23,18 @@ def run(
     app, *, host: str, port: int, workers: int, threads: int, with_scheduler: bool = False
 ) -> None:
     database = app.extensions["bridge.db"]
+    if with_scheduler:
+        # The jobs run inside the one worker (local use; SQLite allows one
+        # scheduler). Production runs `bridge scheduler` processes instead.
+        workers = 1
 
     def post_fork(_server, _worker):
         # Pooled connections opened before the fork must not be shared by workers.
         database.engine.dispose(close=False)
 
-    def when_ready(_server):
-        # In the master, which lives as long as the server; the workers it
-        # forks next do not inherit the scheduler's thread.
+    def post_worker_init(_worker):
+        # In the worker, after the fork: a process never forks while the
+        # scheduler's threads run (a fork copies their held locks).
         if with_scheduler:
             from scheduler.runner import start_background
 
@@ -42,7 +46,7 @@ def run(
         "threads": threads,
         "worker_class": "gthread" if threads > 1 else "sync",
         "post_fork": post_fork,
-        "when_ready": when_ready,
+        "post_worker_init": post_worker_init,
         "accesslog": "-",
         "errorlog": "-",
     }

@@ -4,15 +4,20 @@ real SMTP server (aiosmtpd); bad options are one-line errors, status 2."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import requests
 from click.testing import CliRunner
 
 from bridge.cli import cli
+from tests.localstripe_server import free_port
 from tests.mail.smtp_server import SmtpServer
 from tests.scheduler.conftest import renewal_invoices, subscribe
-from tests.scheduler.processes import job_records, scheduler_env, start_scheduler_at
+from tests.scheduler.processes import BRIDGE, job_records, scheduler_env, start_scheduler_at
 
 START = datetime(2027, 3, 10, 9, 0, tzinfo=UTC)
 
@@ -85,3 +90,39 @@ def test_bad_options_are_one_line_errors_with_status_2(run, args, env, message):
 def test_once_runs_every_job_and_exits_0(run):
     result = run("scheduler", "--once")
     assert result.exit_code == 0, result.output
+
+
+def test_serve_with_the_scheduler_answers_and_runs_the_jobs(tmp_path):
+    """What ``make run`` starts: gunicorn with the jobs inside its worker."""
+    env = {
+        **os.environ,
+        "BRIDGE_INSTANCE_PATH": str(tmp_path / "instance"),
+        "BRIDGE_DATABASE_URL": f"sqlite:///{tmp_path}/serve.sqlite3",
+        "BRIDGE_SECRET_KEY": "serve-secret",
+    }
+    assert subprocess.run([BRIDGE, "db", "upgrade"], env=env, capture_output=True).returncode == 0
+    port = free_port()
+    log = tmp_path / "serve.log"
+    server = subprocess.Popen(
+        [BRIDGE, "serve", "--port", str(port), "--scheduler"],
+        env=env,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        health = None
+        while time.monotonic() < deadline:
+            try:
+                health = requests.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
+                if '"job": "deliver_mail"' in log.read_text():
+                    break
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.2)
+        assert health is not None and health.status_code == 200, log.read_text()
+        assert '"job": "renew"' in log.read_text()
+        assert '"job": "deliver_mail"' in log.read_text()
+    finally:
+        server.terminate()
+        server.wait(10)
