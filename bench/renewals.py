@@ -215,9 +215,21 @@ def baseline(url: str, count: int) -> float:
 def renew_worker(url: str, ready, go, results) -> None:
     from scheduler.jobs import JobContext, run_job
 
+    from sqlalchemy import event
+
     database = db.Database(url)
     gateway = InstantGateway()
     ctx = JobContext(database=database, gateway_factory=lambda _s: gateway, batch=50)
+    counts = {"statements": 0, "commits": 0}
+
+    @event.listens_for(database.engine, "before_cursor_execute")
+    def _statement(*_args):
+        counts["statements"] += 1
+
+    @event.listens_for(database.engine, "commit")
+    def _commit(*_args):
+        counts["commits"] += 1
+
     ready.set()
     go.wait()
     started = time.perf_counter()
@@ -227,6 +239,7 @@ def renew_worker(url: str, ready, go, results) -> None:
             "elapsed": time.perf_counter() - started,
             "record": record,
             "charges": gateway.charges,
+            **counts,
         }
     )
     database.dispose()
@@ -257,6 +270,8 @@ def renew_run(url: str, processes: int) -> dict:
         "renewed": sum(o["record"]["counts"]["renewed"] for o in outcomes),
         "charges": sum(o["charges"] for o in outcomes),
         "per_process": [o["record"]["counts"]["renewed"] for o in outcomes],
+        "statements": sum(o["statements"] for o in outcomes),
+        "commits": sum(o["commits"] for o in outcomes),
     }
 
 
@@ -400,6 +415,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"{'renew job, 2 processes':<58}{two['renewed']:>8}{two['wall']:>10.2f}{rate_two:>10.0f}")
     print(f"  split between the 2 processes: {two['per_process']}")
+    print(
+        f"  per renewal (1 process): {one['statements'] / one['renewed']:.1f} SQL statements, "
+        f"{one['commits'] / one['renewed']:.1f} commits; "
+        f"{one['wall'] / one['renewed'] * 1000:.1f} ms"
+    )
     print()
     ratio = rate_one / base
     scale = rate_two / rate_one
