@@ -213,9 +213,9 @@ def baseline(url: str, count: int) -> float:
 
 
 def renew_worker(url: str, ready, go, results) -> None:
-    from scheduler.jobs import JobContext, run_job
-
     from sqlalchemy import event
+
+    from scheduler.jobs import JobContext, run_job
 
     database = db.Database(url)
     gateway = InstantGateway()
