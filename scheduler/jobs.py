@@ -14,7 +14,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy.orm import Session
@@ -44,7 +44,8 @@ class JobContext:
     # Tests and the benchmark put a gateway of their own here.
     gateway_factory: Callable[[Session], object | None] | None = None
     batch: int = 50
-    _gateways: dict = field(default_factory=dict)
+    _gateway: object | None = None
+    _gateway_token: str | None = None
 
     def session(self) -> Session:
         session = self.database.sessionmaker()
@@ -52,22 +53,20 @@ class JobContext:
         return session
 
     def gateway(self, session: Session):
-        """The Stripe gateway of the stored key (kept for the context's life,
-        so its rate limiter paces every charge of the process), or None."""
+        """The Stripe gateway of the stored key, or None. Kept while the key
+        stays the same, so that its rate limiter paces every charge of the
+        process."""
         if self.gateway_factory is not None:
             return self.gateway_factory(session)
-        if self.box is None:
-            return None
         token = get_settings(session).stripe_secret_key_encrypted
-        if not token:
+        if self.box is None or not token:
             return None
-        gateway = self._gateways.get(token)
-        if gateway is None:
-            gateway = stripe_gateway.gateway_for(
+        if self._gateway_token != token:
+            self._gateway = stripe_gateway.gateway_for(
                 session, self.box, self.stripe_api_base, rate_limit=self.stripe_rate_limit
             )
-            self._gateways = {token: gateway}
-        return gateway
+            self._gateway_token = token
+        return self._gateway
 
     def charger(self, session: Session):
         gateway = self.gateway(session)

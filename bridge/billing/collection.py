@@ -30,13 +30,13 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from bridge.billing import audit
+from bridge.billing import subscriptions
 from bridge.billing.business import get_settings
 from bridge.billing.errors import Conflict, Unavailable
 from bridge.billing.schedule import retry_at
-from bridge.billing.states import subscription_to
 from bridge.models import Invoice, InvoiceStatus, Payment, PaymentStatus
-from bridge.models.subscriptions import Subscription, SubscriptionStatus
+from bridge.models.subscriptions import Subscription
+from bridge.payments.stripe_gateway import card_payments
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,6 @@ RETRY_SOON = timedelta(minutes=5)
 # Retries overdue by the schedule (the scheduler was stopped for days) are
 # spread out rather than fired back to back.
 MIN_RETRY_GAP = timedelta(hours=1)
-CARD_GATEWAY = "stripe"
 
 Charger = Callable[[Session, Invoice], object]
 
@@ -66,17 +65,6 @@ class CollectReport:
 
     def counts(self) -> dict:
         return dict(self.__dict__)
-
-
-def card_attempts(session: Session, invoice_id: int) -> list[Payment]:
-    """The invoice's card attempts, oldest first."""
-    return list(
-        session.scalars(
-            select(Payment)
-            .where(Payment.invoice_id == invoice_id, Payment.gateway == CARD_GATEWAY)
-            .order_by(Payment.id)
-        )
-    )
 
 
 def _next_retry(session: Session, attempts: list[Payment]) -> tuple[int, datetime | None]:
@@ -111,21 +99,13 @@ def claim_due(session: Session, now: datetime, batch: int) -> list[int]:
     return ids
 
 
-def _plan(session: Session, invoice: Invoice, when: datetime | None) -> None:
-    invoice.next_charge_at = when
-
-
 def give_up(session: Session, invoice: Invoice, now: datetime) -> None:
     """The last retry failed: the renewal's subscription is past due."""
     invoice.next_charge_at = None
-    if invoice.subscription_id is None:
-        return
-    subscription = session.get(Subscription, invoice.subscription_id)
-    if subscription.status == SubscriptionStatus.ACTIVE:
-        audit.name_action(session, subscription, "subscription.past_due")
-        subscription_to(subscription, SubscriptionStatus.PAST_DUE)
-        subscription.past_due_since = now
-        subscription.updated_at = now
+    if invoice.subscription_id is not None:
+        subscriptions.mark_past_due(
+            session, session.get(Subscription, invoice.subscription_id), now
+        )
 
 
 def collect_one(session: Session, charger: Charger, invoice_id: int, now: datetime) -> str:
@@ -135,10 +115,10 @@ def collect_one(session: Session, charger: Charger, invoice_id: int, now: dateti
 
     invoice = session.get(Invoice, invoice_id, populate_existing=True)
     if invoice.status != InvoiceStatus.OPEN or invoice.amount_due <= 0:
-        _plan(session, invoice, None)
+        invoice.next_charge_at = None
         session.commit()
         return "skipped"
-    attempts = card_attempts(session, invoice_id)
+    attempts = card_payments(session, invoice_id)
     latest_failed = bool(attempts) and attempts[-1].status == PaymentStatus.FAILED
     failures, due = _next_retry(session, attempts)
     if failures and latest_failed:
@@ -147,7 +127,7 @@ def collect_one(session: Session, charger: Charger, invoice_id: int, now: dateti
             session.commit()
             return "gave_up"
         if due > now:
-            _plan(session, invoice, due)
+            invoice.next_charge_at = due
             session.commit()
             return "waiting"
     session.commit()
@@ -157,13 +137,13 @@ def collect_one(session: Session, charger: Charger, invoice_id: int, now: dateti
     except Unavailable:
         session.rollback()
         invoice = session.get(Invoice, invoice_id)
-        _plan(session, invoice, now + RETRY_SOON)
+        invoice.next_charge_at = now + RETRY_SOON
         session.commit()
         return "pending"
     except Conflict as exc:
         session.rollback()
         invoice = session.get(Invoice, invoice_id, populate_existing=True)
-        _plan(session, invoice, None)
+        invoice.next_charge_at = None
         if exc.code == "no_saved_card" and invoice.status == InvoiceStatus.OPEN:
             # The card was removed since: the client pays from the email.
             notify.invoice_sent(session, invoice)
@@ -173,21 +153,21 @@ def collect_one(session: Session, charger: Charger, invoice_id: int, now: dateti
     invoice = session.get(Invoice, invoice_id, populate_existing=True)
     status = getattr(result, "status", "failed")
     if status == "succeeded":
-        _plan(session, invoice, None)
+        invoice.next_charge_at = None
         session.commit()
         return "charged"
     if status == "processing":
         # Stripe's answer is unknown: the next run settles the same attempt.
-        _plan(session, invoice, now + RETRY_SOON)
+        invoice.next_charge_at = now + RETRY_SOON
         session.commit()
         return "pending"
     attempt = failures + 1
     if status == "requires_action":
-        _plan(session, invoice, None)
+        invoice.next_charge_at = None
         notify.action_required(session, invoice, attempt=attempt)
         session.commit()
         return "action_required"
-    failures, due = _next_retry(session, card_attempts(session, invoice_id))
+    failures, due = _next_retry(session, card_payments(session, invoice_id))
     if due is not None:
         due = max(due, now + MIN_RETRY_GAP)
     reason = getattr(result, "message", None) or getattr(result, "decline_code", None) or ""
@@ -196,7 +176,7 @@ def collect_one(session: Session, charger: Charger, invoice_id: int, now: dateti
         give_up(session, invoice, now)
         session.commit()
         return "gave_up"
-    _plan(session, invoice, due)
+    invoice.next_charge_at = due
     session.commit()
     return "failed"
 

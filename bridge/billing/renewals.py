@@ -20,9 +20,8 @@ from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 
-from bridge.billing import audit, subscriptions
+from bridge.billing import subscriptions
 from bridge.billing.business import get_settings
-from bridge.billing.states import subscription_to
 from bridge.models import Client, Invoice, InvoiceStatus, Plan
 from bridge.models.subscriptions import Subscription, SubscriptionStatus
 
@@ -154,8 +153,6 @@ def renew_due(
 def cancel_long_past_due(session: Session, now: datetime, *, batch: int = 100) -> int:
     """Cancel subscriptions past due for longer than the business allows
     (``past_due_cancel_after_days``; None: never). Returns how many."""
-    from bridge.mail import notify
-
     settings = get_settings(session)
     if settings.past_due_cancel_after_days is None:
         return 0
@@ -178,10 +175,6 @@ def cancel_long_past_due(session: Session, now: datetime, *, batch: int = 100) -
             session.commit()
             return cancelled
         for subscription in due:
-            audit.name_action(session, subscription, "subscription.cancelled")
-            subscription_to(subscription, SubscriptionStatus.CANCELLED)
-            subscription.cancelled_at = subscription.ended_at = now
-            subscription.updated_at = now
-            notify.subscription_cancelled(session, subscription)
+            subscriptions.cancel(session, subscription, at_period_end=False, now=now)
             cancelled += 1
         session.commit()

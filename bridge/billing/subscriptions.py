@@ -126,6 +126,17 @@ def invoice_paid(session: Session, invoice: Invoice, now: datetime) -> None:
             subscription.updated_at = now
 
 
+def mark_past_due(session: Session, subscription: Subscription, now: datetime) -> None:
+    """The renewal could not be collected (dunning used up); paying the
+    renewal invoice makes it active again (``invoice_paid``)."""
+    if subscription.status != SubscriptionStatus.ACTIVE:
+        return
+    audit.name_action(session, subscription, "subscription.past_due")
+    subscription_to(subscription, SubscriptionStatus.PAST_DUE)
+    subscription.past_due_since = now
+    subscription.updated_at = now
+
+
 def invoice_voided(session: Session, invoice: Invoice) -> None:
     for line in invoice.lines:
         if line.subscription_id is None:

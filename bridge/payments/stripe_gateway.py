@@ -732,7 +732,8 @@ def lock_payment(session: Session, payment_id: int) -> tuple[Invoice, Payment]:
     return invoice, payment
 
 
-def _stripe_payments(session: Session, invoice_id: int) -> list[Payment]:
+def card_payments(session: Session, invoice_id: int) -> list[Payment]:
+    """The invoice's card payments (one per charge attempt), oldest first."""
     return list(
         session.scalars(
             select(Payment)
@@ -858,7 +859,7 @@ def _begin_charge(session: Session, invoice_id: int) -> tuple[str, int]:
     client = invoice.client
     if not client.stripe_customer_id or not client.default_payment_method_id:
         raise Conflict("The client has no saved card.", code="no_saved_card")
-    attempts = _stripe_payments(session, invoice.id)
+    attempts = card_payments(session, invoice.id)
     latest = attempts[-1] if attempts else None
     if latest is not None and latest.status == PaymentStatus.PENDING:
         session.commit()
@@ -1226,7 +1227,7 @@ def refund(
         )
     candidates = [
         p
-        for p in reversed(_stripe_payments(session, invoice.id))
+        for p in reversed(card_payments(session, invoice.id))
         if p.status == PaymentStatus.SUCCEEDED and p.stripe_payment_intent_id
     ]
     if not candidates:
