@@ -8,7 +8,6 @@ CI (``CI=true``), where a missing browser fails the run."""
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
 from pathlib import Path
@@ -21,19 +20,9 @@ from bridge.auth.accounts import create_token
 from bridge.billing import business, clients
 from bridge.models import Client, Invoice, InvoiceStatus, PaymentState, PaymentStatus, User
 from bridge.models.users import UserKind
+from tests.browser import chromium
 from tests.e2e.conftest import LiveServer, make_invoice, make_shop
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 SECRET_KEY, PUBLISHABLE_KEY, WEBHOOK_SECRET = "sk_test_e2e", "pk_test_e2e", "whsec_e2e"
 VISA = "4242424242424242"
 THREE_D_SECURE = "4000002760003184"
@@ -41,28 +30,9 @@ DECLINED = "4000000000000341"
 WAIT_MS = 20_000
 
 
-def _missing() -> str | None:
-    if not Path(CHROMIUM).exists():
-        return f"{CHROMIUM} is not installed (`make e2e-deps` installs Debian's chromium)"
-    for module in ("playwright", "localstripe"):
-        if importlib.util.find_spec(module) is None:
-            return f"{module} is not installed (`pip install -e '.[test]'`)"
-    return None
-
-
 @pytest.fixture(scope="module")
 def browser():
-    reason = _missing()
-    if reason:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"the browser tests must run in CI: {reason}", pytrace=False)
-        pytest.skip(reason)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
-        yield chromium
-        chromium.close()
+    yield from chromium("localstripe")
 
 
 @pytest.fixture(scope="module")

@@ -28,7 +28,14 @@ from werkzeug.serving import make_server
 from bridge.app import create_app
 from bridge.billing import catalog, clients, invoices
 from bridge.billing.invoices import Item
-from bridge.models import IntervalUnit, Invoice, PaymentMethod, PlanKind, Subscription
+from bridge.models import (
+    IntervalUnit,
+    Invoice,
+    InvoiceStatus,
+    PaymentMethod,
+    PlanKind,
+    Subscription,
+)
 from tests.conftest import make_token
 from tests.e2e.conftest import MadeInvoice, make_shop
 from tests.wordpress import harness
@@ -122,6 +129,18 @@ class Bridge:
             )
             invoices.finalize(s, invoice)
             return MadeInvoice(invoice.id, invoice.hosted_token, invoice.number)
+
+    def unpaid_count(self) -> int:
+        """Open invoices of the site: the plugin's menu badge."""
+        with self.db.session() as s:
+            return len(
+                s.scalars(
+                    select(Invoice.id).where(
+                        Invoice.site_id == self.shop.site_id,
+                        Invoice.status == InvoiceStatus.OPEN,
+                    )
+                ).all()
+            )
 
     # Staff API ------------------------------------------------------------------------
 
