@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from bridge.billing.batches import locked_batches
 from bridge.billing.business import get_settings
 from bridge.billing.schedule import overdue_thresholds_passed
 from bridge.models import Invoice, InvoiceStatus
@@ -44,38 +45,24 @@ def remind_renewals(session: Session, now: datetime, *, batch: int = 100) -> int
     if not days:
         return 0
     horizon = now + timedelta(days=days)
+    query = select(Subscription).where(
+        Subscription.status == SubscriptionStatus.ACTIVE,
+        Subscription.current_period_end > now,
+        Subscription.current_period_end <= horizon,
+        or_(
+            Subscription.renewal_reminded_for.is_(None),
+            Subscription.renewal_reminded_for != Subscription.current_period_end,
+        ),
+    )
     sent = 0
-    last_id = 0
-    while True:
-        due = list(
-            session.scalars(
-                select(Subscription)
-                .where(
-                    Subscription.id > last_id,
-                    Subscription.status == SubscriptionStatus.ACTIVE,
-                    Subscription.current_period_end > now,
-                    Subscription.current_period_end <= horizon,
-                    or_(
-                        Subscription.renewal_reminded_for.is_(None),
-                        Subscription.renewal_reminded_for != Subscription.current_period_end,
-                    ),
-                )
-                .order_by(Subscription.id)
-                .limit(batch)
-                .with_for_update(skip_locked=True)
-            )
-        )
-        if not due:
-            session.commit()
-            return sent
+    for due in locked_batches(session, query, Subscription, batch):
         for subscription in due:
-            last_id = subscription.id
             subscription.renewal_reminded_for = subscription.current_period_end
             if _renews(subscription) and notify.upcoming_renewal(
                 session, subscription, renews_at=subscription.current_period_end
             ):
                 sent += 1
-        session.commit()
+    return sent
 
 
 def remind_overdue(session: Session, now: datetime, *, batch: int = 100) -> int:
@@ -88,29 +75,15 @@ def remind_overdue(session: Session, now: datetime, *, batch: int = 100) -> int:
     if not days:
         return 0
     first_threshold = now - timedelta(days=days[0])
+    query = select(Invoice).where(
+        Invoice.status == InvoiceStatus.OPEN,
+        Invoice.total > Invoice.amount_paid,
+        Invoice.due_at <= first_threshold,
+        Invoice.overdue_reminders_sent < len(days),
+    )
     sent = 0
-    last_id = 0
-    while True:
-        candidates = list(
-            session.scalars(
-                select(Invoice)
-                .where(
-                    Invoice.id > last_id,
-                    Invoice.status == InvoiceStatus.OPEN,
-                    Invoice.total > Invoice.amount_paid,
-                    Invoice.due_at <= first_threshold,
-                    Invoice.overdue_reminders_sent < len(days),
-                )
-                .order_by(Invoice.id)
-                .limit(batch)
-                .with_for_update(skip_locked=True)
-            )
-        )
-        if not candidates:
-            session.commit()
-            return sent
+    for candidates in locked_batches(session, query, Invoice, batch):
         for invoice in candidates:
-            last_id = invoice.id
             passed = overdue_thresholds_passed(invoice.due_at, now, days)
             if passed <= invoice.overdue_reminders_sent:
                 continue
@@ -118,4 +91,4 @@ def remind_overdue(session: Session, now: datetime, *, batch: int = 100) -> int:
             days_overdue = (now - invoice.due_at).days
             if notify.overdue_reminder(session, invoice, days_overdue=days_overdue):
                 sent += 1
-        session.commit()
+    return sent

@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 
 from bridge.billing import subscriptions
+from bridge.billing.batches import locked_batches
 from bridge.billing.business import get_settings
 from bridge.models import Client, Invoice, InvoiceStatus, Plan
 from bridge.models.subscriptions import Subscription, SubscriptionStatus
@@ -157,24 +158,13 @@ def cancel_long_past_due(session: Session, now: datetime, *, batch: int = 100) -
     if settings.past_due_cancel_after_days is None:
         return 0
     cutoff = now - timedelta(days=settings.past_due_cancel_after_days)
+    query = select(Subscription).where(
+        Subscription.status == SubscriptionStatus.PAST_DUE,
+        Subscription.past_due_since <= cutoff,
+    )
     cancelled = 0
-    while True:
-        due = list(
-            session.scalars(
-                select(Subscription)
-                .where(
-                    Subscription.status == SubscriptionStatus.PAST_DUE,
-                    Subscription.past_due_since <= cutoff,
-                )
-                .order_by(Subscription.id)
-                .limit(batch)
-                .with_for_update(skip_locked=True)
-            )
-        )
-        if not due:
-            session.commit()
-            return cancelled
+    for due in locked_batches(session, query, Subscription, batch):
         for subscription in due:
             subscriptions.cancel(session, subscription, at_period_end=False, now=now)
             cancelled += 1
-        session.commit()
+    return cancelled
