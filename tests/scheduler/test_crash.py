@@ -91,24 +91,25 @@ def renewal(db) -> tuple[Invoice, list[Payment]]:
         return invoice, list(s.scalars(select(Payment).where(Payment.invoice_id == invoice.id)))
 
 
-def test_a_scheduler_killed_after_the_charge_left_charges_once_after_restart(
-    app, db, localstripe, tmp_path
-):
-    box = app.extensions["bridge.secret_box"]
-    due_subscriptions(db, box, stripe_customers(localstripe.url, 1))
+def kill_a_scheduler_after_the_charge_left(app, db, localstripe, tmp_path) -> None:
+    """One due subscription with a saved card; a scheduler process renews it
+    and is killed (SIGKILL) once its charge has reached localstripe."""
+    due_subscriptions(db, app.extensions["bridge.secret_box"], stripe_customers(localstripe.url, 1))
     proxy = HoldingProxy(localstripe.url)
+    log = tmp_path / "crashed.log"
     try:
-        crashed = start_scheduler_at(
-            scheduler_env(app, proxy.url),
-            clock.now(),
-            "renew",
-            log=tmp_path / "crashed.log",
-        )
-        assert proxy.charge_reached_stripe.wait(120), (tmp_path / "crashed.log").read_text()
+        crashed = start_scheduler_at(scheduler_env(app, proxy.url), clock.now(), "renew", log=log)
+        assert proxy.charge_reached_stripe.wait(120), log.read_text()
         crashed.send_signal(signal.SIGKILL)
         assert crashed.wait(30) == -signal.SIGKILL
     finally:
         proxy.close()
+
+
+def test_a_scheduler_killed_after_the_charge_left_charges_once_after_restart(
+    app, db, localstripe, tmp_path
+):
+    kill_a_scheduler_after_the_charge_left(app, db, localstripe, tmp_path)
 
     # Stripe has charged the card; our database only knows the request left.
     assert len(payment_intents(localstripe.url)) == 1
@@ -142,18 +143,7 @@ def test_a_scheduler_killed_after_the_charge_left_charges_once_after_restart(
 def test_without_reconcile_the_next_charge_settles_the_lost_attempt_instead_of_charging(
     app, db, localstripe, tmp_path
 ):
-    box = app.extensions["bridge.secret_box"]
-    due_subscriptions(db, box, stripe_customers(localstripe.url, 1))
-    proxy = HoldingProxy(localstripe.url)
-    try:
-        crashed = start_scheduler_at(
-            scheduler_env(app, proxy.url), clock.now(), "renew", log=tmp_path / "crashed.log"
-        )
-        assert proxy.charge_reached_stripe.wait(120), (tmp_path / "crashed.log").read_text()
-        crashed.send_signal(signal.SIGKILL)
-        crashed.wait(30)
-    finally:
-        proxy.close()
+    kill_a_scheduler_after_the_charge_left(app, db, localstripe, tmp_path)
 
     # The renew job alone, after the lease: it finds the pending attempt
     # and settles it from Stripe rather than sending attempt 2.
