@@ -187,22 +187,19 @@ def overdue_reminder(session: Session, invoice: Invoice, *, days_overdue: int) -
 
 def subscription_cancelled(session: Session, subscription: Subscription) -> bool:
     """The subscription is cancelled (now or at its period end)."""
-    return _to_client(
-        session,
-        "subscription_cancelled",
-        f"subscription_cancelled:subscription:{subscription.id}",
-        subscription.client,
-        lambda f: {**f.subscription(subscription), "end_date": f.date(_end(subscription))},
-        subscription=subscription,
-    )
+    return _subscription_ended(session, "subscription_cancelled", subscription)
 
 
 def subscription_expired(session: Session, subscription: Subscription) -> bool:
     """The subscription used up its billing cycles."""
+    return _subscription_ended(session, "subscription_expired", subscription)
+
+
+def _subscription_ended(session: Session, key: str, subscription: Subscription) -> bool:
     return _to_client(
         session,
-        "subscription_expired",
-        f"subscription_expired:subscription:{subscription.id}",
+        key,
+        f"{key}:subscription:{subscription.id}",
         subscription.client,
         lambda f: {**f.subscription(subscription), "end_date": f.date(_end(subscription))},
         subscription=subscription,
