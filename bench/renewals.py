@@ -50,10 +50,11 @@ from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bridge import clock, db, migrate  # noqa: E402
+from bridge import db, migrate  # noqa: E402
 from bridge.auth.secrets import SecretBox  # noqa: E402
 from bridge.billing import business, catalog  # noqa: E402
 from bridge.billing.clients import search_text  # noqa: E402
+from bridge.core import clock
 from bridge.models import (  # noqa: E402
     AuditEntry,
     Client,

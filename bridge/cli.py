@@ -14,8 +14,8 @@ from flask.cli import FlaskGroup
 
 from bridge import migrate
 from bridge.app import SchemaOutOfDate, create_app, ensure_schema_current
-from bridge.billing.errors import DomainError
 from bridge.config import ConfigError
+from bridge.core.errors import DomainError
 from bridge.db import get_db
 
 

@@ -19,10 +19,10 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from bridge import clock
 from bridge.auth.secrets import SecretBox
 from bridge.billing import audit, collection, reminders, renewals
 from bridge.billing.business import get_settings
+from bridge.core import clock
 from bridge.db import Database
 from bridge.payments import stripe_gateway
 

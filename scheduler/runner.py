@@ -19,7 +19,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from bridge import clock
+from bridge.core import clock
 from scheduler.jobs import JOBS, JobContext, run_job
 
 log = logging.getLogger("bridge.scheduler")

@@ -19,10 +19,11 @@ import pytest
 from sqlalchemy import create_engine, inspect, select, text
 from sqlalchemy.engine import make_url
 
-from bridge import clock, migrate
+from bridge import migrate
 from bridge.app import create_app
 from bridge.auth.accounts import create_token
 from bridge.auth.passwords import hash_password
+from bridge.core import clock
 from bridge.db import Base, make_engine, normalize_url
 from bridge.models import User, UserKind
 

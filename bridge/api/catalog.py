@@ -10,7 +10,8 @@ from marshmallow import Schema, fields, validate
 from bridge.api.auth import authorize, require_token
 from bridge.api.common import PageArgs, list_schema, page_schema, paging
 from bridge.api.fields import Base64Bytes, Boolean, Integer, Text
-from bridge.billing import catalog, money
+from bridge.billing import catalog
+from bridge.core import money
 from bridge.db import get_session
 from bridge.models import CatalogStatus, IntervalUnit, PlanKind, ProductCategory
 

@@ -15,7 +15,7 @@ from marshmallow import Schema, fields
 from werkzeug.exceptions import HTTPException
 
 from bridge.auth.policy import PermissionDenied
-from bridge.billing.errors import Conflict, DomainError, Invalid, NotFound, Unavailable
+from bridge.core.errors import Conflict, DomainError, Invalid, NotFound, Unavailable
 
 log = logging.getLogger(__name__)
 

@@ -14,9 +14,10 @@ from marshmallow import Schema, fields, validate
 from bridge.api.auth import authorize, require_token
 from bridge.api.common import PageArgs, list_schema, page_schema, paging
 from bridge.api.fields import Boolean, Integer, QueryInteger, Text
-from bridge.billing import clients, invoices, money
-from bridge.billing.errors import Conflict, Invalid, NotFound
+from bridge.billing import clients, invoices
 from bridge.billing.invoices import Item
+from bridge.core import money
+from bridge.core.errors import Conflict, Invalid, NotFound
 from bridge.db import get_session
 from bridge.models import (
     BillingReason,

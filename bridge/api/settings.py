@@ -145,7 +145,7 @@ class Logo(MethodView):
         authorize("settings.read")
         settings = business.get_settings(get_session())
         if settings.logo is None:
-            from bridge.billing.errors import NotFound
+            from bridge.core.errors import NotFound
 
             raise NotFound("No logo has been uploaded.")
         return settings.logo

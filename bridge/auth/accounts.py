@@ -10,10 +10,10 @@ from datetime import timedelta
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from bridge import clock
 from bridge.auth.passwords import MIN_LENGTH, hash_password
-from bridge.billing.errors import Conflict, Invalid, NotFound
 from bridge.billing.validation import check_email, email_key
+from bridge.core import clock
+from bridge.core.errors import Conflict, Invalid, NotFound
 from bridge.models import ApiToken, User, UserKind
 
 TOKEN_PREFIX = "bb_"  # noqa: S105  (a prefix, not a secret)

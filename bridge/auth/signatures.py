@@ -30,9 +30,9 @@ from urllib.parse import quote
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bridge import clock
 from bridge.auth.policy import SitePlugin
 from bridge.auth.secrets import SecretBox
+from bridge.core import clock
 from bridge.models import Site
 
 SITE_HEADER = "X-Bridge-Site"

@@ -17,8 +17,8 @@ from datetime import date, datetime
 from sqlalchemy import event, func, insert, inspect, select
 from sqlalchemy.orm import Session
 
-from bridge import clock
-from bridge.billing.paging import Page
+from bridge.core import clock
+from bridge.core.paging import Page
 from bridge.models import (
     BusinessSettings,
     Client,

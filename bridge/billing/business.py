@@ -8,10 +8,8 @@ import re
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bridge import clock
-from bridge.billing import money, numbering
+from bridge.billing import numbering
 from bridge.billing.custom_fields import validate_values
-from bridge.billing.errors import Conflict, Invalid
 from bridge.billing.validation import (
     check_email,
     check_hex_color,
@@ -19,6 +17,8 @@ from bridge.billing.validation import (
     check_url,
     sha256_hex,
 )
+from bridge.core import clock, money
+from bridge.core.errors import Conflict, Invalid
 from bridge.models import SETTINGS_ID, BusinessSettings, CustomFieldEntity, StoredFile
 
 PROFILE_FIELDS = (

@@ -13,11 +13,10 @@ from decimal import Decimal, InvalidOperation
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
-from bridge import clock
-from bridge.billing import money
 from bridge.billing.business import require_currency, store_file
-from bridge.billing.errors import Conflict, Invalid, NotFound
-from bridge.billing.paging import Page
+from bridge.core import clock, money
+from bridge.core.errors import Conflict, Invalid, NotFound
+from bridge.core.paging import Page
 from bridge.models import (
     CatalogStatus,
     IntervalUnit,

@@ -10,13 +10,13 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from bridge import clock
 from bridge.auth.secrets import SecretBox
 from bridge.billing.custom_fields import validate_values
-from bridge.billing.errors import Conflict, Invalid, NotFound
-from bridge.billing.paging import Page
 from bridge.billing.roles import default_role, get_role
 from bridge.billing.validation import check_email, check_url, email_key
+from bridge.core import clock
+from bridge.core.errors import Conflict, Invalid, NotFound
+from bridge.core.paging import Page
 from bridge.models import (
     Client,
     ClientStatus,

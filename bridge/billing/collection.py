@@ -32,8 +32,8 @@ from sqlalchemy.orm import Session
 
 from bridge.billing import subscriptions
 from bridge.billing.business import get_settings
-from bridge.billing.errors import Conflict, Unavailable
 from bridge.billing.schedule import retry_at
+from bridge.core.errors import Conflict, Unavailable
 from bridge.models import Invoice, InvoiceStatus, Payment, PaymentStatus
 from bridge.models.subscriptions import Subscription
 from bridge.payments.stripe_gateway import card_payments

@@ -10,8 +10,8 @@ from decimal import Decimal
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from bridge import clock
-from bridge.billing.errors import Conflict, Invalid, NotFound
+from bridge.core import clock
+from bridge.core.errors import Conflict, Invalid, NotFound
 from bridge.models import CustomField, CustomFieldEntity, CustomFieldType
 
 KEY = re.compile(r"^[a-z][a-z0-9_]{0,63}$")

@@ -15,14 +15,14 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
-from bridge import clock
 from bridge.billing import audit, numbering, subscriptions
 from bridge.billing.business import get_settings, require_currency
-from bridge.billing.errors import Conflict, Invalid, NotFound
-from bridge.billing.money import round_half_up
-from bridge.billing.paging import Page
 from bridge.billing.states import invoice_to
 from bridge.billing.taxes import LineTotals, Rate, invoice_totals, line_totals
+from bridge.core import clock
+from bridge.core.errors import Conflict, Invalid, NotFound
+from bridge.core.money import round_half_up
+from bridge.core.paging import Page
 from bridge.mail import notify
 from bridge.models import CatalogStatus, Client, Plan, PlanKind, Site, TaxRate
 from bridge.models.invoices import (

@@ -16,7 +16,7 @@ from sqlalchemy import insert, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from bridge.billing.errors import Invalid
+from bridge.core.errors import Invalid
 from bridge.models.invoices import NumberSeries
 
 ALLOWED_FIELDS = {"year", "seq"}

@@ -12,9 +12,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from bridge.billing.batches import locked_batches
 from bridge.billing.business import get_settings
 from bridge.billing.schedule import overdue_thresholds_passed
+from bridge.core.batches import locked_batches
 from bridge.models import Invoice, InvoiceStatus
 from bridge.models.subscriptions import Subscription, SubscriptionStatus
 

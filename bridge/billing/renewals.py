@@ -21,8 +21,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 
 from bridge.billing import subscriptions
-from bridge.billing.batches import locked_batches
 from bridge.billing.business import get_settings
+from bridge.core.batches import locked_batches
 from bridge.models import Client, Invoice, InvoiceStatus, Plan
 from bridge.models.subscriptions import Subscription, SubscriptionStatus
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from bridge import clock
 from bridge.auth.permissions import InvalidPermissions, normalize
-from bridge.billing.errors import Conflict, Invalid, NotFound
+from bridge.core import clock
+from bridge.core.errors import Conflict, Invalid, NotFound
 from bridge.models import Client, Role
 
 

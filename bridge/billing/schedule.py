@@ -12,9 +12,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from sqlalchemy.orm import Session
 
-from bridge import clock
 from bridge.billing.business import get_settings
-from bridge.billing.errors import Invalid
+from bridge.core import clock
+from bridge.core.errors import Invalid
 from bridge.models import BusinessSettings
 
 MAX_RETRIES = 10

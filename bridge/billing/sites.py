@@ -16,16 +16,17 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
-from bridge import clock, links
+from bridge import links
 from bridge.auth import policy
 from bridge.auth.permissions import AREAS
 from bridge.auth.secrets import SecretBox
-from bridge.billing import audit, money
+from bridge.billing import audit
 from bridge.billing.business import get_settings
 from bridge.billing.clients import rotate_site_secret
-from bridge.billing.errors import Conflict, DomainError, NotFound
 from bridge.billing.subscriptions import CURRENT, RENEWABLE
 from bridge.billing.validation import check_email, email_key
+from bridge.core import clock, money
+from bridge.core.errors import Conflict, DomainError, NotFound
 from bridge.models import (
     Client,
     Invoice,

@@ -7,7 +7,7 @@ invoice or revive an expired subscription by assignment.
 
 from __future__ import annotations
 
-from bridge.billing.errors import Conflict
+from bridge.core.errors import Conflict
 from bridge.models.invoices import InvoiceStatus
 from bridge.models.subscriptions import SubscriptionStatus
 

@@ -14,12 +14,12 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from bridge import clock
 from bridge.billing import audit
-from bridge.billing.errors import Conflict, NotFound
-from bridge.billing.paging import Page
 from bridge.billing.periods import period
 from bridge.billing.states import subscription_to
+from bridge.core import clock
+from bridge.core.errors import Conflict, NotFound
+from bridge.core.paging import Page
 from bridge.models import CatalogStatus, TaxRate
 from bridge.models.invoices import BillingReason, Invoice, InvoiceLine
 from bridge.models.subscriptions import Subscription, SubscriptionStatus

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from bridge.billing.money import percent_of, round_half_up
+from bridge.core.money import percent_of, round_half_up
 
 # Percentages are in ten-thousandths of a percent: 100% is 1_000_000.
 HUNDRED_PERCENT = 1_000_000

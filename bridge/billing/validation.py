@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 from defusedxml import DefusedXmlException
 from defusedxml import ElementTree as defused_etree
 
-from bridge.billing.errors import Invalid
+from bridge.core.errors import Invalid
 
 HEX_COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
 # Deliberately simple: one @, a dot in the domain, no spaces. Deliverability is

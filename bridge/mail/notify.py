@@ -24,9 +24,9 @@ from babel.dates import format_date
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bridge import clock
 from bridge.billing.business import get_settings
-from bridge.billing.money import format_amount
+from bridge.core import clock
+from bridge.core.money import format_amount
 from bridge.links import invoice_page_url, invoice_pdf_url
 from bridge.mail import outbox
 from bridge.mail.catalog import sample_values

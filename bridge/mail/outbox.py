@@ -15,8 +15,8 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from bridge import clock
-from bridge.billing.paging import Page
+from bridge.core import clock
+from bridge.core.paging import Page
 from bridge.mail.render import Rendered
 from bridge.models import OutboxMessage, OutboxStatus
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from markupsafe import escape
 
-from bridge.billing.errors import Invalid
+from bridge.core.errors import Invalid
 
 NAME = r"[a-z][a-z0-9_]{0,49}"
 PLACEHOLDER = re.compile(r"\[\[\s*(" + NAME + r")\s*\]\]")

@@ -22,7 +22,7 @@ from markupsafe import Markup
 from sqlalchemy.orm import Session
 
 from bridge.billing.business import get_settings
-from bridge.billing.errors import NotFound
+from bridge.core.errors import NotFound
 from bridge.mail import placeholders
 from bridge.mail.catalog import AGENCY, EMAIL_DIR, KINDS, EmailKind
 from bridge.models import BusinessSettings, EmailTemplate

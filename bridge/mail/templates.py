@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from bridge import clock
 from bridge.billing.business import get_settings
-from bridge.billing.errors import Invalid
 from bridge.billing.validation import check_email
+from bridge.core import clock
+from bridge.core.errors import Invalid
 from bridge.mail import notify
 from bridge.mail.catalog import KINDS, sample_values
 from bridge.mail.render import (

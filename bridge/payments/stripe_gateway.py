@@ -36,12 +36,12 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from bridge import clock
 from bridge.auth.secrets import SecretBox
 from bridge.billing import audit, invoices
 from bridge.billing.business import get_settings
-from bridge.billing.errors import Conflict, DomainError, Invalid, NotFound, Unavailable
-from bridge.billing.money import from_stripe_amount, stripe_amount
+from bridge.core import clock
+from bridge.core.errors import Conflict, DomainError, Invalid, NotFound, Unavailable
+from bridge.core.money import from_stripe_amount, stripe_amount
 from bridge.models import (
     Client,
     CreditNote,

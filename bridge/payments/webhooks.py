@@ -33,9 +33,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from bridge import clock
 from bridge.auth.secrets import SecretBox
 from bridge.billing import audit
+from bridge.core import clock
 from bridge.models import Payment, PaymentStatus, StripeEvent
 from bridge.payments import stripe_gateway
 from bridge.payments.stripe_gateway import StripeGateway

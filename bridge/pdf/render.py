@@ -37,13 +37,13 @@ from sqlalchemy.orm import Session
 from xhtml2pdf import pisa
 from xhtml2pdf.config.resources import ResourceAccessPolicy
 
-from bridge import clock
 from bridge.billing.business import get_settings
 from bridge.billing.invoices import TaxSum, tax_summary
-from bridge.billing.money import format_amount
 from bridge.billing.numbering import render as render_number
 from bridge.billing.periods import add_months
 from bridge.billing.taxes import Rate, invoice_totals, line_totals
+from bridge.core import clock
+from bridge.core.money import format_amount
 from bridge.models import (
     BusinessSettings,
     Client,

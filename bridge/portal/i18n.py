@@ -7,7 +7,7 @@ from datetime import datetime
 
 from babel.dates import format_date
 
-from bridge.billing.money import format_amount
+from bridge.core.money import format_amount
 
 LANGUAGES = ("en", "fr")
 

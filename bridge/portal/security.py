@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 from flask import current_app, g, request
 
-from bridge.billing.errors import Invalid
+from bridge.core.errors import Invalid
 
 # The real Stripe.js talks to these besides its own origin (Stripe's CSP
 # guide): its API, and frames for 3-D Secure.

@@ -42,7 +42,7 @@ from werkzeug.exceptions import HTTPException
 from bridge.api import errors
 from bridge.billing import invoices
 from bridge.billing.business import get_settings
-from bridge.billing.errors import Conflict, DomainError, NotFound
+from bridge.core.errors import Conflict, DomainError, NotFound
 from bridge.db import get_session
 from bridge.models import (
     BusinessSettings,

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from bridge import clock
 from bridge.billing import business, invoices
+from bridge.core import clock
 from bridge.models import Client, Invoice, Payment, PaymentMethod, PaymentState, PaymentStatus
 from bridge.portal import views
 from tests.conftest import snapshot

@@ -2,7 +2,7 @@
 
 from sqlalchemy import text
 
-from bridge.billing.money import MAX_AMOUNT
+from bridge.core.money import MAX_AMOUNT
 from tests.conftest import snapshot
 
 MONTHLY = {"name": "Monthly", "kind": "recurring", "amount": 4900, "interval_unit": "month"}

@@ -9,8 +9,8 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from bridge.billing import business, catalog, clients, invoices, subscriptions
-from bridge.billing.errors import Conflict, Invalid
 from bridge.billing.invoices import Item
+from bridge.core.errors import Conflict, Invalid
 from bridge.models import (
     AuditEntry,
     IntervalUnit,

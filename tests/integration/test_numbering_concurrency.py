@@ -5,9 +5,9 @@ import threading
 import pytest
 from sqlalchemy import select
 
-from bridge import clock
 from bridge.billing import business, catalog, clients, invoices
 from bridge.billing.invoices import Item
+from bridge.core import clock
 from bridge.models import Invoice, PlanKind
 
 DRAFTS = 40

@@ -6,7 +6,7 @@ import contextlib
 import pytest
 from sqlalchemy import event
 
-from bridge import clock
+from bridge.core import clock
 from bridge.models import Client, Plan, PlanKind, Product, Role, Site
 
 

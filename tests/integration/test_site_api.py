@@ -12,8 +12,8 @@ import pytest
 import time_machine
 from sqlalchemy import func, select
 
-from bridge import clock
 from bridge.auth.signatures import signed_headers
+from bridge.core import clock
 from bridge.models import AuditEntry, SeoScan, SiteConnectCode
 from tests.conftest import snapshot
 

@@ -14,7 +14,7 @@ from email.policy import default
 import pytest
 from sqlalchemy import select
 
-from bridge import clock
+from bridge.core import clock
 from bridge.mail import delivery
 from bridge.mail.delivery import (
     MAX_ATTEMPTS,

@@ -210,7 +210,7 @@ def test_two_processes_queueing_the_same_mail_at_once_queue_one(shop, db):
 def test_a_card_payment_settling_the_invoice_queues_the_receipt_once(shop, db):
     """Card payments (the gateway, webhooks, reconcile) count through
     invoices.apply_payment like offline ones."""
-    from bridge import clock
+    from bridge.core import clock
     from bridge.models import Payment, PaymentMethod, PaymentStatus
 
     invoice = issue(shop)

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bridge.billing.errors import Invalid
+from bridge.core.errors import Invalid
 from bridge.mail import placeholders
 from bridge.mail.catalog import KINDS, PLACEHOLDERS, sample_values
 from bridge.mail.render import html_to_text

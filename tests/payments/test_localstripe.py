@@ -20,9 +20,9 @@ import time_machine
 from sqlalchemy import select
 from werkzeug.serving import make_server
 
-from bridge import clock
 from bridge.billing import subscriptions
-from bridge.billing.errors import Conflict
+from bridge.core import clock
+from bridge.core.errors import Conflict
 from bridge.models import (
     Client,
     CreditNote,

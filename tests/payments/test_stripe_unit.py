@@ -15,7 +15,7 @@ import responses
 import time_machine
 from sqlalchemy import func, select
 
-from bridge.billing.errors import Conflict, Invalid, NotFound
+from bridge.core.errors import Conflict, Invalid, NotFound
 from bridge.models import (
     AuditEntry,
     BusinessSettings,

@@ -14,7 +14,7 @@ import threading
 
 import stripe
 
-from bridge import clock
+from bridge.core import clock
 
 
 class RecordingGateway:

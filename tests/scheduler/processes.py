@@ -13,8 +13,8 @@ from pathlib import Path
 
 import requests
 
-from bridge import clock
 from bridge.billing import business, catalog, clients
+from bridge.core import clock
 from bridge.models import IntervalUnit, PlanKind
 from bridge.models.subscriptions import Subscription, SubscriptionStatus
 

@@ -15,7 +15,7 @@ import pytest
 import requests
 from sqlalchemy import select
 
-from bridge import clock
+from bridge.core import clock
 from bridge.models import Invoice, InvoiceStatus, Payment, PaymentStatus
 from tests.localstripe_server import free_port
 from tests.scheduler.processes import (

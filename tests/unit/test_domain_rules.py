@@ -14,7 +14,6 @@ from bridge.billing.catalog import (
     format_percentage,
     parse_percentage,
 )
-from bridge.billing.errors import Invalid
 from bridge.billing.validation import (
     check_hex_color,
     check_image,
@@ -22,6 +21,7 @@ from bridge.billing.validation import (
     email_key,
     sniff_image_type,
 )
+from bridge.core.errors import Invalid
 from bridge.models import IntervalUnit, PlanKind
 from bridge.models.types import UTCDateTime
 

@@ -1,4 +1,4 @@
-"""bridge.billing.money: ISO exponents, parsing, exact conversions, Babel
+"""bridge.core.money: ISO exponents, parsing, exact conversions, Babel
 formatting, Stripe amounts and half-up rounding."""
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from babel.numbers import format_currency, get_currency_symbol
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bridge.billing import money
-from bridge.billing.errors import Invalid
-from bridge.billing.money import (
+from bridge.core import money
+from bridge.core.errors import Invalid
+from bridge.core.money import (
     CURRENCIES,
     CURRENCY_EXPONENTS,
     MAX_AMOUNT,

@@ -18,7 +18,7 @@ from functools import lru_cache
 from babel import Locale, UnknownLocaleError
 from babel.numbers import NumberPattern, format_currency
 
-from bridge.billing.errors import Invalid
+from bridge.core.errors import Invalid
 
 # ISO 4217 list one, active codes only. Left out on purpose: funds and units
 # of account (BOV CHE CHW CLF COU MXV USN UYI UYW XSU XUA XDR XB*), precious
