@@ -73,5 +73,8 @@ def upgrade() -> None:
 def downgrade() -> None:
     with op.batch_alter_table("credit_notes", schema=None) as batch_op:
         batch_op.drop_column("issue_date")
-    with op.batch_alter_table("invoices", schema=None) as batch_op:
+    # Not by copying the table on SQLite: payments, lines and credit notes
+    # point at invoices, so dropping the old table would break their keys.
+    # SQLite (3.35 and later) drops a plain column in place.
+    with op.batch_alter_table("invoices", schema=None, recreate="never") as batch_op:
         batch_op.drop_column("issue_date")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import re
+import shutil
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -18,11 +19,18 @@ from zoneinfo import ZoneInfo
 import pytest
 import time_machine
 from babel.dates import format_date
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from pypdf import PdfReader
-from sqlalchemy import select
+from sqlalchemy import select, text
 
-from bridge.billing import renewals, sites
-from bridge.models import Invoice, OutboxMessage
+from bridge import migrate
+from bridge.billing import business as business_settings
+from bridge.billing import catalog, clients, invoices, renewals, schedule, sites
+from bridge.billing.invoices import Item
+from bridge.db import Database
+from bridge.models import Invoice, OutboxMessage, PaymentMethod, PlanKind
+from tests.integration import test_migrations
 
 
 @dataclass(frozen=True)
@@ -324,3 +332,94 @@ def test_the_due_date_is_net_terms_local_calendar_days_later_across_dst(
     assert f"DUE DATE\n{long_date(due)}\n" in seen.pdf
     wrong = due - timedelta(days=1) if issued.hour == 0 else due + timedelta(days=1)
     assert medium_date(wrong) not in seen.email
+
+
+# Any instant, any zone -------------------------------------------------------------------
+
+
+@pytest.fixture
+def domain_db(tmp_path, sqlite_template):
+    """A SQLite database of the test's own with a client and a plan, for
+    the domain alone (no app: many examples, each one a finalization)."""
+    path = tmp_path / "property.sqlite3"
+    shutil.copy(sqlite_template, path)
+    database = Database(f"sqlite:///{path}")
+    with database.session() as s:
+        business_settings.set_currency(s, "EUR", confirm=True)
+        product = catalog.create_product(s, name="Website")
+        plan = catalog.create_plan(s, product, name="Redesign", kind=PlanKind.ONE_TIME, amount=100)
+        client = clients.create_client(s, name="Ana Lima", email="ana@client.example")
+        ids = (client.id, plan.id)
+    yield database, ids
+    database.dispose()
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    instant=st.datetimes(
+        min_value=datetime(2000, 1, 1),
+        max_value=datetime(2100, 12, 31),
+        timezones=st.just(UTC),
+    ),
+    zone=st.timezones(),
+)
+def test_any_instant_in_any_zone_is_dated_and_numbered_by_its_local_day(domain_db, instant, zone):
+    database, (client_id, plan_id) = domain_db
+    with database.session() as s:
+        business_settings.get_settings(s).timezone = zone.key
+        draft = invoices.bill_client(s, clients.get_client(s, client_id), [Item(plan_id)])
+        invoice = invoices.finalize(s, draft, instant, issued_at=instant, send=False)
+        # The wall clock in ``zone`` at ``instant``, from the zone's own rule.
+        local_day = zone.fromutc(instant.replace(tzinfo=zone)).date()
+        assert invoice.issue_date == local_day
+        assert invoice.number.startswith(f"INV-{local_day.year}-")
+        assert invoice.issued_at == instant
+        due = invoice.due_at.astimezone(zone)
+        assert due.date() == local_day + timedelta(days=14)
+
+
+# Invoices issued before the issue date was kept -----------------------------------------
+
+# A fresh database of the test's own, migrated by the test (SQLite and PostgreSQL).
+empty_engine = test_migrations.empty_engine
+
+
+def test_the_migration_dates_existing_rows_in_the_business_zone(empty_engine):
+    migrate.upgrade(empty_engine)
+    database = Database(empty_engine.url.render_as_string(hide_password=False))
+    # 00:30 on 1 January 2027 in Auckland.
+    issued = datetime(2026, 12, 31, 11, 30, tzinfo=UTC)
+    try:
+        with time_machine.travel(issued, tick=False), database.session() as s:
+            business_settings.set_currency(s, "EUR", confirm=True)
+            schedule.update_schedule(s, {"timezone": "Pacific/Auckland"})
+            product = catalog.create_product(s, name="Website")
+            plan = catalog.create_plan(
+                s, product, name="Redesign", kind=PlanKind.ONE_TIME, amount=100
+            )
+            client = clients.create_client(s, name="Ana Lima", email="ana@client.example")
+            issued_one = invoices.bill_client(s, client, [Item(plan.id)])
+            invoices.finalize(s, issued_one)
+            invoices.record_offline_payment(
+                s, issued_one, amount=100, method=PaymentMethod.BANK_TRANSFER
+            )
+            invoices.issue_credit_note(s, issued_one, amount=40)
+            invoices.bill_client(s, client, [Item(plan.id)])  # a draft
+    finally:
+        database.dispose()
+
+    migrate.downgrade(empty_engine, "0007")
+    migrate.upgrade(empty_engine)
+
+    with empty_engine.connect() as conn:
+        dated = conn.execute(text("SELECT number, issue_date FROM invoices ORDER BY id")).all()
+        notes = conn.execute(text("SELECT number, issue_date FROM credit_notes")).all()
+    assert [(number, str(day) if day else None) for number, day in dated] == [
+        ("INV-2027-00001", "2027-01-01"),
+        (None, None),
+    ]
+    assert [(number, str(day)) for number, day in notes] == [("CN-2027-00001", "2027-01-01")]
