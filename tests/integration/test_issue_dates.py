@@ -299,6 +299,7 @@ def test_a_renewal_dated_at_local_midnight_shows_its_local_day(
     assert seen.api["number"] == "INV-2026-00002"
     # The period, too, starts on the local 1 April (on the PDF and the page).
     assert f"{medium_date(date(2026, 4, 1))} – {medium_date(date(2026, 5, 1))}" in seen.page
+    assert "Hosting (Apr 1 – May 1, 2026)" in seen.pdf
 
 
 # Due dates across a change of daylight saving time ---------------------------------------
