@@ -379,8 +379,8 @@ def finalize(
     a renewal is dated the first moment of its period. Its ``issue_date`` is
     the business's local calendar date at ``issued_at``, the number takes
     that date's year, and it is due the net terms in local calendar days
-    later. ``send``: email it to
-    the client (a renewal charged to a saved card is not: a receipt follows)."""
+    later. ``send``: email it to the client (a renewal charged to a saved
+    card is not: a receipt follows)."""
     now = now or clock.now()
     issued_at = issued_at or now
     _require_draft(invoice)

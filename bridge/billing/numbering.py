@@ -3,11 +3,11 @@
 A format such as ``INV-{year}-{seq:05}`` gives INV-2026-00001, ... The
 series restarts each year when the format contains ``{year}``. The year is
 that of the document's issue date, the business's local calendar date (an
-invoice issued at 00:30 on 1 January in Paris is a 2027 invoice although
-it is still 2026 in UTC). The counter
-row is incremented with ``UPDATE ... RETURNING`` inside the finalizing
-transaction: the row stays locked until that transaction ends, so two
-finalizations never get the same number, and a rolled-back one leaves no gap.
+invoice issued at 00:30 on 1 January 2027 in Paris is a 2027 invoice
+although it is still 2026 in UTC). The counter row is incremented with
+``UPDATE ... RETURNING`` inside the finalizing transaction: the row stays
+locked until that transaction ends, so two finalizations never get the
+same number, and a rolled-back one leaves no gap.
 """
 
 from __future__ import annotations
