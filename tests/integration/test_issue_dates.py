@@ -26,7 +26,7 @@ from sqlalchemy import select, text
 
 from bridge import migrate
 from bridge.billing import business as business_settings
-from bridge.billing import catalog, clients, invoices, renewals, schedule, sites
+from bridge.billing import catalog, clients, invoices, numbering, renewals, schedule, sites
 from bridge.billing.invoices import Item
 from bridge.db import Database
 from bridge.models import Invoice, OutboxMessage, PaymentMethod, PlanKind
@@ -381,6 +381,11 @@ def test_any_instant_in_any_zone_is_dated_and_numbered_by_its_local_day(domain_d
         assert invoice.issued_at == instant
         due = invoice.due_at.astimezone(zone)
         assert due.date() == local_day + timedelta(days=14)
+
+
+def test_numbers_are_taken_by_local_date_never_by_an_instant():
+    with pytest.raises(TypeError):
+        numbering.next_number(None, "invoice", "INV-{year}-{seq}", datetime(2027, 1, 1, tzinfo=UTC))
 
 
 # Invoices issued before the issue date was kept -----------------------------------------
