@@ -91,6 +91,9 @@ class CreditNoteSchema(Schema):
     subtotal = fields.Integer()
     tax = fields.Integer()
     reason = fields.String()
+    issue_date = fields.Date(
+        metadata={"description": "The legal issue date: the business's local calendar date"}
+    )
     created_at = fields.DateTime()
 
 
@@ -114,6 +117,13 @@ class InvoiceSummarySchema(Schema):
     amount_due_display = display("amount_due")
     payment_state = fields.Enum(PaymentState, by_value=True)
     issued_at = fields.DateTime(allow_none=True)
+    issue_date = fields.Date(
+        allow_none=True,
+        metadata={
+            "description": "The legal issue date: the business's local calendar date at "
+            "issued_at, printed on every copy; its year is the number's. Null on a draft."
+        },
+    )
     due_at = fields.DateTime(allow_none=True)
     created_at = fields.DateTime()
     actions = fields.Function(

@@ -140,6 +140,10 @@ class SiteInvoiceSchema(Schema):
     number = fields.String(allow_none=True)
     status = fields.String()
     issued_at = fields.String(allow_none=True)
+    issue_date = fields.String(
+        allow_none=True,
+        metadata={"description": "The invoice's date as printed (YYYY-MM-DD, business's local)"},
+    )
     due_at = fields.String(allow_none=True)
     total = fields.Integer()
     amount_due = fields.Integer()

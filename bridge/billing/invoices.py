@@ -17,6 +17,8 @@ from sqlalchemy.orm import Session, selectinload
 
 from bridge.billing import audit, numbering, subscriptions
 from bridge.billing.business import get_settings, require_currency
+from bridge.billing.periods import add_local_days, local_date
+from bridge.billing.schedule import zone
 from bridge.billing.states import invoice_to
 from bridge.billing.taxes import LineTotals, Rate, invoice_totals, line_totals
 from bridge.core import clock
@@ -374,19 +376,29 @@ def finalize(
     """Number the invoice, make it open ("payment due") and immutable, and
     start a pending subscription for each recurring line (active once paid).
     An invoice of zero is paid at once. ``issued_at`` (default now) dates it:
-    a renewal is dated the first moment of its period. ``send``: email it to
-    the client (a renewal charged to a saved card is not: a receipt follows)."""
+    a renewal is dated the first moment of its period. Its ``issue_date`` is
+    the business's local calendar date at ``issued_at``, the number takes
+    that date's year, and it is due the net terms in local calendar days
+    later. ``send``: email it to the client (a renewal charged to a saved
+    card is not: a receipt follows)."""
     now = now or clock.now()
     issued_at = issued_at or now
     _require_draft(invoice)
     audit.name_action(session, invoice, "invoice.finalized")
     settings = get_settings(session)
+    business_zone = zone(settings.timezone)
     invoice_to(invoice, InvoiceStatus.OPEN)
+    # One issue date for every surface and for the number's year: the
+    # business's calendar date, not UTC's (00:30 in Paris on 1 January is
+    # still 31 December in UTC).
+    invoice.issue_date = local_date(issued_at, business_zone)
     invoice.number = numbering.next_number(
-        session, "invoice", settings.invoice_number_format, issued_at
+        session, "invoice", settings.invoice_number_format, invoice.issue_date
     )
     invoice.issued_at = issued_at
-    invoice.due_at = issued_at + timedelta(days=settings.invoice_net_terms_days)
+    # Net terms are calendar days in the business zone: adding 24-hour
+    # multiples would land a day off across a DST change at 00:30 local.
+    invoice.due_at = add_local_days(issued_at, settings.invoice_net_terms_days, business_zone)
     invoice.updated_at = now
     if invoice.subscription_id is None:
         for line in invoice.lines:
@@ -544,10 +556,12 @@ def issue_credit_note(
     tax = round_half_up(amount * invoice.tax, invoice.total) if invoice.total else 0
     settings = get_settings(session)
     now = clock.now()
+    issue_date = local_date(now, zone(settings.timezone))
     note = CreditNote(
         number=numbering.next_number(
-            session, "credit_note", settings.credit_note_number_format, now
+            session, "credit_note", settings.credit_note_number_format, issue_date
         ),
+        issue_date=issue_date,
         invoice=invoice,
         client_id=invoice.client_id,
         currency=invoice.currency,

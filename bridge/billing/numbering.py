@@ -1,16 +1,19 @@
 """Invoice and credit note numbers: unique and gap-free per series.
 
 A format such as ``INV-{year}-{seq:05}`` gives INV-2026-00001, ... The
-series restarts each year when the format contains ``{year}``. The counter
-row is incremented with ``UPDATE ... RETURNING`` inside the finalizing
-transaction: the row stays locked until that transaction ends, so two
-finalizations never get the same number, and a rolled-back one leaves no gap.
+series restarts each year when the format contains ``{year}``. The year is
+that of the document's issue date, the business's local calendar date (an
+invoice issued at 00:30 on 1 January 2027 in Paris is a 2027 invoice
+although it is still 2026 in UTC). The counter row is incremented with
+``UPDATE ... RETURNING`` inside the finalizing transaction: the row stays
+locked until that transaction ends, so two finalizations never get the
+same number, and a rolled-back one leaves no gap.
 """
 
 from __future__ import annotations
 
 import string
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import insert, update
 from sqlalchemy.exc import IntegrityError
@@ -64,14 +67,20 @@ def render(fmt: str, year: int, seq: int) -> str:
     return fmt.format(year=year, seq=seq)
 
 
-def series_key(kind: str, fmt: str, moment: datetime) -> str:
+def series_key(kind: str, fmt: str, year: int) -> str:
     """Numbers restart each year only when the year is part of the number."""
     names = {name for _, name, _, _ in string.Formatter().parse(fmt) if name}
-    return f"{kind}:{moment.year}" if "year" in names else kind
+    return f"{kind}:{year}" if "year" in names else kind
 
 
-def next_number(session: Session, kind: str, fmt: str, moment: datetime) -> str:
-    key = series_key(kind, fmt, moment)
+def next_number(session: Session, kind: str, fmt: str, issue_date: date) -> str:
+    """The next number of the ``kind`` series, in the year of ``issue_date``
+    (the document's local issue date, never a UTC instant)."""
+    if isinstance(issue_date, datetime) or not isinstance(issue_date, date):
+        # A UTC instant's year is the wrong year for a few hours each New
+        # Year somewhere: refuse it rather than number by it.
+        raise TypeError("next_number takes the local issue date (a date), not a datetime")
+    key = series_key(kind, fmt, issue_date.year)
     value = _take(session, key)
     if value is None:
         # First number of the series: create the row. Two first numbers at
@@ -82,7 +91,7 @@ def next_number(session: Session, kind: str, fmt: str, moment: datetime) -> str:
         except IntegrityError:
             pass
         value = _take(session, key)
-    return render(fmt, moment.year, value)
+    return render(fmt, issue_date.year, value)
 
 
 def _take(session: Session, key: str) -> int | None:

@@ -14,7 +14,7 @@ daylight saving time did in between. Results are UTC.
 from __future__ import annotations
 
 import calendar
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from bridge.models import IntervalUnit
@@ -28,6 +28,24 @@ def add_months(moment: datetime, months: int) -> datetime:
     month = month_index % 12 + 1
     day = min(moment.day, calendar.monthrange(year, month)[1])
     return moment.replace(year=year, month=month, day=day)
+
+
+def local_date(moment: datetime, tz: ZoneInfo | None = None) -> date:
+    """The calendar date of the aware instant ``moment`` on a wall clock in
+    ``tz`` (default UTC): the date an invoice issued then carries."""
+    if moment.tzinfo is None:
+        raise ValueError("local_date takes an aware datetime")
+    return moment.astimezone(tz or UTC).date()
+
+
+def add_local_days(moment: datetime, days: int, tz: ZoneInfo | None = None) -> datetime:
+    """``days`` calendar days after ``moment`` at the same wall-clock time in
+    ``tz`` (default UTC), in UTC: across a DST change that is 23 or 25 hours
+    a day, so the local date moves by exactly ``days``."""
+    local = moment.astimezone(tz or UTC).replace(tzinfo=None) + timedelta(days=days)
+    # A wall-clock time a DST change skips or repeats resolves as in
+    # ``period_boundary`` (fold=0).
+    return local.replace(tzinfo=tz or UTC).astimezone(UTC)
 
 
 def period_boundary(

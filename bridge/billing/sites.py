@@ -341,6 +341,7 @@ def invoice_view(session: Session, invoice: Invoice, locale: str) -> dict:
         "number": invoice.number,
         "status": invoice.status.value,
         "issued_at": iso(invoice.issued_at),
+        "issue_date": invoice.issue_date.isoformat() if invoice.issue_date else None,
         "due_at": iso(invoice.due_at),
         "total": invoice.total,
         "amount_due": due,

@@ -17,7 +17,7 @@ import hashlib
 import logging
 import uuid
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_date
@@ -275,10 +275,13 @@ class _Formatter:
     def money(self, amount: int, currency: str) -> str:
         return format_amount(amount, currency, self.language)
 
-    def date(self, value: datetime | None) -> str:
+    def date(self, value: datetime | date | None) -> str:
+        """A calendar date as it is; an instant as its date in the business zone."""
         if value is None:
             return ""
-        return format_date(value.astimezone(self.zone), format="medium", locale=self.language)
+        if isinstance(value, datetime):
+            value = value.astimezone(self.zone).date()
+        return format_date(value, format="medium", locale=self.language)
 
     def method(self, method: PaymentMethod) -> str:
         return self.words.get(method, str(method))
@@ -301,7 +304,7 @@ class _Formatter:
             "invoice_number": invoice.number or "",
             "total": self.money(invoice.total, invoice.currency),
             "amount_due": self.money(invoice.amount_due, invoice.currency),
-            "issue_date": self.date(invoice.issued_at),
+            "issue_date": self.date(invoice.issue_date or invoice.issued_at),
             "due_date": self.date(invoice.due_at),
             "pay_link": invoice_page_url(self.session, invoice),
             "pdf_link": invoice_pdf_url(self.session, invoice),

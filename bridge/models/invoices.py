@@ -4,12 +4,13 @@ the number series that keeps invoice numbers gap-free."""
 from __future__ import annotations
 
 import enum
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Date,
     ForeignKey,
     Integer,
     String,
@@ -104,6 +105,11 @@ class Invoice(Base):
     hosted_token: Mapped[str] = mapped_column(String(64), unique=True)
 
     issued_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    # The legal issue date: the business's local calendar date at
+    # ``issued_at``, fixed at finalization. Every surface prints it and the
+    # number takes its year, so a later change of time zone never redates
+    # an issued invoice.
+    issue_date: Mapped[date | None] = mapped_column(Date)
     due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     voided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -246,6 +252,8 @@ class CreditNote(Base):
     reason: Mapped[str] = mapped_column(String(500), default="")
     refund_payment_id: Mapped[int | None] = mapped_column(ForeignKey("payments.id"))
     stripe_refund_id: Mapped[str | None] = mapped_column(String(100), unique=True)
+    # The business's local calendar date at ``created_at`` (the number's year).
+    issue_date: Mapped[date] = mapped_column(Date)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
     invoice: Mapped[Invoice] = relationship(back_populates="credit_notes")

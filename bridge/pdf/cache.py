@@ -57,6 +57,8 @@ SETTINGS_FIELDS = (
     "invoice_show_company_name",
     "invoice_show_client_info",
     "invoice_show_custom_fields",
+    # Instants (due, paid, periods) are printed as dates in this zone.
+    "timezone",
     "updated_at",
 )
 CLIENT_FIELDS = (
@@ -85,6 +87,7 @@ INVOICE_FIELDS = (
     "amount_paid",
     "amount_refunded",
     "issued_at",
+    "issue_date",
     "due_at",
     "paid_at",
     "voided_at",

@@ -20,10 +20,11 @@ import logging
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import bridge_templates
 import jinja2
@@ -40,7 +41,8 @@ from xhtml2pdf.config.resources import ResourceAccessPolicy
 from bridge.billing.business import get_settings
 from bridge.billing.invoices import TaxSum, tax_summary
 from bridge.billing.numbering import render as render_number
-from bridge.billing.periods import add_months
+from bridge.billing.periods import add_local_days, add_months, local_date
+from bridge.billing.schedule import zone
 from bridge.billing.taxes import Rate, invoice_totals, line_totals
 from bridge.core import clock
 from bridge.core.money import format_amount
@@ -266,10 +268,12 @@ def _sample_invoice(
     VAT, partly paid, the client's invoice fields filled with examples."""
     words = LABELS[language_of(language)]
     now = clock.now()
+    business_zone = zone(settings.timezone)
+    today = local_date(now, business_zone)
     examples = {
         CustomFieldType.TEXT: words["sample_text"],
         CustomFieldType.NUMBER: "42",
-        CustomFieldType.DATE: now.date().isoformat(),
+        CustomFieldType.DATE: today.isoformat(),
     }
     client = Client(
         name=words["sample_client"],
@@ -297,7 +301,7 @@ def _sample_invoice(
     subtotal, tax = totals.subtotal, totals.tax
     taxes = [TaxSum(vat.name, vat.percentage_e4, vat.inclusive, totals.taxes["vat"])]
     invoice = Invoice(
-        number=_sample_number(settings.invoice_number_format, now),
+        number=_sample_number(settings.invoice_number_format, today.year),
         status=InvoiceStatus.OPEN,
         currency=settings.currency or "EUR",
         language=language,
@@ -308,15 +312,16 @@ def _sample_invoice(
         amount_paid=10_000,
         amount_refunded=0,
         issued_at=now,
-        due_at=now + timedelta(days=settings.invoice_net_terms_days or 0),
+        issue_date=today,
+        due_at=add_local_days(now, settings.invoice_net_terms_days or 0, business_zone),
         created_at=now,
     )
     return invoice, client, lines, taxes
 
 
-def _sample_number(fmt: str, now: datetime) -> str:
+def _sample_number(fmt: str, year: int) -> str:
     try:
-        return render_number(fmt, now.year, 1)
+        return render_number(fmt, year, 1)
     except (ValueError, KeyError, IndexError):
         return "INV-0001"
 
@@ -340,10 +345,12 @@ class Logo:
 
 
 class Words:
-    """Labels, dates and amounts in one language."""
+    """Labels, dates and amounts in one language; instants are dated on the
+    wall clock of ``tz``, the business time zone (UTC when not given)."""
 
-    def __init__(self, language: str, currency: str):
+    def __init__(self, language: str, currency: str, tz: ZoneInfo | None = None):
         self.language = language_of(language)
+        self.tz = tz or ZoneInfo("UTC")
         self.labels = LABELS[self.language]
         self.locale = _babel_locale(language, self.language)
         self.currency = currency
@@ -362,13 +369,16 @@ class Words:
         return text
 
     def date(self, moment: datetime | date | None) -> str:
+        """A calendar date as it is; an instant as its date in the business zone."""
         if moment is None:
             return ""
-        day = moment.date() if isinstance(moment, datetime) else moment
-        return format_date(day, "long", locale=self.locale)
+        return format_date(self._day(moment), "long", locale=self.locale)
+
+    def _day(self, moment: datetime | date) -> date:
+        return local_date(moment, self.tz) if isinstance(moment, datetime) else moment
 
     def period(self, start: datetime, end: datetime) -> str:
-        key = (start.date(), end.date())
+        key = (self._day(start), self._day(end))
         text = self._periods.get(key)
         if text is None:
             text = self._periods[key] = format_interval(*key, "yMMMd", locale=self.locale)
@@ -427,7 +437,7 @@ def _context(
     *,
     sample: bool,
 ) -> dict:
-    words = Words(language, invoice.currency)
+    words = Words(language, invoice.currency, zone(settings.timezone))
     company_name = settings.company_name if settings.invoice_show_company_name else ""
     brand = _brand_color(settings)
     show_fields = settings.invoice_show_custom_fields
@@ -573,7 +583,10 @@ def _details(invoice: Invoice, words: Words) -> layout.Column:
     rows = []
     if invoice.number:
         rows.append((words["invoice_number"], invoice.number))
-    rows.append((words["issue_date"], words.date(invoice.issued_at or invoice.created_at)))
+    # The issue date fixed at finalization; a draft, not issued yet, shows
+    # the local day it was made.
+    issue_date = invoice.issue_date or invoice.issued_at or invoice.created_at
+    rows.append((words["issue_date"], words.date(issue_date)))
     if invoice.due_at and invoice.status not in (InvoiceStatus.PAID, InvoiceStatus.VOID):
         rows.append((words["due_date"], words.date(invoice.due_at)))
     if invoice.status == InvoiceStatus.PAID and invoice.paid_at:

@@ -3,7 +3,8 @@ French), and dates and amounts written for the invoice's language."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
 
 from babel.dates import format_date
 
@@ -134,8 +135,10 @@ def language_of(code: str | None) -> str:
 class Words:
     """What a template needs to write for people in one language."""
 
-    def __init__(self, language: str):
+    def __init__(self, language: str, tz: ZoneInfo | None = None):
         self.language = language_of(language)
+        # The business time zone: instants are dated on its wall clock.
+        self.tz = tz or ZoneInfo("UTC")
         self.text = TEXT[self.language]
 
     def __getitem__(self, key: str) -> str:
@@ -144,5 +147,10 @@ class Words:
     def money(self, amount: int, currency: str) -> str:
         return format_amount(amount, currency, self.language)
 
-    def date(self, value: datetime | None) -> str:
-        return "" if value is None else format_date(value, format="medium", locale=self.language)
+    def date(self, value: datetime | date | None) -> str:
+        """A calendar date as it is; an instant as its date in the business zone."""
+        if value is None:
+            return ""
+        if isinstance(value, datetime):
+            value = value.astimezone(self.tz).date()
+        return format_date(value, format="medium", locale=self.language)

@@ -42,6 +42,7 @@ from werkzeug.exceptions import HTTPException
 from bridge.api import errors
 from bridge.billing import invoices
 from bridge.billing.business import get_settings
+from bridge.billing.schedule import zone
 from bridge.core.errors import Conflict, DomainError, NotFound
 from bridge.db import get_session
 from bridge.models import (
@@ -201,7 +202,7 @@ def hosted_invoice(token: str):
     session = get_session()
     _load_lines(session, invoice)
     settings = get_settings(session)
-    words = Words(invoice.language)
+    words = Words(invoice.language, zone(settings.timezone))
     payable = _payable(invoice)
     processing = payable and invoice.payment_state == PaymentState.PROCESSING
     gateway = _card_payments(session, settings) if payable and not processing else None

@@ -3,7 +3,7 @@ without rendering; any change to what the PDF shows gives a new PDF."""
 
 from __future__ import annotations
 
-from bridge.billing import business, clients
+from bridge.billing import business, clients, schedule
 from bridge.models import Invoice
 from bridge.pdf import PdfCache, cache_key, invoice_pdf
 from bridge.pdf import cache as pdf_cache
@@ -51,6 +51,21 @@ def test_settings_and_client_changes_give_a_new_pdf(db, shop):
     with db.session() as s:
         clients.update_client(s, clients.get_client(s, shop.client), {"company": "Renamed SA"})
     assert "Renamed SA" in pdf_text(download(db, invoice_id, cache))
+
+
+def test_a_new_time_zone_gives_a_new_pdf_with_the_same_issue_date(db, shop):
+    """Issued 31 January 10:00 UTC, due 14 days later: on the wall clock of
+    Kiritimati (UTC+14) that is due 15 February. The issue date was fixed at
+    finalization and stays."""
+    cache = PdfCache()
+    invoice_id = shop.invoice()
+    before = pdf_text(download(db, invoice_id, cache))
+    with db.session() as s:
+        schedule.update_schedule(s, {"timezone": "Pacific/Kiritimati"})
+    after = pdf_text(download(db, invoice_id, cache))
+    assert "DUE DATE\nFebruary 14, 2026\n" in before
+    assert "DUE DATE\nFebruary 15, 2026\n" in after
+    assert "ISSUE DATE\nJanuary 31, 2026\n" in before and "ISSUE DATE\nJanuary 31, 2026\n" in after
 
 
 def test_the_key_changes_with_the_template_version(db, shop, monkeypatch):
