@@ -8,7 +8,8 @@ recipient has no email address, or the same (trigger, object, occasion)
 was queued before (the dedupe key, see ``bridge.mail.outbox``). Nothing is
 sent here: the scheduler delivers the outbox (``bridge.mail.delivery``).
 
-Dates and amounts are written for the business's invoice language by Babel.
+Dates, amounts and words are written for the business's invoice language
+by ``bridge.core.l10n`` (dates in the business time zone).
 """
 
 from __future__ import annotations
@@ -18,15 +19,13 @@ import logging
 import uuid
 from dataclasses import replace
 from datetime import UTC, datetime
-from zoneinfo import ZoneInfo
 
-from babel.dates import format_date
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bridge.billing.business import get_settings
 from bridge.core import clock
-from bridge.core.money import format_amount
+from bridge.core.l10n import Localiser
 from bridge.links import invoice_page_url, invoice_pdf_url
 from bridge.mail import outbox
 from bridge.mail.catalog import sample_values
@@ -43,26 +42,6 @@ from bridge.models import (
 )
 
 log = logging.getLogger(__name__)
-
-METHOD_WORDS = {
-    "en": {
-        PaymentMethod.CARD: "card",
-        PaymentMethod.BANK_TRANSFER: "bank transfer",
-        PaymentMethod.CASH: "cash",
-        PaymentMethod.CHEQUE: "cheque",
-        PaymentMethod.OTHER: "other means",
-        "no_retry": "none",
-    },
-    "fr": {
-        PaymentMethod.CARD: "carte bancaire",
-        PaymentMethod.BANK_TRANSFER: "virement",
-        PaymentMethod.CASH: "espèces",
-        PaymentMethod.CHEQUE: "chèque",
-        PaymentMethod.OTHER: "autre moyen",
-        "no_retry": "aucune",
-    },
-}
-
 
 # The public interface ------------------------------------------------------------
 
@@ -264,24 +243,29 @@ class _Formatter:
     def __init__(self, session: Session, settings: BusinessSettings):
         self.session = session
         self.settings = settings
-        language = (settings.invoice_language or "en").split("-")[0].lower()
-        self.language = language if language in METHOD_WORDS else "en"
-        self.words = METHOD_WORDS[self.language]
-        try:
-            self.zone = ZoneInfo(getattr(settings, "timezone", None) or "UTC")
-        except (ValueError, KeyError, OSError):
-            self.zone = UTC
+        self.l10n = Localiser(settings.invoice_language, settings.timezone)
+        self.language = self.l10n.language
+        l10n = self.l10n
+        self.words = {
+            # TRANSLATORS: the retry date of a failed payment when none is planned.
+            "no_retry": l10n.pgettext("next retry", "none"),
+        }
+        self.methods = {
+            PaymentMethod.CARD: l10n.gettext("card"),
+            PaymentMethod.BANK_TRANSFER: l10n.gettext("bank transfer"),
+            PaymentMethod.CASH: l10n.gettext("cash"),
+            PaymentMethod.CHEQUE: l10n.gettext("cheque"),
+            PaymentMethod.OTHER: l10n.gettext("other means"),
+        }
 
     def money(self, amount: int, currency: str) -> str:
-        return format_amount(amount, currency, self.language)
+        return self.l10n.money(amount, currency)
 
     def date(self, value: datetime | None) -> str:
-        if value is None:
-            return ""
-        return format_date(value.astimezone(self.zone), format="medium", locale=self.language)
+        return self.l10n.date(value)
 
     def method(self, method: PaymentMethod) -> str:
-        return self.words.get(method, str(method))
+        return self.methods.get(method, str(method))
 
     def client(self, client: Client | None) -> dict:
         settings = self.settings
