@@ -44,6 +44,7 @@ translations: $(MO_FILES)
 messages: $(BIN)/pybabel $(VENV)/.installed-run
 	$(BIN)/pybabel extract --mapping-file babel.cfg --sort-by-file --no-wrap \
 	  --add-comments TRANSLATORS: --project "Billing Bridge" \
+	  --copyright-holder "the Billing Bridge authors" \
 	  --output-file $(CATALOGUES)/messages.pot .
 	$(BIN)/pybabel update --input-file $(CATALOGUES)/messages.pot \
 	  --output-dir $(CATALOGUES) --no-wrap --ignore-obsolete
