@@ -39,7 +39,7 @@ from bridge.billing.invoices import TaxSum, tax_summary
 from bridge.billing.numbering import render as render_number
 from bridge.billing.periods import add_months
 from bridge.billing.taxes import Rate, invoice_totals, line_totals
-from bridge.core import clock
+from bridge.core import clock, l10n
 from bridge.core.l10n import Localiser
 from bridge.models import (
     BusinessSettings,
@@ -139,12 +139,15 @@ def text_content(value: object) -> Markup:
 @lru_cache(maxsize=1)
 def template_version() -> str:
     """A digest of what shapes the output besides the data: the invoice
-    templates, the renderer and xhtml2pdf versions. Part of every cache key,
-    so a deploy that changes any of them never serves an old PDF."""
+    templates, the compiled catalogues (the words), the renderer and
+    xhtml2pdf versions. Part of every cache key, so a deploy that changes
+    any of them never serves an old PDF."""
     digest = hashlib.sha256(f"{RENDERER_VERSION}:{xhtml2pdf.__version__}".encode())
-    for path in sorted((TEMPLATE_DIR / "invoices").rglob("*")):
+    files = [(TEMPLATE_DIR, path) for path in (TEMPLATE_DIR / "invoices").rglob("*")]
+    files += [(l10n.TRANSLATIONS_DIR, path) for path in l10n.TRANSLATIONS_DIR.rglob("*.mo")]
+    for root, path in sorted(files):
         if path.is_file():
-            digest.update(path.relative_to(TEMPLATE_DIR).as_posix().encode())
+            digest.update(path.relative_to(root).as_posix().encode())
             digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
 
