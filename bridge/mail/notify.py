@@ -8,8 +8,7 @@ recipient has no email address, or the same (trigger, object, occasion)
 was queued before (the dedupe key, see ``bridge.mail.outbox``). Nothing is
 sent here: the scheduler delivers the outbox (``bridge.mail.delivery``).
 
-Dates, amounts and words are written for the business's invoice language
-by ``bridge.core.l10n`` (dates in the business time zone).
+Dates and amounts are written for the business's invoice language by Babel.
 """
 
 from __future__ import annotations
@@ -18,7 +17,7 @@ import hashlib
 import logging
 import uuid
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -238,7 +237,9 @@ def agency_invitation_accepted(session: Session, user: User) -> bool:
 
 
 class _Formatter:
-    """Placeholder values written for the business's invoice language."""
+    """Placeholder values written for the business's invoice language by
+    ``bridge.core.l10n`` (words from the catalogues, dates in the business
+    time zone)."""
 
     def __init__(self, session: Session, settings: BusinessSettings):
         self.session = session
@@ -246,6 +247,7 @@ class _Formatter:
         self.l10n = Localiser(settings.invoice_language, settings.timezone)
         self.language = self.l10n.language
         l10n = self.l10n
+        # Words a placeholder may need besides dates and amounts.
         self.words = {
             # TRANSLATORS: the retry date of a failed payment when none is planned.
             "no_retry": l10n.pgettext("next retry", "none"),
@@ -261,7 +263,9 @@ class _Formatter:
     def money(self, amount: int, currency: str) -> str:
         return self.l10n.money(amount, currency)
 
-    def date(self, value: datetime | None) -> str:
+    def date(self, value: date | datetime | None) -> str:
+        """A calendar date as it is, an aware datetime as its day in the
+        business time zone; empty for None."""
         return self.l10n.date(value)
 
     def method(self, method: PaymentMethod) -> str:
