@@ -7,20 +7,47 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 5000
 
-.PHONY: run test lint pytest e2e-deps wp-deps bench clean
+.PHONY: run test lint pytest e2e-deps wp-deps bench clean translations messages
+
+# The gettext catalogues (bridge/translations/<lang>/LC_MESSAGES): the .po
+# files are the sources, the .mo files what the bridge reads.
+CATALOGUES := bridge/translations
+PO_FILES   := $(wildcard $(CATALOGUES)/*/LC_MESSAGES/messages.po)
+MO_FILES   := $(PO_FILES:.po=.mo)
 
 # The venv is rebuilt when the dependencies change (setup.cfg).
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(VENV)/.installed-run: setup.cfg pyproject.toml | $(BIN)/python
+# The catalogues are order-only prerequisites: an edited .po is compiled
+# again without reinstalling anything.
+$(VENV)/.installed-run: setup.cfg setup.py pyproject.toml | $(BIN)/python $(MO_FILES)
 	$(BIN)/pip install --quiet -e .
 	touch $@
 
-$(VENV)/.installed-test: setup.cfg pyproject.toml | $(BIN)/python
+$(VENV)/.installed-test: setup.cfg setup.py pyproject.toml | $(BIN)/python $(MO_FILES)
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@ $(VENV)/.installed-run
+
+# Babel alone, so the catalogues compile before the rest is installed.
+$(BIN)/pybabel: | $(BIN)/python
+	$(BIN)/pip install --quiet 'babel>=2.14,<3'
+
+$(CATALOGUES)/%/LC_MESSAGES/messages.mo: $(CATALOGUES)/%/LC_MESSAGES/messages.po | $(BIN)/pybabel
+	$(BIN)/pybabel compile --domain messages --directory $(CATALOGUES) --locale $*
+
+translations: $(MO_FILES)
+
+# After adding or changing words in the code or the templates: the .pot is
+# extracted again and every .po gets the new message ids (to translate).
+messages: $(BIN)/pybabel $(VENV)/.installed-run
+	$(BIN)/pybabel extract --mapping-file babel.cfg --sort-by-file --no-wrap \
+	  --add-comments TRANSLATORS: --project "Billing Bridge" \
+	  --copyright-holder "the Billing Bridge authors" \
+	  --output-file $(CATALOGUES)/messages.pot .
+	$(BIN)/pybabel update --input-file $(CATALOGUES)/messages.pot \
+	  --output-dir $(CATALOGUES) --no-wrap --ignore-obsolete
 
 run: $(VENV)/.installed-run
 	$(BIN)/bridge db upgrade
@@ -62,4 +89,4 @@ bench: $(VENV)/.installed-test wp-deps
 	$(BIN)/python bench/wp_plugin.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache $(MO_FILES)

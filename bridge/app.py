@@ -29,6 +29,9 @@ def create_app(test_config: dict | None = None) -> Flask:
         instance_path=os.environ.get("BRIDGE_INSTANCE_PATH") or None,
     )
     config.load(app, test_config)
+    # Pages translate with gettext (_(), {% trans %}); each render passes the
+    # functions of its own language (bridge.core.l10n.Localiser.template_context).
+    app.jinja_env.add_extension("jinja2.ext.i18n")
     logging.getLogger("xhtml2pdf").setLevel(logging.ERROR)
 
     database = db.init_app(app)

@@ -18,6 +18,7 @@ from bridge.billing import clients, invoices
 from bridge.billing.invoices import Item
 from bridge.core import money
 from bridge.core.errors import Conflict, Invalid, NotFound
+from bridge.core.l10n import LANGUAGES
 from bridge.db import get_session
 from bridge.models import (
     BillingReason,
@@ -177,7 +178,7 @@ class InvoiceCreateSchema(Schema):
     )
     tax_rate_ids = fields.List(Integer(minimum=1), validate=validate.Length(max=10))
     note = Text(max_length=2000, multiline=True)
-    language = fields.String(validate=validate.OneOf(["en", "fr"]))
+    language = fields.String(validate=validate.OneOf(LANGUAGES))
 
 
 class InvoicePatchSchema(Schema):
@@ -185,7 +186,7 @@ class InvoicePatchSchema(Schema):
     items = fields.List(fields.Nested(ItemSchema), validate=validate.Length(min=1, max=300))
     tax_rate_ids = fields.List(Integer(minimum=1), validate=validate.Length(max=10))
     note = Text(max_length=2000, multiline=True)
-    language = fields.String(validate=validate.OneOf(["en", "fr"]))
+    language = fields.String(validate=validate.OneOf(LANGUAGES))
 
 
 class InvoiceQuerySchema(PageArgs):
@@ -312,7 +313,7 @@ def _invoice_action(invoice_id: int, action) -> object:
 
 class PdfQuerySchema(Schema):
     language = fields.String(
-        validate=validate.OneOf(["en", "fr"]),
+        validate=validate.OneOf(LANGUAGES),
         metadata={"description": "Default: the invoice's own language"},
     )
 

@@ -19,6 +19,7 @@ from bridge.billing.validation import (
 )
 from bridge.core import clock, money
 from bridge.core.errors import Conflict, Invalid
+from bridge.core.l10n import LANGUAGES, Localiser
 from bridge.models import SETTINGS_ID, BusinessSettings, CustomFieldEntity, StoredFile
 
 PROFILE_FIELDS = (
@@ -49,7 +50,8 @@ PROFILE_FIELDS = (
 
 # Stripe's rules for statement descriptors.
 DESCRIPTOR_FORBIDDEN = set("<>\\'\"*")
-INVOICE_LANGUAGES = ("en", "fr")
+# Every language with a catalogue (bridge.core.l10n).
+INVOICE_LANGUAGES = LANGUAGES
 
 
 def get_settings(session: Session) -> BusinessSettings:
@@ -68,6 +70,13 @@ def get_settings(session: Session) -> BusinessSettings:
         session.add(settings)
         session.flush()
     return settings
+
+
+def localiser(session: Session, language: str | None = None) -> Localiser:
+    """Writes for people in ``language`` (an invoice's, say), else the
+    business's invoice language, with dates in the business time zone."""
+    settings = get_settings(session)
+    return Localiser(language or settings.invoice_language, settings.timezone)
 
 
 def require_currency(session: Session) -> str:
@@ -150,7 +159,7 @@ def update_settings(session: Session, changes: dict) -> BusinessSettings:
             check_statement_descriptor(changes["statement_descriptor"])
     if "invoice_language" in changes and changes["invoice_language"] not in INVOICE_LANGUAGES:
         raise Invalid(
-            "Invoices can be in English (en) or French (fr).",
+            f"Invoices can be in one of: {', '.join(INVOICE_LANGUAGES)}.",
             fields={"invoice_language": ["Unsupported language."]},
         )
     for key in ("invoice_number_format", "credit_note_number_format"):

@@ -21,14 +21,16 @@ from bridge.auth import policy
 from bridge.auth.permissions import AREAS
 from bridge.auth.secrets import SecretBox
 from bridge.billing import audit
-from bridge.billing.business import get_settings
+from bridge.billing.business import localiser
 from bridge.billing.clients import rotate_site_secret
 from bridge.billing.subscriptions import CURRENT, RENEWABLE
 from bridge.billing.validation import check_email, email_key
-from bridge.core import clock, money
+from bridge.core import clock
 from bridge.core.errors import Conflict, DomainError, NotFound
+from bridge.core.l10n import Localiser
 from bridge.models import (
     Client,
+    IntervalUnit,
     Invoice,
     InvoiceStatus,
     Plan,
@@ -258,17 +260,18 @@ def access(session: Session, site: Site, email: str) -> dict:
 # What the plugin shows ---------------------------------------------------------
 
 
-def language(session: Session) -> str:
-    """The business language, in which amounts are written for people."""
-    return get_settings(session).invoice_language or "en"
-
-
-def _interval(plan: Plan) -> str | None:
+def _interval(plan: Plan, l10n: Localiser) -> str | None:
+    """How often the plan bills, for people ("1 month", "3 mois")."""
     if plan.interval_unit is None:
         return None
     count = plan.interval_count or 1
-    unit = plan.interval_unit.value
-    return f"{count} {unit}" if count == 1 else f"{count} {unit}s"
+    forms = {
+        IntervalUnit.DAY: l10n.ngettext("%(num)d day", "%(num)d days", count),
+        IntervalUnit.WEEK: l10n.ngettext("%(num)d week", "%(num)d weeks", count),
+        IntervalUnit.MONTH: l10n.ngettext("%(num)d month", "%(num)d months", count),
+        IntervalUnit.YEAR: l10n.ngettext("%(num)d year", "%(num)d years", count),
+    }
+    return forms[plan.interval_unit] % {"num": count}
 
 
 def _subscription_amount(subscription: Subscription) -> int:
@@ -299,7 +302,7 @@ def hosting_subscription(subscriptions: list[Subscription]) -> Subscription | No
     return None
 
 
-def hosting_plan_view(subscription: Subscription | None, locale: str) -> dict | None:
+def hosting_plan_view(subscription: Subscription | None, l10n: Localiser) -> dict | None:
     if subscription is None:
         return None
     amount = _subscription_amount(subscription)
@@ -310,13 +313,13 @@ def hosting_plan_view(subscription: Subscription | None, locale: str) -> dict | 
         "status": subscription.status.value,
         "amount": amount,
         "currency": subscription.currency,
-        "amount_display": money.format_amount(amount, subscription.currency, locale),
-        "interval": _interval(subscription.plan),
+        "amount_display": l10n.money(amount, subscription.currency),
+        "interval": _interval(subscription.plan, l10n),
         "current_period_end": iso(subscription.current_period_end),
     }
 
 
-def subscription_view(subscription: Subscription, locale: str) -> dict:
+def subscription_view(subscription: Subscription, l10n: Localiser) -> dict:
     amount = _subscription_amount(subscription)
     renews = subscription.status in RENEWABLE and not subscription.cancel_at_period_end
     return {
@@ -327,14 +330,14 @@ def subscription_view(subscription: Subscription, locale: str) -> dict:
         "status": subscription.status.value,
         "amount": amount,
         "currency": subscription.currency,
-        "amount_display": money.format_amount(amount, subscription.currency, locale),
-        "interval": _interval(subscription.plan),
+        "amount_display": l10n.money(amount, subscription.currency),
+        "interval": _interval(subscription.plan, l10n),
         "next_renewal_at": iso(subscription.current_period_end) if renews else None,
         "cancel_at_period_end": subscription.cancel_at_period_end,
     }
 
 
-def invoice_view(session: Session, invoice: Invoice, locale: str) -> dict:
+def invoice_view(session: Session, invoice: Invoice, l10n: Localiser) -> dict:
     due = invoice.amount_due
     return {
         "id": invoice.id,
@@ -346,8 +349,8 @@ def invoice_view(session: Session, invoice: Invoice, locale: str) -> dict:
         "total": invoice.total,
         "amount_due": due,
         "currency": invoice.currency,
-        "total_display": money.format_amount(invoice.total, invoice.currency, locale),
-        "amount_due_display": money.format_amount(due, invoice.currency, locale),
+        "total_display": l10n.money(invoice.total, invoice.currency),
+        "amount_due_display": l10n.money(due, invoice.currency),
         "pay_url": links.invoice_page_url(session, invoice) if due > 0 else None,
         "pdf_url": links.invoice_pdf_url(session, invoice),
     }
@@ -367,13 +370,13 @@ def site_invoices(session: Session, site: Site) -> list[Invoice]:
 
 def hosting_plan(session: Session, site: Site) -> dict | None:
     return hosting_plan_view(
-        hosting_subscription(site_subscriptions(session, site)), language(session)
+        hosting_subscription(site_subscriptions(session, site)), localiser(session)
     )
 
 
 def summary(session: Session, site: Site) -> dict:
     """Everything the plugin's Site billing page shows, about ``site`` only."""
-    locale = language(session)
+    l10n = localiser(session)
     subscriptions = site_subscriptions(session, site)
     unpaid = session.scalar(
         select(func.count())
@@ -383,9 +386,9 @@ def summary(session: Session, site: Site) -> dict:
     return {
         "site": {"id": site.public_id, "name": site.name, "url": site.url},
         "client": {"name": site.client.name, "email": site.client.email},
-        "hosting_plan": hosting_plan_view(hosting_subscription(subscriptions), locale),
-        "subscriptions": [subscription_view(s, locale) for s in subscriptions],
-        "invoices": [invoice_view(session, i, locale) for i in site_invoices(session, site)],
+        "hosting_plan": hosting_plan_view(hosting_subscription(subscriptions), l10n),
+        "subscriptions": [subscription_view(s, l10n) for s in subscriptions],
+        "invoices": [invoice_view(session, i, l10n) for i in site_invoices(session, site)],
         "unpaid_count": unpaid or 0,
         "generated_at": iso(clock.now()),
     }

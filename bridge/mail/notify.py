@@ -18,15 +18,13 @@ import logging
 import uuid
 from dataclasses import replace
 from datetime import UTC, date, datetime
-from zoneinfo import ZoneInfo
 
-from babel.dates import format_date
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bridge.billing.business import get_settings
 from bridge.core import clock
-from bridge.core.money import format_amount
+from bridge.core.l10n import Localiser
 from bridge.links import invoice_page_url, invoice_pdf_url
 from bridge.mail import outbox
 from bridge.mail.catalog import sample_values
@@ -43,26 +41,6 @@ from bridge.models import (
 )
 
 log = logging.getLogger(__name__)
-
-METHOD_WORDS = {
-    "en": {
-        PaymentMethod.CARD: "card",
-        PaymentMethod.BANK_TRANSFER: "bank transfer",
-        PaymentMethod.CASH: "cash",
-        PaymentMethod.CHEQUE: "cheque",
-        PaymentMethod.OTHER: "other means",
-        "no_retry": "none",
-    },
-    "fr": {
-        PaymentMethod.CARD: "carte bancaire",
-        PaymentMethod.BANK_TRANSFER: "virement",
-        PaymentMethod.CASH: "espèces",
-        PaymentMethod.CHEQUE: "chèque",
-        PaymentMethod.OTHER: "autre moyen",
-        "no_retry": "aucune",
-    },
-}
-
 
 # The public interface ------------------------------------------------------------
 
@@ -259,32 +237,39 @@ def agency_invitation_accepted(session: Session, user: User) -> bool:
 
 
 class _Formatter:
-    """Placeholder values written for the business's invoice language."""
+    """Placeholder values written for the business's invoice language by
+    ``bridge.core.l10n`` (words from the catalogues, dates in the business
+    time zone)."""
 
     def __init__(self, session: Session, settings: BusinessSettings):
         self.session = session
         self.settings = settings
-        language = (settings.invoice_language or "en").split("-")[0].lower()
-        self.language = language if language in METHOD_WORDS else "en"
-        self.words = METHOD_WORDS[self.language]
-        try:
-            self.zone = ZoneInfo(getattr(settings, "timezone", None) or "UTC")
-        except (ValueError, KeyError, OSError):
-            self.zone = UTC
+        self.l10n = Localiser(settings.invoice_language, settings.timezone)
+        self.language = self.l10n.language
+        l10n = self.l10n
+        # Words a placeholder may need besides dates and amounts.
+        self.words = {
+            # TRANSLATORS: the retry date of a failed payment when none is planned.
+            "no_retry": l10n.pgettext("next retry", "none"),
+        }
+        self.methods = {
+            PaymentMethod.CARD: l10n.gettext("card"),
+            PaymentMethod.BANK_TRANSFER: l10n.gettext("bank transfer"),
+            PaymentMethod.CASH: l10n.gettext("cash"),
+            PaymentMethod.CHEQUE: l10n.gettext("cheque"),
+            PaymentMethod.OTHER: l10n.gettext("other means"),
+        }
 
     def money(self, amount: int, currency: str) -> str:
-        return format_amount(amount, currency, self.language)
+        return self.l10n.money(amount, currency)
 
-    def date(self, value: datetime | date | None) -> str:
-        """A calendar date as it is; an instant as its date in the business zone."""
-        if value is None:
-            return ""
-        if isinstance(value, datetime):
-            value = value.astimezone(self.zone).date()
-        return format_date(value, format="medium", locale=self.language)
+    def date(self, value: date | datetime | None) -> str:
+        """A calendar date as it is, an aware datetime as its day in the
+        business time zone; empty for None."""
+        return self.l10n.date(value)
 
     def method(self, method: PaymentMethod) -> str:
-        return self.words.get(method, str(method))
+        return self.methods.get(method, str(method))
 
     def client(self, client: Client | None) -> dict:
         settings = self.settings

@@ -5,7 +5,8 @@ A PDF is stored under its invoice id and a fingerprint of everything that
 shapes it: the invoice's own columns (status, amounts, dates, number, note,
 language, ``updated_at``), a summary of its lines, the client's printed
 fields, the settings' printed fields (``updated_at`` included), the custom
-fields marked for invoices, the database, and ``template_version()``. Any
+fields marked for invoices, the database, and ``template_version()`` (which
+covers the compiled catalogues too). Any
 change gives a new key, so nothing is ever invalidated by hand: the old
 entry just stops being asked for (and on disk is removed when the new one
 is written).
@@ -57,7 +58,7 @@ SETTINGS_FIELDS = (
     "invoice_show_company_name",
     "invoice_show_client_info",
     "invoice_show_custom_fields",
-    # Instants (due, paid, periods) are printed as dates in this zone.
+    # Printed dates are the business time zone's days.
     "timezone",
     "updated_at",
 )

@@ -2,11 +2,11 @@
 turned into a PDF by xhtml2pdf with the embedded DejaVu Sans font.
 
 Everything printed is prepared here, already written for the invoice's
-language (labels from ``bridge.pdf.labels``, dates and amounts by Babel),
-so the template only places it. The lines and the totals are laid out in
-aligned columns by ``bridge.pdf.layout``: that is what keeps a 300-line
-invoice several times faster than one table row per line (see its
-docstring).
+language by ``bridge.core.l10n`` (the words from the gettext catalogues,
+dates in the business time zone, amounts), so the template only places
+it. The lines and the totals are laid out in aligned columns by
+``bridge.pdf.layout``: that is what keeps a 300-line invoice several times
+faster than one table row per line (see its docstring).
 
 No Flask here: the functions take a Session, like the domain.
 """
@@ -24,14 +24,10 @@ from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import bridge_templates
 import jinja2
 import xhtml2pdf
-from babel import Locale, UnknownLocaleError
-from babel.dates import format_date, format_interval
-from babel.numbers import format_decimal, format_percent
 from markupsafe import Markup
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -44,8 +40,8 @@ from bridge.billing.numbering import render as render_number
 from bridge.billing.periods import add_local_days, add_months, local_date
 from bridge.billing.schedule import zone
 from bridge.billing.taxes import Rate, invoice_totals, line_totals
-from bridge.core import clock
-from bridge.core.money import format_amount
+from bridge.core import clock, l10n
+from bridge.core.l10n import Localiser
 from bridge.models import (
     BusinessSettings,
     Client,
@@ -58,7 +54,6 @@ from bridge.models import (
     StoredFile,
 )
 from bridge.pdf import fonts, layout
-from bridge.pdf.labels import LABELS, language_of
 
 log = logging.getLogger(__name__)
 
@@ -126,6 +121,9 @@ def environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         auto_reload=False,
+        # The words are gettext's: ``_()`` and ``{% trans %}`` come with each
+        # render, from the invoice's Localiser (``Words.template_context``).
+        extensions=["jinja2.ext.i18n"],
     )
     env.filters["text"] = text_content
     env.tests["plain"] = layout.is_plain
@@ -142,12 +140,15 @@ def text_content(value: object) -> Markup:
 @lru_cache(maxsize=1)
 def template_version() -> str:
     """A digest of what shapes the output besides the data: the invoice
-    templates, the renderer and xhtml2pdf versions. Part of every cache key,
-    so a deploy that changes any of them never serves an old PDF."""
+    templates, the compiled catalogues (the words), the renderer and
+    xhtml2pdf versions. Part of every cache key, so a deploy that changes
+    any of them never serves an old PDF."""
     digest = hashlib.sha256(f"{RENDERER_VERSION}:{xhtml2pdf.__version__}".encode())
-    for path in sorted((TEMPLATE_DIR / "invoices").rglob("*")):
+    files = [(TEMPLATE_DIR, path) for path in (TEMPLATE_DIR / "invoices").rglob("*")]
+    files += [(l10n.TRANSLATIONS_DIR, path) for path in l10n.TRANSLATIONS_DIR.rglob("*.mo")]
+    for root, path in sorted(files):
         if path.is_file():
-            digest.update(path.relative_to(TEMPLATE_DIR).as_posix().encode())
+            digest.update(path.relative_to(root).as_posix().encode())
             digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
 
@@ -266,22 +267,23 @@ def _sample_invoice(
     """A transient invoice and client (never added to a session) shaped
     like real ones: a recurring line with its period, a one-time line, 20 %
     VAT, partly paid, the client's invoice fields filled with examples."""
-    words = LABELS[language_of(language)]
+    _ = Localiser(language, settings.timezone).gettext
     now = clock.now()
     business_zone = zone(settings.timezone)
     today = local_date(now, business_zone)
     examples = {
-        CustomFieldType.TEXT: words["sample_text"],
+        CustomFieldType.TEXT: _("Sample text"),
         CustomFieldType.NUMBER: "42",
         CustomFieldType.DATE: today.isoformat(),
     }
     client = Client(
-        name=words["sample_client"],
+        name=_("Sample Client"),
         email="client@example.com",
-        company=words["sample_company"],
-        address_line1=words["sample_address"],
+        company=_("Example Company Ltd"),
+        address_line1=_("1 Example Street"),
         address_line2="",
-        city=words["sample_city"],
+        # TRANSLATORS: a city of the language's country, on the sample invoice.
+        city=_("Springfield"),
         postal_code="69001",
         state="",
         country=settings.country or "FR",
@@ -291,11 +293,14 @@ def _sample_invoice(
             if f.entity == CustomFieldEntity.CLIENT
         },
     )
-    vat = Rate("vat", words["sample_tax"], 200_000, False)
+    # TRANSLATORS: the name of the sales tax on the sample invoice.
+    vat = Rate("vat", _("VAT"), 200_000, False)
     recurring, one_time = line_totals(1, 9_900, [vat]), line_totals(2, 62_500, [vat])
     lines = [
-        LineData(words["sample_line_recurring"], 1, 9_900, recurring.net, now, add_months(now, 1)),
-        LineData(words["sample_line_one_time"], 2, 62_500, one_time.net),
+        LineData(
+            _("Website maintenance — Monthly"), 1, 9_900, recurring.net, now, add_months(now, 1)
+        ),
+        LineData(_("Website redesign"), 2, 62_500, one_time.net),
     ]
     totals = invoice_totals([recurring, one_time])
     subtotal, tax = totals.subtotal, totals.tax
@@ -305,7 +310,7 @@ def _sample_invoice(
         status=InvoiceStatus.OPEN,
         currency=settings.currency or "EUR",
         language=language,
-        note=words["sample_note"],
+        note=_("Thank you for your business."),
         subtotal=subtotal,
         tax=tax,
         total=subtotal + tax,
@@ -345,60 +350,45 @@ class Logo:
 
 
 class Words:
-    """Labels, dates and amounts in one language; instants are dated on the
-    wall clock of ``tz``, the business time zone (UTC when not given)."""
+    """The invoice's Localiser bound to its currency, remembering what it
+    wrote: a 300-line invoice repeats a handful of prices and periods."""
 
-    def __init__(self, language: str, currency: str, tz: ZoneInfo | None = None):
-        self.language = language_of(language)
-        self.tz = tz or ZoneInfo("UTC")
-        self.labels = LABELS[self.language]
-        self.locale = _babel_locale(language, self.language)
+    def __init__(self, language: str | None, currency: str, tz: str | None = "UTC"):
+        self.l10n = Localiser(language, tz)
+        self.language = self.l10n.language
         self.currency = currency
-        # A 300-line invoice repeats a handful of prices and periods.
+        self._ = self.l10n.gettext
         self._money: dict[int, str] = {}
         self._numbers: dict[int | Decimal, str] = {}
         self._periods: dict[tuple[date, date], str] = {}
 
-    def __getitem__(self, key: str) -> str:
-        return self.labels[key]
-
     def money(self, amount: int) -> str:
         text = self._money.get(amount)
         if text is None:
-            text = self._money[amount] = format_amount(amount, self.currency, self.locale)
+            text = self._money[amount] = self.l10n.money(amount, self.currency)
         return text
 
     def date(self, moment: datetime | date | None) -> str:
-        """A calendar date as it is; an instant as its date in the business zone."""
-        if moment is None:
-            return ""
-        return format_date(self._day(moment), "long", locale=self.locale)
-
-    def _day(self, moment: datetime | date) -> date:
-        return local_date(moment, self.tz) if isinstance(moment, datetime) else moment
+        return self.l10n.date(moment, "long")
 
     def period(self, start: datetime, end: datetime) -> str:
-        key = (self._day(start), self._day(end))
+        key = (self.l10n.day(start), self.l10n.day(end))
         text = self._periods.get(key)
         if text is None:
-            text = self._periods[key] = format_interval(*key, "yMMMd", locale=self.locale)
+            text = self._periods[key] = self.l10n.period(*key)
         return text
 
     def number(self, value: int | Decimal) -> str:
         text = self._numbers.get(value)
         if text is None:
-            text = self._numbers[value] = format_decimal(value, locale=self.locale)
+            text = self._numbers[value] = self.l10n.number(value)
         return text
 
     def percent(self, percentage_e4: int) -> str:
-        return format_percent(
-            Decimal(percentage_e4) / Decimal(1_000_000),
-            locale=self.locale,
-            decimal_quantization=False,
-        )
+        return self.l10n.percent(percentage_e4)
 
     def label_value(self, label: str, value: str) -> str:
-        return self.labels["label_value"].format(label=label, value=value)
+        return self.l10n.label_value(label, value)
 
     def field_value(self, definition: FieldDef, value: object) -> str:
         """A stored custom field value written for people."""
@@ -412,18 +402,7 @@ class Words:
         return str(value)
 
     def country(self, code: str) -> str:
-        return Locale.parse(self.locale).territories.get(code.upper(), code) if code else ""
-
-
-@lru_cache(maxsize=16)
-def _babel_locale(code: str, language: str) -> str:
-    """The Babel locale for ``code`` ("fr_CA" formats like Canada) when it
-    is one of ``language``, else ``language`` itself."""
-    try:
-        parsed = Locale.parse((code or language).replace("-", "_"))
-    except (UnknownLocaleError, ValueError, TypeError):
-        return language
-    return str(parsed) if parsed.language == language else language
+        return self.l10n.country(code)
 
 
 def _context(
@@ -437,15 +416,15 @@ def _context(
     *,
     sample: bool,
 ) -> dict:
-    words = Words(language, invoice.currency, zone(settings.timezone))
+    words = Words(language, invoice.currency, settings.timezone)
     company_name = settings.company_name if settings.invoice_show_company_name else ""
     brand = _brand_color(settings)
     show_fields = settings.invoice_show_custom_fields
     business_fields = [f for f in fields if f.entity == CustomFieldEntity.BUSINESS]
     client_fields = [f for f in fields if f.entity == CustomFieldEntity.CLIENT]
     return {
+        **words.l10n.template_context(),
         "lang": words.language,
-        "words": words.labels,
         "font_family": fonts.FAMILY,
         "brand": brand,
         "brand_text": _text_color_on(brand),
@@ -463,7 +442,7 @@ def _context(
             "line_columns": [round(w * 100, 3) for w in LINE_COLUMNS],
             "total_columns": [round(w * 100, 3) for w in TOTAL_COLUMNS],
         },
-        "title": words["invoice"],
+        "title": words._("Invoice"),
         "number": invoice.number or "",
         "stamp": _stamp(invoice, words, sample),
         "logo": _logo(settings.logo) if settings.invoice_show_logo and settings.logo_id else None,
@@ -477,14 +456,14 @@ def _context(
         ),
         "details": _details(invoice, words),
         "line_head": [
-            words["description"],
-            words["quantity"],
-            words["unit_price"],
-            words["amount"],
+            words._("Description"),
+            words._("Qty"),
+            words._("Unit price"),
+            words._("Amount"),
         ],
         "line_blocks": _line_blocks(lines, words),
         "totals": _totals(invoice, taxes, words),
-        "note": _typed_text(invoice.note, words["note"]),
+        "note": _typed_text(invoice.note, words._("Note")),
         "footer": _typed_text(settings.invoice_footer),
         "author": company_name,
     }
@@ -514,13 +493,14 @@ def _text_color_on(color: str) -> str:
 
 def _stamp(invoice: Invoice, words: Words, sample: bool) -> dict | None:
     if sample:
-        return {"kind": "sample", "text": words["stamp_sample"]}
-    kind = {
-        InvoiceStatus.PAID: "paid",
-        InvoiceStatus.VOID: "void",
-        InvoiceStatus.DRAFT: "draft",
+        return {"kind": "sample", "text": words._("SAMPLE")}
+    _ = words._
+    stamp = {
+        InvoiceStatus.PAID: ("paid", _("PAID")),
+        InvoiceStatus.VOID: ("void", _("VOID")),
+        InvoiceStatus.DRAFT: ("draft", _("DRAFT")),
     }.get(invoice.status)
-    return {"kind": kind, "text": words[f"stamp_{kind}"]} if kind else None
+    return {"kind": stamp[0], "text": stamp[1]} if stamp else None
 
 
 def _address(owner: BusinessSettings | Client, words: Words) -> list[str]:
@@ -561,10 +541,10 @@ def _company(
     lines = _address(settings, words)
     lines += [value for value in (settings.email, settings.phone, settings.website) if value]
     if settings.tax_id:
-        lines.append(words.label_value(words["tax_id"], settings.tax_id))
+        lines.append(words.label_value(words._("Tax ID"), settings.tax_id))
     lines += _field_lines(definitions, settings.custom_fields, words)
     name = settings.company_name if settings.invoice_show_company_name else ""
-    return _party(words["from"], name, lines)
+    return _party(words._("From"), name, lines)
 
 
 def _client(
@@ -576,23 +556,23 @@ def _client(
         lines += _address(client, words)
         lines += [client.email] if client.email else []
     lines += _field_lines(definitions, client.custom_fields, words)
-    return _party(words["bill_to"], client.name, lines)
+    return _party(words._("Bill to"), client.name, lines)
 
 
 def _details(invoice: Invoice, words: Words) -> layout.Column:
     rows = []
     if invoice.number:
-        rows.append((words["invoice_number"], invoice.number))
+        rows.append((words._("Invoice number"), invoice.number))
     # The issue date fixed at finalization; a draft, not issued yet, shows
     # the local day it was made.
     issue_date = invoice.issue_date or invoice.issued_at or invoice.created_at
-    rows.append((words["issue_date"], words.date(issue_date)))
+    rows.append((words._("Issue date"), words.date(issue_date)))
     if invoice.due_at and invoice.status not in (InvoiceStatus.PAID, InvoiceStatus.VOID):
-        rows.append((words["due_date"], words.date(invoice.due_at)))
+        rows.append((words._("Due date"), words.date(invoice.due_at)))
     if invoice.status == InvoiceStatus.PAID and invoice.paid_at:
-        rows.append((words["paid_on"], words.date(invoice.paid_at)))
+        rows.append((words._("Paid on"), words.date(invoice.paid_at)))
     if invoice.status == InvoiceStatus.VOID and invoice.voided_at:
-        rows.append((words["voided_on"], words.date(invoice.voided_at)))
+        rows.append((words._("Voided on"), words.date(invoice.voided_at)))
     column = []
     for label, value in rows:
         column += [layout.Cell(label, "label"), layout.Cell(value)]
@@ -627,17 +607,18 @@ def _line_blocks(lines: list[LineData], words: Words) -> list[list[layout.Column
 
 
 def _totals(invoice: Invoice, taxes: list[TaxSum], words: Words) -> list[layout.Column]:
-    rows: list[tuple[str, int, str]] = [(words["subtotal"], invoice.subtotal, "")]
+    rows: list[tuple[str, int, str]] = [(words._("Subtotal"), invoice.subtotal, "")]
     for tax in taxes:
         rate = words.percent(tax.percentage_e4)
         if tax.inclusive:
-            rate = f"{rate}, {words['included']}"
+            # TRANSLATORS: after a tax rate, the tax is included in the prices.
+            rate = ", ".join((rate, words._("included")))
         rows.append((f"{tax.name} ({rate})", tax.amount, ""))
-    rows.append((words["total"], invoice.total, "strong"))
-    rows.append((words["amount_paid"], invoice.amount_paid, ""))
+    rows.append((words._("Total"), invoice.total, "strong"))
+    rows.append((words._("Amount paid"), invoice.amount_paid, ""))
     if invoice.amount_refunded:
-        rows.append((words["refunded"], invoice.amount_refunded, ""))
-    rows.append((words["amount_due"], invoice.amount_due, "due"))
+        rows.append((words._("Refunded"), invoice.amount_refunded, ""))
+    rows.append((words._("Amount due"), invoice.amount_due, "due"))
     _, label_width, amount_width = _TOTAL_WIDTHS
     blocks = layout.stack(
         [

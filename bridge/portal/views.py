@@ -23,9 +23,7 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
-from decimal import Decimal
 
-from babel.numbers import format_decimal
 from flask import (
     Blueprint,
     Response,
@@ -41,9 +39,9 @@ from werkzeug.exceptions import HTTPException
 
 from bridge.api import errors
 from bridge.billing import invoices
-from bridge.billing.business import get_settings
-from bridge.billing.schedule import zone
+from bridge.billing.business import get_settings, localiser
 from bridge.core.errors import Conflict, DomainError, NotFound
+from bridge.core.l10n import Localiser
 from bridge.db import get_session
 from bridge.models import (
     BusinessSettings,
@@ -57,7 +55,6 @@ from bridge.models.invoices import PaymentStatus
 from bridge.payments import stripe_gateway
 from bridge.pdf import invoice_pdf
 from bridge.portal import security
-from bridge.portal.i18n import Words
 from bridge.portal.security import BadRequest
 
 log = logging.getLogger(__name__)
@@ -153,20 +150,15 @@ class TaxRow:
     amount: str
 
 
-def _percentage(percentage_e4: int, words: Words) -> str:
-    value = (Decimal(percentage_e4) / Decimal(10_000)).normalize()
-    # French puts a (narrow no-break) space before the sign, English none.
-    sign = "\u202f%" if words.language == "fr" else "%"
-    return format_decimal(value, format="#,##0.####", locale=words.language) + sign
-
-
-def _tax_rows(invoice: Invoice, words: Words) -> list[TaxRow]:
+def _tax_rows(invoice: Invoice, l10n: Localiser) -> list[TaxRow]:
     """One row per tax rate, as the domain adds them up."""
     rows = []
     for tax in invoices.tax_summary(get_session(), invoice):
-        label = f"{tax.name} ({_percentage(tax.percentage_e4, words)}"
-        label += f", {words['included']})" if tax.inclusive else ")"
-        rows.append(TaxRow(label, words.money(tax.amount, invoice.currency)))
+        label = f"{tax.name} ({l10n.percent(tax.percentage_e4)}"
+        if tax.inclusive:
+            label = ", ".join((label, l10n.gettext("included")))
+        label += ")"
+        rows.append(TaxRow(label, l10n.money(tax.amount, invoice.currency)))
     return rows
 
 
@@ -202,7 +194,7 @@ def hosted_invoice(token: str):
     session = get_session()
     _load_lines(session, invoice)
     settings = get_settings(session)
-    words = Words(invoice.language, zone(settings.timezone))
+    l10n = localiser(session, invoice.language)
     payable = _payable(invoice)
     processing = payable and invoice.payment_state == PaymentState.PROCESSING
     gateway = _card_payments(session, settings) if payable and not processing else None
@@ -214,14 +206,14 @@ def hosted_invoice(token: str):
     brand_color = _brand_color(settings)
     page = render_template(
         "portal/invoice.html",
+        **l10n.template_context(),
         invoice=invoice,
         client=invoice.client,
         settings=settings,
-        words=words,
         brand_color=brand_color,
         brand_text_color=_text_color_on(brand_color),
         show_logo=bool(settings.invoice_show_logo and settings.logo_id),
-        tax_rows=_tax_rows(invoice, words),
+        tax_rows=_tax_rows(invoice, l10n),
         payable=payable,
         processing=processing,
         card_payments=gateway is not None,
@@ -237,8 +229,12 @@ def hosted_invoice(token: str):
 
 
 def _not_found_page():
-    words = Words("en")
-    page = render_template("portal/not_found.html", words=words, csp_nonce=security.csp_nonce())
+    # No invoice, so no invoice language: the business's.
+    page = render_template(
+        "portal/not_found.html",
+        **localiser(get_session()).template_context(),
+        csp_nonce=security.csp_nonce(),
+    )
     return security.protect(Response(page, status=404, mimetype="text/html"))
 
 
@@ -300,7 +296,7 @@ def _require_gateway(session):
     return module, gateway
 
 
-def _result(result, words: Words):
+def _result(result, l10n: Localiser):
     """The JSON answer for a ChargeResult: always 200, the outcome is in
     ``status`` (a declined card is an answer, not an error of the request)."""
     status = result.status
@@ -312,13 +308,15 @@ def _result(result, words: Words):
         if result.payment_method_id:
             body["payment_method_id"] = result.payment_method_id
     elif status == "failed":
-        body["message"] = result.message or words["result_failed"]
+        body["message"] = result.message or l10n.gettext("The payment failed.")
         if result.decline_code:
             body["decline_code"] = result.decline_code
     elif status == "processing":
-        body["message"] = words["result_processing"]
+        body["message"] = l10n.gettext(
+            "Your payment is being processed. This page shows the result once it is confirmed."
+        )
     elif status == "succeeded":
-        body["message"] = words["result_succeeded"]
+        body["message"] = l10n.gettext("Payment received. Thank you!")
     return jsonify(body)
 
 
@@ -350,7 +348,7 @@ def pay(token: str):
     # 3-D Secure asks for it here rather than declining.
     result = module.charge_invoice(session, gateway, invoice, on_session=True)
     session.commit()
-    return security.protect(_result(result, Words(invoice.language)))
+    return security.protect(_result(result, localiser(session, invoice.language)))
 
 
 def _own_payment(session, invoice: Invoice, payment_intent_id: str) -> Payment:
@@ -379,7 +377,7 @@ def confirm(token: str):
         session, gateway, body["payment_intent_id"], invoice=invoice
     )
     session.commit()
-    return security.protect(_result(result, Words(invoice.language)))
+    return security.protect(_result(result, localiser(session, invoice.language)))
 
 
 @bp.post("/i/<token>/authenticate")
@@ -396,7 +394,7 @@ def authenticate(token: str):
         raise Conflict("No payment of this invoice waits for authentication.", code="no_action")
     result = module.payment_action(session, gateway, waiting)
     session.commit()
-    return security.protect(_result(result, Words(invoice.language)))
+    return security.protect(_result(result, localiser(session, invoice.language)))
 
 
 # Errors -------------------------------------------------------------------------

@@ -241,6 +241,37 @@ def test_french_invoice_is_written_in_french(client, new_invoice):
     assert "VAT (20\u202f%)" in page
 
 
+def test_german_invoice_is_written_in_german(client, db, new_invoice, stripe_on):
+    invoice = new_invoice("open", language="de")
+    issued = invoice_row(db, invoice.id).issued_at
+    page = text_of(client.get(invoice.path))
+    assert '<html lang="de">' in page
+    for expected in (
+        "Rechnung",
+        "Zahlung fällig",
+        "Offener Betrag",
+        "Zwischensumme",
+        "Gesamt",
+        "Fällig am",
+        "Ausgestellt am",
+        "Rechnungsempfänger",
+        "Diese Rechnung bezahlen",
+        "1.557,60\xa0€",
+        "VAT (20\xa0%)",
+        "USt-IdNr.: FR12345678901",
+        issued.strftime("%d.%m.%Y"),  # Babel's medium German date
+    ):
+        assert expected in page, expected
+    assert "Amount due" not in page and "Reste à payer" not in page
+
+
+def test_the_not_found_page_speaks_the_business_language(client, db):
+    with db.session() as s:
+        business.get_settings(s).invoice_language = "de"
+    page = text_of(client.get("/i/" + "C" * 43))
+    assert "Rechnung nicht gefunden" in page and '<html lang="de">' in page
+
+
 def test_everything_is_escaped(client, db, shop, new_invoice):
     with db.session() as s:
         business.get_settings(s).company_name = "<script>alert('co')</script>"

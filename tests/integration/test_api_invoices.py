@@ -97,7 +97,7 @@ def test_draft_can_be_edited_and_deleted_but_not_an_issued_invoice(api_eur, shop
         ({"tax_rate_ids": [999]}, "tax_rate_ids"),
         ({"client_id": 999}, "client_id"),
         ({"site_id": 999}, "site_id"),
-        ({"language": "de"}, "language"),
+        ({"language": "it"}, "language"),
     ],
 )
 def test_invalid_bills_are_refused_and_change_nothing(api_eur, shop, db, overrides, field):
@@ -287,7 +287,9 @@ def test_staff_download_the_pdf_and_a_sample(api_eur, shop):
     assert sent["number"] in text and "249.60" in text
     french = api_eur.get(f"/invoices/{invoice['id']}/pdf?language=fr")
     assert "249,60" in PdfReader(BytesIO(french.data)).pages[0].extract_text()
-    assert api_eur.get(f"/invoices/{invoice['id']}/pdf?language=de").status_code == 422
+    german = api_eur.get(f"/invoices/{invoice['id']}/pdf?language=de")
+    assert "Offener Betrag" in PdfReader(BytesIO(german.data)).pages[0].extract_text()
+    assert api_eur.get(f"/invoices/{invoice['id']}/pdf?language=it").status_code == 422
     assert api_eur.get("/invoices/999/pdf").status_code == 404
     sample = api_eur.get("/settings/invoice-sample.pdf")
     assert sample.status_code == 200 and sample.data.startswith(b"%PDF")

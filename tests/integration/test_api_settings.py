@@ -125,7 +125,7 @@ INVALID_SETTINGS = [
     ({"company_name": "Acme\x00"}, "company_name"),
     ({"company_name": "Acme\nInc"}, "company_name"),
     ({"country": "FRA"}, "country"),
-    ({"invoice_language": "de"}, "invoice_language"),
+    ({"invoice_language": "it"}, "invoice_language"),  # no Italian catalogue
     ({"invoice_net_terms_days": 366}, "invoice_net_terms_days"),
     ({"invoice_net_terms_days": "14"}, "invoice_net_terms_days"),
     ({"invoice_show_logo": 1}, "invoice_show_logo"),
@@ -133,6 +133,13 @@ INVALID_SETTINGS = [
     ({"logo": None}, "logo"),
     ({"colour": "#000000"}, "colour"),
 ]
+
+
+@pytest.mark.parametrize("language", ["en", "fr", "de"])
+def test_every_language_with_a_catalogue_is_an_invoice_language(api, language):
+    response = api.patch("/settings", json={"invoice_language": language})
+    assert response.status_code == 200, response.get_json()
+    assert api.get("/settings").get_json()["invoice_language"] == language
 
 
 def test_invalid_settings_are_refused_naming_the_field_and_nothing_changes(api, db):

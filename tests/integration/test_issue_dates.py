@@ -28,6 +28,7 @@ from bridge import migrate
 from bridge.billing import business as business_settings
 from bridge.billing import catalog, clients, invoices, numbering, renewals, schedule, sites
 from bridge.billing.invoices import Item
+from bridge.core.l10n import Localiser
 from bridge.db import Database
 from bridge.models import Invoice, OutboxMessage, PaymentMethod, PlanKind
 from tests.integration import test_migrations
@@ -167,7 +168,7 @@ def surfaces(business: Business, client, db, app, invoice_id: int) -> Surfaces:
             )
         )
         with app.test_request_context():
-            site = sites.invoice_view(session, session.get(Invoice, invoice_id), "en")
+            site = sites.invoice_view(session, session.get(Invoice, invoice_id), Localiser("en"))
     assert len(emails) == 1
     return Surfaces(body, pdf_text(pdf.data), plain(page.get_data(as_text=True)), emails[0], site)
 

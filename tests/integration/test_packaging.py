@@ -1,5 +1,6 @@
-"""The wheel carries the templates and the migrations: an installed copy
-(not the source tree) migrates a database and renders its pages."""
+"""The wheel carries the templates, the migrations and the compiled
+catalogues: an installed copy (not the source tree) migrates a database,
+renders its pages and speaks French and German."""
 
 import subprocess
 import sys
@@ -30,6 +31,8 @@ def test_wheel_contains_templates_migrations_and_every_package(wheel):
     assert "bridge_migrations/env.py" in names
     assert "bridge_migrations/script.py.mako" in names
     assert any(n.startswith("bridge_migrations/versions/0001") for n in names)
+    for language in ("en", "fr", "de"):
+        assert f"bridge/translations/{language}/LC_MESSAGES/messages.mo" in names, language
     source_packages = {
         str(p.parent.relative_to(ROOT)).replace("/", ".")
         for p in (ROOT / "bridge").rglob("__init__.py")
@@ -67,6 +70,9 @@ def test_installed_copy_migrates_and_renders_templates(wheel, tmp_path):
         app = bridge.create_app({{"DATABASE_URL": url, "SECRET_KEY": "x"}})
         page = app.test_client().get("/")
         assert page.status_code == 200 and b"Billing Bridge" in page.data
+        from bridge.core.l10n import Localiser
+        assert Localiser("de").gettext("Amount due") == "Offener Betrag"
+        assert Localiser("fr").gettext("Amount due") == "Reste à payer"
         print("ok")
         """
     )

@@ -403,6 +403,17 @@ def test_amounts_are_written_in_the_business_language(api, acme):
     assert summary["invoices"][0]["total_display"] == "49,00\u00a0€"
 
 
+def test_intervals_and_amounts_follow_the_business_language(api, acme):
+    customer, site, plugin = acme
+    ok(api.patch("/settings", json={"invoice_language": "de"}))
+    bill(api, customer["id"], site["id"], hosting_plan(api)["id"], pay=True)
+    hosting = ok(plugin.get("/hosting-plan"))["hosting_plan"]
+    assert hosting["amount_display"] == "49,00\u00a0€"
+    assert hosting["interval"] == "1 Monat"
+    ok(api.patch("/settings", json={"invoice_language": "fr"}))
+    assert ok(plugin.get("/hosting-plan"))["hosting_plan"]["interval"] == "1 mois"
+
+
 def test_only_a_hosting_product_is_the_hosting_plan(api, acme):
     customer, site, plugin = acme
     seo = hosting_plan(api, category="seo", name="SEO care")

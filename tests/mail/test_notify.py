@@ -176,6 +176,29 @@ def test_dates_and_amounts_follow_the_invoice_language(shop, db):
     assert "150,00\u00a0€" in message.body_text
 
 
+def test_german_placeholders_are_dated_in_the_business_time_zone(shop, db):
+    shop["api"].patch("/settings", json={"invoice_language": "de"})
+    with db.session() as session:
+        get_settings(session).timezone = "Pacific/Kiritimati"  # UTC+14
+    invoice = issue(shop)
+    response = shop["api"].post(
+        f"/invoices/{invoice['id']}/payments",
+        json={"amount": 15000, "method": "bank_transfer"},
+    )
+    assert response.status_code == 201, response.get_json()
+    note = outbox(db, "agency_payment_received")[0]
+    assert "150,00\u00a0€" in note.body_text and "Banküberweisung" in note.body_text
+    with db.session() as session:
+        loaded = session.get(Invoice, invoice["id"])
+        # Noon UTC on 1 January is already 2 January in Kiribati.
+        retry = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
+        notify.payment_failed(session, loaded, attempt=1, next_retry_at=retry, reason="")
+        notify.payment_failed(session, loaded, attempt=2, next_retry_at=None, reason="")
+    first, last = outbox(db, "agency_payment_failed")
+    assert "Next retry: 02.01.2030" in first.body_text
+    assert "Next retry: keine" in last.body_text
+
+
 def test_two_processes_queueing_the_same_mail_at_once_queue_one(shop, db):
     """Two transactions (scheduler processes) notify the same occasion
     concurrently: the unique dedupe key lets one insert win, the other's

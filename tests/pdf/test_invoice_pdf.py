@@ -81,6 +81,43 @@ def test_french_invoice_in_french_words_dates_and_amounts(db, shop):
     assert "Amount due" not in text and "€1,234.50" not in text
 
 
+def test_german_invoice_in_german_words_dates_and_amounts(db, shop):
+    # German is only a catalogue (bridge/translations/de): nothing in the
+    # renderer knows it.
+    text = pdf_text(render(db, shop.invoice(language="de")))
+    for expected in (
+        "Rechnung",
+        "RECHNUNGSEMPFÄNGER",
+        "RECHNUNGSNUMMER",
+        "RECHNUNGSDATUM",
+        "31. Januar 2026",
+        "FÄLLIG AM",
+        "14. Februar 2026",
+        "USt-IdNr.: FR12345678901",
+        "Polen",
+        "Beschreibung",
+        "1.028,75 €",
+        "VAT (20 %)",
+        "Zwischensumme",
+        "Gesamt",
+        "1.234,50 €",
+        "Bereits bezahlt",
+        "0,00 €",
+        "Offener Betrag",
+    ):
+        assert expected in text, expected
+    assert "Amount due" not in text and "Reste à payer" not in text
+
+
+def test_the_invoice_dates_are_the_business_time_zone_days(db, shop):
+    # Issued 31 January at 10:00 UTC: already 1 February (00:00) in Kiribati.
+    with db.session() as s:
+        business.get_settings(s).timezone = "Pacific/Kiritimati"
+        s.commit()
+    text = pdf_text(render(db, shop.invoice()))
+    assert "February 1, 2026" in text and "January 31, 2026" not in text
+
+
 def test_the_language_asked_for_wins_over_the_invoice_language(db, shop):
     text = pdf_text(render(db, shop.invoice(language="en"), language="fr"))
     assert "Reste à payer" in text and "1 234,50 €" in text
@@ -229,7 +266,9 @@ def test_sample_pdf_uses_the_settings_and_saves_nothing(db, shop):
         before = counts(s)
         english = pdf_text(render_sample_pdf(s))
         french = pdf_text(render_sample_pdf(s, "fr"))
+        german = pdf_text(render_sample_pdf(s, "de"))
         assert counts(s) == before
     assert "SAMPLE" in english and "Pixel Press Studio" in english
     assert "SIRET: SIRET-55501" in english and "Purchase order: Sample text" in english
     assert "EXEMPLE" in french and "Facture" in french and "Reste à payer" in french
+    assert "MUSTER" in german and "Musterkunde" in german and "Offener Betrag" in german
