@@ -25,7 +25,12 @@ from bridge.auth.accounts import create_token
 from bridge.auth.passwords import hash_password
 from bridge.core import clock
 from bridge.db import Base, make_engine, normalize_url
+from bridge.mail import subscribers
 from bridge.models import User, UserKind
+
+# Domain code run outside the app (fixtures, the PDF and scheduler tests)
+# sends its emails as the app does.
+subscribers.register()
 
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 SEEDED_TABLES = ("business_settings", "roles")

@@ -15,13 +15,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import uuid
-from dataclasses import replace
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_date
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bridge.billing.business import get_settings
@@ -29,13 +26,11 @@ from bridge.core import clock
 from bridge.core.money import format_amount
 from bridge.links import invoice_page_url, invoice_pdf_url
 from bridge.mail import outbox
-from bridge.mail.catalog import sample_values
-from bridge.mail.render import kind_of, render
+from bridge.mail.render import render
 from bridge.models import (
     BusinessSettings,
     Client,
     Invoice,
-    OutboxMessage,
     Payment,
     PaymentMethod,
     Subscription,
@@ -387,17 +382,3 @@ def _queue(
         invoice_id=invoice.id if invoice else None,
         subscription_id=subscription.id if subscription else None,
     )
-
-
-def queue_test(session: Session, key: str, to: str) -> OutboxMessage:
-    """A message of template ``key`` filled with sample values, to ``to``
-    (the API's "send a test"); never deduplicated. Returns the queued row."""
-    from bridge.mail.templates import business
-
-    message = render(session, key, sample_values(kind_of(key), business(session)))
-    message = replace(message, subject=f"[Test] {message.subject}")
-    dedupe_key = f"test:{key}:{uuid.uuid4().hex}"
-    outbox.enqueue(session, trigger=f"test:{key}", dedupe_key=dedupe_key, to=to, message=message)
-    return session.scalars(
-        select(OutboxMessage).where(OutboxMessage.dedupe_key == dedupe_key)
-    ).one()
