@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import time_machine
 from sqlalchemy import select
 
-from bridge.billing import subscriptions
+from bridge.billing import invoices, subscriptions
 from bridge.core import events
 from bridge.core.events import (
     InvoiceFinalized,
@@ -21,10 +21,11 @@ from bridge.core.events import (
     SubscriptionCancelScheduled,
     SubscriptionCreated,
     SubscriptionPastDue,
+    SubscriptionRecovered,
     SubscriptionRenewed,
     UpcomingRenewal,
 )
-from bridge.models import Invoice, Payment
+from bridge.models import Invoice, Payment, PaymentMethod
 from bridge.models.subscriptions import Subscription
 from tests.scheduler.conftest import Days, outbox, renewal_invoices, subscribe
 
@@ -33,13 +34,12 @@ RENEWAL = datetime(2027, 4, 10, 9, 0, tzinfo=UTC)
 DECLINED = "Your card has insufficient funds."
 
 
-def payments_of(db, invoice_id: int) -> list[int]:
+def payments_of(db, invoice_id: int, *, offline: bool = False) -> list[int]:
+    query = select(Payment.id).where(Payment.invoice_id == invoice_id).order_by(Payment.id)
+    if offline:
+        query = query.where(Payment.gateway == "offline")
     with db.session() as s:
-        return list(
-            s.scalars(
-                select(Payment.id).where(Payment.invoice_id == invoice_id).order_by(Payment.id)
-            )
-        )
+        return list(s.scalars(query))
 
 
 def subscribed(db, event_log, plan_id: int, *, card: bool = True) -> tuple[int, int]:
@@ -156,3 +156,23 @@ def test_cancel_at_period_end_ends_without_a_reminder(db, ctx, shop, event_log):
     assert event_log.take() == [SubscriptionCancelled(sub, events.CANCEL_AT_PERIOD_END)]
     assert renewal_invoices(db, sub) == []
     assert len(outbox(db, "subscription_cancelled")) == 1
+
+
+def test_paying_a_past_due_renewal_brings_the_subscription_back(db, ctx, shop, gateway, event_log):
+    gateway.default = "decline"
+    sub, _ = subscribed(db, event_log, shop["monthly"])
+    Days(ctx, START).run(31 + 7)  # renewed, declined five times: past due
+    (renewal,) = [i.id for i in renewal_invoices(db, sub)]
+    assert event_log.take()[-1] == SubscriptionPastDue(sub, renewal)
+
+    with time_machine.travel(RENEWAL + timedelta(days=8), tick=False), db.session() as s:
+        invoice = s.get(Invoice, renewal)
+        invoices.record_offline_payment(
+            s, invoice, amount=invoice.total, method=PaymentMethod.BANK_TRANSFER
+        )
+    (payment,) = payments_of(db, renewal, offline=True)
+    assert event_log.take() == [
+        PaymentSucceeded(payment, renewal, settled=True),
+        InvoicePaid(renewal),
+        SubscriptionRecovered(sub, renewal),
+    ]
