@@ -1,5 +1,5 @@
-"""What the domain and the scheduler call when something happens that an
-email tells someone about.
+"""One function per email that tells someone something happened, called by
+the subscribers of the domain's events (``bridge.mail.subscribers``).
 
 Each function renders its message(s) now and queues them in the caller's
 session, so the email is committed or rolled back with the event itself.
