@@ -51,6 +51,7 @@ from bridge import migrate
 from bridge.billing import business, catalog, clients, custom_fields, invoices
 from bridge.billing.invoices import Item
 from bridge.db import Database
+from bridge.mail import subscribers
 from bridge.models import (
     CustomFieldEntity,
     CustomFieldType,
@@ -112,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     runs = max(1, args.runs)
     baseline_runs = max(1, args.baseline_runs or min(runs, 10))
+    subscribers.register()  # finalizing queues the invoice emails, as in the service
 
     with tempfile.TemporaryDirectory(prefix="bridge-bench-pdf-") as scratch:
         database = Database(f"sqlite:///{scratch}/bench.sqlite3")

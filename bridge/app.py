@@ -12,6 +12,7 @@ from flask import Flask, jsonify, render_template
 from bridge import config, db, migrate
 from bridge.auth.secrets import SecretBox
 from bridge.billing import audit  # noqa: F401  (registers the audit log on every session)
+from bridge.mail import subscribers
 
 
 class SchemaOutOfDate(RuntimeError):
@@ -33,6 +34,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     # functions of its own language (bridge.core.l10n.Localiser.template_context).
     app.jinja_env.add_extension("jinja2.ext.i18n")
     logging.getLogger("xhtml2pdf").setLevel(logging.ERROR)
+    # The domain's events send their emails (for the CLI too: it runs here).
+    subscribers.register()
 
     database = db.init_app(app)
     app.extensions["bridge.secret_box"] = SecretBox(

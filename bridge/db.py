@@ -1,4 +1,4 @@
-"""Engine, sessions and the declarative base.
+"""Engine and sessions (the declarative base is ``bridge.models.base``).
 
 Plain SQLAlchemy 2 (no Flask-SQLAlchemy): the domain takes a ``Session``
 argument and never reaches for Flask. Web requests get one session each
@@ -12,23 +12,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from flask import Flask, current_app, g
-from sqlalchemy import MetaData, create_engine, event, text
+from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
-# Stable constraint names, so Alembic migrations are the same on SQLite and
-# PostgreSQL and constraints can be dropped by name later.
-NAMING_CONVENTION = {
-    "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
-
-
-class Base(DeclarativeBase):
-    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+# Migrations and tests import the base from here; it lives with the models.
+from bridge.models.base import Base  # noqa: F401
 
 
 def normalize_url(url: str) -> str:

@@ -24,6 +24,7 @@ from bridge.billing import audit, collection, reminders, renewals
 from bridge.billing.business import get_settings
 from bridge.core import clock
 from bridge.db import Database
+from bridge.mail import subscribers
 from bridge.payments import stripe_gateway
 
 log = logging.getLogger("bridge.scheduler")
@@ -46,6 +47,10 @@ class JobContext:
     batch: int = 50
     _gateway: object | None = None
     _gateway_token: str | None = None
+
+    def __post_init__(self):
+        # The jobs' domain events send their emails, whoever built the context.
+        subscribers.register()
 
     def session(self) -> Session:
         session = self.database.sessionmaker()

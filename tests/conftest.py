@@ -23,9 +23,14 @@ from bridge import migrate
 from bridge.app import create_app
 from bridge.auth.accounts import create_token
 from bridge.auth.passwords import hash_password
-from bridge.core import clock
+from bridge.core import clock, events
 from bridge.db import Base, make_engine, normalize_url
+from bridge.mail import subscribers
 from bridge.models import User, UserKind
+
+# Domain code run outside the app (fixtures, the PDF and scheduler tests)
+# sends its emails as the app does.
+subscribers.register()
 
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 SEEDED_TABLES = ("business_settings", "roles")
@@ -248,3 +253,33 @@ def snapshot(db) -> dict[str, list]:
                 tuple(v for k, v in row._mapping.items() if k != "last_used_at") for row in rows
             ]
         return result
+
+
+class EventLog:
+    """The domain events of every session, in the order they were recorded,
+    without those rolled back: ``take()`` returns those since the last take
+    (one step of a scenario, Kill Bill style)."""
+
+    def __init__(self):
+        self._seen: list[tuple[object, events.Event]] = []
+
+    def __call__(self, session, event: events.Event) -> None:
+        self._seen.append((session, event))
+
+    def take(self) -> list[events.Event]:
+        kept = [
+            event
+            for session, event in self._seen
+            if any(e is event for e in events.recorded(session))
+        ]
+        self._seen.clear()
+        return kept
+
+
+@pytest.fixture
+def event_log():
+    """Subscribed to every event for the test's duration."""
+    log = EventLog()
+    events.subscribe(events.Event, log)
+    yield log
+    events.unsubscribe(events.Event, log)

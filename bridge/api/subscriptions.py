@@ -10,7 +10,7 @@ from bridge.api.auth import authorize, require_token
 from bridge.api.common import PageArgs, page_schema, paging
 from bridge.api.fields import Boolean, QueryInteger
 from bridge.api.invoices import InvoiceSchema
-from bridge.billing import audit, subscriptions
+from bridge.billing import audit, renewals, subscriptions
 from bridge.db import get_session
 from bridge.models import SubscriptionStatus
 
@@ -146,7 +146,7 @@ class SubscriptionReactivate(MethodView):
         issued; a new subscription starts when it is paid."""
         authorize("subscriptions.write")
         session = get_session()
-        invoice = subscriptions.reactivate(
+        invoice = renewals.reactivate(
             session, subscriptions.get_subscription(session, subscription_id)
         )
         session.commit()

@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session
 from bridge.billing import subscriptions
 from bridge.billing.business import get_settings
 from bridge.billing.schedule import retry_at
+from bridge.core import events
 from bridge.core.errors import Conflict, Unavailable
 from bridge.models import Invoice, InvoiceStatus, Payment, PaymentStatus
 from bridge.models.subscriptions import Subscription
@@ -104,15 +105,16 @@ def give_up(session: Session, invoice: Invoice, now: datetime) -> None:
     invoice.next_charge_at = None
     if invoice.subscription_id is not None:
         subscriptions.mark_past_due(
-            session, session.get(Subscription, invoice.subscription_id), now
+            session,
+            session.get(Subscription, invoice.subscription_id),
+            now,
+            invoice_id=invoice.id,
         )
 
 
 def collect_one(session: Session, charger: Charger, invoice_id: int, now: datetime) -> str:
     """Charge one leased invoice if its time has come, and plan what follows.
     Returns what happened (a ``CollectReport`` field name). Commits."""
-    from bridge.mail import notify
-
     invoice = session.get(Invoice, invoice_id, populate_existing=True)
     if invoice.status != InvoiceStatus.OPEN or invoice.amount_due <= 0:
         invoice.next_charge_at = None
@@ -146,7 +148,7 @@ def collect_one(session: Session, charger: Charger, invoice_id: int, now: dateti
         invoice.next_charge_at = None
         if exc.code == "no_saved_card" and invoice.status == InvoiceStatus.OPEN:
             # The card was removed since: the client pays from the email.
-            notify.invoice_sent(session, invoice)
+            events.record(session, events.SavedCardMissing(invoice.id))
         session.commit()
         return "skipped"
 
@@ -164,14 +166,14 @@ def collect_one(session: Session, charger: Charger, invoice_id: int, now: dateti
     attempt = failures + 1
     if status == "requires_action":
         invoice.next_charge_at = None
-        notify.action_required(session, invoice, attempt=attempt)
+        events.record(session, events.PaymentRequiresAction(invoice.id, attempt))
         session.commit()
         return "action_required"
     failures, due = _next_retry(session, card_payments(session, invoice_id))
     if due is not None:
         due = max(due, now + MIN_RETRY_GAP)
     reason = getattr(result, "message", None) or getattr(result, "decline_code", None) or ""
-    notify.payment_failed(session, invoice, attempt=failures, next_retry_at=due, reason=reason)
+    events.record(session, events.PaymentFailed(invoice.id, failures, due, reason))
     if due is None:
         give_up(session, invoice, now)
         session.commit()

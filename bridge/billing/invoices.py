@@ -21,11 +21,10 @@ from bridge.billing.periods import add_local_days, local_date
 from bridge.billing.schedule import zone
 from bridge.billing.states import invoice_to
 from bridge.billing.taxes import LineTotals, Rate, invoice_totals, line_totals
-from bridge.core import clock
+from bridge.core import clock, events
 from bridge.core.errors import Conflict, Invalid, NotFound
 from bridge.core.money import round_half_up
 from bridge.core.paging import Page
-from bridge.mail import notify
 from bridge.models import CatalogStatus, Client, Plan, PlanKind, Site, TaxRate
 from bridge.models.invoices import (
     BillingReason,
@@ -406,12 +405,10 @@ def finalize(
                 subscription = subscriptions.start_pending(session, invoice, line)
                 line.subscription_id = subscription.id
     session.flush()
+    # An invoice of zero has nothing to pay: it is paid now, not sent.
+    events.record(session, events.InvoiceFinalized(invoice.id, send=send and invoice.total != 0))
     if invoice.total == 0:
         mark_paid(session, invoice, now)
-    elif send:
-        # The client gets the invoice and its Pay link (queued in this
-        # transaction: no email for a finalization that rolls back).
-        notify.invoice_sent(session, invoice)
     return invoice
 
 
@@ -426,22 +423,24 @@ def mark_paid(session: Session, invoice: Invoice, now: datetime | None = None) -
     invoice.paid_at = now
     invoice.payment_state = PaymentState.NONE
     invoice.updated_at = now
+    events.record(session, events.InvoicePaid(invoice.id))
     subscriptions.invoice_paid(session, invoice, now)
 
 
 def apply_payment(session: Session, invoice: Invoice, payment: Payment) -> None:
     """Count a succeeded payment towards the invoice (idempotent per payment:
     callers move a payment to ``succeeded`` exactly once). Card, webhook and
-    offline payments all pass here: the one that settles the invoice queues
-    the receipt to the client and the note to the agency."""
+    offline payments all pass here (``PaymentSucceeded``; ``settled`` for the
+    one that pays the invoice off, which then is paid)."""
     invoice.amount_paid += payment.amount
-    if invoice.amount_paid >= invoice.total and invoice.status in (
+    settles = invoice.amount_paid >= invoice.total and invoice.status in (
         InvoiceStatus.OPEN,
         InvoiceStatus.UNCOLLECTIBLE,
-    ):
+    )
+    session.flush()  # the event names the payment by its id
+    events.record(session, events.PaymentSucceeded(payment.id, invoice.id, settled=settles))
+    if settles:
         mark_paid(session, invoice, payment.received_at or clock.now())
-        session.flush()  # the payment's id names the receipt (dedupe key)
-        notify.payment_receipt(session, invoice, payment)
     else:
         invoice.updated_at = clock.now()
 
@@ -506,6 +505,7 @@ def void(session: Session, invoice: Invoice) -> Invoice:
     invoice_to(invoice, InvoiceStatus.VOID)
     invoice.voided_at = clock.now()
     invoice.updated_at = invoice.voided_at
+    events.record(session, events.InvoiceVoided(invoice.id))
     subscriptions.invoice_voided(session, invoice)
     return invoice
 
@@ -515,6 +515,7 @@ def mark_uncollectible(session: Session, invoice: Invoice) -> Invoice:
     invoice_to(invoice, InvoiceStatus.UNCOLLECTIBLE)
     invoice.uncollectible_at = clock.now()
     invoice.updated_at = invoice.uncollectible_at
+    events.record(session, events.InvoiceMarkedUncollectible(invoice.id))
     return invoice
 
 
@@ -577,6 +578,7 @@ def issue_credit_note(
     invoice.updated_at = now
     session.add(note)
     session.flush()
+    events.record(session, events.CreditNoteIssued(note.id, invoice.id, amount))
     return note
 
 

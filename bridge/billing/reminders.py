@@ -1,7 +1,8 @@
-"""Reminder emails: an upcoming renewal (N days before), and overdue
-invoices (after each configured number of days). Each is sent once: the
-row remembers what it was reminded of, and the outbox's dedupe key would
-refuse a second copy anyway. Claimed with row locks like every job.
+"""Reminders: an upcoming renewal (N days before), and overdue invoices
+(after each configured number of days), recorded as events (the client is
+emailed by the mail subscribers). Each is recorded once: the row remembers
+what it was reminded of, and the outbox's dedupe key would refuse a second
+email anyway. Claimed with row locks like every job.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from bridge.billing.business import get_settings
 from bridge.billing.schedule import overdue_thresholds_passed
+from bridge.core import events
 from bridge.core.batches import locked_batches
 from bridge.models import Invoice, InvoiceStatus
 from bridge.models.subscriptions import Subscription, SubscriptionStatus
@@ -37,10 +39,9 @@ def _renews(subscription: Subscription) -> bool:
 
 
 def remind_renewals(session: Session, now: datetime, *, batch: int = 100) -> int:
-    """Email clients whose subscription renews within the reminder window,
-    once per period. Returns how many were reminded. Commits."""
-    from bridge.mail import notify
-
+    """Remind clients whose subscription renews within the reminder window,
+    once per period (``UpcomingRenewal``). Returns how many were reminded.
+    Commits."""
     days = get_settings(session).renewal_reminder_days
     if not days:
         return 0
@@ -58,19 +59,19 @@ def remind_renewals(session: Session, now: datetime, *, batch: int = 100) -> int
     for due in locked_batches(session, query, Subscription, batch):
         for subscription in due:
             subscription.renewal_reminded_for = subscription.current_period_end
-            if _renews(subscription) and notify.upcoming_renewal(
-                session, subscription, renews_at=subscription.current_period_end
-            ):
+            if _renews(subscription):
+                events.record(
+                    session,
+                    events.UpcomingRenewal(subscription.id, subscription.current_period_end),
+                )
                 sent += 1
     return sent
 
 
 def remind_overdue(session: Session, now: datetime, *, batch: int = 100) -> int:
-    """Email clients of open invoices past their due date, once per
+    """Remind clients of open invoices past their due date, once per
     configured threshold (only the latest passed one when several passed
-    at once). Returns how many were reminded. Commits."""
-    from bridge.mail import notify
-
+    at once; ``InvoiceOverdue``). Returns how many were reminded. Commits."""
     days = sorted(get_settings(session).overdue_reminder_days or [])
     if not days:
         return 0
@@ -89,6 +90,6 @@ def remind_overdue(session: Session, now: datetime, *, batch: int = 100) -> int:
                 continue
             invoice.overdue_reminders_sent = passed
             days_overdue = (now - invoice.due_at).days
-            if notify.overdue_reminder(session, invoice, days_overdue=days_overdue):
-                sent += 1
+            events.record(session, events.InvoiceOverdue(invoice.id, days_overdue))
+            sent += 1
     return sent

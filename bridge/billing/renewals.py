@@ -1,6 +1,11 @@
-"""The renew job's domain: every subscription whose period has ended moves
-into its next period (a renewal invoice), ends (cancel at period end,
-billing cycles used up), or, past due for too long, is cancelled.
+"""Renewing: every subscription whose period has ended moves into its next
+period (a renewal invoice), ends (cancel at period end, billing cycles used
+up), or, past due for too long, is cancelled; and reactivating an ended
+subscription with a new invoice.
+
+Renewal invoices are issued in advance, at the start of each new period, and
+are unique per (subscription, period start) in the database, so however many
+schedulers race, a period is invoiced once.
 
 Claiming: due rows are selected ``FOR UPDATE SKIP LOCKED`` (PostgreSQL; on
 SQLite the write transaction is exclusive anyway) in short transactions with
@@ -13,6 +18,7 @@ past the locks still cannot invoice a period twice.
 from __future__ import annotations
 
 import logging
+import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -20,10 +26,14 @@ from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 
-from bridge.billing import subscriptions
+from bridge.billing import audit, invoices, subscriptions
 from bridge.billing.business import get_settings
+from bridge.billing.states import subscription_to
+from bridge.core import clock, events
 from bridge.core.batches import locked_batches
-from bridge.models import Client, Invoice, InvoiceStatus, Plan
+from bridge.core.errors import Conflict
+from bridge.models import CatalogStatus, Client, Invoice, InvoiceStatus, Plan, TaxRate
+from bridge.models.invoices import BillingReason
 from bridge.models.subscriptions import Subscription, SubscriptionStatus
 
 log = logging.getLogger(__name__)
@@ -83,19 +93,140 @@ def _claim_due(
     return list(session.scalars(query))
 
 
+def renew(session: Session, subscription: Subscription, now: datetime | None = None):
+    """Move a subscription whose period has ended into its next period.
+
+    Returns the renewal invoice (finalized, open, dated on the first moment
+    of its period; sent to the client unless it is charged to a saved card),
+    or None when the period end was the end of the subscription (cancel at
+    period end, or billing cycles used up) or when it is not due. Raises
+    IntegrityError if another process already invoiced this period (the
+    caller rolls back).
+    """
+    now = now or clock.now()
+    if not subscriptions.is_due(subscription, now):
+        return None
+    plan = subscription.plan
+    ended_at = subscription.current_period_end
+    if subscription.cancel_at_period_end:
+        audit.name_action(session, subscription, "subscription.cancelled")
+        subscription_to(subscription, SubscriptionStatus.CANCELLED)
+        subscription.cancelled_at = subscription.cancelled_at or now
+        subscription.ended_at = ended_at
+        subscription.updated_at = now
+        events.record(
+            session, events.SubscriptionCancelled(subscription.id, events.CANCEL_AT_PERIOD_END)
+        )
+        return None
+    if plan.billing_cycles is not None and subscription.cycles_invoiced >= plan.billing_cycles:
+        audit.name_action(session, subscription, "subscription.expired")
+        subscription_to(subscription, SubscriptionStatus.EXPIRED)
+        subscription.ended_at = ended_at
+        subscription.updated_at = now
+        events.record(session, events.SubscriptionExpired(subscription.id))
+        return None
+
+    audit.name_action(session, subscription, "subscription.renewed")
+    index = subscription.period_index + 1
+    start, end = subscriptions.period_bounds(session, subscription, index)
+    invoice = renewal_invoice(session, subscription, start, end)
+    # Charged to the saved card by the collect step (``after_renewal`` plans
+    # it), or else emailed with its pay link.
+    invoices.finalize(
+        session,
+        invoice,
+        now,
+        issued_at=min(start, now),
+        send=not card_on_file(session, subscription.client),
+    )
+    subscriptions.enter_period(session, subscription, index)
+    subscription.cycles_invoiced += 1
+    subscription.updated_at = now
+    events.record(session, events.SubscriptionRenewed(subscription.id, invoice.id, index))
+    return invoice
+
+
+def renewal_invoice(
+    session: Session, subscription: Subscription, start: datetime, end: datetime
+) -> Invoice:
+    """The draft for one period. Rates and price are the subscription's own,
+    even if the plan or a rate was archived since (existing subscriptions are
+    untouched by archiving)."""
+    rates = [r for i in subscription.tax_rate_ids if (r := session.get(TaxRate, i)) is not None]
+    line, totals = invoices.make_line(
+        0,
+        subscription.plan,
+        subscription.quantity,
+        subscription.unit_amount,
+        invoices.rate_snapshots(rates),
+        subscription_id=subscription.id,
+        period_start=start,
+        period_end=end,
+    )
+    invoice = Invoice(
+        client_id=subscription.client_id,
+        site_id=subscription.site_id,
+        status=InvoiceStatus.DRAFT,
+        billing_reason=BillingReason.SUBSCRIPTION_CYCLE,
+        currency=subscription.currency,
+        language=get_settings(session).invoice_language,
+        subscription_id=subscription.id,
+        period_start=start,
+        period_end=end,
+        tax_rate_ids=[r.id for r in rates],
+        hosted_token=secrets.token_urlsafe(32),
+        created_at=clock.now(),
+        lines=[line],
+    )
+    invoices.set_totals(invoice, [totals])
+    session.add(invoice)
+    session.flush()
+    return invoice
+
+
 def after_renewal(session: Session, invoice: Invoice, now: datetime) -> str:
     """Plan how a fresh renewal invoice is collected: charged to the saved
-    card by the collect step (at once), or emailed to the client with its
-    pay link. Returns ``"charge"`` or ``"email"``."""
-    from bridge.mail import notify
-
+    card by the collect step (at once), or paid by the client from the email
+    ``renew`` sent. Returns ``"charge"``, ``"email"`` or ``"paid"`` (nothing
+    to pay)."""
     if invoice.status != InvoiceStatus.OPEN:  # zero total: already paid
         return "paid"
     if card_on_file(session, invoice.client):
         invoice.next_charge_at = now
         return "charge"
-    notify.invoice_sent(session, invoice)
     return "email"
+
+
+def reactivate(session: Session, subscription: Subscription) -> Invoice:
+    """A new invoice for the same plan, finalized and sent; a new
+    subscription starts when it is paid."""
+    if subscription.status not in subscriptions.INACTIVE:
+        raise Conflict(
+            "Only a cancelled or expired subscription can be reactivated.",
+            code="illegal_transition",
+        )
+    plan = subscription.plan
+    if plan.status == CatalogStatus.ARCHIVED or plan.product.status == CatalogStatus.ARCHIVED:
+        raise Conflict(
+            "The plan is archived: bill the client a current plan instead.", code="plan_archived"
+        )
+    invoice = invoices.bill_client(
+        session,
+        subscription.client,
+        [invoices.Item(subscription.plan_id, subscription.quantity)],
+        tax_rate_ids=[
+            i
+            for i in subscription.tax_rate_ids
+            if (r := session.get(TaxRate, i)) is not None and r.status == CatalogStatus.ACTIVE
+        ],
+        site_id=subscription.site_id,
+        reason=BillingReason.REACTIVATION,
+    )
+    invoices.finalize(session, invoice)
+    for line in invoice.lines:
+        if line.subscription_id is not None:
+            session.get(Subscription, line.subscription_id).reactivated_from_id = subscription.id
+    return invoice
 
 
 def end_due(session: Session, now: datetime, *, batch: int = 50) -> int:
@@ -130,7 +261,7 @@ def renew_due(
             savepoint = session.begin_nested()
             try:
                 subscription = claimed[subscription_id]
-                invoice = subscriptions.renew(session, subscription, now)
+                invoice = renew(session, subscription, now)
                 if invoice is None:
                     report.ended += 1
                 else:
@@ -165,6 +296,12 @@ def cancel_long_past_due(session: Session, now: datetime, *, batch: int = 100) -
     cancelled = 0
     for due in locked_batches(session, query, Subscription, batch):
         for subscription in due:
-            subscriptions.cancel(session, subscription, at_period_end=False, now=now)
+            subscriptions.cancel(
+                session,
+                subscription,
+                at_period_end=False,
+                now=now,
+                reason=events.CANCEL_PAST_DUE,
+            )
             cancelled += 1
     return cancelled

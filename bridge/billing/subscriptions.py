@@ -1,14 +1,14 @@
 """Subscriptions: pending until the first invoice is paid, then renewed
-period after period until cancelled or out of billing cycles.
+period after period (``bridge.billing.renewals``) until cancelled or out of
+billing cycles.
 
-Renewal invoices are issued in advance, at the start of each new period, and
-are unique per (subscription, period start) in the database, so however many
-schedulers race, a period is invoiced once.
+Invoices start, activate and drop subscriptions through this module; this
+module never reaches back into invoices (renewing, which writes invoices,
+lives in ``renewals``).
 """
 
 from __future__ import annotations
 
-import secrets
 from datetime import datetime
 
 from sqlalchemy import func, select
@@ -16,12 +16,12 @@ from sqlalchemy.orm import Session
 
 from bridge.billing import audit
 from bridge.billing.periods import period
+from bridge.billing.schedule import business_zone
 from bridge.billing.states import subscription_to
-from bridge.core import clock
+from bridge.core import clock, events
 from bridge.core.errors import Conflict, NotFound
 from bridge.core.paging import Page
-from bridge.models import CatalogStatus, TaxRate
-from bridge.models.invoices import BillingReason, Invoice, InvoiceLine
+from bridge.models.invoices import Invoice, InvoiceLine
 from bridge.models.subscriptions import Subscription, SubscriptionStatus
 
 CURRENT = (SubscriptionStatus.ACTIVE, SubscriptionStatus.PAST_DUE, SubscriptionStatus.PENDING)
@@ -79,12 +79,14 @@ def start_pending(session: Session, invoice: Invoice, line: InvoiceLine) -> Subs
     )
     session.add(subscription)
     session.flush()
+    events.record(session, events.SubscriptionCreated(subscription.id, invoice.id))
     return subscription
 
 
-def _period(session: Session, subscription: Subscription, index: int) -> tuple[datetime, datetime]:
-    from bridge.billing.schedule import business_zone
-
+def period_bounds(
+    session: Session, subscription: Subscription, index: int
+) -> tuple[datetime, datetime]:
+    """Start and end of the subscription's period ``index`` (0: the first)."""
     plan = subscription.plan
     return period(
         subscription.anchor_at,
@@ -95,10 +97,11 @@ def _period(session: Session, subscription: Subscription, index: int) -> tuple[d
     )
 
 
-def _set_period(
+def enter_period(
     session: Session, subscription: Subscription, index: int
 ) -> tuple[datetime, datetime]:
-    start, end = _period(session, subscription, index)
+    """Make period ``index`` the subscription's current one; returns its bounds."""
+    start, end = period_bounds(session, subscription, index)
     subscription.period_index = index
     subscription.current_period_start = start
     subscription.current_period_end = end
@@ -116,25 +119,30 @@ def invoice_paid(session: Session, invoice: Invoice, now: datetime) -> None:
             audit.name_action(session, subscription, "subscription.activated")
             subscription_to(subscription, SubscriptionStatus.ACTIVE)
             subscription.anchor_at = now
-            start, end = _set_period(session, subscription, 0)
+            start, end = enter_period(session, subscription, 0)
             subscription.cycles_invoiced = 1
             line.period_start, line.period_end = start, end
             subscription.updated_at = now
+            events.record(session, events.SubscriptionActivated(subscription.id, invoice.id))
         elif subscription.status == SubscriptionStatus.PAST_DUE and invoice.subscription_id:
             subscription_to(subscription, SubscriptionStatus.ACTIVE)
             subscription.past_due_since = None
             subscription.updated_at = now
+            events.record(session, events.SubscriptionRecovered(subscription.id, invoice.id))
 
 
-def mark_past_due(session: Session, subscription: Subscription, now: datetime) -> None:
-    """The renewal could not be collected (dunning used up); paying the
-    renewal invoice makes it active again (``invoice_paid``)."""
+def mark_past_due(
+    session: Session, subscription: Subscription, now: datetime, *, invoice_id: int | None = None
+) -> None:
+    """The renewal (``invoice_id``) could not be collected (dunning used up);
+    paying the renewal invoice makes it active again (``invoice_paid``)."""
     if subscription.status != SubscriptionStatus.ACTIVE:
         return
     audit.name_action(session, subscription, "subscription.past_due")
     subscription_to(subscription, SubscriptionStatus.PAST_DUE)
     subscription.past_due_since = now
     subscription.updated_at = now
+    events.record(session, events.SubscriptionPastDue(subscription.id, invoice_id))
 
 
 def invoice_voided(session: Session, invoice: Invoice) -> None:
@@ -145,6 +153,10 @@ def invoice_voided(session: Session, invoice: Invoice) -> None:
         if subscription.status == SubscriptionStatus.PENDING:
             subscription_to(subscription, SubscriptionStatus.CANCELLED)
             subscription.cancelled_at = subscription.ended_at = clock.now()
+            events.record(
+                session,
+                events.SubscriptionCancelled(subscription.id, events.CANCEL_INVOICE_VOIDED),
+            )
 
 
 def is_due(subscription: Subscription, now: datetime) -> bool:
@@ -155,101 +167,16 @@ def is_due(subscription: Subscription, now: datetime) -> bool:
     )
 
 
-def renew(session: Session, subscription: Subscription, now: datetime | None = None):
-    """Move a subscription whose period has ended into its next period.
-
-    Returns the renewal invoice (finalized, open, dated on the first moment
-    of its period), or None when the period end was the end of the
-    subscription (cancel at period end, or billing cycles used up; the
-    client is emailed) or when it is not due. Raises IntegrityError if
-    another process already invoiced this period (the caller rolls back).
-    """
-    from bridge.billing import invoices
-    from bridge.mail import notify
-
-    now = now or clock.now()
-    if not is_due(subscription, now):
-        return None
-    plan = subscription.plan
-    ended_at = subscription.current_period_end
-    if subscription.cancel_at_period_end:
-        audit.name_action(session, subscription, "subscription.cancelled")
-        subscription_to(subscription, SubscriptionStatus.CANCELLED)
-        subscription.cancelled_at = subscription.cancelled_at or now
-        subscription.ended_at = ended_at
-        subscription.updated_at = now
-        notify.subscription_cancelled(session, subscription)
-        return None
-    if plan.billing_cycles is not None and subscription.cycles_invoiced >= plan.billing_cycles:
-        audit.name_action(session, subscription, "subscription.expired")
-        subscription_to(subscription, SubscriptionStatus.EXPIRED)
-        subscription.ended_at = ended_at
-        subscription.updated_at = now
-        notify.subscription_expired(session, subscription)
-        return None
-
-    audit.name_action(session, subscription, "subscription.renewed")
-    index = subscription.period_index + 1
-    start, end = _period(session, subscription, index)
-    invoice = _renewal_invoice(session, subscription, start, end)
-    # Sent or charged by the caller (bridge.billing.renewals.after_renewal).
-    invoices.finalize(session, invoice, now, issued_at=min(start, now), send=False)
-    _set_period(session, subscription, index)
-    subscription.cycles_invoiced += 1
-    subscription.updated_at = now
-    return invoice
-
-
-def _renewal_invoice(
-    session: Session, subscription: Subscription, start: datetime, end: datetime
-) -> Invoice:
-    """The draft for one period. Rates and price are the subscription's own,
-    even if the plan or a rate was archived since (existing subscriptions are
-    untouched by archiving)."""
-    from bridge.billing.business import get_settings
-    from bridge.billing.invoices import make_line, rate_snapshots, set_totals
-    from bridge.models.invoices import InvoiceStatus
-
-    rates = [r for i in subscription.tax_rate_ids if (r := session.get(TaxRate, i)) is not None]
-    line, totals = make_line(
-        0,
-        subscription.plan,
-        subscription.quantity,
-        subscription.unit_amount,
-        rate_snapshots(rates),
-        subscription_id=subscription.id,
-        period_start=start,
-        period_end=end,
-    )
-    invoice = Invoice(
-        client_id=subscription.client_id,
-        site_id=subscription.site_id,
-        status=InvoiceStatus.DRAFT,
-        billing_reason=BillingReason.SUBSCRIPTION_CYCLE,
-        currency=subscription.currency,
-        language=get_settings(session).invoice_language,
-        subscription_id=subscription.id,
-        period_start=start,
-        period_end=end,
-        tax_rate_ids=[r.id for r in rates],
-        hosted_token=secrets.token_urlsafe(32),
-        created_at=clock.now(),
-        lines=[line],
-    )
-    set_totals(invoice, [totals])
-    session.add(invoice)
-    session.flush()
-    return invoice
-
-
 def cancel(
     session: Session,
     subscription: Subscription,
     *,
     at_period_end: bool,
     now: datetime | None = None,
+    reason: str = events.CANCEL_REQUESTED,
 ) -> Subscription:
-    """Cancel now, or let the current period run out (active ones only)."""
+    """Cancel now, or let the current period run out (active ones only).
+    ``reason`` (a ``CANCEL_*`` of ``bridge.core.events``) says why it ends now."""
     now = now or clock.now()
     if at_period_end:
         if subscription.status not in RENEWABLE:
@@ -259,14 +186,14 @@ def cancel(
             )
         audit.name_action(session, subscription, "subscription.cancel_scheduled")
         subscription.cancel_at_period_end = True
+        subscription.updated_at = now
+        events.record(session, events.SubscriptionCancelScheduled(subscription.id))
     else:
-        from bridge.mail import notify
-
         audit.name_action(session, subscription, "subscription.cancelled")
         subscription_to(subscription, SubscriptionStatus.CANCELLED)
         subscription.cancelled_at = subscription.ended_at = now
-        notify.subscription_cancelled(session, subscription)
-    subscription.updated_at = now
+        subscription.updated_at = now
+        events.record(session, events.SubscriptionCancelled(subscription.id, reason))
     return subscription
 
 
@@ -276,40 +203,8 @@ def undo_cancel(session: Session, subscription: Subscription) -> Subscription:
         raise Conflict("This subscription is not set to cancel.", code="illegal_transition")
     subscription.cancel_at_period_end = False
     subscription.updated_at = clock.now()
+    events.record(session, events.SubscriptionCancelUndone(subscription.id))
     return subscription
-
-
-def reactivate(session: Session, subscription: Subscription) -> Invoice:
-    """A new invoice for the same plan; a new subscription starts when it is paid."""
-    from bridge.billing import invoices
-
-    if subscription.status not in INACTIVE:
-        raise Conflict(
-            "Only a cancelled or expired subscription can be reactivated.",
-            code="illegal_transition",
-        )
-    plan = subscription.plan
-    if plan.status == CatalogStatus.ARCHIVED or plan.product.status == CatalogStatus.ARCHIVED:
-        raise Conflict(
-            "The plan is archived: bill the client a current plan instead.", code="plan_archived"
-        )
-    invoice = invoices.bill_client(
-        session,
-        subscription.client,
-        [invoices.Item(subscription.plan_id, subscription.quantity)],
-        tax_rate_ids=[
-            i
-            for i in subscription.tax_rate_ids
-            if (r := session.get(TaxRate, i)) is not None and r.status == CatalogStatus.ACTIVE
-        ],
-        site_id=subscription.site_id,
-        reason=BillingReason.REACTIVATION,
-    )
-    invoices.finalize(session, invoice)
-    for line in invoice.lines:
-        if line.subscription_id is not None:
-            session.get(Subscription, line.subscription_id).reactivated_from_id = subscription.id
-    return invoice
 
 
 def due_subscription_ids(session: Session, now: datetime, limit: int = 100) -> list[int]:

@@ -1,5 +1,5 @@
-"""What the domain and the scheduler call when something happens that an
-email tells someone about.
+"""One function per email that tells someone something happened, called by
+the subscribers of the domain's events (``bridge.mail.subscribers``).
 
 Each function renders its message(s) now and queues them in the caller's
 session, so the email is committed or rolled back with the event itself.
@@ -8,18 +8,16 @@ recipient has no email address, or the same (trigger, object, occasion)
 was queued before (the dedupe key, see ``bridge.mail.outbox``). Nothing is
 sent here: the scheduler delivers the outbox (``bridge.mail.delivery``).
 
-Dates and amounts are written for the business's invoice language by Babel.
+Words, dates and amounts are written for the business's invoice language by
+the one localiser (``bridge.core.l10n``), dates in the business time zone.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-import uuid
-from dataclasses import replace
 from datetime import UTC, date, datetime
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bridge.billing.business import get_settings
@@ -27,13 +25,11 @@ from bridge.core import clock
 from bridge.core.l10n import Localiser
 from bridge.links import invoice_page_url, invoice_pdf_url
 from bridge.mail import outbox
-from bridge.mail.catalog import sample_values
-from bridge.mail.render import kind_of, render
+from bridge.mail.render import render
 from bridge.models import (
     BusinessSettings,
     Client,
     Invoice,
-    OutboxMessage,
     Payment,
     PaymentMethod,
     Subscription,
@@ -375,17 +371,3 @@ def _queue(
         invoice_id=invoice.id if invoice else None,
         subscription_id=subscription.id if subscription else None,
     )
-
-
-def queue_test(session: Session, key: str, to: str) -> OutboxMessage:
-    """A message of template ``key`` filled with sample values, to ``to``
-    (the API's "send a test"); never deduplicated. Returns the queued row."""
-    from bridge.mail.templates import business
-
-    message = render(session, key, sample_values(kind_of(key), business(session)))
-    message = replace(message, subject=f"[Test] {message.subject}")
-    dedupe_key = f"test:{key}:{uuid.uuid4().hex}"
-    outbox.enqueue(session, trigger=f"test:{key}", dedupe_key=dedupe_key, to=to, message=message)
-    return session.scalars(
-        select(OutboxMessage).where(OutboxMessage.dedupe_key == dedupe_key)
-    ).one()

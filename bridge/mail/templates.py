@@ -4,13 +4,17 @@ over a Session, like the domain; the API calls these."""
 
 from __future__ import annotations
 
+import uuid
+from dataclasses import replace
+
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bridge.billing.business import get_settings
 from bridge.billing.validation import check_email
 from bridge.core import clock
 from bridge.core.errors import Invalid
-from bridge.mail import notify
+from bridge.mail import outbox
 from bridge.mail.catalog import KINDS, sample_values
 from bridge.mail.render import (
     Content,
@@ -97,11 +101,18 @@ def business(session: Session) -> dict[str, str]:
 
 
 def send_test(session: Session, key: str, to: str) -> OutboxMessage:
-    """Queue template ``key`` with sample values to ``to``. The scheduler
-    delivers it like any other message: nothing is sent here."""
-    kind_of(key)
+    """Queue template ``key`` filled with sample values to ``to`` (the API's
+    "send a test"); never deduplicated. The scheduler delivers it like any
+    other message: nothing is sent here. Returns the queued row."""
+    kind = kind_of(key)
     to = check_email(to, "to")
-    return notify.queue_test(session, key, to)
+    message = render(session, key, sample_values(kind, business(session)))
+    message = replace(message, subject=f"[Test] {message.subject}")
+    dedupe_key = f"test:{key}:{uuid.uuid4().hex}"
+    outbox.enqueue(session, trigger=f"test:{key}", dedupe_key=dedupe_key, to=to, message=message)
+    return session.scalars(
+        select(OutboxMessage).where(OutboxMessage.dedupe_key == dedupe_key)
+    ).one()
 
 
 def update_email_settings(session: Session, changes: dict) -> BusinessSettings:

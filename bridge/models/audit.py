@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import JSON, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from bridge.db import Base
+from bridge.models.base import Base
 from bridge.models.types import UTCDateTime
 
 

@@ -19,7 +19,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from bridge.db import Base
+from bridge.models.base import Base
 from bridge.models.catalog import PlanKind
 from bridge.models.clients import Client, Site
 from bridge.models.types import UTCDateTime, enum_column

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from bridge.db import Base
+from bridge.models.base import Base
 from bridge.models.types import UTCDateTime, enum_column
 
 

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import JSON, Boolean, ForeignKey, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from bridge.db import Base
+from bridge.models.base import Base
 from bridge.models.types import UTCDateTime
 
 SETTINGS_ID = 1

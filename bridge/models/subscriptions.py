@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from bridge.db import Base
+from bridge.models.base import Base
 from bridge.models.catalog import Plan
 from bridge.models.clients import Client, Site
 from bridge.models.types import UTCDateTime, enum_column

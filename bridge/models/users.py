@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import Boolean, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from bridge.db import Base
+from bridge.models.base import Base
 from bridge.models.types import UTCDateTime, enum_column
 
 

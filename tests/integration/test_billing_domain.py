@@ -8,7 +8,7 @@ import time_machine
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from bridge.billing import business, catalog, clients, invoices, subscriptions
+from bridge.billing import business, catalog, clients, invoices, renewals, subscriptions
 from bridge.billing.invoices import Item
 from bridge.core.errors import Conflict, Invalid
 from bridge.models import (
@@ -190,7 +190,7 @@ def renew_all(db, when):
                 if not due:
                     return created
                 for sub_id in due:
-                    invoice = subscriptions.renew(s, s.get(Subscription, sub_id), when)
+                    invoice = renewals.renew(s, s.get(Subscription, sub_id), when)
                     if invoice is not None:
                         created.append(invoice.id)
 
@@ -238,7 +238,7 @@ def test_renewal_is_unique_per_period_in_the_database(db, shop):
         period_start = s.get(Invoice, renewal_id).period_start
     with pytest.raises(IntegrityError), db.session() as s:
         sub = s.scalars(select(Subscription)).one()
-        subscriptions._renewal_invoice(s, sub, period_start, sub.current_period_end)
+        renewals.renewal_invoice(s, sub, period_start, sub.current_period_end)
     assert renew_all(db, when) == []
 
 
@@ -264,7 +264,7 @@ def test_cancel_now_and_reactivate_with_a_new_invoice(db, shop):
         subscriptions.cancel(s, sub, at_period_end=False)
         with pytest.raises(Conflict):
             subscriptions.cancel(s, sub, at_period_end=False)
-        new_invoice = subscriptions.reactivate(s, sub)
+        new_invoice = renewals.reactivate(s, sub)
         assert new_invoice.status == InvoiceStatus.OPEN
         assert new_invoice.total == 3480
         new_invoice_id = new_invoice.id

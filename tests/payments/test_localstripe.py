@@ -20,7 +20,7 @@ import time_machine
 from sqlalchemy import select
 from werkzeug.serving import make_server
 
-from bridge.billing import subscriptions
+from bridge.billing import renewals
 from bridge.core import clock
 from bridge.core.errors import Conflict
 from bridge.models import (
@@ -233,7 +233,7 @@ def test_a_renewal_is_charged_off_session(db, shop, gateway, fake):
         period_end = subscription.current_period_end
     with time_machine.travel(period_end + timedelta(minutes=1), tick=False):
         with db.session() as s:
-            renewal = subscriptions.renew(s, s.scalars(select(Subscription)).one())
+            renewal = renewals.renew(s, s.scalars(select(Subscription)).one())
             renewal_id = renewal.id
         result = charge(db, gateway, renewal_id)
     assert result.status == "succeeded"

@@ -1,0 +1,94 @@
+"""Which domain event sends which email: the one place that maps them.
+
+Each subscriber loads the rows the event names and calls the matching
+``bridge.mail.notify`` function, which queues the message in the outbox of
+the same session: the email commits or rolls back with its event. Events
+that tell nobody anything (a subscription created, an invoice voided...)
+have no subscriber here.
+
+``register()`` is called by everything that runs domain code: the app
+factory, the scheduler's job context, the benchmark, the tests.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from bridge.core import events
+from bridge.mail import notify
+from bridge.models import Invoice, Payment, Subscription
+
+
+def invoice_finalized(session: Session, event: events.InvoiceFinalized) -> None:
+    if event.send:
+        notify.invoice_sent(session, session.get(Invoice, event.invoice_id))
+
+
+def saved_card_missing(session: Session, event: events.SavedCardMissing) -> None:
+    notify.invoice_sent(session, session.get(Invoice, event.invoice_id))
+
+
+def payment_succeeded(session: Session, event: events.PaymentSucceeded) -> None:
+    # A receipt for the payment that settles the invoice; a part payment gets none.
+    if event.settled:
+        notify.payment_receipt(
+            session,
+            session.get(Invoice, event.invoice_id),
+            session.get(Payment, event.payment_id),
+        )
+
+
+def payment_failed(session: Session, event: events.PaymentFailed) -> None:
+    notify.payment_failed(
+        session,
+        session.get(Invoice, event.invoice_id),
+        attempt=event.attempt,
+        next_retry_at=event.next_retry_at,
+        reason=event.reason,
+    )
+
+
+def payment_requires_action(session: Session, event: events.PaymentRequiresAction) -> None:
+    notify.action_required(session, session.get(Invoice, event.invoice_id), attempt=event.attempt)
+
+
+def invoice_overdue(session: Session, event: events.InvoiceOverdue) -> None:
+    notify.overdue_reminder(
+        session, session.get(Invoice, event.invoice_id), days_overdue=event.days_overdue
+    )
+
+
+def upcoming_renewal(session: Session, event: events.UpcomingRenewal) -> None:
+    notify.upcoming_renewal(
+        session, session.get(Subscription, event.subscription_id), renews_at=event.renews_at
+    )
+
+
+def subscription_cancelled(session: Session, event: events.SubscriptionCancelled) -> None:
+    # A pending subscription dropped with its voided first invoice never
+    # started: the client is not told it ended.
+    if event.reason != events.CANCEL_INVOICE_VOIDED:
+        notify.subscription_cancelled(session, session.get(Subscription, event.subscription_id))
+
+
+def subscription_expired(session: Session, event: events.SubscriptionExpired) -> None:
+    notify.subscription_expired(session, session.get(Subscription, event.subscription_id))
+
+
+SUBSCRIBERS = {
+    events.InvoiceFinalized: invoice_finalized,
+    events.SavedCardMissing: saved_card_missing,
+    events.PaymentSucceeded: payment_succeeded,
+    events.PaymentFailed: payment_failed,
+    events.PaymentRequiresAction: payment_requires_action,
+    events.InvoiceOverdue: invoice_overdue,
+    events.UpcomingRenewal: upcoming_renewal,
+    events.SubscriptionCancelled: subscription_cancelled,
+    events.SubscriptionExpired: subscription_expired,
+}
+
+
+def register() -> None:
+    """Subscribe the emails to their events (idempotent)."""
+    for event_type, subscriber in SUBSCRIBERS.items():
+        events.subscribe(event_type, subscriber)
