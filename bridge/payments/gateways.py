@@ -23,7 +23,7 @@ def payment_gateway(
     """The gateway of the stored settings (``ValueError`` when the stored
     key cannot be decrypted). ``rate_limit``: Stripe requests per second
     (default 80 live, 20 test; 0 for none)."""
-    stripe_gateway = gateway_for(
+    card_gateway = gateway_for(
         session, box, api_base, max_network_retries=max_network_retries, rate_limit=rate_limit
     )
-    return stripe_gateway if stripe_gateway is not None else OfflineGateway()
+    return card_gateway if card_gateway is not None else OfflineGateway()
