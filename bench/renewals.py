@@ -67,14 +67,15 @@ from bridge.models import (  # noqa: E402
     Role,
 )
 from bridge.models.subscriptions import Subscription, SubscriptionStatus  # noqa: E402
+from bridge.payments.stripe.gateway import StripeFlows  # noqa: E402
 
 DEFAULT_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 SECRET = "bench-secret-key"  # noqa: S105 (a scratch database, dropped at the end)
 STRIPE_KEY = "sk_test_bench"
 
 
-class InstantGateway:
-    """Answers every charge at once, succeeded (no network)."""
+class InstantGateway(StripeFlows):
+    """A Stripe gateway that answers every charge at once, succeeded (no network)."""
 
     livemode = False
 
@@ -343,7 +344,7 @@ class RateLimitedStripe:
 
 def stripe_bound(count: int) -> dict:
     """Charges through StripeGateway with the test-mode limiter (20/s)."""
-    from bridge.payments.stripe_gateway import StripeGateway
+    from bridge.payments.stripe.gateway import StripeGateway
 
     fake = RateLimitedStripe()
     gateway = StripeGateway(STRIPE_KEY, api_base=fake.url, retry_delay=0.05)

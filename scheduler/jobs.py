@@ -22,10 +22,12 @@ from sqlalchemy.orm import Session
 from bridge.auth.secrets import SecretBox
 from bridge.billing import audit, collection, reminders, renewals
 from bridge.billing.business import get_settings
+from bridge.billing.gateway import PaymentGateway
 from bridge.core import clock
 from bridge.db import Database
 from bridge.mail import subscribers
-from bridge.payments import stripe_gateway
+from bridge.payments.offline import OfflineGateway
+from bridge.payments.stripe.keys import gateway_for
 
 log = logging.getLogger("bridge.scheduler")
 
@@ -43,9 +45,9 @@ class JobContext:
     stripe_rate_limit: float | None = None
     mail_transport: object | None = None
     # Tests and the benchmark put a gateway of their own here.
-    gateway_factory: Callable[[Session], object | None] | None = None
+    gateway_factory: Callable[[Session], PaymentGateway] | None = None
     batch: int = 50
-    _gateway: object | None = None
+    _gateway: PaymentGateway | None = None
     _gateway_token: str | None = None
 
     def __post_init__(self):
@@ -57,31 +59,21 @@ class JobContext:
         audit.set_actor(session, SCHEDULER_ACTOR)
         return session
 
-    def gateway(self, session: Session):
-        """The Stripe gateway of the stored key, or None. Kept while the key
-        stays the same, so that its rate limiter paces every charge of the
-        process."""
+    def gateway(self, session: Session) -> PaymentGateway:
+        """The Stripe gateway of the stored key, else the offline one. Kept
+        while the key stays the same, so that its rate limiter paces every
+        charge of the process."""
         if self.gateway_factory is not None:
             return self.gateway_factory(session)
         token = get_settings(session).stripe_secret_key_encrypted
         if self.box is None or not token:
-            return None
+            return OfflineGateway()
         if self._gateway_token != token:
-            self._gateway = stripe_gateway.gateway_for(
+            self._gateway = gateway_for(
                 session, self.box, self.stripe_api_base, rate_limit=self.stripe_rate_limit
             )
             self._gateway_token = token
         return self._gateway
-
-    def charger(self, session: Session):
-        gateway = self.gateway(session)
-        if gateway is None:
-            return None
-
-        def charge(s: Session, invoice):
-            return stripe_gateway.charge_invoice(s, gateway, invoice)
-
-        return charge
 
 
 def renew(ctx: JobContext, now: datetime) -> dict:
@@ -90,7 +82,7 @@ def renew(ctx: JobContext, now: datetime) -> dict:
     session = ctx.session()
     try:
         report = renewals.renew_due(session, now, batch=ctx.batch)
-        charged = collection.collect_due(session, ctx.charger(session), now)
+        charged = collection.collect_due(session, ctx.gateway(session), now)
         return {**report.counts(), **{f"charge_{k}": v for k, v in charged.counts().items()}}
     finally:
         session.close()
@@ -100,7 +92,7 @@ def dunning(ctx: JobContext, now: datetime) -> dict:
     """Retries whose day has come, and past-due subscriptions cancelled."""
     session = ctx.session()
     try:
-        charged = collection.collect_due(session, ctx.charger(session), now)
+        charged = collection.collect_due(session, ctx.gateway(session), now)
         cancelled = renewals.cancel_long_past_due(session, now)
         return {**charged.counts(), "cancelled_past_due": cancelled}
     finally:
@@ -143,10 +135,7 @@ def reconcile(ctx: JobContext, now: datetime) -> dict:
     left) are looked up at Stripe and settled."""
     session = ctx.session()
     try:
-        gateway = ctx.gateway(session)
-        if gateway is None:
-            return {"settled": 0}
-        return {"settled": stripe_gateway.reconcile_pending(session, gateway, now=now)}
+        return {"settled": ctx.gateway(session).reconcile_pending(session, now=now)}
     finally:
         session.close()
 

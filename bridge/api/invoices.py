@@ -15,9 +15,10 @@ from bridge.api.auth import authorize, require_token
 from bridge.api.common import PageArgs, list_schema, page_schema, paging
 from bridge.api.fields import Boolean, Integer, QueryInteger, Text
 from bridge.billing import clients, invoices
+from bridge.billing.gateway import PaymentGateway
 from bridge.billing.invoices import Item
 from bridge.core import money
-from bridge.core.errors import Conflict, Invalid, NotFound
+from bridge.core.errors import Invalid, NotFound
 from bridge.core.l10n import LANGUAGES
 from bridge.db import get_session
 from bridge.models import (
@@ -28,6 +29,8 @@ from bridge.models import (
     PaymentState,
     PaymentStatus,
 )
+from bridge.payments.gateways import payment_gateway
+from bridge.payments.stripe.client import api_base_from
 from bridge.pdf import invoice_pdf
 
 # Payments before this are typos (and year-1 dates cannot even be moved to UTC).
@@ -396,21 +399,12 @@ class InvoiceCreditNotes(MethodView):
         session = get_session()
         invoice = invoices.get_invoice(session, invoice_id)
         if data.get("refund_to_card", invoices.paid_by_card(invoice)):
-            from bridge.payments import stripe_gateway
-
-            gateway = stripe_gateway.gateway_for(
+            gateway: PaymentGateway = payment_gateway(
                 session,
                 current_app.extensions["bridge.secret_box"],
-                stripe_gateway.api_base_from(current_app.config),
+                api_base_from(current_app.config),
             )
-            if gateway is None:
-                raise Conflict(
-                    "Stripe is not connected: record the refund with refund_to_card false.",
-                    code="stripe_not_configured",
-                )
-            return stripe_gateway.refund(
-                session, gateway, invoice, data["amount"], data.get("reason", "")
-            )
+            return gateway.refund(session, invoice, data["amount"], data.get("reason", ""))
         note = invoices.issue_credit_note(
             session, invoice, amount=data["amount"], reason=data.get("reason", "")
         )

@@ -11,6 +11,8 @@ from bridge.api.auth import authorize, require_token
 from bridge.api.fields import Base64Bytes, Boolean, Integer, Text
 from bridge.billing import business
 from bridge.db import get_session
+from bridge.payments.stripe import keys as stripe_keys
+from bridge.payments.stripe.client import api_base_from, is_live_key
 
 blp = Blueprint(
     "settings", __name__, url_prefix="/api/v1", description="The business and its branding"
@@ -227,14 +229,12 @@ class StripeKeysSchema(Schema):
 
 
 def _stripe_status(session) -> dict:
-    from bridge.payments import stripe_gateway
-
-    stored = stripe_gateway.stripe_settings(session, current_app.extensions["bridge.secret_box"])
+    stored = stripe_keys.stripe_settings(session, current_app.extensions["bridge.secret_box"])
     return {
         "configured": stored.configured,
         "mode": None
         if not stored.configured
-        else ("live" if stripe_gateway.is_live_key(stored.secret_key) else "test"),
+        else ("live" if is_live_key(stored.secret_key) else "test"),
         "publishable_key": stored.publishable_key,
         "secret_key_hint": stored.secret_key_hint,
         "webhook_secret_set": stored.webhook_secret is not None,
@@ -259,26 +259,22 @@ class StripeSettingsResource(MethodView):
     @blp.response(200, StripeStatusSchema)
     def put(self, keys):
         """Connect Stripe: the keys are verified with Stripe, then stored encrypted."""
-        from bridge.payments import stripe_gateway
-
         authorize("settings.write")
         session = get_session()
-        stripe_gateway.save_stripe_settings(
+        stripe_keys.save_stripe_settings(
             session,
             current_app.extensions["bridge.secret_box"],
             keys["secret_key"],
             keys["publishable_key"],
             keys["webhook_secret"],
-            stripe_gateway.api_base_from(current_app.config),
+            api_base_from(current_app.config),
         )
         return _stripe_status(session)
 
     @blp.response(200, StripeStatusSchema)
     def delete(self):
         """Disconnect Stripe: back to offline payments only."""
-        from bridge.payments import stripe_gateway
-
         authorize("settings.write")
         session = get_session()
-        stripe_gateway.disconnect_stripe(session)
+        stripe_keys.disconnect_stripe(session)
         return _stripe_status(session)

@@ -1,5 +1,5 @@
 """``POST /webhooks/stripe``: Stripe's events. Authenticated by Stripe's
-signature, not by an API token; the work is ``bridge.payments.webhooks``."""
+signature, not by an API token; the work is ``bridge.payments.stripe.webhooks``."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from flask import Blueprint, current_app, jsonify, request
 
 from bridge.api.errors import error_response
 from bridge.db import get_session
-from bridge.payments import webhooks
-from bridge.payments.stripe_gateway import api_base_from
+from bridge.payments.stripe import webhooks
+from bridge.payments.stripe.client import api_base_from
 
 bp = Blueprint("webhooks", __name__)
 

@@ -3,10 +3,10 @@
 An invoice to collect has ``next_charge_at`` set (by the renewal, then by
 each failure). The collect step claims due invoices with row locks and a
 *lease* (``next_charge_at`` pushed ahead) in a short transaction, then
-charges each one outside any transaction through a ``charger``
-(``bridge.payments.stripe_gateway.charge_invoice`` bound to a gateway).
+charges each one outside any transaction through the ``PaymentGateway``
+handed in (``gateway.charge_invoice``).
 
-Exactly once: the charger commits the attempt's pending payment row, with
+Exactly once: the gateway commits the attempt's pending payment row, with
 its idempotency key, before the request leaves. If this process dies right
 after, the lease expires and the next run (or the reconcile job) settles
 that same attempt instead of starting another one.
@@ -23,7 +23,6 @@ hosted page, where they authenticate.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -32,12 +31,13 @@ from sqlalchemy.orm import Session
 
 from bridge.billing import subscriptions
 from bridge.billing.business import get_settings
+from bridge.billing.gateway import PaymentGateway
+from bridge.billing.payments import card_payments
 from bridge.billing.schedule import retry_at
 from bridge.core import events
 from bridge.core.errors import Conflict, Unavailable
 from bridge.models import Invoice, InvoiceStatus, Payment, PaymentStatus
 from bridge.models.subscriptions import Subscription
-from bridge.payments.stripe_gateway import card_payments
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +49,6 @@ RETRY_SOON = timedelta(minutes=5)
 # Retries overdue by the schedule (the scheduler was stopped for days) are
 # spread out rather than fired back to back.
 MIN_RETRY_GAP = timedelta(hours=1)
-
-Charger = Callable[[Session, Invoice], object]
 
 
 @dataclass
@@ -112,7 +110,7 @@ def give_up(session: Session, invoice: Invoice, now: datetime) -> None:
         )
 
 
-def collect_one(session: Session, charger: Charger, invoice_id: int, now: datetime) -> str:
+def collect_one(session: Session, gateway: PaymentGateway, invoice_id: int, now: datetime) -> str:
     """Charge one leased invoice if its time has come, and plan what follows.
     Returns what happened (a ``CollectReport`` field name). Commits."""
     invoice = session.get(Invoice, invoice_id, populate_existing=True)
@@ -135,7 +133,7 @@ def collect_one(session: Session, charger: Charger, invoice_id: int, now: dateti
     session.commit()
 
     try:
-        result = charger(session, invoice)
+        result = gateway.charge_invoice(session, invoice)
     except Unavailable:
         session.rollback()
         invoice = session.get(Invoice, invoice_id)
@@ -153,7 +151,7 @@ def collect_one(session: Session, charger: Charger, invoice_id: int, now: dateti
         return "skipped"
 
     invoice = session.get(Invoice, invoice_id, populate_existing=True)
-    status = getattr(result, "status", "failed")
+    status = result.status
     if status == "succeeded":
         invoice.next_charge_at = None
         session.commit()
@@ -184,12 +182,12 @@ def collect_one(session: Session, charger: Charger, invoice_id: int, now: dateti
 
 
 def collect_due(
-    session: Session, charger: Charger | None, now: datetime, *, batch: int = 20
+    session: Session, gateway: PaymentGateway, now: datetime, *, batch: int = 20
 ) -> CollectReport:
-    """Charge every invoice whose charge is due. Without a charger (no
-    Stripe key: offline payments only) nothing is claimed."""
+    """Charge every invoice whose charge is due. With a gateway that cannot
+    charge saved cards (offline payments only) nothing is claimed."""
     report = CollectReport()
-    if charger is None:
+    if not gateway.charges_saved_cards:
         return report
     seen: set[int] = set()
     while True:
@@ -199,7 +197,7 @@ def collect_due(
         for invoice_id in ids:
             seen.add(invoice_id)
             try:
-                outcome = collect_one(session, charger, invoice_id, now)
+                outcome = collect_one(session, gateway, invoice_id, now)
             except Exception:
                 session.rollback()
                 report.errors += 1

@@ -1,14 +1,16 @@
-"""The state machines of invoices and subscriptions, each in one place.
+"""The state machines of invoices, subscriptions and payments, each in one
+place.
 
 Every status change goes through ``transition``; a change not listed here
 raises ``IllegalTransition`` (HTTP 409), so no code path can, say, un-pay an
-invoice or revive an expired subscription by assignment.
+invoice, revive an expired subscription or turn received money back into a
+failure by assignment.
 """
 
 from __future__ import annotations
 
 from bridge.core.errors import Conflict
-from bridge.models.invoices import InvoiceStatus
+from bridge.models.invoices import InvoiceStatus, PaymentStatus
 from bridge.models.subscriptions import SubscriptionStatus
 
 INVOICE_TRANSITIONS: dict[InvoiceStatus, frozenset[InvoiceStatus]] = {
@@ -37,6 +39,42 @@ SUBSCRIPTION_TRANSITIONS: dict[SubscriptionStatus, frozenset[SubscriptionStatus]
     SubscriptionStatus.EXPIRED: frozenset(),
 }
 
+PAYMENT_TRANSITIONS: dict[PaymentStatus, frozenset[PaymentStatus]] = {
+    # The charge request is out (or about to leave): the provider's answer settles it.
+    PaymentStatus.PENDING: frozenset(
+        {
+            PaymentStatus.SUCCEEDED,
+            PaymentStatus.FAILED,
+            PaymentStatus.REQUIRES_ACTION,
+            PaymentStatus.CANCELED,
+        }
+    ),
+    # The client authenticates (the bank then processes, accepts or
+    # declines), or the attempt is dropped for a newer card.
+    PaymentStatus.REQUIRES_ACTION: frozenset(
+        {
+            PaymentStatus.PENDING,
+            PaymentStatus.SUCCEEDED,
+            PaymentStatus.FAILED,
+            PaymentStatus.CANCELED,
+        }
+    ),
+    # A declined PaymentIntent can be confirmed again from the hosted page,
+    # and the provider's reports may arrive out of order.
+    PaymentStatus.FAILED: frozenset(
+        {
+            PaymentStatus.PENDING,
+            PaymentStatus.REQUIRES_ACTION,
+            PaymentStatus.SUCCEEDED,
+            PaymentStatus.CANCELED,
+        }
+    ),
+    # Our cancel may cross the client's own success: money received counts.
+    PaymentStatus.CANCELED: frozenset({PaymentStatus.SUCCEEDED}),
+    # Final: money given back is a credit note, never a status change.
+    PaymentStatus.SUCCEEDED: frozenset(),
+}
+
 
 class IllegalTransition(Conflict):
     code = "illegal_transition"
@@ -58,3 +96,12 @@ def invoice_to(invoice, new_status: InvoiceStatus) -> None:
 
 def subscription_to(subscription, new_status: SubscriptionStatus) -> None:
     transition(subscription, new_status, SUBSCRIPTION_TRANSITIONS, "subscription")
+
+
+def payment_may_become(current: PaymentStatus, new_status: PaymentStatus) -> bool:
+    """Whether a payment in ``current`` may move to ``new_status``."""
+    return new_status in PAYMENT_TRANSITIONS[current]
+
+
+def payment_to(payment, new_status: PaymentStatus) -> None:
+    transition(payment, new_status, PAYMENT_TRANSITIONS, "payment")

@@ -1,25 +1,21 @@
 """Offline payments (bank transfer, cash, cheque): what the hosted invoice
-page shows instead of, or beside, the card form. Staff record the money
-received with ``bridge.billing.invoices.record_offline_payment``."""
+page shows instead of, or beside, the card form, and the gateway of a bridge
+without Stripe keys. Staff record the money received with
+``bridge.billing.invoices.record_offline_payment``."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy.orm import Session
 
 from bridge.billing.business import get_settings
+from bridge.billing.gateway import PaymentOptions
+from bridge.billing.payments import ChargeResult
+from bridge.core.errors import Conflict
+from bridge.models import CreditNote, Invoice
 
-
-@dataclass(frozen=True)
-class PaymentOptions:
-    """How a client can pay: by card (Stripe is connected: the page loads
-    Stripe.js with ``publishable_key``) and/or by following the agency's
-    ``offline_instructions`` (empty when the agency wrote none)."""
-
-    card: bool
-    publishable_key: str | None
-    offline_instructions: str
+__all__ = ["OfflineGateway", "PaymentOptions", "instructions", "payment_options"]
 
 
 def instructions(session: Session) -> str:
@@ -37,3 +33,36 @@ def payment_options(session: Session) -> PaymentOptions:
         publishable_key=settings.stripe_publishable_key if card else None,
         offline_instructions=instructions(session),
     )
+
+
+class OfflineGateway:
+    """The ``PaymentGateway`` of a bridge that takes no cards: nothing is
+    charged, nothing is ever pending, money comes back by credit note."""
+
+    name = "offline"
+    charges_saved_cards = False
+
+    def payment_options(self, session: Session) -> PaymentOptions:
+        return payment_options(session)
+
+    def charge_invoice(
+        self, session: Session, invoice: Invoice, *, on_session: bool = False
+    ) -> ChargeResult:
+        raise Conflict(
+            "Card payments are not available: the invoice is paid as its payment instructions say.",
+            code="card_payments_unavailable",
+        )
+
+    def reconcile_pending(
+        self, session: Session, *, now: datetime | None = None, limit: int = 100
+    ) -> int:
+        return 0
+
+    def refund(
+        self, session: Session, invoice: Invoice, amount: int, reason: str = ""
+    ) -> CreditNote:
+        raise Conflict(
+            "Stripe is not connected: record the refund as a credit note for money "
+            "returned another way (refund_to_card false).",
+            code="stripe_not_configured",
+        )

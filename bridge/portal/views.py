@@ -52,7 +52,7 @@ from bridge.models import (
     PaymentState,
 )
 from bridge.models.invoices import PaymentStatus
-from bridge.payments import stripe_gateway
+from bridge.payments import stripe as stripe_gateway
 from bridge.pdf import invoice_pdf
 from bridge.portal import security
 from bridge.portal.security import BadRequest

@@ -54,8 +54,8 @@ class Site:
         self.shop = make_shop(self.db)
         box = app.extensions["bridge.secret_box"]
         with self.db.session() as s:
-            # The keys as the settings store them (stripe_gateway's
-            # save_stripe_settings also verifies them against the account,
+            # The keys as the settings store them (keys.save_stripe_settings
+            # also verifies them against the account,
             # which localstripe does not serve).
             settings = business.get_settings(s)
             settings.stripe_secret_key_encrypted = box.encrypt(SECRET_KEY)
@@ -215,15 +215,15 @@ def test_declined_card_shows_why_and_leaves_the_invoice_open(page, site):
 
 
 def test_renewal_waiting_for_3d_secure_is_completed_on_the_page(page, site, localstripe):
-    from bridge.payments import stripe_gateway
+    from bridge.payments.stripe import cards, charges, keys
 
     invoice = site.invoice()
     box = site.app.extensions["bridge.secret_box"]
     with site.db.session() as s:
         # The card saved earlier, as Stripe.js would have saved it...
-        gateway = stripe_gateway.gateway_for(s, box, localstripe.url)
+        gateway = keys.gateway_for(s, box, localstripe.url)
         client = s.get(Client, site.shop.client_id)
-        setup = stripe_gateway.start_card_setup(s, gateway, client)
+        setup = cards.start_card_setup(s, gateway, client)
         confirm = f"{localstripe.url}/v1/setup_intents/{setup['id']}/confirm"
         card = {"number": THREE_D_SECURE, "exp_month": "12", "exp_year": "2034", "cvc": "123"}
         for body in (
@@ -232,9 +232,9 @@ def test_renewal_waiting_for_3d_secure_is_completed_on_the_page(page, site, loca
         ):
             key = {"key": PUBLISHABLE_KEY, "client_secret": setup["client_secret"]}
             requests.post(confirm, json={**key, **body}, timeout=10).raise_for_status()
-        stripe_gateway.complete_card_setup(s, gateway, client, setup["id"])
+        cards.complete_card_setup(s, gateway, client, setup["id"])
         # ...then the renewal charge, off-session: the bank wants the cardholder.
-        result = stripe_gateway.charge_invoice(s, gateway, s.get(Invoice, invoice.id))
+        result = charges.charge_invoice(s, gateway, s.get(Invoice, invoice.id))
         assert result.status == "requires_action"
     assert site.row(invoice.id).payment_state == PaymentState.ACTION_REQUIRED
 
@@ -245,14 +245,12 @@ def test_renewal_waiting_for_3d_secure_is_completed_on_the_page(page, site, loca
 
 
 def test_a_token_never_reaches_another_clients_card_setup(site, localstripe):
-    from bridge.payments import stripe_gateway
+    from bridge.payments.stripe import cards, keys
 
     invoice = site.invoice()
     with site.db.session() as s:
-        gateway = stripe_gateway.gateway_for(
-            s, site.app.extensions["bridge.secret_box"], localstripe.url
-        )
-        setup = stripe_gateway.start_card_setup(s, gateway, s.get(Client, site.other_client_id))
+        gateway = keys.gateway_for(s, site.app.extensions["bridge.secret_box"], localstripe.url)
+        setup = cards.start_card_setup(s, gateway, s.get(Client, site.other_client_id))
     response = requests.post(
         f"{site.url}{invoice.path}/pay", json={"setup_intent_id": setup["id"]}, timeout=10
     )

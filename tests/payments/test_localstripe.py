@@ -34,7 +34,7 @@ from bridge.models import (
     Subscription,
     SubscriptionStatus,
 )
-from bridge.payments import stripe_gateway
+from bridge.payments.stripe import cards, charges, keys, refunds
 from tests.payments.conftest import (
     PUBLISHABLE_KEY,
     SECRET_KEY,
@@ -107,27 +107,27 @@ def fake(localstripe):
 def gateway(db, box, shop, localstripe):
     """Keys saved as the settings page saves them, and their gateway."""
     with db.session() as s:
-        saved = stripe_gateway.save_stripe_settings(
+        saved = keys.save_stripe_settings(
             s, box, SECRET_KEY, PUBLISHABLE_KEY, WEBHOOK_SECRET, localstripe.url
         )
         # localstripe has no /v1/account: the key is checked, the account unknown.
         assert saved.configured and saved.account_id is None and saved.livemode is False
-        return stripe_gateway.gateway_for(s, box, localstripe.url, max_network_retries=0)
+        return keys.gateway_for(s, box, localstripe.url, max_network_retries=0)
 
 
 def save_card(db, gateway, fake, client_id: int, payment_method: str = "pm_card_visa") -> str:
     """The hosted page's card setup; returns the customer id."""
     with db.session() as s:
         client = s.get(Client, client_id)
-        intent = stripe_gateway.start_card_setup(s, gateway, client)
+        intent = cards.start_card_setup(s, gateway, client)
         fake.confirm_card_setup(intent["id"], payment_method)
-        stripe_gateway.complete_card_setup(s, gateway, client, intent["id"])
+        cards.complete_card_setup(s, gateway, client, intent["id"])
         return client.stripe_customer_id
 
 
 def charge(db, gateway, invoice_id):
     with db.session() as s:
-        return stripe_gateway.charge_invoice(s, gateway, get_invoice(db, invoice_id))
+        return charges.charge_invoice(s, gateway, get_invoice(db, invoice_id))
 
 
 def payments(db, invoice_id) -> list[Payment]:
@@ -187,12 +187,12 @@ def test_a_card_that_needs_3d_secure(db, shop, gateway, fake):
     assert invoice.payment_state == PaymentState.ACTION_REQUIRED
     (payment,) = payments(db, invoice_id)
     with db.session() as s:
-        waiting = stripe_gateway.payment_action(s, gateway, payment)
+        waiting = charges.payment_action(s, gateway, payment)
         assert (waiting.status, waiting.client_secret) == ("requires_action", result.client_secret)
 
     fake.authenticate(result.client_secret)
     with db.session() as s:
-        settled = stripe_gateway.settle_payment_intent(
+        settled = charges.settle_payment_intent(
             s, gateway, result.payment_intent_id, invoice=get_invoice(db, invoice_id)
         )
     assert settled.status == "succeeded"
@@ -210,7 +210,7 @@ def test_failed_authentication_then_a_new_attempt(db, shop, gateway, fake):
     first = charge(db, gateway, invoice_id)
     fake.authenticate(first.client_secret, success=False)
     with db.session() as s:
-        failed = stripe_gateway.settle_payment_intent(s, gateway, first.payment_intent_id)
+        failed = charges.settle_payment_intent(s, gateway, first.payment_intent_id)
     assert (failed.status, failed.decline_code) == (
         "failed",
         "payment_intent_authentication_failure",
@@ -254,7 +254,7 @@ def test_a_refund_becomes_a_credit_note(db, shop, gateway, fake):
     invoice_id = open_invoice(db, shop, taxed=True)
     charge(db, gateway, invoice_id)
     with db.session() as s:
-        note = stripe_gateway.refund(s, gateway, get_invoice(db, invoice_id), 6000, "goodwill")
+        note = refunds.refund(s, gateway, get_invoice(db, invoice_id), 6000, "goodwill")
         note_id, refund_id = note.id, note.stripe_refund_id
     refund = fake.request("GET", f"/v1/refunds/{refund_id}")
     (payment,) = payments(db, invoice_id)
@@ -279,15 +279,15 @@ def test_a_crash_after_the_charge_left_is_settled_without_charging_twice(
 ):
     customer = save_card(db, gateway, fake, shop["client"])
     invoice_id = open_invoice(db, shop)
-    record = stripe_gateway._record
+    record = charges._record
 
     def crash(*args, **kwargs):
         raise RuntimeError("the worker died before storing Stripe's answer")
 
-    monkeypatch.setattr(stripe_gateway, "_record", crash)
+    monkeypatch.setattr(charges, "_record", crash)
     with pytest.raises(RuntimeError):
         charge(db, gateway, invoice_id)
-    monkeypatch.setattr(stripe_gateway, "_record", record)
+    monkeypatch.setattr(charges, "_record", record)
     (payment,) = payments(db, invoice_id)
     assert (payment.status, payment.stripe_payment_intent_id) == (PaymentStatus.PENDING, None)
     assert len(fake.payment_intents(customer)) == 1
@@ -332,16 +332,14 @@ def test_reconcile_settles_a_pending_payment_found_at_stripe(db, shop, gateway, 
     customer = save_card(db, gateway, fake, shop["client"])
     invoice_id = open_invoice(db, shop)
     monkeypatch.setattr(
-        stripe_gateway, "_record", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("crash"))
+        charges, "_record", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("crash"))
     )
     with pytest.raises(RuntimeError):
         charge(db, gateway, invoice_id)
     monkeypatch.undo()
     with db.session() as s:
-        assert stripe_gateway.reconcile_pending(s, gateway) == 0  # too young to judge
-        settled = stripe_gateway.reconcile_pending(
-            s, gateway, now=clock.now() + timedelta(minutes=2)
-        )
+        assert charges.reconcile_pending(s, gateway) == 0  # too young to judge
+        settled = charges.reconcile_pending(s, gateway, now=clock.now() + timedelta(minutes=2))
     assert settled == 1
     assert get_invoice(db, invoice_id).status == InvoiceStatus.PAID
     assert len(fake.payment_intents(customer)) == 1

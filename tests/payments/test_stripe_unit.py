@@ -15,6 +15,7 @@ import responses
 import time_machine
 from sqlalchemy import func, select
 
+from bridge.billing.payments import ChargeResult
 from bridge.core.errors import Conflict, Invalid, NotFound
 from bridge.models import (
     AuditEntry,
@@ -26,13 +27,11 @@ from bridge.models import (
     PaymentState,
     PaymentStatus,
 )
-from bridge.payments import offline, stripe_gateway
-from bridge.payments.stripe_gateway import (
-    API_VERSION,
-    StripeGateway,
-    StripeRefused,
-    StripeUnavailable,
-)
+from bridge.payments import offline
+from bridge.payments.stripe import cards, charges, refunds
+from bridge.payments.stripe import keys as stripe_keys
+from bridge.payments.stripe.client import API_VERSION, StripeRefused, StripeUnavailable
+from bridge.payments.stripe.gateway import StripeGateway
 from tests.conftest import Api, make_token, snapshot
 from tests.payments.conftest import (
     NOW,
@@ -140,7 +139,7 @@ def form(call) -> dict:
 
 def charge(db, gateway, invoice_id, **kwargs):
     with db.session() as s:
-        return stripe_gateway.charge_invoice(s, gateway, get_invoice(db, invoice_id), **kwargs)
+        return charges.charge_invoice(s, gateway, get_invoice(db, invoice_id), **kwargs)
 
 
 def the_payment(db, invoice_id) -> Payment:
@@ -156,7 +155,7 @@ def test_a_charge_that_succeeds_pays_the_invoice(db, stripe_api, gateway, invoic
     result = charge(db, gateway, invoice_id)
 
     payment = the_payment(db, invoice_id)
-    assert result == stripe_gateway.ChargeResult(
+    assert result == ChargeResult(
         "succeeded",
         payment.id,
         payment_intent_id="pi_3PaLv2LkdIwHu7ix0abc",
@@ -285,12 +284,12 @@ def test_authentication_required_hands_the_page_a_client_secret_then_settles(
     # The client authenticated in the browser; the page settles the intent.
     stripe_api.replace(responses.GET, f"{PI_URL}/pi_3PaLv2LkdIwHu7ix0abc", json=payment_intent())
     with db.session() as s:
-        settled = stripe_gateway.settle_payment_intent(
+        settled = charges.settle_payment_intent(
             s, gateway, "pi_3PaLv2LkdIwHu7ix0abc", invoice=get_invoice(db, invoice_id)
         )
         assert settled.status == "succeeded"
         # Settled twice (the page, then a webhook): counted once.
-        stripe_gateway.settle_payment_intent(s, gateway, "pi_3PaLv2LkdIwHu7ix0abc")
+        charges.settle_payment_intent(s, gateway, "pi_3PaLv2LkdIwHu7ix0abc")
     invoice = get_invoice(db, invoice_id)
     assert (invoice.status, invoice.amount_paid) == (InvoiceStatus.PAID, 15000)
     # A late failure never un-pays the invoice.
@@ -298,12 +297,12 @@ def test_authentication_required_hands_the_page_a_client_secret_then_settles(
         responses.GET, f"{PI_URL}/pi_3PaLv2LkdIwHu7ix0abc", json=payment_intent("canceled")
     )
     with db.session() as s:
-        late = stripe_gateway.settle_payment_intent(s, gateway, "pi_3PaLv2LkdIwHu7ix0abc")
+        late = charges.settle_payment_intent(s, gateway, "pi_3PaLv2LkdIwHu7ix0abc")
         assert late.status == "succeeded"
     assert get_invoice(db, invoice_id).amount_paid == 15000
     with db.session() as s, pytest.raises(NotFound):
         stripe_api.get(f"{PI_URL}/pi_not_ours", json=payment_intent(id="pi_not_ours"))
-        stripe_gateway.settle_payment_intent(s, gateway, "pi_not_ours")
+        charges.settle_payment_intent(s, gateway, "pi_not_ours")
 
 
 @pytest.mark.parametrize(
@@ -364,7 +363,7 @@ def test_a_timeout_leaves_the_payment_pending_and_reconcile_settles_it(
     )
     stripe_api.replace(responses.GET, PI_URL, json=page(payment_intent(id="pi_other"), created))
     with time_machine.travel(NOW + timedelta(minutes=2), tick=False), db.session() as s:
-        assert stripe_gateway.reconcile_pending(s, gateway) == 1
+        assert charges.reconcile_pending(s, gateway) == 1
     lookup = stripe_api.calls[-1].request
     assert lookup.method == "GET" and "customer=cus_test" in lookup.url
     assert [c.request.method for c in stripe_api.calls[sent:]] == ["GET", "GET"]
@@ -375,7 +374,7 @@ def test_a_timeout_leaves_the_payment_pending_and_reconcile_settles_it(
     )
     assert get_invoice(db, invoice_id).status == InvoiceStatus.PAID
     with db.session() as s:
-        assert stripe_gateway.reconcile_pending(s, gateway) == 0
+        assert charges.reconcile_pending(s, gateway) == 0
 
 
 def test_reconcile_sends_a_charge_stripe_never_received_under_the_same_key(
@@ -387,7 +386,7 @@ def test_reconcile_sends_a_charge_stripe_never_received_under_the_same_key(
     stripe_api.get(PI_URL, json=page())
     stripe_api.replace(responses.POST, PI_URL, json=payment_intent())
     with time_machine.travel(NOW + timedelta(minutes=5), tick=False), db.session() as s:
-        assert stripe_gateway.reconcile_pending(s, gateway) == 1
+        assert charges.reconcile_pending(s, gateway) == 1
     posts = [c.request for c in stripe_api.calls if c.request.method == "POST"]
     assert {p.headers["Idempotency-Key"] for p in posts} == {f"bb-invoice-{invoice_id}-attempt-1"}
     assert the_payment(db, invoice_id).status == PaymentStatus.SUCCEEDED
@@ -402,7 +401,7 @@ def test_a_pending_charge_older_than_stripes_key_window_is_recorded_as_never_sen
         charge(db, gateway, invoice_id)
     stripe_api.get(PI_URL, json=page())
     with time_machine.travel(NOW + timedelta(days=2), tick=False), db.session() as s:
-        assert stripe_gateway.reconcile_pending(s, gateway) == 1
+        assert charges.reconcile_pending(s, gateway) == 1
     payment = the_payment(db, invoice_id)
     assert (payment.status, payment.failure_code) == (PaymentStatus.FAILED, "not_sent")
     assert get_invoice(db, invoice_id).payment_state == PaymentState.FAILED
@@ -461,7 +460,7 @@ def test_refund_at_stripe_then_a_credit_note_with_the_refund_id(
         },
     )
     with db.session() as s:
-        note = stripe_gateway.refund(s, gateway, get_invoice(db, invoice_id), 5000, "goodwill")
+        note = refunds.refund(s, gateway, get_invoice(db, invoice_id), 5000, "goodwill")
         assert (note.amount, note.stripe_refund_id, note.reason) == (
             5000,
             "re_3PaLv2LkdIwHu7ix0r1",
@@ -480,7 +479,7 @@ def test_refund_at_stripe_then_a_credit_note_with_the_refund_id(
     assert get_invoice(db, invoice_id).amount_refunded == 5000
     sent = len(stripe_api.calls)
     with db.session() as s, pytest.raises(Invalid):
-        stripe_gateway.refund(s, gateway, get_invoice(db, invoice_id), 10001, "too much")
+        refunds.refund(s, gateway, get_invoice(db, invoice_id), 10001, "too much")
     assert len(stripe_api.calls) == sent
 
 
@@ -499,7 +498,7 @@ def test_a_refund_stripe_refuses_records_nothing(db, stripe_api, gateway, invoic
         },
     )
     with db.session() as s, pytest.raises(StripeRefused) as info:
-        stripe_gateway.refund(s, gateway, get_invoice(db, invoice_id), 5000, "")
+        refunds.refund(s, gateway, get_invoice(db, invoice_id), 5000, "")
     assert info.value.code == "charge_disputed"
     with db.session() as s:
         assert s.scalar(select(func.count()).select_from(CreditNote)) == 0
@@ -526,12 +525,12 @@ def test_card_setup_creates_the_customer_once_and_stores_the_card(db, shop, stri
     )
     with db.session() as s:
         client = s.get(Client, shop["client"])
-        intent = stripe_gateway.start_card_setup(s, gateway, client)
+        intent = cards.start_card_setup(s, gateway, client)
         assert intent == {
             "id": "seti_1Mm8s8LkdIwHu7ix",
             "client_secret": "seti_1Mm8s8LkdIwHu7ix_secret_NXDICkPqPeiBTAFqWmkbff09lRmSVXe",
         }
-        stripe_gateway.start_card_setup(s, gateway, client)
+        cards.start_card_setup(s, gateway, client)
     customer_calls = [c for c in stripe_api.calls if c.request.url.endswith("/customers")]
     assert len(customer_calls) == 1
     assert customer_calls[0].request.headers["Idempotency-Key"] == f"bb-customer-{shop['client']}"
@@ -568,7 +567,7 @@ def test_card_setup_creates_the_customer_once_and_stores_the_card(db, shop, stri
         },
     )
     with db.session() as s:
-        stripe_gateway.complete_card_setup(
+        cards.complete_card_setup(
             s, gateway, s.get(Client, shop["client"]), "seti_1Mm8s8LkdIwHu7ix"
         )
         client = s.get(Client, shop["client"])
@@ -587,7 +586,7 @@ def test_card_setup_creates_the_customer_once_and_stores_the_card(db, shop, stri
         json={**succeeded, "customer": "cus_someone_else"},
     )
     with db.session() as s, pytest.raises(NotFound):
-        stripe_gateway.complete_card_setup(
+        cards.complete_card_setup(
             s, gateway, s.get(Client, shop["client"]), "seti_1Mm8s8LkdIwHu7ix"
         )
     stripe_api.replace(
@@ -596,7 +595,7 @@ def test_card_setup_creates_the_customer_once_and_stores_the_card(db, shop, stri
         json={**succeeded, "status": "requires_payment_method", "payment_method": None},
     )
     with db.session() as s, pytest.raises(Conflict):
-        stripe_gateway.complete_card_setup(
+        cards.complete_card_setup(
             s, gateway, s.get(Client, shop["client"]), "seti_1Mm8s8LkdIwHu7ix"
         )
 
@@ -621,8 +620,8 @@ ACCOUNT = {
 
 def test_verify_keys_reads_the_account(stripe_api):
     stripe_api.get(f"{API}/account", json=ACCOUNT)
-    info = stripe_gateway.verify_keys(SECRET_KEY, PUBLISHABLE_KEY)
-    assert info == stripe_gateway.AccountInfo(
+    info = stripe_keys.verify_keys(SECRET_KEY, PUBLISHABLE_KEY)
+    assert info == stripe_keys.AccountInfo(
         id="acct_1Nv0FGQ9RKHgCVdK", name="Pixel & Co", email="owner@pixel.example", livemode=False
     )
     assert stripe_api.calls[0].request.headers["Authorization"] == f"Bearer {SECRET_KEY}"
@@ -630,10 +629,10 @@ def test_verify_keys_reads_the_account(stripe_api):
 
 def test_verify_keys_refusals(stripe_api):
     with pytest.raises(Invalid) as info:
-        stripe_gateway.verify_keys("pk_test_oops", "sk_test_oops")
+        stripe_keys.verify_keys("pk_test_oops", "sk_test_oops")
     assert set(info.value.fields) == {"secret_key", "publishable_key"}
     with pytest.raises(Invalid) as info:
-        stripe_gateway.verify_keys("sk_live_abc", "pk_test_abc")
+        stripe_keys.verify_keys("sk_live_abc", "pk_test_abc")
     assert "publishable_key" in info.value.fields
     assert not stripe_api.calls
     stripe_api.get(
@@ -647,13 +646,13 @@ def test_verify_keys_refusals(stripe_api):
         },
     )
     with pytest.raises(StripeRefused) as info:
-        stripe_gateway.verify_keys(SECRET_KEY, PUBLISHABLE_KEY)
+        stripe_keys.verify_keys(SECRET_KEY, PUBLISHABLE_KEY)
     assert info.value.code == "stripe_key_refused"
     stripe_api.replace(
         responses.GET, f"{API}/account", body=requests.exceptions.ConnectionError("down")
     )
     with pytest.raises(StripeUnavailable):
-        stripe_gateway.verify_keys(SECRET_KEY, PUBLISHABLE_KEY)
+        stripe_keys.verify_keys(SECRET_KEY, PUBLISHABLE_KEY)
 
 
 def test_verify_keys_on_a_stand_in_without_an_account_endpoint_checks_the_key_only(
@@ -663,8 +662,8 @@ def test_verify_keys_on_a_stand_in_without_an_account_endpoint_checks_the_key_on
     # What localstripe answers (aiohttp's default 404 page).
     stripe_api.get(f"{base}/v1/account", status=404, body="404: Not Found")
     stripe_api.get(f"{base}/v1/customers", json=page())
-    info = stripe_gateway.verify_keys(SECRET_KEY, PUBLISHABLE_KEY, base)
-    assert info == stripe_gateway.AccountInfo(None, None, None, livemode=False, limited=True)
+    info = stripe_keys.verify_keys(SECRET_KEY, PUBLISHABLE_KEY, base)
+    assert info == stripe_keys.AccountInfo(None, None, None, livemode=False, limited=True)
     # At Stripe itself a 404 there is an error, not a stand-in.
     stripe_api.get(
         f"{API}/account",
@@ -672,13 +671,13 @@ def test_verify_keys_on_a_stand_in_without_an_account_endpoint_checks_the_key_on
         json={"error": {"type": "invalid_request_error", "message": "Not Found"}},
     )
     with pytest.raises(StripeRefused):
-        stripe_gateway.verify_keys(SECRET_KEY, PUBLISHABLE_KEY)
+        stripe_keys.verify_keys(SECRET_KEY, PUBLISHABLE_KEY)
 
 
 def test_saved_settings_are_encrypted_read_back_and_give_a_gateway(db, box, stripe_api):
     stripe_api.get(f"{API}/account", json=ACCOUNT)
     with time_machine.travel(NOW, tick=False), db.session() as s:
-        saved = stripe_gateway.save_stripe_settings(
+        saved = stripe_keys.save_stripe_settings(
             s, box, f" {SECRET_KEY} ", PUBLISHABLE_KEY, WEBHOOK_SECRET
         )
     assert (saved.secret_key, saved.webhook_secret, saved.account_name, saved.connected_at) == (
@@ -706,14 +705,14 @@ def test_saved_settings_are_encrypted_read_back_and_give_a_gateway(db, box, stri
         assert not {"stripe_secret_key_encrypted", "stripe_webhook_secret_encrypted"} & set(
             entry.summary
         )
-        gateway = stripe_gateway.gateway_for(s, box, "http://127.0.0.1:1")
+        gateway = stripe_keys.gateway_for(s, box, "http://127.0.0.1:1")
         assert gateway.api_base == "http://127.0.0.1:1" and not gateway.livemode
         assert offline.payment_options(s) == offline.PaymentOptions(True, PUBLISHABLE_KEY, "")
         with pytest.raises(Invalid):
-            stripe_gateway.save_stripe_settings(s, box, SECRET_KEY, PUBLISHABLE_KEY, "nope")
-        stripe_gateway.disconnect_stripe(s)
-        assert stripe_gateway.gateway_for(s, box) is None
-        assert not stripe_gateway.stripe_settings(s, box).configured
+            stripe_keys.save_stripe_settings(s, box, SECRET_KEY, PUBLISHABLE_KEY, "nope")
+        stripe_keys.disconnect_stripe(s)
+        assert stripe_keys.gateway_for(s, box) is None
+        assert not stripe_keys.stripe_settings(s, box).configured
         settings.offline_payment_instructions = "  IBAN FR76 3000 ...  "
         assert offline.payment_options(s) == offline.PaymentOptions(
             False, None, "IBAN FR76 3000 ..."

@@ -17,6 +17,7 @@ import requests
 import responses
 from sqlalchemy import func, select
 
+from bridge.billing.payments import Outcome, apply_outcome, lock_payment
 from bridge.models import (
     AuditEntry,
     CreditNote,
@@ -26,8 +27,9 @@ from bridge.models import (
     PaymentStatus,
     StripeEvent,
 )
-from bridge.payments import stripe_gateway
-from bridge.payments.stripe_gateway import Outcome, StripeGateway
+from bridge.payments.stripe import refunds
+from bridge.payments.stripe.client import API_VERSION
+from bridge.payments.stripe.gateway import StripeGateway
 from tests.conftest import snapshot
 from tests.payments.conftest import (
     SECRET_KEY,
@@ -60,7 +62,7 @@ def event(type_: str, obj: dict, event_id: str | None = None) -> bytes:
         {
             "id": event_id or f"evt_1PbB{next(_ids):010d}",
             "object": "event",
-            "api_version": stripe_gateway.API_VERSION,
+            "api_version": API_VERSION,
             "created": int(time.time()),
             "data": {"object": obj},
             "livemode": False,
@@ -119,8 +121,8 @@ def card_payment(db, invoice_id: int, intent_id: str, status=PaymentStatus.REQUI
         )
         s.add(payment)
         s.flush()
-        invoice, payment = stripe_gateway.lock_payment(s, payment.id)
-        stripe_gateway.apply_outcome(s, invoice, payment, Outcome(status, intent_id))
+        invoice, payment = lock_payment(s, payment.id)
+        apply_outcome(s, invoice, payment, Outcome(status, intent_id))
         return payment.id
 
 
@@ -355,7 +357,7 @@ def test_refunds_made_at_stripe_become_credit_notes_once(client, db, box, shop, 
     # Stripe's next charge.refunded lists both refunds; ours refunds 1000 more.
     stripe_api.post(refunds_url, json=refund_object("re_ours", 1000, 300))
     with db.session() as s:
-        note = stripe_gateway.refund(
+        note = refunds.refund(
             s, StripeGateway(SECRET_KEY), get_invoice(db, invoice_id), 1000, "late delivery"
         )
         assert note.stripe_refund_id == "re_ours"

@@ -15,9 +15,12 @@ import threading
 import stripe
 
 from bridge.core import clock
+from bridge.payments.stripe.gateway import StripeFlows
 
 
-class RecordingGateway:
+class RecordingGateway(StripeFlows):
+    """A Stripe gateway whose API calls are answered here."""
+
     livemode = False
 
     def __init__(self, script: list[str] | None = None, default: str = "succeed"):
@@ -43,7 +46,7 @@ class RecordingGateway:
             if i["metadata"]["bb_invoice_id"] == str(invoice_id) and i["status"] == "succeeded"
         ]
 
-    # The gateway's interface, as charge_invoice uses it ---------------------------
+    # The Stripe API, as the charges use it ------------------------------------------
 
     def create_payment_intent(self, params: dict, idempotency_key: str) -> dict:
         with self._lock:

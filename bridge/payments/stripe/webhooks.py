@@ -15,7 +15,7 @@ the event is applied inside a savepoint, and the row is marked processed.
 - Order does not matter: payment handlers read the PaymentIntent from
   Stripe as it is now rather than trusting a snapshot that may be older
   than one already applied, and every outcome goes through
-  ``stripe_gateway.apply_outcome``, where success is final. (Without a
+  ``bridge.billing.payments.apply_outcome``, where success is final. (Without a
   stored secret key, the event's own snapshot is used, under the same
   rules.)
 """
@@ -35,10 +35,13 @@ from sqlalchemy.orm import Session
 
 from bridge.auth.secrets import SecretBox
 from bridge.billing import audit
+from bridge.billing.payments import apply_outcome, lock_invoice, lock_payment
 from bridge.core import clock
 from bridge.models import Payment, PaymentStatus, StripeEvent
-from bridge.payments import stripe_gateway
-from bridge.payments.stripe_gateway import StripeGateway
+from bridge.payments.stripe.charges import outcome_of_intent, payment_for_intent
+from bridge.payments.stripe.client import StripeApi, id_of
+from bridge.payments.stripe.keys import gateway_for, stripe_settings
+from bridge.payments.stripe.refunds import record_refund
 
 log = logging.getLogger(__name__)
 
@@ -108,8 +111,8 @@ def receive(
 ) -> Delivery:
     """Verify, store and apply one delivery. Raises ``WebhookRejected``
     (nothing stored) for a delivery that cannot be verified. Commits."""
-    settings = stripe_gateway.stripe_settings(session, box)
-    gateway = stripe_gateway.gateway_for(session, box, api_base)
+    settings = stripe_settings(session, box)
+    gateway = gateway_for(session, box, api_base)
     session.rollback()  # that was only reading: end it before verifying
     if not settings.webhook_secret:
         raise WebhookRejected("webhook_not_configured", "No webhook signing secret is configured.")
@@ -139,7 +142,7 @@ def _insert_if_absent(session: Session, values: dict) -> bool:
 
 
 def _store_and_apply(
-    session: Session, gateway: StripeGateway | None, event: dict, payload: str
+    session: Session, gateway: StripeApi | None, event: dict, payload: str
 ) -> Delivery:
     now = clock.now()
     inserted = _insert_if_absent(
@@ -185,10 +188,10 @@ def _payment_of(session: Session, intent_id: str | None) -> Payment | None:
     return session.scalar(select(Payment).where(Payment.stripe_payment_intent_id == intent_id))
 
 
-def _payment_intent(session: Session, gateway: StripeGateway | None, snapshot: dict) -> None:
+def _payment_intent(session: Session, gateway: StripeApi | None, snapshot: dict) -> None:
     """payment_intent.succeeded / payment_failed / requires_action /
     canceled / processing: record the PaymentIntent's state on our payment."""
-    payment = stripe_gateway.payment_for_intent(session, snapshot)
+    payment = payment_for_intent(session, snapshot)
     if payment is None:
         log.info("PaymentIntent %s is not one of ours: ignored", snapshot.get("id"))
         return
@@ -199,21 +202,19 @@ def _payment_intent(session: Session, gateway: StripeGateway | None, snapshot: d
         # The PaymentIntent as it is now, not as it was when this (perhaps
         # late, perhaps out-of-order) event was created.
         intent = gateway.retrieve_payment_intent(snapshot["id"])
-    invoice, payment = stripe_gateway.lock_payment(session, payment.id)
-    stripe_gateway.apply_outcome(
-        session, invoice, payment, stripe_gateway.outcome_of_intent(intent)
-    )
+    invoice, payment = lock_payment(session, payment.id)
+    apply_outcome(session, invoice, payment, outcome_of_intent(intent))
 
 
-def _charge_intent_id(gateway: StripeGateway | None, obj: dict, charge_field: str) -> str | None:
-    intent_id = stripe_gateway.id_of(obj.get("payment_intent"))
+def _charge_intent_id(gateway: StripeApi | None, obj: dict, charge_field: str) -> str | None:
+    intent_id = id_of(obj.get("payment_intent"))
     if intent_id or gateway is None:
         return intent_id
-    charge_id = stripe_gateway.id_of(obj.get(charge_field))
+    charge_id = id_of(obj.get(charge_field))
     return gateway.retrieve_charge(charge_id).get("payment_intent") if charge_id else None
 
 
-def _charge_refunded(session: Session, gateway: StripeGateway | None, charge: dict) -> None:
+def _charge_refunded(session: Session, gateway: StripeApi | None, charge: dict) -> None:
     """charge.refunded: a credit note for each refund of the charge not
     recorded yet (our own ``refund`` records its refund id first, or finds
     the note this handler made)."""
@@ -225,26 +226,26 @@ def _charge_refunded(session: Session, gateway: StripeGateway | None, charge: di
         refunds = gateway.refunds_of_charge(charge["id"])
     else:
         refunds = (charge.get("refunds") or {}).get("data") or []
-    invoice, payment = stripe_gateway.lock_payment(session, payment.id)
+    invoice, payment = lock_payment(session, payment.id)
     for refund in sorted(refunds, key=lambda r: (r.get("created") or 0, r.get("id") or "")):
-        stripe_gateway.record_refund(session, invoice, payment, refund)
+        record_refund(session, invoice, payment, refund)
 
 
-def _dispute_created(session: Session, gateway: StripeGateway | None, dispute: dict) -> None:
+def _dispute_created(session: Session, gateway: StripeApi | None, dispute: dict) -> None:
     """charge.dispute.created: the invoice is marked disputed (a dispute is
     read from the event itself: localstripe has no disputes to fetch)."""
     payment = _payment_of(session, _charge_intent_id(gateway, dispute, "charge"))
     if payment is None:
         log.info("dispute %s is not on one of our charges: ignored", dispute.get("id"))
         return
-    invoice = stripe_gateway.lock_invoice(session, payment.invoice_id)
+    invoice = lock_invoice(session, payment.invoice_id)
     if not invoice.disputed:
         audit.name_action(session, invoice, "invoice.disputed")
         invoice.disputed = True
         invoice.updated_at = clock.now()
 
 
-HANDLERS: dict[str, Callable[[Session, StripeGateway | None, dict], None]] = {
+HANDLERS: dict[str, Callable[[Session, StripeApi | None, dict], None]] = {
     "payment_intent.succeeded": _payment_intent,
     "payment_intent.payment_failed": _payment_intent,
     "payment_intent.requires_action": _payment_intent,
