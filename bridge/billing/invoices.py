@@ -432,13 +432,17 @@ def apply_payment(session: Session, invoice: Invoice, payment: Payment) -> None:
     callers move a payment to ``succeeded`` exactly once). Card, webhook and
     offline payments all pass here (``PaymentSucceeded``; ``settled`` for the
     one that pays the invoice off, which then is paid)."""
+    session.flush()  # the event names the payment by its id
     invoice.amount_paid += payment.amount
     settles = invoice.amount_paid >= invoice.total and invoice.status in (
         InvoiceStatus.OPEN,
         InvoiceStatus.UNCOLLECTIBLE,
     )
-    session.flush()  # the event names the payment by its id
-    events.record(session, events.PaymentSucceeded(payment.id, invoice.id, settled=settles))
+    # The subscribers (the receipt) read the invoice as it is in memory; a
+    # flush now would write its half-made change apart, and the audit log
+    # would show an "invoice.updated" before the "invoice.paid" it is part of.
+    with session.no_autoflush:
+        events.record(session, events.PaymentSucceeded(payment.id, invoice.id, settled=settles))
     if settles:
         mark_paid(session, invoice, payment.received_at or clock.now())
     else:
