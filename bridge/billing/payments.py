@@ -179,7 +179,7 @@ def charge_result(payment: Payment, outcome: Outcome | None = None) -> ChargeRes
 
 
 def record_outcome(session: Session, payment_id: int, outcome: Outcome) -> ChargeResult:
-    """Lock the payment and its invoice, apply ``outcome``, commit."""
+    """Lock the payment and its invoice and apply ``outcome``. Commits."""
     invoice, payment = lock_payment(session, payment_id)
     apply_outcome(session, invoice, payment, outcome)
     session.commit()

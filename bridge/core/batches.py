@@ -12,8 +12,8 @@ from sqlalchemy.orm import Session
 
 def locked_batches(session: Session, query: Select, model, batch: int) -> Iterator[list]:
     """Yield the rows of ``query`` (a ``select(model).where(...)``) in id
-    order, ``batch`` at a time; commits after each batch the caller handled,
-    and at the end."""
+    order, ``batch`` at a time. Commits after each batch the caller handled,
+    and at the end, so locks are short and a crash loses one batch at most."""
     last_id = 0
     while True:
         rows = list(

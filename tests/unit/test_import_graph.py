@@ -223,3 +223,29 @@ def test_importing_the_domain_loads_no_web_or_stripe_code():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
     ).stdout.split()
     assert loaded == []
+
+
+def test_a_function_below_the_views_that_commits_says_so():
+    """Who commits (README, Layout): views, jobs and commands own the
+    transaction; below them a function commits only where it must (a
+    claimed batch, a payment row before its request leaves) and its
+    docstring says "Commits", so a caller never loses a unit of work to it."""
+    silent = []
+    for name, path in MODULES.items():
+        if not any(
+            in_package(name, package)
+            for package in ("bridge.core", "bridge.billing", "bridge.payments", "bridge.mail")
+        ):
+            continue
+        for function in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            commits = any(
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "commit"
+                for node in ast.walk(function)
+            )
+            if commits and "Commits" not in (ast.get_docstring(function) or ""):
+                silent.append(f"{path.relative_to(ROOT)}:{function.lineno} {function.name}")
+    assert not silent, "\n".join(silent)

@@ -168,7 +168,7 @@ def _begin_charge(session: Session, invoice_id: int) -> tuple[str, int]:
     """Under the invoice's lock, decide what a charge request does: settle
     the attempt still pending (``pending``), revisit the one waiting for the
     client's authentication (``action``), or start attempt n+1 (``send``),
-    whose pending row is committed here, before any request leaves."""
+    whose pending row it commits here, before any request leaves. Commits."""
     invoice = lock_invoice(session, invoice_id)
     if invoice.status not in COLLECTIBLE or invoice.amount_due <= 0:
         raise Conflict(
@@ -286,7 +286,7 @@ def _resolve_pending(
     """Settle a payment left pending: from its PaymentIntent if Stripe has
     one; else, once it cannot be in flight any more, by sending the request
     again under the same key (or, past Stripe's idempotency window, by
-    recording that it was never sent)."""
+    recording that it was never sent). Commits what it learns."""
     now = now or clock.now()
     payment = session.get(Payment, payment_id)
     invoice = payment.invoice

@@ -75,7 +75,8 @@ def id_of(value) -> str | None:
 
 
 def release(session: Session) -> None:
-    """End the current transaction before waiting on Stripe."""
+    """Commits: ends the current transaction (and its row locks) before
+    waiting on Stripe."""
     session.commit()
 
 

@@ -144,6 +144,8 @@ def _insert_if_absent(session: Session, values: dict) -> bool:
 def _store_and_apply(
     session: Session, gateway: StripeApi | None, event: dict, payload: str
 ) -> Delivery:
+    """Store the event by its id, then apply it once. Commits the stored row
+    first, so a failure while applying it is recorded, never lost."""
     now = clock.now()
     inserted = _insert_if_absent(
         session,
