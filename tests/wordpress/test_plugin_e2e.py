@@ -17,6 +17,7 @@ from tests.wordpress.conftest import (
     JANE,
     NOBODY,
     SAM,
+    invoice_row,
     system_role,
     text_of,
     use_role,
@@ -351,6 +352,27 @@ def test_an_invoice_paid_in_the_bridge_shows_paid_once_the_cache_expires(
         assert "bb-pay" not in html
     finally:
         wordpress.php(r"(new \BillingBridge\Settings())->save(['cache_ttl' => 60]);")
+
+
+def test_an_invoice_shows_its_own_issue_date_whatever_the_site_time_zone(
+    connected, wordpress, bridge
+):
+    """The date printed on the invoice is a calendar date, shown as it is: a
+    site in another time zone must not move it to the day before or after."""
+    invoice = invoice_row(bridge.db, bridge.shop.open_invoice_id)
+    # A zone where the instant the invoice was issued falls on another day
+    # (UTC+14 from 10:00 UTC on, UTC-11 before 11:00 UTC).
+    far = "Pacific/Kiritimati" if invoice.issued_at.hour >= 10 else "Pacific/Pago_Pago"
+    wordpress.set_option("timezone_string", far)
+    wordpress.flush_plugin_cache()
+    try:
+        html = page(connected.admin, wordpress, "billing").text
+        row = html.split(f'id="bb-invoice-{invoice.id}"')[1].split("</tr>")[0]
+        day = invoice.issue_date
+        assert f"{day:%B} {day.day}, {day.year}" in text_of(row)  # WordPress's "F j, Y"
+    finally:
+        wordpress.set_option("timezone_string", "")
+        wordpress.flush_plugin_cache()
 
 
 def test_bridge_down_shows_a_notice_and_the_saved_data_quickly(connected, wordpress, bridge):

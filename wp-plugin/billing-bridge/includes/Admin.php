@@ -385,7 +385,7 @@ final class Admin
                     esc_html((string) ($invoice['number'] ?? '')),
                     esc_attr($status),
                     esc_html($this->invoiceStatus($status)),
-                    esc_html($this->date($invoice['issued_at'] ?? null)),
+                    esc_html($this->invoiceDate($invoice)),
                     esc_html($this->date($invoice['due_at'] ?? null)),
                     esc_html((string) ($invoice['total_display'] ?? '')),
                     esc_html((string) ($invoice['amount_due_display'] ?? '')),
@@ -822,6 +822,25 @@ final class Admin
             return '—';
         }
         return $withTime ? $this->dateTime($timestamp) : wp_date((string) get_option('date_format'), $timestamp);
+    }
+
+    /**
+     * The invoice's issue date as printed on it: a calendar date the bridge
+     * fixed in the agency's time zone, shown as is (never shifted into the
+     * site's zone, which could move it a day). Older bridges send only the
+     * instant it was issued.
+     */
+    private function invoiceDate(array $invoice): string
+    {
+        $day = $invoice['issue_date'] ?? null;
+        if (is_string($day) && preg_match('/^\d{4}-\d{2}-\d{2}$/', $day)) {
+            $utc = new \DateTimeZone('UTC');
+            $midnight = \DateTimeImmutable::createFromFormat('!Y-m-d', $day, $utc);
+            if ($midnight !== false) {
+                return wp_date((string) get_option('date_format'), $midnight->getTimestamp(), $utc);
+            }
+        }
+        return $this->date($invoice['issued_at'] ?? null);
     }
 
     private function dateTime(int $timestamp): string
