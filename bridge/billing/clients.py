@@ -41,8 +41,17 @@ SORTS = {
 
 
 @dataclass(frozen=True, slots=True)
+class RoleRef:
+    """A role as a list shows it next to a client."""
+
+    id: int
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
 class ClientRow:
-    """A client as the client list shows it (only the columns it needs)."""
+    """A client as the client list shows it (only the columns it needs),
+    with the attribute names of ``Client`` so one schema reads both."""
 
     id: int
     name: str
@@ -50,8 +59,7 @@ class ClientRow:
     company: str
     status: ClientStatus
     created_at: datetime
-    role_id: int
-    role_name: str
+    role: RoleRef
     site_count: int
 
 
@@ -236,7 +244,10 @@ def list_clients(
     # count(*), not count(id): the narrow (status, search_text) index answers it alone.
     total = session.scalar(select(func.count()).select_from(Client).where(*filters))
     return Page(
-        items=[ClientRow(*row) for row in rows],
+        items=[
+            ClientRow(id, name, email, company, status, created_at, RoleRef(role_id, role), sites)
+            for id, name, email, company, status, created_at, role_id, role, sites in rows
+        ],
         total=total or 0,
         page=page,
         per_page=per_page,
