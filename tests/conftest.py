@@ -35,6 +35,24 @@ def pytest_report_header(config):
     return f"postgresql: {_pg_admin_url()} (required: {_pg_required()})"
 
 
+# A test that uses one of these starts a server process (localstripe) or a
+# browser: slow whatever module it is in.
+SLOW_FIXTURES = frozenset({"localstripe", "localstripe_server", "browser"})
+
+
+def pytest_collection_modifyitems(config, items):
+    """``make test-fast`` selects with ``-m "not slow and not postgres"``:
+    a test is ``postgres`` however its database was chosen (the suite's
+    parametrised fixture, or a module's ``indirect`` parametrize that drops
+    the fixture's marks), and ``slow`` when it needs localstripe or a browser."""
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None and callspec.params.get("database_url") == "postgres":
+            item.add_marker(pytest.mark.postgres)
+        if SLOW_FIXTURES.intersection(item.fixturenames):
+            item.add_marker(pytest.mark.slow)
+
+
 def _pg_admin_url() -> str:
     return normalize_url(os.environ.get("BRIDGE_TEST_DATABASE_URL", DEFAULT_PG))
 
