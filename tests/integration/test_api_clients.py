@@ -1,5 +1,8 @@
 """Clients and sites through the API."""
 
+from datetime import UTC, datetime
+from types import SimpleNamespace
+
 import pytest
 from marshmallow import Schema, fields
 
@@ -289,3 +292,19 @@ def test_the_fast_dump_refuses_a_field_it_cannot_write():
 
     with pytest.raises(TypeError, match="amount"):
         fast_dumper(Priced)
+
+
+def test_the_fast_dump_writes_null_where_the_schema_allows_it():
+    class Ref(Schema):
+        id = fields.Integer()
+
+    class Row(Schema):
+        seen_at = fields.DateTime(allow_none=True)
+        ref = fields.Nested(Ref, allow_none=True)
+
+    empty = SimpleNamespace(seen_at=None, ref=None)
+    seen = datetime(2026, 1, 2, 3, 4, tzinfo=UTC)
+    full = SimpleNamespace(seen_at=seen, ref=SimpleNamespace(id=7))
+    dump = fast_dumper(Row)
+    for obj in (empty, full):
+        assert dump(obj) == Row().dump(obj)
