@@ -1,5 +1,6 @@
 # Billing Bridge: `make run` serves a demo on http://127.0.0.1:5000,
-# `make test` runs the linters and every test. Both set up .venv first.
+# `make test` runs the linters and every test, `make test-fast` the linters
+# and the quick part (unit + SQLite integration). All set up .venv first.
 
 PYTHON ?= python3
 VENV   := .venv
@@ -7,7 +8,7 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 5000
 
-.PHONY: run test lint pytest e2e-deps wp-deps bench clean translations messages
+.PHONY: run test test-fast lint pytest e2e-deps wp-deps bench clean translations messages
 
 # The gettext catalogues (bridge/translations/<lang>/LC_MESSAGES): the .po
 # files are the sources, the .mo files what the bridge reads.
@@ -81,6 +82,11 @@ pytest: $(VENV)/.installed-test e2e-deps wp-deps
 	$(BIN)/pytest
 
 test: lint pytest
+
+# The inner loop: no PostgreSQL, and nothing marked slow (browsers, WordPress,
+# localstripe and other processes, schemathesis and long Hypothesis runs).
+test-fast: lint
+	$(BIN)/pytest -m "not slow and not postgres"
 
 bench: $(VENV)/.installed-test wp-deps
 	$(BIN)/python bench/api.py

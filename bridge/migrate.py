@@ -3,6 +3,7 @@ where its migrations are, whether installed from a wheel or run from a clone."""
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import bridge_migrations
@@ -35,7 +36,11 @@ def downgrade(engine: Engine, revision: str) -> None:
         command.downgrade(config, revision)
 
 
+@functools.cache
 def head_revision() -> str:
+    """The newest migration's revision. Read once: the migrations a process
+    ships with do not change while it runs, and reading them means importing
+    every migration script (each app start checks the database against it)."""
     script = ScriptDirectory.from_config(alembic_config("sqlite://"))
     return script.get_current_head()
 

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import shutil
 import uuid
 from dataclasses import dataclass
 
 import pytest
+from _pytest.mark.expression import Expression
 from sqlalchemy import create_engine, inspect, select, text
 from sqlalchemy.engine import make_url
 
@@ -38,6 +40,57 @@ SEEDED_TABLES = ("business_settings", "roles")
 
 def pytest_report_header(config):
     return f"postgresql: {_pg_admin_url()} (required: {_pg_required()})"
+
+
+# A test that uses one of these starts a server process (localstripe) or a
+# browser: slow whatever module it is in.
+SLOW_FIXTURES = frozenset({"localstripe", "localstripe_server", "browser"})
+
+
+# A module that marks all its tests slow says so on one line of its own.
+_SLOW_MODULE = re.compile(r"^pytestmark = pytest\.mark\.slow\b", re.MULTILINE)
+
+
+def pytest_ignore_collect(collection_path, config):
+    """When the ``-m`` expression leaves every slow test out, a module marked
+    slow as a whole is not even imported: schemathesis writes its hundreds of
+    cases while collecting, and browser and WordPress modules import much."""
+    markexpr = config.getoption("markexpr")
+    if not markexpr or collection_path.suffix != ".py" or not collection_path.is_file():
+        return None
+    if _selects_some_slow_test(markexpr):
+        return None
+    return True if _SLOW_MODULE.search(collection_path.read_text(encoding="utf-8")) else None
+
+
+@functools.cache
+def _selects_some_slow_test(markexpr: str) -> bool:
+    """Whether a test marked slow, whatever its other marks, can match."""
+    try:
+        expression = Expression.compile(markexpr)
+    except Exception:  # pytest itself reports a malformed expression
+        return True
+    others = sorted(set(re.findall(r"[A-Za-z_]\w*", markexpr)) - {"and", "or", "not", "slow"})
+    if len(others) > 10:
+        return True
+    for bits in range(2 ** len(others)):
+        marks = {"slow"} | {name for i, name in enumerate(others) if bits >> i & 1}
+        if expression.evaluate(lambda name, marks=marks, **_: name in marks):
+            return True
+    return False
+
+
+def pytest_collection_modifyitems(config, items):
+    """``make test-fast`` selects with ``-m "not slow and not postgres"``:
+    a test is ``postgres`` however its database was chosen (the suite's
+    parametrised fixture, or a module's ``indirect`` parametrize that drops
+    the fixture's marks), and ``slow`` when it needs localstripe or a browser."""
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None and callspec.params.get("database_url") == "postgres":
+            item.add_marker(pytest.mark.postgres)
+        if SLOW_FIXTURES.intersection(item.fixturenames):
+            item.add_marker(pytest.mark.slow)
 
 
 def _pg_admin_url() -> str:

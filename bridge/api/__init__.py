@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import threading
+
 from flask import Flask
 from flask_smorest import Api
 from werkzeug.routing import IntegerConverter
@@ -46,7 +48,55 @@ class IdConverter(IntegerConverter):
 
 
 class BridgeApi(Api):
+    """flask-smorest's Api, except that a blueprint enters the OpenAPI
+    document when the document is first read, not when the app is created:
+    writing it is most of what ``create_app`` costs, a worker answers
+    requests long before anyone reads the document, and the tests create an
+    app per test."""
+
     ERROR_SCHEMA = errors.ErrorSchema
+
+    def __init__(self, *args, **kwargs):
+        self._undocumented: list[tuple] = []
+        self._documenting = threading.RLock()
+        self._writing = False
+        super().__init__(*args, **kwargs)
+
+    @property
+    def spec(self):
+        """The OpenAPI document (an ``APISpec``), complete."""
+        if self._undocumented:
+            self._document_blueprints()
+        return self._spec
+
+    def _document_blueprints(self) -> None:
+        with self._documenting:
+            if self._writing:
+                # flask-smorest reads ``spec`` while writing a blueprint's
+                # part: it gets the document as it stands.
+                return
+            self._writing = True
+            try:
+                while self._undocumented:
+                    blp, name, parameters = self._undocumented.pop(0)
+                    blp.register_views_in_doc(
+                        self, self._app, self._spec, name=name, parameters=parameters
+                    )
+                    self._spec.tag({"name": name, "description": blp.description})
+            finally:
+                self._writing = False
+
+    @spec.setter
+    def spec(self, value) -> None:
+        self._spec = value
+
+    def register_blueprint(self, blp, *, parameters=None, **options):
+        """Flask-smorest's ``register_blueprint`` (0.45 to 0.47), its
+        documentation deferred to the first read of ``spec``."""
+        name = options.get("name", blp.name)
+        self._app.extensions["flask-smorest"]["blp_name_to_api"][name] = self
+        self._app.register_blueprint(blp, **options)
+        self._undocumented.append((blp, name, parameters))
 
     def handle_http_exception(self, error):
         return errors.handle_http_exception(error)

@@ -10,7 +10,7 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from bridge.api.auth import authorize, require_token
-from bridge.api.common import PageArgs, list_schema, page_schema, paging
+from bridge.api.common import PageArgs, fast_dumper, list_schema, page_schema, paging
 from bridge.api.fields import Boolean, Integer, Text
 from bridge.auth.secrets import SecretBox
 from bridge.billing import clients, invoices
@@ -54,6 +54,8 @@ def gravatar_url(email: str) -> str:
 
 
 class ClientSummarySchema(Schema):
+    """A client in the client list; also dumps a ``ClientRow`` (fast_dumper)."""
+
     id = fields.Integer()
     name = fields.String()
     email = fields.String()
@@ -135,18 +137,10 @@ class SitePatchSchema(Schema):
 ClientPageSchema = page_schema(ClientSummarySchema, "ClientPage")
 
 
-def _summary(row: clients.ClientRow) -> dict:
-    return {
-        "id": row.id,
-        "name": row.name,
-        "email": row.email,
-        "company": row.company,
-        "status": row.status.value,
-        "role": {"id": row.role_id, "name": row.role_name},
-        "site_count": row.site_count,
-        "avatar_url": gravatar_url(row.email),
-        "created_at": row.created_at.isoformat(),
-    }
+# The busiest screen: rows are plain ClientRow tuples dumped without
+# marshmallow, by a function built from ClientSummarySchema, which stays the
+# one definition of the shape and documents it.
+dump_summary = fast_dumper(ClientSummarySchema)
 
 
 @blp.route("/clients")
@@ -163,11 +157,9 @@ class Clients(MethodView):
             sort=args["sort"],
             **paging(args),
         )
-        # The busiest screen: rows are plain tuples turned into JSON directly
-        # (the same shape as ClientPageSchema, which documents it).
         return jsonify(
             {
-                "data": [_summary(row) for row in page.items],
+                "data": [dump_summary(row) for row in page.items],
                 "page": page.page,
                 "per_page": page.per_page,
                 "total": page.total,

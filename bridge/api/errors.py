@@ -60,9 +60,15 @@ def wants_json() -> bool:
 
 def handle_http_exception(error: HTTPException):
     """Werkzeug/flask-smorest HTTP errors (404 route, 405, 413, webargs 400/422)."""
-    status = error.code or 500
     if not wants_json():
         return error
+    return http_error_response(error)
+
+
+def http_error_response(error: HTTPException):
+    """The JSON answer to an HTTP error, whatever the path: webargs' field
+    errors become ``fields``, an unreadable body ``invalid_json``."""
+    status = error.code or 500
     code = STATUS_CODES.get(status, "error")
     message = error.description or error.name
     field_errors: dict = {}
@@ -112,19 +118,34 @@ def handle_recursion_error(error: RecursionError):
     """``json.loads`` gives up on a body nested a few thousand levels deep with
     a RecursionError, not the ValueError webargs answers with a 400: answer
     that 400 too. Any other RecursionError is a bug of ours (500)."""
-    if wants_json() and "while decoding a JSON" in str(error):
-        return error_response(
-            400, "invalid_json", "The request body is not valid JSON: it is nested too deeply."
-        )
+    if wants_json():
+        return json_error(error)
     return handle_unexpected(error)
 
 
 def handle_unexpected(error: Exception):
     if isinstance(error, HTTPException):
         return handle_http_exception(error)
-    log.exception("unhandled error on %s %s", request.method, request.path)
     if not wants_json():
+        log.exception("unhandled error on %s %s", request.method, request.path)
         raise error
+    return json_error(error)
+
+
+def json_error(error: Exception):
+    """The JSON error answer to any exception, whatever the path: the API's
+    handlers and the hosted page's JSON endpoints both answer with it."""
+    if isinstance(error, HTTPException):
+        return http_error_response(error)
+    if isinstance(error, DomainError):
+        return handle_domain_error(error)
+    if isinstance(error, PermissionDenied):
+        return handle_permission_denied(error)
+    if isinstance(error, RecursionError) and "while decoding a JSON" in str(error):
+        return error_response(
+            400, "invalid_json", "The request body is not valid JSON: it is nested too deeply."
+        )
+    log.exception("unhandled error on %s %s", request.method, request.path)
     return error_response(500, "internal_error", "Something went wrong on our side.")
 
 

@@ -33,14 +33,16 @@ from flask import (
     render_template,
     request,
 )
+from marshmallow import Schema, validate
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 from werkzeug.exceptions import HTTPException
 
 from bridge.api import errors
+from bridge.api.fields import Text
 from bridge.billing import invoices
 from bridge.billing.business import get_settings, localiser
-from bridge.core.errors import Conflict, DomainError, NotFound
+from bridge.core.errors import Conflict, NotFound
 from bridge.core.l10n import Localiser
 from bridge.db import get_session
 from bridge.models import (
@@ -55,7 +57,6 @@ from bridge.models.invoices import PaymentStatus
 from bridge.payments import stripe as stripe_gateway
 from bridge.pdf import invoice_pdf
 from bridge.portal import security
-from bridge.portal.security import BadRequest
 
 log = logging.getLogger(__name__)
 
@@ -68,8 +69,6 @@ bp = Blueprint(
 
 # secrets.token_urlsafe(32) gives 43 characters; the domain accepts 20 to 64.
 TOKEN = re.compile(r"[A-Za-z0-9_-]{20,64}")
-SETUP_INTENT_ID = re.compile(r"seti_[A-Za-z0-9_]{1,120}")
-PAYMENT_INTENT_ID = re.compile(r"pi_[A-Za-z0-9_]{1,120}")
 HEX_COLOR = re.compile(r"#[0-9a-fA-F]{6}")
 DEFAULT_BRAND_COLOR = "#2563eb"
 
@@ -79,6 +78,30 @@ JSON_ENDPOINTS = {
     "portal.confirm",
     "portal.authenticate",
 }
+
+
+# Request bodies: the API's fields and parser, so a bad body is refused in the
+# API's words (422 validation_error with the fields, unknown keys included).
+
+
+class EmptyBody(Schema):
+    """``{}`` (or no body at all)."""
+
+
+def _stripe_id(prefix: str) -> Text:
+    return Text(
+        max_length=len(prefix) + 120,
+        required=True,
+        validate=[validate.Regexp(rf"{prefix}[A-Za-z0-9_]{{1,120}}\Z", error="Not a valid id.")],
+    )
+
+
+class PayBody(Schema):
+    setup_intent_id = _stripe_id("seti_")
+
+
+class ConfirmBody(Schema):
+    payment_intent_id = _stripe_id("pi_")
 
 
 # Collaborators ------------------------------------------------------------------
@@ -324,7 +347,7 @@ def _result(result, l10n: Localiser):
 def setup_intent(token: str):
     """Start saving a card for the invoice's client: a SetupIntent whose
     client secret Stripe.js confirms with the card."""
-    security.json_body({})
+    security.json_body(EmptyBody())
     invoice = _invoice(token)
     _require_payable(invoice)
     session = get_session()
@@ -337,7 +360,7 @@ def setup_intent(token: str):
 @bp.post("/i/<token>/pay")
 def pay(token: str):
     """Save the card Stripe.js just confirmed and charge the invoice with it."""
-    body = security.json_body({"setup_intent_id": SETUP_INTENT_ID})
+    body = security.json_body(PayBody())
     invoice = _invoice(token)
     _require_payable(invoice)
     session = get_session()
@@ -368,7 +391,7 @@ def _own_payment(session, invoice: Invoice, payment_intent_id: str) -> Payment:
 @bp.post("/i/<token>/confirm")
 def confirm(token: str):
     """After 3-D Secure in the browser: ask Stripe how the payment ended."""
-    body = security.json_body({"payment_intent_id": PAYMENT_INTENT_ID})
+    body = security.json_body(ConfirmBody())
     invoice = _invoice(token)
     session = get_session()
     _own_payment(session, invoice, body["payment_intent_id"])
@@ -384,7 +407,7 @@ def confirm(token: str):
 def authenticate(token: str):
     """For an invoice in *action required*: the client secret of the
     payment waiting for the client's 3-D Secure confirmation."""
-    security.json_body({})
+    security.json_body(EmptyBody())
     invoice = _invoice(token)
     _require_payable(invoice)
     session = get_session()
@@ -402,22 +425,16 @@ def authenticate(token: str):
 
 @bp.errorhandler(Exception)
 def handle_error(error: Exception):
-    """The POST endpoints answer in the API's JSON error shape; the page's
+    """The POST endpoints answer with the API's error builder; the page's
     own errors stay HTML."""
     if request.endpoint not in JSON_ENDPOINTS:
         if isinstance(error, HTTPException):
             return security.protect(error.get_response())
         raise error
-    if isinstance(error, BadRequest):
-        response = errors.error_response(error.status, error.code, error.message)
-    elif isinstance(error, DomainError) and _provider_status(error):
-        response = errors.error_response(_provider_status(error), error.code, error.message)
-    elif isinstance(error, DomainError):
-        response = errors.handle_domain_error(error)
-    elif isinstance(error, HTTPException):
-        status = error.code or 500
-        code = errors.STATUS_CODES.get(status, "error")
-        response = errors.error_response(status, code, error.description or error.name)
+    if isinstance(error, stripe_gateway.StripeRefused):
+        # Stripe's refusal is not the client's input: 502 rather than the
+        # domain's 422 (StripeUnavailable is already a 503).
+        response = errors.error_response(502, error.code, error.message, error.fields)
     elif _is_stripe_error(error):
         log.warning("Stripe refused a hosted page request: %s", error)
         response = errors.error_response(
@@ -426,19 +443,8 @@ def handle_error(error: Exception):
             "The payment service could not complete the request. Please try again.",
         )
     else:
-        log.exception("unhandled error on %s %s", request.method, request.path)
-        response = errors.error_response(500, "internal_error", "Something went wrong on our side.")
+        response = errors.json_error(error)
     return security.protect(response)
-
-
-def _provider_status(error: DomainError) -> int | None:
-    """Stripe's troubles are not the client's input: 503 when Stripe could
-    not be reached, 502 when it refused, rather than the domain's 422."""
-    if isinstance(error, stripe_gateway.StripeUnavailable):
-        return 503
-    if isinstance(error, stripe_gateway.StripeRefused):
-        return 502
-    return None
 
 
 def _is_stripe_error(error: Exception) -> bool:

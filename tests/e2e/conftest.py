@@ -12,9 +12,10 @@ from dataclasses import dataclass
 import pytest
 from werkzeug.serving import make_server
 
-from bridge.billing import business, catalog, clients, invoices
+from bridge.billing import clients, invoices
 from bridge.billing.invoices import Item
-from bridge.models import IntervalUnit, Invoice, PaymentMethod, PlanKind
+from bridge.models import Invoice, PaymentMethod
+from tests import shop as shops
 
 OFFLINE_INSTRUCTIONS = "Bank transfer to IBAN FR76 3000 6000 0112 3456 7890 189\nBIC AGRIFRPP"
 
@@ -42,32 +43,28 @@ def make_shop(db) -> Shop:
     """EUR; a site build (one-time, 1,200.00) and managed hosting (monthly,
     49.00); VAT 20 % on top; the client Alice Martin of Martin Bakery."""
     with db.session() as s:
-        business.set_currency(s, "EUR", confirm=True)
-        settings = business.get_settings(s)
-        settings.company_name = "Pixel & Pine Studio"
-        settings.email = "billing@pixelpine.example"
-        settings.address_line1 = "12 rue des Lilas"
-        settings.postal_code = "75011"
-        settings.city = "Paris"
-        settings.country = "FR"
-        settings.tax_id = "FR12345678901"
-        settings.brand_color = "#0f766e"
-        settings.offline_payment_instructions = OFFLINE_INSTRUCTIONS
-        product = catalog.create_product(s, name="Website care")
-        build = catalog.create_plan(
-            s, product, name="Site build", kind=PlanKind.ONE_TIME, amount=120000
-        )
-        hosting = catalog.create_plan(
+        shops.open_business(
             s,
-            product,
-            name="Managed hosting",
-            kind=PlanKind.RECURRING,
-            amount=4900,
-            interval_unit=IntervalUnit.MONTH,
-            interval_count=1,
+            company_name="Pixel & Pine Studio",
+            email="billing@pixelpine.example",
+            address_line1="12 rue des Lilas",
+            postal_code="75011",
+            city="Paris",
+            country="FR",
+            tax_id="FR12345678901",
+            brand_color="#0f766e",
+            offline_payment_instructions=OFFLINE_INSTRUCTIONS,
         )
-        vat = catalog.create_tax_rate(s, name="VAT", percentage="20", inclusive=False)
-        client = clients.create_client(
+        plans = shops.add_product(
+            s,
+            "Website care",
+            {
+                "build": shops.one_time("Site build", 120000),
+                "hosting": shops.recurring("Managed hosting", 4900),
+            },
+        )
+        vat = shops.add_vat(s)
+        client = shops.add_client(
             s,
             name="Alice Martin",
             email="alice@martin-bakery.example",
@@ -77,7 +74,7 @@ def make_shop(db) -> Shop:
             city="Lyon",
             country="FR",
         )
-        return Shop(client.id, build.id, hosting.id, vat.id)
+        return Shop(client, plans["build"], plans["hosting"], vat)
 
 
 def make_invoice(db, shop: Shop, status: str = "open", **kwargs) -> MadeInvoice:

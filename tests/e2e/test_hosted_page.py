@@ -349,7 +349,8 @@ BAD_PAY_REQUESTS = [
         "unsupported_media_type",
     ),
     ({"data": "{not json", "content_type": "application/json"}, 400, "invalid_json"),
-    ({"json": ["seti_1"]}, 400, "invalid_json"),
+    # Valid JSON but not an object: the API's answer, a 422 naming no field.
+    ({"json": ["seti_1"]}, 422, "validation_error"),
     ({"json": {}}, 422, "validation_error"),
     ({"json": {"setup_intent_id": 12}}, 422, "validation_error"),
     ({"json": {"setup_intent_id": None}}, 422, "validation_error"),
@@ -376,6 +377,34 @@ def test_pay_refuses_bad_requests_and_changes_nothing(client, db, new_invoice, s
         assert error["code"] == code and error["message"], kwargs
         assert response.headers["Cache-Control"] == "no-store"
     assert snapshot(db) == before
+
+
+def test_pay_errors_name_the_fields_like_the_api(client, new_invoice, stripe_on):
+    invoice = new_invoice("open")
+    response = client.post(f"{invoice.path}/pay", json={"setup_intent_id": "pi_1", "amount": 1})
+    assert response.status_code == 422
+    assert response.get_json() == {
+        "error": {
+            "code": "validation_error",
+            "message": "The request has invalid fields.",
+            "fields": {"setup_intent_id": ["Not a valid id."], "amount": ["Unknown field."]},
+        }
+    }
+    missing = client.post(f"{invoice.path}/confirm", json={}).get_json()["error"]
+    assert list(missing["fields"]) == ["payment_intent_id"]
+    extra = client.post(f"{invoice.path}/setup-intent", json={"x": 1}).get_json()["error"]
+    assert (extra["code"], extra["fields"]) == ("validation_error", {"x": ["Unknown field."]})
+
+
+def test_bad_bodies_get_the_apis_own_answers(client, api, new_invoice, stripe_on):
+    invoice = new_invoice("open")
+    for kwargs in (
+        {"data": "{not json", "content_type": "application/json"},
+        {"json": ["seti_1"]},
+    ):
+        page = client.post(f"{invoice.path}/pay", **kwargs)
+        staff = api.post("/clients", **kwargs)
+        assert (page.status_code, page.get_json()) == (staff.status_code, staff.get_json())
 
 
 def test_same_origin_requests_pass_the_origin_check(client, new_invoice):

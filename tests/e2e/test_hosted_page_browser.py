@@ -23,6 +23,8 @@ from bridge.models.users import UserKind
 from tests.browser import chromium
 from tests.e2e.conftest import LiveServer, make_invoice, make_shop
 
+pytestmark = pytest.mark.slow  # a browser and localstripe
+
 SECRET_KEY, PUBLISHABLE_KEY, WEBHOOK_SECRET = "sk_test_e2e", "pk_test_e2e", "whsec_e2e"
 VISA = "4242424242424242"
 THREE_D_SECURE = "4000002760003184"

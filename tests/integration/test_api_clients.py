@@ -1,7 +1,14 @@
 """Clients and sites through the API."""
 
-import pytest
+from datetime import UTC, datetime
+from types import SimpleNamespace
 
+import pytest
+from marshmallow import Schema, fields
+
+from bridge.api.clients import ClientSummarySchema, dump_summary
+from bridge.api.common import fast_dumper
+from bridge.billing import clients
 from tests.conftest import snapshot
 
 ALICE = {"name": "Alice Martin", "email": "Alice@Example.com", "company": "Martin & Co"}
@@ -252,3 +259,52 @@ def test_read_only_token_cannot_create_or_rotate(api, api_read_only, db):
     )
     assert api_read_only.delete(f"/clients/{client['id']}").status_code == 403
     assert snapshot(db) == before
+
+
+# The client list's fast path and its schema ------------------------------------
+
+
+def test_the_list_is_what_its_schema_dumps(api, db):
+    first = create_client(api)
+    create_client(api, name="Bob", email="bob@example.com", company="")
+    api.post(f"/clients/{first['id']}/sites", json={"name": "Shop", "url": "https://a.example"})
+    listed = api.get("/clients?sort=created_at").get_json()["data"]
+    with db.session() as session:
+        rows = clients.list_clients(session, sort="created_at").items
+        by_schema = ClientSummarySchema(many=True).dump(rows)
+        by_hand = [dump_summary(row) for row in rows]
+    assert listed == by_hand == by_schema
+    assert [row["site_count"] for row in listed] == [1, 0]
+
+
+def test_the_openapi_document_describes_the_list(api, client):
+    document = client.get("/api/v1/openapi.json").get_json()
+    schemas = document["components"]["schemas"]
+    page = schemas["ClientPage"]["properties"]["data"]["items"]["$ref"].rsplit("/", 1)[1]
+    create_client(api)
+    row = api.get("/clients").get_json()["data"][0]
+    assert set(schemas[page]["properties"]) == set(row)
+
+
+def test_the_fast_dump_refuses_a_field_it_cannot_write():
+    class Priced(Schema):
+        amount = fields.Decimal()
+
+    with pytest.raises(TypeError, match="amount"):
+        fast_dumper(Priced)
+
+
+def test_the_fast_dump_writes_null_where_the_schema_allows_it():
+    class Ref(Schema):
+        id = fields.Integer()
+
+    class Row(Schema):
+        seen_at = fields.DateTime(allow_none=True)
+        ref = fields.Nested(Ref, allow_none=True)
+
+    empty = SimpleNamespace(seen_at=None, ref=None)
+    seen = datetime(2026, 1, 2, 3, 4, tzinfo=UTC)
+    full = SimpleNamespace(seen_at=seen, ref=SimpleNamespace(id=7))
+    dump = fast_dumper(Row)
+    for obj in (empty, full):
+        assert dump(obj) == Row().dump(obj)

@@ -3,27 +3,18 @@ credit, void, subscriptions, the audit log."""
 
 import pytest
 
+from tests import shop as shops
 from tests.conftest import snapshot
 
 
 @pytest.fixture
 def shop(api_eur):
     api = api_eur
-    product = api.post("/products", json={"name": "Hosting"}).get_json()
-    monthly = api.post(
-        f"/products/{product['id']}/plans",
-        json={"name": "Monthly", "kind": "recurring", "amount": 2900, "interval_unit": "month"},
-    ).get_json()
-    setup = api.post(
-        f"/products/{product['id']}/plans",
-        json={"name": "Setup", "kind": "one_time", "amount": 15000},
-    ).get_json()
-    vat = api.post("/tax-rates", json={"name": "VAT", "percentage": "20"}).get_json()
-    client = api.post("/clients", json={"name": "Alice", "email": "alice@example.com"}).get_json()
-    site = api.post(
-        f"/clients/{client['id']}/sites", json={"name": "Shop", "url": "https://shop.example"}
-    ).get_json()
-    return {"monthly": monthly, "setup": setup, "vat": vat, "client": client, "site": site}
+    plans = shops.api_product(api, "Hosting", {"monthly": shops.MONTHLY, "setup": shops.SETUP})
+    vat = shops.api_vat(api)
+    client = shops.api_client(api)
+    site = shops.api_site(api, client["id"], "Shop", "https://shop.example")
+    return {**plans, "vat": vat, "client": client, "site": site}
 
 
 def draft(api, shop, **overrides):

@@ -8,7 +8,7 @@ import time_machine
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from bridge.billing import business, catalog, clients, invoices, renewals, subscriptions
+from bridge.billing import catalog, clients, invoices, renewals, subscriptions
 from bridge.billing.invoices import Item
 from bridge.core.errors import Conflict, Invalid
 from bridge.models import (
@@ -17,10 +17,10 @@ from bridge.models import (
     Invoice,
     InvoiceStatus,
     PaymentMethod,
-    PlanKind,
     Subscription,
     SubscriptionStatus,
 )
+from tests import shop as shops
 
 JAN_31 = datetime(2026, 1, 31, 10, 0, tzinfo=UTC)
 
@@ -30,36 +30,14 @@ def shop(db, app):
     """EUR business with a monthly plan (12 cycles), a yearly plan, a one-time
     plan, a 20% VAT rate and one client; returns their ids."""
     with time_machine.travel(JAN_31 - timedelta(days=1), tick=False), db.session() as s:
-        business.set_currency(s, "EUR", confirm=True)
-        product = catalog.create_product(s, name="Hosting")
-        monthly = catalog.create_plan(
-            s,
-            product,
-            name="Monthly",
-            kind=PlanKind.RECURRING,
-            amount=2900,
-            interval_unit=IntervalUnit.MONTH,
-            interval_count=1,
-            billing_cycles=12,
-        )
-        yearly = catalog.create_plan(
-            s,
-            product,
-            name="Yearly",
-            kind=PlanKind.RECURRING,
-            amount=29000,
-            interval_unit=IntervalUnit.YEAR,
-        )
-        setup = catalog.create_plan(s, product, name="Setup", kind=PlanKind.ONE_TIME, amount=15000)
-        vat = catalog.create_tax_rate(s, name="VAT", percentage="20", inclusive=False)
-        client = clients.create_client(s, name="Alice", email="alice@example.com")
-        return {
-            "monthly": monthly.id,
-            "yearly": yearly.id,
-            "setup": setup.id,
-            "vat": vat.id,
-            "client": client.id,
+        shops.open_business(s)
+        plans = {
+            "monthly": shops.recurring("Monthly", 2900, cycles=12),
+            "yearly": shops.recurring("Yearly", 29000, IntervalUnit.YEAR),
+            "setup": shops.SETUP,
         }
+        ids = shops.add_product(s, "Hosting", plans)
+        return {**ids, "vat": shops.add_vat(s), "client": shops.add_client(s)}
 
 
 def bill(db, shop, items, **kwargs):

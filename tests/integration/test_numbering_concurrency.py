@@ -5,10 +5,11 @@ import threading
 import pytest
 from sqlalchemy import select
 
-from bridge.billing import business, catalog, clients, invoices
+from bridge.billing import clients, invoices
 from bridge.billing.invoices import Item
 from bridge.core import clock
-from bridge.models import Invoice, PlanKind
+from bridge.models import Invoice
+from tests import shop as shops
 
 DRAFTS = 40
 THREADS = 8
@@ -17,11 +18,10 @@ THREADS = 8
 @pytest.fixture
 def drafts(db):
     with db.session() as s:
-        business.set_currency(s, "EUR", confirm=True)
-        product = catalog.create_product(s, name="Build")
-        plan = catalog.create_plan(s, product, name="Site", kind=PlanKind.ONE_TIME, amount=1000)
-        client = clients.create_client(s, name="C", email="c@example.com")
-        return [invoices.bill_client(s, client, [Item(plan.id)]).id for _ in range(DRAFTS)]
+        shops.open_business(s)
+        plan = shops.add_product(s, "Build", {"site": shops.one_time("Site", 1000)})["site"]
+        client = clients.get_client(s, shops.add_client(s, name="C", email="c@example.com"))
+        return [invoices.bill_client(s, client, [Item(plan)]).id for _ in range(DRAFTS)]
 
 
 def test_parallel_finalizations_get_numbers_1_to_n(db, drafts):

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # builds the wheel with pip and installs a copy
+
 ROOT = Path(__file__).resolve().parents[2]
 
 

@@ -46,6 +46,8 @@ from bridge.app import create_app
 from bridge.db import Base
 from tests.conftest import Api, make_token
 
+pytestmark = pytest.mark.slow  # hundreds of generated requests per run
+
 OPENAPI_PATH = "/api/v1/openapi.json"
 SEEDED_IDS = (1, 2, 3)
 CUSTOM_ROLE_ID = 4  # after the three system roles

@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from bridge.auth.signatures import signed_headers
 from bridge.core import clock
 from bridge.models import AuditEntry, SeoScan, SiteConnectCode
+from tests import shop as shops
 from tests.conftest import snapshot
 
 PUBLIC_URL = "http://127.0.0.1:5000"
@@ -52,16 +53,12 @@ def ok(response, status=200):
 
 
 def make_client(api, number: int) -> dict:
-    return ok(
-        api.post("/clients", json={"name": f"Client {number}", "email": f"c{number}@x.example"}),
-        201,
-    )
+    return shops.api_client(api, name=f"Client {number}", email=f"c{number}@x.example")
 
 
 def make_site(api, client_id: int, name: str = "Acme shop") -> dict:
     slug = name.lower().replace(" ", "-")
-    site = {"name": name, "url": f"https://{slug}.example"}
-    return ok(api.post(f"/clients/{client_id}/sites", json=site), 201)
+    return shops.api_site(api, client_id, name, f"https://{slug}.example")
 
 
 def plugin_for(client, site: dict) -> Plugin:
@@ -81,15 +78,8 @@ def acme(api_eur, client):
 
 
 def hosting_plan(api, category="hosting", amount=4900, name="Managed hosting") -> dict:
-    product = ok(api.post("/products", json={"name": name, "category": category}), 201)
-    plan = {
-        "name": "Pro monthly",
-        "kind": "recurring",
-        "amount": amount,
-        "interval_unit": "month",
-        "interval_count": 1,
-    }
-    return ok(api.post(f"/products/{product['id']}/plans", json=plan), 201)
+    plan = shops.recurring("Pro monthly", amount)
+    return shops.api_product(api, name, {"plan": plan}, category=category)["plan"]
 
 
 def bill(api, client_id: int, site_id: int | None, plan_id: int, *, finalize=True, pay=False):

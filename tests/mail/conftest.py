@@ -6,30 +6,17 @@ import pytest
 from sqlalchemy import select
 
 from bridge.models import OutboxMessage
+from tests import shop as shops
 
 
 @pytest.fixture
 def shop(api_eur):
     """A business (with an email), a client, a one-time and a monthly plan."""
     api = api_eur
-    response = api.patch(
-        "/settings",
-        json={"company_name": "Pixel & Press", "email": "agency@agency.example"},
-    )
-    assert response.status_code == 200, response.get_json()
-    product = api.post("/products", json={"name": "Hosting"}).get_json()
-    monthly = api.post(
-        f"/products/{product['id']}/plans",
-        json={"name": "Monthly", "kind": "recurring", "amount": 2900, "interval_unit": "month"},
-    ).get_json()
-    setup = api.post(
-        f"/products/{product['id']}/plans",
-        json={"name": "Setup", "kind": "one_time", "amount": 15000},
-    ).get_json()
-    client = api.post(
-        "/clients", json={"name": "Alice <Admin> & Co", "email": "alice@example.com"}
-    ).get_json()
-    return {"api": api, "monthly": monthly, "setup": setup, "client": client}
+    shops.api_profile(api, company_name="Pixel & Press", email="agency@agency.example")
+    plans = shops.api_product(api, "Hosting", {"monthly": shops.MONTHLY, "setup": shops.SETUP})
+    client = shops.api_client(api, name="Alice <Admin> & Co")
+    return {"api": api, **plans, "client": client}
 
 
 def issue(shop, *, recurring: bool = False, finalize: bool = True) -> dict:

@@ -20,17 +20,16 @@ import time_machine
 from PIL import Image
 from pypdf import PdfReader
 
-from bridge.billing import business, catalog, clients, custom_fields, invoices
+from bridge.billing import business, clients, custom_fields, invoices
 from bridge.billing.invoices import Item
 from bridge.db import Database
 from bridge.models import (
     CustomFieldEntity,
     CustomFieldType,
-    IntervalUnit,
     Invoice,
     PaymentMethod,
-    PlanKind,
 )
+from tests import shop as shops
 
 ISSUED = datetime(2026, 1, 31, 10, 0, tzinfo=UTC)
 PAID = datetime(2026, 2, 2, 9, 0, tzinfo=UTC)
@@ -93,7 +92,7 @@ def db(database_url):
 @pytest.fixture
 def shop(db) -> Shop:
     with time_machine.travel(datetime(2026, 1, 30, tzinfo=UTC), tick=False), db.session() as s:
-        business.set_currency(s, "EUR", confirm=True)
+        shops.open_business(s)
         for entity, label, show in (
             (CustomFieldEntity.BUSINESS, "SIRET", True),
             (CustomFieldEntity.BUSINESS, "Internal code", False),
@@ -118,21 +117,16 @@ def shop(db) -> Shop:
                 "custom_fields": {"siret": "SIRET-55501", "internal_code": "HIDDEN-BIZ-77"},
             },
         )
-        product = catalog.create_product(s, name="Website")
-        design = catalog.create_plan(
-            s, product, name="Redesign", kind=PlanKind.ONE_TIME, amount=DESIGN_AMOUNT
-        )
-        hosting = catalog.create_plan(
+        plans = shops.add_product(
             s,
-            product,
-            name="Hosting",
-            kind=PlanKind.RECURRING,
-            amount=2_900,
-            interval_unit=IntervalUnit.MONTH,
-            interval_count=1,
+            "Website",
+            {
+                "design": shops.one_time("Redesign", DESIGN_AMOUNT),
+                "hosting": shops.recurring("Hosting", 2_900),
+            },
         )
-        vat = catalog.create_tax_rate(s, name="VAT", percentage="20", inclusive=False)
-        client = clients.create_client(
+        vat = shops.add_vat(s)
+        client = shops.add_client(
             s,
             name=CLIENT_NAME,
             email="zoe@example.com",
@@ -143,7 +137,7 @@ def shop(db) -> Shop:
             country="PL",
             custom_fields={"purchase_order": "PO-7781", "account_notes": "HIDDEN-CLIENT-99"},
         )
-        return Shop(db, client.id, design.id, hosting.id, vat.id)
+        return Shop(db, client, plans["design"], plans["hosting"], vat)
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import pytest
 import time_machine
 from sqlalchemy import func, select
 
-from bridge.billing import business, catalog, clients, invoices, schedule
+from bridge.billing import clients, invoices, schedule
 from bridge.billing.invoices import Item
 from bridge.models import (
     Client,
@@ -19,10 +19,10 @@ from bridge.models import (
     Invoice,
     OutboxMessage,
     PaymentMethod,
-    PlanKind,
 )
 from bridge.models.subscriptions import Subscription
 from scheduler.jobs import JobContext, run_job
+from tests import shop as shops
 from tests.scheduler.fakes import RecordingGateway
 
 DAILY_JOBS = ("renew", "dunning", "expire", "reminders")
@@ -49,31 +49,19 @@ def shop(db, app):
     and plans: monthly with 12 cycles, weekly, yearly, monthly open-ended."""
     box = app.extensions["bridge.secret_box"]
     with time_machine.travel(datetime(2026, 1, 1, tzinfo=UTC), tick=False), db.session() as s:
-        business.set_currency(s, "EUR", confirm=True)
-        settings = business.get_settings(s)
-        settings.stripe_secret_key_encrypted = box.encrypt("sk_test_scheduler")
-        settings.company_name = "Pixel & Co"
-        settings.email = "billing@pixel.example"
-        product = catalog.create_product(s, name="Managed hosting")
-
-        def recurring(name, unit, count=1, cycles=None, amount=2900):
-            return catalog.create_plan(
-                s,
-                product,
-                name=name,
-                kind=PlanKind.RECURRING,
-                amount=amount,
-                interval_unit=unit,
-                interval_count=count,
-                billing_cycles=cycles,
-            ).id
-
-        return {
-            "monthly12": recurring("Monthly, 12 months", IntervalUnit.MONTH, cycles=12),
-            "monthly": recurring("Monthly", IntervalUnit.MONTH),
-            "weekly": recurring("Weekly", IntervalUnit.WEEK, amount=900),
-            "yearly": recurring("Yearly", IntervalUnit.YEAR, amount=29000),
+        shops.open_business(
+            s,
+            stripe_secret_key_encrypted=box.encrypt("sk_test_scheduler"),
+            company_name="Pixel & Co",
+            email="billing@pixel.example",
+        )
+        plans = {
+            "monthly12": shops.recurring("Monthly, 12 months", 2900, cycles=12),
+            "monthly": shops.MONTHLY,
+            "weekly": shops.recurring("Weekly", 900, IntervalUnit.WEEK),
+            "yearly": shops.recurring("Yearly", 29000, IntervalUnit.YEAR),
         }
+        return shops.add_product(s, "Managed hosting", plans)
 
 
 def set_timezone(db, name: str) -> None:

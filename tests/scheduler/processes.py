@@ -13,10 +13,10 @@ from pathlib import Path
 
 import requests
 
-from bridge.billing import business, catalog, clients
+from bridge.billing import catalog, clients
 from bridge.core import clock
-from bridge.models import IntervalUnit, PlanKind
 from bridge.models.subscriptions import Subscription, SubscriptionStatus
+from tests import shop as shops
 
 STRIPE_KEY = "sk_test_scheduler_processes"
 BRIDGE = str(Path(sys.executable).with_name("bridge"))
@@ -80,19 +80,9 @@ def due_subscriptions(db, box, customers: list[str], *, ended_ago=timedelta(hour
     subscription whose first period ended ``ended_ago``."""
     now = clock.now()
     with db.session() as s:
-        business.set_currency(s, "EUR", confirm=True)
-        settings = business.get_settings(s)
-        settings.stripe_secret_key_encrypted = box.encrypt(STRIPE_KEY)
-        product = catalog.create_product(s, name="Managed hosting")
-        plan = catalog.create_plan(
-            s,
-            product,
-            name="Monthly",
-            kind=PlanKind.RECURRING,
-            amount=2900,
-            interval_unit=IntervalUnit.MONTH,
-            interval_count=1,
-        )
+        shops.open_business(s, stripe_secret_key_encrypted=box.encrypt(STRIPE_KEY))
+        ids = shops.add_product(s, "Managed hosting", {"monthly": shops.MONTHLY})
+        plan = catalog.get_plan(s, ids["monthly"])
         end = now - ended_ago
         start = end - timedelta(days=30)
         for n, customer in enumerate(customers):

@@ -22,6 +22,7 @@ from tests.scheduler.processes import BRIDGE, job_records, scheduler_env, start_
 START = datetime(2027, 3, 10, 9, 0, tzinfo=UTC)
 
 
+@pytest.mark.slow  # a `bridge scheduler` process and an SMTP server
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_a_scheduler_process_renews_and_mails_the_invoice_over_smtp(app, db, shop, tmp_path):
     sub_id = subscribe(db, shop["monthly"], START, card=False)
@@ -92,6 +93,7 @@ def test_once_runs_every_job_and_exits_0(run):
     assert result.exit_code == 0, result.output
 
 
+@pytest.mark.slow  # a `bridge serve --scheduler` process
 def test_serve_with_the_scheduler_answers_and_runs_the_jobs(tmp_path):
     """What ``make run`` starts: gunicorn with the jobs inside its worker."""
     env = {

@@ -27,6 +27,7 @@ def local_days(invoices, tz="UTC") -> list[date]:
     return [i.period_start.astimezone(ZoneInfo(tz)).date() for i in invoices]
 
 
+@pytest.mark.slow  # a year of days, the jobs run each day
 def test_monthly_plan_from_jan_31_with_12_cycles_renews_11_times_then_expires(
     db, ctx, shop, gateway
 ):
@@ -75,6 +76,7 @@ def test_weekly_plan_renews_every_seven_days(db, ctx, shop, gateway):
     assert subscription(db, sub_id).status == SubscriptionStatus.ACTIVE
 
 
+@pytest.mark.slow  # four years of days
 def test_yearly_plan_from_feb_29_renews_feb_28_in_common_years(db, ctx, shop, gateway):
     start = datetime(2028, 2, 29, 12, 0, tzinfo=UTC)
     sub_id = subscribe(db, shop["yearly"], start)
@@ -108,6 +110,7 @@ def test_cancel_at_period_end_stops_renewal_on_the_day(db, ctx, shop, gateway, a
     assert len(outbox(db, "subscription_cancelled")) == 1
 
 
+@pytest.mark.slow  # two years of days, twice
 @pytest.mark.parametrize("tz", ["Europe/Paris", "Pacific/Auckland"])
 def test_two_years_across_dst_changes_give_one_invoice_per_period_on_the_local_day(
     db, ctx, shop, gateway, tz

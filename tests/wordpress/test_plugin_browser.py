@@ -13,6 +13,8 @@ import pytest
 from tests.browser import chromium
 from tests.wordpress.conftest import JANE, system_role, use_role
 
+pytestmark = pytest.mark.slow  # WordPress on PHP and a browser
+
 WAIT_MS = 20_000
 
 

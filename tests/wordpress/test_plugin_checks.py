@@ -15,6 +15,8 @@ import pytest
 
 from tests.wordpress import harness
 
+pytestmark = pytest.mark.slow  # PHP linters and phpunit
+
 PLUGIN = harness.PLUGIN_SOURCE
 GETTEXT = ("__", "_e", "_n", "_x", "esc_html__", "esc_html_e", "esc_attr__", "esc_attr_e")
 

@@ -9,6 +9,7 @@ import json
 import re
 import time
 
+import pytest
 import requests
 
 from bridge.billing import invoices
@@ -23,6 +24,8 @@ from tests.wordpress.conftest import (
     use_role,
 )
 from tests.wordpress.harness import nonce_form
+
+pytestmark = pytest.mark.slow  # WordPress on PHP with MariaDB
 
 SLUGS = {
     "billing": "billing-bridge",

@@ -3,7 +3,11 @@ last: it wipes the connected site's settings)."""
 
 from __future__ import annotations
 
+import pytest
+
 from tests.wordpress.harness import PLUGIN_FILE
+
+pytestmark = pytest.mark.slow  # WordPress on PHP with MariaDB
 
 COUNT = r"""
 global $wpdb;
