@@ -86,7 +86,7 @@ test: lint pytest
 # The inner loop: no PostgreSQL, and nothing marked slow (browsers, WordPress,
 # localstripe and other processes, schemathesis and long Hypothesis runs).
 test-fast: lint
-	$(BIN)/pytest -m "not slow and not postgres"
+	$(BIN)/pytest --fast
 
 bench: $(VENV)/.installed-test wp-deps
 	$(BIN)/python bench/api.py

@@ -17,7 +17,6 @@ import uuid
 from dataclasses import dataclass
 
 import pytest
-from _pytest.mark.expression import Expression
 from sqlalchemy import create_engine, inspect, select, text
 from sqlalchemy.engine import make_url
 
@@ -51,33 +50,29 @@ SLOW_FIXTURES = frozenset({"localstripe", "localstripe_server", "browser"})
 _SLOW_MODULE = re.compile(r"^pytestmark = pytest\.mark\.slow\b", re.MULTILINE)
 
 
+def pytest_addoption(parser):
+    parser.addoption(
+        "--fast",
+        action="store_true",
+        help="the inner loop (make test-fast): only tests neither slow nor postgres, "
+        "and modules marked slow as a whole are not even imported",
+    )
+
+
+def pytest_configure(config):
+    if config.getoption("fast"):
+        config.option.markexpr = "not slow and not postgres"
+
+
 def pytest_ignore_collect(collection_path, config):
-    """When the ``-m`` expression leaves every slow test out, a module marked
-    slow as a whole is not even imported: schemathesis writes its hundreds of
-    cases while collecting, and browser and WordPress modules import much."""
-    markexpr = config.getoption("markexpr")
-    if not markexpr or collection_path.suffix != ".py" or not collection_path.is_file():
+    """With ``--fast`` a module marked slow as a whole is not imported:
+    schemathesis writes its hundreds of cases while collecting, and the
+    browser and WordPress modules import much."""
+    if not config.getoption("fast") or collection_path.suffix != ".py":
         return None
-    if _selects_some_slow_test(markexpr):
+    if not collection_path.is_file():
         return None
     return True if _SLOW_MODULE.search(collection_path.read_text(encoding="utf-8")) else None
-
-
-@functools.cache
-def _selects_some_slow_test(markexpr: str) -> bool:
-    """Whether a test marked slow, whatever its other marks, can match."""
-    try:
-        expression = Expression.compile(markexpr)
-    except Exception:  # pytest itself reports a malformed expression
-        return True
-    others = sorted(set(re.findall(r"[A-Za-z_]\w*", markexpr)) - {"and", "or", "not", "slow"})
-    if len(others) > 10:
-        return True
-    for bits in range(2 ** len(others)):
-        marks = {"slow"} | {name for i, name in enumerate(others) if bits >> i & 1}
-        if expression.evaluate(lambda name, marks=marks, **_: name in marks):
-            return True
-    return False
 
 
 def pytest_collection_modifyitems(config, items):
