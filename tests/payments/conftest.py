@@ -10,9 +10,10 @@ import pytest
 import stripe
 import time_machine
 
-from bridge.billing import business, catalog, clients, invoices
+from bridge.billing import clients, invoices
 from bridge.billing.invoices import Item
-from bridge.models import Client, IntervalUnit, Invoice, PlanKind
+from bridge.models import Client, Invoice
+from tests import shop as shops
 from tests.localstripe_server import start as start_localstripe
 
 SECRET_KEY = "sk_test_bridge0000"
@@ -39,21 +40,13 @@ def shop(db):
     """EUR business with a one-time plan (150.00), a monthly plan (29.00), a
     20 % VAT rate and one client; returns their ids."""
     with time_machine.travel(NOW - timedelta(days=1), tick=False), db.session() as s:
-        business.set_currency(s, "EUR", confirm=True)
-        product = catalog.create_product(s, name="Hosting")
-        setup = catalog.create_plan(s, product, name="Setup", kind=PlanKind.ONE_TIME, amount=15000)
-        monthly = catalog.create_plan(
-            s,
-            product,
-            name="Monthly",
-            kind=PlanKind.RECURRING,
-            amount=2900,
-            interval_unit=IntervalUnit.MONTH,
-            interval_count=1,
-        )
-        vat = catalog.create_tax_rate(s, name="VAT", percentage="20", inclusive=False)
-        client = clients.create_client(s, name="Alice Martin", email="alice@example.com")
-        return {"setup": setup.id, "monthly": monthly.id, "vat": vat.id, "client": client.id}
+        shops.open_business(s)
+        plans = shops.add_product(s, "Hosting", {"setup": shops.SETUP, "monthly": shops.MONTHLY})
+        return {
+            **plans,
+            "vat": shops.add_vat(s),
+            "client": shops.add_client(s, name="Alice Martin"),
+        }
 
 
 def open_invoice(db, shop, plan: str = "setup", *, taxed: bool = False) -> int:
