@@ -432,7 +432,8 @@ def apply_payment(session: Session, invoice: Invoice, payment: Payment) -> None:
     callers move a payment to ``succeeded`` exactly once). Card, webhook and
     offline payments all pass here (``PaymentSucceeded``; ``settled`` for the
     one that pays the invoice off, which then is paid)."""
-    session.flush()  # the event names the payment by its id
+    if payment.id is None:
+        session.flush()  # the event names the payment by its id
     invoice.amount_paid += payment.amount
     settles = invoice.amount_paid >= invoice.total and invoice.status in (
         InvoiceStatus.OPEN,
