@@ -26,8 +26,8 @@ from bridge.billing.gateway import PaymentGateway
 from bridge.core import clock
 from bridge.db import Database
 from bridge.mail import subscribers
+from bridge.payments.gateways import payment_gateway
 from bridge.payments.offline import OfflineGateway
-from bridge.payments.stripe.keys import gateway_for
 
 log = logging.getLogger("bridge.scheduler")
 
@@ -69,7 +69,7 @@ class JobContext:
         if self.box is None or not token:
             return OfflineGateway()
         if self._gateway_token != token:
-            self._gateway = gateway_for(
+            self._gateway = payment_gateway(
                 session, self.box, self.stripe_api_base, rate_limit=self.stripe_rate_limit
             )
             self._gateway_token = token

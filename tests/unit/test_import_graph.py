@@ -21,57 +21,18 @@ PACKAGES = ("bridge", "scheduler")
 
 # What a package of ours may not import. Third-party names are matched on
 # their top-level package.
+WEB = {"flask", "flask_smorest", "flask_login", "werkzeug"}
+SERVICES = {"bridge.payments", "bridge.mail", "bridge.pdf"}
+ENTRY_POINTS = {"bridge.api", "bridge.portal", "bridge.app", "bridge.cli", "scheduler"}
+DOMAIN_MUST_NOT = SERVICES | ENTRY_POINTS | WEB | {"stripe"}
 FORBIDDEN = {
-    "bridge.core": {
-        "bridge.models",
-        "bridge.billing",
-        "bridge.auth",
-        "bridge.payments",
-        "bridge.mail",
-        "bridge.pdf",
-        "bridge.api",
-        "bridge.portal",
-        "bridge.app",
-        "bridge.cli",
-        "bridge.db",
-        "bridge.links",
-        "scheduler",
-        "flask",
-        "flask_smorest",
-        "stripe",
-        "werkzeug",
-    },
-    "bridge.models": {
-        "bridge.billing",
-        "bridge.payments",
-        "bridge.mail",
-        "bridge.pdf",
-        "bridge.api",
-        "bridge.portal",
-        "bridge.app",
-        "bridge.cli",
-        "scheduler",
-        "flask",
-        "stripe",
-    },
-    "bridge.billing": {
-        "bridge.payments",
-        "bridge.mail",
-        "bridge.pdf",
-        "bridge.api",
-        "bridge.portal",
-        "bridge.app",
-        "bridge.cli",
-        "scheduler",
-        "flask",
-        "flask_smorest",
-        "flask_login",
-        "stripe",
-        "werkzeug",
-    },
-    "bridge.payments": {"bridge.api", "bridge.portal", "bridge.app", "bridge.cli", "scheduler"},
-    "bridge.mail": {"bridge.api", "bridge.portal", "bridge.app", "bridge.cli", "scheduler"},
-    "bridge.pdf": {"bridge.api", "bridge.portal", "bridge.app", "bridge.cli", "scheduler"},
+    "bridge.core": DOMAIN_MUST_NOT
+    | {"bridge.models", "bridge.billing", "bridge.auth", "bridge.db", "bridge.links"},
+    "bridge.models": DOMAIN_MUST_NOT | {"bridge.billing"},
+    "bridge.billing": DOMAIN_MUST_NOT,
+    "bridge.payments": ENTRY_POINTS,
+    "bridge.mail": ENTRY_POINTS,
+    "bridge.pdf": ENTRY_POINTS,
 }
 
 
