@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 
+import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
@@ -23,6 +24,8 @@ from schemathesis.specs.openapi.checks import (
 
 from bridge.app import create_app
 from bridge.auth.signatures import signed_headers
+
+pytestmark = pytest.mark.slow  # schemathesis: generated requests by the dozen per operation
 
 OPENAPI_PATH = "/api/v1/openapi.json"
 SITE_PREFIX = "/api/v1/site/"
