@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import secrets
 
-import stripe
 from sqlalchemy.orm import Session
 
 from bridge.billing import audit
 from bridge.core import clock
 from bridge.core.errors import Conflict, NotFound
 from bridge.models import Client
-from bridge.payments.stripe.client import StripeApi, id_of, release, translated
+from bridge.payments.stripe.client import StripeApi, id_of, release, retrieve, translated
 
 
 def ensure_customer(session: Session, api: StripeApi, client: Client) -> str:
@@ -81,12 +80,7 @@ def complete_card_setup(
     client_id, customer = client.id, client.stripe_customer_id
     release(session)
     with translated():
-        try:
-            intent = api.retrieve_setup_intent(setup_intent_id)
-        except stripe.InvalidRequestError as exc:
-            if exc.http_status == 404:
-                raise NotFound("No such card setup.") from exc
-            raise
+        intent = retrieve(api.retrieve_setup_intent, setup_intent_id, "No such card setup.")
         if customer is None or id_of(intent.get("customer")) != customer:
             raise NotFound("No such card setup.")
         if intent.get("status") != "succeeded":

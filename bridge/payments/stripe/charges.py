@@ -45,6 +45,7 @@ from bridge.payments.stripe.client import (
     StripeApi,
     id_of,
     release,
+    retrieve,
     translated,
 )
 
@@ -449,12 +450,7 @@ def settle_payment_intent(
     one of ours (or not ``invoice``'s, when given). Commits."""
     release(session)
     with translated():
-        try:
-            intent = api.retrieve_payment_intent(payment_intent_id)
-        except stripe.InvalidRequestError as exc:
-            if exc.http_status == 404:
-                raise NotFound("No such payment.") from exc
-            raise
+        intent = retrieve(api.retrieve_payment_intent, payment_intent_id, "No such payment.")
     payment = payment_for_intent(session, intent)
     if payment is None or (invoice is not None and payment.invoice_id != invoice.id):
         raise NotFound("No such payment.")

@@ -23,7 +23,7 @@ from contextlib import contextmanager
 import stripe
 from sqlalchemy.orm import Session
 
-from bridge.core.errors import DomainError, Unavailable
+from bridge.core.errors import DomainError, NotFound, Unavailable
 from bridge.payments.ratelimit import RateLimiter, default_rate
 
 log = logging.getLogger(__name__)
@@ -72,6 +72,17 @@ def id_of(value) -> str | None:
     if isinstance(value, dict):
         return value.get("id")
     return value
+
+
+def retrieve(fetch, object_id: str, missing: str):
+    """``fetch(object_id)`` from Stripe, where Stripe's 404 is our
+    ``NotFound(missing)``: an id that is not there is the caller's mistake."""
+    try:
+        return fetch(object_id)
+    except stripe.InvalidRequestError as exc:
+        if exc.http_status == 404:
+            raise NotFound(missing) from exc
+        raise
 
 
 def release(session: Session) -> None:
