@@ -288,7 +288,7 @@ class InvoiceResource(MethodView):
         """Edit a draft (an issued invoice answers 409)."""
         authorize("invoices.write")
         session = get_session()
-        invoice = invoices.get_invoice(session, invoice_id)
+        invoice = invoices.get_invoice(session, invoice_id, lock=True)
         changes = {k: data[k] for k in ("tax_rate_ids", "note", "language") if k in data}
         if "site_id" in data:
             changes["site_id"] = data["site_id"]
@@ -301,14 +301,14 @@ class InvoiceResource(MethodView):
         """Delete a draft (an issued invoice answers 409: void it instead)."""
         authorize("invoices.write")
         session = get_session()
-        invoices.delete_draft(session, invoices.get_invoice(session, invoice_id))
+        invoices.delete_draft(session, invoices.get_invoice(session, invoice_id, lock=True))
         session.commit()
 
 
 def _invoice_action(invoice_id: int, action) -> object:
     authorize("invoices.write")
     session = get_session()
-    invoice = invoices.get_invoice(session, invoice_id)
+    invoice = invoices.get_invoice(session, invoice_id, lock=True)
     action(session, invoice)
     session.commit()
     return invoice
@@ -376,7 +376,7 @@ class InvoicePayments(MethodView):
         """Record a payment received offline (bank transfer, cash, cheque, other)."""
         authorize("invoices.write")
         session = get_session()
-        invoice = invoices.get_invoice(session, invoice_id)
+        invoice = invoices.get_invoice(session, invoice_id, lock=True)
         payment = invoices.record_offline_payment(
             session,
             invoice,
@@ -397,7 +397,10 @@ class InvoiceCreditNotes(MethodView):
         """Refund part or all of what was paid: a numbered credit note."""
         authorize("invoices.write")
         session = get_session()
-        invoice = invoices.get_invoice(session, invoice_id)
+        invoice = invoices.get_invoice(session, invoice_id, lock=True)
+        # Checked here under the lock, so a concurrent credit note makes this
+        # one a 409 before anything is asked of Stripe.
+        invoices.require_creditable(invoice, data["amount"])
         if data.get("refund_to_card", invoices.paid_by_card(invoice)):
             gateway: PaymentGateway = payment_gateway(
                 session,

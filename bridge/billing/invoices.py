@@ -61,11 +61,27 @@ class Item:
 # Reading ---------------------------------------------------------------------
 
 
-def get_invoice(session: Session, invoice_id: int, client_id: int | None = None) -> Invoice:
-    invoice = session.get(Invoice, invoice_id)
+def get_invoice(
+    session: Session, invoice_id: int, client_id: int | None = None, *, lock: bool = False
+) -> Invoice:
+    """The invoice, or NotFound. ``lock``: for a change, take its row lock
+    (``SELECT ... FOR UPDATE``) and re-read it, so the status and amounts
+    checked next are those no other transaction can change until this one
+    ends. Every write of an invoice starts this way (or through
+    ``lock_invoice``): two requests on one invoice then run one after the
+    other, and the second sees what the first did (a 409, or a 404 for an
+    invoice deleted meanwhile), never a lost update."""
+    invoice = lock_invoice(session, invoice_id) if lock else session.get(Invoice, invoice_id)
     if invoice is None or (client_id is not None and invoice.client_id != client_id):
         raise NotFound("No such invoice.")
     return invoice
+
+
+def lock_invoice(session: Session, invoice_id: int) -> Invoice | None:
+    """The invoice row locked until the transaction ends, re-read from the
+    database (None if there is none). Lock order everywhere: the invoice
+    first, then its payments, then the number series."""
+    return session.get(Invoice, invoice_id, with_for_update=True, populate_existing=True)
 
 
 def get_by_hosted_token(session: Session, token: str) -> Invoice:
@@ -481,6 +497,17 @@ def record_offline_payment(
             "A payment cannot be received in the future.",
             fields={"received_at": ["In the future."]},
         )
+    # A payment dated before its invoice existed is a typo, and a costly one:
+    # paying a first invoice starts its subscriptions on the payment's date,
+    # so "2016" would have the renew job bill ten years of periods.
+    if received_at is not None and invoice.issue_date is not None:
+        received_on = local_date(received_at, zone(get_settings(session).timezone))
+        if received_on < invoice.issue_date:
+            raise Invalid(
+                f"A payment cannot be received before the invoice's issue date "
+                f"({invoice.issue_date.isoformat()}).",
+                fields={"received_at": ["Before the issue date."]},
+            )
     payment = Payment(
         invoice=invoice,
         client_id=invoice.client_id,
@@ -538,6 +565,26 @@ def refundable(invoice: Invoice) -> int:
     return invoice.amount_paid - invoice.amount_refunded
 
 
+def require_creditable(invoice: Invoice, amount: int) -> None:
+    """Refuse a credit note on a draft or void invoice (``not_creditable``)
+    or of more than was paid and not yet refunded: a 409
+    (``exceeds_refundable``), as what is refundable is the invoice's state,
+    which a concurrent credit note may just have changed. Call it on a
+    locked invoice."""
+    if invoice.status in (InvoiceStatus.DRAFT, InvoiceStatus.VOID):
+        raise Conflict(
+            f"A {invoice.status.value} invoice cannot be credited.", code="not_creditable"
+        )
+    if amount < 1:
+        raise Invalid("The amount must be at least 1.", fields={"amount": ["Out of range."]})
+    if amount > refundable(invoice):
+        raise Conflict(
+            f"The amount must be at most what was paid and not refunded ({refundable(invoice)}).",
+            code="exceeds_refundable",
+            fields={"amount": ["More than is refundable."]},
+        )
+
+
 def issue_credit_note(
     session: Session,
     invoice: Invoice,
@@ -548,17 +595,9 @@ def issue_credit_note(
     stripe_refund_id: str | None = None,
 ) -> CreditNote:
     """Credit ``amount`` (tax included) of what was paid on ``invoice``. The
-    credit is split into net and tax in the invoice's own proportions."""
-    if invoice.status in (InvoiceStatus.DRAFT, InvoiceStatus.VOID):
-        raise Conflict(
-            f"A {invoice.status.value} invoice cannot be credited.", code="not_creditable"
-        )
-    if not 1 <= amount <= refundable(invoice):
-        raise Invalid(
-            f"The amount must be between 1 and what was paid and not refunded "
-            f"({refundable(invoice)}).",
-            fields={"amount": ["Out of range."]},
-        )
+    credit is split into net and tax in the invoice's own proportions.
+    Takes a locked invoice (``get_invoice(..., lock=True)``)."""
+    require_creditable(invoice, amount)
     tax = round_half_up(amount * invoice.tax, invoice.total) if invoice.total else 0
     settings = get_settings(session)
     now = clock.now()

@@ -64,7 +64,7 @@ class Outcome:
 
 def lock_invoice(session: Session, invoice_id: int) -> Invoice:
     # Invoice first, then its payments, everywhere: one lock order, no deadlock.
-    return session.get(Invoice, invoice_id, with_for_update=True, populate_existing=True)
+    return invoices.lock_invoice(session, invoice_id)
 
 
 def lock_payment(session: Session, payment_id: int) -> tuple[Invoice, Payment]:

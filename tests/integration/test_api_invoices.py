@@ -146,10 +146,9 @@ def test_payment_dates_must_carry_a_time_zone(api_eur, shop):
 def test_credit_notes_refund_what_was_paid(api_eur, shop):
     invoice = draft(api_eur, shop, items=[{"plan_id": shop["setup"]["id"]}])
     api_eur.post(f"/invoices/{invoice['id']}/finalize")
-    assert (
-        api_eur.post(f"/invoices/{invoice['id']}/credit-notes", json={"amount": 1}).status_code
-        == 422
-    )
+    nothing_paid = api_eur.post(f"/invoices/{invoice['id']}/credit-notes", json={"amount": 1})
+    assert nothing_paid.status_code == 409
+    assert nothing_paid.get_json()["error"]["code"] == "exceeds_refundable"
     api_eur.post(f"/invoices/{invoice['id']}/payments", json={"amount": 18000, "method": "cash"})
     note = api_eur.post(
         f"/invoices/{invoice['id']}/credit-notes", json={"amount": 6000, "reason": "Discount"}
@@ -289,3 +288,22 @@ def test_staff_download_the_pdf_and_a_sample(api_eur, shop):
 def test_pdf_needs_a_token(client, api_eur, shop):
     invoice = draft(api_eur, shop)
     assert client.get(f"/api/v1/invoices/{invoice['id']}/pdf").status_code == 401
+
+
+def test_an_offline_payment_cannot_predate_its_invoice(api_eur, shop):
+    """A payment typed as received in 2016 on an invoice issued today would
+    start its subscription in 2016 (and the renew job would bill ten years)."""
+    invoice = draft(api_eur, shop)
+    sent = api_eur.post(f"/invoices/{invoice['id']}/finalize").get_json()
+    early = api_eur.post(
+        f"/invoices/{invoice['id']}/payments",
+        json={"amount": sent["total"], "method": "cash", "received_at": "2016-03-01T10:00:00Z"},
+    )
+    assert early.status_code == 422
+    assert list(early.get_json()["error"]["fields"]) == ["received_at"]
+    assert api_eur.get(f"/invoices/{invoice['id']}").get_json()["amount_paid"] == 0
+    same_day = api_eur.post(
+        f"/invoices/{invoice['id']}/payments",
+        json={"amount": sent["total"], "method": "cash", "received_at": sent["issued_at"]},
+    )
+    assert same_day.status_code == 201, same_day.get_json()
