@@ -197,7 +197,16 @@ def _log_to_stderr() -> None:
     help="With --once: only this job (repeatable). Jobs: renew, dunning, expire, "
     "reminders, deliver_mail, reconcile.",
 )
-def scheduler_command(once, jobs):
+@click.option(
+    "--catch-up",
+    "catch_up",
+    type=click.IntRange(min=0),
+    default=None,
+    help="With --once: the renew job may issue up to N renewal invoices per subscription "
+    "(periods missed while the scheduler was stopped; 0: no limit). Default: "
+    "BRIDGE_RENEW_CATCH_UP_PERIODS (1).",
+)
+def scheduler_command(once, jobs, catch_up):
     """Run the scheduler: renewals, dunning, expiry, reminders, mail delivery
     and payment reconciliation. Any number may run against one PostgreSQL;
     on SQLite run one."""
@@ -209,6 +218,7 @@ def scheduler_command(once, jobs):
     app = current_app._get_current_object()
     try:
         runner.intervals(app.config)
+        runner.catch_up_periods(app.config)
     except ValueError as exc:
         raise CliError(str(exc)) from exc
     unknown = [name for name in jobs if name not in job_module.JOBS]
@@ -216,8 +226,12 @@ def scheduler_command(once, jobs):
         raise CliError(f"unknown job {unknown[0]!r}: choose from {', '.join(job_module.JOBS)}")
     if jobs and not once:
         raise CliError("--job needs --once")
+    if catch_up is not None and not once:
+        raise CliError("--catch-up needs --once")
     if once:
         ctx = runner.context_for(app)
+        if catch_up is not None:
+            ctx.catch_up = catch_up or None
         records = [job_module.run_job(ctx, name) for name in (jobs or job_module.JOBS)]
         if not all(record["ok"] for record in records):
             raise SystemExit(1)

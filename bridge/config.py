@@ -59,6 +59,9 @@ DEFAULTS: dict[str, object] = {
     "SCHEDULER_REMINDERS_SECONDS": 900,
     "SCHEDULER_DELIVER_MAIL_SECONDS": 15,
     "SCHEDULER_RECONCILE_SECONDS": 120,
+    # The most renewal invoices one run of the renew job issues for one
+    # subscription; one further behind is held and logged (0: no limit)
+    "RENEW_CATCH_UP_PERIODS": 1,
     # Whole request body limit (images travel base64 inside JSON)
     "MAX_CONTENT_LENGTH": 2 * 1024 * 1024,
 }

@@ -47,6 +47,9 @@ class JobContext:
     # Tests and the benchmark put a gateway of their own here.
     gateway_factory: Callable[[Session], PaymentGateway] | None = None
     batch: int = 50
+    # The most renewal invoices one run issues for one subscription; one
+    # further behind is held and logged (None: catch up without limit).
+    catch_up: int | None = 1
     _gateway: PaymentGateway | None = None
     _gateway_token: str | None = None
 
@@ -81,7 +84,7 @@ def renew(ctx: JobContext, now: datetime) -> dict:
     saved-card charge of each fresh renewal invoice."""
     session = ctx.session()
     try:
-        report = renewals.renew_due(session, now, batch=ctx.batch)
+        report = renewals.renew_due(session, now, batch=ctx.batch, catch_up=ctx.catch_up)
         charged = collection.collect_due(session, ctx.gateway(session), now)
         return {**report.counts(), **{f"charge_{k}": v for k, v in charged.counts().items()}}
     finally:

@@ -65,7 +65,23 @@ def context_for(app) -> JobContext:
         stripe_api_base=app.config.get("STRIPE_API_BASE"),
         stripe_rate_limit=float(rate) if rate not in (None, "") else None,
         mail_transport=transport,
+        catch_up=catch_up_periods(app.config),
     )
+
+
+def catch_up_periods(config) -> int | None:
+    """``RENEW_CATCH_UP_PERIODS``: the most renewal invoices one run of the
+    renew job issues for one subscription (default 1; 0: no limit)."""
+    value = config.get("RENEW_CATCH_UP_PERIODS", 1)
+    try:
+        periods = int(value)
+    except (TypeError, ValueError):
+        periods = -1
+    if periods < 0:
+        raise ValueError(
+            f"BRIDGE_RENEW_CATCH_UP_PERIODS must be a whole number (0: no limit), not {value!r}"
+        )
+    return periods or None
 
 
 def _configure(scheduler, ctx: JobContext, config) -> None:

@@ -11,6 +11,7 @@ from bridge.api.common import PageArgs, page_schema, paging
 from bridge.api.fields import Boolean, QueryInteger
 from bridge.api.invoices import InvoiceSchema
 from bridge.billing import audit, renewals, subscriptions
+from bridge.core import clock
 from bridge.db import get_session
 from bridge.models import SubscriptionStatus
 
@@ -52,6 +53,17 @@ class SubscriptionSchema(Schema):
     ended_at = fields.DateTime(allow_none=True)
     reactivated_from_id = fields.Integer(allow_none=True)
     created_at = fields.DateTime()
+    periods_behind = fields.Function(
+        lambda subscription: renewals.periods_to_invoice(
+            get_session(), subscription, clock.now(), limit=renewals.MAX_COUNTED
+        ),
+        metadata={
+            "description": "Periods started and not invoiced yet: 0, or 1 for the moment "
+            "between a period's end and its renewal; more means the renew job holds the "
+            "subscription rather than invoice them all at once (cancel it, or catch up "
+            "with `bridge scheduler --once --job renew --catch-up N`)"
+        },
+    )
 
 
 class SubscriptionQuerySchema(PageArgs):

@@ -46,6 +46,9 @@ class RenewReport:
     to_charge: int = 0
     emailed: int = 0
     errors: int = 0
+    # Subscriptions more periods behind than the run may catch up: not
+    # renewed, logged.
+    held: int = 0
     failed_ids: set[int] = field(default_factory=set)
 
     def counts(self) -> dict:
@@ -55,7 +58,47 @@ class RenewReport:
             "to_charge": self.to_charge,
             "emailed": self.emailed,
             "errors": self.errors,
+            "held": self.held,
         }
+
+
+# The unique constraint that says "this period is invoiced already": the only
+# IntegrityError a renewal may meet from a concurrent scheduler. Any other
+# (a number format that collides with issued numbers, say) is an error.
+RENEWED_CONSTRAINT = "uq_invoices_subscription_period"
+# ``periods_to_invoice`` counts no further when asked for a figure to show.
+MAX_COUNTED = 1000
+
+
+def already_renewed(exc: IntegrityError) -> bool:
+    """Whether ``exc`` is the (subscription, period start) unique violation."""
+    diag = getattr(exc.orig, "diag", None)
+    if diag is not None and getattr(diag, "constraint_name", None):
+        return diag.constraint_name == RENEWED_CONSTRAINT
+    # SQLite names the columns, not the constraint.
+    return "invoices.subscription_id, invoices.period_start" in str(exc.orig)
+
+
+def periods_to_invoice(
+    session: Session, subscription: Subscription, now: datetime, limit: int | None = None
+) -> int:
+    """How many renewal invoices ``subscription`` needs to be current at
+    ``now``: 0 when not due, 1 in the normal case (its period just ended),
+    more when periods went by without a renewal (the scheduler was stopped).
+    Counting stops past ``limit``; periods after a cancel at period end or
+    the plan's last billing cycle are not counted."""
+    if not subscriptions.is_due(subscription, now) or subscription.cancel_at_period_end:
+        return 0
+    plan = subscription.plan
+    most = None if plan.billing_cycles is None else plan.billing_cycles
+    most = None if most is None else max(0, most - subscription.cycles_invoiced)
+    count, index = 1, subscription.period_index + 1
+    while (limit is None or count <= limit) and (most is None or count < most):
+        _start, end = subscriptions.period_bounds(session, subscription, index)
+        if end > now:
+            break
+        count, index = count + 1, index + 1
+    return count if most is None else min(count, most)
 
 
 def card_on_file(session: Session, client: Client) -> bool:
@@ -236,12 +279,22 @@ def end_due(session: Session, now: datetime, *, batch: int = 50) -> int:
 
 
 def renew_due(
-    session: Session, now: datetime, *, batch: int = 50, ending_only: bool = False
+    session: Session,
+    now: datetime,
+    *,
+    batch: int = 50,
+    ending_only: bool = False,
+    catch_up: int | None = 1,
 ) -> RenewReport:
-    """Renew or end every subscription due at ``now``; a subscription many
-    periods behind (the scheduler was stopped) catches up period by period,
-    each invoiced once. One subscription's error is logged and skipped, it
-    never stops the others. Commits after each batch."""
+    """Renew or end every subscription due at ``now``, each period invoiced
+    once. A subscription that needs more than ``catch_up`` renewal invoices
+    to be current (the scheduler was stopped, or its periods were anchored
+    in the past) is not renewed: it is held, logged once per run and
+    counted in ``held``, and staff see it as ``periods_behind`` on the
+    subscription, until they cancel it or run the job with a larger
+    ``catch_up`` (None: no limit), which catches up period by period.
+    One subscription's error is logged and skipped, it never stops the
+    others. Commits after each batch."""
     report = RenewReport()
     while True:
         ids = _claim_due(session, now, batch, report.failed_ids, ending_only=ending_only)
@@ -261,6 +314,12 @@ def renew_due(
             savepoint = session.begin_nested()
             try:
                 subscription = claimed[subscription_id]
+                if not ending_only and catch_up is not None:
+                    needed = periods_to_invoice(session, subscription, now, limit=catch_up)
+                    if needed > catch_up:
+                        savepoint.commit()
+                        _hold(report, subscription, catch_up)
+                        continue
                 invoice = renew(session, subscription, now)
                 if invoice is None:
                     report.ended += 1
@@ -270,16 +329,31 @@ def renew_due(
                     report.to_charge += how == "charge"
                     report.emailed += how == "email"
                 savepoint.commit()
-            except IntegrityError:
-                # Another scheduler invoiced this period first: nothing to do.
+            except IntegrityError as exc:
                 savepoint.rollback()
                 report.failed_ids.add(subscription_id)
+                if not already_renewed(exc):
+                    report.errors += 1
+                    log.exception("renewing subscription %s failed", subscription_id)
+                # Else another scheduler invoiced this period first: nothing to do.
             except Exception:
                 savepoint.rollback()
                 report.errors += 1
                 report.failed_ids.add(subscription_id)
                 log.exception("renewing subscription %s failed", subscription_id)
         session.commit()
+
+
+def _hold(report: RenewReport, subscription: Subscription, catch_up: int) -> None:
+    report.held += 1
+    report.failed_ids.add(subscription.id)
+    log.warning(
+        "subscription %s is more than %s period(s) behind: not renewed, so as not to "
+        "invoice them all at once; cancel it, or catch up with "
+        "`bridge scheduler --once --job renew --catch-up N`",
+        subscription.id,
+        catch_up,
+    )
 
 
 def cancel_long_past_due(session: Session, now: datetime, *, batch: int = 100) -> int:

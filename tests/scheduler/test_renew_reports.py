@@ -1,0 +1,94 @@
+"""What the renew job does not do silently: catch up many missed periods at
+once (a subscription further behind than one run may catch up is held and
+reported), and take any unique violation for "another scheduler renewed
+it" (only the (subscription, period start) one is; any other is an error)."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+import time_machine
+from sqlalchemy import select, update
+
+from bridge.models import BusinessSettings, Invoice
+from scheduler.jobs import run_job
+from tests.scheduler.conftest import renewal_invoices, subscribe
+
+BOUGHT = datetime(2027, 1, 10, 9, 0, tzinfo=UTC)
+# The scheduler was stopped for eleven months: periods from Feb 10 to Dec 10
+# (eleven of them) started without an invoice.
+RESTARTED = datetime(2027, 12, 15, 9, 0, tzinfo=UTC)
+
+
+def _renew(ctx, now):
+    with time_machine.travel(now, tick=False):
+        record = run_job(ctx, "renew", now)
+    assert record["ok"], record
+    return record["counts"]
+
+
+def _periods_behind(api, subscription_id, now) -> int:
+    with time_machine.travel(now, tick=False):
+        response = api.get(f"/subscriptions/{subscription_id}")
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()["periods_behind"]
+
+
+def test_a_subscription_eleven_periods_behind_is_held_and_reported_not_billed_eleven_times(
+    db, ctx, shop, api, caplog
+):
+    sub_id = subscribe(db, shop["monthly"], BOUGHT, card=False)
+    caplog.set_level(logging.WARNING, logger="bridge.billing.renewals")
+
+    counts = _renew(ctx, RESTARTED)
+
+    assert (counts["renewed"], counts["held"], counts["errors"]) == (0, 1, 0)
+    assert renewal_invoices(db, sub_id) == []
+    assert f"subscription {sub_id} is more than 1 period(s) behind" in caplog.text
+    assert _periods_behind(api, sub_id, RESTARTED) == 11
+    # Every run reports it again until staff choose; nothing is billed meanwhile.
+    assert _renew(ctx, RESTARTED)["held"] == 1
+    # Staff chose to bill the missed periods: one run with no limit.
+    ctx.catch_up = None
+    assert _renew(ctx, RESTARTED)["renewed"] == 11
+    starts = [i.period_start.date().isoformat() for i in renewal_invoices(db, sub_id)]
+    assert starts == [f"2027-{month:02}-10" for month in range(2, 13)]
+    assert _periods_behind(api, sub_id, RESTARTED) == 0
+
+
+def test_a_run_catches_up_as_many_periods_as_it_is_allowed(db, ctx, shop):
+    sub_id = subscribe(db, shop["monthly"], BOUGHT, card=False)
+    ctx.catch_up = 10
+    assert _renew(ctx, RESTARTED)["held"] == 1
+    ctx.catch_up = 11
+    assert _renew(ctx, RESTARTED)["renewed"] == 11
+    assert len(renewal_invoices(db, sub_id)) == 11
+
+
+def test_a_renewal_a_few_days_late_is_renewed_as_usual(db, ctx, shop, api):
+    sub_id = subscribe(db, shop["monthly"], BOUGHT, card=False)
+    late = datetime(2027, 2, 13, 9, 0, tzinfo=UTC)
+    assert _periods_behind(api, sub_id, late) == 1
+    counts = _renew(ctx, late)
+    assert (counts["renewed"], counts["held"]) == (1, 0)
+    assert _periods_behind(api, sub_id, late) == 0
+
+
+def test_a_number_that_collides_is_an_error_of_the_renew_job_not_a_renewal_done(
+    db, ctx, shop, caplog
+):
+    """Not "another scheduler renewed it": a unique violation of the invoice
+    number (a format staged straight in the database, past the settings'
+    check) is counted in errors and logged, run after run."""
+    sub_id = subscribe(db, shop["monthly"], BOUGHT, card=False)
+    with db.session() as s:
+        assert list(s.scalars(select(Invoice.number))) == ["INV-2027-00001"]
+        s.execute(update(BusinessSettings).values(invoice_number_format="INV-2027-{seq:05}"))
+    caplog.set_level(logging.ERROR, logger="bridge.billing.renewals")
+
+    counts = _renew(ctx, datetime(2027, 2, 11, 9, 0, tzinfo=UTC))
+
+    assert (counts["renewed"], counts["errors"]) == (0, 1)
+    assert f"renewing subscription {sub_id} failed" in caplog.text
+    assert "uq_invoices_number" in caplog.text or "invoices.number" in caplog.text
