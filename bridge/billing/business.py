@@ -162,9 +162,13 @@ def update_settings(session: Session, changes: dict) -> BusinessSettings:
             f"Invoices can be in one of: {', '.join(INVOICE_LANGUAGES)}.",
             fields={"invoice_language": ["Unsupported language."]},
         )
-    for key in ("invoice_number_format", "credit_note_number_format"):
+    for key, kind in (
+        ("invoice_number_format", "invoice"),
+        ("credit_note_number_format", "credit_note"),
+    ):
         if key in changes:
             numbering.check_format(changes[key], key)
+            numbering.check_unused(session, kind, changes[key], key)
     if "custom_fields" in changes:
         changes["custom_fields"] = validate_values(
             session, CustomFieldEntity.BUSINESS, changes["custom_fields"]

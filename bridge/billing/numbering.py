@@ -12,15 +12,16 @@ same number, and a rolled-back one leaves no gap.
 
 from __future__ import annotations
 
+import re
 import string
 from datetime import date, datetime
 
-from sqlalchemy import insert, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bridge.core.errors import Invalid
-from bridge.models.invoices import NumberSeries
+from bridge.models.invoices import CreditNote, Invoice, NumberSeries
 
 ALLOWED_FIELDS = {"year", "seq"}
 
@@ -61,6 +62,50 @@ def check_format(fmt: str, field: str = "invoice_number_format") -> str:
     if problems:
         raise Invalid("The number format is invalid.", fields={field: problems})
     return fmt
+
+
+def check_unused(session: Session, kind: str, fmt: str, field: str) -> str:
+    """Refuse a format whose series would give a number already issued: an
+    issued number that the format renders, with a sequence at or past its
+    series' next value (say ``INV-2026-{seq:05}`` while INV-2026-00001 exists
+    and its series starts at 1), would make every later finalization fail on
+    the unique number. Takes a format ``check_format`` accepted."""
+    model = {"invoice": Invoice, "credit_note": CreditNote}[kind]
+    parts = list(string.Formatter().parse(fmt))
+    groups = {"year": r"(?P<year>\d{4})", "seq": r"(?P<seq>\d+)"}
+    pattern = ""
+    for literal, name, _, _ in parts:
+        pattern += re.escape(literal)
+        if name:
+            # A field used twice matches what it matched the first time.
+            pattern += groups[name]
+            groups[name] = f"(?P={name})"
+    prefix = parts[0][0] if parts else ""
+    issued = session.scalars(
+        select(model.number).where(
+            model.number.is_not(None), model.number.startswith(prefix, autoescape=True)
+        )
+    )
+    for number in issued:
+        found = re.fullmatch(pattern, number)
+        if found is None:
+            continue
+        year, seq = int(found.groupdict().get("year") or 0), int(found["seq"])
+        if render(fmt, year, seq) != number:
+            continue
+        # Without {year} in the format, one series for every year.
+        if seq >= _next_value(session, series_key(kind, fmt, year)):
+            raise Invalid(
+                f"This format would give numbers already issued ({number}): "
+                f"numbers must stay unique.",
+                fields={field: [f"Gives a number already issued: {number}."]},
+            )
+    return fmt
+
+
+def _next_value(session: Session, key: str) -> int:
+    value = session.scalar(select(NumberSeries.next_value).where(NumberSeries.key == key))
+    return 1 if value is None else value
 
 
 def render(fmt: str, year: int, seq: int) -> str:

@@ -8,6 +8,7 @@ import zlib
 
 import pytest
 
+from tests import shop as shops
 from tests.conftest import snapshot, table_counts
 
 
@@ -352,3 +353,51 @@ def test_settings_need_a_valid_bearer_token(client, api, db):
         )
         assert_refused(response, 401, "invalid_token")
     assert snapshot(db) == before
+
+
+def _issue_invoice_and_credit_note(api) -> dict:
+    """An invoice paid and credited: INV-<year>-00001 and CN-<year>-00001."""
+    api.put("/settings/currency", json={"currency": "EUR", "confirm": True})
+    plans = shops.api_product(api, "Build", {"setup": shops.SETUP})
+    client = shops.api_client(api)
+    body = {"client_id": client["id"], "items": [{"plan_id": plans["setup"]["id"]}]}
+    invoice = api.post("/invoices", json=body).get_json()
+    invoice = api.post(f"/invoices/{invoice['id']}/finalize").get_json()
+    paid = {"amount": invoice["total"], "method": "cash"}
+    assert api.post(f"/invoices/{invoice['id']}/payments", json=paid).status_code == 201
+    credit = {"amount": 100, "refund_to_card": False}
+    note = api.post(f"/invoices/{invoice['id']}/credit-notes", json=credit).get_json()
+    return {"invoice": invoice, "note": note, "bill": body}
+
+
+def test_a_number_format_that_would_reissue_a_number_is_refused(api, db):
+    """``INV-2026-{seq:05}`` starts a series of its own at 1: its first
+    number is the INV-2026-00001 issued under ``INV-{year}-{seq:05}``, and
+    every finalization would then fail on the unique number."""
+    issued = _issue_invoice_and_credit_note(api)
+    year = issued["invoice"]["number"][4:8]
+    assert (issued["invoice"]["number"], issued["note"]["number"]) == (
+        f"INV-{year}-00001",
+        f"CN-{year}-00001",
+    )
+    before = snapshot(db)
+    for field, fmt, taken in (
+        ("invoice_number_format", f"INV-{year}-{{seq:05}}", f"INV-{year}-00001"),
+        ("credit_note_number_format", f"CN-{year}-{{seq:05}}", f"CN-{year}-00001"),
+    ):
+        response = api.patch("/settings", json={field: fmt})
+        error = assert_refused(response, 422, "validation_error", field)
+        assert error["fields"][field] == [f"Gives a number already issued: {taken}."]
+    assert snapshot(db) == before
+    # The current formats again, or formats that give other numbers, are
+    # fine; and billing goes on.
+    for body in (
+        {"invoice_number_format": "INV-{year}-{seq:05}"},
+        {"invoice_number_format": "INV-{year}-{seq:05}-B"},
+        {"invoice_number_format": "F{year}/{seq}"},
+        {"credit_note_number_format": "AV{seq}"},
+    ):
+        assert api.patch("/settings", json=body).status_code == 200, body
+    again = api.post("/invoices", json=issued["bill"]).get_json()
+    sent = api.post(f"/invoices/{again['id']}/finalize")
+    assert sent.status_code == 200 and sent.get_json()["number"] == f"F{year}/2"
