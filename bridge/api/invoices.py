@@ -208,6 +208,7 @@ class OfflinePaymentSchema(Schema):
     received_at = fields.AwareDateTime(
         default_timezone=None,
         validate=validate.Range(min=EARLIEST, error="Must be after 2000-01-01."),
+        metadata={"description": "Default now; not before the invoice's issue date"},
     )
     reference = Text(max_length=200)
 
@@ -217,7 +218,10 @@ class CreditNoteCreateSchema(Schema):
         minimum=1,
         maximum=money.MAX_AMOUNT,
         required=True,
-        metadata={"description": "Tax included, at most what was paid and not yet refunded"},
+        metadata={
+            "description": "Tax included, at most what was paid and not yet refunded "
+            "(more is a 409 exceeds_refundable)"
+        },
     )
     reason = Text(max_length=500)
     refund_to_card = Boolean(
