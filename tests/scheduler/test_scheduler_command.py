@@ -80,6 +80,8 @@ def run(tmp_path):
         (["--once", "--job", "bill_everyone"], {}, "unknown job 'bill_everyone'"),
         (["--once"], {"BRIDGE_SCHEDULER_RENEW_SECONDS": "0"}, "must be at least 1"),
         (["--once"], {"BRIDGE_SCHEDULER_RENEW_SECONDS": "soon"}, "must be a number"),
+        (["--catch-up", "3"], {}, "--catch-up needs --once"),
+        (["--once"], {"BRIDGE_RENEW_CATCH_UP_PERIODS": "all"}, "must be a whole number"),
     ],
 )
 def test_bad_options_are_one_line_errors_with_status_2(run, args, env, message):
@@ -91,6 +93,12 @@ def test_bad_options_are_one_line_errors_with_status_2(run, args, env, message):
 def test_once_runs_every_job_and_exits_0(run):
     result = run("scheduler", "--once")
     assert result.exit_code == 0, result.output
+
+
+def test_catch_up_runs_the_renew_job_with_that_many_periods(run):
+    result = run("scheduler", "--once", "--job", "renew", "--catch-up", "12")
+    assert result.exit_code == 0, result.output
+    assert run("scheduler", "--once", "--catch-up", "-1").exit_code == 2
 
 
 @pytest.mark.slow  # a `bridge serve --scheduler` process
