@@ -317,8 +317,8 @@ def renew_due(
                 if not ending_only and catch_up is not None:
                     needed = periods_to_invoice(session, subscription, now, limit=catch_up)
                     if needed > catch_up:
+                        _hold(session, report, subscription, catch_up)
                         savepoint.commit()
-                        _hold(report, subscription, catch_up)
                         continue
                 invoice = renew(session, subscription, now)
                 if invoice is None:
@@ -344,9 +344,14 @@ def renew_due(
         session.commit()
 
 
-def _hold(report: RenewReport, subscription: Subscription, catch_up: int) -> None:
+def _hold(session: Session, report: RenewReport, subscription: Subscription, catch_up: int) -> None:
     report.held += 1
     report.failed_ids.add(subscription.id)
+    # The agency hears of it once per held period (the event's email is
+    # deduplicated by the period end it is stuck at); the log at every run.
+    events.record(
+        session, events.SubscriptionBehind(subscription.id, subscription.current_period_end)
+    )
     log.warning(
         "subscription %s is more than %s period(s) behind: not renewed, so as not to "
         "invoice them all at once; cancel it, or catch up with "

@@ -203,6 +203,16 @@ class SubscriptionExpired(Event):
 
 
 @dataclass(frozen=True)
+class SubscriptionBehind(Event):
+    """The renew job held the subscription: more of its periods went by
+    without a renewal (since ``since``, its current period's end) than one
+    run catches up, so none is invoiced until staff choose."""
+
+    subscription_id: int
+    since: datetime
+
+
+@dataclass(frozen=True)
 class UpcomingRenewal(Event):
     """The subscription renews at ``renews_at`` (within the reminder window)."""
 

@@ -184,6 +184,13 @@ KINDS: dict[str, EmailKind] = {
             "Payment failed: [[client_name]], invoice [[invoice_number]]",
         ),
         EmailKind(
+            "agency_subscription_behind",
+            AGENCY,
+            "A subscription missed renewals and is held by the renew job (to the agency)",
+            (*_AGENCY, *_SUBSCRIPTION, "renewal_date"),
+            "Renewals on hold: [[client_name]], [[plan_name]]",
+        ),
+        EmailKind(
             "agency_invitation_accepted",
             AGENCY,
             "A client accepted their invitation (to the agency)",

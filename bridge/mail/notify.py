@@ -147,6 +147,19 @@ def upcoming_renewal(session: Session, subscription: Subscription, *, renews_at:
     )
 
 
+def subscription_behind(session: Session, subscription: Subscription, *, since: datetime) -> bool:
+    """To the agency: the renew job holds the subscription, whose periods
+    since ``since`` went by without a renewal (once per such date)."""
+    return _to_agency(
+        session,
+        "agency_subscription_behind",
+        f"agency_subscription_behind:subscription:{subscription.id}:since:{_stamp(since)}",
+        subscription.client,
+        lambda f: {**f.subscription(subscription), "renewal_date": f.date(since)},
+        subscription=subscription,
+    )
+
+
 def overdue_reminder(session: Session, invoice: Invoice, *, days_overdue: int) -> bool:
     """The invoice is ``days_overdue`` days past due (once per such day)."""
     return _to_client(
@@ -333,7 +346,7 @@ def _to_client(session, key, dedupe_key, client, values, *, invoice=None, subscr
     )
 
 
-def _to_agency(session, key, dedupe_key, client, values, *, invoice=None):
+def _to_agency(session, key, dedupe_key, client, values, *, invoice=None, subscription=None):
     return _queue(
         session,
         key,
@@ -342,6 +355,7 @@ def _to_agency(session, key, dedupe_key, client, values, *, invoice=None):
         values,
         client=client,
         invoice=invoice,
+        subscription=subscription,
     )
 
 

@@ -75,6 +75,12 @@ def subscription_expired(session: Session, event: events.SubscriptionExpired) ->
     notify.subscription_expired(session, session.get(Subscription, event.subscription_id))
 
 
+def subscription_behind(session: Session, event: events.SubscriptionBehind) -> None:
+    notify.subscription_behind(
+        session, session.get(Subscription, event.subscription_id), since=event.since
+    )
+
+
 SUBSCRIBERS = {
     events.InvoiceFinalized: invoice_finalized,
     events.SavedCardMissing: saved_card_missing,
@@ -85,6 +91,7 @@ SUBSCRIBERS = {
     events.UpcomingRenewal: upcoming_renewal,
     events.SubscriptionCancelled: subscription_cancelled,
     events.SubscriptionExpired: subscription_expired,
+    events.SubscriptionBehind: subscription_behind,
 }
 
 

@@ -19,7 +19,12 @@ CLIENT_KEYS = [
     "subscription_cancelled",
     "subscription_expired",
 ]
-AGENCY_KEYS = ["agency_payment_received", "agency_payment_failed", "agency_invitation_accepted"]
+AGENCY_KEYS = [
+    "agency_payment_received",
+    "agency_payment_failed",
+    "agency_subscription_behind",
+    "agency_invitation_accepted",
+]
 
 
 def test_list_every_template_with_its_placeholders(api):

@@ -13,7 +13,7 @@ from sqlalchemy import select, update
 
 from bridge.models import BusinessSettings, Invoice
 from scheduler.jobs import run_job
-from tests.scheduler.conftest import renewal_invoices, subscribe
+from tests.scheduler.conftest import outbox, renewal_invoices, subscribe
 
 BOUGHT = datetime(2027, 1, 10, 9, 0, tzinfo=UTC)
 # The scheduler was stopped for eleven months: periods from Feb 10 to Dec 10
@@ -47,8 +47,14 @@ def test_a_subscription_eleven_periods_behind_is_held_and_reported_not_billed_el
     assert renewal_invoices(db, sub_id) == []
     assert f"subscription {sub_id} is more than 1 period(s) behind" in caplog.text
     assert _periods_behind(api, sub_id, RESTARTED) == 11
-    # Every run reports it again until staff choose; nothing is billed meanwhile.
+    (told,) = outbox(db, "agency_subscription_behind")
+    assert told.to_address == "billing@pixel.example" and told.subscription_id == sub_id
+    assert "--catch-up" in told.body_text and "Feb 10, 2027" in told.body_text
+    # Every run logs it again until staff choose (the agency is emailed
+    # once); nothing is billed meanwhile.
     assert _renew(ctx, RESTARTED)["held"] == 1
+    assert len(outbox(db, "agency_subscription_behind")) == 1
+    assert outbox(db, "invoice_sent")[1:] == []
     # Staff chose to bill the missed periods: one run with no limit.
     ctx.catch_up = None
     assert _renew(ctx, RESTARTED)["renewed"] == 11
