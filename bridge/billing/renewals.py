@@ -5,7 +5,8 @@ subscription with a new invoice.
 
 Renewal invoices are issued in advance, at the start of each new period, and
 are unique per (subscription, period start) in the database, so however many
-schedulers race, a period is invoiced once.
+schedulers race, a period is invoiced once. A subscription many periods
+behind is not billed them all at once: see ``renew_due``'s ``catch_up``.
 
 Claiming: due rows are selected ``FOR UPDATE SKIP LOCKED`` (PostgreSQL; on
 SQLite the write transaction is exclusive anyway) in short transactions with
@@ -89,9 +90,8 @@ def periods_to_invoice(
     the plan's last billing cycle are not counted."""
     if not subscriptions.is_due(subscription, now) or subscription.cancel_at_period_end:
         return 0
-    plan = subscription.plan
-    most = None if plan.billing_cycles is None else plan.billing_cycles
-    most = None if most is None else max(0, most - subscription.cycles_invoiced)
+    cycles = subscription.plan.billing_cycles
+    most = None if cycles is None else max(0, cycles - subscription.cycles_invoiced)
     count, index = 1, subscription.period_index + 1
     while (limit is None or count <= limit) and (most is None or count < most):
         _start, end = subscriptions.period_bounds(session, subscription, index)
@@ -289,9 +289,10 @@ def renew_due(
     """Renew or end every subscription due at ``now``, each period invoiced
     once. A subscription that needs more than ``catch_up`` renewal invoices
     to be current (the scheduler was stopped, or its periods were anchored
-    in the past) is not renewed: it is held, logged once per run and
-    counted in ``held``, and staff see it as ``periods_behind`` on the
-    subscription, until they cancel it or run the job with a larger
+    in the past) is not renewed: it is held, logged once per run,
+    counted in ``held``, the agency is emailed once (``SubscriptionBehind``)
+    and staff see it as ``periods_behind`` on the subscription, until they
+    cancel it or run the job with a larger
     ``catch_up`` (None: no limit), which catches up period by period.
     One subscription's error is logged and skipped, it never stops the
     others. Commits after each batch."""
