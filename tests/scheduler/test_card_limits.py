@@ -21,7 +21,6 @@ from scheduler.jobs import run_job
 from tests import shop as shops
 from tests.scheduler.conftest import Days, outbox, renewal_invoices, subscribe, subscription
 
-
 START = datetime(2027, 3, 10, 9, 0, tzinfo=UTC)
 
 
