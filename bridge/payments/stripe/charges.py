@@ -56,6 +56,22 @@ CARD_LIMIT_CODE = "amount_not_chargeable_by_card"
 """The ``Conflict`` code of an amount Stripe cannot take by card (below its
 minimum, above its maximum): such an invoice is paid offline."""
 
+SUFFIX_MAX = 22 - 10 - 2
+"""The longest statement descriptor suffix that fits every account: card
+statements print the account's prefix (2 to 10 characters), ``* `` and the
+suffix, 22 characters in all (https://docs.stripe.com/get-started/account/
+statement-descriptors)."""
+
+
+def descriptor_suffix(descriptor: str | None) -> str | None:
+    """The ``statement_descriptor_suffix`` card charges carry for the
+    business's statement descriptor, as statements print it (upper case,
+    cut to ``SUFFIX_MAX``); None when there is none or nothing with a
+    letter is left (Stripe wants one)."""
+    suffix = (descriptor or "").upper()[:SUFFIX_MAX].strip()
+    return suffix if any(c.isalpha() for c in suffix) else None
+
+
 # A pending payment younger than this may still be in flight: leave it be.
 PENDING_GRACE = timedelta(minutes=1)
 # Stripe keeps idempotency keys for 24 hours: a request is sent again under
@@ -256,10 +272,10 @@ def _send(
     }
     if not on_session:
         params["off_session"] = True
-    descriptor = get_settings(session).statement_descriptor
-    if descriptor:
+    suffix = descriptor_suffix(get_settings(session).statement_descriptor)
+    if suffix:
         # Card charges take only a suffix, printed after the account's prefix.
-        params["statement_descriptor_suffix"] = descriptor
+        params["statement_descriptor_suffix"] = suffix
     key = payment.idempotency_key
     release(session)
     try:
