@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import stripe
 import time_machine
 from sqlalchemy import select
 
@@ -132,3 +133,35 @@ def test_an_invoice_due_for_a_charge_that_stripe_cannot_take_leaves_collection_a
     assert [m.invoice_id for m in outbox(db, "invoice_sent")][-1:] == [invoice_id]
     (agency,) = outbox(db, "agency_payment_failed")
     assert "0.50 EUR" in agency.body_text
+
+
+def test_a_three_decimal_charge_that_never_reached_stripe_is_sent_again_not_dropped(
+    db, app, ctx, gateway
+):
+    """The pending payment holds the rounded-up charge (5.130 for 5.124 due):
+    the reconcile job must see it as the charge of what is due, and send it
+    again under its key, not cancel it as superseded."""
+    plan = open_shop(db, app, "KWD", 5124)
+    sub_id = subscribe(db, plan, START)
+    original = gateway.create_payment_intent
+    lost = []
+
+    def never_arrives(params, idempotency_key):
+        if not lost:
+            lost.append(idempotency_key)
+            raise stripe.APIConnectionError("the network dropped the request")
+        return original(params, idempotency_key)
+
+    gateway.create_payment_intent = never_arrives
+    Days(ctx, START, jobs=("renew",)).run(31)
+    invoice = the_renewal(db, sub_id)
+    assert [(p.amount, p.status) for p in invoice.payments] == [(5130, PaymentStatus.PENDING)]
+
+    later = START + timedelta(days=31, minutes=5)
+    with time_machine.travel(later, tick=False):
+        assert run_job(ctx, "reconcile", later)["ok"]
+    invoice = the_renewal(db, sub_id)
+    assert [(p.amount, p.status) for p in invoice.payments] == [(5130, PaymentStatus.SUCCEEDED)]
+    assert invoice.status == InvoiceStatus.PAID
+    assert [c["amount"] for c in gateway.charges] == [5130]
+    assert [p.idempotency_key for p in invoice.payments] == lost
