@@ -453,6 +453,68 @@ def test_a_refund_in_any_order_with_the_payments_events_becomes_one_credit_note(
     assert deliver(client, bodies["refund"]).get_json()["duplicate"] is True
 
 
+@pytest.mark.postgres
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+def test_a_refund_and_the_payments_success_delivered_at_once_credit_once(
+    app, db, box, shop, stripe_api
+):
+    """The refund and the success of one payment, delivered at the same
+    moment to two workers, five times over: each invoice ends paid and
+    credited once (both handlers take the invoice's row lock first)."""
+    store_keys(db, box)
+    save_card(db, shop["client"])
+    stripe_api.get(f"{API}/refunds", json={"object": "list", "has_more": False, "data": []})
+    for round_ in range(5):
+        invoice_id = open_invoice(db, shop)
+        intent_id = f"pi_race_{round_}"
+        payment_id = card_payment(db, invoice_id, intent_id, PaymentStatus.REQUIRES_ACTION)
+        refund = {
+            **refund_object(f"re_race_{round_}", 5000, 100),
+            "charge": f"ch_race_{round_}",
+            "payment_intent": intent_id,
+        }
+        stripe_api.get(
+            f"{API}/payment_intents/{intent_id}",
+            json=intent(intent_id, "succeeded", payment_id, invoice_id),
+        )
+        stripe_api.replace(
+            responses.GET,
+            f"{API}/refunds",
+            json={"object": "list", "has_more": False, "data": [refund]},
+        )
+        bodies = [
+            event(
+                "payment_intent.succeeded",
+                intent(intent_id, "succeeded", payment_id, invoice_id),
+            ),
+            event(
+                "charge.refunded",
+                {**CHARGE, "id": f"ch_race_{round_}", "payment_intent": intent_id},
+            ),
+        ]
+        barrier = threading.Barrier(2)
+        statuses: list[int] = []
+
+        def post(body, barrier, statuses):
+            client = app.test_client()
+            barrier.wait()
+            statuses.append(deliver(client, body).status_code)
+
+        threads = [threading.Thread(target=post, args=(body, barrier, statuses)) for body in bodies]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        assert statuses == [200, 200]
+        invoice = get_invoice(db, invoice_id)
+        assert (invoice.status, invoice.amount_paid, invoice.amount_refunded) == (
+            InvoiceStatus.PAID,
+            15000,
+            5000,
+        )
+        assert [n.stripe_refund_id for n in invoice.credit_notes] == [f"re_race_{round_}"]
+
+
 def test_a_dispute_marks_the_invoice_disputed(client, db, box, shop, stripe_api):
     store_keys(db, box)
     save_card(db, shop["client"])
