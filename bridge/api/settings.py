@@ -37,9 +37,10 @@ class SettingsSchema(Schema):
         lambda settings: descriptor_suffix(settings.statement_descriptor),
         allow_none=True,
         metadata={
+            "type": "string",
             "description": "Read only: what card statements print after the Stripe account's "
             "prefix and '* ' (the descriptor in upper case, cut to 10 characters so that "
-            "every prefix fits)"
+            "every prefix fits)",
         },
     )
     company_name = fields.String()
