@@ -12,6 +12,7 @@ from bridge.api.fields import Base64Bytes, Boolean, Integer, Text
 from bridge.billing import business
 from bridge.db import get_session
 from bridge.payments.stripe import keys as stripe_keys
+from bridge.payments.stripe.charges import descriptor_suffix
 from bridge.payments.stripe.client import api_base_from, is_live_key
 
 blp = Blueprint(
@@ -32,6 +33,16 @@ class SettingsSchema(Schema):
     currency = fields.String(allow_none=True)
     currency_set_at = fields.DateTime(allow_none=True)
     statement_descriptor = fields.String(allow_none=True)
+    statement_descriptor_preview = fields.Function(
+        lambda settings: descriptor_suffix(settings.statement_descriptor),
+        allow_none=True,
+        metadata={
+            "type": "string",
+            "description": "Read only: what card statements print after the Stripe account's "
+            "prefix and '* ' (the descriptor in upper case, cut to 10 characters so that "
+            "every prefix fits)",
+        },
+    )
     company_name = fields.String()
     address_line1 = fields.String()
     address_line2 = fields.String()

@@ -35,7 +35,7 @@ from bridge.billing.gateway import PaymentGateway
 from bridge.billing.payments import card_payments
 from bridge.billing.schedule import retry_at
 from bridge.core import events
-from bridge.core.errors import Conflict, Unavailable
+from bridge.core.errors import DomainError, Unavailable
 from bridge.models import Invoice, InvoiceStatus, Payment, PaymentStatus
 from bridge.models.subscriptions import Subscription
 
@@ -140,13 +140,18 @@ def collect_one(session: Session, gateway: PaymentGateway, invoice_id: int, now:
         invoice.next_charge_at = now + RETRY_SOON
         session.commit()
         return "pending"
-    except Conflict as exc:
+    except DomainError as exc:  # Conflict, Invalid, the provider's refusal
+        # This charge cannot be made (nothing was sent): never retried
+        # blindly, the client pays from the email and, unless the card is
+        # merely gone, the agency is told why.
         session.rollback()
         invoice = session.get(Invoice, invoice_id, populate_existing=True)
         invoice.next_charge_at = None
-        if exc.code == "no_saved_card" and invoice.status == InvoiceStatus.OPEN:
-            # The card was removed since: the client pays from the email.
-            events.record(session, events.SavedCardMissing(invoice.id))
+        if invoice.status == InvoiceStatus.OPEN and invoice.amount_due > 0:
+            if exc.code == "no_saved_card":
+                events.record(session, events.SavedCardMissing(invoice.id))
+            elif exc.code not in ("invoice_not_payable", "charge_in_progress"):
+                events.record(session, events.CardPaymentImpossible(invoice.id, exc.message))
         session.commit()
         return "skipped"
 

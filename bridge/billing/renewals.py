@@ -33,6 +33,7 @@ from bridge.billing.states import subscription_to
 from bridge.core import clock, events
 from bridge.core.batches import locked_batches
 from bridge.core.errors import Conflict
+from bridge.core.money import card_limit
 from bridge.models import CatalogStatus, Client, Invoice, InvoiceStatus, Plan, TaxRate
 from bridge.models.invoices import BillingReason
 from bridge.models.subscriptions import Subscription, SubscriptionStatus
@@ -235,8 +236,13 @@ def after_renewal(session: Session, invoice: Invoice, now: datetime) -> str:
     if invoice.status != InvoiceStatus.OPEN:  # zero total: already paid
         return "paid"
     if card_on_file(session, invoice.client):
-        invoice.next_charge_at = now
-        return "charge"
+        limit = card_limit(invoice.amount_due, invoice.currency)
+        if limit is None:
+            invoice.next_charge_at = now
+            return "charge"
+        # Stripe would refuse it at every attempt: paid offline instead.
+        reason = f"Not charged to the saved card: {limit.message(invoice.currency)}"
+        events.record(session, events.CardPaymentImpossible(invoice.id, reason))
     return "email"
 
 

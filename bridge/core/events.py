@@ -122,6 +122,17 @@ class SavedCardMissing(Event):
     invoice_id: int
 
 
+@dataclass(frozen=True)
+class CardPaymentImpossible(Event):
+    """An invoice that was to be charged to a saved card cannot be paid by
+    card (``reason``: below Stripe's minimum, above its maximum...): it is
+    not charged, the client pays it offline from its pay link, and the
+    agency is told."""
+
+    invoice_id: int
+    reason: str
+
+
 # Subscriptions -------------------------------------------------------------------------
 
 

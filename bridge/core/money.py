@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import re
+from dataclasses import dataclass
 from decimal import Decimal
 from functools import lru_cache
 
@@ -260,6 +261,83 @@ def from_stripe_amount(stripe_value: int, currency: str) -> int:
             f"Stripe amount {stripe_value} is a fraction of a {currency} minor unit."
         )
     return amount
+
+
+# Stripe's minimum charge amounts (https://docs.stripe.com/currencies,
+# "Minimum and maximum charge amounts"), in major units. Stripe refuses a
+# smaller charge (``amount_too_small``); a currency not listed has a minimum
+# Stripe checks in the account's settlement currency, which only Stripe
+# can tell (such a refusal is recorded as a failed payment like any other).
+_STRIPE_MINIMUMS = {
+    "USD": "0.50", "AED": "2.00", "AUD": "0.50", "BGN": "1.00", "BRL": "0.50",
+    "CAD": "0.50", "CHF": "0.50", "CZK": "15.00", "DKK": "2.50", "EUR": "0.50",
+    "GBP": "0.30", "HKD": "4.00", "HUF": "175.00", "INR": "0.50", "JPY": "50",
+    "MXN": "10", "MYR": "2", "NOK": "3.00", "NZD": "0.50", "PLN": "2.00",
+    "RON": "2.00", "SEK": "3.00", "SGD": "0.50", "THB": "10",
+}  # fmt: skip
+STRIPE_MINIMUM_CHARGE: dict[str, int] = {
+    code: from_decimal(Decimal(value), code) for code, value in _STRIPE_MINIMUMS.items()
+}
+"""Currency -> the smallest card charge Stripe takes, in our minor units."""
+
+
+def stripe_step(currency: str) -> int:
+    """The smallest step, in our minor units, of an amount Stripe can charge
+    in ``currency``: 1 for most; 10 for the three-decimal currencies (Stripe
+    wants the last digit 0) and for LYD and IQD (three decimals in ISO, two
+    at Stripe); 100 for MGA (two in ISO, none at Stripe)."""
+    step = 10 ** max(0, exponent(currency) - stripe_exponent(currency))
+    if currency in STRIPE_THREE_DECIMAL:
+        step = max(step, 10)
+    return step
+
+
+def stripe_charge_amount(amount_minor: int, currency: str) -> int:
+    """What a card is charged for ``amount_minor`` due: the amount rounded
+    up to ``stripe_step`` (5.124 KWD is charged 5.130 KWD). Stripe's
+    documentation asks integrations to round three-decimal amounts to ten
+    (5.124 to 5.120 or 5.130); rounding up means a card payment always
+    settles what is due, the few fils over it being counted as paid."""
+    _require_int(amount_minor)
+    step = stripe_step(currency)
+    return -(-amount_minor // step) * step
+
+
+@dataclass(frozen=True)
+class CardLimit:
+    """Why an amount cannot be charged by card at Stripe: ``below_minimum``
+    (``limit`` is Stripe's minimum) or ``above_maximum`` (``limit`` is the
+    largest amount), in our minor units."""
+
+    reason: str
+    limit: int
+
+    def message(self, currency: str) -> str:
+        limit = f"{to_decimal(self.limit, currency)} {currency}"
+        if self.reason == "below_minimum":
+            return f"Stripe's smallest card payment in {currency} is {limit}."
+        return f"Stripe's largest card payment in {currency} is {limit}."
+
+
+def card_limit(amount_minor: int, currency: str) -> CardLimit | None:
+    """Why ``amount_minor`` (a positive amount due) cannot be paid by card
+    through Stripe, or None when it can (after ``stripe_charge_amount``)."""
+    charged = stripe_charge_amount(amount_minor, currency)
+    minimum = STRIPE_MINIMUM_CHARGE.get(currency)
+    if minimum is not None and charged < minimum:
+        return CardLimit("below_minimum", minimum)
+    largest = _largest_charge(currency)
+    if charged > largest:
+        return CardLimit("above_maximum", largest)
+    return None
+
+
+def _largest_charge(currency: str) -> int:
+    """The largest amount (our minor units) ``stripe_amount`` accepts."""
+    scale = stripe_exponent(currency) - exponent(currency)
+    largest = MAX_AMOUNT // 10**scale if scale >= 0 else MAX_AMOUNT * 10**-scale
+    step = stripe_step(currency)
+    return largest // step * step
 
 
 def round_half_up(numerator: int, denominator: int) -> int:

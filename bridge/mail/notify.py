@@ -123,6 +123,28 @@ def payment_failed(
     return queued
 
 
+def card_payment_impossible(session: Session, invoice: Invoice, reason: str) -> bool:
+    """An invoice to be charged to the saved card cannot be paid by card:
+    the client gets it with its pay link (the page says why and how to pay
+    offline), the agency a failure note with the reason (attempt 0: no
+    charge was sent, none will be retried)."""
+    queued = invoice_sent(session, invoice)
+    _to_agency(
+        session,
+        "agency_payment_failed",
+        f"agency_payment_failed:invoice:{invoice.id}:not_by_card",
+        invoice.client,
+        lambda f: {
+            **f.invoice(invoice),
+            "attempt": "0",
+            "retry_date": f.words["no_retry"],
+            "failure_reason": reason,
+        },
+        invoice=invoice,
+    )
+    return queued
+
+
 def action_required(session: Session, invoice: Invoice, *, attempt: int) -> bool:
     """The bank wants the client to confirm charge ``attempt`` (3-D Secure)."""
     return _to_client(

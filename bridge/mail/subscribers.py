@@ -28,6 +28,10 @@ def saved_card_missing(session: Session, event: events.SavedCardMissing) -> None
     notify.invoice_sent(session, session.get(Invoice, event.invoice_id))
 
 
+def card_payment_impossible(session: Session, event: events.CardPaymentImpossible) -> None:
+    notify.card_payment_impossible(session, session.get(Invoice, event.invoice_id), event.reason)
+
+
 def payment_succeeded(session: Session, event: events.PaymentSucceeded) -> None:
     # A receipt for the payment that settles the invoice; a part payment gets none.
     if event.settled:
@@ -84,6 +88,7 @@ def subscription_behind(session: Session, event: events.SubscriptionBehind) -> N
 SUBSCRIBERS = {
     events.InvoiceFinalized: invoice_finalized,
     events.SavedCardMissing: saved_card_missing,
+    events.CardPaymentImpossible: card_payment_impossible,
     events.PaymentSucceeded: payment_succeeded,
     events.PaymentFailed: payment_failed,
     events.PaymentRequiresAction: payment_requires_action,

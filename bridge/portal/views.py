@@ -44,6 +44,7 @@ from bridge.billing import invoices
 from bridge.billing.business import get_settings, localiser
 from bridge.core.errors import Conflict, NotFound
 from bridge.core.l10n import Localiser
+from bridge.core.money import card_limit, stripe_charge_amount, stripe_step
 from bridge.db import get_session
 from bridge.models import (
     BusinessSettings,
@@ -155,6 +156,38 @@ def _card_payments(session, settings: BusinessSettings):
     return _gateway(session)
 
 
+def _card_limit_note(invoice: Invoice, l10n: Localiser) -> str | None:
+    """Why the amount due cannot be paid by card (Stripe's minimum or
+    maximum charge), in the invoice's language; None when it can."""
+    limit = card_limit(invoice.amount_due, invoice.currency)
+    if limit is None:
+        return None
+    values = {"currency": invoice.currency, "amount": l10n.money(limit.limit, invoice.currency)}
+    if limit.reason == "below_minimum":
+        text = l10n.gettext(
+            "This amount cannot be paid by card: the smallest card payment in %(currency)s "
+            "is %(amount)s."
+        )
+    else:
+        text = l10n.gettext(
+            "This amount cannot be paid by card: the largest card payment in %(currency)s "
+            "is %(amount)s."
+        )
+    return text % values
+
+
+def _card_rounding_note(invoice: Invoice, l10n: Localiser) -> str | None:
+    """For a three-decimal currency: what the card is charged, when Stripe's
+    unit makes it more than the amount due; None otherwise."""
+    charged = stripe_charge_amount(invoice.amount_due, invoice.currency)
+    if charged == invoice.amount_due:
+        return None
+    return l10n.gettext("Card payments are charged in steps of %(step)s: %(amount)s.") % {
+        "step": l10n.money(stripe_step(invoice.currency), invoice.currency),
+        "amount": l10n.money(charged, invoice.currency),
+    }
+
+
 def _last_payment(session, invoice: Invoice, status: PaymentStatus) -> Payment | None:
     return session.scalar(
         select(Payment)
@@ -221,6 +254,9 @@ def hosted_invoice(token: str):
     payable = _payable(invoice)
     processing = payable and invoice.payment_state == PaymentState.PROCESSING
     gateway = _card_payments(session, settings) if payable and not processing else None
+    card_unavailable = _card_limit_note(invoice, l10n) if gateway is not None else None
+    if card_unavailable:
+        gateway = None  # Stripe would refuse it: only the offline instructions
     action_required = gateway is not None and invoice.payment_state == PaymentState.ACTION_REQUIRED
     last_failure = None
     if gateway is not None and invoice.payment_state == PaymentState.FAILED:
@@ -240,6 +276,9 @@ def hosted_invoice(token: str):
         payable=payable,
         processing=processing,
         card_payments=gateway is not None,
+        card_unavailable=card_unavailable,
+        card_amount=stripe_charge_amount(invoice.amount_due, invoice.currency),
+        card_rounding=_card_rounding_note(invoice, l10n) if gateway is not None else None,
         action_required=action_required,
         last_failure=last_failure,
         stripe_js_url=current_app.config["STRIPE_JS_URL"],
@@ -308,6 +347,14 @@ def _require_payable(invoice: Invoice) -> None:
         raise Conflict("A payment of this invoice is being processed.", code="payment_in_progress")
 
 
+def _require_card_amount(session, invoice: Invoice) -> None:
+    """Refuse, before anything is created at Stripe, an amount Stripe
+    cannot take by card."""
+    note = _card_limit_note(invoice, localiser(session, invoice.language))
+    if note:
+        raise Conflict(note, code=stripe_gateway.CARD_LIMIT_CODE)
+
+
 def _require_gateway(session):
     module = stripe_gateway
     gateway = _card_payments(session, get_settings(session))
@@ -351,6 +398,7 @@ def setup_intent(token: str):
     invoice = _invoice(token)
     _require_payable(invoice)
     session = get_session()
+    _require_card_amount(session, invoice)
     module, gateway = _require_gateway(session)
     intent = module.start_card_setup(session, gateway, invoice.client)
     session.commit()
@@ -364,6 +412,7 @@ def pay(token: str):
     invoice = _invoice(token)
     _require_payable(invoice)
     session = get_session()
+    _require_card_amount(session, invoice)
     module, gateway = _require_gateway(session)
     module.complete_card_setup(session, gateway, invoice.client, body["setup_intent_id"])
     session.commit()

@@ -387,6 +387,134 @@ def test_refunds_made_at_stripe_become_credit_notes_once(client, db, box, shop, 
     assert get_invoice(db, invoice_id).amount_refunded == 8000
 
 
+FOUR_EVENTS = ("requires_action", "failed", "succeeded", "refund")
+
+
+@pytest.mark.parametrize("order", list(itertools.permutations(FOUR_EVENTS)), ids="-".join)
+@pytest.mark.parametrize("mode", ["re-fetched", "from the payload"])
+def test_a_refund_in_any_order_with_the_payments_events_becomes_one_credit_note(
+    client, db, box, shop, stripe_api, mode, order
+):
+    """3-D Secure, a failure, the success and a refund made in Stripe's
+    dashboard, delivered in any of the 24 orders: one end state, the invoice
+    paid and credited once. A refund before the success settles the
+    PaymentIntent from Stripe first; without a key to ask Stripe, it fails
+    (500, stored unprocessed) and Stripe's next delivery applies it."""
+    store_keys(db, box, secret_key=SECRET_KEY if mode == "re-fetched" else None)
+    save_card(db, shop["client"])
+    invoice_id = open_invoice(db, shop)
+    intent_id = "pi_refund_order"
+    payment_id = card_payment(db, invoice_id, intent_id, PaymentStatus.REQUIRES_ACTION)
+    refund = {**refund_object("re_order", 5000, 100), "payment_intent": intent_id}
+    charge = {
+        **CHARGE,
+        "id": "ch_order",
+        "payment_intent": intent_id,
+        "refunds": {"object": "list", "data": [refund], "has_more": False},
+    }
+    # Stripe as it is by the time any of these events arrives: the payment
+    # succeeded, then part of it was refunded.
+    stripe_api.get(
+        f"{API}/payment_intents/{intent_id}",
+        json=intent(intent_id, "succeeded", payment_id, invoice_id),
+    )
+    stripe_api.get(f"{API}/refunds", json={"object": "list", "has_more": False, "data": [refund]})
+    bodies = {
+        "requires_action": event(
+            "payment_intent.requires_action",
+            intent(intent_id, "requires_action", payment_id, invoice_id),
+        ),
+        "failed": event(
+            "payment_intent.payment_failed",
+            intent(intent_id, "requires_payment_method", payment_id, invoice_id),
+        ),
+        "succeeded": event(
+            "payment_intent.succeeded", intent(intent_id, "succeeded", payment_id, invoice_id)
+        ),
+        "refund": event("charge.refunded", charge),
+    }
+    answers = [deliver(client, bodies[name]).status_code for name in order]
+    refund_first = order.index("refund") < order.index("succeeded")
+    if mode == "from the payload" and refund_first:
+        assert answers[order.index("refund")] == 500
+        assert deliver(client, bodies["refund"]).status_code == 200  # Stripe's retry
+    else:
+        assert answers == [200] * 4
+    assert all(row.processed_at is not None for row in events_stored(db))
+
+    invoice = get_invoice(db, invoice_id)
+    assert (invoice.status, invoice.amount_paid, invoice.amount_refunded) == (
+        InvoiceStatus.PAID,
+        15000,
+        5000,
+    )
+    assert [(n.stripe_refund_id, n.amount) for n in invoice.credit_notes] == [("re_order", 5000)]
+    assert [(p.id, p.status) for p in invoice.payments] == [(payment_id, PaymentStatus.SUCCEEDED)]
+    assert deliver(client, bodies["refund"]).get_json()["duplicate"] is True
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+def test_a_refund_and_the_payments_success_delivered_at_once_credit_once(
+    app, db, box, shop, stripe_api
+):
+    """The refund and the success of one payment, delivered at the same
+    moment to two workers, five times over: each invoice ends paid and
+    credited once (both handlers take the invoice's row lock first)."""
+    store_keys(db, box)
+    save_card(db, shop["client"])
+    stripe_api.get(f"{API}/refunds", json={"object": "list", "has_more": False, "data": []})
+    for round_ in range(5):
+        invoice_id = open_invoice(db, shop)
+        intent_id = f"pi_race_{round_}"
+        payment_id = card_payment(db, invoice_id, intent_id, PaymentStatus.REQUIRES_ACTION)
+        refund = {
+            **refund_object(f"re_race_{round_}", 5000, 100),
+            "charge": f"ch_race_{round_}",
+            "payment_intent": intent_id,
+        }
+        stripe_api.get(
+            f"{API}/payment_intents/{intent_id}",
+            json=intent(intent_id, "succeeded", payment_id, invoice_id),
+        )
+        stripe_api.replace(
+            responses.GET,
+            f"{API}/refunds",
+            json={"object": "list", "has_more": False, "data": [refund]},
+        )
+        bodies = [
+            event(
+                "payment_intent.succeeded",
+                intent(intent_id, "succeeded", payment_id, invoice_id),
+            ),
+            event(
+                "charge.refunded",
+                {**CHARGE, "id": f"ch_race_{round_}", "payment_intent": intent_id},
+            ),
+        ]
+        barrier = threading.Barrier(2)
+        statuses: list[int] = []
+
+        def post(body, barrier, statuses):
+            client = app.test_client()
+            barrier.wait()
+            statuses.append(deliver(client, body).status_code)
+
+        threads = [threading.Thread(target=post, args=(body, barrier, statuses)) for body in bodies]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        assert statuses == [200, 200]
+        invoice = get_invoice(db, invoice_id)
+        assert (invoice.status, invoice.amount_paid, invoice.amount_refunded) == (
+            InvoiceStatus.PAID,
+            15000,
+            5000,
+        )
+        assert [n.stripe_refund_id for n in invoice.credit_notes] == [f"re_race_{round_}"]
+
+
 def test_a_dispute_marks_the_invoice_disputed(client, db, box, shop, stripe_api):
     store_keys(db, box)
     save_card(db, shop["client"])

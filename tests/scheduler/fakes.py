@@ -77,6 +77,7 @@ class RecordingGateway(StripeFlows):
             "customer": params["customer"],
             "payment_method": params["payment_method"],
             "metadata": dict(params["metadata"]),
+            "statement_descriptor_suffix": params.get("statement_descriptor_suffix"),
             "client_secret": "pi_secret_fake",
             "created": 0,
             # When the charge reached "Stripe" (the tests' clock).

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from bridge.payments.stripe.cards import complete_card_setup, ensure_customer, start_card_setup
 from bridge.payments.stripe.charges import (
+    CARD_LIMIT_CODE,
     charge_invoice,
     payment_action,
     reconcile_pending,
@@ -50,6 +51,7 @@ from bridge.payments.stripe.keys import (
 from bridge.payments.stripe.refunds import refund
 
 __all__ = [
+    "CARD_LIMIT_CODE",
     "API_VERSION",
     "StripeApi",
     "StripeGateway",

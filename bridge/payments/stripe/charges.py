@@ -24,6 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from bridge.billing.business import get_settings
 from bridge.billing.payments import (
     CARD_GATEWAY,
     COLLECTIBLE,
@@ -38,7 +39,7 @@ from bridge.billing.payments import (
 )
 from bridge.core import clock
 from bridge.core.errors import Conflict, NotFound
-from bridge.core.money import stripe_amount
+from bridge.core.money import card_limit, stripe_amount, stripe_charge_amount
 from bridge.models import Client, Invoice, Payment, PaymentMethod, PaymentState, PaymentStatus
 from bridge.payments.stripe.client import (
     UNKNOWN_OUTCOME,
@@ -50,6 +51,26 @@ from bridge.payments.stripe.client import (
 )
 
 log = logging.getLogger(__name__)
+
+CARD_LIMIT_CODE = "amount_not_chargeable_by_card"
+"""The ``Conflict`` code of an amount Stripe cannot take by card (below its
+minimum, above its maximum): such an invoice is paid offline."""
+
+SUFFIX_MAX = 22 - 10 - 2
+"""The longest statement descriptor suffix that fits every account: card
+statements print the account's prefix (2 to 10 characters), ``* `` and the
+suffix, 22 characters in all (https://docs.stripe.com/get-started/account/
+statement-descriptors)."""
+
+
+def descriptor_suffix(descriptor: str | None) -> str | None:
+    """The ``statement_descriptor_suffix`` card charges carry for the
+    business's statement descriptor, as statements print it (upper case,
+    cut to ``SUFFIX_MAX``); None when there is none or nothing with a
+    letter is left (Stripe wants one)."""
+    suffix = (descriptor or "").upper()[:SUFFIX_MAX].strip()
+    return suffix if any(c.isalpha() for c in suffix) else None
+
 
 # A pending payment younger than this may still be in flight: leave it be.
 PENDING_GRACE = timedelta(minutes=1)
@@ -191,7 +212,15 @@ def _begin_charge(session: Session, invoice_id: int) -> tuple[str, int]:
     ):
         session.commit()
         return "action", latest.id
-    amount = invoice.amount_due
+    limit = card_limit(invoice.amount_due, invoice.currency)
+    if limit is not None:
+        # Refused before anything is stored or sent: Stripe would refuse it
+        # at every attempt (the caller makes the invoice offline-only).
+        raise Conflict(
+            f"This invoice cannot be paid by card: {limit.message(invoice.currency)}",
+            code=CARD_LIMIT_CODE,
+        )
+    amount = stripe_charge_amount(invoice.amount_due, invoice.currency)
     stripe_amount(amount, invoice.currency)  # refuse before anything is stored
     now = clock.now()
     payment = Payment(
@@ -243,6 +272,10 @@ def _send(
     }
     if not on_session:
         params["off_session"] = True
+    suffix = descriptor_suffix(get_settings(session).statement_descriptor)
+    if suffix:
+        # Card charges take only a suffix, printed after the account's prefix.
+        params["statement_descriptor_suffix"] = suffix
     key = payment.idempotency_key
     release(session)
     try:
@@ -307,7 +340,7 @@ def _resolve_pending(
     if (
         payment.status != PaymentStatus.PENDING
         or invoice.status not in COLLECTIBLE
-        or invoice.amount_due < payment.amount
+        or stripe_charge_amount(invoice.amount_due, invoice.currency) < payment.amount
     ):
         if payment.status == PaymentStatus.PENDING:
             apply_outcome(

@@ -216,19 +216,49 @@ def _charge_intent_id(gateway: StripeApi | None, obj: dict, charge_field: str) -
     return gateway.retrieve_charge(charge_id).get("payment_intent") if charge_id else None
 
 
+class PaymentNotSettled(Exception):
+    """A refund arrived for a payment whose success is not known here yet:
+    the event stays unprocessed (500) and Stripe delivers it again."""
+
+
 def _charge_refunded(session: Session, gateway: StripeApi | None, charge: dict) -> None:
     """charge.refunded: a credit note for each refund of the charge not
     recorded yet (our own ``refund`` records its refund id first, or finds
-    the note this handler made)."""
-    payment = _payment_of(session, _charge_intent_id(gateway, charge, "id"))
+    the note this handler made).
+
+    A refund may arrive before ``payment_intent.succeeded`` (Stripe does not
+    order its events): only money that was received can be credited, so
+    the PaymentIntent is first settled from Stripe (as it is now: a refunded
+    charge succeeded) through ``apply_outcome``, as its own event would have.
+    Without a secret key to ask Stripe, or when Stripe still does not say
+    succeeded, the handler fails and the event is retried later, never
+    marked processed with the refund lost."""
+    intent_id = _charge_intent_id(gateway, charge, "id")
+    payment = _payment_of(session, intent_id)
+    intent = None
+    if payment is None and gateway is not None and intent_id:
+        # Our payment may not carry the PaymentIntent's id yet (the answer
+        # to the charge was lost): the metadata we set on it finds it.
+        intent = gateway.retrieve_payment_intent(intent_id)
+        payment = payment_for_intent(session, intent)
     if payment is None:
         log.info("charge %s is not one of ours: ignored", charge.get("id"))
         return
+    if payment.status != PaymentStatus.SUCCEEDED and gateway is not None and intent is None:
+        intent = gateway.retrieve_payment_intent(payment.stripe_payment_intent_id or intent_id)
     if gateway is not None:
         refunds = gateway.refunds_of_charge(charge["id"])
     else:
         refunds = (charge.get("refunds") or {}).get("data") or []
+    # The invoice's row lock before amount_paid or amount_refunded change.
     invoice, payment = lock_payment(session, payment.id)
+    if intent is not None:
+        apply_outcome(session, invoice, payment, outcome_of_intent(intent))
+    if payment.status != PaymentStatus.SUCCEEDED:
+        raise PaymentNotSettled(
+            f"charge {charge.get('id')} was refunded but payment {payment.id} is "
+            f"{payment.status.value} here: retried once its success is known"
+        )
     for refund in sorted(refunds, key=lambda r: (r.get("created") or 0, r.get("id") or "")):
         record_refund(session, invoice, payment, refund)
 
