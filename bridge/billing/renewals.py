@@ -32,6 +32,7 @@ from bridge.billing.states import subscription_to
 from bridge.core import clock, events
 from bridge.core.batches import locked_batches
 from bridge.core.errors import Conflict
+from bridge.core.outages import is_database_unavailable
 from bridge.models import CatalogStatus, Client, Invoice, InvoiceStatus, Plan, TaxRate
 from bridge.models.invoices import BillingReason
 from bridge.models.subscriptions import Subscription, SubscriptionStatus
@@ -274,7 +275,9 @@ def renew_due(
                 # Another scheduler invoiced this period first: nothing to do.
                 savepoint.rollback()
                 report.failed_ids.add(subscription_id)
-            except Exception:
+            except Exception as exc:
+                if is_database_unavailable(exc):
+                    raise  # not this subscription's fault: the batch stops, logged once
                 savepoint.rollback()
                 report.errors += 1
                 report.failed_ids.add(subscription_id)

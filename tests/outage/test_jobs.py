@@ -1,0 +1,89 @@
+"""The scheduler when PostgreSQL goes away mid-batch: the renew job stops at
+the first connection error and logs it once; mail claimed by a deliverer
+that lost the database does not wait for its lease to end."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import time_machine
+from sqlalchemy import func, select
+
+from bridge.models import Invoice
+from scheduler.jobs import JobContext, run_job
+from tests.outage.conftest import proxied_database
+from tests.scheduler.conftest import shop, subscribe  # noqa: F401 (a fixture)
+from tests.scheduler.fakes import RecordingGateway
+
+pytestmark = [pytest.mark.slow, pytest.mark.postgres]
+
+START = datetime(2026, 1, 5, 9, tzinfo=UTC)
+DUE = START + timedelta(days=32)
+CLIENTS = 6
+
+
+@pytest.fixture
+def due(db, shop):  # noqa: F811 (the scheduler tests' shop)
+    """Subscriptions due at DUE, of clients with a saved card."""
+    return [
+        subscribe(db, shop["monthly"], START, email=f"c{i}@client.example") for i in range(CLIENTS)
+    ]
+
+
+@pytest.fixture
+def ctx(app, pg, proxy):
+    database = proxied_database(pg, proxy)
+    yield JobContext(
+        database=database,
+        box=app.extensions["bridge.secret_box"],
+        gateway_factory=lambda _session: RecordingGateway(),
+    )
+    database.dispose()
+
+
+def renewal_invoices(direct) -> int:
+    with direct.session() as s:
+        return s.scalar(
+            select(func.count()).select_from(Invoice).where(Invoice.period_start.is_not(None))
+        )
+
+
+@pytest.mark.parametrize(
+    "lost_at",
+    [b"INSERT INTO invoices", b"INSERT INTO payments"],
+    ids=["while renewing", "while charging"],
+)
+def test_the_renew_job_stops_at_the_first_connection_error_and_logs_it_once(
+    due, ctx, proxy, direct, caplog, lost_at
+):
+    caplog.set_level(logging.INFO)
+    proxy.go_down_when(lost_at)
+    with time_machine.travel(DUE, tick=False):
+        record = run_job(ctx, "renew", DUE)
+    assert proxy.went_down.is_set()
+    assert record["ok"] is False
+    assert "OperationalError" in record["error"]
+    problems = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(problems) == 1, [r.getMessage() for r in problems]
+    assert problems[0].exc_info is None  # one line, not a traceback
+    if lost_at == b"INSERT INTO invoices":
+        assert renewal_invoices(direct) == 0
+
+    proxy.come_back()
+    with time_machine.travel(DUE, tick=False):
+        record = run_job(ctx, "renew", DUE)
+    assert record["ok"], record
+    if lost_at == b"INSERT INTO invoices":
+        assert record["counts"]["renewed"] == CLIENTS
+    # (Charges claimed by the run that lost the database wait for their
+    # 10-minute lease: exactly once comes first there.)
+    assert renewal_invoices(direct) == CLIENTS
+    with direct.session() as s:
+        per_subscription = s.execute(
+            select(Invoice.subscription_id, func.count())
+            .where(Invoice.period_start.is_not(None))
+            .group_by(Invoice.subscription_id)
+        ).all()
+    assert sorted(per_subscription) == [(i, 1) for i in sorted(due)]
