@@ -10,8 +10,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import time_machine
 from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
 
-from bridge.models import Invoice
+from bridge.mail import delivery, outbox
+from bridge.mail.render import Rendered
+from bridge.models import Invoice, OutboxMessage, OutboxStatus
 from scheduler.jobs import JobContext, run_job
 from tests.outage.conftest import proxied_database
 from tests.scheduler.conftest import shop, subscribe  # noqa: F401 (a fixture)
@@ -87,3 +90,62 @@ def test_the_renew_job_stops_at_the_first_connection_error_and_logs_it_once(
             .group_by(Invoice.subscription_id)
         ).all()
     assert sorted(per_subscription) == [(i, 1) for i in sorted(due)]
+
+
+class RecordingTransport:
+    """Sends nothing; ``on_send`` runs after each message."""
+
+    sender = "billing@agency.example"
+
+    def __init__(self, on_send=None):
+        self.sent: list[str] = []
+        self.on_send = on_send
+
+    def send(self, message) -> None:
+        self.sent.append(str(message["To"]))
+        if self.on_send:
+            self.on_send(len(self.sent))
+
+
+def queue_mail(direct, count: int, now: datetime) -> None:
+    rendered = Rendered(
+        subject="Hello",
+        html="<p>Hello</p>",
+        text="Hello",
+        from_name="Agency",
+        reply_to="",
+        logo_id=None,
+    )
+    with direct.session() as s:
+        for i in range(count):
+            outbox.enqueue(
+                s,
+                trigger="test",
+                dedupe_key=f"test:{i}",
+                to=f"c{i}@client.example",
+                message=rendered,
+                now=now,
+            )
+
+
+def test_mail_claimed_when_the_database_went_away_goes_out_at_the_next_run(pg, proxy, direct):
+    now = datetime(2026, 3, 1, 9, tzinfo=UTC)
+    queue_mail(direct, 4, now)
+    database = proxied_database(pg, proxy)
+    try:
+        # The database goes away right after the first message went out.
+        transport = RecordingTransport(on_send=lambda n: n == 1 and proxy.go_down())
+        with pytest.raises(OperationalError):
+            delivery.deliver_due(database, transport, now=now)
+        assert transport.sent == ["c0@client.example"]
+        proxy.come_back()
+        transport.on_send = None
+        # The next run, 15 seconds later: not 10 minutes.
+        report = delivery.deliver_due(database, transport, now=now + timedelta(seconds=15))
+    finally:
+        database.dispose()
+    assert report.sent == 3
+    assert sorted(transport.sent) == [f"c{i}@client.example" for i in range(4)]
+    with direct.session() as s:
+        rows = s.execute(select(OutboxMessage.status, OutboxMessage.attempts)).all()
+    assert rows == [(OutboxStatus.SENT, 1)] * 4
