@@ -182,6 +182,15 @@ def _watch_statements(engine: Engine, watchdog: StatementWatchdog) -> None:
         setattr(dialect, name, connection_call(getattr(dialect, name)))
 
 
+def connect_args(url: str, timeouts: Timeouts) -> dict:
+    """libpq parameters of ``timeouts``; ``options`` already in the URL are kept."""
+    parameters = timeouts.libpq_parameters()
+    options = make_url(url).query.get("options")
+    if options and "options" in parameters:
+        parameters["options"] = f"{options} {parameters['options']}"
+    return parameters
+
+
 def make_engine(url: str, echo: bool = False, timeouts: Timeouts | None = None) -> Engine:
     """An engine for ``url``; on PostgreSQL with ``timeouts`` (the defaults
     when None) set on every connection."""
@@ -198,17 +207,13 @@ def make_engine(url: str, echo: bool = False, timeouts: Timeouts | None = None) 
         event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
         return engine
     timeouts = timeouts or Timeouts()
-    connect_args = timeouts.libpq_parameters()
-    options = make_url(url).query.get("options")
-    if options and "options" in connect_args:
-        connect_args["options"] = f"{options} {connect_args['options']}"
     engine = create_engine(
         url,
         echo=echo,
         pool_pre_ping=True,
         pool_size=5,
         max_overflow=10,
-        connect_args=connect_args,
+        connect_args=connect_args(url, timeouts),
     )
     if timeouts.statement > 0:
         _watch_statements(engine, StatementWatchdog(timeouts.statement + DEADLINE_GRACE))
