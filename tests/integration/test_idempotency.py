@@ -2,9 +2,11 @@
 retry with the same key, another request with the key is a 409, errors are
 not kept, keys belong to their caller and are forgotten after a day."""
 
+import threading
 from datetime import timedelta
 
 import pytest
+import requests
 from sqlalchemy import func, select, text
 
 from bridge.api import idempotency
@@ -14,6 +16,9 @@ from bridge.core import clock
 from bridge.models import IdempotencyKey, Payment
 from tests import shop as shops
 from tests.conftest import Api, make_token
+from tests.e2e.conftest import LiveServer
+
+THREADS = 8
 
 
 @pytest.fixture
@@ -174,3 +179,31 @@ def test_the_openapi_document_names_the_header_on_posts(client):
     assert reference in post["parameters"]
     assert reference in spec["paths"]["/api/v1/site/seo-scans"]["post"]["parameters"]
     assert "parameters" not in spec["paths"]["/api/v1/site/connect"]["post"]
+
+
+@pytest.mark.slow
+def test_simultaneous_requests_with_one_key_record_one_payment(app, db, open_invoice):
+    token = make_token(db)
+    barrier = threading.Barrier(THREADS)
+    answers: list[tuple[int, str | None]] = []
+
+    def worker(url):
+        barrier.wait()
+        response = requests.post(
+            f"{url}/api/v1/invoices/{open_invoice}/payments",
+            json={"amount": 1000, "method": "bank_transfer"},
+            headers={"Authorization": f"Bearer {token}", "Idempotency-Key": "once"},
+            timeout=30,
+        )
+        answers.append((response.status_code, (response.json().get("error") or {}).get("code")))
+
+    with LiveServer(app) as server:
+        threads = [threading.Thread(target=worker, args=(server.url,)) for _ in range(THREADS)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert payments(db) == 1
+    assert len(answers) == THREADS
+    assert {a for a in answers if a[0] != 201} <= {(409, "idempotency_key_in_use")}, answers
+    assert (201, None) in answers
