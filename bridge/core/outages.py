@@ -19,9 +19,14 @@ def is_database_unavailable(error: BaseException | None) -> bool:
     """Whether ``error`` (or what caused it) says the database cannot be
     reached right now: a DBAPI OperationalError (refused, lost, timed out,
     cancelled by ``statement_timeout``, SQLite busy), a connection SQLAlchemy
-    found dead (``connection_invalidated``), or the pool's own timeout."""
+    found dead (``connection_invalidated``), or the pool's own timeout. A
+    deadlock, a serialization failure or a lock not available (PostgreSQL
+    raises them as OperationalErrors too) are races between requests, not
+    an outage."""
     seen = 0
     while error is not None and seen < 10:
+        if _is_contention(error):
+            return False
         if isinstance(error, sa_exc.OperationalError | sa_exc.TimeoutError):
             return True
         if isinstance(error, sa_exc.DBAPIError) and error.connection_invalidated:
@@ -29,3 +34,18 @@ def is_database_unavailable(error: BaseException | None) -> bool:
         error = error.__cause__ or error.__context__
         seen += 1
     return False
+
+
+# SQLSTATEs of races between transactions: class 40 (serialization failure,
+# deadlock detected) and lock_not_available.
+CONTENTION_CLASSES = ("40",)
+CONTENTION_STATES = {"55P03"}
+
+
+def _is_contention(error: BaseException) -> bool:
+    state = getattr(getattr(error, "orig", None), "sqlstate", None) or getattr(
+        error, "sqlstate", None
+    )
+    return isinstance(state, str) and (
+        state.startswith(CONTENTION_CLASSES) or state in CONTENTION_STATES
+    )

@@ -6,6 +6,9 @@ from __future__ import annotations
 import socket
 import time
 
+from sqlalchemy import exc as sa_exc
+
+from bridge.core.outages import is_database_unavailable
 from bridge.db import StatementWatchdog, Timeouts, connect_args
 
 
@@ -75,3 +78,33 @@ def test_the_watchdog_leaves_a_statement_answered_in_time_alone():
     assert ours.recv(1) == b"y"
     ours.close()
     theirs.close()
+
+
+class DriverError(Exception):
+    def __init__(self, sqlstate):
+        super().__init__(f"driver error {sqlstate}")
+        self.sqlstate = sqlstate
+
+
+def wrapped(cls, sqlstate=None, invalidated=False):
+    return cls("SELECT 1", {}, DriverError(sqlstate), connection_invalidated=invalidated)
+
+
+def test_what_counts_as_the_database_being_unavailable():
+    assert is_database_unavailable(wrapped(sa_exc.OperationalError))  # lost, refused
+    assert is_database_unavailable(wrapped(sa_exc.OperationalError, "57014"))  # timed out
+    assert is_database_unavailable(wrapped(sa_exc.InterfaceError, invalidated=True))
+    assert is_database_unavailable(sa_exc.TimeoutError("pool"))
+    # Races between requests are not an outage.
+    assert not is_database_unavailable(wrapped(sa_exc.OperationalError, "40P01"))
+    assert not is_database_unavailable(wrapped(sa_exc.OperationalError, "40001"))
+    assert not is_database_unavailable(wrapped(sa_exc.OperationalError, "55P03"))
+    assert not is_database_unavailable(wrapped(sa_exc.IntegrityError, "23505"))
+    assert not is_database_unavailable(ValueError("no"))
+    try:
+        try:
+            raise wrapped(sa_exc.OperationalError)
+        except sa_exc.OperationalError as exc:
+            raise RuntimeError("while renewing") from exc
+    except RuntimeError as outer:
+        assert is_database_unavailable(outer)
