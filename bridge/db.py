@@ -87,6 +87,8 @@ class Timeouts:
 # A statement gets this long past ``statement_timeout`` for the server's own
 # cancellation to arrive before we give its connection up.
 DEADLINE_GRACE = 1.0
+# How often the watchdog looks at the statements waiting.
+WATCH_INTERVAL = 0.1
 
 
 class StatementWatchdog:
@@ -96,14 +98,17 @@ class StatementWatchdog:
     OperationalError (the server closed the connection), SQLAlchemy drops the
     connection from the pool, and the request answers 503. Only a network
     or proxy that stopped passing bytes gets here: a slow statement is
-    cancelled by the server's ``statement_timeout`` a second earlier."""
+    cancelled by the server's ``statement_timeout`` a second earlier.
+
+    One thread per process watches the statements of every engine."""
+
+    _lock = threading.Lock()
+    _waiting: dict[int, tuple[float, int, float]] = {}  # ticket -> (deadline, fd, limit)
+    _tickets = 0
+    _pid: int | None = None
 
     def __init__(self, limit: float):
         self.limit = limit
-        self._lock = threading.Lock()
-        self._waiting: dict[int, tuple[float, int]] = {}  # ticket -> (deadline, fd)
-        self._tickets = 0
-        self._pid: int | None = None
 
     @contextmanager
     def guard(self, dbapi_connection) -> Iterator[None]:
@@ -112,29 +117,31 @@ class StatementWatchdog:
         except Exception:  # already closed: the call fails by itself
             yield
             return
-        with self._lock:
-            if self._pid != os.getpid():  # first use, or a forked worker
-                self._pid = os.getpid()
-                threading.Thread(target=self._watch, name="db-watchdog", daemon=True).start()
-            self._tickets += 1
-            ticket = self._tickets
-            self._waiting[ticket] = (time.monotonic() + self.limit, fd)
+        cls = StatementWatchdog
+        with cls._lock:
+            if cls._pid != os.getpid():  # first use, or a forked worker
+                cls._pid = os.getpid()
+                cls._waiting = {}
+                threading.Thread(target=cls._watch, name="db-watchdog", daemon=True).start()
+            cls._tickets += 1
+            ticket = cls._tickets
+            cls._waiting[ticket] = (time.monotonic() + self.limit, fd, self.limit)
         try:
             yield
         finally:
-            with self._lock:
-                self._waiting.pop(ticket, None)
+            with cls._lock:
+                cls._waiting.pop(ticket, None)
 
-    def _watch(self) -> None:
-        pause = min(0.25, self.limit / 4)
+    @classmethod
+    def _watch(cls) -> None:
         while True:
-            time.sleep(pause)
+            time.sleep(WATCH_INTERVAL)
             now = time.monotonic()
-            with self._lock:
-                late = [t for t, (deadline, _fd) in self._waiting.items() if deadline <= now]
+            with cls._lock:
+                late = [t for t, (deadline, _fd, _limit) in cls._waiting.items() if deadline <= now]
                 for ticket in late:
-                    _deadline, fd = self._waiting.pop(ticket)
-                    log.warning("database: no answer in %.1f s, closing the connection", self.limit)
+                    _deadline, fd, limit = cls._waiting.pop(ticket)
+                    log.warning("database: no answer in %.1f s, closing the connection", limit)
                     _shut_down(fd)
 
 

@@ -4,6 +4,7 @@ statement whose answer never comes."""
 from __future__ import annotations
 
 import socket
+import threading
 import time
 
 from sqlalchemy import exc as sa_exc
@@ -108,3 +109,13 @@ def test_what_counts_as_the_database_being_unavailable():
             raise RuntimeError("while renewing") from exc
     except RuntimeError as outer:
         assert is_database_unavailable(outer)
+
+
+def test_one_watchdog_thread_serves_every_engine():
+    for limit in (0.5, 1.0, 2.0):
+        ours, theirs = socket.socketpair()
+        with StatementWatchdog(limit).guard(FakeConnection(ours)):
+            pass
+        ours.close()
+        theirs.close()
+    assert [t.name for t in threading.enumerate()].count("db-watchdog") == 1
