@@ -8,6 +8,7 @@ proxy can read the protocol).
 - ``go_down()``: every connection is closed and new ones are closed at once,
   until ``come_back()``; ``go_down_when(pattern)`` does it the moment a client
   sends ``pattern`` (the statement is not forwarded).
+- ``stall_when(pattern)``: stalls the moment a client sends ``pattern``.
 - ``lose_next_commit_ack()``: the next COMMIT reaches PostgreSQL and commits;
   its answer ("COMMIT") is dropped and that connection closed, as when the
   network dies just after the server committed.
@@ -53,6 +54,7 @@ class PgProxy:
         self._flowing.set()
         self.down = False
         self._down_pattern: bytes | None = None
+        self._stall_pattern: bytes | None = None
         self._lose_commit_ack = False
         self.commit_acks_lost = 0
         self.went_down = threading.Event()
@@ -88,6 +90,9 @@ class PgProxy:
 
     def go_down_when(self, pattern: bytes) -> None:
         self._down_pattern = pattern
+
+    def stall_when(self, pattern: bytes) -> None:
+        self._stall_pattern = pattern
 
     def come_back(self) -> None:
         self._down_pattern = None
@@ -141,6 +146,11 @@ class PgProxy:
                 data = link.client.recv(65536)
                 if not data or not self._wait_to_flow(link):
                     break
+                if self._stall_pattern is not None and self._stall_pattern in data:
+                    self._stall_pattern = None
+                    self.stall()
+                    if not self._wait_to_flow(link):
+                        break
                 pattern = self._down_pattern
                 if pattern is not None and pattern in data:
                     self._down_pattern = None
