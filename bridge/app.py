@@ -60,8 +60,14 @@ def create_app(test_config: dict | None = None) -> Flask:
         """200 when the database answers, 503 otherwise (for load balancers)."""
         try:
             database.ping()
-        except Exception:  # any failure to reach the database is "unhealthy"
-            app.logger.exception("health check: database unreachable")
+        except Exception as exc:  # any failure to reach the database is "unhealthy"
+            # One line per check, not a traceback: load balancers ask often.
+            text = str(getattr(exc, "orig", None) or exc).strip()
+            app.logger.warning(
+                "health check: database unreachable: %s: %s",
+                type(exc).__name__,
+                text.splitlines()[0] if text else "",
+            )
             return jsonify({"status": "unavailable", "database": "unreachable"}), 503
         return jsonify({"status": "ok", "database": "ok"})
 

@@ -22,6 +22,13 @@ DEFAULTS: dict[str, object] = {
     # Fernet key for secrets stored in the database (site secrets, Stripe key);
     # derived from SECRET_KEY when unset
     "ENCRYPTION_KEY": None,
+    # PostgreSQL: seconds to open a connection, for one statement (the
+    # server's statement_timeout; a statement with no answer a second later
+    # has its connection closed), and idle seconds before TCP keepalives.
+    # A stalled database is then a quick 503, not a hang. 0: no limit.
+    "DATABASE_CONNECT_TIMEOUT": 5,
+    "DATABASE_STATEMENT_TIMEOUT": 30,
+    "DATABASE_KEEPALIVE_SECONDS": 15,
     # Log SQL statements (debugging)
     "SQL_ECHO": False,
     # API list pages

@@ -8,13 +8,21 @@ open their own with ``Database.session()``.
 
 from __future__ import annotations
 
+import logging
+import os
+import socket
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 from flask import Flask, current_app, g
 from sqlalchemy import create_engine, event, text
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
+
+from bridge.core.transactions import BridgeSession
 
 # Migrations and tests import the base from here; it lives with the models.
 from bridge.models.base import Base  # noqa: F401
@@ -28,7 +36,171 @@ def normalize_url(url: str) -> str:
     return url
 
 
-def make_engine(url: str, echo: bool = False) -> Engine:
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """How long the bridge waits for PostgreSQL, in seconds (0: no limit).
+
+    ``connect``: to open a connection (libpq ``connect_timeout``, at least 2).
+    ``statement``: PostgreSQL's ``statement_timeout`` for each statement; and
+    on our side, a statement (or commit) with no answer a second after it is
+    given up: its connection is closed, so a stalled network or proxy is an
+    error in seconds rather than a hang for as long as the stall lasts.
+    ``keepalive``: idle seconds before TCP keepalive probes (3 probes, a third
+    of that apart), and the TCP user timeout, so a connection to a host that
+    vanished is noticed while idle in the pool too.
+    """
+
+    connect: float = 5
+    statement: float = 30
+    keepalive: float = 15
+
+    @classmethod
+    def from_config(cls, config) -> Timeouts:
+        return cls(
+            connect=float(config.get("DATABASE_CONNECT_TIMEOUT", cls.connect)),
+            statement=float(config.get("DATABASE_STATEMENT_TIMEOUT", cls.statement)),
+            keepalive=float(config.get("DATABASE_KEEPALIVE_SECONDS", cls.keepalive)),
+        )
+
+    def libpq_parameters(self) -> dict:
+        parameters: dict = {}
+        if self.connect > 0:
+            parameters["connect_timeout"] = max(2, round(self.connect))
+        if self.statement > 0:
+            parameters["options"] = f"-c statement_timeout={round(self.statement * 1000)}"
+        if self.keepalive > 0:
+            idle = max(1, round(self.keepalive))
+            interval = max(1, idle // 3)
+            parameters.update(
+                keepalives=1,
+                keepalives_idle=idle,
+                keepalives_interval=interval,
+                keepalives_count=3,
+                tcp_user_timeout=(idle + 3 * interval) * 1000,
+            )
+        return parameters
+
+
+# A statement gets this long past ``statement_timeout`` for the server's own
+# cancellation to arrive before we give its connection up.
+DEADLINE_GRACE = 1.0
+# How often the watchdog looks at the statements waiting.
+WATCH_INTERVAL = 0.1
+
+
+class StatementWatchdog:
+    """Closes the socket of a connection whose statement has waited longer
+    than ``limit`` seconds for an answer. psycopg waits on the socket without
+    a time limit; once the socket is shut down the wait ends with an
+    OperationalError (the server closed the connection), SQLAlchemy drops the
+    connection from the pool, and the request answers 503. Only a network
+    or proxy that stopped passing bytes gets here: a slow statement is
+    cancelled by the server's ``statement_timeout`` a second earlier.
+
+    One thread per process watches the statements of every engine."""
+
+    _lock = threading.Lock()
+    _waiting: dict[int, tuple[float, int, float]] = {}  # ticket -> (deadline, fd, limit)
+    _tickets = 0
+    _pid: int | None = None
+
+    def __init__(self, limit: float):
+        self.limit = limit
+
+    @contextmanager
+    def guard(self, dbapi_connection) -> Iterator[None]:
+        try:
+            fd = dbapi_connection.fileno()
+        except Exception:  # already closed: the call fails by itself
+            yield
+            return
+        cls = StatementWatchdog
+        with cls._lock:
+            if cls._pid != os.getpid():  # first use, or a forked worker
+                cls._pid = os.getpid()
+                cls._waiting = {}
+                threading.Thread(target=cls._watch, name="db-watchdog", daemon=True).start()
+            cls._tickets += 1
+            ticket = cls._tickets
+            cls._waiting[ticket] = (time.monotonic() + self.limit, fd, self.limit)
+        try:
+            yield
+        finally:
+            with cls._lock:
+                cls._waiting.pop(ticket, None)
+
+    @classmethod
+    def _watch(cls) -> None:
+        while True:
+            time.sleep(WATCH_INTERVAL)
+            now = time.monotonic()
+            with cls._lock:
+                late = [t for t, (deadline, _fd, _limit) in cls._waiting.items() if deadline <= now]
+                for ticket in late:
+                    _deadline, fd, limit = cls._waiting.pop(ticket)
+                    log.warning("database: no answer in %.1f s, closing the connection", limit)
+                    _shut_down(fd)
+
+
+def _shut_down(fd: int) -> None:
+    """Shut the socket ``fd`` down under its owner (libpq keeps the fd)."""
+    try:
+        duplicate = socket.socket(fileno=os.dup(fd))
+    except OSError:
+        return
+    try:
+        duplicate.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    finally:
+        duplicate.close()
+
+
+def _watch_statements(engine: Engine, watchdog: StatementWatchdog) -> None:
+    """Every network wait of the engine's connections (statements, commits,
+    rollbacks, pings) under ``watchdog``, except with the execution option
+    ``no_deadline`` (migrations)."""
+    dialect = engine.dialect
+
+    def cursor_call(method):
+        def call(cursor, statement, *args):
+            context = args[-1] if args else None
+            options = getattr(context, "execution_options", None) or {}
+            if options.get("no_deadline"):
+                return method(cursor, statement, *args)
+            with watchdog.guard(cursor.connection):
+                return method(cursor, statement, *args)
+
+        return call
+
+    def connection_call(method):
+        def call(dbapi_connection, *args):
+            with watchdog.guard(dbapi_connection):
+                return method(dbapi_connection, *args)
+
+        return call
+
+    for name in ("do_execute", "do_executemany", "do_execute_no_params"):
+        setattr(dialect, name, cursor_call(getattr(dialect, name)))
+    for name in ("do_commit", "do_rollback", "do_ping"):
+        setattr(dialect, name, connection_call(getattr(dialect, name)))
+
+
+def connect_args(url: str, timeouts: Timeouts) -> dict:
+    """libpq parameters of ``timeouts``; ``options`` already in the URL are kept."""
+    parameters = timeouts.libpq_parameters()
+    options = make_url(url).query.get("options")
+    if options and "options" in parameters:
+        parameters["options"] = f"{options} {parameters['options']}"
+    return parameters
+
+
+def make_engine(url: str, echo: bool = False, timeouts: Timeouts | None = None) -> Engine:
+    """An engine for ``url``; on PostgreSQL with ``timeouts`` (the defaults
+    when None) set on every connection."""
     url = normalize_url(url)
     if url.startswith("sqlite"):
         engine = create_engine(url, echo=echo, connect_args={"timeout": 30})
@@ -41,7 +213,18 @@ def make_engine(url: str, echo: bool = False) -> Engine:
         # SQLite has one writer at a time anyway; PostgreSQL is for scale.
         event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
         return engine
-    return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    timeouts = timeouts or Timeouts()
+    engine = create_engine(
+        url,
+        echo=echo,
+        pool_pre_ping=True,
+        pool_size=5,
+        max_overflow=10,
+        connect_args=connect_args(url, timeouts),
+    )
+    if timeouts.statement > 0:
+        _watch_statements(engine, StatementWatchdog(timeouts.statement + DEADLINE_GRACE))
+    return engine
 
 
 def _sqlite_on_connect(dbapi_connection, _record) -> None:
@@ -56,12 +239,20 @@ def _sqlite_on_connect(dbapi_connection, _record) -> None:
 class Database:
     """One engine and its session factory, bound to an app."""
 
-    def __init__(self, url: str, echo: bool = False, info: dict | None = None):
+    def __init__(
+        self,
+        url: str,
+        echo: bool = False,
+        info: dict | None = None,
+        timeouts: Timeouts | None = None,
+    ):
         self.url = normalize_url(url)
-        self.engine = make_engine(self.url, echo=echo)
+        self.engine = make_engine(self.url, echo=echo, timeouts=timeouts)
         # ``info`` reaches every session (``session.info``): the domain reads
         # app-wide facts there, such as the public URL for links in emails.
-        self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False, info=info or {})
+        self.sessionmaker = sessionmaker(
+            self.engine, class_=BridgeSession, expire_on_commit=False, info=info or {}
+        )
 
     @property
     def is_sqlite(self) -> bool:
@@ -93,6 +284,7 @@ def init_app(app: Flask) -> Database:
         app.config["DATABASE_URL"],
         echo=app.config["SQL_ECHO"],
         info={"public_url": str(app.config["PUBLIC_URL"]).rstrip("/")},
+        timeouts=Timeouts.from_config(app.config),
     )
     app.extensions["bridge.db"] = database
     app.teardown_appcontext(_close_session)

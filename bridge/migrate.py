@@ -11,7 +11,8 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy.engine import Engine
+from sqlalchemy import text
+from sqlalchemy.engine import Connection, Engine
 
 
 def alembic_config(url: str) -> Config:
@@ -25,6 +26,7 @@ def alembic_config(url: str) -> Config:
 def upgrade(engine: Engine, revision: str = "head") -> None:
     config = alembic_config(engine.url.render_as_string(hide_password=False))
     with engine.begin() as connection:
+        _unhurried(connection)
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
 
@@ -32,8 +34,17 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 def downgrade(engine: Engine, revision: str) -> None:
     config = alembic_config(engine.url.render_as_string(hide_password=False))
     with engine.begin() as connection:
+        _unhurried(connection)
         config.attributes["connection"] = connection
         command.downgrade(config, revision)
+
+
+def _unhurried(connection: Connection) -> None:
+    """A migration may rewrite a big table: no statement timeout for it
+    (``bridge.db.Timeouts`` limits the application's statements)."""
+    connection.execution_options(no_deadline=True)
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SET LOCAL statement_timeout = 0"))
 
 
 @functools.cache

@@ -24,6 +24,7 @@ from bridge.billing import audit, collection, reminders, renewals
 from bridge.billing.business import get_settings
 from bridge.billing.gateway import PaymentGateway
 from bridge.core import clock
+from bridge.core.outages import is_database_unavailable
 from bridge.db import Database
 from bridge.mail import subscribers
 from bridge.payments.gateways import payment_gateway
@@ -158,15 +159,22 @@ def run_job(ctx: JobContext, name: str, now: datetime | None = None) -> dict:
     started = time.perf_counter()
     now = now or clock.now()
     record: dict = {"job": name}
+    level = logging.INFO
     try:
         record["counts"] = JOBS[name](ctx, now)
         record["ok"] = True
     except Exception as exc:
         record["ok"] = False
-        record["error"] = f"{type(exc).__name__}: {exc}"
-        log.exception("job %s failed", name)
+        if is_database_unavailable(exc):
+            # The database went away: its first line says it all, and the
+            # job stopped there (one line, no traceback, whatever the batch).
+            level = logging.WARNING
+            record["error"] = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0]}"
+        else:
+            record["error"] = f"{type(exc).__name__}: {exc}"
+            log.exception("job %s failed", name)
     record["duration_ms"] = round((time.perf_counter() - started) * 1000, 1)
-    log.info(json.dumps(record, default=str, sort_keys=True))
+    log.log(level, json.dumps(record, default=str, sort_keys=True))
     return record
 
 

@@ -15,6 +15,7 @@ from bridge.api import (
     custom_fields,
     email_templates,
     errors,
+    idempotency,
     invoices,
     roles,
     schedule,
@@ -45,6 +46,21 @@ class IdConverter(IntegerConverter):
 
     def __init__(self, url_map, *args, **kwargs):
         super().__init__(url_map, min=1, max=INT32_MAX)
+
+
+def _document_idempotency(spec) -> None:
+    """The ``Idempotency-Key`` header on every POST that takes one (all but
+    the unsigned ``/site/connect``)."""
+    if "IdempotencyKey" not in spec.components.parameters:
+        spec.components.parameter("IdempotencyKey", "header", idempotency.OPENAPI_PARAMETER)
+    reference = {"$ref": "#/components/parameters/IdempotencyKey"}
+    for operations in spec._paths.values():
+        operation = operations.get("post")
+        if operation is None or operation.get("security") == []:
+            continue
+        parameters = operation.setdefault("parameters", [])
+        if reference not in parameters:
+            parameters.append(reference)
 
 
 class BridgeApi(Api):
@@ -83,6 +99,7 @@ class BridgeApi(Api):
                         self, self._app, self._spec, name=name, parameters=parameters
                     )
                     self._spec.tag({"name": name, "description": blp.description})
+                _document_idempotency(self._spec)
             finally:
                 self._writing = False
 
@@ -142,4 +159,7 @@ def init_app(app: Flask) -> Api:
     for blueprint in BLUEPRINTS:
         api.register_blueprint(blueprint)
     errors.init_app(app)
+    # Stores the answer of a POST sent with an Idempotency-Key (the key was
+    # taken by the blueprints' authentication, bridge.api.auth / site).
+    app.after_request(idempotency.finish)
     return api

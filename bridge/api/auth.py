@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import g, request
 
+from bridge.api import idempotency
 from bridge.api.errors import error_response
 from bridge.auth import policy
 from bridge.auth.accounts import authenticate_token
@@ -31,7 +32,7 @@ def require_token():
                 session,
                 audit.Actor("api_token", holder.token_id, f"{holder.email} ({holder.token_name})"),
             )
-            return None
+            return idempotency.begin()
         response = error_response(401, "invalid_token", "The API token is invalid or revoked.")
     response.headers["WWW-Authenticate"] = 'Bearer realm="billing-bridge"'
     return response

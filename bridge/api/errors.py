@@ -16,6 +16,7 @@ from werkzeug.exceptions import HTTPException
 
 from bridge.auth.policy import PermissionDenied
 from bridge.core.errors import Conflict, DomainError, Invalid, NotFound, Unavailable
+from bridge.core.outages import RETRY_AFTER_SECONDS, is_database_unavailable
 
 log = logging.getLogger(__name__)
 
@@ -145,8 +146,35 @@ def json_error(error: Exception):
         return error_response(
             400, "invalid_json", "The request body is not valid JSON: it is nested too deeply."
         )
+    if is_database_unavailable(error):
+        return database_unavailable(error)
     log.exception("unhandled error on %s %s", request.method, request.path)
     return error_response(500, "internal_error", "Something went wrong on our side.")
+
+
+def database_unavailable(error: BaseException | None = None):
+    """503 ``database_unavailable`` with ``Retry-After``: the database could
+    not be reached (or stopped answering) during the request, which changed
+    nothing that was not committed. One log line, no traceback: the cause is
+    outside the request."""
+    log.warning(
+        "database unavailable on %s %s: %s",
+        request.method,
+        request.path,
+        first_line(getattr(error, "orig", None) or error),
+    )
+    response = error_response(
+        503,
+        "database_unavailable",
+        "The database cannot be reached right now. Please try again shortly.",
+    )
+    response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
+
+
+def first_line(error: BaseException | None) -> str:
+    text = str(error).strip() if error is not None else ""
+    return f"{type(error).__name__}: {text.splitlines()[0] if text else ''}"
 
 
 def init_app(app) -> None:

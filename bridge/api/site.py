@@ -20,6 +20,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, validate
 
+from bridge.api import idempotency
 from bridge.api.auth import authorize, require_token
 from bridge.api.clients import RoleRefSchema
 from bridge.api.common import list_schema
@@ -73,7 +74,7 @@ def require_signature():
     g.principal = signed.principal
     g.site = signed.site
     audit.set_actor(session, sites.plugin_actor(signed.site))
-    return None
+    return idempotency.begin()
 
 
 def signed_site(action: str):

@@ -36,6 +36,7 @@ from bridge.billing.payments import card_payments
 from bridge.billing.schedule import retry_at
 from bridge.core import events
 from bridge.core.errors import DomainError, Unavailable
+from bridge.core.outages import is_database_unavailable
 from bridge.models import Invoice, InvoiceStatus, Payment, PaymentStatus
 from bridge.models.subscriptions import Subscription
 
@@ -203,7 +204,9 @@ def collect_due(
             seen.add(invoice_id)
             try:
                 outcome = collect_one(session, gateway, invoice_id, now)
-            except Exception:
+            except Exception as exc:
+                if is_database_unavailable(exc):
+                    raise  # not this invoice's fault: the batch stops, logged once
                 session.rollback()
                 report.errors += 1
                 log.exception("collecting invoice %s failed", invoice_id)

@@ -34,6 +34,7 @@ from bridge.core import clock, events
 from bridge.core.batches import locked_batches
 from bridge.core.errors import Conflict
 from bridge.core.money import card_limit
+from bridge.core.outages import is_database_unavailable
 from bridge.models import CatalogStatus, Client, Invoice, InvoiceStatus, Plan, TaxRate
 from bridge.models.invoices import BillingReason
 from bridge.models.subscriptions import Subscription, SubscriptionStatus
@@ -343,7 +344,9 @@ def renew_due(
                     report.errors += 1
                     log.exception("renewing subscription %s failed", subscription_id)
                 # Else another scheduler invoiced this period first: nothing to do.
-            except Exception:
+            except Exception as exc:
+                if is_database_unavailable(exc):
+                    raise  # not this subscription's fault: the batch stops, logged once
                 savepoint.rollback()
                 report.errors += 1
                 report.failed_ids.add(subscription_id)

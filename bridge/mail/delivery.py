@@ -16,7 +16,11 @@ number of processes at once:
    (5xx). ``last_error`` keeps the reason.
 
 A deliverer that dies between 1 and 3 leaves its messages ``sending``: when
-the lease runs out another deliverer claims them again. Only a crash between
+the lease runs out another deliverer claims them again. A deliverer that
+loses the *database* at 3 stops sending; what it sent and could not record
+is recorded, and what it claimed and did not send is given back (queued,
+due now), as soon as the database answers again (that moment, or at its
+next run), rather than when the lease runs out. Only a crash between
 the server accepting a message and the record being committed can send it
 twice; the Message-ID stays the same across attempts, so mail systems see one
 message.
@@ -32,6 +36,8 @@ import re
 import smtplib
 import ssl
 import tempfile
+import threading
+import weakref
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.headerregistry import Address
@@ -43,6 +49,7 @@ from typing import Protocol
 
 from sqlalchemy import select, update
 
+from bridge.core.outages import is_database_unavailable
 from bridge.db import Database
 from bridge.mail.render import LOGO_CID, without_logo
 from bridge.models import OutboxMessage, OutboxStatus, StoredFile
@@ -103,10 +110,11 @@ def deliver_due(database: Database, transport: Transport, *, now: datetime, batc
     """Send up to ``batch`` due messages through ``transport``; a
     ``DeliveryReport`` of what happened."""
     report = DeliveryReport()
+    _settle_unrecorded(database)
     claimed, report.failed = _claim(database, now, batch)
     sender = getattr(transport, "sender", None) or DEFAULT_SENDER
     try:
-        for item in claimed:
+        for index, item in enumerate(claimed):
             error, permanent = None, False
             try:
                 transport.send(build_message(item, sender, now))
@@ -115,7 +123,21 @@ def deliver_due(database: Database, transport: Transport, *, now: datetime, batc
             except Exception as exc:  # any failure to send is retried
                 error = f"{type(exc).__name__}: {exc}"
                 log.warning("mail %s to %s not sent: %s", item.id, item.to, error)
-            outcome = _record(database, item, now, error, permanent)
+            values = _outcome(item, now, error, permanent)
+            try:
+                outcome = _apply(database, item, values)
+            except Exception as exc:
+                if not is_database_unavailable(exc):
+                    raise
+                # Nothing more is sent while outcomes cannot be recorded.
+                _keep_unrecorded(
+                    database,
+                    [(item, values)]
+                    + [(rest, _given_back(rest, now)) for rest in claimed[index + 1 :]],
+                )
+                with contextlib.suppress(Exception):  # still away: the next run does it
+                    _settle_unrecorded(database)
+                raise
             if outcome == OutboxStatus.SENT:
                 report.sent += 1
             elif outcome == OutboxStatus.FAILED:
@@ -127,6 +149,42 @@ def deliver_due(database: Database, transport: Transport, *, now: datetime, batc
         if close is not None:
             close()
     return report
+
+
+# Outcomes a deliverer could not record because the database went away, per
+# Database (the scheduler keeps one per process): recorded at the next chance.
+_unrecorded: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_unrecorded_lock = threading.Lock()
+
+
+def _keep_unrecorded(database: Database, outcomes: list[tuple[Outgoing, dict]]) -> None:
+    with _unrecorded_lock:
+        _unrecorded.setdefault(database, []).extend(outcomes)
+
+
+def _settle_unrecorded(database: Database) -> None:
+    """Record what an earlier batch could not; raises while the database is
+    still away (the outcomes are kept for the next try)."""
+    with _unrecorded_lock:
+        outcomes = _unrecorded.pop(database, [])
+    while outcomes:
+        item, values = outcomes[0]
+        try:
+            _apply(database, item, values)
+        except BaseException:
+            _keep_unrecorded(database, outcomes)
+            raise
+        outcomes.pop(0)
+
+
+def _given_back(item: Outgoing, now: datetime) -> dict:
+    """A claimed message that was not sent: queued again, due now, its
+    attempt not counted."""
+    return {
+        "status": OutboxStatus.QUEUED,
+        "attempts": item.attempts - 1,
+        "next_attempt_at": now,
+    }
 
 
 def _claim(database: Database, now: datetime, batch: int) -> tuple[list[Outgoing], int]:
@@ -181,19 +239,25 @@ def _claim(database: Database, now: datetime, batch: int) -> tuple[list[Outgoing
     return claimed, given_up
 
 
+def _outcome(item: Outgoing, now: datetime, error: str | None, permanent: bool) -> dict:
+    if error is None:
+        return {"status": OutboxStatus.SENT, "sent_at": now, "last_error": None}
+    if permanent or item.attempts >= MAX_ATTEMPTS:
+        return {"status": OutboxStatus.FAILED, "last_error": error[:2000]}
+    return {
+        "status": OutboxStatus.QUEUED,
+        "next_attempt_at": now + backoff(item.attempts),
+        "last_error": error[:2000],
+    }
+
+
 def _record(
     database: Database, item: Outgoing, now: datetime, error: str | None, permanent: bool
 ) -> OutboxStatus | None:
-    if error is None:
-        values = {"status": OutboxStatus.SENT, "sent_at": now, "last_error": None}
-    elif permanent or item.attempts >= MAX_ATTEMPTS:
-        values = {"status": OutboxStatus.FAILED, "last_error": error[:2000]}
-    else:
-        values = {
-            "status": OutboxStatus.QUEUED,
-            "next_attempt_at": now + backoff(item.attempts),
-            "last_error": error[:2000],
-        }
+    return _apply(database, item, _outcome(item, now, error, permanent))
+
+
+def _apply(database: Database, item: Outgoing, values: dict) -> OutboxStatus | None:
     with database.session() as session:
         result = session.execute(
             update(OutboxMessage)

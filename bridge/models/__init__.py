@@ -13,6 +13,7 @@ from bridge.models.catalog import (
 )
 from bridge.models.clients import Client, ClientStatus, Site
 from bridge.models.custom_fields import CustomField, CustomFieldEntity, CustomFieldType
+from bridge.models.idempotency import IdempotencyKey
 from bridge.models.invoices import (
     BillingReason,
     CreditNote,
@@ -48,6 +49,7 @@ __all__ = [
     "CustomFieldEntity",
     "CustomFieldType",
     "EmailTemplate",
+    "IdempotencyKey",
     "IntervalUnit",
     "Invoice",
     "InvoiceLine",

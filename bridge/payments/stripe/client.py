@@ -24,6 +24,7 @@ import stripe
 from sqlalchemy.orm import Session
 
 from bridge.core.errors import DomainError, NotFound, Unavailable
+from bridge.core.transactions import commit_now
 from bridge.payments.ratelimit import RateLimiter, default_rate
 
 log = logging.getLogger(__name__)
@@ -87,8 +88,9 @@ def retrieve(fetch, object_id: str, missing: str):
 
 def release(session: Session) -> None:
     """Commits: ends the current transaction (and its row locks) before
-    waiting on Stripe."""
-    session.commit()
+    waiting on Stripe, also inside a request whose commits are deferred
+    (an idempotent API request)."""
+    commit_now(session)
 
 
 def _plain(obj) -> dict:
