@@ -63,6 +63,10 @@ class Database:
         # app-wide facts there, such as the public URL for links in emails.
         self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False, info=info or {})
 
+    def set_public_url(self, url: str) -> None:
+        """Links built by sessions opened from now on start with ``url``."""
+        self.sessionmaker.kw["info"]["public_url"] = url.rstrip("/")
+
     @property
     def is_sqlite(self) -> bool:
         return self.engine.dialect.name == "sqlite"

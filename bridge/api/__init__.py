@@ -22,6 +22,7 @@ from bridge.api import (
     site,
     subscriptions,
 )
+from bridge.api.common import api_headers
 from bridge.api.fields import INT32_MAX
 
 BLUEPRINTS = (
@@ -142,4 +143,5 @@ def init_app(app: Flask) -> Api:
     for blueprint in BLUEPRINTS:
         api.register_blueprint(blueprint)
     errors.init_app(app)
+    app.after_request(api_headers)
     return api
