@@ -131,8 +131,17 @@ def init_app(app: Flask) -> Api:
     # three headers together (docs/site-api.md).
     for name, header, description in (
         ("siteId", "X-Bridge-Site", "The site id (its public_id)"),
-        ("siteTimestamp", "X-Bridge-Timestamp", "Unix time in seconds, within 300 s"),
-        ("siteSignature", "X-Bridge-Signature", "Hex HMAC-SHA256 with the site secret"),
+        (
+            "siteTimestamp",
+            "X-Bridge-Timestamp",
+            "Unix time in seconds: at most 300 s behind, 30 s ahead",
+        ),
+        (
+            "siteSignature",
+            "X-Bridge-Signature",
+            "Hex HMAC-SHA256 with the site secret; send a fresh X-Bridge-Nonce with it "
+            "(signed too): a signed write is applied once (docs/site-api.md)",
+        ),
     ):
         api.spec.components.security_scheme(
             name, {"type": "apiKey", "in": "header", "name": header, "description": description}
