@@ -60,6 +60,12 @@ DEFAULTS: dict[str, object] = {
     "SCHEDULER_REMINDERS_SECONDS": 900,
     "SCHEDULER_DELIVER_MAIL_SECONDS": 15,
     "SCHEDULER_RECONCILE_SECONDS": 120,
+    # Where the hosted page's rate limits count calls (bridge.portal.limits):
+    # memory:// (each process its own), or e.g. redis://host:6379/0 shared by
+    # every worker; and the limits of its setup-intent and pay endpoints
+    "RATELIMIT_STORAGE_URL": "memory://",
+    "HOSTED_PAGE_LIMIT_PER_TOKEN": "10 per minute;30 per hour",
+    "HOSTED_PAGE_LIMIT_PER_ADDRESS": "30 per minute;100 per hour",
     # Whole request body limit (images travel base64 inside JSON)
     "MAX_CONTENT_LENGTH": 2 * 1024 * 1024,
 }

@@ -56,7 +56,7 @@ from bridge.models import (
 from bridge.models.invoices import PaymentStatus
 from bridge.payments import stripe as stripe_gateway
 from bridge.pdf import invoice_pdf
-from bridge.portal import security
+from bridge.portal import limits, security
 
 log = logging.getLogger(__name__)
 
@@ -344,6 +344,7 @@ def _result(result, l10n: Localiser):
 
 
 @bp.post("/i/<token>/setup-intent")
+@limits.payment_limits
 def setup_intent(token: str):
     """Start saving a card for the invoice's client: a SetupIntent whose
     client secret Stripe.js confirms with the card."""
@@ -358,6 +359,7 @@ def setup_intent(token: str):
 
 
 @bp.post("/i/<token>/pay")
+@limits.payment_limits
 def pay(token: str):
     """Save the card Stripe.js just confirmed and charge the invoice with it."""
     body = security.json_body(PayBody())
