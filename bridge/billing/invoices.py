@@ -133,6 +133,15 @@ def tax_summary(session: Session, invoice: Invoice) -> list[TaxSum]:
     return [TaxSum(name, pct, inclusive, int(amount)) for name, pct, inclusive, amount in rows]
 
 
+def printed_subtotal(invoice: Invoice, taxes: list[TaxSum]) -> int:
+    """The Subtotal printed under the lines (PDF, hosted page): the sum of
+    their Amount column (``InvoiceLine.amount``, quantity x unit price), so
+    the taxes included in the prices are in it and only those added on top
+    come between it and the total. Without inclusive taxes it is the net
+    ``subtotal``."""
+    return invoice.subtotal + sum(tax.amount for tax in taxes if tax.inclusive)
+
+
 def available_actions(invoice: Invoice) -> list[str]:
     """What staff may do with the invoice in its present state (the buttons
     of the invoice list); each is also enforced by the action itself."""

@@ -173,10 +173,10 @@ class TaxRow:
     amount: str
 
 
-def _tax_rows(invoice: Invoice, l10n: Localiser) -> list[TaxRow]:
+def _tax_rows(invoice: Invoice, l10n: Localiser, taxes: list[invoices.TaxSum]) -> list[TaxRow]:
     """One row per tax rate, as the domain adds them up."""
     rows = []
-    for tax in invoices.tax_summary(get_session(), invoice):
+    for tax in taxes:
         label = f"{tax.name} ({l10n.percent(tax.percentage_e4)}"
         if tax.inclusive:
             label = ", ".join((label, l10n.gettext("included")))
@@ -227,6 +227,7 @@ def hosted_invoice(token: str):
         failed = _last_payment(session, invoice, PaymentStatus.FAILED)
         last_failure = failed.failure_message if failed else None
     brand_color = _brand_color(settings)
+    taxes = invoices.tax_summary(session, invoice)
     page = render_template(
         "portal/invoice.html",
         **l10n.template_context(),
@@ -236,7 +237,8 @@ def hosted_invoice(token: str):
         brand_color=brand_color,
         brand_text_color=_text_color_on(brand_color),
         show_logo=bool(settings.invoice_show_logo and settings.logo_id),
-        tax_rows=_tax_rows(invoice, l10n),
+        tax_rows=_tax_rows(invoice, l10n, taxes),
+        subtotal=invoices.printed_subtotal(invoice, taxes),
         payable=payable,
         processing=processing,
         card_payments=gateway is not None,
