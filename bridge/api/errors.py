@@ -11,6 +11,7 @@ names such as ``items.0.quantity``, a lone message becomes a one-item list.
 from __future__ import annotations
 
 import logging
+import re
 
 from flask import jsonify, request
 from marshmallow import Schema, fields
@@ -20,6 +21,8 @@ from bridge.auth.policy import PermissionDenied
 from bridge.core.errors import Conflict, DomainError, Invalid, NotFound, Unavailable
 
 log = logging.getLogger(__name__)
+
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 STATUS_CODES = {
     400: "bad_request",
@@ -59,7 +62,10 @@ def field_messages(problems, prefix: str = "") -> dict[str, list[str]]:
     result: dict[str, list[str]] = {}
     if isinstance(problems, dict):
         for key, value in problems.items():
-            name = f"{prefix}.{key}" if prefix else str(key)
+            # A key echoes the client's input: a lone surrogate in it would
+            # make the answer invalid JSON (RFC 8259), so it becomes U+FFFD.
+            key = _SURROGATE.sub("\ufffd", str(key))
+            name = f"{prefix}.{key}" if prefix else key
             for field, messages in field_messages(value, name).items():
                 result.setdefault(field, []).extend(messages)
         return result

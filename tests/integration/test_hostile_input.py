@@ -124,6 +124,18 @@ def test_a_huge_integer_on_the_hosted_page_is_refused_with_a_stable_code(api_eur
         assert_fields_shape(response.get_json()["error"])
 
 
+def test_a_5000_digit_integer_in_a_signed_webhook_is_refused_as_a_bad_payload(app, client, db):
+    from tests.payments.conftest import store_keys
+    from tests.payments.test_webhooks import deliver
+
+    store_keys(db, app.extensions["bridge.secret_box"], secret_key=None)
+    body = '{"id": "evt_1", "type": "invoice.paid", "created": N, "data": {}}'
+    before = snapshot(db)
+    response = deliver(client, body.replace("N", HUGE).encode())
+    assert_error(response, 400, "invalid_payload")
+    assert snapshot(db) == before
+
+
 # Totals no column holds -------------------------------------------------------------------
 
 
@@ -194,6 +206,26 @@ def test_the_openapi_error_schema_says_fields_are_lists_of_messages(client):
     fields = body["properties"]["fields"]
     assert fields["type"] == "object"
     assert fields["additionalProperties"] == {"type": "array", "items": {"type": "string"}}
+
+
+def test_nested_problems_are_flattened_to_dotted_fields():
+    from bridge.api.errors import field_messages
+
+    assert field_messages(
+        {
+            "timezone": "An IANA time zone name.",
+            "items": {0: {"quantity": ["Too small."]}, 2: {"plan_id": ["Unknown."]}},
+            "custom_fields": {"po": ["Required."], "\ud800": {"key": ["Bad."]}},
+            "_schema": ["Invalid input type."],
+        }
+    ) == {
+        "timezone": ["An IANA time zone name."],
+        "items.0.quantity": ["Too small."],
+        "items.2.plan_id": ["Unknown."],
+        "custom_fields.po": ["Required."],
+        "custom_fields.\ufffd.key": ["Bad."],  # an echoed lone surrogate is not JSON
+        "_schema": ["Invalid input type."],
+    }
 
 
 def known_errors(api, shop) -> list[tuple[str, str, object]]:
