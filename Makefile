@@ -1,4 +1,4 @@
-# Billing Bridge: `make run` serves a demo on http://127.0.0.1:5000,
+# Billing Bridge: `make run` serves a demo on http://127.0.0.1:5000 (PORT=...),
 # `make test` runs the linters and every test, `make test-fast` the linters
 # and the quick part (unit + SQLite integration). All set up .venv first.
 
@@ -50,9 +50,11 @@ messages: $(BIN)/pybabel $(VENV)/.installed-run
 	$(BIN)/pybabel update --input-file $(CATALOGUES)/messages.pot \
 	  --output-dir $(CATALOGUES) --no-wrap --ignore-obsolete
 
+# Unless BRIDGE_PUBLIC_URL says otherwise, links in the demo's emails and its
+# "Try" line point at HOST:PORT (make run PORT=5301).
 run: $(VENV)/.installed-run
 	$(BIN)/bridge db upgrade
-	$(BIN)/bridge demo
+	BRIDGE_PUBLIC_URL="$${BRIDGE_PUBLIC_URL:-http://$(HOST):$(PORT)}" $(BIN)/bridge demo
 	$(BIN)/bridge serve --host $(HOST) --port $(PORT) --scheduler
 
 lint: $(VENV)/.installed-test

@@ -141,9 +141,9 @@ def demo():
     click.echo("")
     click.echo(f"  Admin login: {email} / {password}")
     click.echo(f"  API token:   {token}")
+    public_url = str(current_app.config["PUBLIC_URL"]).rstrip("/")
     click.echo(
-        "  Try:         curl -H 'Authorization: Bearer " + token + "' "
-        "http://127.0.0.1:5000/api/v1/clients"
+        "  Try:         curl -H 'Authorization: Bearer " + token + f"' {public_url}/api/v1/clients"
     )
 
 
@@ -161,16 +161,22 @@ def demo():
 def serve(host, port, workers, threads, with_scheduler):
     """Serve the web app with gunicorn."""
     _require_schema()
+    from bridge.config import server_url
     from bridge.server import run
 
-    click.echo(f"Billing Bridge on http://{host}:{port}/ (Ctrl-C stops it)")
+    app = current_app._get_current_object()
+    if app.config["PUBLIC_URL_FOLLOWS_SERVER"]:
+        # No BRIDGE_PUBLIC_URL: links in emails point at this server.
+        app.config["PUBLIC_URL"] = server_url(host, port)
+        get_db().set_public_url(app.config["PUBLIC_URL"])
+    click.echo(f"Billing Bridge on {server_url(host, port)}/ (Ctrl-C stops it)")
     if with_scheduler:
         _log_to_stderr()
         click.echo(
             "Scheduler: renewals, dunning, reminders and mail run inside the server (one worker)."
         )
     run(
-        current_app._get_current_object(),
+        app,
         host=host,
         port=port,
         workers=workers,

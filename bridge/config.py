@@ -54,8 +54,9 @@ DEFAULTS: dict[str, object] = {
     "SMTP_USERNAME": None,
     "SMTP_PASSWORD": None,
     # Where clients reach this service: links in emails and in the plugin's
-    # pages (the hosted invoice page, PDFs) are built from it
-    "PUBLIC_URL": "http://127.0.0.1:5000",
+    # pages (the hosted invoice page, PDFs) are built from it. Unset, it is
+    # http://HOST:PORT of `bridge serve` (DEFAULT_PUBLIC_URL elsewhere)
+    "PUBLIC_URL": None,
     # Requests per second to Stripe from one process (empty: 80 with a live
     # key, 20 with a test key, below Stripe's 100 and 25; 0: no limit)
     "STRIPE_RATE_LIMIT": None,
@@ -69,11 +70,18 @@ DEFAULTS: dict[str, object] = {
     # The most renewal invoices one run of the renew job issues for one
     # subscription; one further behind is held and logged (0: no limit)
     "RENEW_CATCH_UP_PERIODS": 1,
+    # Where the hosted page's rate limits count calls (bridge.portal.limits):
+    # memory:// (each process its own), or e.g. redis://host:6379/0 shared by
+    # every worker; and the limits of its setup-intent and pay endpoints
+    "RATELIMIT_STORAGE_URL": "memory://",
+    "HOSTED_PAGE_LIMIT_PER_TOKEN": "10 per minute;30 per hour",
+    "HOSTED_PAGE_LIMIT_PER_ADDRESS": "30 per minute;100 per hour",
     # Whole request body limit (images travel base64 inside JSON)
     "MAX_CONTENT_LENGTH": 2 * 1024 * 1024,
 }
 
 SECRET_SETTINGS = ("SECRET_KEY",)
+DEFAULT_PUBLIC_URL = "http://127.0.0.1:5000"
 
 
 class ConfigError(RuntimeError):
@@ -103,6 +111,22 @@ def load(app, overrides: dict | None = None) -> None:
         app.config["SECRET_KEY"] = _local_secret(Path(app.instance_path) / "secret_key")
 
     _mail_settings(app.config, production, app.instance_path)
+
+    # Unset, the public URL follows the address `bridge serve` listens on
+    # (``server_url``); the commands that serve nothing use the default.
+    app.config["PUBLIC_URL_FOLLOWS_SERVER"] = not app.config["PUBLIC_URL"]
+    if not app.config["PUBLIC_URL"]:
+        app.config["PUBLIC_URL"] = DEFAULT_PUBLIC_URL
+
+
+def server_url(host: str, port: int) -> str:
+    """The URL at which a server listening on ``host:port`` is reached from
+    this machine (a wildcard address is reached on loopback)."""
+    if host in ("", "0.0.0.0", "::"):  # noqa: S104  (an address to reach, not to bind)
+        host = "127.0.0.1"
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
 
 
 def _mail_settings(config, production: bool, instance_path: str) -> None:

@@ -254,6 +254,10 @@ class Database:
             self.engine, class_=BridgeSession, expire_on_commit=False, info=info or {}
         )
 
+    def set_public_url(self, url: str) -> None:
+        """Links built by sessions opened from now on start with ``url``."""
+        self.sessionmaker.kw["info"]["public_url"] = url.rstrip("/")
+
     @property
     def is_sqlite(self) -> bool:
         return self.engine.dialect.name == "sqlite"

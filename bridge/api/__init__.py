@@ -23,6 +23,7 @@ from bridge.api import (
     site,
     subscriptions,
 )
+from bridge.api.common import api_headers
 from bridge.api.fields import INT32_MAX
 
 BLUEPRINTS = (
@@ -147,8 +148,17 @@ def init_app(app: Flask) -> Api:
     # three headers together (docs/site-api.md).
     for name, header, description in (
         ("siteId", "X-Bridge-Site", "The site id (its public_id)"),
-        ("siteTimestamp", "X-Bridge-Timestamp", "Unix time in seconds, within 300 s"),
-        ("siteSignature", "X-Bridge-Signature", "Hex HMAC-SHA256 with the site secret"),
+        (
+            "siteTimestamp",
+            "X-Bridge-Timestamp",
+            "Unix time in seconds: at most 300 s behind, 30 s ahead",
+        ),
+        (
+            "siteSignature",
+            "X-Bridge-Signature",
+            "Hex HMAC-SHA256 with the site secret; send a fresh X-Bridge-Nonce with it "
+            "(signed too): a signed write is applied once (docs/site-api.md)",
+        ),
     ):
         api.spec.components.security_scheme(
             name, {"type": "apiKey", "in": "header", "name": header, "description": description}
@@ -162,4 +172,5 @@ def init_app(app: Flask) -> Api:
     # Stores the answer of a POST sent with an Idempotency-Key (the key was
     # taken by the blueprints' authentication, bridge.api.auth / site).
     app.after_request(idempotency.finish)
+    app.after_request(api_headers)
     return api

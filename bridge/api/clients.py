@@ -6,12 +6,19 @@ import hashlib
 
 from flask import current_app, jsonify
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from bridge.api.auth import authorize, require_token
-from bridge.api.common import PageArgs, fast_dumper, list_schema, page_schema, paging
+from bridge.api.common import (
+    PageArgs,
+    carries_secret,
+    fast_dumper,
+    list_schema,
+    page_schema,
+    paging,
+)
 from bridge.api.fields import Boolean, Integer, Text
+from bridge.api.parsing import Blueprint
 from bridge.auth.secrets import SecretBox
 from bridge.billing import clients, invoices
 from bridge.db import get_session
@@ -222,6 +229,7 @@ class Sites(MethodView):
         client = clients.get_client(session, client_id)
         site, secret = clients.create_site(session, secret_box(), client, **data)
         session.commit()
+        carries_secret()
         site.secret = secret
         return site
 
@@ -264,5 +272,6 @@ class SiteSecret(MethodView):
         site = clients.get_site(session, site_id, client_id=client_id)
         secret = clients.rotate_site_secret(session, secret_box(), site)
         session.commit()
+        carries_secret()
         site.secret = secret
         return site

@@ -6,10 +6,27 @@ from __future__ import annotations
 import keyword
 from collections.abc import Callable
 
-from flask import current_app
+from flask import current_app, g, request
 from marshmallow import Schema, fields
 
 from bridge.api.fields import QueryInteger
+
+
+def carries_secret() -> None:
+    """The answer being built holds a secret (a site secret, a connect
+    code): ``Cache-Control: no-store``, so no cache or proxy keeps it."""
+    g.answer_carries_secret = True
+
+
+def api_headers(response):
+    """``after_request`` of the app, for the JSON paths (API, webhooks,
+    health): ``nosniff`` on every answer, so a browser never reads one as
+    HTML, and ``no-store`` on those ``carries_secret`` marked."""
+    if request.path.startswith(("/api/", "/webhooks/", "/healthz")):
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        if g.get("answer_carries_secret"):
+            response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 class PageArgs(Schema):

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from bridge.api.auth import authorize, require_token
 from bridge.api.common import list_schema
 from bridge.api.fields import Boolean, Integer, Text
+from bridge.api.parsing import Blueprint
 from bridge.billing import custom_fields
 from bridge.db import get_session
 from bridge.models import CustomFieldEntity, CustomFieldType

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from flask import current_app
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from bridge.api.auth import authorize, require_token
 from bridge.api.common import PageArgs, list_schema, page_schema, paging
 from bridge.api.fields import Boolean, Text
+from bridge.api.parsing import Blueprint
 from bridge.billing.business import get_settings
 from bridge.db import get_session
 from bridge.mail import outbox, templates

@@ -3,12 +3,15 @@
     {"error": {"code": "not_found", "message": "No such client.", "fields": {}}}
 
 ``code`` is stable (clients branch on it), ``message`` is for people,
-``fields`` maps input fields to their problems.
+``fields`` maps each input field to a list of messages: nested problems
+(webargs' per-item errors, custom field values) are flattened to dotted
+names such as ``items.0.quantity``, a lone message becomes a one-item list.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 
 from flask import jsonify, request
 from marshmallow import Schema, fields
@@ -19,6 +22,8 @@ from bridge.core.errors import Conflict, DomainError, Invalid, NotFound, Unavail
 from bridge.core.outages import RETRY_AFTER_SECONDS, is_database_unavailable
 
 log = logging.getLogger(__name__)
+
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 STATUS_CODES = {
     400: "bad_request",
@@ -41,7 +46,10 @@ class ErrorBodySchema(Schema):
     message = fields.String(required=True, metadata={"description": "Human message"})
     fields = fields.Dict(
         keys=fields.String(),
-        metadata={"description": "Problems per input field (lists of messages, or nested)"},
+        values=fields.List(fields.String()),
+        metadata={
+            "description": "Messages per input field; nested fields are dotted (items.0.quantity)"
+        },
     )
 
 
@@ -49,8 +57,31 @@ class ErrorSchema(Schema):
     error = fields.Nested(ErrorBodySchema, required=True)
 
 
+def field_messages(problems, prefix: str = "") -> dict[str, list[str]]:
+    """``problems`` in the one shape of ``fields``: each field name (dotted
+    when nested) maps to a list of message strings."""
+    result: dict[str, list[str]] = {}
+    if isinstance(problems, dict):
+        for key, value in problems.items():
+            # A key echoes the client's input: a lone surrogate in it would
+            # make the answer invalid JSON (RFC 8259), so it becomes U+FFFD.
+            key = _SURROGATE.sub("\ufffd", str(key))
+            name = f"{prefix}.{key}" if prefix else key
+            for field, messages in field_messages(value, name).items():
+                result.setdefault(field, []).extend(messages)
+        return result
+    if isinstance(problems, list | tuple):
+        for item in problems:
+            for field, messages in field_messages(item, prefix).items():
+                result.setdefault(field, []).extend(messages)
+        return result
+    result[prefix or "_schema"] = [str(problems)]
+    return result
+
+
 def error_response(status: int, code: str, message: str, field_errors: dict | None = None):
-    response = jsonify({"error": {"code": code, "message": message, "fields": field_errors or {}}})
+    body = {"code": code, "message": message, "fields": field_messages(field_errors or {})}
+    response = jsonify({"error": body})
     response.status_code = status
     return response
 

@@ -8,12 +8,12 @@ from datetime import UTC, datetime
 
 from flask import Response, current_app, request
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from bridge.api.auth import authorize, require_token
 from bridge.api.common import PageArgs, list_schema, page_schema, paging
 from bridge.api.fields import Boolean, Integer, QueryInteger, Text
+from bridge.api.parsing import Blueprint
 from bridge.billing import clients, invoices
 from bridge.billing.gateway import PaymentGateway
 from bridge.billing.invoices import Item

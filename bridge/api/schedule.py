@@ -4,11 +4,11 @@ dunning schedule, and the reminder days (``bridge.billing.schedule``)."""
 from __future__ import annotations
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
 from bridge.api.auth import authorize, require_token
 from bridge.api.fields import Integer, Text
+from bridge.api.parsing import Blueprint
 from bridge.billing import schedule
 from bridge.billing.business import get_settings
 from bridge.db import get_session

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from flask import current_app
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from bridge.api.auth import authorize, require_token
 from bridge.api.fields import Base64Bytes, Boolean, Integer, Text
+from bridge.api.parsing import Blueprint
 from bridge.billing import business
 from bridge.db import get_session
 from bridge.payments.stripe import keys as stripe_keys

@@ -17,15 +17,15 @@ from datetime import UTC, datetime
 
 from flask import current_app, g, request
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, validate
 
 from bridge.api import idempotency
 from bridge.api.auth import authorize, require_token
 from bridge.api.clients import RoleRefSchema
-from bridge.api.common import list_schema
+from bridge.api.common import carries_secret, list_schema
 from bridge.api.errors import error_response
 from bridge.api.fields import Boolean, Integer, Text
+from bridge.api.parsing import Blueprint
 from bridge.auth import signatures
 from bridge.auth.permissions import AREAS
 from bridge.auth.secrets import SecretBox
@@ -288,6 +288,7 @@ class Connect(MethodView):
         except sites.SiteDisabled as exc:
             session.rollback()
             return error_response(403, exc.code, exc.message)
+        carries_secret()
         answer = {
             "site_id": site.public_id,
             "secret": secret,
@@ -368,6 +369,7 @@ class ConnectCodes(MethodView):
         site = clients.get_site(session, site_id, client_id=client_id)
         row, code = sites.create_connect_code(session, site)
         session.commit()
+        carries_secret()
         return {"code": code, "expires_at": sites.iso(row.expires_at)}
 
 

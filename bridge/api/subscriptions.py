@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from bridge.api.auth import authorize, require_token
 from bridge.api.common import PageArgs, page_schema, paging
 from bridge.api.fields import Boolean, QueryInteger
 from bridge.api.invoices import InvoiceSchema
+from bridge.api.parsing import Blueprint
 from bridge.billing import audit, renewals, subscriptions
 from bridge.core import clock
 from bridge.db import get_session

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from bridge.billing import numbering
 from bridge.billing.custom_fields import validate_values
 from bridge.billing.validation import (
+    check_country,
     check_email,
     check_hex_color,
     check_image,
@@ -148,6 +149,8 @@ def update_settings(session: Session, changes: dict) -> BusinessSettings:
         raise Invalid("Unknown settings.", fields={k: ["Unknown field."] for k in unknown})
     if "email" in changes and changes["email"]:
         changes["email"] = check_email(changes["email"])
+    if "country" in changes:
+        changes["country"] = check_country(changes["country"])
     if "website" in changes and changes["website"]:
         changes["website"] = check_url(changes["website"], "website")
     if "brand_color" in changes:

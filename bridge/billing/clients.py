@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from bridge.auth.secrets import SecretBox
 from bridge.billing.custom_fields import validate_values
 from bridge.billing.roles import default_role, get_role
-from bridge.billing.validation import check_email, check_url, email_key
+from bridge.billing.validation import check_country, check_email, check_url, email_key
 from bridge.core import clock
 from bridge.core.errors import Conflict, Invalid, NotFound
 from bridge.core.paging import Page
@@ -73,16 +73,6 @@ def _refresh_search_text(client: Client) -> None:
     client.search_text = search_text(client.name, client.email, client.company or "")
 
 
-def _check_country(country: str) -> str:
-    country = country.strip().upper()
-    if country and (len(country) != 2 or not country.isalpha() or not country.isascii()):
-        raise Invalid(
-            "A country is a two-letter ISO 3166 code such as FR or US.",
-            fields={"country": ["Not an ISO 3166 alpha-2 code."]},
-        )
-    return country
-
-
 def _check_unique_email(session: Session, email: str, exclude_id: int | None = None) -> None:
     query = select(Client.id).where(Client.email_key == email_key(email))
     if exclude_id is not None:
@@ -111,7 +101,7 @@ def create_client(
     if unknown:
         raise Invalid("Unknown fields.", fields={k: ["Unknown field."] for k in unknown})
     if "country" in address:
-        address["country"] = _check_country(address["country"])
+        address["country"] = check_country(address["country"])
     client = Client(
         name=name,
         email=email,
@@ -171,7 +161,7 @@ def update_client(session: Session, client: Client, changes: dict) -> Client:
             session, CustomFieldEntity.CLIENT, changes["custom_fields"]
         )
     if "country" in changes:
-        changes["country"] = _check_country(changes["country"])
+        changes["country"] = check_country(changes["country"])
     for key in ("company", *ADDRESS_FIELDS):
         if key in changes:
             setattr(client, key, changes[key].strip())

@@ -23,7 +23,7 @@ from bridge.billing.states import invoice_to
 from bridge.billing.taxes import LineTotals, Rate, invoice_totals, line_totals
 from bridge.core import clock, events
 from bridge.core.errors import Conflict, Invalid, NotFound
-from bridge.core.money import round_half_up
+from bridge.core.money import MAX_AMOUNT, round_half_up
 from bridge.core.paging import Page
 from bridge.models import CatalogStatus, Client, Plan, PlanKind, Site, TaxRate
 from bridge.models.invoices import (
@@ -147,6 +147,15 @@ def tax_summary(session: Session, invoice: Invoice) -> list[TaxSum]:
     )
     # PostgreSQL sums bigints as numeric: back to int for the money functions.
     return [TaxSum(name, pct, inclusive, int(amount)) for name, pct, inclusive, amount in rows]
+
+
+def printed_subtotal(invoice: Invoice, taxes: list[TaxSum]) -> int:
+    """The Subtotal printed under the lines (PDF, hosted page): the sum of
+    their Amount column (``InvoiceLine.amount``, quantity x unit price), so
+    the taxes included in the prices are in it and only those added on top
+    come between it and the total. Without inclusive taxes it is the net
+    ``subtotal``."""
+    return invoice.subtotal + sum(tax.amount for tax in taxes if tax.inclusive)
 
 
 def available_actions(invoice: Invoice) -> list[str]:
@@ -284,20 +293,33 @@ def make_line(
 
 
 def set_totals(invoice: Invoice, computed: list[LineTotals]) -> None:
+    """The invoice's totals from its lines' (every amount is non-negative,
+    so no line, subtotal or tax exceeds the total). A total above
+    ``MAX_AMOUNT`` is refused before anything is stored: Stripe cannot
+    charge it, and enough lines, quantities and stacked taxes would
+    overflow the database's 64-bit integers."""
     totals = invoice_totals(computed)
+    if totals.total > MAX_AMOUNT:
+        raise Invalid(
+            f"The invoice total would be above the largest amount accepted "
+            f"({MAX_AMOUNT} in minor units): bill fewer items or split the invoice.",
+            code="amount_too_large",
+            fields={"items": ["The total is too large."]},
+        )
     invoice.subtotal, invoice.tax, invoice.total = totals.subtotal, totals.tax, totals.total
 
 
 def _set_lines(invoice: Invoice, plans: list[tuple[Plan, int]], rates: list[TaxRate]) -> None:
     """(Re)build the lines of a draft and its totals."""
-    invoice.lines.clear()
     snapshots = rate_snapshots(rates)
-    computed = []
-    for position, (plan, quantity) in enumerate(plans):
-        line, totals = make_line(position, plan, quantity, plan.amount, snapshots)
-        invoice.lines.append(line)
-        computed.append(totals)
-    set_totals(invoice, computed)
+    built = [
+        make_line(position, plan, quantity, plan.amount, snapshots)
+        for position, (plan, quantity) in enumerate(plans)
+    ]
+    # Totals first: a refused total leaves the draft's lines as they were.
+    set_totals(invoice, [totals for _, totals in built])
+    invoice.lines.clear()
+    invoice.lines.extend(line for line, _ in built)
     invoice.tax_rate_ids = [r.id for r in rates]
 
 

@@ -56,16 +56,16 @@ def _day_list(value, field: str, problems: dict) -> list[int] | None:
     if not isinstance(value, list) or not all(
         isinstance(d, int) and not isinstance(d, bool) for d in value
     ):
-        problems[field] = "A list of whole numbers of days."
+        problems[field] = ["A list of whole numbers of days."]
         return None
     if len(value) > MAX_RETRIES:
-        problems[field] = f"At most {MAX_RETRIES} entries."
+        problems[field] = [f"At most {MAX_RETRIES} entries."]
         return None
     if any(d < 1 or d > MAX_DAYS for d in value):
-        problems[field] = f"Each entry is between 1 and {MAX_DAYS} days."
+        problems[field] = [f"Each entry is between 1 and {MAX_DAYS} days."]
         return None
     if value != sorted(set(value)):
-        problems[field] = "Days must be increasing, without repeats."
+        problems[field] = ["Days must be increasing, without repeats."]
         return None
     return value
 
@@ -74,7 +74,7 @@ def _days(value, field: str, problems: dict, *, allow_none: bool) -> int | None:
     if value is None and allow_none:
         return None
     if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_DAYS:
-        problems[field] = f"A whole number of days between 0 and {MAX_DAYS}."
+        problems[field] = [f"A whole number of days between 0 and {MAX_DAYS}."]
         return None
     return value
 
@@ -84,12 +84,12 @@ def update_schedule(session: Session, changes: dict) -> BusinessSettings:
     ``past_due_cancel_after_days``, ``renewal_reminder_days``,
     ``overdue_reminder_days``. All or nothing: ``Invalid`` names every bad
     field and nothing changes."""
-    problems: dict[str, str] = {}
+    problems: dict[str, list[str]] = {}
     clean: dict = {}
     if "timezone" in changes:
         name = changes["timezone"]
         if not isinstance(name, str) or name not in available_timezones():
-            problems["timezone"] = "An IANA time zone name, such as Europe/Paris."
+            problems["timezone"] = ["An IANA time zone name, such as Europe/Paris."]
         else:
             clean["timezone"] = name
     for field in ("dunning_retry_days", "overdue_reminder_days"):

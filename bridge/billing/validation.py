@@ -1,4 +1,4 @@
-"""Small rules shared by the domain: emails, URLs, colours, images."""
+"""Small rules shared by the domain: emails, URLs, colours, images, countries."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from defusedxml import DefusedXmlException
 from defusedxml import ElementTree as defused_etree
 
 from bridge.core.errors import Invalid
+from bridge.core.l10n import COUNTRIES
 
 HEX_COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
 # Deliberately simple: one @, a dot in the domain, no spaces. Deliverability is
@@ -22,6 +23,17 @@ IMAGE_TYPES = {"image/png", "image/jpeg", "image/svg+xml"}
 def email_key(email: str) -> str:
     """The form of an email address used for uniqueness and lookups."""
     return email.strip().lower()
+
+
+def check_country(country: str, field: str = "country") -> str:
+    """An ISO 3166-1 alpha-2 code (upper-cased), or "" for none."""
+    country = country.strip().upper()
+    if country and country not in COUNTRIES:
+        raise Invalid(
+            "A country is a two-letter ISO 3166 code such as FR or US.",
+            fields={field: ["Not an ISO 3166-1 alpha-2 country code."]},
+        )
+    return country
 
 
 def check_email(email: str, field: str = "email") -> str:

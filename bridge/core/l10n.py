@@ -35,6 +35,26 @@ DEFAULT_LANGUAGE = "en"
 DOMAIN = "messages"
 TRANSLATIONS_DIR = Path(__file__).resolve().parent.parent / "translations"
 
+# CLDR names regions that ISO 3166-1 does not assign as alpha-2 codes: the
+# user-assigned ranges (AA, QM-QZ, XA-XZ, ZZ: CLDR's XK Kosovo, XA/XB
+# pseudo-locales) and the exceptionally reserved codes (EU, UN, IC...).
+_USER_ASSIGNED = (
+    {"AA", "ZZ"}
+    | {f"Q{c}" for c in "MNOPQRSTUVWXYZ"}
+    | {f"X{c}" for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZ"}
+)
+_EXCEPTIONALLY_RESERVED = {
+    *("AC", "CP", "CQ", "DG", "EA", "EU", "EZ", "FX", "IC", "SU", "TA", "UK", "UN"),
+}
+
+COUNTRIES: frozenset[str] = frozenset(
+    code
+    for code in Locale("en").territories
+    if len(code) == 2 and code.isalpha() and code not in _USER_ASSIGNED | _EXCEPTIONALLY_RESERVED
+)
+"""The officially assigned ISO 3166-1 alpha-2 codes (249), from Babel's
+CLDR territories: what a country may be."""
+
 _lock = threading.Lock()
 _catalogues: dict[str, Translations] = {}
 

@@ -1,7 +1,10 @@
 """Every email the bridge sends: its key, who receives it, the placeholders
 it offers, and its default subject. Default bodies are files:
 ``templates/emails/<key>.html`` (the HTML body, placed in the layout) and
-``templates/emails/<key>.txt`` (the text alternative)."""
+``templates/emails/<key>.txt`` (the text alternative), Jinja templates
+whose words come from the gettext catalogues (``_()``), like the subjects
+(marked ``N_`` here): ``EmailKind.defaults(language)`` writes them, with
+their ``[[placeholders]]``, in one language."""
 
 from __future__ import annotations
 
@@ -10,11 +13,20 @@ from functools import cache
 from pathlib import Path
 
 import bridge_templates
+import jinja2
+
+from bridge.core.l10n import Localiser
 
 EMAIL_DIR = Path(bridge_templates.__file__).resolve().parent / "emails"
 
 CLIENT = "client"
 AGENCY = "agency"
+
+
+def N_(message: str) -> str:  # noqa: N802  (gettext's name for "mark only")
+    """Marks a default subject for the catalogues; translated when used."""
+    return message
+
 
 # name -> (description, sample value for previews)
 PLACEHOLDERS: dict[str, tuple[str, str]] = {
@@ -78,13 +90,9 @@ class EmailKind:
     placeholders: tuple[str, ...]
     subject: str  # the default subject
 
-    @property
-    def default_html(self) -> str:
-        return _read(f"{self.key}.html")
-
-    @property
-    def default_text(self) -> str:
-        return _read(f"{self.key}.txt")
+    def defaults(self, language: str) -> tuple[str, str, str]:
+        """The default subject, HTML body and text body in ``language``."""
+        return _defaults(self.key, self.subject, language)
 
 
 KINDS: dict[str, EmailKind] = {
@@ -95,63 +103,63 @@ KINDS: dict[str, EmailKind] = {
             CLIENT,
             "A client is invited to their billing account",
             (*_CLIENT, "invitation_link"),
-            "[[company_name]] invites you to your billing account",
+            N_("[[company_name]] invites you to your billing account"),
         ),
         EmailKind(
             "invoice_sent",
             CLIENT,
             "An invoice is issued (finalized) and sent to the client",
             (*_CLIENT, *_INVOICE),
-            "Invoice [[invoice_number]] from [[company_name]]",
+            N_("Invoice [[invoice_number]] from [[company_name]]"),
         ),
         EmailKind(
             "payment_receipt",
             CLIENT,
             "A payment settles an invoice",
             (*_CLIENT, *_INVOICE, "amount_paid", "payment_date", "payment_method"),
-            "Receipt for invoice [[invoice_number]]",
+            N_("Receipt for invoice [[invoice_number]]"),
         ),
         EmailKind(
             "payment_failed",
             CLIENT,
             "A card payment of an invoice failed",
             (*_CLIENT, *_INVOICE, "attempt", "retry_date", "failure_reason"),
-            "Payment of invoice [[invoice_number]] failed",
+            N_("Payment of invoice [[invoice_number]] failed"),
         ),
         EmailKind(
             "action_required",
             CLIENT,
             "The bank asks the client to confirm a card payment (3-D Secure)",
             (*_CLIENT, *_INVOICE, "attempt"),
-            "Please confirm the payment of invoice [[invoice_number]]",
+            N_("Please confirm the payment of invoice [[invoice_number]]"),
         ),
         EmailKind(
             "upcoming_renewal",
             CLIENT,
             "A subscription renews soon",
             (*_CLIENT, *_SUBSCRIPTION, "renewal_date"),
-            "Your [[plan_name]] subscription renews on [[renewal_date]]",
+            N_("Your [[plan_name]] subscription renews on [[renewal_date]]"),
         ),
         EmailKind(
             "overdue_reminder",
             CLIENT,
             "An invoice is past its due date",
             (*_CLIENT, *_INVOICE, "days_overdue"),
-            "Reminder: invoice [[invoice_number]] is overdue",
+            N_("Reminder: invoice [[invoice_number]] is overdue"),
         ),
         EmailKind(
             "subscription_cancelled",
             CLIENT,
             "A subscription is cancelled",
             (*_CLIENT, *_SUBSCRIPTION, "end_date"),
-            "Your [[plan_name]] subscription is cancelled",
+            N_("Your [[plan_name]] subscription is cancelled"),
         ),
         EmailKind(
             "subscription_expired",
             CLIENT,
             "A subscription used up its billing cycles",
             (*_CLIENT, *_SUBSCRIPTION, "end_date"),
-            "Your [[plan_name]] subscription has ended",
+            N_("Your [[plan_name]] subscription has ended"),
         ),
         EmailKind(
             "agency_payment_received",
@@ -166,7 +174,7 @@ KINDS: dict[str, EmailKind] = {
                 "payment_method",
                 "pay_link",
             ),
-            "Payment received: [[client_name]], invoice [[invoice_number]]",
+            N_("Payment received: [[client_name]], invoice [[invoice_number]]"),
         ),
         EmailKind(
             "agency_payment_failed",
@@ -181,7 +189,7 @@ KINDS: dict[str, EmailKind] = {
                 "failure_reason",
                 "pay_link",
             ),
-            "Payment failed: [[client_name]], invoice [[invoice_number]]",
+            N_("Payment failed: [[client_name]], invoice [[invoice_number]]"),
         ),
         EmailKind(
             "agency_subscription_behind",
@@ -195,7 +203,7 @@ KINDS: dict[str, EmailKind] = {
             AGENCY,
             "A client accepted their invitation (to the agency)",
             (*_AGENCY, "accepted_date"),
-            "[[client_name]] accepted your invitation",
+            N_("[[client_name]] accepted your invitation"),
         ),
     )
 }
@@ -212,5 +220,23 @@ def sample_values(kind: EmailKind, business: dict[str, str] | None = None) -> di
 
 
 @cache
-def _read(name: str) -> str:
-    return (EMAIL_DIR / name).read_text(encoding="utf-8")
+def _defaults(key: str, subject: str, language: str) -> tuple[str, str, str]:
+    l10n = Localiser(language)
+    context = l10n.template_context()
+    return (
+        l10n.gettext(subject),
+        _environment().get_template(f"{key}.html").render(context),
+        _environment().get_template(f"{key}.txt").render(context),
+    )
+
+
+@cache
+def _environment() -> jinja2.Environment:
+    # Not autoescaped: the defaults hold only the catalogues' words (ours)
+    # and [[placeholders]], whose values are escaped when they are filled in
+    # (bridge.mail.placeholders).
+    return jinja2.Environment(  # noqa: S701
+        loader=jinja2.FileSystemLoader(str(EMAIL_DIR)),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+    )

@@ -8,8 +8,10 @@ recipient has no email address, or the same (trigger, object, occasion)
 was queued before (the dedupe key, see ``bridge.mail.outbox``). Nothing is
 sent here: the scheduler delivers the outbox (``bridge.mail.delivery``).
 
-Words, dates and amounts are written for the business's invoice language by
-the one localiser (``bridge.core.l10n``), dates in the business time zone.
+An email is written in one language, its words, dates and amounts alike
+(``bridge.mail.render.email_language``): an invoice's email in the
+invoice's language, the others in the business's invoice language, by the
+one localiser (``bridge.core.l10n``), dates in the business time zone.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from bridge.core import clock
 from bridge.core.l10n import Localiser
 from bridge.links import invoice_page_url, invoice_pdf_url
 from bridge.mail import outbox
-from bridge.mail.render import render
+from bridge.mail.render import email_language, render
 from bridge.models import (
     BusinessSettings,
     Client,
@@ -268,14 +270,14 @@ def agency_invitation_accepted(session: Session, user: User) -> bool:
 
 
 class _Formatter:
-    """Placeholder values written for the business's invoice language by
+    """Placeholder values written in the email's language by
     ``bridge.core.l10n`` (words from the catalogues, dates in the business
     time zone)."""
 
-    def __init__(self, session: Session, settings: BusinessSettings):
+    def __init__(self, session: Session, settings: BusinessSettings, language: str):
         self.session = session
         self.settings = settings
-        self.l10n = Localiser(settings.invoice_language, settings.timezone)
+        self.l10n = Localiser(language, settings.timezone)
         self.language = self.l10n.language
         l10n = self.l10n
         # Words a placeholder may need besides dates and amounts.
@@ -365,6 +367,7 @@ def _to_client(session, key, dedupe_key, client, values, *, invoice=None, subscr
         client=client,
         invoice=invoice,
         subscription=subscription,
+        language=invoice.language if invoice is not None else None,
     )
 
 
@@ -391,12 +394,16 @@ def _queue(
     client: Client | None = None,
     invoice: Invoice | None = None,
     subscription: Subscription | None = None,
+    language: str | None = None,
 ) -> bool:
     to = (to or "").strip()
     if not to or outbox.is_queued(session, dedupe_key):
         return False
     settings = get_settings(session)
-    message = render(session, key, values(_Formatter(session, settings)))
+    language = email_language(session, key, language)
+    message = render(
+        session, key, values(_Formatter(session, settings, language)), language=language
+    )
     return outbox.enqueue(
         session,
         trigger=key,

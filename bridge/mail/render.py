@@ -67,18 +67,33 @@ def kind_of(key: str) -> EmailKind:
     return kind
 
 
-def default_content(kind: EmailKind) -> Content:
-    return Content(kind.subject, kind.default_html, kind.default_text)
+def default_content(kind: EmailKind, language: str) -> Content:
+    return Content(*kind.defaults(language))
 
 
-def get_template(session: Session, key: str) -> Template:
+def get_template(session: Session, key: str, language: str | None = None) -> Template:
+    """The agency's edit of template ``key``, else the default in
+    ``language`` (the business's invoice language when not given)."""
     kind = kind_of(key)
     stored = session.get(EmailTemplate, key)
     if stored is None:
-        return Template(kind, default_content(kind), False, None)
+        language = language or get_settings(session).invoice_language or "en"
+        return Template(kind, default_content(kind, language), False, None)
     return Template(
         kind, Content(stored.subject, stored.body_html, stored.body_text), True, stored.updated_at
     )
+
+
+def email_language(session: Session, key: str, preferred: str | None = None) -> str:
+    """The one language an email of template ``key`` is written in, words,
+    dates and amounts alike: ``preferred`` (an invoice's language) when the
+    default template is used, since it exists in every language; the
+    business's invoice language when the agency edited the template, since
+    the agency wrote it in its own language."""
+    business = get_settings(session).invoice_language or "en"
+    if session.get(EmailTemplate, key) is not None:
+        return business
+    return preferred or business
 
 
 def check_content(kind: EmailKind, content: Content) -> None:
@@ -99,13 +114,16 @@ def render(
     values: dict[str, object],
     *,
     content: Content | None = None,
+    language: str | None = None,
 ) -> Rendered:
     """The message of template ``key`` with ``values`` (``content``: an
-    unsaved edit, for previews)."""
-    template = get_template(session, key)
+    unsaved edit, for previews), in ``language`` (``email_language``; the
+    values must be written in it too)."""
+    settings = get_settings(session)
+    language = language or settings.invoice_language or "en"
+    template = get_template(session, key, language)
     kind = template.kind
     content = content or template.content
-    settings = get_settings(session)
     subject = placeholders.fill_subject(content.subject, values)
     # The agency's own HTML (staff-written, trusted), values escaped inside.
     body = Markup(placeholders.fill_html(content.body_html, values))  # noqa: S704
@@ -128,7 +146,7 @@ def render(
     )
     footer = settings.email_footer.strip()
     page = _layout("layout.html").render(
-        language=settings.invoice_language or "en",
+        language=language,
         subject=subject,
         body=body,
         branded=branded,

@@ -30,7 +30,7 @@ from bridge.models.invoices import (
 from bridge.models.mail import EmailTemplate, OutboxMessage, OutboxStatus
 from bridge.models.roles import Role
 from bridge.models.settings import SETTINGS_ID, BusinessSettings, StoredFile
-from bridge.models.sites import SeoScan, SiteConnectCode
+from bridge.models.sites import SeoScan, SiteConnectCode, SiteRequestNonce
 from bridge.models.stripe_events import StripeEvent
 from bridge.models.subscriptions import Subscription, SubscriptionStatus
 from bridge.models.users import ApiToken, User, UserKind
@@ -70,6 +70,7 @@ __all__ = [
     "SeoScan",
     "Site",
     "SiteConnectCode",
+    "SiteRequestNonce",
     "StoredFile",
     "StripeEvent",
     "Subscription",

@@ -168,6 +168,15 @@ class InvoiceLine(Base):
     period_end: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     invoice: Mapped[Invoice] = relationship(back_populates="lines")
+
+    @property
+    def amount(self) -> int:
+        """What the line prints in its Amount column: quantity x unit price,
+        the taxes included in the price inside it, those added on top not
+        (``net`` + included taxes: for an inclusive 19 % VAT, 1 x 340.00 =
+        340.00, of which 54.29 VAT; ``net`` is 285.71)."""
+        return self.quantity * self.unit_amount
+
     taxes: Mapped[list[InvoiceLineTax]] = relationship(
         back_populates="line", cascade="all, delete-orphan", order_by="InvoiceLineTax.id"
     )

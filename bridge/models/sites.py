@@ -1,5 +1,5 @@
-"""What the WordPress site API keeps per site: one-time connect codes and the
-SEO scans its plugin sends."""
+"""What the WordPress site API keeps per site: one-time connect codes, the
+request ids of recent signed writes, and the SEO scans its plugin sends."""
 
 from __future__ import annotations
 
@@ -28,6 +28,20 @@ class SiteConnectCode(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
     site: Mapped[Site] = relationship()
+
+
+class SiteRequestNonce(Base):
+    """The request id (``X-Bridge-Nonce``, or the signature) of a signed
+    write a site sent, kept until its timestamp leaves the signature window
+    (``expires_at``), so that the same request is never applied twice."""
+
+    __tablename__ = "site_request_nonces"
+
+    site_id: Mapped[int] = mapped_column(
+        ForeignKey("sites.id", ondelete="CASCADE"), primary_key=True
+    )
+    nonce: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class SeoScan(Base):

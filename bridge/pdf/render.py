@@ -35,7 +35,7 @@ from xhtml2pdf import pisa
 from xhtml2pdf.config.resources import ResourceAccessPolicy
 
 from bridge.billing.business import get_settings
-from bridge.billing.invoices import TaxSum, tax_summary
+from bridge.billing.invoices import TaxSum, printed_subtotal, tax_summary
 from bridge.billing.numbering import render as render_number
 from bridge.billing.periods import add_local_days, add_months, local_date
 from bridge.billing.schedule import zone
@@ -61,7 +61,7 @@ TEMPLATE = "invoices/invoice.html"
 TEMPLATE_DIR = Path(bridge_templates.__file__).resolve().parent
 # Bump when the Python side changes what a PDF looks like; template edits
 # are noticed by themselves (``template_version`` hashes the files).
-RENDERER_VERSION = "1"
+RENDERER_VERSION = "2"
 
 # A4 portrait, in points. The template takes every measure from here, so
 # the widths text is wrapped to are the widths xhtml2pdf draws.
@@ -214,6 +214,11 @@ class LineData:
     net: int
     period_start: datetime | None = None
     period_end: datetime | None = None
+
+    @property
+    def amount(self) -> int:
+        """Quantity x unit price, as ``InvoiceLine.amount``."""
+        return self.quantity * self.unit_amount
 
 
 def _lines(session: Session, invoice: Invoice) -> list[LineData]:
@@ -600,14 +605,18 @@ def _line_blocks(lines: list[LineData], words: Words) -> list[list[layout.Column
                 layout.cells(text, description, FONT_SIZE),
                 layout.cells(words.number(line.quantity), quantity, FONT_SIZE),
                 layout.cells(words.money(line.unit_amount), unit, FONT_SIZE),
-                layout.cells(words.money(line.net), amount, FONT_SIZE),
+                layout.cells(words.money(line.amount), amount, FONT_SIZE),
             )
         )
     return layout.stack(rows, BLOCK_LINES)
 
 
 def _totals(invoice: Invoice, taxes: list[TaxSum], words: Words) -> list[layout.Column]:
-    rows: list[tuple[str, int, str]] = [(words._("Subtotal"), invoice.subtotal, "")]
+    # The lines print quantity x unit price, included taxes inside: the
+    # subtotal is their sum (printed_subtotal), and an included tax is shown,
+    # not added.
+    subtotal = printed_subtotal(invoice, taxes)
+    rows: list[tuple[str, int, str]] = [(words._("Subtotal"), subtotal, "")]
     for tax in taxes:
         rate = words.percent(tax.percentage_e4)
         if tax.inclusive:

@@ -10,9 +10,10 @@ import secrets
 from urllib.parse import urlsplit
 
 from flask import current_app, g, request
-from flask_smorest.arguments import ArgumentsMixin
 from marshmallow import Schema
 from werkzeug.exceptions import Forbidden, RequestEntityTooLarge, UnsupportedMediaType
+
+from bridge.api.parsing import PARSER
 
 # The real Stripe.js talks to these besides its own origin (Stripe's CSP
 # guide): its API, and frames for 3-D Secure.
@@ -113,4 +114,4 @@ def json_body(schema: Schema) -> dict:
     # A chunked body has no Content-Length: measure what came.
     if len(request.get_data(cache=True)) > MAX_JSON_BYTES:
         raise RequestEntityTooLarge("The request body is too large.")
-    return ArgumentsMixin.ARGUMENTS_PARSER.parse(schema, request, location="json")
+    return PARSER.parse(schema, request, location="json")

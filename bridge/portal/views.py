@@ -57,7 +57,7 @@ from bridge.models import (
 from bridge.models.invoices import PaymentStatus
 from bridge.payments import stripe as stripe_gateway
 from bridge.pdf import invoice_pdf
-from bridge.portal import security
+from bridge.portal import limits, security
 
 log = logging.getLogger(__name__)
 
@@ -206,10 +206,10 @@ class TaxRow:
     amount: str
 
 
-def _tax_rows(invoice: Invoice, l10n: Localiser) -> list[TaxRow]:
+def _tax_rows(invoice: Invoice, l10n: Localiser, taxes: list[invoices.TaxSum]) -> list[TaxRow]:
     """One row per tax rate, as the domain adds them up."""
     rows = []
-    for tax in invoices.tax_summary(get_session(), invoice):
+    for tax in taxes:
         label = f"{tax.name} ({l10n.percent(tax.percentage_e4)}"
         if tax.inclusive:
             label = ", ".join((label, l10n.gettext("included")))
@@ -263,6 +263,7 @@ def hosted_invoice(token: str):
         failed = _last_payment(session, invoice, PaymentStatus.FAILED)
         last_failure = failed.failure_message if failed else None
     brand_color = _brand_color(settings)
+    taxes = invoices.tax_summary(session, invoice)
     page = render_template(
         "portal/invoice.html",
         **l10n.template_context(),
@@ -272,7 +273,8 @@ def hosted_invoice(token: str):
         brand_color=brand_color,
         brand_text_color=_text_color_on(brand_color),
         show_logo=bool(settings.invoice_show_logo and settings.logo_id),
-        tax_rows=_tax_rows(invoice, l10n),
+        tax_rows=_tax_rows(invoice, l10n, taxes),
+        subtotal=invoices.printed_subtotal(invoice, taxes),
         payable=payable,
         processing=processing,
         card_payments=gateway is not None,
@@ -391,6 +393,7 @@ def _result(result, l10n: Localiser):
 
 
 @bp.post("/i/<token>/setup-intent")
+@limits.payment_limits
 def setup_intent(token: str):
     """Start saving a card for the invoice's client: a SetupIntent whose
     client secret Stripe.js confirms with the card."""
@@ -406,6 +409,7 @@ def setup_intent(token: str):
 
 
 @bp.post("/i/<token>/pay")
+@limits.payment_limits
 def pay(token: str):
     """Save the card Stripe.js just confirmed and charge the invoice with it."""
     body = security.json_body(PayBody())

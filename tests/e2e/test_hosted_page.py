@@ -367,7 +367,9 @@ BAD_PAY_REQUESTS = [
 ]
 
 
-def test_pay_refuses_bad_requests_and_changes_nothing(client, db, new_invoice, stripe_on):
+def test_pay_refuses_bad_requests_and_changes_nothing(app, client, db, new_invoice, stripe_on):
+    # Refused calls count against the page's limit too (test_hosted_page_limits.py).
+    app.config["HOSTED_PAGE_LIMIT_PER_TOKEN"] = "100 per minute"
     invoice = new_invoice("open")
     before = snapshot(db)
     for kwargs, status, code in BAD_PAY_REQUESTS:

@@ -112,3 +112,64 @@ def test_demo_is_refused_in_production(run):
     result = run("demo", extra_env={"BRIDGE_ENV": "production"})
     assert result.exit_code == 2
     assert "refused in production" in result.output
+
+
+# The public URL follows the port -----------------------------------------------
+
+
+def test_make_run_gives_the_demo_the_port_it_serves_on():
+    """`make run PORT=5301`: the demo's emails and its "Try" line, written
+    before the server starts, are told the port."""
+    import pathlib
+    import subprocess
+
+    root = pathlib.Path(__file__).resolve().parents[2]
+    commands = subprocess.run(
+        ["make", "-n", "-W", ".venv/.installed-run", "run", "PORT=5301"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    demo = next(line for line in commands.splitlines() if line.endswith("bridge demo"))
+    assert 'BRIDGE_PUBLIC_URL="${BRIDGE_PUBLIC_URL:-http://127.0.0.1:5301}"' in demo
+    assert "--port 5301" in commands
+
+
+def test_demo_links_and_try_line_follow_the_public_url(run):
+    run("db", "upgrade")
+    result = run("demo", extra_env={"BRIDGE_PUBLIC_URL": "http://127.0.0.1:5301"})
+    assert result.exit_code == 0, result.output
+    assert "http://127.0.0.1:5301/api/v1/clients" in result.output
+    assert "5000" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("env", "args", "expected"),
+    [
+        ({}, ["--port", "5301"], "http://127.0.0.1:5301"),
+        ({}, ["--host", "0.0.0.0", "--port", "5302"], "http://127.0.0.1:5302"),  # noqa: S104
+        (
+            {"BRIDGE_PUBLIC_URL": "https://billing.example"},
+            ["--port", "5301"],
+            "https://billing.example",
+        ),
+    ],
+)
+def test_serve_links_follow_its_port_unless_the_public_url_is_set(
+    run, monkeypatch, env, args, expected
+):
+    from bridge import links, server
+
+    served = {}
+
+    def fake_run(app, **options):
+        with app.extensions["bridge.db"].session() as session:
+            served["link"] = links.public_url(session)
+        served["config"] = app.config["PUBLIC_URL"]
+
+    monkeypatch.setattr(server, "run", fake_run)
+    run("db", "upgrade")
+    result = run("serve", *args, extra_env=env)
+    assert result.exit_code == 0, result.output
+    assert served == {"link": expected, "config": expected}

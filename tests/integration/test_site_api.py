@@ -295,9 +295,10 @@ def test_a_stale_request_is_refused(client, acme):
     _, _, plugin = acme
     now = int(clock.now().timestamp())
     assert plugin.get("/summary", timestamp=now - 290).status_code == 200
-    assert plugin.get("/summary", timestamp=now + 290).status_code == 200
+    # Ahead of the bridge's clock, only a little (tests/integration/test_site_api_replay.py).
+    assert plugin.get("/summary", timestamp=now + 25).status_code == 200
     assert error_code(plugin.get("/summary", timestamp=now - 400)) == (401, "stale_request")
-    assert error_code(plugin.get("/summary", timestamp=now + 400)) == (401, "stale_request")
+    assert error_code(plugin.get("/summary", timestamp=now + 290)) == (401, "stale_request")
 
 
 def test_the_window_follows_the_bridge_clock(client, acme):
@@ -647,7 +648,8 @@ def test_an_invalid_scan_is_a_422_and_nothing_changes(acme, db, change, field):
     before = snapshot(db)
     response = plugin.post("/seo-scans", {**SCAN, **change})
     assert error_code(response) == (422, "validation_error")
-    assert field in response.get_json()["error"]["fields"]
+    problems = response.get_json()["error"]["fields"]
+    assert any(k == field or k.startswith(f"{field}.") for k in problems), problems
     assert snapshot(db) == before
 
 

@@ -99,15 +99,13 @@ def test_any_value_in_a_subject_is_one_line(value):
     assert "\n" not in subject and "\r" not in subject
 
 
+@pytest.mark.parametrize("language", ["en", "fr", "de"])
 @pytest.mark.parametrize("key", list(KINDS))
-def test_every_default_template_uses_only_its_placeholders(key):
+def test_every_default_template_uses_only_its_placeholders(key, language):
     kind = KINDS[key]
     assert set(kind.placeholders) <= set(PLACEHOLDERS)
-    texts = {
-        "subject": kind.subject,
-        "body_html": kind.default_html,
-        "body_text": kind.default_text,
-    }
+    subject, body_html, body_text = kind.defaults(language)
+    texts = {"subject": subject, "body_html": body_html, "body_text": body_text}
     placeholders.check(texts, kind.placeholders)
     for text in texts.values():
         assert placeholders.names(text), key

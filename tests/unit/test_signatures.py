@@ -28,12 +28,15 @@ def test_vector(vector):
     body = vector["body"].encode()
     assert signatures.body_sha256(body) == vector["body_sha256"]
     assert hashlib.sha256(body).hexdigest() == vector["body_sha256"]
-    message = signatures.message(vector["timestamp"], vector["method"], vector["path"], body)
+    nonce = vector.get("nonce")
+    message = signatures.message(vector["timestamp"], vector["method"], vector["path"], body, nonce)
     assert message == vector["message"]
-    assert message.count("\n") == 3 and not message.endswith("\n")
+    assert message.count("\n") == (3 if nonce is None else 4) and not message.endswith("\n")
     expected = hmac.new(vector["secret"].encode(), message.encode(), hashlib.sha256).hexdigest()
     assert expected == vector["signature"]
-    signature = sign(vector["secret"], vector["timestamp"], vector["method"], vector["path"], body)
+    signature = sign(
+        vector["secret"], vector["timestamp"], vector["method"], vector["path"], body, nonce
+    )
     assert signature == vector["signature"]
     verify(
         vector["secret"],
@@ -43,6 +46,7 @@ def test_vector(vector):
         body,
         vector["signature"],
         now=at(vector["timestamp"]),
+        nonce=nonce,
     )
 
 
@@ -55,6 +59,7 @@ def test_the_vectors_cover_what_the_plugin_sends():
     assert any(not v["secret"].isascii() for v in VECTORS)
     assert all(v["secret"] for v in VECTORS)
     assert all(v["signature"] == v["signature"].lower() for v in VECTORS)
+    assert any(v.get("nonce") and v["method"] == "POST" for v in VECTORS)
 
 
 def test_an_empty_secret_never_signs_nor_verifies():
@@ -123,10 +128,20 @@ def test_a_lower_case_method_is_signed_as_upper_case():
 
 @pytest.mark.parametrize(
     "offset, accepted",
-    [(0, True), (300, True), (-300, True), (301, False), (-301, False), (86400, False)],
+    [
+        (0, True),
+        (300, True),
+        (-30, True),
+        (301, False),
+        (-31, False),
+        (-299, False),
+        (86400, False),
+    ],
 )
 def test_window_edges(offset, accepted):
-    """The request's timestamp may be up to 300 seconds behind or ahead."""
+    """The request's timestamp may be up to 300 seconds behind the bridge's
+    clock, and only 30 seconds ahead of it (``offset`` is how far the
+    bridge's clock is past the timestamp)."""
     timestamp = BASE["timestamp"]
     request = {**base_request(), "now": at(timestamp + offset)}
     if accepted:
@@ -168,10 +183,46 @@ def test_any_of_the_candidate_paths_may_carry_the_signature():
 def test_signed_headers_are_what_the_plugin_sends():
     with time_machine.travel(at(1764064800), tick=False):
         headers = signatures.signed_headers(
-            "site_abc", VECTORS[0]["secret"], "GET", VECTORS[0]["path"]
+            "site_abc", VECTORS[0]["secret"], "GET", VECTORS[0]["path"], nonce=False
         )
     assert headers == {
         "X-Bridge-Site": "site_abc",
         "X-Bridge-Timestamp": "1764064800",
         "X-Bridge-Signature": VECTORS[0]["signature"],
     }
+    with_nonce = next(v for v in VECTORS if v.get("nonce"))
+    headers = signatures.signed_headers(
+        "site_abc",
+        with_nonce["secret"],
+        with_nonce["method"],
+        with_nonce["path"],
+        with_nonce["body"].encode(),
+        timestamp=with_nonce["timestamp"],
+        nonce=with_nonce["nonce"],
+    )
+    assert headers == {
+        "X-Bridge-Site": "site_abc",
+        "X-Bridge-Timestamp": str(with_nonce["timestamp"]),
+        "X-Bridge-Nonce": with_nonce["nonce"],
+        "X-Bridge-Signature": with_nonce["signature"],
+    }
+
+
+def test_a_fresh_nonce_is_sent_and_signed_by_default():
+    first = signatures.signed_headers("s", "secret", "POST", "/api/v1/site/seo-scans", b"{}")
+    second = signatures.signed_headers("s", "secret", "POST", "/api/v1/site/seo-scans", b"{}")
+    assert first["X-Bridge-Nonce"] != second["X-Bridge-Nonce"]
+    request = {
+        "secret": "secret",
+        "timestamp": first["X-Bridge-Timestamp"],
+        "method": "POST",
+        "paths": "/api/v1/site/seo-scans",
+        "body": b"{}",
+        "signature": first["X-Bridge-Signature"],
+    }
+    verify(**request, nonce=first["X-Bridge-Nonce"])
+    # The nonce is signed: another one, or none, breaks the signature.
+    for nonce in (second["X-Bridge-Nonce"], None, first["X-Bridge-Nonce"] + "x", "short"):
+        with pytest.raises(SignatureError) as refused:
+            verify(**request, nonce=nonce)
+        assert refused.value.code == "bad_signature"

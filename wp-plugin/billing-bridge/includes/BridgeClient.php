@@ -62,7 +62,8 @@ final class BridgeClient
         if ($signed) {
             // The path exactly as sent, including any folder the bridge lives under.
             $prefix = (string) wp_parse_url($this->baseUrl, PHP_URL_PATH);
-            $headers += Signer::headers($this->siteId, $this->secret, time(), $method, $prefix . $path, $body);
+            // A fresh nonce per request: the bridge refuses a signed write it has already seen.
+            $headers += Signer::headers($this->siteId, $this->secret, time(), $method, $prefix . $path, $body, Signer::nonce());
         }
         ++self::$sent;
         $response = wp_remote_request($url, [

@@ -36,16 +36,40 @@ final class SignerTest extends TestCase
      */
     public function testEveryVector(array $v): void
     {
+        $nonce = $v['nonce'] ?? null;
         self::assertSame($v['body_sha256'], Signer::bodyHash($v['body']));
-        self::assertSame($v['message'], Signer::message($v['timestamp'], $v['method'], $v['path'], $v['body']));
+        self::assertSame($v['message'], Signer::message($v['timestamp'], $v['method'], $v['path'], $v['body'], $nonce));
         self::assertSame(
             $v['signature'],
-            Signer::signature($v['secret'], $v['timestamp'], $v['method'], $v['path'], $v['body'])
+            Signer::signature($v['secret'], $v['timestamp'], $v['method'], $v['path'], $v['body'], $nonce)
         );
-        $headers = Signer::headers('site_abc', $v['secret'], $v['timestamp'], $v['method'], $v['path'], $v['body']);
-        self::assertSame(
-            ['X-Bridge-Site' => 'site_abc', 'X-Bridge-Timestamp' => (string) $v['timestamp'], 'X-Bridge-Signature' => $v['signature']],
-            $headers
+        $headers = Signer::headers('site_abc', $v['secret'], $v['timestamp'], $v['method'], $v['path'], $v['body'], $nonce);
+        $expected = ['X-Bridge-Site' => 'site_abc', 'X-Bridge-Timestamp' => (string) $v['timestamp']];
+        if ($nonce !== null) {
+            $expected['X-Bridge-Nonce'] = $nonce;
+        }
+        $expected['X-Bridge-Signature'] = $v['signature'];
+        self::assertSame($expected, $headers);
+    }
+
+    public function testTheVectorsIncludeASignedNonce(): void
+    {
+        $withNonce = array_filter(array_column(self::vectors(), 0), static fn (array $v): bool => isset($v['nonce']));
+        self::assertNotEmpty($withNonce);
+    }
+
+    public function testTheNonceIsSignedAndFreshEachTime(): void
+    {
+        $first = Signer::nonce();
+        self::assertMatchesRegularExpression('/^[0-9a-f]{32}$/', $first);
+        self::assertNotSame($first, Signer::nonce());
+        self::assertNotSame(
+            Signer::signature('s', 1, 'POST', '/api/v1/site/seo-scans', '{}', $first),
+            Signer::signature('s', 1, 'POST', '/api/v1/site/seo-scans', '{}', Signer::nonce())
+        );
+        self::assertNotSame(
+            Signer::signature('s', 1, 'POST', '/api/v1/site/seo-scans', '{}', $first),
+            Signer::signature('s', 1, 'POST', '/api/v1/site/seo-scans', '{}')
         );
     }
 
@@ -73,8 +97,10 @@ final class SignerTest extends TestCase
         self::assertSame(3, $get['args']['timeout']);
         $timestamp = (int) $get['args']['headers']['X-Bridge-Timestamp'];
         self::assertEqualsWithDelta(time(), $timestamp, 5);
+        $getNonce = $get['args']['headers']['X-Bridge-Nonce'];
+        self::assertMatchesRegularExpression('/^[0-9a-f]{32}$/', $getNonce);
         self::assertSame(
-            Signer::signature('bbs_secret', $timestamp, 'GET', '/billing/api/v1/site/access?email=a%2Bb%40x.example', ''),
+            Signer::signature('bbs_secret', $timestamp, 'GET', '/billing/api/v1/site/access?email=a%2Bb%40x.example', '', $getNonce),
             $get['args']['headers']['X-Bridge-Signature']
         );
         self::assertSame('site_1', $post['args']['headers']['X-Bridge-Site']);
@@ -85,10 +111,13 @@ final class SignerTest extends TestCase
                 (int) $post['args']['headers']['X-Bridge-Timestamp'],
                 'POST',
                 '/billing/api/v1/site/seo-scans',
-                $post['args']['body']
+                $post['args']['body'],
+                $post['args']['headers']['X-Bridge-Nonce']
             ),
             $post['args']['headers']['X-Bridge-Signature']
         );
+        // Each request has its own nonce, so two identical writes are two requests.
+        self::assertNotSame($getNonce, $post['args']['headers']['X-Bridge-Nonce']);
     }
 
     public function testTheConnectCallIsNotSigned(): void
