@@ -196,7 +196,7 @@ KINDS: dict[str, EmailKind] = {
             AGENCY,
             "A subscription missed renewals and is held by the renew job (to the agency)",
             (*_AGENCY, *_SUBSCRIPTION, "renewal_date"),
-            "Renewals on hold: [[client_name]], [[plan_name]]",
+            N_("Renewals on hold: [[client_name]], [[plan_name]]"),
         ),
         EmailKind(
             "agency_invitation_accepted",
