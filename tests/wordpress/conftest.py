@@ -77,6 +77,10 @@ class Bridge:
     def __init__(self, folder, sqlite_template):
         shutil.copy(sqlite_template, folder / "bridge.sqlite3")
         self.site_api_requests: list[str] = []
+        self.idempotency_keys: list[str] = []
+        # Paths whose next answer is lost after the work is done (a 503 in
+        # its place), as when the database's acknowledgement never came.
+        self.lose_next_answer: set[str] = set()
         self._app = None
         self._server = make_server("127.0.0.1", 0, self._wsgi, threaded=True)
         self.port = self._server.server_port
@@ -97,6 +101,14 @@ class Bridge:
         path = environ.get("PATH_INFO", "")
         if path.startswith("/api/v1/site/"):
             self.site_api_requests.append(f"{environ['REQUEST_METHOD']} {path}")
+            if "HTTP_IDEMPOTENCY_KEY" in environ:
+                self.idempotency_keys.append(environ["HTTP_IDEMPOTENCY_KEY"])
+        if path in self.lose_next_answer:
+            self.lose_next_answer.discard(path)
+            answer = self._app(environ, lambda *_args, **_kw: None)
+            b"".join(answer)  # the work is done and committed; its answer is lost
+            start_response("503 Service Unavailable", [("Content-Type", "application/json")])
+            return [b'{"error": {"code": "database_unavailable", "message": "Lost."}}']
         return self._app(environ, start_response)
 
     def start(self) -> None:

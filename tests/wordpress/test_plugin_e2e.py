@@ -11,9 +11,10 @@ import time
 
 import pytest
 import requests
+from sqlalchemy import func, select
 
 from bridge.billing import invoices
-from bridge.models import Invoice, PaymentMethod
+from bridge.models import Invoice, PaymentMethod, SeoScan
 from tests.wordpress.conftest import (
     JANE,
     NOBODY,
@@ -147,6 +148,23 @@ def test_pay_and_pdf_open_the_bridge(connected, wordpress, bridge):
     assert (
         admin.get(pay.split("&_wpnonce")[0], allow_redirects=False, timeout=20).status_code == 403
     )
+
+
+def test_a_scan_whose_answer_was_lost_is_sent_again_and_stored_once(connected, wordpress, bridge):
+    """The plugin sends each write with an Idempotency-Key and retries it once
+    with the same key when the answer is lost: the bridge replays the first
+    answer, and the scan is stored once."""
+    with bridge.db.session() as session:
+        before = session.scalar(select(func.count()).select_from(SeoScan))
+    seo = page(connected.admin, wordpress, "seo").text
+    bridge.lose_next_answer.add("/api/v1/site/seo-scans")
+    keys_before = len(bridge.idempotency_keys)
+    scanned = post_action(connected.admin, wordpress, nonce_form(seo, "billing_bridge_seo_scan"))
+    assert "Scan done" in text_of(scanned.text), text_of(scanned.text)[:2000]
+    sent = bridge.idempotency_keys[keys_before:]
+    assert len(sent) == 2 and sent[0] == sent[1] and len(sent[0]) == 32
+    with bridge.db.session() as session:
+        assert session.scalar(select(func.count()).select_from(SeoScan)) == before + 1
 
 
 def test_scan_and_apply_configuration(connected, wordpress, bridge):

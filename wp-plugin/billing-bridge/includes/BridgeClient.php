@@ -38,7 +38,19 @@ final class BridgeClient
      */
     public function post(string $path, array $body): array
     {
-        return $this->request('POST', $path, (string) wp_json_encode($body), true);
+        // One Idempotency-Key for the write and its retry: when the answer
+        // was lost (the network, or a 503 after a commit that went through),
+        // the bridge replays the first answer instead of writing twice.
+        $key = Signer::nonce();
+        $json = (string) wp_json_encode($body);
+        try {
+            return $this->request('POST', $path, $json, true, $key);
+        } catch (BridgeException $e) {
+            if ($e->status() !== 503 && $e->errorCode() !== 'unreachable') {
+                throw $e;
+            }
+            return $this->request('POST', $path, $json, true, $key);
+        }
     }
 
     /**
@@ -52,10 +64,13 @@ final class BridgeClient
     }
 
     /** @return array<string, mixed> */
-    private function request(string $method, string $path, string $body, bool $signed): array
+    private function request(string $method, string $path, string $body, bool $signed, string $idempotencyKey = ''): array
     {
         $url = $this->baseUrl . $path;
         $headers = ['Accept' => 'application/json'];
+        if ($idempotencyKey !== '') {
+            $headers['Idempotency-Key'] = $idempotencyKey;
+        }
         if ($body !== '') {
             $headers['Content-Type'] = 'application/json';
         }

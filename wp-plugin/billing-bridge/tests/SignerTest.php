@@ -3,6 +3,7 @@
 namespace BillingBridge\Tests;
 
 use BillingBridge\BridgeClient;
+use BillingBridge\BridgeException;
 use BillingBridge\Signer;
 use PHPUnit\Framework\TestCase;
 use WpStub;
@@ -118,6 +119,42 @@ final class SignerTest extends TestCase
         );
         // Each request has its own nonce, so two identical writes are two requests.
         self::assertNotSame($getNonce, $post['args']['headers']['X-Bridge-Nonce']);
+    }
+
+    public function testAWriteIsRetriedOnceWithItsIdempotencyKeyWhenItsAnswerIsLost(): void
+    {
+        WpStub::reset();
+        WpStub::$responses[] = [
+            'response' => ['code' => 503],
+            'body' => '{"error":{"code":"database_unavailable","message":"Try again."}}',
+        ];
+        WpStub::$responses[] = ['response' => ['code' => 201], 'body' => '{"id":7}'];
+        $client = new BridgeClient('https://bridge.example', 'site_1', 'bbs_secret');
+
+        self::assertSame(['id' => 7], $client->post('/api/v1/site/seo-scans', ['pages' => []]));
+
+        [$first, $retry] = WpStub::$requests;
+        $key = $first['args']['headers']['Idempotency-Key'];
+        self::assertMatchesRegularExpression('/^[0-9a-f]{32}$/', $key);
+        self::assertSame($key, $retry['args']['headers']['Idempotency-Key']);
+        // A fresh nonce: the bridge refuses a signed request it has seen.
+        self::assertNotSame($first['args']['headers']['X-Bridge-Nonce'], $retry['args']['headers']['X-Bridge-Nonce']);
+    }
+
+    public function testARefusedWriteIsNotRetried(): void
+    {
+        WpStub::reset();
+        WpStub::$responses[] = [
+            'response' => ['code' => 422],
+            'body' => '{"error":{"code":"validation_error","message":"No."}}',
+        ];
+        try {
+            (new BridgeClient('https://bridge.example', 'site_1', 'bbs_secret'))->post('/api/v1/site/seo-scans', []);
+            self::fail('A refusal is an exception.');
+        } catch (BridgeException $e) {
+            self::assertSame('validation_error', $e->errorCode());
+        }
+        self::assertCount(1, WpStub::$requests);
     }
 
     public function testTheConnectCallIsNotSigned(): void
