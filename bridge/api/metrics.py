@@ -3,7 +3,7 @@ CSV exports. The definitions are ``bridge.billing.metrics``'s (SPEC 10)."""
 
 from __future__ import annotations
 
-from flask import Response, stream_with_context
+from flask import Response
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields
@@ -12,7 +12,7 @@ from bridge.api.auth import authorize, require_token
 from bridge.api.fields import QueryInteger
 from bridge.billing import clients, exports, metrics
 from bridge.core.errors import NotFound
-from bridge.db import get_session
+from bridge.db import get_db, get_session
 
 blp = Blueprint(
     "metrics",
@@ -47,7 +47,7 @@ class ProductCountsSchema(Schema):
     active_recurring_plans = fields.Integer()
 
 
-class StripeStatusSchema(Schema):
+class OverviewStripeSchema(Schema):
     connected = fields.Boolean()
     account_id = fields.String(allow_none=True)
     account_name = fields.String(allow_none=True)
@@ -59,7 +59,7 @@ class OverviewSchema(Schema):
     revenue = fields.Nested(RevenueSchema)
     clients = fields.Nested(ClientCountsSchema)
     products = fields.Nested(ProductCountsSchema)
-    stripe = fields.Nested(StripeStatusSchema)
+    stripe = fields.Nested(OverviewStripeSchema)
 
 
 class MonthSchema(Schema):
@@ -122,7 +122,7 @@ class PreviewMonthSchema(Schema):
     invoices = fields.List(fields.Nested(PreviewInvoiceSchema))
 
 
-class PreviewSchema(Schema):
+class BillingPreviewSchema(Schema):
     data = fields.List(fields.Nested(PreviewMonthSchema))
 
 
@@ -194,7 +194,7 @@ class Forecast(MethodView):
 @blp.route("/metrics/billing-preview")
 class BusinessPreview(MethodView):
     @blp.arguments(PreviewArgs, location="query")
-    @blp.response(200, PreviewSchema)
+    @blp.response(200, BillingPreviewSchema)
     def get(self, args):
         """The renewal invoices the scheduler would issue month by month
         (default 12 months) under today's subscriptions and tax rates.
@@ -239,7 +239,7 @@ class SiteFigures(MethodView):
 @blp.route("/clients/<id:client_id>/billing-preview")
 class ClientPreview(MethodView):
     @blp.arguments(PreviewArgs, location="query")
-    @blp.response(200, PreviewSchema)
+    @blp.response(200, BillingPreviewSchema)
     def get(self, args, client_id):
         """What the client will be invoiced month by month (default the next
         12 months): the renewals the scheduler would issue, with the same
@@ -255,7 +255,7 @@ class ClientPreview(MethodView):
 @blp.route("/clients/<id:client_id>/sites/<id:site_id>/billing-preview")
 class SitePreview(MethodView):
     @blp.arguments(PreviewArgs, location="query")
-    @blp.response(200, PreviewSchema)
+    @blp.response(200, BillingPreviewSchema)
     def get(self, args, client_id, site_id):
         """The billing preview of one site of the client."""
         authorize("metrics.read")
@@ -273,6 +273,12 @@ class Exports(MethodView):
         description="UTF-8 CSV with a header row, streamed; amounts are decimal strings",
     )
     @blp.doc(
+        responses={
+            "200": {
+                "description": "UTF-8 CSV with a header row, streamed",
+                "content": {"text/csv": {"schema": {"type": "string"}}},
+            }
+        },
         parameters=[
             {
                 "name": "kind",
@@ -280,7 +286,7 @@ class Exports(MethodView):
                 "required": True,
                 "schema": {"type": "string", "enum": list(exports.KINDS)},
             }
-        ]
+        ],
     )
     def get(self, args, kind):
         """A CSV export: ``invoices``, ``credit_notes`` (by issue date),
@@ -289,9 +295,26 @@ class Exports(MethodView):
         authorize("metrics.read")
         if kind not in exports.KINDS:
             raise NotFound("No such export.")
-        export = exports.export(get_session(), kind, start=args.get("start"), end=args.get("end"))
-        body = (chunk.encode("utf-8") for chunk in exports.csv_text(export.header, export.rows))
-        response = Response(stream_with_context(body), mimetype="text/csv")
+        # The rows are read while the response is sent, after the request
+        # has ended: by a session of the export's own, closed at the end.
+        # The request's own transaction ends first (on SQLite it holds the lock).
+        get_session().commit()
+        session = get_db().sessionmaker()
+        try:
+            export = exports.export(session, kind, start=args.get("start"), end=args.get("end"))
+            session.commit()
+        except Exception:
+            session.close()
+            raise
+
+        def body():
+            try:
+                for chunk in exports.csv_text(export.header, export.rows):
+                    yield chunk.encode("utf-8")
+            finally:
+                session.close()
+
+        response = Response(body(), mimetype="text/csv")
         response.headers["Content-Disposition"] = f'attachment; filename="{kind}.csv"'
         response.headers["X-Total-Count"] = str(export.total)
         return response

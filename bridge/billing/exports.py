@@ -52,7 +52,13 @@ class Export:
     rows: Iterator[list[str]]
 
 
+EARLIEST, LATEST = date(1970, 1, 1), date(9998, 12, 31)
+
+
 def check_range(start: date | None, end: date | None) -> None:
+    for key, day in (("from", start), ("to", end)):
+        if day is not None and not EARLIEST <= day <= LATEST:
+            raise Invalid(f"Dates go from {EARLIEST} to {LATEST}.", fields={key: ["Out of range."]})
     if start is not None and end is not None and start > end:
         raise Invalid(
             "The start of the range is after its end.",
@@ -111,10 +117,14 @@ def _day(moment: datetime | None, tz) -> str:
 
 
 def _batches(session: Session, query, id_column, batch: int) -> Iterator[list]:
-    """The rows of ``query`` (whose first column is ``id_column``) a batch at a time."""
+    """The rows of ``query`` (whose first column is ``id_column``) a batch at
+    a time, each read in a short transaction of its own: a long export never
+    holds a transaction open while its reader is slow (on SQLite that would
+    hold the write lock)."""
     last = 0
     while True:
         rows = session.execute(query.where(id_column > last).order_by(id_column).limit(batch)).all()
+        session.commit()
         if not rows:
             return
         yield rows
