@@ -77,7 +77,8 @@ def export(
     """The export ``kind`` for the local dates ``start`` to ``end`` (both
     included; None: unbounded). Invoices and credit notes are chosen by issue
     date, payments by the date they were received; the client list is
-    exported whole (its figures are to date)."""
+    exported whole (its figures are to date). Reading the rows commits the
+    session after each batch (``_batches``): give it a session of its own."""
     if kind not in KINDS:
         raise Invalid(f"Export one of: {', '.join(KINDS)}.", fields={"kind": ["Unknown export."]})
     check_range(start, end)
@@ -118,9 +119,10 @@ def _day(moment: datetime | None, tz) -> str:
 
 def _batches(session: Session, query, id_column, batch: int) -> Iterator[list]:
     """The rows of ``query`` (whose first column is ``id_column``) a batch at
-    a time, each read in a short transaction of its own: a long export never
-    holds a transaction open while its reader is slow (on SQLite that would
-    hold the write lock)."""
+    a time, each read in a short transaction of its own. Commits (ends the
+    read-only transaction) after each batch: a long export never holds a
+    transaction open while its reader is slow (on SQLite that would hold the
+    write lock). Export with a session of its own."""
     last = 0
     while True:
         rows = session.execute(query.where(id_column > last).order_by(id_column).limit(batch)).all()

@@ -96,13 +96,22 @@ def _billed() -> object:
 
 
 def _mrr_groups(*filters):
-    """Active subscriptions summed by (interval unit, interval count)."""
-    return (
-        select(Plan.interval_unit, Plan.interval_count, _billed(), func.count())
-        .join(Plan, Plan.id == Subscription.plan_id)
+    """Active subscriptions summed by plan (``(unit, count, amount, how
+    many)`` per plan): the sums are taken on the subscriptions alone, the
+    plans' terms joined to the few sums after."""
+    sums = (
+        select(
+            Subscription.plan_id,
+            _billed().label("amount"),
+            func.count().label("subscriptions"),
+        )
         .where(Subscription.status.in_(ACTIVE), *filters)
-        .group_by(Plan.interval_unit, Plan.interval_count)
+        .group_by(Subscription.plan_id)
+        .subquery()
     )
+    return select(
+        Plan.interval_unit, Plan.interval_count, sums.c.amount, sums.c.subscriptions
+    ).join(sums, sums.c.plan_id == Plan.id)
 
 
 def _scope(column_client, column_site, client_id: int | None, site_id: int | None) -> list:
@@ -179,25 +188,45 @@ def refresh_client(session: Session, client_id: int) -> None:
 
 
 def refresh_all(session: Session) -> int:
-    """Recompute the figures of every client, in a few set-based statements.
+    """Recompute the figures of every client in a few set-based statements
+    (sums grouped by client, then one update per client with an MRR).
     Returns how many clients have an MRR."""
-    invoices_sum = lambda column: (  # noqa: E731
-        select(func.coalesce(func.sum(column), 0))
-        .where(Invoice.client_id == Client.id, Invoice.status.in_(FINALIZED))
-        .scalar_subquery()
+    session.execute(
+        update(Client)
+        .values(mrr=0, net_billing=0, net_billing_before_tax=0)
+        .execution_options(synchronize_session=False)
     )
-    credits_sum = lambda column: (  # noqa: E731
-        select(func.coalesce(func.sum(column), 0))
-        .where(CreditNote.client_id == Client.id)
-        .scalar_subquery()
+    invoiced = (
+        select(
+            Invoice.client_id,
+            func.sum(Invoice.total).label("total"),
+            func.sum(Invoice.subtotal).label("subtotal"),
+        )
+        .where(Invoice.status.in_(FINALIZED))
+        .group_by(Invoice.client_id)
+        .subquery()
     )
     session.execute(
         update(Client)
+        .where(Client.id == invoiced.c.client_id)
+        .values(net_billing=invoiced.c.total, net_billing_before_tax=invoiced.c.subtotal)
+        .execution_options(synchronize_session=False)
+    )
+    credited = (
+        select(
+            CreditNote.client_id,
+            func.sum(CreditNote.amount).label("amount"),
+            func.sum(CreditNote.subtotal).label("subtotal"),
+        )
+        .group_by(CreditNote.client_id)
+        .subquery()
+    )
+    session.execute(
+        update(Client)
+        .where(Client.id == credited.c.client_id)
         .values(
-            mrr=0,
-            net_billing=invoices_sum(Invoice.total) - credits_sum(CreditNote.amount),
-            net_billing_before_tax=invoices_sum(Invoice.subtotal)
-            - credits_sum(CreditNote.subtotal),
+            net_billing=Client.net_billing - credited.c.amount,
+            net_billing_before_tax=Client.net_billing_before_tax - credited.c.subtotal,
         )
         .execution_options(synchronize_session=False)
     )
@@ -451,16 +480,71 @@ def forecast(
     ).all()
     counts = [0] * len(days)
     amounts = [0] * len(days)
+    walls = [limit.astimezone(tz).replace(tzinfo=None) for limit in limits]
+    # Where the zone's offset does not change, a plan counted in days or
+    # weeks renews every ``step`` exactly: plain arithmetic on UTC times.
+    since = now - timedelta(days=1)
+    steady = _steady_offset(tz, since, last)
     for anchor, index, renews_at, invoiced, cycles, unit, count, amount in rows:
-        k = 0
-        while renews_at <= last and (cycles is None or invoiced + k < cycles):
-            for h, limit in enumerate(limits):
-                if renews_at <= limit:
-                    counts[h] += 1
-                    amounts[h] += amount
-            k += 1
-            renews_at = period_boundary(anchor, unit, count, index + 1 + k, tz)
+        left = None if cycles is None else cycles - invoiced
+        if left is not None and left <= 0:
+            continue
+        unit = IntervalUnit(unit)
+        if steady and unit in (IntervalUnit.DAY, IntervalUnit.WEEK) and renews_at >= since:
+            step = timedelta(days=count * (7 if unit == IntervalUnit.WEEK else 1))
+            found = [
+                (limit - renews_at) // step + 1 if renews_at <= limit else 0 for limit in limits
+            ]
+        elif unit in (IntervalUnit.DAY, IntervalUnit.WEEK):
+            found = [
+                _renewals_by_days(anchor, unit, count, index + 1, renews_at, limit, wall, tz)
+                for limit, wall in zip(limits, walls, strict=True)
+            ]
+        else:
+            dates = [renews_at]
+            while dates[-1] <= last and (left is None or len(dates) < left):
+                dates.append(period_boundary(anchor, unit, count, index + 1 + len(dates), tz))
+            found = [sum(1 for d in dates if d <= limit) for limit in limits]
+        for h, n in enumerate(found):
+            n = n if left is None else min(n, left)
+            counts[h] += n
+            amounts[h] += n * amount
     return [Horizon(d, counts[h], amounts[h]) for h, d in enumerate(days)]
+
+
+def _steady_offset(tz, start: datetime, end: datetime) -> bool:
+    """Whether ``tz`` keeps one UTC offset from ``start`` to ``end`` (checked
+    every 12 hours: time zones change their offset months apart)."""
+    offset = start.astimezone(tz).utcoffset()
+    moment = start
+    while moment < end:
+        moment = min(moment + timedelta(hours=12), end)
+        if moment.astimezone(tz).utcoffset() != offset:
+            return False
+    return True
+
+
+def _renewals_by_days(anchor, unit, count, first, first_at, limit, wall_limit, tz) -> int:
+    """How many of the periods ``first``, ``first + 1``... start at or before
+    ``limit``, for a plan counted in days or weeks. Their starts are the
+    anchor's wall-clock time a whole number of days apart (``period_boundary``),
+    so the count is arithmetic on wall-clock times; only a start within a few
+    hours of the limit, where a DST change could tip it, is checked with
+    ``period_boundary`` itself."""
+    if first_at > limit:
+        return 0
+    step = timedelta(days=count * (7 if unit == IntervalUnit.WEEK else 1))
+    wall_first = first_at.astimezone(tz).replace(tzinfo=None)
+    j = (wall_limit - wall_first) // step  # the last start on or before the limit
+    near = wall_limit - (wall_first + j * step) < timedelta(hours=3) or (
+        wall_first + (j + 1) * step - wall_limit < timedelta(hours=3)
+    )
+    if near:
+        while j > 0 and period_boundary(anchor, unit, count, first + j, tz) > limit:
+            j -= 1
+        while period_boundary(anchor, unit, count, first + j + 1, tz) <= limit:
+            j += 1
+    return j + 1
 
 
 # Billing preview ---------------------------------------------------------------------

@@ -41,15 +41,22 @@ def _round_half_up(value: Fraction) -> int:
 
 
 def _backfill(conn) -> None:
+    # Sums grouped by client, then UPDATE ... FROM (PostgreSQL; SQLite 3.33+).
     conn.execute(
         sa.text(
-            "UPDATE clients SET "
-            "net_billing = COALESCE((SELECT SUM(total) FROM invoices i WHERE i.client_id = "
-            "clients.id AND i.status IN ('open', 'paid', 'uncollectible')), 0) - "
-            "COALESCE((SELECT SUM(amount) FROM credit_notes c WHERE c.client_id = clients.id), 0), "
-            "net_billing_before_tax = COALESCE((SELECT SUM(subtotal) FROM invoices i WHERE "
-            "i.client_id = clients.id AND i.status IN ('open', 'paid', 'uncollectible')), 0) - "
-            "COALESCE((SELECT SUM(subtotal) FROM credit_notes c WHERE c.client_id = clients.id), 0)"
+            "UPDATE clients SET net_billing = i.total, net_billing_before_tax = i.subtotal "
+            "FROM (SELECT client_id, SUM(total) AS total, SUM(subtotal) AS subtotal "
+            "FROM invoices WHERE status IN ('open', 'paid', 'uncollectible') "
+            "GROUP BY client_id) AS i "
+            "WHERE clients.id = i.client_id"
+        )
+    )
+    conn.execute(
+        sa.text(
+            "UPDATE clients SET net_billing = clients.net_billing - c.amount, "
+            "net_billing_before_tax = clients.net_billing_before_tax - c.subtotal "
+            "FROM (SELECT client_id, SUM(amount) AS amount, SUM(subtotal) AS subtotal "
+            "FROM credit_notes GROUP BY client_id) AS c WHERE clients.id = c.client_id"
         )
     )
     rows = conn.execute(

@@ -6,8 +6,9 @@ forecast and the overview."""
 from __future__ import annotations
 
 import secrets
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, localcontext
+from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
@@ -409,3 +410,76 @@ def test_preview_skips_ending_subscriptions_and_uses_the_rates(db, business):
     assert {(i.subtotal, i.tax, i.total) for i in issued} == {(1000, 200, 1200)}
     assert months[0].month == date(2027, 3, 1) and months[0].invoices == []
     assert sum(m.total for m in months) == 12 * 1200
+
+
+forecast_specs = st.lists(
+    st.tuples(
+        intervals,
+        st.datetimes(
+            min_value=datetime(2024, 1, 1), max_value=datetime(2027, 3, 14), timezones=st.just(UTC)
+        ),
+        st.one_of(st.none(), st.integers(1, 40)),  # billing cycles
+        st.integers(1, 1000),  # amount
+    ),
+    max_size=12,
+)
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    specs=forecast_specs,
+    zone=st.sampled_from(["UTC", "Europe/Paris", "America/New_York", "Australia/Lord_Howe"]),
+    now=st.datetimes(
+        min_value=datetime(2027, 3, 1), max_value=datetime(2027, 11, 30), timezones=st.just(UTC)
+    ),
+)
+def test_forecast_equals_renewals_counted_one_by_one(db, specs, zone, now):
+    from bridge.billing.periods import period_boundary
+
+    tz = ZoneInfo(zone)
+    with db.session() as s:
+        shop.open_business(s)
+        business_settings(s).timezone = zone
+        client = _client(s)
+        expected = {30: [0, 0], 60: [0, 0], 90: [0, 0]}
+        for (unit, count), anchor, cycles, amount in specs:
+            plan = _plan(s, unit, count, amount, cycles=cycles)
+            # The period the subscription is in at ``now``, found by walking.
+            index = 0
+            while period_boundary(anchor, unit, count, index + 1, tz) <= now:
+                index += 1
+            invoiced = index + 1
+            s.add(
+                Subscription(
+                    client_id=client.id,
+                    plan_id=plan.id,
+                    status=SubscriptionStatus.ACTIVE,
+                    quantity=1,
+                    unit_amount=amount,
+                    currency="EUR",
+                    tax_rate_ids=[],
+                    anchor_at=anchor,
+                    period_index=index,
+                    current_period_start=period_boundary(anchor, unit, count, index, tz),
+                    current_period_end=period_boundary(anchor, unit, count, index + 1, tz),
+                    cycles_invoiced=invoiced,
+                    created_at=anchor,
+                )
+            )
+            for days, sums in expected.items():
+                k = index + 1
+                while (cycles is None or invoiced + (k - index - 1) < cycles) and period_boundary(
+                    anchor, unit, count, k, tz
+                ) <= now + timedelta(days=days):
+                    sums[0] += 1
+                    sums[1] += amount
+                    k += 1
+        s.flush()
+        found = metrics.forecast(s, now=now)
+        s.rollback()
+    assert [(h.days, h.renewals, h.amount) for h in found] == [
+        (d, n, a) for d, (n, a) in expected.items()
+    ]
