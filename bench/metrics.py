@@ -28,6 +28,8 @@ What it does:
 3. Times, in process, each ``--runs`` times after a warm-up: the baseline
    ``SELECT count(*) FROM subscriptions``; ``metrics.overview``;
    ``metrics.history`` (12 months); ``metrics.forecast`` (30/60/90 days);
+   every client's MRR computed on the fly (``metrics.client_mrrs``: what
+   sorting the list by MRR would cost without the stored figures);
    ``clients.list_clients(sort="-mrr")`` for page 1 and for random pages; and
    the same list through the API (``GET /api/v1/clients?sort=-mrr&per_page=50``
    with a bearer token, Flask test client, so the whole request without HTTP).
@@ -301,6 +303,9 @@ def measure(url: str, token: str, runs: int, n_clients: int) -> dict[str, list[f
         )
         results["forecast 30/60/90 days (metrics.forecast)"] = timed(
             call(lambda: metrics.forecast(s)), max(3, runs // 5)
+        )
+        results["for comparison: every client's MRR on the fly"] = timed(
+            call(lambda: metrics.client_mrrs(s)), max(5, runs // 5)
         )
         results["client list by -mrr, page 1 (domain)"] = timed(
             call(lambda: clients.list_clients(s, sort="-mrr", per_page=50)), runs

@@ -230,10 +230,7 @@ def refresh_all(session: Session) -> int:
         )
         .execution_options(synchronize_session=False)
     )
-    per_client: dict[int, Fraction] = defaultdict(Fraction)
-    for client_id, unit, count, amount in _client_groups(session):
-        per_client[client_id] += monthly(int(amount), unit, count)
-    values = [{"cid": cid, "value": to_minor(v)} for cid, v in per_client.items()]
+    values = [{"cid": cid, "value": value} for cid, value in client_mrrs(session).items()]
     if values:
         table = Client.__table__
         session.connection().execute(
@@ -242,6 +239,15 @@ def refresh_all(session: Session) -> int:
         )
     session.expire_all()
     return len(values)
+
+
+def client_mrrs(session: Session) -> dict[int, int]:
+    """Every client's MRR computed from the subscriptions (clients with an
+    active subscription only)."""
+    per_client: dict[int, Fraction] = defaultdict(Fraction)
+    for client_id, unit, count, amount in _client_groups(session):
+        per_client[client_id] += monthly(int(amount), unit, count)
+    return {client_id: to_minor(value) for client_id, value in per_client.items()}
 
 
 def _client_groups(session: Session):
