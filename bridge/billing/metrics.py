@@ -18,10 +18,13 @@ Python; only the exact normalisation of those few groups happens here.
 
 Each client carries its figures (``Client.mrr``, ``net_billing``,
 ``net_billing_before_tax``) so the client list sorts by them with an index.
-``register()`` subscribes ``refresh_client`` to the domain events that
-change them (a subscription activated, cancelled or expired; an invoice
-finalized or voided; a credit note issued): they are recomputed for that one
-client inside the same transaction. ``refresh_all`` recomputes every client
+``register()`` subscribes to the domain events that change them (a
+subscription activated, cancelled or expired; an invoice finalized or
+voided; a credit note issued): the client is noted, and its figures are
+recomputed (``refresh_client``) in the same transaction, just before it
+commits, clients in id order (so concurrent transactions never deadlock on
+the clients' rows). Recomputing, rather than adding and subtracting, makes a
+refresh always right, whatever happened in between. ``refresh_all`` recomputes every client
 (after a bulk load; the migration that added the columns did the same).
 """
 
@@ -34,6 +37,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from fractions import Fraction
 
 from sqlalchemy import bindparam, case, func, select, update
+from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Session, joinedload
 
 from bridge.billing import renewals, subscriptions
@@ -173,7 +177,8 @@ def net_billing(
 
 
 def refresh_client(session: Session, client_id: int) -> None:
-    """Recompute the figures stored on one client."""
+    """Recompute the figures stored on one client (hold its row lock first
+    where others may change it at once: ``refresh_pending`` does)."""
     billing = net_billing(session, client_id=client_id)
     session.execute(
         update(Client)
@@ -264,16 +269,55 @@ def _client_groups(session: Session):
     ).all()
 
 
+_PENDING = "bridge.metrics.pending_clients"
+
+
+def refresh_pending(session: Session) -> None:
+    """Recompute the figures of the clients whose subscriptions, invoices or
+    credit notes changed in this transaction, in the order of their ids.
+    Runs by itself just before the transaction commits."""
+    pending = sorted(session.info.pop(_PENDING, ()))
+    if not pending:
+        return
+    # Lock the clients' rows first (in id order), then sum: a transaction
+    # that changed the same client and committed meanwhile is then seen by
+    # the sums, never overwritten by figures computed before it committed.
+    # FOR NO KEY UPDATE (key_share), what the UPDATE takes anyway: rows
+    # pointing at the client (audit entries, invoices) hold KEY SHARE locks,
+    # which a plain FOR UPDATE would wait for.
+    session.execute(
+        select(Client.id)
+        .where(Client.id.in_(pending))
+        .order_by(Client.id)
+        .with_for_update(key_share=True)
+    ).all()
+    for client_id in pending:
+        refresh_client(session, client_id)
+
+
+@sa_event.listens_for(Session, "before_commit")
+def _before_commit(session: Session) -> None:
+    # The clients' rows are written last and in id order: two transactions
+    # touching the same clients (two schedulers renewing) lock them in the
+    # same order, at the very end, so they queue rather than deadlock.
+    if session.info.get(_PENDING) and session.get_nested_transaction() is None:
+        refresh_pending(session)
+
+
+def _pending(session: Session, client_id: int) -> None:
+    session.info.setdefault(_PENDING, set()).add(client_id)
+
+
 def _client_of_subscription(session: Session, event) -> None:
     subscription = session.get(Subscription, event.subscription_id)
     if subscription is not None:
-        refresh_client(session, subscription.client_id)
+        _pending(session, subscription.client_id)
 
 
 def _client_of_invoice(session: Session, event) -> None:
     invoice = session.get(Invoice, event.invoice_id)
     if invoice is not None:
-        refresh_client(session, invoice.client_id)
+        _pending(session, invoice.client_id)
 
 
 SUBSCRIBERS = {

@@ -230,11 +230,12 @@ def test_the_figures_follow_payments_by_events(db, billed):
     with time_machine.travel(NOW, tick=False), db.session() as s:
         idle = s.get(Client, billed["idle"])
         sub = _buy(s, idle, _plan(s, IntervalUnit.WEEK, 2, 1000), pay=False)
+        s.commit()
         s.refresh(idle)
         assert (idle.mrr, idle.net_billing) == (0, 1000)  # pending, but invoiced
         invoice = invoices.list_invoices(s, client_id=idle.id).items[0]
         invoices.record_offline_payment(s, invoice, amount=invoice.total, method=PaymentMethod.CASH)
-        s.flush()
+        s.commit()
         s.refresh(idle)
         assert idle.mrr == metrics.mrr(s, client_id=idle.id) == 2167
         assert sub.id
