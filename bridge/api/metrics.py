@@ -116,10 +116,14 @@ class PreviewInvoiceSchema(Schema):
 
 class PreviewMonthSchema(Schema):
     month = fields.Function(lambda m: m.month.strftime("%Y-%m"))
+    count = fields.Integer(metadata={"description": "How many invoices"})
     subtotal = fields.Integer()
     tax = fields.Integer()
     total = fields.Integer()
-    invoices = fields.List(fields.Nested(PreviewInvoiceSchema))
+    invoices = fields.List(
+        fields.Nested(PreviewInvoiceSchema),
+        metadata={"description": "The invoices (empty in the whole business's preview)"},
+    )
 
 
 class BillingPreviewSchema(Schema):
@@ -196,11 +200,13 @@ class BusinessPreview(MethodView):
     @blp.arguments(PreviewArgs, location="query")
     @blp.response(200, BillingPreviewSchema)
     def get(self, args):
-        """The renewal invoices the scheduler would issue month by month
-        (default 12 months) under today's subscriptions and tax rates.
+        """What the scheduler would invoice month by month (default 12
+        months) under today's subscriptions and tax rates: each month's
+        count and totals (the invoices are listed per client or site).
         Nothing is written."""
         authorize("metrics.read")
-        return {"data": metrics.billing_preview(get_session(), months=args["months"])}
+        months = metrics.billing_preview(get_session(), months=args["months"], detail=False)
+        return {"data": months}
 
 
 @blp.route("/clients/<id:client_id>/metrics")

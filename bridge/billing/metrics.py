@@ -627,6 +627,7 @@ class PreviewInvoice:
 class PreviewMonth:
     month: date
     invoices: list[PreviewInvoice] = field(default_factory=list)
+    count: int = 0  # how many invoices (also when they are not listed)
     subtotal: int = 0
     tax: int = 0
     total: int = 0
@@ -639,12 +640,17 @@ def billing_preview(
     site_id: int | None = None,
     months: int = PREVIEW_MONTHS,
     now: datetime | None = None,
+    detail: bool = True,
 ) -> list[PreviewMonth]:
     """The renewal invoices the scheduler would issue from ``now`` over the
     next ``months`` months under today's subscriptions and tax rates, month by
     month (months of their issue dates, business time zone). Nothing is
     written: each is priced by ``renewals.renewal_line`` over the period
-    ``subscriptions.period_bounds`` gives, exactly as the scheduler does."""
+    ``subscriptions.period_bounds`` gives, exactly as the scheduler does.
+    A subscription's renewals all cost the same (its price, quantity and
+    rates do not change): each is priced once. ``detail=False`` gives the
+    months' counts and totals without listing the invoices (the whole
+    business)."""
     if not 1 <= months <= 36:
         raise Invalid("Preview 1 to 36 months.", fields={"months": ["From 1 to 36."]})
     now = now or clock.now()
@@ -667,43 +673,49 @@ def billing_preview(
         .order_by(Subscription.id)
     )
     for subscription in session.scalars(query).unique():
-        cycles = subscription.plan.billing_cycles
+        plan = subscription.plan
+        cycles = plan.billing_cycles
         invoiced = subscription.cycles_invoiced
         index = subscription.period_index + 1
-        while cycles is None or invoiced < cycles:
-            start, end = subscriptions.period_bounds(session, subscription, index)
-            if start > horizon:
-                break
-            rates, line, totals = renewals.renewal_line(session, subscription, start, end)
-            summed = invoice_totals([totals])
+        start, end = subscriptions.period_bounds(session, subscription, index)
+        _rates, line, totals = renewals.renewal_line(session, subscription, start, end)
+        summed = invoice_totals([totals])
+        taxes = [PreviewTax(t.name, t.percentage_e4, t.inclusive, t.amount) for t in line.taxes]
+        while (cycles is None or invoiced < cycles) and start <= horizon:
             # The scheduler dates a renewal on the first moment of its period.
             issued = local_date(start, tz)
             month = by_month.setdefault(
                 (issued.year, issued.month), PreviewMonth(_month_start(issued))
             )
-            month.invoices.append(
-                PreviewInvoice(
-                    subscription_id=subscription.id,
-                    client_id=subscription.client_id,
-                    site_id=subscription.site_id,
-                    description=line.description,
-                    issue_date=issued,
-                    period_start=start,
-                    period_end=end,
-                    subtotal=summed.subtotal,
-                    tax=summed.tax,
-                    total=summed.total,
-                    taxes=[
-                        PreviewTax(t.name, t.percentage_e4, t.inclusive, t.amount)
-                        for t in line.taxes
-                    ],
+            if detail:
+                month.invoices.append(
+                    PreviewInvoice(
+                        subscription_id=subscription.id,
+                        client_id=subscription.client_id,
+                        site_id=subscription.site_id,
+                        description=line.description,
+                        issue_date=issued,
+                        period_start=start,
+                        period_end=end,
+                        subtotal=summed.subtotal,
+                        tax=summed.tax,
+                        total=summed.total,
+                        taxes=taxes,
+                    )
                 )
-            )
+            month.count += 1
             month.subtotal += summed.subtotal
             month.tax += summed.tax
             month.total += summed.total
             index += 1
             invoiced += 1
+            # The next period: the same boundaries ``period_bounds`` gives.
+            start, end = (
+                end,
+                period_boundary(
+                    subscription.anchor_at, plan.interval_unit, plan.interval_count, index + 1, tz
+                ),
+            )
     result = sorted(by_month.values(), key=lambda m: m.month)
     for month in result:
         month.invoices.sort(key=lambda i: (i.period_start, i.subscription_id))

@@ -138,6 +138,8 @@ def test_billing_preview_of_a_client_and_a_site(api, billed, at_now):
     assert api.get(f"/clients/{billed['yearly']}/billing-preview?months=99").status_code == 422
     whole = api.get("/metrics/billing-preview").get_json()["data"]
     assert sum(m["total"] for m in whole) == 12 * 12000 + 120000
+    assert sum(m["count"] for m in whole) == 12 + 1
+    assert all(m["invoices"] == [] for m in whole)  # counts and totals only
 
 
 def _csv(response) -> list[list[str]]:
