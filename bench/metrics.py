@@ -28,6 +28,8 @@ What it does:
 3. Times, in process, each ``--runs`` times after a warm-up: the baseline
    ``SELECT count(*) FROM subscriptions``; ``metrics.overview``;
    ``metrics.history`` (12 months); ``metrics.forecast`` (30/60/90 days);
+   the 12-month billing preview of the whole business (3 runs) and of one
+   client (random clients);
    every client's MRR computed on the fly (``metrics.client_mrrs``: what
    sorting the list by MRR would cost without the stored figures);
    ``clients.list_clients(sort="-mrr")`` for page 1 and for random pages; and
@@ -283,6 +285,7 @@ def measure(url: str, token: str, runs: int, n_clients: int) -> dict[str, list[f
     rng = random.Random(7)
     pages = max(1, n_clients // 50)
     with database.sessionmaker() as s:
+        first, last = s.execute(text("SELECT min(id), max(id) FROM clients")).one()
 
         def baseline():
             s.execute(text("SELECT count(*) FROM subscriptions")).scalar_one()
@@ -303,6 +306,12 @@ def measure(url: str, token: str, runs: int, n_clients: int) -> dict[str, list[f
         )
         results["forecast 30/60/90 days (metrics.forecast)"] = timed(
             call(lambda: metrics.forecast(s)), max(3, runs // 5)
+        )
+        results["billing preview, whole business, 12 months"] = timed(
+            call(lambda: metrics.billing_preview(s, detail=False)), 3, warmup=0
+        )
+        results["billing preview of one client, 12 months"] = timed(
+            call(lambda: metrics.billing_preview(s, client_id=rng.randint(first, last))), runs
         )
         results["for comparison: every client's MRR on the fly"] = timed(
             call(lambda: metrics.client_mrrs(s)), max(5, runs // 5)

@@ -42,7 +42,12 @@ from sqlalchemy.orm import Session, joinedload
 
 from bridge.billing import renewals, subscriptions
 from bridge.billing.business import get_settings
-from bridge.billing.periods import add_months, local_date, period_boundary
+from bridge.billing.periods import (
+    add_months,
+    count_starts_on_local_dates,
+    local_date,
+    period_boundary,
+)
 from bridge.billing.schedule import business_zone
 from bridge.billing.taxes import invoice_totals
 from bridge.core import clock, events
@@ -647,8 +652,8 @@ def billing_preview(
     month (months of their issue dates, business time zone). Nothing is
     written: each is priced by ``renewals.renewal_line`` over the period
     ``subscriptions.period_bounds`` gives, exactly as the scheduler does.
-    A subscription's renewals all cost the same (its price, quantity and
-    rates do not change): each is priced once. ``detail=False`` gives the
+    Renewals on the same terms (plan, quantity, price, rates) all cost the
+    same: each set of terms is priced once. ``detail=False`` gives the
     months' counts and totals without listing the invoices (the whole
     business)."""
     if not 1 <= months <= 36:
@@ -672,15 +677,31 @@ def billing_preview(
         .options(joinedload(Subscription.plan))
         .order_by(Subscription.id)
     )
+    # Renewals on the same terms (plan, quantity, price, rates) cost the same.
+    priced: dict[tuple, tuple] = {}
     for subscription in session.scalars(query).unique():
         plan = subscription.plan
         cycles = plan.billing_cycles
         invoiced = subscription.cycles_invoiced
         index = subscription.period_index + 1
         start, end = subscriptions.period_bounds(session, subscription, index)
-        _rates, line, totals = renewals.renewal_line(session, subscription, start, end)
-        summed = invoice_totals([totals])
-        taxes = [PreviewTax(t.name, t.percentage_e4, t.inclusive, t.amount) for t in line.taxes]
+        terms = (
+            subscription.plan_id,
+            subscription.quantity,
+            subscription.unit_amount,
+            tuple(subscription.tax_rate_ids),
+        )
+        if terms not in priced:
+            _rates, line, totals = renewals.renewal_line(session, subscription, start, end)
+            priced[terms] = (
+                line.description,
+                invoice_totals([totals]),
+                [PreviewTax(t.name, t.percentage_e4, t.inclusive, t.amount) for t in line.taxes],
+            )
+        description, summed, taxes = priced[terms]
+        if not detail and plan.interval_unit in _BY_DAYS and start > now:
+            _count_by_month(subscription, plan, index, invoiced, summed, horizon, tz, by_month)
+            continue
         while (cycles is None or invoiced < cycles) and start <= horizon:
             # The scheduler dates a renewal on the first moment of its period.
             issued = local_date(start, tz)
@@ -693,7 +714,7 @@ def billing_preview(
                         subscription_id=subscription.id,
                         client_id=subscription.client_id,
                         site_id=subscription.site_id,
-                        description=line.description,
+                        description=description,
                         issue_date=issued,
                         period_start=start,
                         period_end=end,
@@ -720,3 +741,32 @@ def billing_preview(
     for month in result:
         month.invoices.sort(key=lambda i: (i.period_start, i.subscription_id))
     return result
+
+
+_BY_DAYS = (IntervalUnit.DAY, IntervalUnit.WEEK)
+
+
+def _count_by_month(subscription, plan, index, invoiced, summed, horizon, tz, by_month) -> None:
+    """The renewals of a plan counted in days or weeks, month by month,
+    counted rather than listed (``periods.count_starts_on_local_dates``): a
+    daily plan renews 365 times a year."""
+    anchor, unit, count = subscription.anchor_at, plan.interval_unit, plan.interval_count
+    step = timedelta(days=count * (7 if unit == IntervalUnit.WEEK else 1))
+    wall = anchor.astimezone(tz).replace(tzinfo=None)
+    # The last period starting at or before the horizon: estimated on the
+    # wall clock, settled with ``period_boundary`` (a DST change may tip it).
+    last = (horizon.astimezone(tz).replace(tzinfo=None) - wall) // step
+    while period_boundary(anchor, unit, count, last + 1, tz) <= horizon:
+        last += 1
+    while last >= index and period_boundary(anchor, unit, count, last, tz) > horizon:
+        last -= 1
+    if plan.billing_cycles is not None:
+        last = min(last, index + plan.billing_cycles - invoiced - 1)
+    for month in by_month.values():
+        n = count_starts_on_local_dates(
+            anchor, unit, count, index, last, month.month, _month_start(month.month, 1), tz
+        )
+        month.count += n
+        month.subtotal += n * summed.subtotal
+        month.tax += n * summed.tax
+        month.total += n * summed.total

@@ -91,3 +91,33 @@ def period(
         period_boundary(anchor, unit, count, index, tz),
         period_boundary(anchor, unit, count, index + 1, tz),
     )
+
+
+def count_starts_on_local_dates(
+    anchor: datetime,
+    unit: IntervalUnit,
+    count: int,
+    first: int,
+    last: int,
+    since: date,
+    until: date,
+    tz: ZoneInfo | None = None,
+) -> int:
+    """How many of the periods ``first`` to ``last`` (indexes, included) of a
+    plan counted in days or weeks start on a local date from ``since``
+    (included) to ``until`` (excluded). Those starts are the anchor's
+    wall-clock time a whole number of days apart (``period_boundary``), and
+    a start moved by a DST change keeps its date, so this is arithmetic: no
+    need to compute each start."""
+    if unit not in (IntervalUnit.DAY, IntervalUnit.WEEK):
+        raise ValueError("only plans counted in days or weeks")
+    if last < first:
+        return 0
+    step = timedelta(days=count * (7 if unit == IntervalUnit.WEEK else 1))
+    wall = anchor.astimezone(tz or UTC).replace(tzinfo=None)
+    lower = datetime.combine(since, datetime.min.time())
+    upper = datetime.combine(until, datetime.min.time())
+    # The first index starting on or after ``lower``, and the first on or after ``upper``.
+    low = max(first, -((wall - lower) // step))
+    high = min(last + 1, -((wall - upper) // step))
+    return max(0, high - low)

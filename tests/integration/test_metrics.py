@@ -538,3 +538,64 @@ def test_two_transactions_changing_the_same_clients_in_opposite_orders_do_not_de
     assert errors == []
     with db.session() as s:
         assert [s.get(Client, i).mrr for i in ids] == [0, 0]
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    specs=st.lists(
+        st.tuples(
+            intervals,
+            st.datetimes(
+                min_value=datetime(2026, 1, 1),
+                max_value=datetime(2027, 3, 14),
+                timezones=st.just(UTC),
+            ),
+            st.one_of(st.none(), st.integers(1, 400)),
+        ),
+        min_size=1,
+        max_size=6,
+    ),
+    zone=st.sampled_from(["UTC", "Europe/Paris", "America/New_York"]),
+)
+def test_the_counted_preview_equals_the_listed_one(db, specs, zone):
+    """The whole business's preview counts day and week renewals by month
+    arithmetically; it must give what listing them one by one gives."""
+    from bridge.billing.periods import period_boundary
+
+    tz = ZoneInfo(zone)
+    with db.session() as s:
+        shop.open_business(s)
+        business_settings(s).timezone = zone
+        client = _client(s)
+        for (unit, count), anchor, cycles in specs:
+            plan = _plan(s, unit, count, 1000, cycles=cycles)
+            index = 0
+            while period_boundary(anchor, unit, count, index + 1, tz) <= T0:
+                index += 1
+            s.add(
+                Subscription(
+                    client_id=client.id,
+                    plan_id=plan.id,
+                    status=SubscriptionStatus.ACTIVE,
+                    quantity=2,
+                    unit_amount=999,
+                    currency="EUR",
+                    tax_rate_ids=[],
+                    anchor_at=anchor,
+                    period_index=index,
+                    current_period_start=period_boundary(anchor, unit, count, index, tz),
+                    current_period_end=period_boundary(anchor, unit, count, index + 1, tz),
+                    cycles_invoiced=min(index + 1, cycles or index + 1),
+                    created_at=anchor,
+                )
+            )
+        s.flush()
+        listed = metrics.billing_preview(s, now=T0)
+        counted = metrics.billing_preview(s, now=T0, detail=False)
+        s.rollback()
+    assert [(m.month, m.count, m.total) for m in counted] == [
+        (m.month, len(m.invoices), m.total) for m in listed
+    ]

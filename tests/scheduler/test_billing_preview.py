@@ -87,6 +87,7 @@ def test_the_preview_is_what_the_scheduler_issues_over_the_next_12_months(db, ct
 
     with time_machine.travel(PREVIEW_AT, tick=False), db.session() as s:
         months = metrics.billing_preview(s, now=PREVIEW_AT)
+        counted = metrics.billing_preview(s, now=PREVIEW_AT, detail=False)
         one_client = metrics.billing_preview(
             s, client_id=s.get(Subscription, subs[1]).client_id, now=PREVIEW_AT
         )
@@ -103,6 +104,10 @@ def test_the_preview_is_what_the_scheduler_issues_over_the_next_12_months(db, ct
         for m in months
         for i in m.invoices
     )
+    # Counted rather than listed (the whole business's preview), the same.
+    assert [(m.month, m.count, m.subtotal, m.tax, m.total) for m in counted] == [
+        (m.month, len(m.invoices), m.subtotal, m.tax, m.total) for m in months
+    ]
     assert {key[0] for key in previewed} == set(subs)  # the ending one renews no more
     assert len([k for k in previewed if k[0] == subs[0]]) == 11
     assert {k[0] for m in one_client for k in [(i.subscription_id,) for i in m.invoices]} == {
