@@ -44,9 +44,9 @@ from bridge.billing import renewals, subscriptions
 from bridge.billing.business import get_settings
 from bridge.billing.periods import (
     add_months,
-    count_starts_on_local_dates,
     local_date,
     period_boundary,
+    starts_by_local_month,
 )
 from bridge.billing.schedule import business_zone
 from bridge.billing.taxes import invoice_totals
@@ -699,7 +699,7 @@ def billing_preview(
                 [PreviewTax(t.name, t.percentage_e4, t.inclusive, t.amount) for t in line.taxes],
             )
         description, summed, taxes = priced[terms]
-        if not detail and plan.interval_unit in _BY_DAYS and start > now:
+        if not detail and start > now:
             _count_by_month(subscription, plan, index, invoiced, summed, horizon, tz, by_month)
             continue
         while (cycles is None or invoiced < cycles) and start <= horizon:
@@ -743,29 +743,29 @@ def billing_preview(
     return result
 
 
-_BY_DAYS = (IntervalUnit.DAY, IntervalUnit.WEEK)
-
-
 def _count_by_month(subscription, plan, index, invoiced, summed, horizon, tz, by_month) -> None:
-    """The renewals of a plan counted in days or weeks, month by month,
-    counted rather than listed (``periods.count_starts_on_local_dates``): a
-    daily plan renews 365 times a year."""
+    """The renewals of one subscription, month by month, counted rather than
+    listed (``periods.starts_by_local_month``): a daily plan renews
+    365 times a year, a monthly one once a month."""
     anchor, unit, count = subscription.anchor_at, plan.interval_unit, plan.interval_count
-    step = timedelta(days=count * (7 if unit == IntervalUnit.WEEK else 1))
-    wall = anchor.astimezone(tz).replace(tzinfo=None)
     # The last period starting at or before the horizon: estimated on the
-    # wall clock, settled with ``period_boundary`` (a DST change may tip it).
-    last = (horizon.astimezone(tz).replace(tzinfo=None) - wall) // step
+    # wall clock, settled with ``period_boundary`` (a DST change or a short
+    # month may tip it).
+    wall = anchor.astimezone(tz).replace(tzinfo=None)
+    end = horizon.astimezone(tz).replace(tzinfo=None)
+    if unit in (IntervalUnit.DAY, IntervalUnit.WEEK):
+        last = (end - wall) // timedelta(days=count * (7 if unit == IntervalUnit.WEEK else 1))
+    else:
+        months = (end.year * 12 + end.month) - (wall.year * 12 + wall.month)
+        last = months // (count * (12 if unit == IntervalUnit.YEAR else 1))
     while period_boundary(anchor, unit, count, last + 1, tz) <= horizon:
         last += 1
     while last >= index and period_boundary(anchor, unit, count, last, tz) > horizon:
         last -= 1
     if plan.billing_cycles is not None:
         last = min(last, index + plan.billing_cycles - invoiced - 1)
-    for month in by_month.values():
-        n = count_starts_on_local_dates(
-            anchor, unit, count, index, last, month.month, _month_start(month.month, 1), tz
-        )
+    for (year, number), n in starts_by_local_month(anchor, unit, count, index, last, tz).items():
+        month = by_month[(year, number)]
         month.count += n
         month.subtotal += n * summed.subtotal
         month.tax += n * summed.tax
