@@ -11,7 +11,10 @@ from flask import Flask, jsonify, render_template
 
 from bridge import config, db, migrate
 from bridge.auth.secrets import SecretBox
-from bridge.billing import audit  # noqa: F401  (registers the audit log on every session)
+from bridge.billing import (
+    audit,  # noqa: F401  (registers the audit log on every session)
+    metrics,
+)
 from bridge.mail import subscribers
 
 
@@ -36,6 +39,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     logging.getLogger("xhtml2pdf").setLevel(logging.ERROR)
     # The domain's events send their emails (for the CLI too: it runs here).
     subscribers.register()
+    # The clients' figures (MRR, net billing) follow the same events.
+    metrics.register()
 
     database = db.init_app(app)
     app.extensions["bridge.secret_box"] = SecretBox(

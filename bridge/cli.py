@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import os
+import sys
 
 import click
 from flask import current_app
@@ -243,6 +244,58 @@ def scheduler_command(once, jobs, catch_up):
             raise SystemExit(1)
         return
     runner.run_forever(app)
+
+
+@cli.command("export")
+@click.argument("kind", type=click.Choice(["invoices", "credit_notes", "payments", "clients"]))
+@click.option(
+    "--from",
+    "start",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    help="First local date (YYYY-MM-DD), included.",
+)
+@click.option(
+    "--to",
+    "end",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    help="Last local date (YYYY-MM-DD), included.",
+)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, writable=True, allow_dash=True),
+    default="-",
+    show_default=True,
+    help="The CSV file to write (- is standard output).",
+)
+@domain_errors
+def export_command(kind, start, end, output):
+    """Write a CSV export (UTF-8, header row): invoices and credit notes by
+    issue date, payments by date received, clients with MRR and net billing.
+    A progress bar goes to standard error."""
+    from bridge.billing import exports
+
+    start = start.date() if start else None
+    end = end.date() if end else None
+    if start and end and start > end:
+        raise CliError(f"--from {start} is after --to {end}")
+    _require_schema()
+    with get_db().session() as session:
+        export = exports.export(session, kind, start=start, end=end)
+        stream = click.open_file(output, "wb")
+        with (
+            stream,
+            click.progressbar(length=export.total, label=f"{kind}.csv", file=sys.stderr) as bar,
+        ):
+
+            def counted():
+                for row in export.rows:
+                    bar.update(1)
+                    yield row
+
+            for chunk in exports.csv_text(export.header, counted()):
+                stream.write(chunk.encode("utf-8"))
+    click.echo(f"{export.total} rows of {kind}", err=True)
 
 
 def _require_schema() -> None:

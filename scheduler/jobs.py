@@ -20,7 +20,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from bridge.auth.secrets import SecretBox
-from bridge.billing import audit, collection, reminders, renewals
+from bridge.billing import audit, collection, metrics, reminders, renewals
 from bridge.billing.business import get_settings
 from bridge.billing.gateway import PaymentGateway
 from bridge.core import clock
@@ -57,6 +57,7 @@ class JobContext:
     def __post_init__(self):
         # The jobs' domain events send their emails, whoever built the context.
         subscribers.register()
+        metrics.register()
 
     def session(self) -> Session:
         session = self.database.sessionmaker()

@@ -24,6 +24,7 @@ from bridge import migrate
 from bridge.app import create_app
 from bridge.auth.accounts import create_token
 from bridge.auth.passwords import hash_password
+from bridge.billing import metrics
 from bridge.core import clock, events
 from bridge.db import Base, make_engine, normalize_url
 from bridge.mail import subscribers
@@ -32,6 +33,7 @@ from bridge.models import User, UserKind
 # Domain code run outside the app (fixtures, the PDF and scheduler tests)
 # sends its emails as the app does.
 subscribers.register()
+metrics.register()
 
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 SEEDED_TABLES = ("business_settings", "roles")

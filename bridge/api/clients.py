@@ -71,6 +71,14 @@ class ClientSummarySchema(Schema):
     role = fields.Nested(RoleRefSchema)
     site_count = fields.Integer()
     avatar_url = fields.Function(lambda obj: gravatar_url(obj.email))
+    mrr = fields.Integer(
+        metadata={"description": "Monthly recurring revenue, tax excluded (minor units)"}
+    )
+    net_billing = fields.Integer(
+        metadata={
+            "description": "Finalized invoices minus credit notes, tax included (minor units)"
+        }
+    )
     created_at = fields.DateTime()
 
 

@@ -38,6 +38,11 @@ SORTS = {
     "-email": (Client.email_key.desc(), Client.id.desc()),
     "created_at": (Client.created_at, Client.id),
     "-created_at": (Client.created_at.desc(), Client.id.desc()),
+    # The figures kept on each client by bridge.billing.metrics (indexed).
+    "mrr": (Client.mrr, Client.id),
+    "-mrr": (Client.mrr.desc(), Client.id.desc()),
+    "net_billing": (Client.net_billing, Client.id),
+    "-net_billing": (Client.net_billing.desc(), Client.id.desc()),
 }
 
 
@@ -62,6 +67,8 @@ class ClientRow:
     created_at: datetime
     role: RoleRef
     site_count: int
+    mrr: int
+    net_billing: int
 
 
 def search_text(name: str, email: str, company: str) -> str:
@@ -225,6 +232,8 @@ def list_clients(
             Role.id,
             Role.name,
             site_count,
+            Client.mrr,
+            Client.net_billing,
         )
         .join(Role, Role.id == Client.role_id)
         .where(*filters)
@@ -236,8 +245,19 @@ def list_clients(
     total = session.scalar(select(func.count()).select_from(Client).where(*filters))
     return Page(
         items=[
-            ClientRow(id, name, email, company, status, created_at, RoleRef(role_id, role), sites)
-            for id, name, email, company, status, created_at, role_id, role, sites in rows
+            ClientRow(
+                id,
+                name,
+                email,
+                company,
+                status,
+                created_at,
+                RoleRef(role_id, role),
+                sites,
+                mrr,
+                net,
+            )
+            for id, name, email, company, status, created_at, role_id, role, sites, mrr, net in rows
         ],
         total=total or 0,
         page=page,

@@ -38,7 +38,6 @@ from bridge.models.invoices import (
     PaymentState,
     PaymentStatus,
 )
-from bridge.models.subscriptions import Subscription
 
 MAX_QUANTITY = 10_000
 MAX_LINES = 300
@@ -676,17 +675,5 @@ def one_time_items(session: Session, client_id: int) -> list[InvoiceLine]:
                 Invoice.status.notin_([InvoiceStatus.DRAFT, InvoiceStatus.VOID]),
             )
             .order_by(Invoice.issued_at.desc(), InvoiceLine.id)
-        )
-    )
-
-
-def subscription_invoices(session: Session, subscription: Subscription) -> list[Invoice]:
-    return list(
-        session.scalars(
-            select(Invoice)
-            .join(InvoiceLine)
-            .where(InvoiceLine.subscription_id == subscription.id)
-            .order_by(Invoice.id)
-            .distinct()
         )
     )

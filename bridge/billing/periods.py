@@ -91,3 +91,45 @@ def period(
         period_boundary(anchor, unit, count, index, tz),
         period_boundary(anchor, unit, count, index + 1, tz),
     )
+
+
+def starts_by_local_month(
+    anchor: datetime,
+    unit: IntervalUnit,
+    count: int,
+    first: int,
+    last: int,
+    tz: ZoneInfo | None = None,
+) -> dict[tuple[int, int], int]:
+    """How many of the periods ``first`` to ``last`` (indexes, included)
+    start in each local calendar month, ``{(year, month): n}``, by
+    arithmetic rather than computing each start: period ``i`` starts at the
+    anchor's wall-clock time plus ``i x count`` units (``period_boundary``),
+    so months and years keep the anchor's month plus ``i x count`` months
+    (the day is clamped, never the month), and days and weeks are whole days
+    apart; a start moved by a DST change keeps its date."""
+    found: dict[tuple[int, int], int] = {}
+    if last < first:
+        return found
+    wall = anchor.astimezone(tz or UTC).replace(tzinfo=None)
+    if unit in (IntervalUnit.MONTH, IntervalUnit.YEAR):
+        step_months = count * (12 if unit == IntervalUnit.YEAR else 1)
+        base = wall.year * 12 + wall.month - 1
+        for index in range(first, last + 1):
+            month = base + index * step_months
+            key = (month // 12, month % 12 + 1)
+            found[key] = found.get(key, 0) + 1
+        return found
+    step = timedelta(days=count * (7 if unit == IntervalUnit.WEEK else 1))
+    start, end = (wall + first * step).date(), (wall + last * step).date()
+    month = start.year * 12 + start.month - 1
+    while month <= end.year * 12 + end.month - 1:
+        lower = datetime(month // 12, month % 12 + 1, 1)
+        upper = datetime((month + 1) // 12, (month + 1) % 12 + 1, 1)
+        # The first index starting on or after each bound (ceiling division).
+        low = max(first, -((wall - lower) // step))
+        high = min(last + 1, -((wall - upper) // step))
+        if high > low:
+            found[(month // 12, month % 12 + 1)] = high - low
+        month += 1
+    return found

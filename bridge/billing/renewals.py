@@ -30,12 +30,21 @@ from sqlalchemy.orm import Session, joinedload
 from bridge.billing import audit, invoices, subscriptions
 from bridge.billing.business import get_settings
 from bridge.billing.states import subscription_to
+from bridge.billing.taxes import LineTotals
 from bridge.core import clock, events
 from bridge.core.batches import locked_batches
 from bridge.core.errors import Conflict
 from bridge.core.money import card_limit
 from bridge.core.outages import is_database_unavailable
-from bridge.models import CatalogStatus, Client, Invoice, InvoiceStatus, Plan, TaxRate
+from bridge.models import (
+    CatalogStatus,
+    Client,
+    Invoice,
+    InvoiceLine,
+    InvoiceStatus,
+    Plan,
+    TaxRate,
+)
 from bridge.models.invoices import BillingReason
 from bridge.models.subscriptions import Subscription, SubscriptionStatus
 
@@ -197,17 +206,7 @@ def renewal_invoice(
     """The draft for one period. Rates and price are the subscription's own,
     even if the plan or a rate was archived since (existing subscriptions are
     untouched by archiving)."""
-    rates = [r for i in subscription.tax_rate_ids if (r := session.get(TaxRate, i)) is not None]
-    line, totals = invoices.make_line(
-        0,
-        subscription.plan,
-        subscription.quantity,
-        subscription.unit_amount,
-        invoices.rate_snapshots(rates),
-        subscription_id=subscription.id,
-        period_start=start,
-        period_end=end,
-    )
+    rates, line, totals = renewal_line(session, subscription, start, end)
     invoice = Invoice(
         client_id=subscription.client_id,
         site_id=subscription.site_id,
@@ -227,6 +226,26 @@ def renewal_invoice(
     session.add(invoice)
     session.flush()
     return invoice
+
+
+def renewal_line(
+    session: Session, subscription: Subscription, start: datetime, end: datetime
+) -> tuple[list[TaxRate], InvoiceLine, LineTotals]:
+    """The rates, the (unsaved) line and its totals of the renewal invoice
+    for the period ``start``-``end``. Writes nothing: the billing preview
+    (``bridge.billing.metrics``) prices renewals with it too."""
+    rates = [r for i in subscription.tax_rate_ids if (r := session.get(TaxRate, i)) is not None]
+    line, totals = invoices.make_line(
+        0,
+        subscription.plan,
+        subscription.quantity,
+        subscription.unit_amount,
+        invoices.rate_snapshots(rates),
+        subscription_id=subscription.id,
+        period_start=start,
+        period_end=end,
+    )
+    return rates, line, totals
 
 
 def after_renewal(session: Session, invoice: Invoice, now: datetime) -> str:

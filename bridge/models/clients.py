@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String
+from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from bridge.models.base import Base
@@ -27,6 +27,9 @@ class Client(Base):
         Index("ix_clients_name_id", "name", "id"),
         # Counting a filtered list reads this narrow index, not the wide rows.
         Index("ix_clients_status_search_text", "status", "search_text"),
+        # The client list sorted by its figures, a page at a time.
+        Index("ix_clients_mrr_id", "mrr", "id"),
+        Index("ix_clients_net_billing_id", "net_billing", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -56,6 +59,14 @@ class Client(Base):
     card_last4: Mapped[str | None] = mapped_column(String(4))
     card_exp_month: Mapped[int | None] = mapped_column(Integer)
     card_exp_year: Mapped[int | None] = mapped_column(Integer)
+    # The client's figures (SPEC 10), kept in step by ``bridge.billing.metrics``
+    # whenever a subscription or an issued invoice or credit note of the
+    # client changes, so the client list sorts by them with an index: MRR
+    # (tax excluded), net billing tax included (the list's column) and
+    # before tax (summed by the overview). Minor units.
+    mrr: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    net_billing: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    net_billing_before_tax: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 

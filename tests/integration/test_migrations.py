@@ -73,3 +73,44 @@ def test_a_second_upgrade_changes_nothing(empty_engine):
     migrate.upgrade(empty_engine)
     with empty_engine.connect() as conn:
         assert conn.execute(text("SELECT COUNT(*) FROM roles")).scalar_one() == 3
+
+
+def test_client_figures_are_backfilled_by_0011(empty_engine):
+    """0011 adds the clients' MRR and net billing columns and computes them
+    for the clients already there, as the domain keeps them."""
+    from sqlalchemy.orm import Session
+
+    from bridge.billing import invoices, metrics, subscriptions
+    from bridge.models import Client, IntervalUnit, Invoice
+    from tests.integration.test_metrics import _buy, _client, _plan
+    from tests.shop import add_vat, open_business
+
+    migrate.upgrade(empty_engine)
+    with Session(empty_engine) as s:
+        open_business(s)
+        vat = add_vat(s, "20")
+        first, second, idle = _client(s), _client(s, name="Bo"), _client(s, name="Idle")
+        _buy(s, first, _plan(s, IntervalUnit.MONTH, 3, 10000), quantity=2, tax_rate_ids=[vat])
+        _buy(s, first, _plan(s, IntervalUnit.WEEK, 1, 999))
+        gone = _buy(s, second, _plan(s, IntervalUnit.YEAR, 1, 120000))
+        subscriptions.cancel(s, gone, at_period_end=False)
+        paid = s.query(Invoice).filter(Invoice.client_id == second.id).one()
+        invoices.issue_credit_note(s, paid, amount=5000)
+        s.commit()
+        ids = (first.id, second.id, idle.id)
+        kept = {
+            c.id: (c.mrr, c.net_billing, c.net_billing_before_tax)
+            for c in s.query(Client).filter(Client.id.in_(ids))
+        }
+        assert kept[first.id][0] == metrics.mrr(s, client_id=first.id) == 6667 + 4329
+    migrate.downgrade(empty_engine, "0010")
+    assert "mrr" not in {c["name"] for c in inspect(empty_engine).get_columns("clients")}
+    migrate.upgrade(empty_engine)
+    with Session(empty_engine) as s:
+        again = {
+            c.id: (c.mrr, c.net_billing, c.net_billing_before_tax)
+            for c in s.query(Client).filter(Client.id.in_(ids))
+        }
+    assert again == kept
+    assert kept[second.id] == (0, 120000 - 5000, 120000 - 5000)
+    assert kept[idle.id] == (0, 0, 0)

@@ -1,0 +1,772 @@
+"""Revenue figures (SPEC 10): MRR, net billing, the overview, 12 months of
+history, the renewal forecast and the 12-month billing preview.
+
+Definitions, the same everywhere (overview, client list, API, exports):
+
+- An *active subscription* is one in state active or past_due.
+- *MRR* is the sum over active subscriptions of amount x quantity normalised
+  to one month: monthly / count, yearly / (12 x count), weekly x 52 / 12 /
+  count, daily x 365 / 12 / count. The sum is exact (``Fraction``) and
+  rounded half-up to the minor unit once, at the end.
+- *Net billing* is the sum of finalized invoices (open, paid, uncollectible)
+  before tax minus the credit notes before tax. The client list shows the
+  same figure tax included (invoice totals minus credit note amounts).
+
+The database does the summing: every figure is one or two aggregate queries
+grouped by interval (a handful of rows), never a loop over subscriptions in
+Python; only the exact normalisation of those few groups happens here.
+
+Each client carries its figures (``Client.mrr``, ``net_billing``,
+``net_billing_before_tax``) so the client list sorts by them with an index.
+``register()`` subscribes to the domain events that change them (a
+subscription activated, cancelled or expired; an invoice finalized or
+voided; a credit note issued): the client is noted, and its figures are
+recomputed (``refresh_client``) in the same transaction, just before it
+commits, clients in id order (so concurrent transactions never deadlock on
+the clients' rows). Recomputing, rather than adding and subtracting, makes a
+refresh always right, whatever happened in between. ``refresh_all`` recomputes every client
+(after a bulk load; the migration that added the columns did the same).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from fractions import Fraction
+
+from sqlalchemy import bindparam, case, func, select, update
+from sqlalchemy import event as sa_event
+from sqlalchemy.orm import Session, joinedload
+
+from bridge.billing import renewals, subscriptions
+from bridge.billing.business import get_settings
+from bridge.billing.periods import (
+    add_months,
+    local_date,
+    period_boundary,
+    starts_by_local_month,
+)
+from bridge.billing.schedule import business_zone
+from bridge.billing.taxes import invoice_totals
+from bridge.core import clock, events
+from bridge.core.errors import Invalid
+from bridge.core.money import round_half_up
+from bridge.models import (
+    CatalogStatus,
+    Client,
+    CreditNote,
+    IntervalUnit,
+    Invoice,
+    InvoiceStatus,
+    Plan,
+    PlanKind,
+    Product,
+)
+from bridge.models.subscriptions import Subscription, SubscriptionStatus
+
+ACTIVE = (SubscriptionStatus.ACTIVE, SubscriptionStatus.PAST_DUE)
+FINALIZED = (InvoiceStatus.OPEN, InvoiceStatus.PAID, InvoiceStatus.UNCOLLECTIBLE)
+
+# One interval unit as a number of months.
+MONTHS_PER_UNIT = {
+    IntervalUnit.MONTH: Fraction(1),
+    IntervalUnit.YEAR: Fraction(12),
+    IntervalUnit.WEEK: Fraction(12, 52),
+    IntervalUnit.DAY: Fraction(12, 365),
+}
+
+FORECAST_DAYS = (30, 60, 90)
+HISTORY_MONTHS = 12
+PREVIEW_MONTHS = 12
+
+
+# MRR -------------------------------------------------------------------------
+
+
+def monthly(amount: int, unit: IntervalUnit, count: int) -> Fraction:
+    """``amount`` billed every ``count`` ``unit``s, as an exact amount a month."""
+    return Fraction(amount) / (MONTHS_PER_UNIT[IntervalUnit(unit)] * count)
+
+
+def to_minor(value: Fraction) -> int:
+    """An exact amount rounded half-up to the minor unit (the one rounding)."""
+    return round_half_up(value.numerator, value.denominator)
+
+
+def exact_mrr(groups: Iterable[tuple]) -> Fraction:
+    """The exact MRR of ``(unit, count, sum of amount x quantity)`` groups."""
+    return sum((monthly(int(amount), unit, count) for unit, count, amount in groups), Fraction(0))
+
+
+def _billed() -> object:
+    return func.coalesce(func.sum(Subscription.unit_amount * Subscription.quantity), 0)
+
+
+def _mrr_groups(*filters):
+    """Active subscriptions summed by plan (``(unit, count, amount, how
+    many)`` per plan): the sums are taken on the subscriptions alone, the
+    plans' terms joined to the few sums after."""
+    sums = (
+        select(
+            Subscription.plan_id,
+            _billed().label("amount"),
+            func.count().label("subscriptions"),
+        )
+        .where(Subscription.status.in_(ACTIVE), *filters)
+        .group_by(Subscription.plan_id)
+        .subquery()
+    )
+    return select(
+        Plan.interval_unit, Plan.interval_count, sums.c.amount, sums.c.subscriptions
+    ).join(sums, sums.c.plan_id == Plan.id)
+
+
+def _scope(column_client, column_site, client_id: int | None, site_id: int | None) -> list:
+    filters = []
+    if client_id is not None:
+        filters.append(column_client == client_id)
+    if site_id is not None:
+        filters.append(column_site == site_id)
+    return filters
+
+
+def mrr(session: Session, *, client_id: int | None = None, site_id: int | None = None) -> int:
+    """MRR of the business, of one client or of one site (minor units)."""
+    filters = _scope(Subscription.client_id, Subscription.site_id, client_id, site_id)
+    rows = session.execute(_mrr_groups(*filters)).all()
+    return to_minor(exact_mrr((unit, count, amount) for unit, count, amount, _n in rows))
+
+
+# Net billing -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NetBilling:
+    before_tax: int
+    tax_included: int
+
+
+def net_billing(
+    session: Session, *, client_id: int | None = None, site_id: int | None = None
+) -> NetBilling:
+    """Finalized invoices minus credit notes, before tax and tax included,
+    summed from the invoices themselves."""
+    invoiced = session.execute(
+        select(
+            func.coalesce(func.sum(Invoice.subtotal), 0), func.coalesce(func.sum(Invoice.total), 0)
+        ).where(
+            Invoice.status.in_(FINALIZED),
+            *_scope(Invoice.client_id, Invoice.site_id, client_id, site_id),
+        )
+    ).one()
+    credits = select(
+        func.coalesce(func.sum(CreditNote.subtotal), 0),
+        func.coalesce(func.sum(CreditNote.amount), 0),
+    )
+    if site_id is not None:
+        credits = credits.join(Invoice, Invoice.id == CreditNote.invoice_id).where(
+            Invoice.site_id == site_id
+        )
+    if client_id is not None:
+        credits = credits.where(CreditNote.client_id == client_id)
+    credited = session.execute(credits).one()
+    return NetBilling(
+        before_tax=int(invoiced[0]) - int(credited[0]),
+        tax_included=int(invoiced[1]) - int(credited[1]),
+    )
+
+
+# The client's own figures (the client list's columns) ---------------------------
+
+
+def refresh_client(session: Session, client_id: int) -> None:
+    """Recompute the figures stored on one client (hold its row lock first
+    where others may change it at once: ``refresh_pending`` does)."""
+    billing = net_billing(session, client_id=client_id)
+    session.execute(
+        update(Client)
+        .where(Client.id == client_id)
+        .values(
+            mrr=mrr(session, client_id=client_id),
+            net_billing=billing.tax_included,
+            net_billing_before_tax=billing.before_tax,
+        )
+        .execution_options(synchronize_session="fetch")
+    )
+
+
+def refresh_all(session: Session) -> int:
+    """Recompute the figures of every client in a few set-based statements
+    (sums grouped by client, then one update per client with an MRR).
+    Returns how many clients have an MRR."""
+    session.execute(
+        update(Client)
+        .values(mrr=0, net_billing=0, net_billing_before_tax=0)
+        .execution_options(synchronize_session=False)
+    )
+    invoiced = (
+        select(
+            Invoice.client_id,
+            func.sum(Invoice.total).label("total"),
+            func.sum(Invoice.subtotal).label("subtotal"),
+        )
+        .where(Invoice.status.in_(FINALIZED))
+        .group_by(Invoice.client_id)
+        .subquery()
+    )
+    session.execute(
+        update(Client)
+        .where(Client.id == invoiced.c.client_id)
+        .values(net_billing=invoiced.c.total, net_billing_before_tax=invoiced.c.subtotal)
+        .execution_options(synchronize_session=False)
+    )
+    credited = (
+        select(
+            CreditNote.client_id,
+            func.sum(CreditNote.amount).label("amount"),
+            func.sum(CreditNote.subtotal).label("subtotal"),
+        )
+        .group_by(CreditNote.client_id)
+        .subquery()
+    )
+    session.execute(
+        update(Client)
+        .where(Client.id == credited.c.client_id)
+        .values(
+            net_billing=Client.net_billing - credited.c.amount,
+            net_billing_before_tax=Client.net_billing_before_tax - credited.c.subtotal,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    values = [{"cid": cid, "value": value} for cid, value in client_mrrs(session).items()]
+    if values:
+        table = Client.__table__
+        session.connection().execute(
+            update(table).where(table.c.id == bindparam("cid")).values(mrr=bindparam("value")),
+            values,
+        )
+    session.expire_all()
+    return len(values)
+
+
+def client_mrrs(session: Session) -> dict[int, int]:
+    """Every client's MRR computed from the subscriptions (clients with an
+    active subscription only)."""
+    per_client: dict[int, Fraction] = defaultdict(Fraction)
+    for client_id, unit, count, amount in _client_groups(session):
+        per_client[client_id] += monthly(int(amount), unit, count)
+    return {client_id: to_minor(value) for client_id, value in per_client.items()}
+
+
+def _client_groups(session: Session):
+    return session.execute(
+        select(
+            Subscription.client_id,
+            Plan.interval_unit,
+            Plan.interval_count,
+            _billed(),
+        )
+        .join(Plan, Plan.id == Subscription.plan_id)
+        .where(Subscription.status.in_(ACTIVE))
+        .group_by(Subscription.client_id, Plan.interval_unit, Plan.interval_count)
+    ).all()
+
+
+_PENDING = "bridge.metrics.pending_clients"
+
+
+def refresh_pending(session: Session) -> None:
+    """Recompute the figures of the clients whose subscriptions, invoices or
+    credit notes changed in this transaction, in the order of their ids.
+    Runs by itself just before the transaction commits."""
+    pending = sorted(session.info.pop(_PENDING, ()))
+    if not pending:
+        return
+    # Lock the clients' rows first (in id order), then sum: a transaction
+    # that changed the same client and committed meanwhile is then seen by
+    # the sums, never overwritten by figures computed before it committed.
+    # FOR NO KEY UPDATE (key_share), what the UPDATE takes anyway: rows
+    # pointing at the client (audit entries, invoices) hold KEY SHARE locks,
+    # which a plain FOR UPDATE would wait for.
+    session.execute(
+        select(Client.id)
+        .where(Client.id.in_(pending))
+        .order_by(Client.id)
+        .with_for_update(key_share=True)
+    ).all()
+    for client_id in pending:
+        refresh_client(session, client_id)
+
+
+@sa_event.listens_for(Session, "before_commit")
+def _before_commit(session: Session) -> None:
+    # The clients' rows are written last and in id order: two transactions
+    # touching the same clients (two schedulers renewing) lock them in the
+    # same order, at the very end, so they queue rather than deadlock.
+    if session.info.get(_PENDING) and session.get_nested_transaction() is None:
+        refresh_pending(session)
+
+
+def _pending(session: Session, client_id: int) -> None:
+    session.info.setdefault(_PENDING, set()).add(client_id)
+
+
+def _client_of_subscription(session: Session, event) -> None:
+    subscription = session.get(Subscription, event.subscription_id)
+    if subscription is not None:
+        _pending(session, subscription.client_id)
+
+
+def _client_of_invoice(session: Session, event) -> None:
+    invoice = session.get(Invoice, event.invoice_id)
+    if invoice is not None:
+        _pending(session, invoice.client_id)
+
+
+SUBSCRIBERS = {
+    events.SubscriptionActivated: _client_of_subscription,
+    events.SubscriptionCancelled: _client_of_subscription,
+    events.SubscriptionExpired: _client_of_subscription,
+    events.InvoiceFinalized: _client_of_invoice,
+    events.InvoiceVoided: _client_of_invoice,
+    events.CreditNoteIssued: _client_of_invoice,
+}
+
+
+def register() -> None:
+    """Keep the clients' figures in step with the domain (idempotent)."""
+    for event_type, subscriber in SUBSCRIBERS.items():
+        events.subscribe(event_type, subscriber)
+
+
+# The overview ---------------------------------------------------------------------
+
+
+def overview(session: Session) -> dict:
+    """The Hub's overview figures (SPEC 10), all tax excluded."""
+    settings = get_settings(session)
+    groups = session.execute(_mrr_groups()).all()
+    active = sum(n for *_rest, n in groups)
+    clients_total, billed = session.execute(
+        select(func.count(), func.coalesce(func.sum(Client.net_billing_before_tax), 0)).select_from(
+            Client
+        )
+    ).one()
+    billed = int(billed)
+    with_active = session.scalar(
+        select(func.count(func.distinct(Subscription.client_id))).where(
+            Subscription.status.in_(ACTIVE)
+        )
+    )
+    plans = dict(
+        session.execute(
+            select(Plan.kind, func.count())
+            .join(Product, Product.id == Plan.product_id)
+            .where(Plan.status == CatalogStatus.ACTIVE, Product.status == CatalogStatus.ACTIVE)
+            .group_by(Plan.kind)
+        ).all()
+    )
+    return {
+        "currency": settings.currency,
+        "revenue": {
+            "mrr": to_minor(exact_mrr((u, c, a) for u, c, a, _n in groups)),
+            "active_subscriptions": active,
+            "net_billing": billed,
+        },
+        "clients": {
+            "total": clients_total,
+            "average_billing": round_half_up(billed, clients_total) if clients_total else 0,
+            "with_active_subscriptions": with_active or 0,
+        },
+        "products": {
+            "total": session.scalar(select(func.count()).select_from(Product)) or 0,
+            "active_one_time_plans": plans.get(PlanKind.ONE_TIME, 0),
+            "active_recurring_plans": plans.get(PlanKind.RECURRING, 0),
+        },
+        "stripe": {
+            "connected": bool(settings.stripe_secret_key_encrypted),
+            "account_id": settings.stripe_account_id,
+            "account_name": settings.stripe_account_name,
+            "livemode": settings.stripe_livemode,
+        },
+    }
+
+
+# History ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Month:
+    month: date  # its first day, in the business time zone
+    mrr: int
+    billing: int  # net billing of the month, before tax
+
+
+def _month_start(day: date, months: int = 0) -> date:
+    index = day.year * 12 + day.month - 1 + months
+    return date(index // 12, index % 12 + 1, 1)
+
+
+def _local_midnight(day: date, tz) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=tz).astimezone(UTC)
+
+
+def history(
+    session: Session,
+    *,
+    months: int = HISTORY_MONTHS,
+    now: datetime | None = None,
+    client_id: int | None = None,
+    site_id: int | None = None,
+) -> list[Month]:
+    """MRR at the end of each of the last ``months`` months (the current one
+    at ``now``) and each month's net billing before tax, oldest first, months
+    in the business time zone. MRR follows the subscriptions' own history:
+    one counts from its start (``anchor_at``) until it ended (``ended_at``)."""
+    now = now or clock.now()
+    tz = business_zone(session)
+    today = local_date(now, tz)
+    firsts = [_month_start(today, k - months + 1) for k in range(months)]
+    ends = [min(_local_midnight(_month_start(first, 1), tz), now) for first in firsts]
+
+    def bucket(column):
+        # The first month whose end the moment is at or before; ``months`` if none.
+        return case(*((column <= end, k) for k, end in enumerate(ends)), else_=months)
+
+    sub_scope = _scope(Subscription.client_id, Subscription.site_id, client_id, site_id)
+    started, ended = (
+        bucket(Subscription.anchor_at),
+        case((Subscription.ended_at.is_(None), months), else_=bucket(Subscription.ended_at)),
+    )
+    rows = session.execute(
+        select(Plan.interval_unit, Plan.interval_count, started, ended, _billed())
+        .join(Plan, Plan.id == Subscription.plan_id)
+        .where(
+            Subscription.status != SubscriptionStatus.PENDING,
+            Subscription.anchor_at.is_not(None),
+            Subscription.anchor_at <= ends[-1],
+            *sub_scope,
+        )
+        .group_by(Plan.interval_unit, Plan.interval_count, started, ended)
+    ).all()
+    exact = [Fraction(0)] * months
+    for unit, count, first, last, amount in rows:
+        value = monthly(int(amount), unit, count)
+        for k in range(int(first), min(int(last), months)):
+            exact[k] += value
+
+    billing = [0] * months
+    index = {(first.year, first.month): k for k, first in enumerate(firsts)}
+    last_day = _month_start(today, 1) - timedelta(days=1)
+    invoice_rows = session.execute(
+        select(Invoice.issue_date, func.sum(Invoice.subtotal))
+        .where(
+            Invoice.status.in_(FINALIZED),
+            Invoice.issue_date >= firsts[0],
+            Invoice.issue_date <= last_day,
+            *_scope(Invoice.client_id, Invoice.site_id, client_id, site_id),
+        )
+        .group_by(Invoice.issue_date)
+    ).all()
+    credits = (
+        select(CreditNote.issue_date, -func.sum(CreditNote.subtotal))
+        .where(CreditNote.issue_date >= firsts[0], CreditNote.issue_date <= last_day)
+        .group_by(CreditNote.issue_date)
+    )
+    if client_id is not None:
+        credits = credits.where(CreditNote.client_id == client_id)
+    if site_id is not None:
+        credits = credits.join(Invoice, Invoice.id == CreditNote.invoice_id).where(
+            Invoice.site_id == site_id
+        )
+    for day, amount in [*invoice_rows, *session.execute(credits).all()]:
+        billing[index[(day.year, day.month)]] += int(amount)
+    return [Month(firsts[k], to_minor(exact[k]), billing[k]) for k in range(months)]
+
+
+# Forecast --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Horizon:
+    days: int
+    renewals: int
+    amount: int  # amount x quantity of the renewals, tax excluded
+
+
+def forecast(
+    session: Session,
+    *,
+    now: datetime | None = None,
+    days: tuple[int, ...] = FORECAST_DAYS,
+    client_id: int | None = None,
+    site_id: int | None = None,
+) -> list[Horizon]:
+    """Renewals expected within each horizon (30, 60, 90 days from ``now``)
+    and their amounts. A subscription cancelling at period end, or whose
+    billing cycles are used up, renews no more. Renewal dates are the
+    periods' own (``periods.period_boundary``, as the scheduler's). Only the
+    subscriptions renewing within the longest horizon are read, and only the
+    columns the dates need."""
+    now = now or clock.now()
+    tz = business_zone(session)
+    limits = [now + timedelta(days=d) for d in days]
+    last = max(limits)
+    rows = session.execute(
+        select(
+            Subscription.anchor_at,
+            Subscription.period_index,
+            Subscription.current_period_end,
+            Subscription.cycles_invoiced,
+            Plan.billing_cycles,
+            Plan.interval_unit,
+            Plan.interval_count,
+            Subscription.unit_amount * Subscription.quantity,
+        )
+        .join(Plan, Plan.id == Subscription.plan_id)
+        .where(
+            Subscription.status.in_(subscriptions.RENEWABLE),
+            Subscription.cancel_at_period_end.is_(False),
+            Subscription.current_period_end <= last,
+            *_scope(Subscription.client_id, Subscription.site_id, client_id, site_id),
+        )
+    ).all()
+    counts = [0] * len(days)
+    amounts = [0] * len(days)
+    walls = [limit.astimezone(tz).replace(tzinfo=None) for limit in limits]
+    # Where the zone's offset does not change, a plan counted in days or
+    # weeks renews every ``step`` exactly: plain arithmetic on UTC times.
+    since = now - timedelta(days=1)
+    steady = _steady_offset(tz, since, last)
+    for anchor, index, renews_at, invoiced, cycles, unit, count, amount in rows:
+        left = None if cycles is None else cycles - invoiced
+        if left is not None and left <= 0:
+            continue
+        unit = IntervalUnit(unit)
+        if steady and unit in (IntervalUnit.DAY, IntervalUnit.WEEK) and renews_at >= since:
+            step = timedelta(days=count * (7 if unit == IntervalUnit.WEEK else 1))
+            found = [
+                (limit - renews_at) // step + 1 if renews_at <= limit else 0 for limit in limits
+            ]
+        elif unit in (IntervalUnit.DAY, IntervalUnit.WEEK):
+            found = [
+                _renewals_by_days(anchor, unit, count, index + 1, renews_at, limit, wall, tz)
+                for limit, wall in zip(limits, walls, strict=True)
+            ]
+        else:
+            dates = [renews_at]
+            while dates[-1] <= last and (left is None or len(dates) < left):
+                dates.append(period_boundary(anchor, unit, count, index + 1 + len(dates), tz))
+            found = [sum(1 for d in dates if d <= limit) for limit in limits]
+        for h, n in enumerate(found):
+            n = n if left is None else min(n, left)
+            counts[h] += n
+            amounts[h] += n * amount
+    return [Horizon(d, counts[h], amounts[h]) for h, d in enumerate(days)]
+
+
+def _steady_offset(tz, start: datetime, end: datetime) -> bool:
+    """Whether ``tz`` keeps one UTC offset from ``start`` to ``end`` (checked
+    every 12 hours: time zones change their offset months apart)."""
+    offset = start.astimezone(tz).utcoffset()
+    moment = start
+    while moment < end:
+        moment = min(moment + timedelta(hours=12), end)
+        if moment.astimezone(tz).utcoffset() != offset:
+            return False
+    return True
+
+
+def _renewals_by_days(anchor, unit, count, first, first_at, limit, wall_limit, tz) -> int:
+    """How many of the periods ``first``, ``first + 1``... start at or before
+    ``limit``, for a plan counted in days or weeks. Their starts are the
+    anchor's wall-clock time a whole number of days apart (``period_boundary``),
+    so the count is arithmetic on wall-clock times; only a start within a few
+    hours of the limit, where a DST change could tip it, is checked with
+    ``period_boundary`` itself."""
+    if first_at > limit:
+        return 0
+    step = timedelta(days=count * (7 if unit == IntervalUnit.WEEK else 1))
+    wall_first = first_at.astimezone(tz).replace(tzinfo=None)
+    j = (wall_limit - wall_first) // step  # the last start on or before the limit
+    near = wall_limit - (wall_first + j * step) < timedelta(hours=3) or (
+        wall_first + (j + 1) * step - wall_limit < timedelta(hours=3)
+    )
+    if near:
+        while j > 0 and period_boundary(anchor, unit, count, first + j, tz) > limit:
+            j -= 1
+        while period_boundary(anchor, unit, count, first + j + 1, tz) <= limit:
+            j += 1
+    return j + 1
+
+
+# Billing preview ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PreviewTax:
+    name: str
+    percentage_e4: int
+    inclusive: bool
+    amount: int
+
+
+@dataclass(frozen=True)
+class PreviewInvoice:
+    subscription_id: int
+    client_id: int
+    site_id: int | None
+    description: str
+    issue_date: date
+    period_start: datetime
+    period_end: datetime
+    subtotal: int
+    tax: int
+    total: int
+    taxes: list[PreviewTax]
+
+
+@dataclass
+class PreviewMonth:
+    month: date
+    invoices: list[PreviewInvoice] = field(default_factory=list)
+    count: int = 0  # how many invoices (also when they are not listed)
+    subtotal: int = 0
+    tax: int = 0
+    total: int = 0
+
+
+def billing_preview(
+    session: Session,
+    *,
+    client_id: int | None = None,
+    site_id: int | None = None,
+    months: int = PREVIEW_MONTHS,
+    now: datetime | None = None,
+    detail: bool = True,
+) -> list[PreviewMonth]:
+    """The renewal invoices the scheduler would issue from ``now`` over the
+    next ``months`` months under today's subscriptions and tax rates, month by
+    month (months of their issue dates, business time zone). Nothing is
+    written: each is priced by ``renewals.renewal_line`` over the period
+    ``subscriptions.period_bounds`` gives, exactly as the scheduler does.
+    Renewals on the same terms (plan, quantity, price, rates) all cost the
+    same: each set of terms is priced once. ``detail=False`` gives the
+    months' counts and totals without listing the invoices (the whole
+    business)."""
+    if not 1 <= months <= 36:
+        raise Invalid("Preview 1 to 36 months.", fields={"months": ["From 1 to 36."]})
+    now = now or clock.now()
+    tz = business_zone(session)
+    horizon = add_months(now, months)
+    today = local_date(now, tz)
+    by_month: dict[tuple[int, int], PreviewMonth] = {}
+    for k in range(months + 1):
+        first = _month_start(today, k)
+        by_month[(first.year, first.month)] = PreviewMonth(first)
+    query = (
+        select(Subscription)
+        .where(
+            Subscription.status.in_(subscriptions.RENEWABLE),
+            Subscription.cancel_at_period_end.is_(False),
+            Subscription.current_period_end <= horizon,
+            *_scope(Subscription.client_id, Subscription.site_id, client_id, site_id),
+        )
+        .options(joinedload(Subscription.plan))
+        .order_by(Subscription.id)
+    )
+    # Renewals on the same terms (plan, quantity, price, rates) cost the same.
+    priced: dict[tuple, tuple] = {}
+    for subscription in session.scalars(query).unique():
+        plan = subscription.plan
+        cycles = plan.billing_cycles
+        invoiced = subscription.cycles_invoiced
+        index = subscription.period_index + 1
+        start, end = subscriptions.period_bounds(session, subscription, index)
+        terms = (
+            subscription.plan_id,
+            subscription.quantity,
+            subscription.unit_amount,
+            tuple(subscription.tax_rate_ids),
+        )
+        if terms not in priced:
+            _rates, line, totals = renewals.renewal_line(session, subscription, start, end)
+            priced[terms] = (
+                line.description,
+                invoice_totals([totals]),
+                [PreviewTax(t.name, t.percentage_e4, t.inclusive, t.amount) for t in line.taxes],
+            )
+        description, summed, taxes = priced[terms]
+        if not detail and start > now:
+            _count_by_month(subscription, plan, index, invoiced, summed, horizon, tz, by_month)
+            continue
+        while (cycles is None or invoiced < cycles) and start <= horizon:
+            # The scheduler dates a renewal on the first moment of its period.
+            issued = local_date(start, tz)
+            month = by_month.setdefault(
+                (issued.year, issued.month), PreviewMonth(_month_start(issued))
+            )
+            if detail:
+                month.invoices.append(
+                    PreviewInvoice(
+                        subscription_id=subscription.id,
+                        client_id=subscription.client_id,
+                        site_id=subscription.site_id,
+                        description=description,
+                        issue_date=issued,
+                        period_start=start,
+                        period_end=end,
+                        subtotal=summed.subtotal,
+                        tax=summed.tax,
+                        total=summed.total,
+                        taxes=taxes,
+                    )
+                )
+            month.count += 1
+            month.subtotal += summed.subtotal
+            month.tax += summed.tax
+            month.total += summed.total
+            index += 1
+            invoiced += 1
+            # The next period: the same boundaries ``period_bounds`` gives.
+            start, end = (
+                end,
+                period_boundary(
+                    subscription.anchor_at, plan.interval_unit, plan.interval_count, index + 1, tz
+                ),
+            )
+    result = sorted(by_month.values(), key=lambda m: m.month)
+    for month in result:
+        month.invoices.sort(key=lambda i: (i.period_start, i.subscription_id))
+    return result
+
+
+def _count_by_month(subscription, plan, index, invoiced, summed, horizon, tz, by_month) -> None:
+    """The renewals of one subscription, month by month, counted rather than
+    listed (``periods.starts_by_local_month``): a daily plan renews
+    365 times a year, a monthly one once a month."""
+    anchor, unit, count = subscription.anchor_at, plan.interval_unit, plan.interval_count
+    # The last period starting at or before the horizon: estimated on the
+    # wall clock, settled with ``period_boundary`` (a DST change or a short
+    # month may tip it).
+    wall = anchor.astimezone(tz).replace(tzinfo=None)
+    end = horizon.astimezone(tz).replace(tzinfo=None)
+    if unit in (IntervalUnit.DAY, IntervalUnit.WEEK):
+        last = (end - wall) // timedelta(days=count * (7 if unit == IntervalUnit.WEEK else 1))
+    else:
+        months = (end.year * 12 + end.month) - (wall.year * 12 + wall.month)
+        last = months // (count * (12 if unit == IntervalUnit.YEAR else 1))
+    while period_boundary(anchor, unit, count, last + 1, tz) <= horizon:
+        last += 1
+    while last >= index and period_boundary(anchor, unit, count, last, tz) > horizon:
+        last -= 1
+    if plan.billing_cycles is not None:
+        last = min(last, index + plan.billing_cycles - invoiced - 1)
+    for (year, number), n in starts_by_local_month(anchor, unit, count, index, last, tz).items():
+        month = by_month[(year, number)]
+        month.count += n
+        month.subtotal += n * summed.subtotal
+        month.tax += n * summed.tax
+        month.total += n * summed.total
