@@ -352,7 +352,11 @@ def pdf_response(data: bytes, filename: str) -> Response:
 class InvoiceFinalize(MethodView):
     @blp.response(200, InvoiceSchema)
     def post(self, invoice_id):
-        """Send: number the draft and make it payment due (open)."""
+        """Send: number the draft and make it payment due (open).
+
+        A number format saved before formats were checked against issued
+        numbers may give a number already issued: 409
+        ``number_format_collides`` (change the format in the settings)."""
         return _invoice_action(invoice_id, invoices.finalize)
 
 
