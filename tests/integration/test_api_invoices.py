@@ -263,6 +263,42 @@ def test_number_format_without_year_never_restarts(api_eur, shop):
     assert api_eur.post(f"/invoices/{invoice['id']}/finalize").get_json()["number"] == "F0001"
 
 
+def test_staff_see_that_an_amount_below_stripes_minimum_cannot_be_paid_by_card(api_eur, shop):
+    invoice = draft(api_eur, shop, items=[{"plan_id": shop["setup"]["id"]}])
+    body = api_eur.post(f"/invoices/{invoice['id']}/finalize").get_json()
+    assert body["card_payment"] is None  # 180.00 EUR: a card can pay it
+    paid = api_eur.post(
+        f"/invoices/{invoice['id']}/payments",
+        json={"amount": body["amount_due"] - 30, "method": "cash"},
+    )
+    assert paid.status_code == 201, paid.get_json()
+
+    expected = {
+        "reason": "below_minimum",
+        "limit": 50,
+        "message": "This amount cannot be paid by card: Stripe's smallest card payment in "
+        "EUR is 0.50 EUR. Record an offline payment instead.",
+    }
+    assert api_eur.get(f"/invoices/{invoice['id']}").get_json()["card_payment"] == expected
+    (listed,) = [i for i in api_eur.get("/invoices").get_json()["data"] if i["id"] == invoice["id"]]
+    assert listed["card_payment"] == expected
+    # Paid in full: nothing is due, nothing to say.
+    api_eur.post(f"/invoices/{invoice['id']}/payments", json={"amount": 30, "method": "cash"})
+    assert api_eur.get(f"/invoices/{invoice['id']}").get_json()["card_payment"] is None
+
+
+def test_card_payment_names_stripes_maximum_above_it():
+    from types import SimpleNamespace
+
+    from bridge.api.invoices import card_payment
+
+    # KWD in Stripe's steps of 10 fils: the largest charge is ...990.
+    huge = SimpleNamespace(amount_due=999_999_999_995, currency="KWD")
+    assert card_payment(huge)["reason"] == "above_maximum"
+    assert card_payment(huge)["limit"] == 999_999_999_990
+    assert card_payment(SimpleNamespace(amount_due=1_000, currency="KWD")) is None
+
+
 def stage_format(db, **formats):
     """A format saved before formats were checked against issued numbers:
     written straight in the database, past the settings' check."""
