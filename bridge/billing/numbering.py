@@ -160,12 +160,24 @@ def next_number(session: Session, kind: str, fmt: str, issue_date: date) -> str:
             pass
         value = _take(session, key)
     number = render(fmt, issue_date.year, value)
+    _require_unissued(session, kind, number)
+    return number
+
+
+def check_next(session: Session, kind: str, fmt: str, issue_date: date) -> None:
+    """``NumberFormatCollides`` when the next number of the series (not
+    taken) was issued already: for callers that do something irreversible
+    (a refund at Stripe) before numbering."""
+    key = series_key(kind, fmt, issue_date.year)
+    _require_unissued(session, kind, render(fmt, issue_date.year, _next_value(session, key)))
+
+
+def _require_unissued(session: Session, kind: str, number: str) -> None:
     model = MODELS[kind]
     with session.no_autoflush:
         issued = session.scalar(select(model.id).where(model.number == number).limit(1))
     if issued is not None:
         raise NumberFormatCollides(kind, number)
-    return number
 
 
 def _take(session: Session, key: str) -> int | None:
