@@ -13,12 +13,13 @@ from __future__ import annotations
 import logging
 import re
 
-from flask import jsonify, request
+from flask import Response, jsonify, render_template, request
 from marshmallow import Schema, fields
 from werkzeug.exceptions import HTTPException
 
 from bridge.auth.policy import PermissionDenied
 from bridge.core.errors import Conflict, DomainError, Invalid, NotFound, Unavailable
+from bridge.core.l10n import LANGUAGES, Localiser
 from bridge.core.outages import RETRY_AFTER_SECONDS, is_database_unavailable
 
 log = logging.getLogger(__name__)
@@ -157,8 +158,15 @@ def handle_recursion_error(error: RecursionError):
 
 def handle_unexpected(error: Exception):
     if isinstance(error, HTTPException):
+        # A blueprint's own handler that re-raised an outage reaches here as
+        # the 500 wrapping it: a page still answers 503.
+        original = getattr(error, "original_exception", None)
+        if not wants_json() and is_database_unavailable(original):
+            return unavailable_page(original)
         return handle_http_exception(error)
     if not wants_json():
+        if is_database_unavailable(error):
+            return unavailable_page(error)
         log.exception("unhandled error on %s %s", request.method, request.path)
         raise error
     return json_error(error)
@@ -200,6 +208,31 @@ def database_unavailable(error: BaseException | None = None):
         "The database cannot be reached right now. Please try again shortly.",
     )
     response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
+
+
+def unavailable_page(error: BaseException | None = None):
+    """The HTML answer of every page (hosted invoice, its PDF, any page to
+    come) while the database cannot be reached: a plain 503 with
+    ``Retry-After``, in the language the browser asks for (the business's
+    own language is in the database), never a 500. Nothing about the
+    business or the request is shown: the page must be right for any of
+    them."""
+    log.warning(
+        "database unavailable on %s %s: %s",
+        request.method,
+        request.path,
+        first_line(getattr(error, "orig", None) or error),
+    )
+    language = request.accept_languages.best_match(LANGUAGES, default="en")
+    page = render_template("unavailable.html", **Localiser(language).template_context())
+    response = Response(page, status=503, mimetype="text/html")
+    response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Content-Security-Policy"] = "default-src 'none'; frame-ancestors 'none'"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Content-Language"] = language
     return response
 
 

@@ -107,6 +107,43 @@ class ClientRefSchema(Schema):
     email = fields.String()
 
 
+class CardPaymentSchema(Schema):
+    reason = fields.String(
+        validate=validate.OneOf(["below_minimum", "above_maximum"]),
+        metadata={
+            "description": "below_minimum: less than Stripe's smallest card payment in "
+            "the currency; above_maximum: more than its largest"
+        },
+    )
+    limit = fields.Integer(
+        metadata={"description": "Stripe's minimum or maximum, in the currency's minor units"}
+    )
+    message = fields.String(metadata={"description": "For people"})
+
+
+def card_payment(invoice) -> dict | None:
+    """Why the amount due cannot be paid by card at Stripe, or None when it
+    can (or nothing is due)."""
+    if invoice.amount_due <= 0:
+        return None
+    limit = money.card_limit(invoice.amount_due, invoice.currency)
+    if limit is None:
+        return None
+    return {
+        "reason": limit.reason,
+        "limit": limit.limit,
+        "message": f"This amount cannot be paid by card: {limit.message(invoice.currency)} "
+        "Record an offline payment instead.",
+    }
+
+
+class CardPaymentField(fields.Nested):
+    """``CardPaymentSchema`` of what ``card_payment`` says of the invoice."""
+
+    def get_value(self, obj, attr, accessor=None, default=None):
+        return card_payment(obj)
+
+
 class InvoiceSummarySchema(Schema):
     id = fields.Integer()
     number = fields.String(allow_none=True)
@@ -120,6 +157,17 @@ class InvoiceSummarySchema(Schema):
     total_display = display("total")
     amount_due_display = display("amount_due")
     payment_state = fields.Enum(PaymentState, by_value=True)
+    card_payment = CardPaymentField(
+        CardPaymentSchema,
+        allow_none=True,
+        dump_only=True,
+        metadata={
+            "description": "Null when a card can pay the amount due (or nothing is due); "
+            "else why Stripe would refuse the card payment: the amount is below Stripe's "
+            "minimum charge or above its maximum in the currency, so the hosted page offers "
+            "no card form, renewals are not charged, and only an offline payment settles it"
+        },
+    )
     issued_at = fields.DateTime(allow_none=True)
     issue_date = fields.Date(
         allow_none=True,
@@ -352,7 +400,11 @@ def pdf_response(data: bytes, filename: str) -> Response:
 class InvoiceFinalize(MethodView):
     @blp.response(200, InvoiceSchema)
     def post(self, invoice_id):
-        """Send: number the draft and make it payment due (open)."""
+        """Send: number the draft and make it payment due (open).
+
+        A number format saved before formats were checked against issued
+        numbers may give a number already issued: 409
+        ``number_format_collides`` (change the format in the settings)."""
         return _invoice_action(invoice_id, invoices.finalize)
 
 

@@ -606,6 +606,15 @@ def require_creditable(invoice: Invoice, amount: int) -> None:
         )
 
 
+def require_credit_note_number(session: Session) -> None:
+    """``NumberFormatCollides`` (409) now, when a credit note issued today
+    could not be numbered: a refund at Stripe must not be made for a credit
+    note that would then fail."""
+    settings = get_settings(session)
+    issue_date = local_date(clock.now(), zone(settings.timezone))
+    numbering.check_next(session, "credit_note", settings.credit_note_number_format, issue_date)
+
+
 def issue_credit_note(
     session: Session,
     invoice: Invoice,

@@ -30,15 +30,31 @@ refresh always right, whatever happened in between. ``refresh_all`` recomputes e
 
 from __future__ import annotations
 
+import calendar
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from fractions import Fraction
 
-from sqlalchemy import bindparam, case, func, select, update
+from sqlalchemy import (
+    DateTime,
+    Float,
+    Integer,
+    and_,
+    bindparam,
+    case,
+    func,
+    literal,
+    or_,
+    select,
+    true,
+    update,
+)
 from sqlalchemy import event as sa_event
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.sql.functions import FunctionElement
 
 from bridge.billing import renewals, subscriptions
 from bridge.billing.business import get_settings
@@ -507,13 +523,39 @@ def forecast(
     """Renewals expected within each horizon (30, 60, 90 days from ``now``)
     and their amounts. A subscription cancelling at period end, or whose
     billing cycles are used up, renews no more. Renewal dates are the
-    periods' own (``periods.period_boundary``, as the scheduler's). Only the
-    subscriptions renewing within the longest horizon are read, and only the
-    columns the dates need."""
+    periods' own (``periods.period_boundary``, as the scheduler's).
+
+    Plans counted in months or years are one SQL aggregate
+    (``_month_renewals``): how many of their period starts fall on or before
+    a horizon is arithmetic on the anchor's wall-clock date, computed by the
+    database. Only the rows it cannot decide exactly (a period start within
+    a few hours of a horizon, where a DST change could tip it) and plans
+    counted in days or weeks are read and counted here."""
     now = now or clock.now()
     tz = business_zone(session)
     limits = [now + timedelta(days=d) for d in days]
     last = max(limits)
+    walls = [limit.astimezone(tz).replace(tzinfo=None) for limit in limits]
+    scope = [
+        Subscription.status.in_(subscriptions.RENEWABLE),
+        Subscription.cancel_at_period_end.is_(False),
+        Subscription.current_period_end <= last,
+        *_scope(Subscription.client_id, Subscription.site_id, client_id, site_id),
+    ]
+    counts = [0] * len(days)
+    amounts = [0] * len(days)
+    # Where the zone's offset does not change, a plan counted in days or
+    # weeks renews every ``step`` exactly: plain arithmetic on UTC times.
+    since = now - timedelta(days=1)
+    steady = _steady_offset(tz, since, last)
+    by_months = Plan.interval_unit.in_((IntervalUnit.MONTH, IntervalUnit.YEAR))
+    months_here, days_here = true(), true()  # the rows counted here, one by one
+    if not any(_near_month_edge(wall) for wall in walls):
+        near = _month_renewals(session, scope, by_months, limits, walls, tz, counts, amounts)
+        months_here = Subscription.id.in_(near)
+    if steady:
+        near = _day_renewals(session, scope, ~by_months, limits, since, counts, amounts)
+        days_here = or_(Subscription.current_period_end < since, Subscription.id.in_(near))
     rows = session.execute(
         select(
             Subscription.anchor_at,
@@ -526,20 +568,8 @@ def forecast(
             Subscription.unit_amount * Subscription.quantity,
         )
         .join(Plan, Plan.id == Subscription.plan_id)
-        .where(
-            Subscription.status.in_(subscriptions.RENEWABLE),
-            Subscription.cancel_at_period_end.is_(False),
-            Subscription.current_period_end <= last,
-            *_scope(Subscription.client_id, Subscription.site_id, client_id, site_id),
-        )
+        .where(*scope, or_(and_(by_months, months_here), and_(~by_months, days_here)))
     ).all()
-    counts = [0] * len(days)
-    amounts = [0] * len(days)
-    walls = [limit.astimezone(tz).replace(tzinfo=None) for limit in limits]
-    # Where the zone's offset does not change, a plan counted in days or
-    # weeks renews every ``step`` exactly: plain arithmetic on UTC times.
-    since = now - timedelta(days=1)
-    steady = _steady_offset(tz, since, last)
     for anchor, index, renews_at, invoiced, cycles, unit, count, amount in rows:
         left = None if cycles is None else cycles - invoiced
         if left is not None and left <= 0:
@@ -565,6 +595,312 @@ def forecast(
             counts[h] += n
             amounts[h] += n * amount
     return [Horizon(d, counts[h], amounts[h]) for h, d in enumerate(days)]
+
+
+# A period start this close (in wall-clock seconds) to a horizon is counted
+# with ``period_boundary`` itself: a DST change moves a wall-clock time by at
+# most two hours.
+NEAR_SECONDS = 3 * 3600
+
+
+def _near_month_edge(wall: datetime) -> bool:
+    """Whether ``wall`` is within ``NEAR_SECONDS`` of the start or end of its
+    month: then a period start of the next or previous month could be near
+    it, and the forecast counts every month plan one by one (a few hours a
+    month)."""
+    first = wall.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    following = add_months(first, 1)
+    edge = timedelta(seconds=NEAR_SECONDS)
+    return wall - first < edge or following - wall < edge
+
+
+class _wall_clock(FunctionElement):
+    """``moment`` (a UTC timestamp) moved by ``seconds``, without a zone: the
+    wall-clock time of a zone whose offset is ``seconds`` then."""
+
+    type = DateTime()
+    inherit_cache = True
+
+
+@compiles(_wall_clock, "postgresql")
+def _wall_clock_postgresql(element, compiler, **kw):
+    moment, seconds = list(element.clauses)
+    return (
+        f"(({compiler.process(moment, **kw)}) AT TIME ZONE 'UTC') "
+        f"+ make_interval(secs => {compiler.process(seconds, **kw)})"
+    )
+
+
+@compiles(_wall_clock, "sqlite")
+def _wall_clock_sqlite(element, compiler, **kw):
+    moment, seconds = list(element.clauses)
+    return (
+        f"datetime({compiler.process(moment, **kw)}, "
+        f"({compiler.process(seconds, **kw)}) || ' seconds')"
+    )
+
+
+class _part(FunctionElement):
+    """One integer field (``year``, ``month``, ``day``, ``hour``, ``minute``,
+    ``second``) of a timestamp without zone. PostgreSQL's ``date_part`` is a
+    float, several times quicker than ``EXTRACT``'s numeric."""
+
+    type = Integer()
+    inherit_cache = True
+
+    def __init__(self, field: str, moment):
+        self.field = field
+        super().__init__(moment)
+
+
+_STRFTIME = {"year": "%Y", "month": "%m", "day": "%d", "hour": "%H", "minute": "%M", "second": "%S"}
+
+
+@compiles(_part, "postgresql")
+def _part_postgresql(element, compiler, **kw):
+    moment = compiler.process(list(element.clauses)[0], **kw)
+    return f"CAST(date_part('{element.field}', {moment}) AS INTEGER)"
+
+
+@compiles(_part, "sqlite")
+def _part_sqlite(element, compiler, **kw):
+    moment = compiler.process(list(element.clauses)[0], **kw)
+    return f"CAST(strftime('{_STRFTIME[element.field]}', {moment}) AS INTEGER)"
+
+
+# Billing cycles left of a plan without a limit, for LEAST().
+UNLIMITED = 2**31 - 1
+
+
+class _greatest(FunctionElement):
+    type = Integer()
+    inherit_cache = True
+
+
+class _least(FunctionElement):
+    type = Integer()
+    inherit_cache = True
+
+
+@compiles(_greatest, "postgresql")
+def _greatest_postgresql(element, compiler, **kw):
+    return f"GREATEST({compiler.process(element.clause_expr.element, **kw)})"
+
+
+@compiles(_least, "postgresql")
+def _least_postgresql(element, compiler, **kw):
+    return f"LEAST({compiler.process(element.clause_expr.element, **kw)})"
+
+
+@compiles(_greatest, "sqlite")
+def _greatest_sqlite(element, compiler, **kw):
+    return f"max({compiler.process(element.clause_expr.element, **kw)})"
+
+
+@compiles(_least, "sqlite")
+def _least_sqlite(element, compiler, **kw):
+    return f"min({compiler.process(element.clause_expr.element, **kw)})"
+
+
+class _seconds_between(FunctionElement):
+    """``later - earlier`` (two UTC timestamps) in seconds, a float."""
+
+    type = Float()
+    inherit_cache = True
+
+
+@compiles(_seconds_between, "postgresql")
+def _seconds_between_postgresql(element, compiler, **kw):
+    later, earlier = (compiler.process(c, **kw) for c in element.clauses)
+    return f"date_part('epoch', ({later}) - ({earlier}))"
+
+
+@compiles(_seconds_between, "sqlite")
+def _seconds_between_sqlite(element, compiler, **kw):
+    later, earlier = (compiler.process(c, **kw) for c in element.clauses)
+    return f"((julianday({later}) - julianday({earlier})) * 86400.0)"
+
+
+class _floor(FunctionElement):
+    """The integer part of a number that is not negative."""
+
+    type = Integer()
+    inherit_cache = True
+
+
+@compiles(_floor, "postgresql")
+def _floor_postgresql(element, compiler, **kw):
+    return f"CAST(floor({compiler.process(element.clause_expr.element, **kw)}) AS INTEGER)"
+
+
+@compiles(_floor, "sqlite")
+def _floor_sqlite(element, compiler, **kw):
+    return f"CAST({compiler.process(element.clause_expr.element, **kw)} AS INTEGER)"
+
+
+# A renewal this close (seconds) to a horizon, by the database's reckoning, is
+# counted with Python's exact datetimes (SQLite's julianday is a float).
+NEAR_STEP_SECONDS = 2
+
+
+def _day_renewals(session, scope, by_days, limits, since, counts, amounts) -> list[int]:
+    """Add the renewals of plans counted in days or weeks, in a zone whose
+    offset does not change over the horizons, to ``counts`` and ``amounts``
+    in one aggregate: every ``step`` from the stored next renewal
+    (``current_period_end``), at most the billing cycles left. Renewals due
+    since before ``since`` are the caller's; so are the subscriptions whose
+    count a few seconds would change, whose ids are returned."""
+    left = Plan.billing_cycles - Subscription.cycles_invoiced
+    step = case((Plan.interval_unit == IntervalUnit.WEEK, 7 * 86400), else_=86400)
+    first = min(limits)
+    moment = Subscription.current_period_end.type
+    rows = (
+        select(
+            Subscription.id,
+            Subscription.current_period_end.label("renews_at"),
+            (step * Plan.interval_count).label("step"),
+            case((Plan.billing_cycles.is_(None), UNLIMITED), else_=left).label("left"),
+            (Subscription.unit_amount * Subscription.quantity).label("amount"),
+            # Seconds from the renewal to the first horizon; to the others
+            # it is that plus a constant.
+            _seconds_between(literal(first, moment), Subscription.current_period_end).label(
+                "elapsed"
+            ),
+        )
+        .join(Plan, Plan.id == Subscription.plan_id)
+        .where(
+            *scope,
+            by_days,
+            Subscription.current_period_end >= since,
+            or_(Plan.billing_cycles.is_(None), left > 0),
+        )
+        .cte("day_plans")
+        .prefix_with("MATERIALIZED", dialect="postgresql")
+    )
+    c = rows.c
+    columns, nears = [], []
+    for limit in limits:
+        due = c.renews_at <= limit
+        elapsed = c.elapsed + (limit - first).total_seconds()
+        found = case((due, _least(_floor(elapsed / c.step) + 1, c.left)), else_=0)
+        columns += [func.sum(found), func.sum(found * c.amount)]
+        # A multiple of the step within a few seconds of the horizon.
+        nears.append(
+            and_(
+                due,
+                _floor((elapsed + NEAR_STEP_SECONDS) / c.step)
+                != _floor(_greatest(elapsed - NEAR_STEP_SECONDS, 0) / c.step),
+            )
+        )
+    return _sum_apart(session, rows, or_(*nears), columns, counts, amounts)
+
+
+def _sum_apart(session, rows, near, columns, counts, amounts) -> list[int]:
+    """Add the sums ``columns`` (count, amount per horizon) of ``rows`` but
+    the ``near`` ones to ``counts`` and ``amounts``; returns the ids of the
+    near ones."""
+    group = case((near, rows.c.id), else_=None)
+    near_ids = []
+    for near_id, *sums in session.execute(select(group, *columns).group_by(group)).all():
+        if near_id is not None:
+            near_ids.append(near_id)
+            continue
+        for h in range(len(counts)):
+            counts[h] += int(sums[2 * h] or 0)
+            amounts[h] += int(sums[2 * h + 1] or 0)
+    return near_ids
+
+
+def _offsets(tz, start: datetime, end: datetime) -> list[tuple[datetime, int]]:
+    """The UTC offsets (seconds) of ``tz`` from ``start`` to ``end``: the
+    offset at ``start`` and each change after it, as ``(from, offset)``."""
+
+    def offset(moment: datetime) -> int:
+        return int(moment.astimezone(tz).utcoffset().total_seconds())
+
+    changes = [(start, offset(start))]
+    moment = start
+    while moment < end:
+        following = min(moment + timedelta(days=7), end)
+        if offset(following) != changes[-1][1]:
+            low, high = moment, following  # the change is in (low, high]
+            while high - low > timedelta(seconds=1):
+                middle = low + (high - low) / 2
+                if offset(middle) == changes[-1][1]:
+                    low = middle
+                else:
+                    high = middle
+            changes.append((high, offset(high)))
+        moment = following
+    return changes
+
+
+def _month_renewals(session, scope, by_months, limits, walls, tz, counts, amounts) -> list[int]:
+    """Add the renewals of plans counted in months or years to ``counts``
+    and ``amounts``, in one aggregate; returns the ids of the subscriptions
+    it left out (a period start near a horizon) for the caller to count.
+
+    Period ``n`` starts on the anchor's wall-clock date ``n x months``
+    months later, its day clamped to the month's length. A horizon ``L``
+    falls in the month ``M`` months after the anchor's: the starts on or
+    before it are those with ``n x months <= M``, less one when the start
+    in ``L``'s own month is later in it than ``L``. The first renewal is the
+    stored ``current_period_end`` (as the scheduler's), the next ones the
+    periods after it, at most the billing cycles left."""
+    first_anchor = session.scalar(
+        select(func.min(Subscription.anchor_at))
+        .join(Plan, Plan.id == Subscription.plan_id)
+        .where(*scope, by_months)
+    )
+    if first_anchor is None:
+        return []
+    changes = _offsets(tz, first_anchor, max(limits))
+    offset = literal(changes[0][1])
+    if len(changes) > 1:
+        offset = case(
+            *[(Subscription.anchor_at >= start, sec) for start, sec in reversed(changes[1:])],
+            else_=changes[0][1],
+        )
+    wall = _wall_clock(Subscription.anchor_at, offset)
+    parts = ("year", "month", "day", "hour", "minute", "second")
+    left = Plan.billing_cycles - Subscription.cycles_invoiced
+    rows = (
+        select(
+            Subscription.id,
+            *[_part(part, wall).label(part) for part in parts],
+            Subscription.period_index.label("index"),
+            Subscription.current_period_end.label("renews_at"),
+            (
+                case((Plan.interval_unit == IntervalUnit.YEAR, 12), else_=1) * Plan.interval_count
+            ).label("months"),
+            case((Plan.billing_cycles.is_(None), UNLIMITED), else_=left).label("left"),
+            (Subscription.unit_amount * Subscription.quantity).label("amount"),
+        )
+        .join(Plan, Plan.id == Subscription.plan_id)
+        .where(*scope, by_months, or_(Plan.billing_cycles.is_(None), left > 0))
+        .cte("month_plans")
+        .prefix_with("MATERIALIZED", dialect="postgresql")
+    )
+    c = rows.c
+    # Rounded on PostgreSQL, truncated on SQLite: a second either way never
+    # decides a count (a start that close to a horizon is near it).
+    seconds = c.hour * 3600 + c.minute * 60 + c.second
+    columns, nears = [], []
+    for limit, horizon in zip(limits, walls, strict=True):
+        length = calendar.monthrange(horizon.year, horizon.month)[1]
+        horizon_seconds = horizon.hour * 3600 + horizon.minute * 60 + horizon.second
+        start_day = case((c.day > length, length), else_=c.day)  # the start in L's month
+        later = (start_day - horizon.day) * 86400 + seconds - horizon_seconds
+        elapsed = (horizon.year - c.year) * 12 + (horizon.month - c.month)
+        elapsed = elapsed - case((later > 0, 1), else_=0)
+        # Periods index + 2, index + 3... up to the last one starting by L
+        # (none when the quotient is 0 or less, truncated or floored).
+        after = elapsed // c.months - c.index - 1
+        found = case((c.renews_at <= limit, 1), else_=0) + _greatest(after, 0)
+        found = _least(found, c.left)
+        columns += [func.sum(found), func.sum(found * c.amount)]
+        nears.append(and_(later > -NEAR_SECONDS, later < NEAR_SECONDS))
+    return _sum_apart(session, rows, or_(*nears), columns, counts, amounts)
 
 
 def _steady_offset(tz, start: datetime, end: datetime) -> bool:

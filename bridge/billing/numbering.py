@@ -20,10 +20,31 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from bridge.core.errors import Invalid
+from bridge.core.errors import Conflict, Invalid
 from bridge.models.invoices import CreditNote, Invoice, NumberSeries
 
 ALLOWED_FIELDS = {"year", "seq"}
+FORMAT_SETTINGS = {"invoice": "invoice_number_format", "credit_note": "credit_note_number_format"}
+MODELS = {"invoice": Invoice, "credit_note": CreditNote}
+
+
+class NumberFormatCollides(Conflict):
+    """The series' next number was issued already (a format saved before
+    formats were checked against issued numbers): nothing can be numbered
+    until staff change the format in the settings (HTTP 409)."""
+
+    code = "number_format_collides"
+
+    def __init__(self, kind: str, number: str):
+        field = FORMAT_SETTINGS[kind]
+        what = "invoice" if kind == "invoice" else "credit note"
+        super().__init__(
+            f"The {what} number format gives {number}, a number already issued: "
+            f"change the {what} number format in the settings ({field}).",
+            fields={field: [f"Gives a number already issued: {number}."]},
+        )
+        self.kind = kind
+        self.number = number
 
 
 def check_format(fmt: str, field: str = "invoice_number_format") -> str:
@@ -70,7 +91,7 @@ def check_unused(session: Session, kind: str, fmt: str, field: str) -> str:
     series' next value (say ``INV-2026-{seq:05}`` while INV-2026-00001 exists
     and its series starts at 1), would make every later finalization fail on
     the unique number. Takes a format ``check_format`` accepted."""
-    model = {"invoice": Invoice, "credit_note": CreditNote}[kind]
+    model = MODELS[kind]
     parts = list(string.Formatter().parse(fmt))
     groups = {"year": r"(?P<year>\d{4})", "seq": r"(?P<seq>\d+)"}
     pattern = ""
@@ -120,7 +141,9 @@ def series_key(kind: str, fmt: str, year: int) -> str:
 
 def next_number(session: Session, kind: str, fmt: str, issue_date: date) -> str:
     """The next number of the ``kind`` series, in the year of ``issue_date``
-    (the document's local issue date, never a UTC instant)."""
+    (the document's local issue date, never a UTC instant).
+    ``NumberFormatCollides`` when that number was issued already: the
+    caller's transaction is then rolled back, the series with it."""
     if isinstance(issue_date, datetime) or not isinstance(issue_date, date):
         # A UTC instant's year is the wrong year for a few hours each New
         # Year somewhere: refuse it rather than number by it.
@@ -136,7 +159,25 @@ def next_number(session: Session, kind: str, fmt: str, issue_date: date) -> str:
         except IntegrityError:
             pass
         value = _take(session, key)
-    return render(fmt, issue_date.year, value)
+    number = render(fmt, issue_date.year, value)
+    _require_unissued(session, kind, number)
+    return number
+
+
+def check_next(session: Session, kind: str, fmt: str, issue_date: date) -> None:
+    """``NumberFormatCollides`` when the next number of the series (not
+    taken) was issued already: for callers that do something irreversible
+    (a refund at Stripe) before numbering."""
+    key = series_key(kind, fmt, issue_date.year)
+    _require_unissued(session, kind, render(fmt, issue_date.year, _next_value(session, key)))
+
+
+def _require_unissued(session: Session, kind: str, number: str) -> None:
+    model = MODELS[kind]
+    with session.no_autoflush:
+        issued = session.scalar(select(model.id).where(model.number == number).limit(1))
+    if issued is not None:
+        raise NumberFormatCollides(kind, number)
 
 
 def _take(session: Session, key: str) -> int | None:

@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session, joinedload
 
 from bridge.billing import audit, invoices, subscriptions
 from bridge.billing.business import get_settings
+from bridge.billing.numbering import NumberFormatCollides
 from bridge.billing.states import subscription_to
 from bridge.billing.taxes import LineTotals
 from bridge.core import clock, events
@@ -62,6 +63,9 @@ class RenewReport:
     # renewed, logged.
     held: int = 0
     failed_ids: set[int] = field(default_factory=set)
+    # A number format that gives issued numbers fails every renewal the
+    # same way: counted in errors each time, logged once per run.
+    number_format_collides: NumberFormatCollides | None = None
 
     def counts(self) -> dict:
         return {
@@ -321,7 +325,9 @@ def renew_due(
     cancel it or run the job with a larger
     ``catch_up`` (None: no limit), which catches up period by period.
     One subscription's error is logged and skipped, it never stops the
-    others. Commits after each batch."""
+    others; a number format that gives issued numbers fails each renewal
+    (counted in ``errors``) and is logged once per run. Commits after each
+    batch."""
     report = RenewReport()
     while True:
         ids = _claim_due(session, now, batch, report.failed_ids, ending_only=ending_only)
@@ -363,6 +369,18 @@ def renew_due(
                     report.errors += 1
                     log.exception("renewing subscription %s failed", subscription_id)
                 # Else another scheduler invoiced this period first: nothing to do.
+            except NumberFormatCollides as exc:
+                savepoint.rollback()
+                report.errors += 1
+                report.failed_ids.add(subscription_id)
+                if report.number_format_collides is None:
+                    report.number_format_collides = exc
+                    log.error(
+                        "renewals cannot be numbered: %s (subscription %s; every "
+                        "renewal of this run fails the same way, counted in errors)",
+                        exc.message,
+                        subscription_id,
+                    )
             except Exception as exc:
                 if is_database_unavailable(exc):
                     raise  # not this subscription's fault: the batch stops, logged once

@@ -483,7 +483,7 @@ def handle_error(error: Exception):
     if request.endpoint not in JSON_ENDPOINTS:
         if isinstance(error, HTTPException):
             return security.protect(error.get_response())
-        raise error
+        return errors.handle_unexpected(error)  # an outage: the app's 503 page
     if isinstance(error, stripe_gateway.StripeRefused):
         # Stripe's refusal is not the client's input: 502 rather than the
         # domain's 422 (StripeUnavailable is already a 503).

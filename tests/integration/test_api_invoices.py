@@ -263,6 +263,97 @@ def test_number_format_without_year_never_restarts(api_eur, shop):
     assert api_eur.post(f"/invoices/{invoice['id']}/finalize").get_json()["number"] == "F0001"
 
 
+def test_staff_see_that_an_amount_below_stripes_minimum_cannot_be_paid_by_card(api_eur, shop):
+    invoice = draft(api_eur, shop, items=[{"plan_id": shop["setup"]["id"]}])
+    body = api_eur.post(f"/invoices/{invoice['id']}/finalize").get_json()
+    assert body["card_payment"] is None  # 180.00 EUR: a card can pay it
+    paid = api_eur.post(
+        f"/invoices/{invoice['id']}/payments",
+        json={"amount": body["amount_due"] - 30, "method": "cash"},
+    )
+    assert paid.status_code == 201, paid.get_json()
+
+    expected = {
+        "reason": "below_minimum",
+        "limit": 50,
+        "message": "This amount cannot be paid by card: Stripe's smallest card payment in "
+        "EUR is 0.50 EUR. Record an offline payment instead.",
+    }
+    assert api_eur.get(f"/invoices/{invoice['id']}").get_json()["card_payment"] == expected
+    (listed,) = [i for i in api_eur.get("/invoices").get_json()["data"] if i["id"] == invoice["id"]]
+    assert listed["card_payment"] == expected
+    # Paid in full: nothing is due, nothing to say.
+    api_eur.post(f"/invoices/{invoice['id']}/payments", json={"amount": 30, "method": "cash"})
+    assert api_eur.get(f"/invoices/{invoice['id']}").get_json()["card_payment"] is None
+
+
+def test_card_payment_names_stripes_maximum_above_it():
+    from types import SimpleNamespace
+
+    from bridge.api.invoices import card_payment
+
+    # KWD in Stripe's steps of 10 fils: the largest charge is ...990.
+    huge = SimpleNamespace(amount_due=999_999_999_995, currency="KWD")
+    assert card_payment(huge)["reason"] == "above_maximum"
+    assert card_payment(huge)["limit"] == 999_999_999_990
+    assert card_payment(SimpleNamespace(amount_due=1_000, currency="KWD")) is None
+
+
+def stage_format(db, **formats):
+    """A format saved before formats were checked against issued numbers:
+    written straight in the database, past the settings' check."""
+    from sqlalchemy import update
+
+    from bridge.models import BusinessSettings
+
+    with db.session() as s:
+        s.execute(update(BusinessSettings).values(**formats))
+
+
+def test_finalize_with_a_number_format_that_collides_is_a_409_naming_the_setting(api_eur, shop, db):
+    first = draft(api_eur, shop)
+    number = api_eur.post(f"/invoices/{first['id']}/finalize").get_json()["number"]
+    # INV-2026-{seq:05}: a series of its own, whose first number is issued.
+    stage_format(db, invoice_number_format=number[:-5] + "{seq:05}")
+    second = draft(api_eur, shop)
+    before = snapshot(db)
+
+    for _attempt in range(2):  # every time, until the format changes
+        response = api_eur.post(f"/invoices/{second['id']}/finalize")
+        assert response.status_code == 409, response.get_json()
+        error = response.get_json()["error"]
+        assert error["code"] == "number_format_collides"
+        assert number in error["message"]
+        assert "change the invoice number format in the settings" in error["message"]
+        assert error["fields"] == {
+            "invoice_number_format": [f"Gives a number already issued: {number}."]
+        }
+    assert snapshot(db) == before
+    assert api_eur.get(f"/invoices/{second['id']}").get_json()["status"] == "draft"
+
+    patched = api_eur.patch("/settings", json={"invoice_number_format": "B-{year}-{seq:05}"})
+    assert patched.status_code == 200, patched.get_json()
+    assert api_eur.post(f"/invoices/{second['id']}/finalize").get_json()["number"].startswith("B-")
+
+
+def test_a_credit_note_with_a_number_format_that_collides_is_a_409(api_eur, shop, db):
+    invoice = draft(api_eur, shop, items=[{"plan_id": shop["setup"]["id"]}])
+    api_eur.post(f"/invoices/{invoice['id']}/finalize")
+    api_eur.post(f"/invoices/{invoice['id']}/payments", json={"amount": 18000, "method": "cash"})
+    credit = f"/invoices/{invoice['id']}/credit-notes"
+    number = api_eur.post(credit, json={"amount": 1000}).get_json()["number"]
+    stage_format(db, credit_note_number_format=number[:-5] + "{seq:05}")
+
+    response = api_eur.post(credit, json={"amount": 1000})
+
+    assert response.status_code == 409, response.get_json()
+    error = response.get_json()["error"]
+    assert error["code"] == "number_format_collides"
+    assert "change the credit note number format in the settings" in error["message"]
+    assert list(error["fields"]) == ["credit_note_number_format"]
+    assert api_eur.get(f"/invoices/{invoice['id']}").get_json()["amount_refunded"] == 1000
+
+
 def test_staff_download_the_pdf_and_a_sample(api_eur, shop):
     from io import BytesIO
 

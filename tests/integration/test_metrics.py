@@ -432,7 +432,12 @@ forecast_specs = st.lists(
 )
 
 
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+# Both databases: the forecast's aggregates are SQL of each dialect.
+@pytest.mark.parametrize(
+    "database_url",
+    ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)],
+    indirect=True,
+)
 @settings(
     max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )

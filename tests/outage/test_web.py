@@ -104,3 +104,20 @@ def test_a_lost_commit_acknowledgement_then_a_retry_with_the_key_records_one_pay
     with direct.session() as s:
         assert retry.get_json()["id"] == s.scalar(select(Payment.id))
     assert api.get(f"/invoices/{open_invoice['id']}").get_json()["amount_paid"] == 2500
+
+
+def test_the_hosted_page_and_its_pdf_answer_a_503_page_while_the_database_is_cut(
+    client, proxy, open_invoice
+):
+    page = f"/i/{open_invoice['token']}"
+    assert client.get(page).status_code == 200
+    proxy.stall()
+    for path in (page, f"{page}/pdf"):
+        response, seconds = timed(client.get, path, headers={"Accept-Language": "fr"})
+        assert response.status_code == 503, response.get_data(as_text=True)[:300]
+        assert response.mimetype == "text/html"
+        assert int(response.headers["Retry-After"]) > 0
+        assert "Temporairement indisponible" in response.get_data(as_text=True)
+        assert seconds < QUICK
+    proxy.resume()
+    assert client.get(page).status_code == 200

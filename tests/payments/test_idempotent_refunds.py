@@ -85,3 +85,38 @@ def test_a_card_refund_stripe_refuses_gives_its_key_back(
     with db.session() as s:
         assert s.scalar(select(func.count()).select_from(IdempotencyKey)) == 0
         assert s.scalar(select(func.count()).select_from(CreditNote)) == 0
+
+
+def test_a_card_refund_whose_credit_note_number_collides_is_a_409_before_stripe_is_asked(
+    client,
+    db,
+    app,
+    stripe_api,  # noqa: F811
+    gateway,  # noqa: F811
+    invoice_id,  # noqa: F811
+):
+    """A credit note format saved before formats were checked against
+    issued numbers: the money must not leave without its credit note."""
+    from sqlalchemy import update
+
+    from bridge.models import BusinessSettings
+
+    paid_by_card(app, db, stripe_api, gateway, invoice_id)
+    stripe_api.post(f"{API}/refunds", json=REFUND)
+    stripe_api.post(f"{API}/refunds", json={**REFUND, "id": "re_key_2", "amount": 1000})
+    api = staff_api(client, db)
+    first = api.post(f"/invoices/{invoice_id}/credit-notes", json={"amount": 5000})
+    assert first.status_code == 201, first.get_json()
+    number = first.get_json()["number"]
+    with db.session() as s:
+        s.execute(
+            update(BusinessSettings).values(credit_note_number_format=number[:-5] + "{seq:05}")
+        )
+
+    second = api.post(f"/invoices/{invoice_id}/credit-notes", json={"amount": 1000})
+
+    assert second.status_code == 409, second.get_json()
+    assert second.get_json()["error"]["code"] == "number_format_collides"
+    assert refund_calls(stripe_api) == 1
+    with db.session() as s:
+        assert s.scalar(select(func.count()).select_from(CreditNote)) == 1

@@ -81,20 +81,33 @@ def test_a_renewal_a_few_days_late_is_renewed_as_usual(db, ctx, shop, api):
     assert _periods_behind(api, sub_id, late) == 0
 
 
-def test_a_number_that_collides_is_an_error_of_the_renew_job_not_a_renewal_done(
+def test_a_number_format_that_collides_is_an_error_of_each_renewal_logged_once_per_run(
     db, ctx, shop, caplog
 ):
-    """Not "another scheduler renewed it": a unique violation of the invoice
-    number (a format staged straight in the database, past the settings'
-    check) is counted in errors and logged, run after run."""
-    sub_id = subscribe(db, shop["monthly"], BOUGHT, card=False)
+    """Not "another scheduler renewed it" nor a traceback per subscription: a
+    number format whose next number was issued already (staged straight in
+    the database, as saved before the settings' check existed) counts one
+    error per due subscription and says once, per run, what to change."""
+    subs = [
+        subscribe(db, shop["monthly"], BOUGHT, card=False, email=f"c{n}@client.example")
+        for n in range(3)
+    ]
     with db.session() as s:
-        assert list(s.scalars(select(Invoice.number))) == ["INV-2027-00001"]
+        assert sorted(s.scalars(select(Invoice.number))) == [
+            "INV-2027-00001",
+            "INV-2027-00002",
+            "INV-2027-00003",
+        ]
         s.execute(update(BusinessSettings).values(invoice_number_format="INV-2027-{seq:05}"))
-    caplog.set_level(logging.ERROR, logger="bridge.billing.renewals")
+    caplog.set_level(logging.INFO, logger="bridge.billing.renewals")
 
-    counts = _renew(ctx, datetime(2027, 2, 11, 9, 0, tzinfo=UTC))
+    for _run in range(2):
+        caplog.clear()
+        counts = _renew(ctx, datetime(2027, 2, 11, 9, 0, tzinfo=UTC))
 
-    assert (counts["renewed"], counts["errors"]) == (0, 1)
-    assert f"renewing subscription {sub_id} failed" in caplog.text
-    assert "uq_invoices_number" in caplog.text or "invoices.number" in caplog.text
+        assert (counts["renewed"], counts["errors"]) == (0, 3)
+        (logged,) = [r for r in caplog.records if r.levelno >= logging.WARNING]
+        assert logged.levelno == logging.ERROR and logged.exc_info is None
+        assert "INV-2027-00001, a number already issued" in logged.getMessage()
+        assert "change the invoice number format in the settings" in logged.getMessage()
+    assert all(renewal_invoices(db, sub_id) == [] for sub_id in subs)

@@ -91,6 +91,9 @@ def refund(
             "bb_reason": reason[:500],
         },
     }
+    # The credit note must be numbered after the refund: check that it can
+    # be before the money leaves.
+    invoices.require_credit_note_number(session)
     payment_id, invoice_id, currency = payment.id, invoice.id, invoice.currency
     release(session)
     with translated():
