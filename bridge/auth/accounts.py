@@ -10,7 +10,7 @@ from datetime import timedelta
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from bridge.auth.passwords import MIN_LENGTH, hash_password
+from bridge.auth.passwords import MIN_LENGTH, hash_password, needs_rehash, verify_password
 from bridge.billing.validation import check_email, email_key
 from bridge.core import clock
 from bridge.core.errors import Conflict, Invalid, NotFound
@@ -49,6 +49,38 @@ def find_user(session: Session, email: str) -> User:
     user = session.scalar(select(User).where(User.email_key == email_key(email)))
     if user is None:
         raise NotFound(f"No user with the email {email}.")
+    return user
+
+
+# Verified when the email matches no one, so a wrong email takes as long to
+# refuse as a wrong password (the answer's time does not tell who has a login).
+_NOBODY_HASH = hash_password(secrets.token_urlsafe(16))
+
+
+def authenticate_staff(session: Session, email: str, password: str) -> User | None:
+    """The active staff user with this email and password, their login
+    time recorded (and their hash upgraded when the hasher's settings
+    changed); None for anything else, with one answer for every reason."""
+    key = email_key(email.strip()) if email else ""
+    user = session.scalar(select(User).where(User.email_key == key)) if key else None
+    if user is None:
+        verify_password(_NOBODY_HASH, password)
+        return None
+    if not verify_password(user.password_hash, password):
+        return None
+    if user.kind != UserKind.STAFF or not user.is_active:
+        return None
+    if needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+    user.last_login_at = clock.now()
+    return user
+
+
+def active_staff(session: Session, user_id: int) -> User | None:
+    """The staff user ``user_id`` while their login is usable, else None."""
+    user = session.get(User, user_id)
+    if user is None or user.kind != UserKind.STAFF or not user.is_active:
+        return None
     return user
 
 
