@@ -156,7 +156,7 @@ def login():
             session.commit()
             login_user(who)
             return redirect(_safe_next(form.next.data))
-    return render("hub/login.html", status=401, form=form, error="bad_login")
+    return render("hub/login.html", form=form, error="bad_login")
 
 
 @bp.post("/logout")
