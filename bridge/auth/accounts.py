@@ -7,6 +7,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
+from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
@@ -82,6 +83,55 @@ def active_staff(session: Session, user_id: int) -> User | None:
     if user is None or user.kind != UserKind.STAFF or not user.is_active:
         return None
     return user
+
+
+# Password reset links --------------------------------------------------------------
+
+RESET_SALT = "staff-password-reset"
+RESET_MAX_AGE = timedelta(hours=1)
+
+
+def password_fingerprint(user: User) -> str:
+    """A short digest of the password hash: a new password, a new fingerprint
+    (so a session or a reset link made before a change stops working)."""
+    return hashlib.sha256((user.password_hash or "").encode()).hexdigest()[:16]
+
+
+def _reset_serializer(secret_key: str) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(secret_key, salt=RESET_SALT)
+
+
+def password_reset_token(user: User, secret_key: str) -> str:
+    """A signed token naming ``user`` and their current password: it expires
+    after ``RESET_MAX_AGE`` and works once, since using it changes the
+    password it names. Nothing is stored."""
+    return _reset_serializer(secret_key).dumps({"u": user.id, "p": password_fingerprint(user)})
+
+
+def user_for_reset_token(
+    session: Session, secret_key: str, token: str, *, max_age: timedelta = RESET_MAX_AGE
+) -> User | None:
+    """The active staff user a live, unused reset token names; else None."""
+    try:
+        data = _reset_serializer(secret_key).loads(token, max_age=int(max_age.total_seconds()))
+    except BadSignature:  # expired tokens too (SignatureExpired is one)
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("u"), int):
+        return None
+    user = active_staff(session, data["u"])
+    if user is None or password_fingerprint(user) != data.get("p"):
+        return None
+    return user
+
+
+def set_password(user: User, password: str) -> None:
+    """A new password for ``user``; Invalid when it is too short."""
+    if len(password) < MIN_LENGTH:
+        raise Invalid(
+            f"The password must have at least {MIN_LENGTH} characters.",
+            fields={"password": ["Too short."]},
+        )
+    user.password_hash = hash_password(password)
 
 
 def hash_token(token: str) -> str:

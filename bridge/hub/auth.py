@@ -7,7 +7,6 @@ changing a password ends every other session of that user.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 
 from flask import current_app, request
@@ -48,11 +47,6 @@ class StaffLogin(UserMixin):
         return policy.Staff(self.user_id, read_only=self.read_only)
 
 
-def fingerprint(user: User) -> str:
-    """A short digest of the password hash: a new password, a new fingerprint."""
-    return hashlib.sha256((user.password_hash or "").encode()).hexdigest()[:16]
-
-
 def read_only(user: User) -> bool:
     """Whether this staff user may see the Hub but change nothing. The users
     table has no such flag yet (it needs a migration of its own), so every
@@ -62,7 +56,11 @@ def read_only(user: User) -> bool:
 
 def staff_login(user: User) -> StaffLogin:
     return StaffLogin(
-        user.id, user.name or "", user.email, fingerprint(user), read_only=read_only(user)
+        user.id,
+        user.name or "",
+        user.email,
+        accounts.password_fingerprint(user),
+        read_only=read_only(user),
     )
 
 
@@ -73,7 +71,7 @@ def load_user(session_id: str) -> StaffLogin | None:
     if not user_id.isdigit():
         return None
     user = accounts.active_staff(get_session(), int(user_id))
-    if user is None or fingerprint(user) != print_:
+    if user is None or accounts.password_fingerprint(user) != print_:
         return None
     return staff_login(user)
 

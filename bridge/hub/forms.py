@@ -16,3 +16,12 @@ class LoginForm(FlaskForm):
 class LogoutForm(FlaskForm):
     """Logging out is a POST with the token: a link on another site cannot
     log a user out."""
+
+
+class PasswordResetRequestForm(FlaskForm):
+    email = EmailField()
+
+
+class NewPasswordForm(FlaskForm):
+    password = PasswordField()
+    confirm = PasswordField()

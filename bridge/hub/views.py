@@ -14,6 +14,7 @@ from flask import (
     Blueprint,
     Response,
     abort,
+    current_app,
     g,
     redirect,
     render_template,
@@ -24,13 +25,17 @@ from flask_login import current_user, login_user, logout_user
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
 from bridge.auth import accounts, policy
+from bridge.auth.passwords import MIN_LENGTH
 from bridge.billing import clients as client_book
 from bridge.billing import metrics
 from bridge.billing.business import get_settings
+from bridge.core.errors import Invalid, NotFound
 from bridge.core.l10n import LANGUAGES, Localiser, language_of
 from bridge.db import get_session
 from bridge.hub import auth, chart
-from bridge.hub.forms import LoginForm, LogoutForm
+from bridge.hub.forms import LoginForm, LogoutForm, NewPasswordForm, PasswordResetRequestForm
+from bridge.links import public_url
+from bridge.mail import notify
 from bridge.models import ClientStatus
 from bridge.portal import security
 
@@ -43,9 +48,10 @@ bp = Blueprint(
 
 csrf = CSRFProtect()
 
-PUBLIC_ENDPOINTS = {"hub.login", "hub.static"}
-# A user who may only read may still end their own session.
-ALWAYS_ALLOWED_WRITES = {"hub.logout", "hub.login"}
+PUBLIC_ENDPOINTS = {"hub.login", "hub.static", "hub.password_reset", "hub.new_password"}
+# A user who may only read may still end their own session, or change a
+# forgotten password.
+ALWAYS_ALLOWED_WRITES = {"hub.logout", *PUBLIC_ENDPOINTS}
 CLIENTS_PER_PAGE = 25
 MAX_SEARCH = 200
 
@@ -147,7 +153,7 @@ def login():
         form.next.data = request.args.get("next", "")
         if current_user.is_authenticated:
             return redirect(_safe_next(form.next.data))
-        return render("hub/login.html", form=form)
+        return render("hub/login.html", form=form, changed=bool(request.args.get("changed")))
     if form.validate_on_submit():
         session = get_session()
         user = accounts.authenticate_staff(session, form.email.data or "", form.password.data or "")
@@ -163,6 +169,50 @@ def login():
 def logout():
     logout_user()
     return redirect(url_for("hub.login"))
+
+
+@bp.route("/password-reset", methods=["GET", "POST"])
+@auth.login_limits
+def password_reset():
+    """Ask for a link to choose a new password. The answer is the same
+    whether or not the email has a login (it tells nobody who does)."""
+    form = PasswordResetRequestForm()
+    if not form.validate_on_submit():
+        return render("hub/password_reset.html", form=form, sent=False)
+    session = get_session()
+    try:
+        user = accounts.find_user(session, form.email.data or "")
+    except NotFound:
+        user = None
+    if user is not None and accounts.active_staff(session, user.id) is not None:
+        token = accounts.password_reset_token(user, current_app.config["SECRET_KEY"])
+        path = url_for("hub.new_password", token=token)
+        notify.staff_password_reset(session, user, link=public_url(session) + path)
+        session.commit()
+    return render("hub/password_reset.html", form=form, sent=True)
+
+
+@bp.route("/password-reset/<token>", methods=["GET", "POST"])
+def new_password(token: str):
+    """Choose a new password with the emailed link (once, within the hour);
+    every session of the user ends with the old password."""
+    session = get_session()
+    user = accounts.user_for_reset_token(session, current_app.config["SECRET_KEY"], token)
+    if user is None:
+        return render("hub/new_password.html", form=None, error="expired")
+    form = NewPasswordForm()
+    if not form.validate_on_submit():
+        return render("hub/new_password.html", form=form)
+    password = form.password.data or ""
+    if password != (form.confirm.data or ""):
+        return render("hub/new_password.html", form=form, error="differ")
+    try:
+        accounts.set_password(user, password)
+    except Invalid:
+        return render("hub/new_password.html", form=form, error="short", min_length=MIN_LENGTH)
+    session.commit()
+    logout_user()
+    return redirect(url_for("hub.login", changed=1))
 
 
 # Screens --------------------------------------------------------------------------
@@ -250,7 +300,11 @@ def _forbidden(error):
 
 @bp.errorhandler(429)
 def _too_many(error):
-    """Too many login attempts: the form again, saying to wait."""
+    """Too many login attempts (or reset requests): the form again, saying
+    to wait."""
+    if request.endpoint == "hub.password_reset":
+        form = PasswordResetRequestForm()
+        return render("hub/password_reset.html", status=429, form=form, error="too_many")
     form = LoginForm()
     form.next.data = request.form.get("next", "")
     return render("hub/login.html", status=429, form=form, error="too_many")
