@@ -1,13 +1,15 @@
 """The Hub's pages. Each view reads the request, calls one domain function
 (``bridge.billing``) and renders; nothing here computes a figure.
 
-Every page but the login page needs a staff session (``_guard``); every POST
-carries the form's CSRF token; a user the policy allows only to read gets a
-403 for any write, before the view runs.
+Every page but the login and password reset pages needs a staff session
+(``_guard``); every POST carries the form's CSRF token; a user the policy
+allows only to read gets a 403 for any write, before the view runs; each
+screen asks the policy for the action it shows (``allowed``).
 """
 
 from __future__ import annotations
 
+from functools import wraps
 from urllib.parse import urlsplit
 
 from flask import (
@@ -97,6 +99,22 @@ def _guard():
         ):
             abort(403)
     return None
+
+
+def allowed(action: str):
+    """The view runs only when ``bridge.auth.policy`` lets the user do
+    ``action`` (``"clients.read"``...); else the 403 page."""
+
+    def decorate(view):
+        @wraps(view)
+        def checked(*args, **kwargs):
+            if not policy.may(current_user.principal, action):
+                abort(403)
+            return view(*args, **kwargs)
+
+        return checked
+
+    return decorate
 
 
 @bp.after_request
@@ -219,6 +237,7 @@ def new_password(token: str):
 
 
 @bp.get("/")
+@allowed("metrics.read")
 def overview():
     """SPEC 10: the business's figures and the last 12 months."""
     session = get_session()
@@ -238,6 +257,7 @@ def overview():
 
 
 @bp.get("/clients")
+@allowed("clients.read")
 def clients():
     """SPEC 3: search, filter by status, sort and page through the clients."""
     text = (request.args.get("q") or "").strip()[:MAX_SEARCH]

@@ -147,6 +147,11 @@ def test_an_agency_logs_in_and_reads_its_overview_and_clients(browser, busy_site
     page.goto(busy_site.url + "/login")
     _axe(page)
     page.screenshot(path=shots / f"hub-login-{width}.png", full_page=True)
+    page.click("text=Forgot your password?")
+    page.wait_for_url("**/password-reset")
+    _axe(page)
+    _fits(page, width)
+    page.screenshot(path=shots / f"hub-password-reset-{width}.png", full_page=True)
     _log_in(page, busy_site.url)
 
     assert page.locator("h1").inner_text() == "Overview"
