@@ -175,6 +175,8 @@ def test_an_agency_logs_in_and_reads_its_overview_and_clients(browser, busy_site
     expect(page.locator("#client-count")).to_have_text("1 client")
     assert page.locator(".client-name").all_inner_texts() == [LONG_NAME]
     assert "q=hohenzollern" in page.url
+    # No copy of the client list is left in the browser for the back button.
+    assert page.evaluate("localStorage.getItem('htmx-history-cache')") in (None, "[]")
     _fits(page, width)
     page.screenshot(path=shots / f"hub-clients-search-{width}.png", full_page=True)
 

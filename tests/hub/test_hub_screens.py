@@ -147,3 +147,14 @@ def test_the_sections_not_built_yet_say_so_and_name_the_api(hub):
     assert "This screen is coming." in page
     assert "/api/v1/invoices" in page
     assert hub.client.get("/nothing-here").status_code == 404
+
+
+def test_the_hub_speaks_the_browsers_language(hub, db):
+    shop = make_shop(db)
+    make_invoice(db, shop, "paid")
+    page = hub.client.get("/", headers={"Accept-Language": "fr-FR,fr;q=0.9"}).data.decode()
+    assert '<html lang="fr">' in page
+    assert "Vue d’ensemble" in page and "Se déconnecter" in page
+    assert figure(page, "mrr") == "98,00\u00a0€"
+    clients = hub.client.get("/clients", headers={"Accept-Language": "de"}).data.decode()
+    assert "1 Kunde" in clients and "Nettoumsatz" in clients
