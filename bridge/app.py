@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 import bridge_templates
-from flask import Flask, jsonify, render_template
+from flask import Flask, jsonify
 
 from bridge import config, db, migrate
 from bridge.auth.secrets import SecretBox
@@ -60,6 +60,10 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     portal.init_app(app)
 
+    from bridge import hub
+
+    hub.init_app(app)
+
     @app.get("/healthz")
     def healthz():
         """200 when the database answers, 503 otherwise (for load balancers)."""
@@ -75,10 +79,6 @@ def create_app(test_config: dict | None = None) -> Flask:
             )
             return jsonify({"status": "unavailable", "database": "unreachable"}), 503
         return jsonify({"status": "ok", "database": "ok"})
-
-    @app.get("/")
-    def index():
-        return render_template("index.html")
 
     return app
 

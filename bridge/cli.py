@@ -138,11 +138,12 @@ def demo():
         summary = demo_data.load(session, current_app.extensions["bridge.secret_box"])
     with get_db().session() as session:
         email, password, token = demo_data.login(session)
+    public_url = str(current_app.config["PUBLIC_URL"]).rstrip("/")
     click.echo(summary)
     click.echo("")
+    click.echo(f"  Hub:         {public_url}/")
     click.echo(f"  Admin login: {email} / {password}")
     click.echo(f"  API token:   {token}")
-    public_url = str(current_app.config["PUBLIC_URL"]).rstrip("/")
     click.echo(
         "  Try:         curl -H 'Authorization: Bearer " + token + f"' {public_url}/api/v1/clients"
     )

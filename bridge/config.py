@@ -76,6 +76,10 @@ DEFAULTS: dict[str, object] = {
     "RATELIMIT_STORAGE_URL": "memory://",
     "HOSTED_PAGE_LIMIT_PER_TOKEN": "10 per minute;30 per hour",
     "HOSTED_PAGE_LIMIT_PER_ADDRESS": "30 per minute;100 per hour",
+    # Password attempts at the Hub's login, per account (the email tried)
+    # and per client address, counted where the hosted page's are
+    "HUB_LOGIN_LIMIT_PER_ACCOUNT": "5 per minute;20 per hour",
+    "HUB_LOGIN_LIMIT_PER_ADDRESS": "20 per minute;100 per hour",
     # Whole request body limit (images travel base64 inside JSON)
     "MAX_CONTENT_LENGTH": 2 * 1024 * 1024,
 }

@@ -7,10 +7,11 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
+from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from bridge.auth.passwords import MIN_LENGTH, hash_password
+from bridge.auth.passwords import MIN_LENGTH, hash_password, needs_rehash, verify_password
 from bridge.billing.validation import check_email, email_key
 from bridge.core import clock
 from bridge.core.errors import Conflict, Invalid, NotFound
@@ -50,6 +51,87 @@ def find_user(session: Session, email: str) -> User:
     if user is None:
         raise NotFound(f"No user with the email {email}.")
     return user
+
+
+# Verified when the email matches no one, so a wrong email takes as long to
+# refuse as a wrong password (the answer's time does not tell who has a login).
+_NOBODY_HASH = hash_password(secrets.token_urlsafe(16))
+
+
+def authenticate_staff(session: Session, email: str, password: str) -> User | None:
+    """The active staff user with this email and password, their login
+    time recorded (and their hash upgraded when the hasher's settings
+    changed); None for anything else, with one answer for every reason."""
+    key = email_key(email.strip()) if email else ""
+    user = session.scalar(select(User).where(User.email_key == key)) if key else None
+    if user is None:
+        verify_password(_NOBODY_HASH, password)
+        return None
+    if not verify_password(user.password_hash, password):
+        return None
+    if user.kind != UserKind.STAFF or not user.is_active:
+        return None
+    if needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+    user.last_login_at = clock.now()
+    return user
+
+
+def active_staff(session: Session, user_id: int) -> User | None:
+    """The staff user ``user_id`` while their login is usable, else None."""
+    user = session.get(User, user_id)
+    if user is None or user.kind != UserKind.STAFF or not user.is_active:
+        return None
+    return user
+
+
+# Password reset links --------------------------------------------------------------
+
+RESET_SALT = "staff-password-reset"
+RESET_MAX_AGE = timedelta(hours=1)
+
+
+def password_fingerprint(user: User) -> str:
+    """A short digest of the password hash: a new password, a new fingerprint
+    (so a session or a reset link made before a change stops working)."""
+    return hashlib.sha256((user.password_hash or "").encode()).hexdigest()[:16]
+
+
+def _reset_serializer(secret_key: str) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(secret_key, salt=RESET_SALT)
+
+
+def password_reset_token(user: User, secret_key: str) -> str:
+    """A signed token naming ``user`` and their current password: it expires
+    after ``RESET_MAX_AGE`` and works once, since using it changes the
+    password it names. Nothing is stored."""
+    return _reset_serializer(secret_key).dumps({"u": user.id, "p": password_fingerprint(user)})
+
+
+def user_for_reset_token(
+    session: Session, secret_key: str, token: str, *, max_age: timedelta = RESET_MAX_AGE
+) -> User | None:
+    """The active staff user a live, unused reset token names; else None."""
+    try:
+        data = _reset_serializer(secret_key).loads(token, max_age=int(max_age.total_seconds()))
+    except BadSignature:  # expired tokens too (SignatureExpired is one)
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("u"), int):
+        return None
+    user = active_staff(session, data["u"])
+    if user is None or password_fingerprint(user) != data.get("p"):
+        return None
+    return user
+
+
+def set_password(user: User, password: str) -> None:
+    """A new password for ``user``; Invalid when it is too short."""
+    if len(password) < MIN_LENGTH:
+        raise Invalid(
+            f"The password must have at least {MIN_LENGTH} characters.",
+            fields={"password": ["Too short."]},
+        )
+    user.password_hash = hash_password(password)
 
 
 def hash_token(token: str) -> str:

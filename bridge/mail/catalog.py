@@ -58,6 +58,11 @@ PLACEHOLDERS: dict[str, tuple[str, str]] = {
     "end_date": ("The date the subscription ended or ends", "Dec 1, 2026"),
     "invitation_link": ("The link that accepts the invitation", "https://billing.example/invite"),
     "accepted_date": ("When the client accepted", "Nov 25, 2026"),
+    "user_name": ("The staff user's name, else their email", "Olivia Owner"),
+    "reset_link": (
+        "The link that sets a new password (valid one hour, once)",
+        "https://billing.example/password-reset/sample",
+    ),
 }
 
 _CLIENT = (
@@ -204,6 +209,13 @@ KINDS: dict[str, EmailKind] = {
             "A client accepted their invitation (to the agency)",
             (*_AGENCY, "accepted_date"),
             N_("[[client_name]] accepted your invitation"),
+        ),
+        EmailKind(
+            "staff_password_reset",
+            AGENCY,
+            "A staff user asked to reset their Hub password (to that user)",
+            ("company_name", "user_name", "reset_link"),
+            N_("[[user_name]], reset your Billing Bridge password"),
         ),
     )
 }

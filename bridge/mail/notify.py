@@ -241,6 +241,27 @@ def client_invitation(session: Session, user: User, *, link: str) -> bool:
     )
 
 
+def staff_password_reset(session: Session, user: User, *, link: str) -> bool:
+    """Send ``user`` (staff) the link that sets a new Hub password; each new
+    link is a new email, the same link is queued once."""
+    digest = hashlib.sha256(link.encode()).hexdigest()[:24]
+
+    def values(f: _Formatter) -> dict:
+        return {
+            "company_name": f.settings.company_name or "",
+            "user_name": user.name or user.email,
+            "reset_link": link,
+        }
+
+    return _queue(
+        session,
+        "staff_password_reset",
+        f"staff_password_reset:user:{user.id}:link:{digest}",
+        user.email,
+        values,
+    )
+
+
 def agency_invitation_accepted(session: Session, user: User) -> bool:
     """``user`` (a client's login) accepted the invitation: the agency is told."""
     client = session.get(Client, user.client_id) if user.client_id else None

@@ -29,7 +29,11 @@ def wheel(tmp_path_factory):
 
 def test_wheel_contains_templates_migrations_and_every_package(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
-    assert "bridge_templates/index.html" in names
+    assert "bridge_templates/hub/base.html" in names
+    assert "bridge/static/bridge.css" in names
+    assert "bridge/hub/static/hub.css" in names
+    assert "bridge/hub/static/vendor/htmx-2.0.11.min.js" in names
+    assert "bridge/hub/static/vendor/htmx-LICENSE.txt" in names
     assert "bridge_migrations/env.py" in names
     assert "bridge_migrations/script.py.mako" in names
     assert any(n.startswith("bridge_migrations/versions/0001") for n in names)
@@ -70,8 +74,9 @@ def test_installed_copy_migrates_and_renders_templates(wheel, tmp_path):
         url = "sqlite:///{tmp_path}/installed.sqlite3"
         migrate.upgrade(make_engine(url))
         app = bridge.create_app({{"DATABASE_URL": url, "SECRET_KEY": "x"}})
-        page = app.test_client().get("/")
+        page = app.test_client().get("/login")
         assert page.status_code == 200 and b"Billing Bridge" in page.data
+        assert app.test_client().get("/static/bridge.css").status_code == 200
         from bridge.core.l10n import Localiser
         assert Localiser("de").gettext("Amount due") == "Offener Betrag"
         assert Localiser("fr").gettext("Amount due") == "Reste à payer"

@@ -24,6 +24,7 @@ AGENCY_KEYS = [
     "agency_payment_failed",
     "agency_subscription_behind",
     "agency_invitation_accepted",
+    "staff_password_reset",
 ]
 
 

@@ -183,7 +183,8 @@ def test_without_a_signing_secret_nothing_is_accepted(client, db, shop):
 
 def test_two_v1_signatures_during_a_secret_roll_one_valid_is_accepted(client, db, setup):
     body = event("customer.created", {"id": "cus_1", "object": "customer"})
-    timestamp = int(time.time()) - 299
+    # Near the end of the 300 s tolerance, with room for a busy machine.
+    timestamp = int(time.time()) - 290
     old = sign(body, secret="whsec_old_secret", timestamp=timestamp).split(",")[1]
     header = f"{sign(body, timestamp=timestamp)},{old}"
     header_reversed = f"t={timestamp},{old},{header.split(',')[1]}"

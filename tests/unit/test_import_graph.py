@@ -23,7 +23,14 @@ PACKAGES = ("bridge", "scheduler")
 # their top-level package.
 WEB = {"flask", "flask_smorest", "flask_login", "werkzeug"}
 SERVICES = {"bridge.payments", "bridge.mail", "bridge.pdf"}
-ENTRY_POINTS = {"bridge.api", "bridge.portal", "bridge.app", "bridge.cli", "scheduler"}
+ENTRY_POINTS = {
+    "bridge.api",
+    "bridge.portal",
+    "bridge.hub",
+    "bridge.app",
+    "bridge.cli",
+    "scheduler",
+}
 DOMAIN_MUST_NOT = SERVICES | ENTRY_POINTS | WEB | {"stripe"}
 FORBIDDEN = {
     "bridge.core": DOMAIN_MUST_NOT

@@ -1,0 +1,17 @@
+"""The Hub: the agency's back office in the browser, served at ``/``.
+
+Server-rendered pages (``templates/hub/``) over the same domain functions as
+the REST API, for staff logged in with a session (Flask-Login); htmx, vendored
+under ``static/vendor`` with its licence, for the parts that update in place.
+"""
+
+from __future__ import annotations
+
+from flask import Flask
+
+
+def init_app(app: Flask) -> None:
+    """Register the Hub (after the portal, whose rate limiter it shares)."""
+    from bridge.hub import views
+
+    views.init_app(app)

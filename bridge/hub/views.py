@@ -1,0 +1,346 @@
+"""The Hub's pages. Each view reads the request, calls one domain function
+(``bridge.billing``) and renders; nothing here computes a figure.
+
+Every page but the login and password reset pages needs a staff session
+(``_guard``); every POST carries the form's CSRF token; a user the policy
+allows only to read gets a 403 for any write, before the view runs; each
+screen asks the policy for the action it shows (``allowed``).
+"""
+
+from __future__ import annotations
+
+from functools import wraps
+from urllib.parse import urlsplit
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    g,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_login import current_user, login_user, logout_user
+from flask_wtf.csrf import CSRFError, CSRFProtect
+
+from bridge.auth import accounts, policy
+from bridge.auth.passwords import MIN_LENGTH
+from bridge.billing import clients as client_book
+from bridge.billing import metrics
+from bridge.billing.business import get_settings
+from bridge.core.errors import Invalid, NotFound
+from bridge.core.l10n import LANGUAGES, Localiser, language_of
+from bridge.db import get_session
+from bridge.hub import auth, chart
+from bridge.hub.forms import LoginForm, LogoutForm, NewPasswordForm, PasswordResetRequestForm
+from bridge.links import public_url
+from bridge.mail import notify
+from bridge.models import ClientStatus
+from bridge.portal import security
+
+bp = Blueprint(
+    "hub",
+    __name__,
+    static_folder="static",
+    static_url_path="/hub/static",
+)
+
+csrf = CSRFProtect()
+
+PUBLIC_ENDPOINTS = {"hub.login", "hub.static", "hub.password_reset", "hub.new_password"}
+# A user who may only read may still end their own session, or change a
+# forgotten password.
+ALWAYS_ALLOWED_WRITES = {"hub.logout", *PUBLIC_ENDPOINTS}
+CLIENTS_PER_PAGE = 25
+MAX_SEARCH = 200
+
+
+def _(message: str) -> str:
+    """Marks a word for the catalogue; it is translated when rendered."""
+    return message
+
+
+# The sections of the SPEC the Hub will have; those without a screen yet say
+# so on a page of their own (and what to use meanwhile).
+COMING = {
+    "products": (_("Products & services"), "/api/v1/products"),
+    "invoices": (_("Invoices"), "/api/v1/invoices"),
+    "subscriptions": (_("Subscriptions"), "/api/v1/subscriptions"),
+    "roles": (_("Roles"), "/api/v1/roles"),
+    "setup": (_("Setup"), "/api/v1/settings"),
+}
+
+NAV = [
+    ("hub.overview", {}, _("Overview")),
+    ("hub.clients", {}, _("Clients")),
+    *(("hub.coming", {"section": key}, title) for key, (title, _api) in COMING.items()),
+]
+
+
+# Every request ----------------------------------------------------------------
+
+
+@bp.before_request
+def _guard():
+    """Log in first; then CSRF on every POST; then the policy on writes."""
+    if request.endpoint == "hub.static":
+        return None
+    if request.endpoint not in PUBLIC_ENDPOINTS and not current_user.is_authenticated:
+        return auth.login_manager.unauthorized()
+    if request.method not in policy.SAFE_METHODS:
+        csrf.protect()
+        if (
+            current_user.is_authenticated
+            and request.endpoint not in ALWAYS_ALLOWED_WRITES
+            and not policy.may_send(current_user.principal, request.method)
+        ):
+            abort(403)
+    return None
+
+
+def allowed(action: str):
+    """The view runs only when ``bridge.auth.policy`` lets the user do
+    ``action`` (``"clients.read"``...); else the 403 page."""
+
+    def decorate(view):
+        @wraps(view)
+        def checked(*args, **kwargs):
+            if not policy.may(current_user.principal, action):
+                abort(403)
+            return view(*args, **kwargs)
+
+        return checked
+
+    return decorate
+
+
+@bp.after_request
+def _headers(response: Response) -> Response:
+    """The hosted page's headers and CSP: scripts and styles from us only."""
+    return security.protect(response, cache=request.endpoint == "hub.static")
+
+
+def l10n() -> Localiser:
+    """The Hub speaks the browser's language (of those with a catalogue),
+    with dates in the business time zone."""
+    if "hub_l10n" not in g:
+        best = request.accept_languages.best_match(LANGUAGES)
+        g.hub_l10n = Localiser(language_of(best), get_settings(get_session()).timezone)
+    return g.hub_l10n
+
+
+def render(template: str, status: int = 200, **context) -> tuple[str, int]:
+    """A Hub page: the language's words, the navigation and the logout form."""
+    page = render_template(
+        template,
+        **l10n().template_context(),
+        nav=NAV,
+        logout_form=LogoutForm() if current_user.is_authenticated else None,
+        **context,
+    )
+    return page, status
+
+
+# Logging in and out ---------------------------------------------------------------
+
+
+def _safe_next(target: str | None) -> str:
+    """Where to go after logging in: a path of this site only."""
+    if target:
+        parts = urlsplit(target)
+        if (
+            not parts.scheme
+            and not parts.netloc
+            and target.startswith("/")
+            and not target.startswith("//")
+            and "\\" not in target
+        ):
+            return target
+    return url_for("hub.overview")
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@auth.login_limits
+def login():
+    """The login form; a wrong email and a wrong password get one answer."""
+    form = LoginForm()
+    if request.method == "GET":
+        form.next.data = request.args.get("next", "")
+        if current_user.is_authenticated:
+            return redirect(_safe_next(form.next.data))
+        return render("hub/login.html", form=form, changed=bool(request.args.get("changed")))
+    if form.validate_on_submit():
+        session = get_session()
+        user = accounts.authenticate_staff(session, form.email.data or "", form.password.data or "")
+        if user is not None:
+            who = auth.staff_login(user)
+            session.commit()
+            login_user(who)
+            return redirect(_safe_next(form.next.data))
+    return render("hub/login.html", form=form, error="bad_login")
+
+
+@bp.post("/logout")
+def logout():
+    logout_user()
+    return redirect(url_for("hub.login"))
+
+
+@bp.route("/password-reset", methods=["GET", "POST"])
+@auth.login_limits
+def password_reset():
+    """Ask for a link to choose a new password. The answer is the same
+    whether or not the email has a login (it tells nobody who does)."""
+    form = PasswordResetRequestForm()
+    if not form.validate_on_submit():
+        return render("hub/password_reset.html", form=form, sent=False)
+    session = get_session()
+    try:
+        user = accounts.find_user(session, form.email.data or "")
+    except NotFound:
+        user = None
+    if user is not None and accounts.active_staff(session, user.id) is not None:
+        token = accounts.password_reset_token(user, current_app.config["SECRET_KEY"])
+        path = url_for("hub.new_password", token=token)
+        notify.staff_password_reset(session, user, link=public_url(session) + path)
+        session.commit()
+    return render("hub/password_reset.html", form=form, sent=True)
+
+
+@bp.route("/password-reset/<token>", methods=["GET", "POST"])
+def new_password(token: str):
+    """Choose a new password with the emailed link (once, within the hour);
+    every session of the user ends with the old password."""
+    session = get_session()
+    user = accounts.user_for_reset_token(session, current_app.config["SECRET_KEY"], token)
+    if user is None:
+        return render("hub/new_password.html", form=None, error="expired")
+    form = NewPasswordForm()
+    if not form.validate_on_submit():
+        return render("hub/new_password.html", form=form)
+    password = form.password.data or ""
+    if password != (form.confirm.data or ""):
+        return render("hub/new_password.html", form=form, error="differ")
+    try:
+        accounts.set_password(user, password)
+    except Invalid:
+        return render("hub/new_password.html", form=form, error="short", min_length=MIN_LENGTH)
+    session.commit()
+    logout_user()
+    return redirect(url_for("hub.login", changed=1))
+
+
+# Screens --------------------------------------------------------------------------
+
+
+@bp.get("/")
+@allowed("metrics.read")
+def overview():
+    """SPEC 10: the business's figures and the last 12 months."""
+    session = get_session()
+    figures = metrics.overview(session)
+    months = metrics.history(session)
+    drawing = chart.layout([m.mrr for m in months], [m.billing for m in months])
+    empty = figures["clients"]["total"] == 0 and figures["products"]["total"] == 0
+    return render(
+        "hub/overview.html",
+        figures=figures,
+        currency=figures["currency"],
+        months=months,
+        chart=drawing,
+        empty=empty,
+        active="hub.overview",
+    )
+
+
+@bp.get("/clients")
+@allowed("clients.read")
+def clients():
+    """SPEC 3: search, filter by status, sort and page through the clients."""
+    text = (request.args.get("q") or "").strip()[:MAX_SEARCH]
+    status_arg = request.args.get("status") or ""
+    status = ClientStatus(status_arg) if status_arg in set(ClientStatus) else None
+    sort = request.args.get("sort") or "name"
+    if sort not in client_book.SORTS:
+        sort = "name"
+    page_number = request.args.get("page", "1")
+    page_number = int(page_number) if page_number.isdigit() and int(page_number) > 0 else 1
+    session = get_session()
+    page = client_book.list_clients(
+        session,
+        status=status,
+        text=text or None,
+        sort=sort,
+        page=page_number,
+        per_page=CLIENTS_PER_PAGE,
+    )
+    query = {"q": text or None, "status": status.value if status else None, "sort": sort}
+    return render(
+        "hub/clients.html",
+        page=page,
+        text=text,
+        status_filter=status.value if status else "",
+        sort=sort,
+        query=query,
+        statuses=[s.value for s in ClientStatus],
+        currency=get_settings(session).currency,
+        filtered=bool(text or status),
+        active="hub.clients",
+    )
+
+
+@bp.get("/<any(products, invoices, subscriptions, roles, setup):section>")
+def coming(section: str):
+    """A section of the Hub whose screen is not built yet: says so, and
+    names the API that does the job meanwhile."""
+    title, api_path = COMING[section]
+    return render(
+        "hub/coming.html",
+        title=title,
+        api_path=api_path,
+        active=f"hub.coming:{section}",
+    )
+
+
+# Errors ---------------------------------------------------------------------------
+
+
+@bp.errorhandler(CSRFError)
+def _csrf_error(error: CSRFError):
+    return render("hub/error.html", status=400, error="csrf")
+
+
+@bp.errorhandler(403)
+def _forbidden(error):
+    return render("hub/error.html", status=403, error="forbidden")
+
+
+@bp.errorhandler(429)
+def _too_many(error):
+    """Too many login attempts (or reset requests): the form again, saying
+    to wait."""
+    if request.endpoint == "hub.password_reset":
+        form = PasswordResetRequestForm()
+        return render("hub/password_reset.html", status=429, form=form, error="too_many")
+    form = LoginForm()
+    form.next.data = request.form.get("next", "")
+    return render("hub/login.html", status=429, form=form, error="too_many")
+
+
+def init_app(app) -> None:
+    """Session cookies for staff, CSRF on the Hub's forms, then the pages."""
+    production = app.config["ENV"] == "production"
+    app.config["SESSION_COOKIE_HTTPONLY"] = True
+    app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
+    app.config["SESSION_COOKIE_SECURE"] = production
+    # The token is checked by the Hub's own guard (the API and the hosted
+    # page's JSON endpoints have protections of their own), and lives as long
+    # as the session: a form left open for an hour still submits.
+    app.config["WTF_CSRF_CHECK_DEFAULT"] = False
+    app.config["WTF_CSRF_TIME_LIMIT"] = None
+    csrf.init_app(app)
+    auth.login_manager.init_app(app)
+    app.register_blueprint(bp)

@@ -1,0 +1,21 @@
+"""`make run` prints the Hub's address and a login that works there."""
+
+from __future__ import annotations
+
+import re
+
+from bridge.cli import cli
+from tests.hub.conftest import Hub
+
+
+def test_the_demo_prints_a_hub_login_that_works(app, client):
+    result = app.test_cli_runner().invoke(cli, ["demo"])
+    assert result.exit_code == 0, result.output
+    assert re.search(r"Hub: +http://127\.0\.0\.1:5000/\n", result.output)
+    email, password = re.search(r"Admin login: (\S+) / (\S+)", result.output).groups()
+    response = Hub(client).login(email=email, password=password)
+    assert response.status_code == 302
+    overview = client.get("/").data.decode()
+    assert "Demo Admin" in overview or email in overview
+    clients = client.get("/clients").data.decode()
+    assert "8 clients" in clients
