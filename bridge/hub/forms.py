@@ -4,7 +4,31 @@ messages are written by the templates, in the request's language."""
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import EmailField, HiddenField, PasswordField
+from wtforms import (
+    EmailField,
+    FieldList,
+    Form,
+    FormField,
+    HiddenField,
+    IntegerField,
+    PasswordField,
+    SelectField,
+    SelectMultipleField,
+    TextAreaField,
+)
+from wtforms.validators import InputRequired, Length, NoneOf, NumberRange
+
+from bridge.billing.invoices import MAX_LINES, MAX_QUANTITY
+
+
+def _(message: str) -> str:
+    """Marks a word for the catalogue; the template translates it."""
+    return message
+
+
+_required = _("Required.")
+_quantity = _("Between 1 and 10,000.")
+_too_long = _("Too long.")
 
 
 class LoginForm(FlaskForm):
@@ -25,3 +49,31 @@ class PasswordResetRequestForm(FlaskForm):
 class NewPasswordForm(FlaskForm):
     password = PasswordField()
     confirm = PasswordField()
+
+
+class BillItemForm(Form):
+    """One line of *Bill client*: a plan and its quantity."""
+
+    class Meta:
+        csrf = False
+
+    plan_id = SelectField(coerce=int, validators=[NoneOf([0], message=_required)])
+    quantity = IntegerField(
+        default=1,
+        validators=[
+            InputRequired(message=_required),
+            NumberRange(min=1, max=MAX_QUANTITY, message=_quantity),
+        ],
+    )
+
+
+class BillForm(FlaskForm):
+    """*Bill client* (SPEC 6). ``key`` makes saving and sending happen once."""
+
+    client_id = SelectField(coerce=int, validators=[NoneOf([0], message=_required)])
+    site_id = SelectField(coerce=int, default=0)
+    items = FieldList(FormField(BillItemForm), min_entries=1, max_entries=MAX_LINES)
+    tax_rate_ids = SelectMultipleField(coerce=int, validate_choice=True)
+    note = TextAreaField(validators=[Length(max=2000, message=_too_long)])
+    language = SelectField()
+    key = HiddenField(validators=[InputRequired(message=_required), Length(max=64)])

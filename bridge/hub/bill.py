@@ -1,0 +1,338 @@
+"""SPEC 6, *Bill client*: choose the client, an optional site, plans with
+quantities, tax rates, a note and the language; *continue* shows the review;
+then *preview* (the PDF), *save as draft* or *send*.
+
+The review and the preview are the domain's own draft (``invoices.bill_client``
+or ``invoices.update_draft``) built in the request's transaction and rolled
+back once shown: the totals are the ones the saved invoice will have, and a
+client looked at but not billed leaves no stray draft behind. Only *save* and
+*send* commit.
+
+*Save* and *send* carry the form's idempotency key (a uuid made when the form
+was first shown). The key is written to ``idempotency_keys`` (scope
+``hub:user:<id>``) in the same transaction as the invoice, before the work:
+a second submit with the key waits on the unique index (PostgreSQL) or finds
+the row, and goes to the invoice the first made instead of billing twice.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+from flask import Response, redirect, request
+from flask_login import current_user
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from bridge.billing import catalog, invoices
+from bridge.billing import clients as client_book
+from bridge.billing.business import get_settings
+from bridge.billing.invoices import Item
+from bridge.core import clock
+from bridge.core.errors import Conflict, Invalid, NotFound
+from bridge.core.l10n import LANGUAGES
+from bridge.db import get_session
+from bridge.hub.forms import BillForm
+from bridge.hub.views import allowed, bp, l10n, render
+from bridge.models import CatalogStatus, IdempotencyKey, InvoiceStatus
+from bridge.pdf import invoice_pdf
+
+MAX_CLIENTS = 1000
+MAX_PRODUCTS = 500
+KEEP = ("csrf_token", "action")
+
+
+def invoice_path(invoice_id: int) -> str:
+    """The invoice's page (``hub.invoice``), by its plain path."""
+    return f"/invoices/{invoice_id}"
+
+
+# Choices ---------------------------------------------------------------------------
+
+
+def _fill_choices(form: BillForm, session, client=None) -> None:
+    listed = client_book.list_clients(session, sort="name", per_page=MAX_CLIENTS).items
+    choices = [(c.id, c.name) for c in listed]
+    if client is not None and client.id not in {c for c, _n in choices}:
+        choices.append((client.id, client.name))
+    form.client_id.choices = [(0, "—")] + choices
+    chosen = client
+    if chosen is None and form.client_id.data:
+        try:
+            chosen = client_book.get_client(session, form.client_id.data)
+        except NotFound:
+            chosen = None
+    form.site_id.choices = [(0, "—")] + (
+        [(s.id, s.name or s.url) for s in chosen.sites] if chosen is not None else []
+    )
+    currency = get_settings(session).currency
+    plans = []
+    for product in catalog.list_products(
+        session, status=CatalogStatus.ACTIVE, per_page=MAX_PRODUCTS
+    ).items:
+        for plan in product.plans:
+            if plan.status == CatalogStatus.ACTIVE and plan.currency == currency:
+                name = product.name
+                if plan.name != product.name:
+                    name = f"{product.name} — {plan.name}"
+                plans.append((plan.id, f"{name} · {l10n().money(plan.amount, plan.currency)}"))
+    for entry in form.items:
+        entry.form.plan_id.choices = [(0, "—")] + plans
+    rates = catalog.list_tax_rates(session, CatalogStatus.ACTIVE)
+    form.tax_rate_ids.choices = [
+        (r.id, f"{r.name} {catalog.format_percentage(r.percentage_e4)} %") for r in rates
+    ]
+    form.language.choices = [(code, code.upper()) for code in LANGUAGES]
+
+
+def _items(form: BillForm) -> list[Item]:
+    return [Item(entry.form.plan_id.data, entry.form.quantity.data) for entry in form.items]
+
+
+def _show_domain_errors(form: BillForm, error: Invalid) -> list[str]:
+    """The domain's field errors next to their fields; the rest as a notice."""
+    notices = []
+    for name, messages in error.fields.items():
+        parts = name.split(".")
+        if parts[0] == "items" and len(parts) == 3 and parts[1].isdigit():
+            index = int(parts[1])
+            if index < len(form.items) and parts[2] in ("plan_id", "quantity"):
+                form.items[index].form[parts[2]].errors = list(messages)
+                continue
+        if name in form._fields:
+            form[name].errors = list(messages)
+            continue
+        notices.extend(messages)
+    return notices or [error.message]
+
+
+# The flow --------------------------------------------------------------------------
+
+
+def _show_form(form, draft=None, status=200, notices=()):
+    return render(
+        "hub/bill.html",
+        status=status,
+        form=form,
+        draft=draft,
+        notices=list(notices),
+        active="hub.bill",
+    )
+
+
+def _build(session, form: BillForm, draft):
+    """The draft, as the domain makes it (not committed)."""
+    if draft is None:
+        client = client_book.get_client(session, form.client_id.data)
+        return invoices.bill_client(
+            session,
+            client,
+            _items(form),
+            tax_rate_ids=list(form.tax_rate_ids.data or []),
+            site_id=form.site_id.data or None,
+            note=form.note.data or "",
+            language=form.language.data,
+        )
+    invoice = invoices.get_invoice(session, draft.id, lock=True)
+    return invoices.update_draft(
+        session,
+        invoice,
+        items=_items(form),
+        tax_rate_ids=list(form.tax_rate_ids.data or []),
+        site_id=form.site_id.data or None,
+        note=form.note.data or "",
+        language=form.language.data,
+    )
+
+
+def _replayed(session, key: str) -> str | None:
+    """Where the first submit with ``key`` went, if it did."""
+    row = session.scalar(
+        select(IdempotencyKey).where(IdempotencyKey.scope == _scope(), IdempotencyKey.key == key)
+    )
+    if row is None or not row.response_headers:
+        return None
+    return json.loads(row.response_headers).get("Location")
+
+
+def _scope() -> str:
+    return f"hub:user:{current_user.user_id}"
+
+
+def _claim(session, key: str) -> IdempotencyKey | None:
+    """The key's row, inserted before the work (``None``: already used)."""
+    row = IdempotencyKey(
+        scope=_scope(),
+        key=key,
+        request_hash="hub.bill",
+        status="in_progress",
+        created_at=clock.now(),
+    )
+    try:
+        with session.begin_nested():
+            session.add(row)
+    except IntegrityError:
+        return None
+    return row
+
+
+def _flow(draft_id: int | None):
+    session = get_session()
+    draft = None
+    if draft_id is not None:
+        draft = invoices.get_invoice(session, draft_id)
+        if draft.status != InvoiceStatus.DRAFT:
+            return redirect(invoice_path(draft.id))
+    form = BillForm()
+    if request.method == "GET":
+        form.process(data=_initial(session, draft))
+        if draft is None and request.args.get("client_id", "").isdigit():
+            form.client_id.data = int(request.args["client_id"])
+        form.key.data = str(uuid.uuid4())
+        _fill_choices(form, session, draft.client if draft else None)
+        return _show_form(form, draft)
+    if draft is not None:
+        form.client_id.data = draft.client_id
+    _fill_choices(form, session, draft.client if draft else None)
+    action = request.form.get("action", "continue")
+    if action == "add":
+        if len(form.items) < invoices.MAX_LINES:
+            form.items.append_entry()
+            _fill_choices(form, session, draft.client if draft else None)
+        return _show_form(form, draft)
+    if action.startswith("remove-") and action[7:].isdigit():
+        index = int(action[7:])
+        if len(form.items) > 1 and index < len(form.items):
+            kept = [e.form.data for i, e in enumerate(form.items) if i != index]
+            form.items.entries = []
+            form.items.last_index = -1
+            for data in kept:
+                form.items.append_entry(data)
+            _fill_choices(form, session, draft.client if draft else None)
+        return _show_form(form, draft)
+    if action == "edit":
+        return _show_form(form, draft)
+    if not form.validate():
+        return _show_form(form, draft, status=422)
+    if action == "save" or action == "send":
+        return _commit(session, form, draft, send=action == "send")
+    try:
+        invoice = _build(session, form, draft)
+        taxes = invoices.tax_summary(session, invoice)
+        page = render(
+            "hub/bill_review.html",
+            invoice=invoice,
+            taxes=taxes,
+            printed_subtotal=invoices.printed_subtotal(invoice, taxes),
+            carried=[(k, v) for k, values in request.form.lists() if k not in KEEP for v in values],
+            form=form,
+            draft=draft,
+            active="hub.bill",
+        )
+    except (Invalid, NotFound) as exc:
+        session.rollback()
+        return _show_form(form, draft, status=422, notices=_show_domain_errors(form, _invalid(exc)))
+    session.rollback()
+    return page
+
+
+def _invalid(exc) -> Invalid:
+    if isinstance(exc, Invalid):
+        return exc
+    return Invalid(exc.message, fields={"client_id": [exc.message]})
+
+
+def _commit(session, form: BillForm, draft, *, send: bool):
+    key = form.key.data
+    done = _replayed(session, key)
+    if done:
+        return redirect(done, 303)
+    row = _claim(session, key)
+    if row is None:
+        session.rollback()
+        done = _replayed(session, key)
+        return redirect(done or "/bill", 303)
+    try:
+        invoice = _build(session, form, draft)
+        if send:
+            invoices.finalize(session, invoice)
+    except (Invalid, NotFound) as exc:
+        session.rollback()
+        return _show_form(form, draft, status=422, notices=_show_domain_errors(form, _invalid(exc)))
+    except Conflict as exc:
+        session.rollback()
+        return _show_form(form, draft, status=409, notices=[exc.message])
+    row.status = "done"
+    row.response_status = 303
+    row.response_headers = json.dumps({"Location": invoice_path(invoice.id)})
+    session.commit()
+    return redirect(invoice_path(invoice.id), 303)
+
+
+def _initial(session, draft) -> dict:
+    settings = get_settings(session)
+    if draft is None:
+        return {"items": [{"quantity": 1}], "language": settings.invoice_language}
+    return {
+        "client_id": draft.client_id,
+        "site_id": draft.site_id or 0,
+        "items": [{"plan_id": line.plan_id, "quantity": line.quantity} for line in draft.lines]
+        or [{"quantity": 1}],
+        "tax_rate_ids": list(draft.tax_rate_ids),
+        "note": draft.note,
+        "language": draft.language,
+    }
+
+
+@bp.route("/bill", methods=["GET", "POST"])
+@allowed("invoices.write")
+def bill():
+    """A new invoice for a client (``?client_id=`` preselects one)."""
+    return _flow(None)
+
+
+@bp.route("/bill/<int:invoice_id>", methods=["GET", "POST"])
+@allowed("invoices.write")
+def bill_draft(invoice_id: int):
+    """A draft reopened in the same flow (an issued invoice: its page)."""
+    return _flow(invoice_id)
+
+
+def _preview(draft_id: int | None) -> Response | tuple:
+    session = get_session()
+    draft = invoices.get_invoice(session, draft_id) if draft_id is not None else None
+    form = BillForm()
+    if draft is not None:
+        form.client_id.data = draft.client_id
+    _fill_choices(form, session, draft.client if draft else None)
+    if not form.validate():
+        return _show_form(form, draft, status=422)
+    try:
+        invoice = _build(session, form, draft)
+        data = invoice_pdf(session, invoice)
+    except (Invalid, NotFound) as exc:
+        session.rollback()
+        return _show_form(form, draft, status=422, notices=_show_domain_errors(form, _invalid(exc)))
+    except Conflict as exc:
+        session.rollback()
+        return _show_form(form, draft, status=409, notices=[exc.message])
+    session.rollback()
+    response = Response(data, mimetype="application/pdf")
+    response.headers["Content-Disposition"] = 'inline; filename="draft.pdf"'
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+@bp.post("/bill/preview")
+@allowed("invoices.write")
+def bill_preview():
+    """The PDF of the invoice the form would make (nothing is saved)."""
+    return _preview(None)
+
+
+@bp.post("/bill/<int:invoice_id>/preview")
+@allowed("invoices.write")
+def bill_draft_preview(invoice_id: int):
+    """The PDF of the draft as the form would change it (nothing is saved)."""
+    return _preview(invoice_id)
