@@ -41,6 +41,8 @@ from bridge.pdf import invoice_pdf
 MAX_CLIENTS = 1000
 MAX_PRODUCTS = 500
 KEEP = ("csrf_token", "action")
+# Each language by its own name, as language pickers do.
+LANGUAGE_NAMES = {"en": "English", "fr": "Français", "de": "Deutsch"}
 
 
 def invoice_path(invoice_id: int) -> str:
@@ -80,10 +82,14 @@ def _fill_choices(form: BillForm, session, client=None) -> None:
     for entry in form.items:
         entry.form.plan_id.choices = [(0, "—")] + plans
     rates = catalog.list_tax_rates(session, CatalogStatus.ACTIVE)
-    form.tax_rate_ids.choices = [
-        (r.id, f"{r.name} {catalog.format_percentage(r.percentage_e4)} %") for r in rates
-    ]
-    form.language.choices = [(code, code.upper()) for code in LANGUAGES]
+    form.tax_rate_ids.choices = [(r.id, _rate_label(r)) for r in rates]
+    form.language.choices = [(code, LANGUAGE_NAMES.get(code, code)) for code in LANGUAGES]
+
+
+def _rate_label(rate) -> str:
+    """ "VAT 20 %", or the name alone when it says its percentage already."""
+    percentage = catalog.format_percentage(rate.percentage_e4)
+    return rate.name if percentage in rate.name else f"{rate.name} {percentage} %"
 
 
 def _items(form: BillForm) -> list[Item]:
