@@ -13,6 +13,7 @@ from bridge.billing import clients, invoices
 from bridge.hub import auth
 from bridge.models import Client, Invoice, InvoiceStatus
 from tests import shop as shops
+from tests.conftest import STAFF_PASSWORD
 from tests.hub.conftest import csrf_token
 
 
@@ -214,3 +215,40 @@ def test_a_read_only_user_cannot_bill(hub, shop, db, monkeypatch):
     answer = hub.client.post("/bill", data=form_data(page.data, shop, action="send"))
     assert answer.status_code == 403
     assert count(db) == 0
+
+
+@pytest.mark.slow
+def test_two_submits_at_once_with_one_key_bill_once(app, db, shop):
+    """The same form posted twice at the same moment (a double click on a
+    slow connection) against a threaded server: one invoice, and both
+    answers lead to it."""
+    import threading
+
+    import requests
+
+    from tests.e2e.conftest import LiveServer
+    from tests.hub.conftest import STAFF_EMAIL, add_staff
+
+    add_staff(db)
+    with LiveServer(app) as server:
+        browser = requests.Session()
+        login = browser.get(server.url + "/login").text
+        credentials = {"email": STAFF_EMAIL, "password": STAFF_PASSWORD}
+        browser.post(server.url + "/login", data={**credentials, "csrf_token": csrf_token(login)})
+        page = browser.get(server.url + "/bill").content
+        data = form_data(page, shop, action="send")
+        start = threading.Barrier(2)
+        answers = []
+
+        def submit():
+            start.wait()
+            answers.append(browser.post(server.url + "/bill", data=data, allow_redirects=False))
+
+        threads = [threading.Thread(target=submit) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=30)
+    assert [a.status_code for a in answers] == [303, 303]
+    assert answers[0].headers["Location"] == answers[1].headers["Location"]
+    assert count(db) == 1
