@@ -252,3 +252,33 @@ def test_two_submits_at_once_with_one_key_bill_once(app, db, shop):
     assert [a.status_code for a in answers] == [303, 303]
     assert answers[0].headers["Location"] == answers[1].headers["Location"]
     assert count(db) == 1
+
+
+def test_a_drafts_preview_is_its_pdf_as_edited_and_changes_nothing(hub, shop, db):
+    page = hub.client.get("/bill")
+    saved = hub.client.post("/bill", data=form_data(page.data, shop, action="save"))
+    invoice_id = int(saved.headers["Location"].rsplit("/", 1)[1])
+    data = form_data(hub.client.get(f"/bill/{invoice_id}").data, shop, note="Changed")
+    answer = hub.client.post(f"/bill/{invoice_id}/preview", data=data)
+    assert answer.status_code == 200 and answer.data.startswith(b"%PDF")
+    with db.session() as s:
+        assert s.get(Invoice, invoice_id).note == "Thanks!"
+
+
+def test_an_unknown_draft_is_a_404(hub, shop):
+    assert hub.client.get("/bill/999").status_code == 404
+
+
+def test_the_domains_field_errors_land_next_to_their_fields(app):
+    from bridge.core.errors import Invalid
+    from bridge.hub import bill
+    from bridge.hub.forms import BillForm
+
+    with app.test_request_context("/bill", method="POST", data={"items-0-quantity": "1"}):
+        form = BillForm()
+        fields = {"items.0.plan_id": ["This plan is archived."], "site_id": ["Unknown."]}
+        error = Invalid("Some items cannot be billed.", fields={**fields, "x": ["?"]})
+        notices = bill._show_domain_errors(form, error)
+    assert form.items[0].form.plan_id.errors == ["This plan is archived."]
+    assert form.site_id.errors == ["Unknown."]
+    assert notices == ["?"]
