@@ -211,6 +211,7 @@ def test_a_double_submit_creates_one_invoice(hub, shop, db, action):
 def test_a_read_only_user_cannot_bill(hub, shop, db, monkeypatch):
     page = hub.client.get("/bill")
     monkeypatch.setattr(auth, "read_only", lambda user: True)
+    assert 'href="/bill"' not in hub.client.get("/").data.decode()
     assert hub.client.get("/bill").status_code == 403
     answer = hub.client.post("/bill", data=form_data(page.data, shop, action="send"))
     assert answer.status_code == 403
