@@ -4,7 +4,16 @@ messages are written by the templates, in the request's language."""
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import EmailField, HiddenField, PasswordField
+from flask_wtf.file import FileField
+from wtforms import (
+    BooleanField,
+    EmailField,
+    HiddenField,
+    PasswordField,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
 
 
 class LoginForm(FlaskForm):
@@ -25,3 +34,34 @@ class PasswordResetRequestForm(FlaskForm):
 class NewPasswordForm(FlaskForm):
     password = PasswordField()
     confirm = PasswordField()
+
+
+class PlanForm(FlaskForm):
+    """A plan's terms; the amount is typed in the business currency."""
+
+    plan_name = StringField()
+    kind = SelectField(choices=["one_time", "recurring"], validate_choice=False)
+    amount = StringField()
+    interval_unit = SelectField(choices=["day", "week", "month", "year"], validate_choice=False)
+    interval_count = StringField(default="1")
+    billing_cycles = StringField()
+
+
+class ProductForm(PlanForm):
+    """A new product, with its first plan when the plan has a name."""
+
+    name = StringField()
+    description = TextAreaField()
+    image = FileField()
+
+
+class ProductEditForm(FlaskForm):
+    """Only a product's name and image change after creation."""
+
+    name = StringField()
+    image = FileField()
+    remove_image = BooleanField()
+
+
+class SwitchForm(FlaskForm):
+    """Archive or restore: a POST with the token."""
