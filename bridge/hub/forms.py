@@ -65,3 +65,11 @@ class ProductEditForm(FlaskForm):
 
 class SwitchForm(FlaskForm):
     """Archive or restore: a POST with the token."""
+
+
+class TaxRateForm(FlaskForm):
+    """A new tax rate: its percentage and inclusiveness are fixed once made."""
+
+    name = StringField()
+    percentage = StringField()
+    inclusive = BooleanField()

@@ -8,7 +8,7 @@ a plan's terms never change (duplicate it instead).
 
 from __future__ import annotations
 
-from flask import current_app, redirect, request, url_for
+from flask import abort, current_app, redirect, request, url_for
 from flask_login import current_user
 from werkzeug.datastructures import FileStorage
 
@@ -18,7 +18,7 @@ from bridge.billing.business import get_settings
 from bridge.core import money
 from bridge.core.errors import Conflict, Invalid
 from bridge.db import get_session
-from bridge.hub.forms import PlanForm, ProductEditForm, ProductForm, SwitchForm
+from bridge.hub.forms import PlanForm, ProductEditForm, ProductForm, SwitchForm, TaxRateForm
 from bridge.hub.views import allowed, bp, render
 from bridge.models import CatalogStatus, IntervalUnit, PlanKind
 
@@ -271,3 +271,64 @@ def archive_plan(plan_id: int):
 @allowed("catalog.write")
 def restore_plan(plan_id: int):
     return _switch(catalog.get_plan, plan_id, catalog.restore, lambda p: p.product_id)
+
+
+# Tax rates ---------------------------------------------------------------------
+
+
+@bp.route("/tax-rates", methods=["GET", "POST"])
+@allowed("tax_rates.read")
+def tax_rates():
+    """The tax rates (name, percentage, inclusive or not) and a form for a
+    new one; a rate's percentage never changes (a new rate instead)."""
+    session = get_session()
+    form = TaxRateForm()
+    errors: dict[str, list[str]] = {}
+    if request.method == "POST":
+        if not policy.may(current_user.principal, "tax_rates.write"):
+            abort(403)
+        if form.validate_on_submit():
+            try:
+                catalog.create_tax_rate(
+                    session,
+                    name=form.name.data or "",
+                    percentage=(form.percentage.data or "").strip(),
+                    inclusive=bool(form.inclusive.data),
+                )
+            except Invalid as error:
+                session.rollback()
+                errors = dict(error.fields or {})
+            else:
+                session.commit()
+                return redirect(url_for("hub.tax_rates"))
+    return render(
+        "hub/tax_rates.html",
+        status=422 if errors else 200,
+        rates=catalog.list_tax_rates(session),
+        form=form,
+        errors=errors,
+        switch_form=SwitchForm(),
+        percentage=catalog.format_percentage,
+        may_write=policy.may(current_user.principal, "tax_rates.write"),
+        active="hub.products",
+    )
+
+
+def _switch_rate(tax_rate_id: int, action):
+    SwitchForm().validate_on_submit()
+    session = get_session()
+    action(catalog.get_tax_rate(session, tax_rate_id))
+    session.commit()
+    return redirect(url_for("hub.tax_rates"))
+
+
+@bp.post("/tax-rates/<int:tax_rate_id>/archive")
+@allowed("tax_rates.write")
+def archive_tax_rate(tax_rate_id: int):
+    return _switch_rate(tax_rate_id, catalog.archive)
+
+
+@bp.post("/tax-rates/<int:tax_rate_id>/restore")
+@allowed("tax_rates.write")
+def restore_tax_rate(tax_rate_id: int):
+    return _switch_rate(tax_rate_id, catalog.restore)

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from bridge.hub import auth
-from bridge.models import CatalogStatus, IntervalUnit, Plan, PlanKind, Product
+from bridge.models import CatalogStatus, IntervalUnit, Plan, PlanKind, Product, TaxRate
 from tests import shop as shops
 
 
@@ -216,3 +216,48 @@ def test_a_read_only_user_sees_the_catalogue_without_write_buttons(hub, care, mo
     assert ">Archive<" not in page and "Duplicate" not in page
     assert hub.post(f"/products/{care['product']}/archive", page="/products").status_code == 403
     assert hub.client.get("/products/new").status_code == 403
+
+
+def test_tax_rates_are_listed_added_archived_and_restored(hub, db):
+    assert 'id="no-tax-rates"' in text_of(hub.client.get("/tax-rates"))
+    response = hub.post(
+        "/tax-rates", {"name": "VAT", "percentage": "7.7", "inclusive": "y"}, page="/tax-rates"
+    )
+    assert response.status_code == 302
+    with db.session() as s:
+        (rate,) = s.scalars(select(TaxRate))
+        assert (rate.name, rate.percentage_e4, rate.inclusive) == ("VAT", 77000, True)
+        rate_id = rate.id
+    page = text_of(hub.client.get("/tax-rates"))
+    assert "VAT" in page and "7.7 %" in page
+    assert hub.post(f"/tax-rates/{rate_id}/archive", page="/tax-rates").status_code == 302
+    with db.session() as s:
+        assert s.get(TaxRate, rate_id).status == CatalogStatus.ARCHIVED
+    assert hub.post(f"/tax-rates/{rate_id}/restore", page="/tax-rates").status_code == 302
+    with db.session() as s:
+        assert s.get(TaxRate, rate_id).status == CatalogStatus.ACTIVE
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"name": " "}, "name"),
+        ({"percentage": "120"}, "percentage"),
+        ({"percentage": "7.12345"}, "percentage"),
+        ({"percentage": "abc"}, "percentage"),
+    ],
+)
+def test_bad_input_on_the_tax_rate_form_comes_back_next_to_its_field(hub, db, fields, field):
+    data = {"name": "VAT", "percentage": "20", **fields}
+    response = hub.post("/tax-rates", data, page="/tax-rates")
+    assert response.status_code == 422
+    assert f'id="{field}-error"' in text_of(response)
+    with db.session() as s:
+        assert s.scalar(select(TaxRate)) is None
+
+
+def test_a_read_only_user_cannot_add_a_tax_rate(hub, db, monkeypatch):
+    monkeypatch.setattr(auth, "read_only", lambda user: True)
+    assert "New tax rate" not in text_of(hub.client.get("/tax-rates"))
+    refused = hub.post("/tax-rates", {"name": "VAT", "percentage": "20"}, page="/tax-rates")
+    assert refused.status_code == 403

@@ -126,5 +126,13 @@ def test_an_empty_catalogue_says_what_a_product_is(browser, empty_catalogue, sho
     _check(page, width, shots, "products-empty")
     page.click("#new-product")
     _check(page, width, shots, "product-new")
+    page.goto(empty_catalogue.url + "/products")
+    page.click("#tax-rates-link")
+    page.fill("#name", f"VAT {width}")
+    page.fill("#percentage", "20")
+    page.click("button:has-text('Add tax rate')")
+    page.wait_for_url("**/tax-rates")
+    assert "20 %" in page.locator("tr", has_text=f"VAT {width}").inner_text()
+    _check(page, width, shots, "tax-rates")
     assert not page.problems, page.problems
     context.close()
