@@ -5,12 +5,16 @@ restore, and bad input coming back next to its field."""
 
 from __future__ import annotations
 
+import io
+
 import pytest
 from sqlalchemy import select
 
 from bridge.hub import auth
 from bridge.models import CatalogStatus, IntervalUnit, Plan, PlanKind, Product, TaxRate
 from tests import shop as shops
+from tests.hub.conftest import csrf_token
+from tests.integration.test_api_settings import png
 
 
 def text_of(response) -> str:
@@ -261,3 +265,25 @@ def test_a_read_only_user_cannot_add_a_tax_rate(hub, db, monkeypatch):
     assert "New tax rate" not in text_of(hub.client.get("/tax-rates"))
     refused = hub.post("/tax-rates", {"name": "VAT", "percentage": "20"}, page="/tax-rates")
     assert refused.status_code == 403
+
+
+def test_a_product_gets_a_new_image_and_loses_it_and_a_bad_file_is_refused(hub, db, care):
+    path = f"/products/{care['product']}/edit"
+    token = csrf_token(hub.client.get(path).data)
+
+    def send(**data):
+        return hub.client.post(
+            path,
+            data={"csrf_token": token, "name": "Website care", **data},
+            content_type="multipart/form-data",
+        )
+
+    assert send(image=(io.BytesIO(png()), "logo.png")).status_code == 302
+    with db.session() as s:
+        assert s.get(Product, care["product"]).image_id is not None
+    refused = send(image=(io.BytesIO(b"not an image"), "logo.png"))
+    assert refused.status_code == 422
+    assert 'id="image-error"' in text_of(refused)
+    assert send(remove_image="y").status_code == 302
+    with db.session() as s:
+        assert s.get(Product, care["product"]).image_id is None
