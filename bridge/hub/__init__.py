@@ -12,6 +12,6 @@ from flask import Flask
 
 def init_app(app: Flask) -> None:
     """Register the Hub (after the portal, whose rate limiter it shares)."""
-    from bridge.hub import views
+    from bridge.hub import invoices, views  # noqa: F401  (each screen's routes)
 
     views.init_app(app)

@@ -67,8 +67,6 @@ def _(message: str) -> str:
 # so on a page of their own (and what to use meanwhile).
 COMING = {
     "products": (_("Products & services"), "/api/v1/products"),
-    "invoices": (_("Invoices"), "/api/v1/invoices"),
-    "subscriptions": (_("Subscriptions"), "/api/v1/subscriptions"),
     "roles": (_("Roles"), "/api/v1/roles"),
     "setup": (_("Setup"), "/api/v1/settings"),
 }
@@ -76,6 +74,8 @@ COMING = {
 NAV = [
     ("hub.overview", {}, _("Overview")),
     ("hub.clients", {}, _("Clients")),
+    ("hub.invoice_list", {}, _("Invoices")),
+    ("hub.subscription_list", {}, _("Subscriptions")),
     *(("hub.coming", {"section": key}, title) for key, (title, _api) in COMING.items()),
 ]
 
@@ -292,7 +292,7 @@ def clients():
     )
 
 
-@bp.get("/<any(products, invoices, subscriptions, roles, setup):section>")
+@bp.get("/<any(" + ", ".join(COMING) + "):section>")
 def coming(section: str):
     """A section of the Hub whose screen is not built yet: says so, and
     names the API that does the job meanwhile."""
@@ -344,3 +344,4 @@ def init_app(app) -> None:
     csrf.init_app(app)
     auth.login_manager.init_app(app)
     app.register_blueprint(bp)
+
