@@ -344,4 +344,3 @@ def init_app(app) -> None:
     csrf.init_app(app)
     auth.login_manager.init_app(app)
     app.register_blueprint(bp)
-

@@ -252,3 +252,59 @@ def test_the_subscriptions_list_has_current_and_inactive_tabs(hub, db, shop):
     current = text_of(hub.client.get("/subscriptions"))
     assert "Managed hosting" in current and "Alice Martin" in current and "Active" in current
     assert 'id="no-subscriptions"' in text_of(hub.client.get("/subscriptions?tab=inactive"))
+
+
+def test_a_refund_to_the_card_goes_through_the_payment_gateway_once(hub, db, shop, monkeypatch):
+    from bridge.billing import invoices
+    from bridge.hub import invoices as screen
+
+    calls = []
+
+    class FakeGateway:
+        def refund(self, session, invoice, amount, reason=""):
+            calls.append((invoice.id, amount, reason))
+            return invoices.issue_credit_note(session, invoice, amount=amount, reason=reason)
+
+    monkeypatch.setattr(screen, "payment_gateway", lambda *args: FakeGateway())
+    made = make_invoice(db, shop, "paid")
+    page = text_of(hub.client.get(f"/invoices/{made.id}"))
+    data = {
+        "csrf_token": csrf_token(page),
+        "key": form_key(page, "refund-form"),
+        "amount": "12.34",
+        "reason": "Late delivery",
+        "refund_to_card": "y",
+    }
+    assert hub.client.post(f"/invoices/{made.id}/refund", data=data).status_code == 303
+    assert hub.client.post(f"/invoices/{made.id}/refund", data=data).status_code == 303
+    assert calls == [(made.id, 1234, "Late delivery")]
+    assert count(db, CreditNote) == 1
+
+
+def test_a_refund_the_gateway_refuses_changes_nothing_and_can_be_sent_again(
+    hub, db, shop, monkeypatch
+):
+    from bridge.core.errors import Unavailable
+    from bridge.hub import invoices as screen
+
+    class DownGateway:
+        def refund(self, session, invoice, amount, reason=""):
+            session.commit()  # as the Stripe gateway does before asking Stripe
+            raise Unavailable("Stripe could not be reached. Nothing was changed.")
+
+    monkeypatch.setattr(screen, "payment_gateway", lambda *args: DownGateway())
+    made = make_invoice(db, shop, "paid")
+    page = text_of(hub.client.get(f"/invoices/{made.id}"))
+    data = {
+        "csrf_token": csrf_token(page),
+        "key": form_key(page, "refund-form"),
+        "amount": "1.00",
+        "refund_to_card": "y",
+    }
+    response = hub.client.post(f"/invoices/{made.id}/refund", data=data)
+    assert response.status_code == 409
+    assert "Stripe could not be reached" in text_of(response)
+    monkeypatch.setattr(screen, "payment_gateway", lambda *args: None)
+    data.pop("refund_to_card")
+    assert hub.client.post(f"/invoices/{made.id}/refund", data=data).status_code == 303
+    assert count(db, CreditNote) == 1
