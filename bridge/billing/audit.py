@@ -189,3 +189,17 @@ def entries_page(
     )
     total = session.scalar(select(func.count()).select_from(AuditEntry).where(*filters))
     return Page(items=items, total=total or 0, page=page, per_page=per_page)
+
+
+def object_history(
+    session: Session, object_type: str, object_id: int, limit: int = 100
+) -> list[AuditEntry]:
+    """What happened to one object (an invoice...), newest first."""
+    return list(
+        session.scalars(
+            select(AuditEntry)
+            .where(AuditEntry.object_type == object_type, AuditEntry.object_id == object_id)
+            .order_by(AuditEntry.id.desc())
+            .limit(limit)
+        )
+    )

@@ -12,6 +12,6 @@ from flask import Flask
 
 def init_app(app: Flask) -> None:
     """Register the Hub (after the portal, whose rate limiter it shares)."""
-    from bridge.hub import bill, products, views  # noqa: F401  (each screen's routes on views.bp)
+    from bridge.hub import bill, invoices, products, views  # noqa: F401  (each screen's routes on views.bp)
 
     views.init_app(app)

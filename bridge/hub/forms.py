@@ -7,6 +7,7 @@ from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import (
     BooleanField,
+    DateField,
     EmailField,
     FieldList,
     Form,
@@ -19,7 +20,7 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
-from wtforms.validators import InputRequired, Length, NoneOf, NumberRange
+from wtforms.validators import InputRequired, Length, NoneOf, NumberRange, Optional
 
 from bridge.billing.invoices import MAX_LINES, MAX_QUANTITY
 
@@ -119,3 +120,26 @@ class TaxRateForm(FlaskForm):
     name = StringField()
     percentage = StringField()
     inclusive = BooleanField()
+
+
+class ActionForm(FlaskForm):
+    """A button that changes an invoice (send, delete, void...): only the token."""
+
+
+class OfflinePaymentForm(FlaskForm):
+    """A payment received outside Stripe; ``key`` makes a double submit record once."""
+
+    key = HiddenField()
+    amount = StringField()
+    method = SelectField(choices=[])
+    received_on = DateField(validators=[Optional()])
+    reference = StringField(validators=[Length(max=200)])
+
+
+class RefundForm(FlaskForm):
+    """A refund (a credit note), to the card or recorded as made another way."""
+
+    key = HiddenField()
+    amount = StringField()
+    reason = StringField(validators=[Length(max=500)])
+    refund_to_card = BooleanField()

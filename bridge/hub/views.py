@@ -66,8 +66,6 @@ def _(message: str) -> str:
 # The sections of the SPEC the Hub will have; those without a screen yet say
 # so on a page of their own (and what to use meanwhile).
 COMING = {
-    "invoices": (_("Invoices"), "/api/v1/invoices"),
-    "subscriptions": (_("Subscriptions"), "/api/v1/subscriptions"),
     "roles": (_("Roles"), "/api/v1/roles"),
     "setup": (_("Setup"), "/api/v1/settings"),
 }
@@ -76,6 +74,8 @@ NAV = [
     ("hub.overview", {}, _("Overview")),
     ("hub.clients", {}, _("Clients")),
     ("hub.products", {}, _("Products & services")),
+    ("hub.invoice_list", {}, _("Invoices")),
+    ("hub.subscription_list", {}, _("Subscriptions")),
     *(("hub.coming", {"section": key}, title) for key, (title, _api) in COMING.items()),
 ]
 
@@ -292,7 +292,7 @@ def clients():
     )
 
 
-@bp.get("/<any(invoices, subscriptions, roles, setup):section>")
+@bp.get("/<any(" + ", ".join(COMING) + "):section>")
 def coming(section: str):
     """A section of the Hub whose screen is not built yet: says so, and
     names the API that does the job meanwhile."""

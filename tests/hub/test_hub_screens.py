@@ -143,9 +143,9 @@ def test_the_client_list_reads_the_same_number_of_statements_for_any_page_size(h
 
 
 def test_the_sections_not_built_yet_say_so_and_name_the_api(hub):
-    page = text_of(hub.client.get("/invoices"))
+    page = text_of(hub.client.get("/roles"))
     assert "This screen is coming." in page
-    assert "/api/v1/invoices" in page
+    assert "/api/v1/roles" in page
     assert hub.client.get("/nothing-here").status_code == 404
 
 
