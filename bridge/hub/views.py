@@ -288,6 +288,7 @@ def clients():
         statuses=[s.value for s in ClientStatus],
         currency=get_settings(session).currency,
         filtered=bool(text or status),
+        may_write=policy.may(current_user.principal, "clients.write"),
         active="hub.clients",
     )
 
@@ -343,4 +344,6 @@ def init_app(app) -> None:
     app.config["WTF_CSRF_TIME_LIMIT"] = None
     csrf.init_app(app)
     auth.login_manager.init_app(app)
+    from bridge.hub import client_page  # noqa: F401  (its routes, on bp)
+
     app.register_blueprint(bp)
