@@ -22,8 +22,9 @@ from bridge.billing.roles import list_roles
 from bridge.core.errors import Conflict, Invalid, NotFound
 from bridge.core.l10n import COUNTRIES
 from bridge.db import get_session
+from bridge.hub import once
 from bridge.hub.views import allowed, bp, render
-from bridge.models import CustomFieldEntity
+from bridge.models import CustomFieldEntity, InvoiceLine
 
 TABS = ("overview", "products", "invoices", "sites", "people", "activity")
 TEXT_FIELDS = (
@@ -193,7 +194,9 @@ def _tab_data(session, client, tab: str) -> dict:
         return {
             "current": current.items,
             "inactive": inactive.items,
+            "one_time": invoices.one_time_items(session, client.id),
             "renewable": subscriptions.RENEWABLE,
+            "new_key": once.new_key,
         }
     if tab == "invoices":
         return {"invoices": invoices.list_invoices(session, client_id=client.id, per_page=100)}
@@ -266,9 +269,7 @@ def client_subscription(client_id: int, subscription_id: int, action: str):
         if action == "resume":
             subscriptions.undo_cancel(session, subscription)
         elif action == "reactivate":
-            invoice = renewals.reactivate(session, subscription)
-            session.commit()
-            return redirect(_invoice_link(invoice.id))
+            return _once(session, client_id, lambda: renewals.reactivate(session, subscription))
         else:
             subscriptions.cancel(
                 session, subscription, at_period_end=action == "cancel-at-period-end"
@@ -278,6 +279,38 @@ def client_subscription(client_id: int, subscription_id: int, action: str):
         return _page(client_id, "products", status=409, notice=str(error))
     session.commit()
     return redirect(url_for("hub.client_page", client_id=client_id, tab="products"))
+
+
+def _once(session, client_id: int, make_invoice):
+    """Make an invoice once per form (its hidden ``key``), then open it."""
+    key = (request.form.get("key") or "").strip()
+    if not key or len(key) > once.MAX_KEY:
+        abort(400)
+    seen = once.claim(session, current_user.user_id, key)
+    if seen is not None:
+        # Sent again: where the first went (or, while it still runs, the
+        # client's products, where its result will show).
+        return redirect(seen or url_for("hub.client_page", client_id=client_id, tab="products"))
+    invoice = make_invoice()
+    location = _invoice_link(invoice.id)
+    once.done(session, current_user.user_id, key, location)
+    session.commit()
+    return redirect(location)
+
+
+@bp.post("/clients/<int:client_id>/items/<int:line_id>/bill-again")
+@allowed("invoices.write")
+def client_bill_again(client_id: int, line_id: int):
+    """A new draft for a one-time item billed before; opens the draft."""
+    session = get_session()
+    line = session.get(InvoiceLine, line_id)
+    if line is None or line.invoice.client_id != client_id:
+        abort(404)
+    try:
+        return _once(session, client_id, lambda: invoices.bill_again(session, line))
+    except (Invalid, Conflict) as error:
+        session.rollback()
+        return _page(client_id, "products", status=409, notice=str(error))
 
 
 def _secret_box():

@@ -197,7 +197,10 @@ def test_a_subscription_is_cancelled_at_period_end_resumed_cancelled_and_reactiv
     # Resuming a cancelled subscription is refused as a notice, not a 500.
     refused = hub.post(act + "resume", page=base)
     assert refused.status_code == 409 and 'role="alert"' in text_of(refused)
-    reactivated = hub.post(act + "reactivate", page=base)
+    page = text_of(hub.client.get(base + "?tab=products"))
+    reactivated = hub.post(
+        act + "reactivate", {"key": form_key(page, act + "reactivate")}, page=base
+    )
     assert reactivated.status_code == 302
     assert reactivated.headers["Location"].startswith("/invoices/")
     with db.session() as s:
@@ -253,3 +256,65 @@ def test_a_read_only_user_sees_no_write_buttons_and_cannot_write(hub, db, shop, 
         ).status_code
         == 403
     )
+
+
+def form_key(page: str, action: str) -> str:
+    match = re.search(
+        rf'action="{re.escape(action)}" class="inline-form">.*?name="key" value="([0-9a-f]+)"',
+        page,
+        re.S,
+    )
+    assert match, f"no keyed form for {action}"
+    return match.group(1)
+
+
+def test_a_one_time_item_is_billed_again_once_per_form_as_a_draft(hub, db, shop):
+    shop = shop[0]
+    base = f"/clients/{shop.client_id}"
+    page = text_of(hub.client.get(base + "?tab=products"))
+    assert "Site build" in page
+    with db.session() as s:
+        line_id = invoices.one_time_items(s, shop.client_id)[0].id
+    action = f"{base}/items/{line_id}/bill-again"
+    key = form_key(page, action)
+    first = hub.post(action, {"key": key}, page=base)
+    assert first.status_code == 302 and first.headers["Location"].startswith("/invoices/")
+    # The same form sent again opens the same draft; nothing is billed twice.
+    again = hub.post(action, {"key": key}, page=base)
+    assert again.headers["Location"] == first.headers["Location"]
+    with db.session() as s:
+        draft_id = int(first.headers["Location"].rsplit("/", 1)[1])
+        draft = invoices.get_invoice(s, draft_id)
+        assert draft.status.value == "draft"
+        drafts = invoices.list_invoices(s, client_id=shop.client_id, status=draft.status)
+        assert drafts.total == 1
+    # A new form is a new draft; a form without its key is refused.
+    assert (
+        hub.post(action, {"key": "another"}, page=base).headers["Location"]
+        != first.headers["Location"]
+    )
+    assert hub.post(action, page=base).status_code == 400
+
+
+def test_reactivating_twice_with_the_same_form_issues_one_invoice(hub, db, shop):
+    shop = shop[0]
+    base = f"/clients/{shop.client_id}"
+    sid = hosting(db, shop.client_id)
+    hub.post(f"{base}/subscriptions/{sid}/cancel", page=base)
+    page = text_of(hub.client.get(base + "?tab=products"))
+    action = f"{base}/subscriptions/{sid}/reactivate"
+    key = form_key(page, action)
+    first = hub.post(action, {"key": key}, page=base)
+    again = hub.post(action, {"key": key}, page=base)
+    assert first.headers["Location"] == again.headers["Location"]
+    with db.session() as s:
+        assert invoices.unpaid_count(s, shop.client_id) == 2  # the open one and one new
+
+
+def test_a_one_time_item_of_another_client_is_not_found_here(hub, db, shop):
+    shop = shop[0]
+    with db.session() as s:
+        other = shops.add_client(s, name="Other", email="other@example.com")
+        line_id = invoices.one_time_items(s, shop.client_id)[0].id
+    response = hub.post(f"/clients/{other}/items/{line_id}/bill-again", {"key": "k"}, page="/")
+    assert response.status_code == 404
