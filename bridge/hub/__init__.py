@@ -12,6 +12,9 @@ from flask import Flask
 
 def init_app(app: Flask) -> None:
     """Register the Hub (after the portal, whose rate limiter it shares)."""
-    from bridge.hub import views
+    from bridge.hub import (
+        client_page,  # noqa: F401  (its routes, on the blueprint)
+        views,
+    )
 
     views.init_app(app)

@@ -344,6 +344,4 @@ def init_app(app) -> None:
     app.config["WTF_CSRF_TIME_LIMIT"] = None
     csrf.init_app(app)
     auth.login_manager.init_app(app)
-    from bridge.hub import client_page  # noqa: F401  (its routes, on bp)
-
     app.register_blueprint(bp)
