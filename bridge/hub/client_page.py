@@ -8,6 +8,7 @@ comes back as a message on the form or a notice on the page, never a 500.
 
 from __future__ import annotations
 
+from babel import Locale
 from flask import abort, current_app, redirect, request, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
@@ -23,7 +24,7 @@ from bridge.core.errors import Conflict, Invalid, NotFound
 from bridge.core.l10n import COUNTRIES
 from bridge.db import get_session
 from bridge.hub import once
-from bridge.hub.views import allowed, bp, render
+from bridge.hub.views import allowed, bp, l10n, render
 from bridge.models import CustomFieldEntity, InvoiceLine
 
 TABS = ("overview", "products", "invoices", "sites", "people", "activity")
@@ -69,7 +70,14 @@ def _client_or_404(session, client_id: int):
 
 def _form_page(form: ClientForm, client=None, errors=None, notice=None, values=None, status=200):
     session = get_session()
-    form.country.choices = [("", "—"), *((code, code) for code in sorted(COUNTRIES))]
+    names = Locale.parse(l10n().locale).territories
+    form.country.choices = [
+        ("", "—"),
+        *sorted(
+            ((code, f"{names.get(code, code)} ({code})") for code in COUNTRIES),
+            key=lambda choice: choice[1],
+        ),
+    ]
     form.role_id.choices = [(str(role.id), role.name) for role in list_roles(session)]
     fields = custom_fields.list_fields(session, CustomFieldEntity.CLIENT)
     return render(

@@ -49,7 +49,7 @@ def test_the_client_list_offers_a_new_client_and_links_each_row(hub, db):
 
 def test_adding_a_client_saves_it_and_opens_its_page(hub, db):
     form = text_of(hub.client.get("/clients/new"))
-    assert '<option value="FR">FR</option>' in form
+    assert '<option value="FR">France (FR)</option>' in form
     response = hub.post(
         "/clients/new", {**VALID, "address_line1": "1 Main St"}, page="/clients/new"
     )
