@@ -318,3 +318,16 @@ def test_a_one_time_item_of_another_client_is_not_found_here(hub, db, shop):
         line_id = invoices.one_time_items(s, shop.client_id)[0].id
     response = hub.post(f"/clients/{other}/items/{line_id}/bill-again", {"key": "k"}, page="/")
     assert response.status_code == 404
+
+
+def test_the_people_tab_lists_the_clients_users_with_its_role(hub, db, shop):
+    shop = shop[0]
+    from bridge.billing import sites
+
+    with db.session() as s:
+        client = clients.get_client(s, shop.client_id)
+        sites.add_client_user(s, client, email="baker@martin.example", name="Bea Baker")
+        role = client.role.name
+    page = text_of(hub.client.get(f"/clients/{shop.client_id}?tab=people"))
+    row = page.split("Bea Baker")[1].split("</tr>")[0]
+    assert "baker@martin.example" in row and role in row
