@@ -12,6 +12,7 @@ from flask import Flask
 
 def init_app(app: Flask) -> None:
     """Register the Hub (after the portal, whose rate limiter it shares)."""
-    from bridge.hub import bill, invoices, products, views  # noqa: F401  (each screen's routes on views.bp)
+    # Each screen's routes, on views.bp.
+    from bridge.hub import bill, client_page, invoices, products, views  # noqa: F401
 
     views.init_app(app)

@@ -288,6 +288,7 @@ def clients():
         statuses=[s.value for s in ClientStatus],
         currency=get_settings(session).currency,
         filtered=bool(text or status),
+        may_write=policy.may(current_user.principal, "clients.write"),
         active="hub.clients",
     )
 

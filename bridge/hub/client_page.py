@@ -1,0 +1,389 @@
+"""SPEC 3: the client forms (add, edit) and the client page with its tabs:
+overview, products & services, invoices, sites, people and activity.
+
+Each view calls the same domain functions as ``bridge/api/clients.py``,
+``bridge/api/site*.py`` and ``bridge/api/subscriptions.py``; a domain error
+comes back as a message on the form or a notice on the page, never a 500.
+"""
+
+from __future__ import annotations
+
+from babel import Locale
+from flask import abort, current_app, redirect, request, url_for
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from wtforms import EmailField, SelectField, StringField
+
+from bridge.auth import policy
+from bridge.billing import audit, custom_fields, invoices, renewals, subscriptions
+from bridge.billing import clients as client_book
+from bridge.billing import sites as site_book
+from bridge.billing.business import get_settings
+from bridge.billing.roles import list_roles
+from bridge.core.errors import Conflict, Invalid, NotFound
+from bridge.core.l10n import COUNTRIES
+from bridge.db import get_session
+from bridge.hub import once
+from bridge.hub.views import allowed, bp, l10n, render
+from bridge.models import CustomFieldEntity, InvoiceLine
+
+TABS = ("overview", "products", "invoices", "sites", "people", "activity")
+TEXT_FIELDS = (
+    "name",
+    "email",
+    "company",
+    "address_line1",
+    "address_line2",
+    "city",
+    "postal_code",
+    "state",
+    "country",
+)
+
+
+class ClientForm(FlaskForm):
+    """The client's details; custom fields are read from the request by key
+    (``custom-<key>``), as the business defines them."""
+
+    name = StringField()
+    email = EmailField()
+    company = StringField()
+    address_line1 = StringField()
+    address_line2 = StringField()
+    city = StringField()
+    postal_code = StringField()
+    state = StringField()
+    country = SelectField(validate_choice=False)
+    role_id = SelectField(validate_choice=False)
+
+
+class ActionForm(FlaskForm):
+    """A button that writes: only its CSRF token."""
+
+
+def _client_or_404(session, client_id: int):
+    try:
+        return client_book.get_client(session, client_id)
+    except NotFound:
+        abort(404)
+
+
+def _form_page(form: ClientForm, client=None, errors=None, notice=None, values=None, status=200):
+    session = get_session()
+    names = Locale.parse(l10n().locale).territories
+    form.country.choices = [
+        ("", "—"),
+        *sorted(
+            ((code, f"{names.get(code, code)} ({code})") for code in COUNTRIES),
+            key=lambda choice: choice[1],
+        ),
+    ]
+    form.role_id.choices = [(str(role.id), role.name) for role in list_roles(session)]
+    fields = custom_fields.list_fields(session, CustomFieldEntity.CLIENT)
+    return render(
+        "hub/client_form.html",
+        status=status,
+        form=form,
+        client=client,
+        errors=errors or {},
+        custom=fields,
+        custom_values=values if values is not None else (client.custom_fields if client else {}),
+        notice=notice,
+        active="hub.clients",
+    )
+
+
+def _submitted(form: ClientForm) -> dict:
+    """The form's values as the domain takes them."""
+    data = {key: (getattr(form, key).data or "").strip() for key in TEXT_FIELDS}
+    role = form.role_id.data
+    data["role_id"] = int(role) if role and str(role).isdigit() else None
+    data["custom_fields"] = {
+        field.key: request.form.get(f"custom-{field.key}", "").strip()
+        for field in custom_fields.list_fields(get_session(), CustomFieldEntity.CLIENT)
+    }
+    return data
+
+
+def _field_errors(error: Invalid) -> dict:
+    """The domain's ``fields`` flattened: ``custom_fields`` nests by key."""
+    errors: dict[str, list[str]] = {}
+    for key, messages in (error.fields or {}).items():
+        if key == "custom_fields" and isinstance(messages, dict):
+            for custom_key, custom_messages in messages.items():
+                errors[f"custom-{custom_key}"] = list(custom_messages)
+        else:
+            errors[key] = list(messages)
+    return errors
+
+
+@bp.route("/clients/new", methods=["GET", "POST"])
+@allowed("clients.write")
+def client_new():
+    form = ClientForm()
+    if request.method == "GET":
+        return _form_page(form)
+    data = _submitted(form)
+    session = get_session()
+    try:
+        client = client_book.create_client(session, **data)
+    except Invalid as error:
+        session.rollback()
+        return _form_page(
+            form, errors=_field_errors(error), values=data["custom_fields"], status=422
+        )
+    except Conflict as error:
+        session.rollback()
+        return _form_page(
+            form, errors={"email": [str(error)]}, values=data["custom_fields"], status=409
+        )
+    session.commit()
+    return redirect(url_for("hub.client_page", client_id=client.id))
+
+
+@bp.route("/clients/<int:client_id>/edit", methods=["GET", "POST"])
+@allowed("clients.write")
+def client_edit(client_id: int):
+    session = get_session()
+    client = _client_or_404(session, client_id)
+    if request.method == "GET":
+        form = ClientForm(obj=client)
+        form.role_id.data = str(client.role_id)
+        return _form_page(form, client=client)
+    form = ClientForm()
+    data = _submitted(form)
+    if data["role_id"] is None:
+        data.pop("role_id")
+    try:
+        client_book.update_client(session, client, data)
+        session.flush()
+    except Invalid as error:
+        session.rollback()
+        client = _client_or_404(session, client_id)
+        return _form_page(
+            form,
+            client=client,
+            errors=_field_errors(error),
+            values=data["custom_fields"],
+            status=422,
+        )
+    except Conflict as error:
+        session.rollback()
+        client = _client_or_404(session, client_id)
+        return _form_page(
+            form,
+            client=client,
+            errors={"email": [str(error)]},
+            values=data["custom_fields"],
+            status=409,
+        )
+    session.commit()
+    return redirect(url_for("hub.client_page", client_id=client.id))
+
+
+# The client page -------------------------------------------------------------------
+
+
+def _invoice_link(invoice_id: int) -> str:
+    try:
+        return url_for("hub.invoice", invoice_id=invoice_id)
+    except Exception:  # the invoice screen is another helper's: a plain path
+        return f"/invoices/{invoice_id}"
+
+
+def _tab_data(session, client, tab: str) -> dict:
+    if tab == "products":
+        current = subscriptions.list_subscriptions(
+            session, client_id=client.id, statuses=subscriptions.CURRENT, per_page=100
+        )
+        inactive = subscriptions.list_subscriptions(
+            session, client_id=client.id, statuses=subscriptions.INACTIVE, per_page=100
+        )
+        return {
+            "current": current.items,
+            "inactive": inactive.items,
+            "one_time": invoices.one_time_items(session, client.id),
+            "renewable": subscriptions.RENEWABLE,
+            "new_key": once.new_key,
+        }
+    if tab == "invoices":
+        return {"invoices": invoices.list_invoices(session, client_id=client.id, per_page=100)}
+    if tab == "sites":
+        return {
+            "scans": {
+                site.id: site_book.seo_scan_view(site_book.latest_seo_scan(session, site))
+                for site in client.sites
+            }
+        }
+    if tab == "people":
+        return {"people": site_book.list_client_users(session, client)}
+    if tab == "activity":
+        if not policy.may(current_user.principal, "audit.read"):
+            return {"entries": None}
+        return {"entries": audit.entries_page(session, client_id=client.id, per_page=100)}
+    return {}
+
+
+def _page(client_id: int, tab: str, status: int = 200, **extra):
+    session = get_session()
+    client = _client_or_404(session, client_id)
+    return render(
+        "hub/client_page.html",
+        status=status,
+        client=client,
+        tab=tab,
+        tabs=TABS,
+        unpaid=invoices.unpaid_count(session, client.id),
+        currency=get_settings(session).currency,
+        action_form=ActionForm(),
+        invoice_link=_invoice_link,
+        may=lambda action: policy.may(current_user.principal, action),
+        custom=custom_fields.list_fields(session, CustomFieldEntity.CLIENT),
+        active="hub.clients",
+        **_tab_data(session, client, tab),
+        **extra,
+    )
+
+
+@bp.get("/clients/<int:client_id>")
+@allowed("clients.read")
+def client_page(client_id: int):
+    tab = request.args.get("tab", "overview")
+    if tab not in TABS:
+        tab = "overview"
+    return _page(client_id, tab)
+
+
+def _subscription_of(session, client_id: int, subscription_id: int):
+    try:
+        subscription = subscriptions.get_subscription(session, subscription_id)
+    except NotFound:
+        abort(404)
+    if subscription.client_id != client_id:
+        abort(404)
+    return subscription
+
+
+@bp.post("/clients/<int:client_id>/subscriptions/<int:subscription_id>/<action>")
+@allowed("subscriptions.write")
+def client_subscription(client_id: int, subscription_id: int, action: str):
+    """Cancel now, cancel at the period end, resume (undo the scheduled
+    cancel) or reactivate (a new invoice; the subscription starts when paid)."""
+    if action not in ("cancel", "cancel-at-period-end", "resume", "reactivate"):
+        abort(404)
+    session = get_session()
+    subscription = _subscription_of(session, client_id, subscription_id)
+    try:
+        if action == "resume":
+            subscriptions.undo_cancel(session, subscription)
+        elif action == "reactivate":
+            return _once(session, client_id, lambda: renewals.reactivate(session, subscription))
+        else:
+            subscriptions.cancel(
+                session, subscription, at_period_end=action == "cancel-at-period-end"
+            )
+    except (Invalid, Conflict) as error:
+        session.rollback()
+        return _page(client_id, "products", status=409, notice=str(error))
+    session.commit()
+    return redirect(url_for("hub.client_page", client_id=client_id, tab="products"))
+
+
+def _once(session, client_id: int, make_invoice):
+    """Make an invoice once per form (its hidden ``key``), then open it."""
+    key = (request.form.get("key") or "").strip()
+    if not key or len(key) > once.MAX_KEY:
+        abort(400)
+    seen = once.claim(session, current_user.user_id, key)
+    if seen is not None:
+        # Sent again: where the first went (or, while it still runs, the
+        # client's products, where its result will show).
+        return redirect(seen or url_for("hub.client_page", client_id=client_id, tab="products"))
+    invoice = make_invoice()
+    location = _invoice_link(invoice.id)
+    once.done(session, current_user.user_id, key, location)
+    session.commit()
+    return redirect(location)
+
+
+@bp.post("/clients/<int:client_id>/items/<int:line_id>/bill-again")
+@allowed("invoices.write")
+def client_bill_again(client_id: int, line_id: int):
+    """A new draft for a one-time item billed before; opens the draft."""
+    session = get_session()
+    line = session.get(InvoiceLine, line_id)
+    if line is None or line.invoice.client_id != client_id:
+        abort(404)
+    try:
+        return _once(session, client_id, lambda: invoices.bill_again(session, line))
+    except (Invalid, Conflict) as error:
+        session.rollback()
+        return _page(client_id, "products", status=409, notice=str(error))
+
+
+def _secret_box():
+    return current_app.extensions["bridge.secret_box"]
+
+
+@bp.post("/clients/<int:client_id>/sites")
+@allowed("sites.write")
+def client_site_new(client_id: int):
+    """Add a site; its secret is shown on this answer only."""
+    session = get_session()
+    client = _client_or_404(session, client_id)
+    name = (request.form.get("name") or "").strip()
+    url = (request.form.get("url") or "").strip()
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    try:
+        site, secret = client_book.create_site(session, _secret_box(), client, name=name, url=url)
+        session.flush()
+    except (Invalid, Conflict) as error:
+        session.rollback()
+        errors = _field_errors(error) if isinstance(error, Invalid) else {"url": [str(error)]}
+        return _page(
+            client_id,
+            "sites",
+            status=422,
+            site_errors=errors,
+            site_values={"name": name, "url": url},
+        )
+    session.commit()
+    return _page(client_id, "sites", secret={"site_id": site.id, "value": secret})
+
+
+def _site_of(session, client_id: int, site_id: int):
+    try:
+        return client_book.get_site(session, site_id, client_id=client_id)
+    except NotFound:
+        abort(404)
+
+
+@bp.post("/clients/<int:client_id>/sites/<int:site_id>/rotate")
+@allowed("sites.write")
+def client_site_rotate(client_id: int, site_id: int):
+    """A new secret for the site (the old one stops working), shown once."""
+    session = get_session()
+    site = _site_of(session, client_id, site_id)
+    secret = client_book.rotate_site_secret(session, _secret_box(), site)
+    session.commit()
+    return _page(client_id, "sites", secret={"site_id": site.id, "value": secret})
+
+
+@bp.post("/clients/<int:client_id>/sites/<int:site_id>/connect-code")
+@allowed("sites.write")
+def client_site_connect_code(client_id: int, site_id: int):
+    """A one-time code to paste into the site's plugin, shown once."""
+    session = get_session()
+    site = _site_of(session, client_id, site_id)
+    try:
+        row, code = site_book.create_connect_code(session, site)
+    except Conflict as error:
+        session.rollback()
+        return _page(client_id, "sites", status=409, notice=str(error))
+    session.commit()
+    return _page(
+        client_id,
+        "sites",
+        connect={"site_id": site.id, "value": code, "expires_at": row.expires_at},
+    )
