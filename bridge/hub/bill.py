@@ -8,34 +8,31 @@ back once shown: the totals are the ones the saved invoice will have, and a
 client looked at but not billed leaves no stray draft behind. Only *save* and
 *send* commit.
 
-*Save* and *send* carry the form's idempotency key (a uuid made when the form
-was first shown). The key is written to ``idempotency_keys`` (scope
-``hub:user:<id>``) in the same transaction as the invoice, before the work:
-a second submit with the key waits on the unique index (PostgreSQL) or finds
-the row, and goes to the invoice the first made instead of billing twice.
+*Save* and *send* carry the form's key (a uuid made when the form was first
+shown), claimed with ``bridge.hub.once`` in the same transaction as the
+invoice, before the work: a second submit with the key waits on the unique
+index (PostgreSQL) or finds the row, and goes to the invoice the first made
+instead of billing twice.
 """
 
 from __future__ import annotations
 
-import json
 import uuid
 
 from flask import Response, redirect, request
 from flask_login import current_user
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
 from bridge.billing import catalog, invoices
 from bridge.billing import clients as client_book
 from bridge.billing.business import get_settings
 from bridge.billing.invoices import Item
-from bridge.core import clock
 from bridge.core.errors import Conflict, Invalid, NotFound
 from bridge.core.l10n import LANGUAGES
 from bridge.db import get_session
+from bridge.hub import once
 from bridge.hub.forms import BillForm
 from bridge.hub.views import allowed, bp, l10n, render
-from bridge.models import CatalogStatus, IdempotencyKey, InvoiceStatus
+from bridge.models import CatalogStatus, InvoiceStatus
 from bridge.pdf import invoice_pdf
 
 MAX_CLIENTS = 1000
@@ -152,37 +149,6 @@ def _build(session, form: BillForm, draft):
     )
 
 
-def _replayed(session, key: str) -> str | None:
-    """Where the first submit with ``key`` went, if it did."""
-    row = session.scalar(
-        select(IdempotencyKey).where(IdempotencyKey.scope == _scope(), IdempotencyKey.key == key)
-    )
-    if row is None or not row.response_headers:
-        return None
-    return json.loads(row.response_headers).get("Location")
-
-
-def _scope() -> str:
-    return f"hub:user:{current_user.user_id}"
-
-
-def _claim(session, key: str) -> IdempotencyKey | None:
-    """The key's row, inserted before the work (``None``: already used)."""
-    row = IdempotencyKey(
-        scope=_scope(),
-        key=key,
-        request_hash="hub.bill",
-        status="in_progress",
-        created_at=clock.now(),
-    )
-    try:
-        with session.begin_nested():
-            session.add(row)
-    except IntegrityError:
-        return None
-    return row
-
-
 def _flow(draft_id: int | None):
     session = get_session()
     draft = None
@@ -250,15 +216,12 @@ def _invalid(exc) -> Invalid:
 
 
 def _commit(session, form: BillForm, draft, *, send: bool):
-    key = form.key.data
-    done = _replayed(session, key)
-    if done:
-        return redirect(done, 303)
-    row = _claim(session, key)
-    if row is None:
+    key = (form.key.data or "").strip()
+    seen = once.claim(session, current_user.user_id, key)
+    if seen is not None:
+        # Sent again: where the first went (or, while it still runs, a new form).
         session.rollback()
-        done = _replayed(session, key)
-        return redirect(done or "/bill", 303)
+        return redirect(seen or "/bill", 303)
     try:
         invoice = _build(session, form, draft)
         if send:
@@ -269,9 +232,7 @@ def _commit(session, form: BillForm, draft, *, send: bool):
     except Conflict as exc:
         session.rollback()
         return _show_form(form, draft, status=409, notices=[exc.message])
-    row.status = "done"
-    row.response_status = 303
-    row.response_headers = json.dumps({"Location": invoice_path(invoice.id)})
+    once.done(session, current_user.user_id, key, invoice_path(invoice.id))
     session.commit()
     return redirect(invoice_path(invoice.id), 303)
 

@@ -10,14 +10,12 @@ twice records once (the second time says it was already done).
 
 from __future__ import annotations
 
-import hashlib
 import re
 import uuid
 from datetime import datetime, time
 
 from flask import Response, current_app, flash, redirect, request, url_for
 from flask_login import current_user
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from bridge.auth import policy
@@ -27,9 +25,10 @@ from bridge.billing.schedule import business_zone
 from bridge.core import clock, money
 from bridge.core.errors import DomainError, NotFound, Unavailable
 from bridge.db import get_session
+from bridge.hub import once
 from bridge.hub.forms import ActionForm, OfflinePaymentForm, RefundForm
 from bridge.hub.views import _, allowed, bp, render
-from bridge.models import IdempotencyKey, InvoiceStatus, PaymentMethod
+from bridge.models import InvoiceStatus, PaymentMethod
 from bridge.payments.gateways import payment_gateway
 from bridge.payments.stripe.client import api_base_from
 from bridge.pdf import invoice_pdf
@@ -228,27 +227,15 @@ def invoice_delete(invoice_id: int):
     return redirect(url_for("hub.invoice_list"), 303)
 
 
-def _first_time(session, key: str, what: str) -> bool:
+def _first_time(session, key: str, invoice_id: int) -> bool:
     """Keep the form's key with the work (call it under the invoice's lock):
     False when the key was already used, so the form is not acted on twice."""
-    scope = f"hub:user:{current_user.user_id}"
-    key = (key or "").strip()[:255] or str(uuid.uuid4())
-    exists = session.scalar(
-        select(IdempotencyKey.id).where(IdempotencyKey.scope == scope, IdempotencyKey.key == key)
-    )
-    if exists is not None:
+    key = (key or "").strip()
+    if not key or len(key) > once.MAX_KEY:
+        key = once.new_key()  # a form without its key is acted on, unguarded
+    if once.claim(session, current_user.user_id, key) is not None:
         return False
-    session.add(
-        IdempotencyKey(
-            scope=scope,
-            key=key,
-            request_hash=hashlib.sha256(what.encode()).hexdigest(),
-            status="done",
-            response_status=303,
-            created_at=clock.now(),
-        )
-    )
-    session.flush()
+    once.done(session, current_user.user_id, key, url_for("hub.invoice", invoice_id=invoice_id))
     return True
 
 
@@ -282,7 +269,7 @@ def invoice_payment(invoice_id: int):
         if form.received_on.data != today:
             received_at = datetime.combine(form.received_on.data, time(12), zone)
     try:
-        if not _first_time(session, form.key.data, f"payment:{invoice.id}"):
+        if not _first_time(session, form.key.data, invoice.id):
             session.rollback()
             flash(_("This payment was already recorded."))
             return redirect(url_for("hub.invoice", invoice_id=invoice_id), 303)
@@ -330,7 +317,7 @@ def invoice_refund(invoice_id: int):
     reason = (form.reason.data or "").strip()
     try:
         invoices.require_creditable(invoice, amount)
-        if not _first_time(session, form.key.data, f"refund:{invoice.id}"):
+        if not _first_time(session, form.key.data, invoice.id):
             session.rollback()
             flash(_("This refund was already made."))
             return redirect(url_for("hub.invoice", invoice_id=invoice_id), 303)
@@ -363,12 +350,5 @@ def invoice_refund(invoice_id: int):
 def _forget_key(session, key: str) -> None:
     """A refund that failed after committing its key (the gateway commits
     before asking Stripe) gives the key back, so the form can be sent again."""
-    from sqlalchemy import delete
-
-    session.execute(
-        delete(IdempotencyKey).where(
-            IdempotencyKey.scope == f"hub:user:{current_user.user_id}",
-            IdempotencyKey.key == (key or "").strip()[:255],
-        )
-    )
+    once.forget(session, current_user.user_id, (key or "").strip())
     session.commit()

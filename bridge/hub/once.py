@@ -1,5 +1,6 @@
-"""Forms that make an invoice act once per form (reactivate a subscription,
-bill a one-time item again).
+"""Forms that act once per form: those that make an invoice (bill client,
+reactivate a subscription, bill a one-time item again) or move money (an
+offline payment, a refund).
 
 The form carries a key (a uuid made when the page was rendered). The view
 claims the key in the same transaction as its work (a row of
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -48,19 +49,20 @@ def claim(session: Session, user_id: int, key: str) -> str | None:
     row = _row(session, user_id, key)
     if row is not None:
         return row.response_body if row.status == DONE else IN_USE
-    session.add(
-        IdempotencyKey(
-            scope=_scope(user_id),
-            key=key,
-            request_hash="hub-form",
-            status=IN_PROGRESS,
-            created_at=clock.now(),
-        )
-    )
     try:
-        session.flush()
+        # A savepoint: a request racing ours waits on the unique key, and on
+        # losing, only the insert is undone (row locks taken before stay).
+        with session.begin_nested():
+            session.add(
+                IdempotencyKey(
+                    scope=_scope(user_id),
+                    key=key,
+                    request_hash="hub-form",
+                    status=IN_PROGRESS,
+                    created_at=clock.now(),
+                )
+            )
     except IntegrityError:  # another request took it first, and committed
-        session.rollback()
         row = _row(session, user_id, key)
         return row.response_body if row is not None and row.status == DONE else IN_USE
     return None
@@ -72,3 +74,13 @@ def done(session: Session, user_id: int, key: str, location: str) -> None:
     row.status = DONE
     row.response_status = 303
     row.response_body = location
+
+
+def forget(session: Session, user_id: int, key: str) -> None:
+    """Give the key back (the work it guarded failed after a commit), so the
+    same form can be sent again. The caller commits."""
+    session.execute(
+        delete(IdempotencyKey).where(
+            IdempotencyKey.scope == _scope(user_id), IdempotencyKey.key == key
+        )
+    )
