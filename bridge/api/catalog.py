@@ -18,12 +18,11 @@ from bridge.models import CatalogStatus, IntervalUnit, PlanKind, ProductCategory
 blp = Blueprint("catalog", __name__, url_prefix="/api/v1", description="Products, plans, taxes")
 blp.before_request(require_token)
 
-IMAGE_MAX = 512 * 1024
 MAX_AMOUNT = money.MAX_AMOUNT
 
 
 def image_limit() -> int:
-    return min(IMAGE_MAX, current_app.config["MAX_IMAGE_BYTES"])
+    return catalog.image_limit(current_app.config["MAX_IMAGE_BYTES"])
 
 
 class ImageInfoSchema(Schema):
@@ -71,7 +70,7 @@ class ProductSchema(Schema):
 class ProductWriteSchema(Schema):
     name = Text(max_length=200, required=True)
     description = Text(max_length=5000, multiline=True)
-    image = Base64Bytes(max_bytes=IMAGE_MAX, allow_none=True)
+    image = Base64Bytes(max_bytes=catalog.PRODUCT_IMAGE_MAX, allow_none=True)
     category = fields.Enum(
         ProductCategory,
         by_value=True,
@@ -82,7 +81,7 @@ class ProductWriteSchema(Schema):
 class ProductPatchSchema(Schema):
     name = Text(max_length=200)
     description = Text(max_length=5000, multiline=True)
-    image = Base64Bytes(max_bytes=IMAGE_MAX, allow_none=True)
+    image = Base64Bytes(max_bytes=catalog.PRODUCT_IMAGE_MAX, allow_none=True)
     category = fields.Enum(
         ProductCategory,
         by_value=True,
@@ -117,14 +116,14 @@ class PlanWriteSchema(PlanTermsSchema):
     name = Text(max_length=200, required=True)
     kind = fields.Enum(PlanKind, by_value=True, required=True)
     amount = Integer(minimum=0, maximum=MAX_AMOUNT, required=True)
-    image = Base64Bytes(max_bytes=IMAGE_MAX, allow_none=True)
+    image = Base64Bytes(max_bytes=catalog.PRODUCT_IMAGE_MAX, allow_none=True)
 
 
 class PlanPatchSchema(PlanTermsSchema):
     """Name and image change; the terms are accepted only unchanged (else 409)."""
 
     name = Text(max_length=200)
-    image = Base64Bytes(max_bytes=IMAGE_MAX, allow_none=True)
+    image = Base64Bytes(max_bytes=catalog.PRODUCT_IMAGE_MAX, allow_none=True)
 
 
 class PlanDuplicateSchema(PlanTermsSchema):

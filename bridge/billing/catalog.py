@@ -35,6 +35,16 @@ MAX_INTERVAL_COUNT = {
     IntervalUnit.YEAR: 3,
 }
 MAX_BILLING_CYCLES = 1000
+# A product image is at most this large, or the app's own limit if smaller.
+PRODUCT_IMAGE_MAX = 512 * 1024
+
+
+def image_limit(app_limit: int) -> int:
+    """The largest product image accepted, in bytes (``app_limit``: the
+    app's ``MAX_IMAGE_BYTES``)."""
+    return min(PRODUCT_IMAGE_MAX, app_limit)
+
+
 PLAN_TERMS = ("kind", "amount", "interval_unit", "interval_count", "billing_cycles")
 
 

@@ -14,7 +14,7 @@ daylight saving time did in between. Results are UTC.
 from __future__ import annotations
 
 import calendar
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from bridge.models import IntervalUnit
@@ -36,6 +36,16 @@ def local_date(moment: datetime, tz: ZoneInfo | None = None) -> date:
     if moment.tzinfo is None:
         raise ValueError("local_date takes an aware datetime")
     return moment.astimezone(tz or UTC).date()
+
+
+def instant_on(day: date, now: datetime, tz: ZoneInfo | None = None) -> datetime:
+    """An instant for something known only by its local calendar ``day`` (a
+    payment received that day): ``now`` when ``day`` is today in ``tz``
+    (default UTC), else noon that day, in UTC (noon keeps the day whatever
+    the DST offset)."""
+    if day == local_date(now, tz):
+        return now
+    return datetime.combine(day, time(12), tz or UTC).astimezone(UTC)
 
 
 def add_local_days(moment: datetime, days: int, tz: ZoneInfo | None = None) -> datetime:

@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import datetime, time
 
 from flask import Response, current_app, flash, redirect, request, url_for
 from flask_login import current_user
 from sqlalchemy.exc import IntegrityError
 
 from bridge.auth import policy
-from bridge.billing import audit, invoices, subscriptions
+from bridge.billing import audit, invoices, periods, subscriptions
 from bridge.billing.gateway import PaymentGateway
 from bridge.billing.schedule import business_zone
 from bridge.core import clock, money
@@ -116,7 +115,7 @@ def _invoice_page(invoice, status: int = 200, payment_form=None, refund_form=Non
         payment_form.key.data = str(uuid.uuid4())
         if invoice.amount_due > 0:
             payment_form.amount.data = str(money.to_decimal(invoice.amount_due, invoice.currency))
-        payment_form.received_on.data = clock.now().astimezone(business_zone(session)).date()
+        payment_form.received_on.data = periods.local_date(clock.now(), business_zone(session))
     if refund_form is None:
         refund_form = RefundForm()
         refund_form.key.data = str(uuid.uuid4())
@@ -264,10 +263,7 @@ def invoice_payment(invoice_id: int):
     invoice = _get(invoice_id, lock=True)
     received_at = None
     if form.received_on.data is not None:
-        zone = business_zone(session)
-        today = clock.now().astimezone(zone).date()
-        if form.received_on.data != today:
-            received_at = datetime.combine(form.received_on.data, time(12), zone)
+        received_at = periods.instant_on(form.received_on.data, clock.now(), business_zone(session))
     try:
         if not _first_time(session, form.key.data, invoice.id):
             session.rollback()

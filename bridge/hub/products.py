@@ -22,11 +22,9 @@ from bridge.hub.forms import PlanForm, ProductEditForm, ProductForm, SwitchForm,
 from bridge.hub.views import allowed, bp, render
 from bridge.models import CatalogStatus, IntervalUnit, PlanKind
 
-IMAGE_MAX = 512 * 1024
-
 
 def _image_limit() -> int:
-    return min(IMAGE_MAX, current_app.config["MAX_IMAGE_BYTES"])
+    return catalog.image_limit(current_app.config["MAX_IMAGE_BYTES"])
 
 
 def _image(field) -> bytes | None:

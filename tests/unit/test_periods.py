@@ -102,3 +102,19 @@ def test_periods_strictly_increase(anchor, unit, count, index):
 def test_monthly_periods_are_between_28_and_31_days_per_month(anchor, count, index):
     start, end = period(anchor, IntervalUnit.MONTH, count, index)
     assert 28 * count <= (end - start).days <= 31 * count
+
+
+def test_a_day_known_only_by_its_date_is_now_when_today_else_local_noon():
+    from datetime import date
+    from zoneinfo import ZoneInfo
+
+    from bridge.billing.periods import instant_on
+
+    paris = ZoneInfo("Europe/Paris")
+    now = datetime(2026, 3, 28, 23, 30, tzinfo=UTC)  # already the 29th in Paris
+    assert instant_on(date(2026, 3, 29), now, paris) == now
+    # Noon on the day DST starts in Paris is 10:00 UTC, still that day.
+    assert instant_on(date(2026, 3, 29), datetime(2026, 4, 2, tzinfo=UTC), paris) == datetime(
+        2026, 3, 29, 10, tzinfo=UTC
+    )
+    assert instant_on(date(2026, 3, 28), now, paris) == datetime(2026, 3, 28, 11, tzinfo=UTC)
