@@ -13,6 +13,6 @@ from flask import Flask
 def init_app(app: Flask) -> None:
     """Register the Hub (after the portal, whose rate limiter it shares)."""
     # Each screen's routes, on views.bp.
-    from bridge.hub import bill, client_page, invoices, products, views  # noqa: F401
+    from bridge.hub import bill, client_page, invoices, products, setup, views  # noqa: F401
 
     views.init_app(app)

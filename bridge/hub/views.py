@@ -67,7 +67,6 @@ def _(message: str) -> str:
 # so on a page of their own (and what to use meanwhile).
 COMING = {
     "roles": (_("Roles"), "/api/v1/roles"),
-    "setup": (_("Setup"), "/api/v1/settings"),
 }
 
 NAV = [
@@ -77,6 +76,7 @@ NAV = [
     ("hub.invoice_list", {}, _("Invoices")),
     ("hub.subscription_list", {}, _("Subscriptions")),
     *(("hub.coming", {"section": key}, title) for key, (title, _api) in COMING.items()),
+    ("hub.setup", {}, _("Setup")),
 ]
 
 
