@@ -16,6 +16,9 @@ from tests.wordpress.conftest import JANE, system_role, use_role
 pytestmark = pytest.mark.slow  # WordPress on PHP and a browser
 
 WAIT_MS = 20_000
+# Logging in is WordPress's own work (its password check, session tokens in
+# MariaDB, the first admin page); on a loaded machine it takes its time.
+LOGIN_WAIT_MS = 60_000
 
 
 @pytest.fixture(scope="module")
@@ -34,11 +37,7 @@ def test_client_user_pays_from_the_billing_page(browser, connected, wordpress, b
     errors = []
     page.on("pageerror", lambda e: errors.append(str(e)))
     try:
-        page.goto(f"{wordpress.url}/wp-login.php")
-        page.fill("#user_login", JANE[0])
-        page.fill("#user_pass", JANE[1])
-        page.click("#wp-submit")
-        page.wait_for_url("**/wp-admin/**", timeout=WAIT_MS)
+        log_in(page, wordpress, *JANE[:2])
 
         # The menu leads to Billing, which shows the unpaid badge. (The first
         # page after login spent its one bridge call on the user's access.)
@@ -66,3 +65,31 @@ def test_client_user_pays_from_the_billing_page(browser, connected, wordpress, b
         assert errors == []
     finally:
         context.close()
+
+
+def log_in(page, wordpress, user: str, password: str) -> None:
+    """Log in through WordPress's own form. When WordPress does not land on
+    wp-admin, the failure says why: the form's error, the PHP server's log."""
+    page.goto(f"{wordpress.url}/wp-login.php")
+    page.fill("#user_login", user)
+    page.fill("#user_pass", password)
+    try:
+        with page.expect_navigation(timeout=LOGIN_WAIT_MS):
+            page.click("#wp-submit")
+    except Exception as error:  # a timeout: say what WordPress was doing
+        pytest.fail(f"no page after logging in ({error}); {_login_state(page, wordpress)}")
+    if "/wp-admin/" not in page.url:
+        pytest.fail(f"logging in did not reach wp-admin; {_login_state(page, wordpress)}")
+
+
+def _login_state(page, wordpress) -> str:
+    error = page.locator("#login_error")
+    message = error.inner_text() if error.count() else "(no login error shown)"
+    server_log = wordpress.server_log.read_text(errors="replace").splitlines()[-30:]
+    debug_log = wordpress.debug_lines()[-30:]
+    return (
+        f"at {page.url}: {message}\nPHP server log:\n"
+        + "\n".join(server_log)
+        + "\nWordPress debug log:\n"
+        + "\n".join(debug_log)
+    )
