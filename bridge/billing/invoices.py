@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
-from bridge.billing import audit, numbering, subscriptions
+from bridge.billing import audit, numbering, reminders, subscriptions
 from bridge.billing.business import get_settings, require_currency
 from bridge.billing.periods import add_local_days, local_date
 from bridge.billing.schedule import zone
@@ -174,8 +174,13 @@ def available_actions(invoice: Invoice) -> list[str]:
     actions = []
     if invoice.status in (InvoiceStatus.OPEN, InvoiceStatus.UNCOLLECTIBLE):
         actions.append("record_payment")
-        if invoice.amount_paid == 0:
-            actions.append("void")
+    if reminders.can_remind(invoice):
+        actions.append("remind")
+    if (
+        invoice.status in (InvoiceStatus.OPEN, InvoiceStatus.UNCOLLECTIBLE)
+        and not invoice.amount_paid
+    ):
+        actions.append("void")
     if invoice.status == InvoiceStatus.OPEN:
         actions.append("mark_uncollectible")
     if refundable(invoice) > 0:

@@ -126,6 +126,12 @@ class ActionForm(FlaskForm):
     """A button that changes an invoice (send, delete, void...): only the token."""
 
 
+class RemindForm(FlaskForm):
+    """Send a payment reminder; ``key`` makes a double submit send one email."""
+
+    key = HiddenField()
+
+
 class OfflinePaymentForm(FlaskForm):
     """A payment received outside Stripe; ``key`` makes a double submit record once."""
 
