@@ -192,6 +192,11 @@ def delete_client(session: Session, client: Client) -> None:
     session.delete(client)
 
 
+def client_count(session: Session) -> int:
+    """How many clients the business has (``count(*)`` over an index)."""
+    return session.scalar(select(func.count()).select_from(Client)) or 0
+
+
 def list_clients(
     session: Session,
     *,
