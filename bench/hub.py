@@ -31,7 +31,10 @@ What it does:
    - invoices, page 1 and random pages; filtered by status (open); one
      client's invoices (the client page's *invoices* tab next to
      ``/api/v1/invoices?client_id=``).
-4. Prints p50 / p95 / max in ms, the ratio Hub p50 / API p50, the SQL
+4. Prints how busy the machine was (load average: other processes take
+   CPU from the app and PostgreSQL, and the times grow with them; the ratio
+   Hub / API travels better), p50 / p95 / max in ms, the ratio Hub p50 /
+   API p50, the SQL
    statements per page (small and full business), and checks the targets:
    every Hub list page p95 < 50 ms, and the same number of statements with
    10 clients as with ``--clients``, on page 1 as on a later page. Drops the
@@ -42,6 +45,7 @@ What it does:
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import re
 import secrets
@@ -369,6 +373,8 @@ def main(argv: list[str] | None = None) -> int:
         admin.dispose()
 
     print()
+    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
+    print(f"machine:    {os.cpu_count()} cores, load average {load} (1, 5, 15 min) at the end")
     print(
         f"{'page (Hub vs API, same query)':<46}{'runs':>5}{'Hub p50':>9}{'Hub p95':>9}"
         f"{'Hub max':>9}{'API p50':>9}{'API p95':>9}{'Hub/API':>9}"
