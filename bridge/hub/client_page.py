@@ -24,7 +24,7 @@ from bridge.core.errors import Conflict, Invalid, NotFound
 from bridge.core.l10n import COUNTRIES
 from bridge.db import get_session
 from bridge.hub import once
-from bridge.hub.views import allowed, bp, l10n, render
+from bridge.hub.views import allowed, bp, l10n, readable_log, render
 from bridge.models import CustomFieldEntity, InvoiceLine
 
 TABS = ("overview", "products", "invoices", "sites", "people", "activity")
@@ -220,7 +220,8 @@ def _tab_data(session, client, tab: str) -> dict:
     if tab == "activity":
         if not policy.may(current_user.principal, "audit.read"):
             return {"entries": None}
-        return {"entries": audit.entries_page(session, client_id=client.id, per_page=100)}
+        entries = audit.entries_page(session, client_id=client.id, per_page=100)
+        return {"entries": entries, "sentences": readable_log(entries.items)}
     return {}
 
 
