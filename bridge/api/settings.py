@@ -20,7 +20,7 @@ blp = Blueprint(
 )
 blp.before_request(require_token)
 
-LOGO_MAX = 512 * 1024
+LOGO_MAX = business.LOGO_MAX
 
 
 class LogoInfoSchema(Schema):
@@ -170,7 +170,7 @@ class Logo(MethodView):
         authorize("settings.write")
         session = get_session()
         settings = business.set_logo(
-            session, args["data"], min(LOGO_MAX, current_app.config["MAX_IMAGE_BYTES"])
+            session, args["data"], business.logo_limit(current_app.config["MAX_IMAGE_BYTES"])
         )
         session.commit()
         return settings

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from bridge.billing import numbering
 from bridge.billing.custom_fields import validate_values
 from bridge.billing.validation import (
+    HEX_COLOR,
     check_country,
     check_email,
     check_hex_color,
@@ -53,6 +54,9 @@ PROFILE_FIELDS = (
 DESCRIPTOR_FORBIDDEN = set("<>\\'\"*")
 # Every language with a catalogue (bridge.core.l10n).
 INVOICE_LANGUAGES = LANGUAGES
+# The largest logo accepted, whatever the image limit of the configuration.
+LOGO_MAX = 512 * 1024
+DEFAULT_BRAND_COLOR = "#2563eb"
 
 
 def get_settings(session: Session) -> BusinessSettings:
@@ -180,6 +184,36 @@ def update_settings(session: Session, changes: dict) -> BusinessSettings:
         setattr(settings, key, value)
     settings.updated_at = clock.now()
     return settings
+
+
+def logo_limit(max_image_bytes: int) -> int:
+    """The size a logo may have: the configured image limit, at most
+    ``LOGO_MAX`` (every layer that takes a logo asks here)."""
+    return min(LOGO_MAX, max_image_bytes)
+
+
+def invoice_brand_color(settings: BusinessSettings) -> str:
+    """The colour invoices and the hosted page are drawn in: the brand
+    colour while invoices show it, else the default."""
+    color = settings.brand_color or ""
+    if not settings.invoice_show_brand_color or not HEX_COLOR.match(color):
+        return DEFAULT_BRAND_COLOR
+    return color
+
+
+def text_color_on(color: str) -> str:
+    """Black or white, whichever reads better on ``color`` (#rrggbb), by
+    WCAG relative luminance."""
+
+    def channel(hex_pair: str) -> float:
+        value = int(hex_pair, 16) / 255
+        return value / 12.92 if value <= 0.03928 else ((value + 0.055) / 1.055) ** 2.4
+
+    red, green, blue = (channel(color[i : i + 2]) for i in (1, 3, 5))
+    luminance = 0.2126 * red + 0.7152 * green + 0.0722 * blue
+    # Contrast with white (1.05 / (L + 0.05)) beats contrast with black
+    # ((L + 0.05) / 0.05) exactly when L is below about 0.179.
+    return "#ffffff" if luminance < 0.179 else "#111827"
 
 
 def set_logo(session: Session, data: bytes, max_bytes: int) -> BusinessSettings:

@@ -151,3 +151,84 @@ class RefundForm(FlaskForm):
     amount = StringField()
     reason = StringField(validators=[Length(max=500)])
     refund_to_card = BooleanField()
+
+
+# Setup: billing account, payment preferences, company & branding, invoices ----------
+
+_descriptor = _("5 to 22 characters.")
+_days = _("A whole number of days from 0 to 365.")
+
+
+class StripeKeysForm(FlaskForm):
+    """Connect Stripe: the keys are verified with Stripe before being stored."""
+
+    secret_key = PasswordField(
+        validators=[InputRequired(message=_required), Length(max=255, message=_too_long)]
+    )
+    publishable_key = StringField(
+        validators=[InputRequired(message=_required), Length(max=255, message=_too_long)]
+    )
+    webhook_secret = PasswordField(
+        validators=[InputRequired(message=_required), Length(max=200, message=_too_long)]
+    )
+
+
+class DisconnectForm(FlaskForm):
+    """Back to offline payments only, once the box is ticked."""
+
+    confirm = BooleanField(validators=[InputRequired(message=_("Tick the box to confirm."))])
+
+
+class CurrencyForm(FlaskForm):
+    """The business currency, chosen once."""
+
+    currency = StringField(validators=[InputRequired(message=_required), Length(max=3)])
+    confirm = BooleanField(validators=[InputRequired(message=_("Tick the box to confirm."))])
+
+
+class PaymentPreferencesForm(FlaskForm):
+    statement_descriptor = StringField(validators=[Length(max=22, message=_descriptor)])
+    offline_payment_instructions = TextAreaField(validators=[Length(max=2000, message=_too_long)])
+    invoice_net_terms_days = IntegerField(
+        validators=[InputRequired(message=_days), NumberRange(min=0, max=365, message=_days)]
+    )
+
+
+class CompanyForm(FlaskForm):
+    """The company profile and the brand colour (as #rrggbb text, or from
+    the colour picker when the text was left as it was)."""
+
+    company_name = StringField(validators=[Length(max=200, message=_too_long)])
+    address_line1 = StringField(validators=[Length(max=200, message=_too_long)])
+    address_line2 = StringField(validators=[Length(max=200, message=_too_long)])
+    postal_code = StringField(validators=[Length(max=20, message=_too_long)])
+    city = StringField(validators=[Length(max=100, message=_too_long)])
+    state = StringField(validators=[Length(max=100, message=_too_long)])
+    country = StringField(validators=[Length(max=2, message=_too_long)])
+    email = StringField(validators=[Length(max=254, message=_too_long)])
+    phone = StringField(validators=[Length(max=40, message=_too_long)])
+    website = StringField(validators=[Length(max=300, message=_too_long)])
+    tax_id = StringField(validators=[Length(max=50, message=_too_long)])
+    brand_color = StringField(validators=[Length(max=7, message=_("Write #rrggbb."))])
+    brand_color_picker = StringField()
+
+
+class LogoForm(FlaskForm):
+    logo = FileField()
+    remove = BooleanField()
+
+
+class InvoiceSettingsForm(FlaskForm):
+    invoice_number_format = StringField(
+        validators=[InputRequired(message=_required), Length(max=60, message=_too_long)]
+    )
+    credit_note_number_format = StringField(
+        validators=[InputRequired(message=_required), Length(max=60, message=_too_long)]
+    )
+    invoice_language = SelectField(validate_choice=False)
+    invoice_footer = TextAreaField(validators=[Length(max=2000, message=_too_long)])
+    invoice_show_logo = BooleanField()
+    invoice_show_brand_color = BooleanField()
+    invoice_show_company_name = BooleanField()
+    invoice_show_client_info = BooleanField()
+    invoice_show_custom_fields = BooleanField()

@@ -120,8 +120,13 @@ def allowed(action: str):
 
 @bp.after_request
 def _headers(response: Response) -> Response:
-    """The hosted page's headers and CSP: scripts and styles from us only."""
-    return security.protect(response, cache=request.endpoint == "hub.static")
+    """The hosted page's headers and CSP: scripts and styles from us only
+    (an uploaded image keeps the stricter sandbox policy it was given)."""
+    own_policy = response.headers.get("Content-Security-Policy")
+    security.protect(response, cache=request.endpoint == "hub.static")
+    if own_policy and "sandbox" in own_policy:
+        response.headers["Content-Security-Policy"] = own_policy
+    return response
 
 
 def l10n() -> Localiser:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import secrets
 from urllib.parse import urlsplit
 
-from flask import current_app, g, request
+from flask import Response, current_app, g, request
 from marshmallow import Schema
 from werkzeug.exceptions import Forbidden, RequestEntityTooLarge, UnsupportedMediaType
 
@@ -84,6 +84,16 @@ def protect(response, *, with_stripe: bool = False, cache: bool = False):
     response.headers["X-Content-Type-Options"] = "nosniff"
     if not cache:
         response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def image_response(data: bytes, content_type: str):
+    """An uploaded image (the logo) for an ``<img>``. An SVG gets a sandbox
+    policy of its own, so opened directly it cannot run anything."""
+    response = protect(Response(data, mimetype=content_type))
+    response.headers["Content-Security-Policy"] = (
+        "default-src 'none'; style-src 'unsafe-inline'; sandbox"
+    )
     return response
 
 

@@ -41,7 +41,12 @@ from werkzeug.exceptions import HTTPException
 from bridge.api import errors
 from bridge.api.fields import Text
 from bridge.billing import invoices
-from bridge.billing.business import get_settings, localiser
+from bridge.billing.business import (
+    get_settings,
+    invoice_brand_color,
+    localiser,
+    text_color_on,
+)
 from bridge.core.errors import Conflict, NotFound
 from bridge.core.l10n import Localiser
 from bridge.core.money import card_limit, stripe_charge_amount, stripe_step
@@ -70,8 +75,6 @@ bp = Blueprint(
 
 # secrets.token_urlsafe(32) gives 43 characters; the domain accepts 20 to 64.
 TOKEN = re.compile(r"[A-Za-z0-9_-]{20,64}")
-HEX_COLOR = re.compile(r"#[0-9a-fA-F]{6}")
-DEFAULT_BRAND_COLOR = "#2563eb"
 
 JSON_ENDPOINTS = {
     "portal.setup_intent",
@@ -218,28 +221,6 @@ def _tax_rows(invoice: Invoice, l10n: Localiser, taxes: list[invoices.TaxSum]) -
     return rows
 
 
-def _brand_color(settings: BusinessSettings) -> str:
-    color = settings.brand_color or ""
-    if not settings.invoice_show_brand_color or not HEX_COLOR.fullmatch(color):
-        return DEFAULT_BRAND_COLOR
-    return color
-
-
-def _text_color_on(color: str) -> str:
-    """Black or white, whichever reads better on ``color`` (#rrggbb), by
-    WCAG relative luminance."""
-
-    def channel(hex_pair: str) -> float:
-        value = int(hex_pair, 16) / 255
-        return value / 12.92 if value <= 0.03928 else ((value + 0.055) / 1.055) ** 2.4
-
-    red, green, blue = (channel(color[i : i + 2]) for i in (1, 3, 5))
-    luminance = 0.2126 * red + 0.7152 * green + 0.0722 * blue
-    # Contrast with white (1.05 / (L + 0.05)) beats contrast with black
-    # ((L + 0.05) / 0.05) exactly when L is below about 0.179.
-    return "#ffffff" if luminance < 0.179 else "#111827"
-
-
 @bp.get("/i/<token>")
 def hosted_invoice(token: str):
     """The invoice as the client sees it, with a way to pay while it is due."""
@@ -262,7 +243,7 @@ def hosted_invoice(token: str):
     if gateway is not None and invoice.payment_state == PaymentState.FAILED:
         failed = _last_payment(session, invoice, PaymentStatus.FAILED)
         last_failure = failed.failure_message if failed else None
-    brand_color = _brand_color(settings)
+    brand_color = invoice_brand_color(settings)
     taxes = invoices.tax_summary(session, invoice)
     page = render_template(
         "portal/invoice.html",
@@ -271,7 +252,7 @@ def hosted_invoice(token: str):
         client=invoice.client,
         settings=settings,
         brand_color=brand_color,
-        brand_text_color=_text_color_on(brand_color),
+        brand_text_color=text_color_on(brand_color),
         show_logo=bool(settings.invoice_show_logo and settings.logo_id),
         tax_rows=_tax_rows(invoice, l10n, taxes),
         subtotal=invoices.printed_subtotal(invoice, taxes),
@@ -304,8 +285,7 @@ def _not_found_page():
 
 @bp.get("/i/<token>/logo")
 def logo(token: str):
-    """The agency's logo, for the page's ``<img>``. An SVG gets a sandbox
-    policy of its own, so opened directly it cannot run anything."""
+    """The agency's logo, for the page's ``<img>``."""
     try:
         _invoice(token)
     except NotFound:
@@ -314,12 +294,7 @@ def logo(token: str):
     stored = settings.logo if settings.invoice_show_logo else None
     if stored is None:
         abort(404)
-    response = Response(stored.data, mimetype=stored.content_type)
-    security.protect(response)
-    response.headers["Content-Security-Policy"] = (
-        "default-src 'none'; style-src 'unsafe-inline'; sandbox"
-    )
-    return response
+    return security.image_response(stored.data, stored.content_type)
 
 
 @bp.get("/i/<token>/pdf")

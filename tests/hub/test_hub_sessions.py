@@ -11,7 +11,15 @@ from tests.conftest import STAFF_PASSWORD
 from tests.hub.conftest import STAFF_EMAIL, Hub, add_staff, csrf_token
 
 # Every page of the Hub (GET); each needs a session.
-HUB_PAGES = ["/", "/clients", "/products", "/invoices", "/subscriptions", "/roles", "/setup"]
+HUB_PAGES = [
+    "/",
+    "/clients",
+    "/products",
+    "/invoices",
+    "/subscriptions",
+    "/roles",
+    "/setup/billing-account",
+]
 
 
 @pytest.mark.parametrize("path", HUB_PAGES)
