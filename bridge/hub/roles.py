@@ -49,7 +49,7 @@ LEVEL_WORDS = {
     "custom": _("Custom"),
 }
 ACTION_WORDS = {
-    "view": _("See the area"),
+    "view": _("See the area (comes with any action)"),
     "manage": _("Edit site names and addresses"),
     "analytics": _("Analytics"),
     "logs": _("Logs"),
@@ -116,6 +116,7 @@ def _list(status: int = 200, refused: tuple[str, Role] | None = None):
         switch_form=SwitchForm(),
         may_write=_may_write(),
         words=_words(),
+        areas=AREAS,
         refused=refused,
         active="hub.roles",
     )
