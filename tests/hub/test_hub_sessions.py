@@ -11,10 +11,10 @@ from tests.conftest import STAFF_PASSWORD
 from tests.hub.conftest import STAFF_EMAIL, Hub, add_staff, csrf_token
 
 # Every page of the Hub (GET); each needs a session.
-HUB_PAGES = ["/", "/clients", "/products", "/invoices", "/subscriptions", "/roles", "/setup"]
+HUB_PAGES = ["/", "/clients", "/products", "/invoices", "/subscriptions", "/roles", "/setup/team"]
 
 
-@pytest.mark.parametrize("path", HUB_PAGES)
+@pytest.mark.parametrize("path", [*HUB_PAGES, "/setup", "/roles/new"])
 def test_every_hub_page_without_a_session_redirects_to_login(client, path):
     response = client.get(path)
     assert response.status_code == 302
