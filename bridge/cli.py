@@ -100,14 +100,18 @@ def _safe_url() -> str:
     confirmation_prompt=True,
     help="Prompted for when not given (or set BRIDGE_ADMIN_PASSWORD).",
 )
+@click.option("--read-only", is_flag=True, help="The user may see the Hub but change nothing.")
 @domain_errors
-def create_admin(email, name, password):
+def create_admin(email, name, password, read_only):
     """Create a staff user who can log in to the Hub."""
     from bridge.auth.accounts import create_staff_user
 
     with get_db().session() as session:
-        user = create_staff_user(session, email=email, password=password, name=name)
-        click.echo(f"Created staff user {user.email}.")
+        user = create_staff_user(
+            session, email=email, password=password, name=name, read_only=read_only
+        )
+        access = "read-only" if read_only else "full access"
+        click.echo(f"Created staff user {user.email} ({access}).")
 
 
 @cli.command("create-token")

@@ -23,9 +23,25 @@ TOKEN_PREFIX = "bb_"  # noqa: S105  (a prefix, not a secret)
 LAST_USED_RESOLUTION = timedelta(minutes=5)
 
 
-def create_staff_user(session: Session, *, email: str, password: str, name: str = "") -> User:
+MAX_NAME = 200
+
+
+def create_staff_user(
+    session: Session,
+    *,
+    email: str,
+    password: str | None,
+    name: str = "",
+    read_only: bool = False,
+) -> User:
+    """A staff user who logs in to the Hub. Without a password (someone added
+    from the Hub's Team page) they cannot log in until they choose one with
+    a password link."""
     email = check_email(email)
-    if len(password) < MIN_LENGTH:
+    name = name.strip()
+    if len(name) > MAX_NAME:
+        raise Invalid("The name is too long.", fields={"name": ["Too long."]})
+    if password is not None and len(password) < MIN_LENGTH:
         raise Invalid(
             f"The password must have at least {MIN_LENGTH} characters.",
             fields={"password": ["Too short."]},
@@ -37,12 +53,86 @@ def create_staff_user(session: Session, *, email: str, password: str, name: str 
         email=email,
         email_key=email_key(email),
         name=name,
-        password_hash=hash_password(password),
+        password_hash=hash_password(password) if password is not None else None,
         is_active=True,
+        read_only=read_only,
         created_at=clock.now(),
     )
     session.add(user)
     session.flush()
+    return user
+
+
+# The agency's team -----------------------------------------------------------------
+
+
+def list_staff(session: Session) -> list[User]:
+    """Every staff user: active ones first, then by name and email."""
+    return list(
+        session.scalars(
+            select(User)
+            .where(User.kind == UserKind.STAFF)
+            .order_by(User.is_active.desc(), User.name, User.email_key)
+        )
+    )
+
+
+def get_staff(session: Session, user_id: int) -> User:
+    user = session.get(User, user_id)
+    if user is None or user.kind != UserKind.STAFF:
+        raise NotFound("No such staff user.")
+    return user
+
+
+def _others_with_full_access(session: Session, user: User) -> int:
+    """Active full-access staff other than ``user``; their rows stay locked
+    (PostgreSQL) until the transaction ends, so two people demoting each
+    other at once cannot both succeed."""
+    ids = session.scalars(
+        select(User.id)
+        .where(
+            User.kind == UserKind.STAFF,
+            User.is_active.is_(True),
+            User.read_only.is_(False),
+            User.id != user.id,
+        )
+        .with_for_update()
+    ).all()
+    return len(ids)
+
+
+def _check_change(session: Session, user: User, acting_user_id: int, losing_write: bool) -> None:
+    if user.id == acting_user_id:
+        raise Conflict(
+            "You cannot change your own access: ask another full-access user.",
+            code="own_account",
+        )
+    keeps_access = not user.read_only and user.is_active
+    if losing_write and keeps_access and not _others_with_full_access(session, user):
+        raise Conflict(
+            "This is the last user with full access: give someone else full access first.",
+            code="last_full_access",
+        )
+
+
+def set_read_only(session: Session, user: User, read_only: bool, *, acting_user_id: int) -> User:
+    """Change what a staff user may do: never one's own access, and never
+    the last active user with full access."""
+    _check_change(session, user, acting_user_id, losing_write=read_only)
+    user.read_only = read_only
+    return user
+
+
+def deactivate_staff(session: Session, user: User, *, acting_user_id: int) -> User:
+    """End a staff user's access (sessions and API tokens stop working at
+    once); never oneself, never the last active user with full access."""
+    _check_change(session, user, acting_user_id, losing_write=True)
+    user.is_active = False
+    return user
+
+
+def reactivate_staff(session: Session, user: User) -> User:
+    user.is_active = True
     return user
 
 
@@ -182,6 +272,7 @@ def authenticate_token(session: Session, token: str) -> TokenHolder | None:
             ApiToken.last_used_at,
             User.id,
             User.email,
+            User.read_only,
         )
         .join(User, User.id == ApiToken.user_id)
         .where(
@@ -192,12 +283,13 @@ def authenticate_token(session: Session, token: str) -> TokenHolder | None:
     ).first()
     if row is None:
         return None
-    token_id, name, read_only, last_used_at, user_id, email = row
+    token_id, name, token_read_only, last_used_at, user_id, email, user_read_only = row
     now = clock.now()
     if last_used_at is None or now - last_used_at > LAST_USED_RESOLUTION:
         session.execute(update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=now))
         session.commit()
-    return TokenHolder(token_id, name, read_only, user_id, email)
+    # A read-only staff user's tokens are read-only, whatever they were made as.
+    return TokenHolder(token_id, name, token_read_only or user_read_only, user_id, email)
 
 
 def revoke_tokens(session: Session, user: User, name: str) -> int:

@@ -16,6 +16,12 @@ def list_roles(session: Session) -> list[Role]:
     return list(session.scalars(select(Role).order_by(Role.system_key.is_(None), Role.id)))
 
 
+def clients_per_role(session: Session) -> dict[int, int]:
+    """How many clients have each role (roles no client has are left out)."""
+    rows = session.execute(select(Client.role_id, func.count()).group_by(Client.role_id))
+    return {role_id: count for role_id, count in rows}
+
+
 def get_role(session: Session, role_id: int) -> Role:
     role = session.get(Role, role_id)
     if role is None:

@@ -18,8 +18,10 @@ def init_app(app: Flask) -> None:
         client_page,
         invoices,
         products,
+        roles,
         setup,
         setup_billing,
+        team,
         views,
     )
 

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask import current_app, request
+from flask import current_app, request, url_for
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager, UserMixin
 
 from bridge.auth import accounts, policy
 from bridge.billing.validation import email_key
 from bridge.db import get_session
+from bridge.links import public_url
+from bridge.mail import notify
 from bridge.models import User
 from bridge.portal.limits import limiter
 
@@ -48,10 +50,10 @@ class StaffLogin(UserMixin):
 
 
 def read_only(user: User) -> bool:
-    """Whether this staff user may see the Hub but change nothing. The users
-    table has no such flag yet (it needs a migration of its own), so every
-    staff user may write; the Hub already asks the policy on every write."""
-    return False
+    """Whether this staff user may see the Hub but change nothing (set in
+    Setup's Team section or with ``bridge create-admin --read-only``); the
+    policy then refuses every write."""
+    return bool(user.read_only)
 
 
 def staff_login(user: User) -> StaffLogin:
@@ -62,6 +64,14 @@ def staff_login(user: User) -> StaffLogin:
         accounts.password_fingerprint(user),
         read_only=read_only(user),
     )
+
+
+def send_password_link(session, user: User) -> None:
+    """Queue the email with a link to choose a (new) password: the reset
+    link, valid an hour and once. A staff user added from Team gets it too."""
+    token = accounts.password_reset_token(user, current_app.config["SECRET_KEY"])
+    path = url_for("hub.new_password", token=token)
+    notify.staff_password_reset(session, user, link=public_url(session) + path)
 
 
 @login_manager.user_loader

@@ -54,10 +54,6 @@ def _client_filter() -> int | None:
     return int(value) if value.isdigit() and 0 < int(value) < 2**31 else None
 
 
-def _staff_actor(session) -> None:
-    audit.set_actor(session, audit.Actor("staff", current_user.user_id, current_user.email or ""))
-
-
 # Lists ----------------------------------------------------------------------------
 
 
@@ -202,7 +198,6 @@ def invoice_action(invoice_id: int, action: str):
     if not ActionForm().validate_on_submit():
         return redirect(url_for("hub.invoice", invoice_id=invoice_id))
     session = get_session()
-    _staff_actor(session)
     invoice = _get(invoice_id, lock=True)
     do, done = ACTIONS[action]
     try:
@@ -222,7 +217,6 @@ def invoice_delete(invoice_id: int):
     if not ActionForm().validate_on_submit():
         return redirect(url_for("hub.invoice", invoice_id=invoice_id))
     session = get_session()
-    _staff_actor(session)
     invoice = _get(invoice_id, lock=True)
     try:
         invoices.delete_draft(session, invoice)
@@ -255,7 +249,6 @@ def invoice_remind(invoice_id: int):
     if not form.validate_on_submit():
         return redirect(url_for("hub.invoice", invoice_id=invoice_id))
     session = get_session()
-    _staff_actor(session)
     invoice = _get(invoice_id, lock=True)
     try:
         if not _first_time(session, form.key.data, invoice.id):
@@ -296,7 +289,6 @@ def invoice_payment(invoice_id: int):
         if amount is not None and amount <= 0:
             form.amount.errors = [_("Must be more than zero.")]
         return _invoice_page(invoice, status=422, payment_form=form)
-    _staff_actor(session)
     invoice = _get(invoice_id, lock=True)
     received_at = None
     if form.received_on.data is not None:
@@ -345,7 +337,6 @@ def invoice_refund(invoice_id: int):
         if amount is not None and amount <= 0:
             form.amount.errors = [_("Must be more than zero.")]
         return _invoice_page(invoice, status=422, refund_form=form)
-    _staff_actor(session)
     invoice = _get(invoice_id, lock=True)
     reason = (form.reason.data or "").strip()
     try:

@@ -29,7 +29,6 @@ from bridge.hub.forms import (
     PaymentPreferencesForm,
     StripeKeysForm,
 )
-from bridge.hub.invoices import _staff_actor
 from bridge.hub.setup import render_section, section
 from bridge.hub.views import allowed, bp
 from bridge.payments.stripe import keys as stripe_keys
@@ -82,7 +81,6 @@ def _save(changes: dict) -> dict[str, list[str]]:
     """Change the settings as the API's PATCH does (audited as this staff
     user); nothing is changed when the domain refuses a field."""
     session = get_session()
-    _staff_actor(session)
     try:
         business.update_settings(session, changes)
     except Invalid as error:
@@ -140,7 +138,6 @@ def setup_connect_stripe():
     if not form.validate_on_submit():
         return _billing_account(422, keys_form=form, errors=_form_errors(form))
     session = get_session()
-    _staff_actor(session)
     try:
         stripe_keys.save_stripe_settings(
             session,
@@ -172,7 +169,6 @@ def setup_disconnect_stripe():
         errors = {"confirm": [_("Tick the box to confirm.")]}
         return _billing_account(422, disconnect_form=form, errors=errors)
     session = get_session()
-    _staff_actor(session)
     stripe_keys.disconnect_stripe(session)
     flash(_("Stripe is disconnected: the bridge takes offline payments only."))
     return redirect(url_for("hub.setup_billing_account"))
@@ -239,7 +235,6 @@ def setup_currency():
         errors["confirm"] = [_("Tick the box to confirm.")]
     if not errors:
         session = get_session()
-        _staff_actor(session)
         try:
             business.set_currency(session, (form.currency.data or "").strip().upper(), confirm=True)
         except Invalid:
@@ -322,7 +317,6 @@ def setup_logo():
     data = form.logo.data
     upload = data.read() if isinstance(data, FileStorage) and data.filename else None
     session = get_session()
-    _staff_actor(session)
     errors: dict[str, list[str]] = {}
     if not form.validate_on_submit():
         errors = _form_errors(form)

@@ -37,8 +37,6 @@ from bridge.core.l10n import LANGUAGES, Localiser, language_of
 from bridge.db import get_session
 from bridge.hub import auth, chart
 from bridge.hub.forms import LoginForm, LogoutForm, NewPasswordForm, PasswordResetRequestForm
-from bridge.links import public_url
-from bridge.mail import notify
 from bridge.models import ClientStatus
 from bridge.portal import security
 
@@ -66,9 +64,7 @@ def _(message: str) -> str:
 
 # The sections of the SPEC the Hub will have; those without a screen yet say
 # so on a page of their own (and what to use meanwhile).
-COMING = {
-    "roles": (_("Roles"), "/api/v1/roles"),
-}
+COMING: dict[str, tuple[str, str]] = {}
 
 NAV = [
     ("hub.overview", {}, _("Overview")),
@@ -76,6 +72,7 @@ NAV = [
     ("hub.products", {}, _("Products & services")),
     ("hub.invoice_list", {}, _("Invoices")),
     ("hub.subscription_list", {}, _("Subscriptions")),
+    ("hub.roles", {}, _("Roles")),
     *(("hub.coming", {"section": key}, title) for key, (title, _api) in COMING.items()),
     ("hub.setup", {}, _("Setup")),
 ]
@@ -86,7 +83,8 @@ NAV = [
 
 @bp.before_request
 def _guard():
-    """Log in first; then CSRF on every POST; then the policy on writes."""
+    """Log in first; then CSRF on every POST; then the policy on writes,
+    which the audit log records as the staff user's."""
     if request.endpoint == "hub.static":
         return None
     if request.endpoint not in PUBLIC_ENDPOINTS and not current_user.is_authenticated:
@@ -99,6 +97,8 @@ def _guard():
             and not policy.may_send(current_user.principal, request.method)
         ):
             abort(403)
+        if current_user.is_authenticated:
+            act_as_staff(get_session())
     return None
 
 
@@ -116,6 +116,11 @@ def allowed(action: str):
         return checked
 
     return decorate
+
+
+def act_as_staff(session) -> None:
+    """Name the logged-in staff user in the audit log of what follows."""
+    audit.set_actor(session, audit.Actor("staff", current_user.user_id, current_user.email or ""))
 
 
 @bp.after_request
@@ -232,9 +237,7 @@ def password_reset():
     except NotFound:
         user = None
     if user is not None and accounts.active_staff(session, user.id) is not None:
-        token = accounts.password_reset_token(user, current_app.config["SECRET_KEY"])
-        path = url_for("hub.new_password", token=token)
-        notify.staff_password_reset(session, user, link=public_url(session) + path)
+        auth.send_password_link(session, user)
         session.commit()
     return render("hub/password_reset.html", form=form, sent=True)
 
@@ -322,7 +325,6 @@ def clients():
     )
 
 
-@bp.get("/<any(" + ", ".join(COMING) + "):section>")
 def coming(section: str):
     """A section of the Hub whose screen is not built yet: says so, and
     names the API that does the job meanwhile."""
@@ -333,6 +335,10 @@ def coming(section: str):
         api_path=api_path,
         active=f"hub.coming:{section}",
     )
+
+
+if COMING:  # werkzeug's any() needs at least one section
+    bp.add_url_rule("/<any(" + ", ".join(COMING) + "):section>", view_func=coming)
 
 
 # Errors ---------------------------------------------------------------------------

@@ -28,6 +28,8 @@ class User(Base):
     name: Mapped[str] = mapped_column(String(200), default="")
     password_hash: Mapped[str | None] = mapped_column(String(255))
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Staff who may see the Hub but change nothing (the policy refuses writes).
+    read_only: Mapped[bool] = mapped_column(Boolean, default=False)
     client_id: Mapped[int | None] = mapped_column(
         ForeignKey("clients.id", ondelete="CASCADE"), index=True
     )

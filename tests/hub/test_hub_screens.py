@@ -142,10 +142,10 @@ def test_the_client_list_reads_the_same_number_of_statements_for_any_page_size(h
     assert len(few) == len(many) <= 5
 
 
-def test_the_sections_not_built_yet_say_so_and_name_the_api(hub):
+def test_every_section_has_its_screen_and_unknown_paths_are_404(hub):
     page = text_of(hub.client.get("/roles"))
-    assert "This screen is coming." in page
-    assert "/api/v1/roles" in page
+    assert "This screen is coming." not in page
+    assert '<a href="/roles" aria-current="page">' in page
     assert hub.client.get("/nothing-here").status_code == 404
 
 

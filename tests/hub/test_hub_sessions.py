@@ -19,10 +19,11 @@ HUB_PAGES = [
     "/subscriptions",
     "/roles",
     "/setup/billing-account",
+    "/setup/team",
 ]
 
 
-@pytest.mark.parametrize("path", HUB_PAGES)
+@pytest.mark.parametrize("path", [*HUB_PAGES, "/setup", "/roles/new"])
 def test_every_hub_page_without_a_session_redirects_to_login(client, path):
     response = client.get(path)
     assert response.status_code == 302

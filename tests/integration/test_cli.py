@@ -3,10 +3,12 @@ one line with exit status 2."""
 
 import pytest
 from click.testing import CliRunner
+from sqlalchemy import create_engine, text
 
 from bridge import migrate
 from bridge.app import create_app
 from bridge.cli import cli
+from tests.conftest import STAFF_PASSWORD
 
 
 @pytest.fixture
@@ -57,6 +59,24 @@ def test_demo_is_idempotent_and_prints_a_working_token(run):
     # The previous run's token was revoked, so tokens do not pile up.
     old_token = first.output.split("API token:")[1].split()[0]
     assert api_get(run.env, old_token, "/api/v1/clients").status_code == 401
+
+
+def test_create_admin_makes_a_read_only_user(run):
+    run("db", "upgrade")
+    password = {"BRIDGE_ADMIN_PASSWORD": STAFF_PASSWORD}
+    result = run("create-admin", "--email", "ro@agency.example", "--read-only", extra_env=password)
+    assert result.exit_code == 0, result.output
+    assert "Created staff user ro@agency.example (read-only)." in result.output
+    result = run("create-admin", "--email", "full@agency.example", extra_env=password)
+    assert "(full access)" in result.output
+    engine = create_engine(run.env["BRIDGE_DATABASE_URL"])
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT email, read_only FROM users ORDER BY id")).all()
+    engine.dispose()
+    assert [(email, bool(flag)) for email, flag in rows] == [
+        ("ro@agency.example", True),
+        ("full@agency.example", False),
+    ]
 
 
 def test_create_admin_and_token(run):

@@ -114,3 +114,38 @@ def test_client_figures_are_backfilled_by_0011(empty_engine):
     assert again == kept
     assert kept[second.id] == (0, 120000 - 5000, 120000 - 5000)
     assert kept[idle.id] == (0, 0, 0)
+
+
+def test_staff_read_only_is_added_by_0013_and_removed_on_the_way_down(empty_engine):
+    """0013 gives every user (existing ones too) full access by default; both
+    ways alter the table in place, so the API tokens pointing at users (ON
+    DELETE CASCADE) survive on SQLite too."""
+    migrate.upgrade(empty_engine, "0012")
+    with empty_engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO users (kind, email, email_key, name, is_active, created_at) "
+                "VALUES ('staff', 'Owner@x.example', 'owner@x.example', 'Owner', true, "
+                "'2026-01-01 00:00:00+00:00')"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO api_tokens (user_id, name, token_hash, prefix, read_only, created_at) "
+                "SELECT id, 'ci', 'h', 'bb_', false, created_at FROM users"
+            )
+        )
+    migrate.upgrade(empty_engine)
+    columns = {c["name"]: c for c in inspect(empty_engine).get_columns("users")}
+    assert columns["read_only"]["nullable"] is False
+    with empty_engine.begin() as conn:
+        assert conn.execute(text("SELECT read_only FROM users")).scalar_one() in (False, 0)
+        conn.execute(text("UPDATE users SET read_only = true"))
+        assert conn.execute(text("SELECT COUNT(*) FROM api_tokens")).scalar_one() == 1
+    migrate.downgrade(empty_engine, "0012")
+    assert "read_only" not in {c["name"] for c in inspect(empty_engine).get_columns("users")}
+    with empty_engine.connect() as conn:
+        assert conn.execute(text("SELECT COUNT(*) FROM api_tokens")).scalar_one() == 1
+        assert conn.execute(text("SELECT email FROM users")).scalar_one() == "Owner@x.example"
+    migrate.upgrade(empty_engine)
+    assert migrate.is_current(empty_engine)
