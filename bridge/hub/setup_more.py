@@ -38,6 +38,20 @@ section(50, "hub.custom_fields", _("Custom fields"), "custom_fields.read")
 section(70, "hub.schedule", _("Schedule"), "settings.read")
 section(80, "hub.api_tokens", _("API tokens"), "tokens.read")
 
+# The domain's messages these forms show next to a field, for the catalogue
+# (the templates translate every field message).
+DOMAIN_WORDS = (
+    _("At least one non-empty option."),
+    _("Duplicate option."),
+    _("Too many options."),
+    _("Must be empty."),
+    _("Invalid key."),
+    _("An IANA time zone name, such as Europe/Paris."),
+    _("Days must be increasing, without repeats."),
+    _("At most 10 entries."),
+    _("Each entry is between 1 and 365 days."),
+    _("A whole number of days between 0 and 365."),
+)
 MAX_POSITION = 10_000
 TOKEN_NAME_MAX = 100
 
