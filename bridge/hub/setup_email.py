@@ -9,11 +9,12 @@ allow-list (``bridge.mail.sanitize``) so it can sit inside the page.
 
 from __future__ import annotations
 
-from flask import abort, redirect, request, url_for
+from flask import abort, current_app, redirect, request, url_for
 from flask_wtf import FlaskForm
-from wtforms import EmailField, StringField, TextAreaField
+from wtforms import BooleanField, EmailField, StringField, TextAreaField
 
 from bridge.billing.business import get_settings
+from bridge.billing.custom_fields import FORBIDDEN_CHARACTERS
 from bridge.core.errors import Invalid, NotFound
 from bridge.core.l10n import LANGUAGES
 from bridge.db import get_session
@@ -36,6 +37,8 @@ section(60, "hub.email_templates", _("Email templates"), "email.read")
 SUBJECT_MAX = 300
 HTML_MAX = 100_000
 TEXT_MAX = 50_000
+FOOTER_MAX = 2000
+FROM_NAME_MAX = 200
 
 
 class TemplateForm(FlaskForm):
@@ -48,21 +51,82 @@ class TestForm(FlaskForm):
     to = EmailField()
 
 
+class EmailSettingsForm(FlaskForm):
+    """What every client email carries: branding, a footer note, the sender's name."""
+
+    email_branding = BooleanField()
+    email_footer = TextAreaField()
+    email_from_name = StringField()
+
+
 def _kind_or_404(key: str):
     if key not in KINDS:
         abort(404)
     return KINDS[key]
 
 
-@bp.get("/setup/email-templates")
-@allowed("email.read")
-def email_templates():
-    """Every email, who receives it, and whether the agency edited it."""
+def _list_page(form: EmailSettingsForm, errors=None, status=200):
     return render_section(
         "hub/setup_email_templates.html",
         "hub.email_templates",
+        status,
         templates=templates.list_templates(get_session()),
+        form=form,
+        errors=errors or {},
+        saved=request.args.get("saved"),
+        may_write=may_write("settings"),
+        from_address=str(current_app.config.get("MAIL_FROM") or ""),
     )
+
+
+@bp.get("/setup/email-templates")
+@allowed("email.read")
+def email_templates():
+    """Every email, who receives it, and whether the agency edited it; the
+    settings every client email shares."""
+    settings = get_settings(get_session())
+    form = EmailSettingsForm(formdata=None)
+    form.process(
+        data={
+            "email_branding": settings.email_branding,
+            "email_footer": settings.email_footer,
+            "email_from_name": settings.email_from_name,
+        }
+    )
+    return _list_page(form)
+
+
+@bp.post("/setup/email-settings")
+@allowed("settings.write")
+def email_settings():
+    form = EmailSettingsForm()
+    if not form.validate():
+        abort(400)
+    footer = (form.email_footer.data or "").strip()
+    name = (form.email_from_name.data or "").strip()
+    errors = {}
+    if len(footer) > FOOTER_MAX:
+        errors["email_footer"] = [_("At most 2,000 characters.")]
+    if len(name) > FROM_NAME_MAX:
+        errors["email_from_name"] = [_("At most 200 characters.")]
+    elif "\n" in name or "\r" in name or FORBIDDEN_CHARACTERS.search(name):
+        errors["email_from_name"] = [_("A name on one line.")]
+    if FORBIDDEN_CHARACTERS.search(footer):
+        errors["email_footer"] = [_("Contains control characters.")]
+    if errors:
+        return _list_page(form, errors, 422)
+    session = get_session()
+    staff_actor(session)
+    templates.update_email_settings(
+        session,
+        {
+            "email_branding": bool(form.email_branding.data),
+            "email_footer": footer,
+            "email_from_name": name,
+        },
+    )
+    session.commit()
+    return redirect(url_for("hub.email_templates", saved=1) + "#email-settings", 303)
 
 
 def _editor(key, form, *, errors=None, status=200, preview=None, test_form=None, notice=None):

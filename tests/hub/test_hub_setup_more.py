@@ -334,6 +334,46 @@ def test_a_test_to_a_bad_address_sends_nothing(hub, db, to):
     assert snapshot(db) == before
 
 
+def test_the_email_settings_are_saved(hub, db):
+    page = text_of(hub.client.get("/setup/email-templates"))
+    assert 'id="email_branding"' in page and "checked" in page
+    response = hub.post(
+        "/setup/email-settings",
+        {"email_from_name": "Pixel & Press billing", "email_footer": "12 rue des Arts\nParis"},
+        page="/setup/email-templates",
+    )
+    assert response.status_code == 303
+    from bridge.billing.business import get_settings
+
+    with db.session() as s:
+        settings = get_settings(s)
+        assert (settings.email_branding, settings.email_from_name, settings.email_footer) == (
+            False,
+            "Pixel & Press billing",
+            "12 rue des Arts\nParis",
+        )
+    assert "Email settings saved." in text_of(hub.client.get("/setup/email-templates?saved=1"))
+
+
+@sqlite_only
+@pytest.mark.parametrize(
+    ("form", "field"),
+    [
+        ({"email_from_name": "x" * 201}, "email_from_name"),
+        ({"email_from_name": "Two\nlines"}, "email_from_name"),
+        ({"email_footer": "x" * 2001}, "email_footer"),
+        ({"email_footer": "bell \x07"}, "email_footer"),
+    ],
+)
+def test_bad_email_settings_change_nothing(hub, db, form, field):
+    before = snapshot(db)
+    data = {"email_branding": "y", "email_from_name": "", "email_footer": ""} | form
+    response = hub.post("/setup/email-settings", data, page="/setup/email-templates")
+    assert response.status_code == 422
+    assert f'id="{field}-error"' in text_of(response)
+    assert snapshot(db) == before
+
+
 @sqlite_only
 def test_an_unknown_template_is_404(hub):
     assert hub.client.get("/setup/email-templates/nope").status_code == 404
@@ -447,6 +487,7 @@ def test_read_only_staff_see_no_write_buttons_and_cannot_write(hub, db, monkeypa
     editor = text_of(hub.client.get("/setup/email-templates/invoice_sent"))
     assert "Save template" not in editor and "Send test" not in editor
     assert "[[invoice_number]]" in editor and "disabled" in editor
+    assert "Save email settings" not in text_of(hub.client.get("/setup/email-templates"))
     before = snapshot(db)
     for path in (
         "/setup/custom-fields/new",
@@ -456,6 +497,7 @@ def test_read_only_staff_see_no_write_buttons_and_cannot_write(hub, db, monkeypa
         "/setup/email-templates/invoice_sent",
         "/setup/email-templates/invoice_sent/test",
         "/setup/email-templates/invoice_sent/reset",
+        "/setup/email-settings",
     ):
         assert (
             hub.post(path, {"label": "X", "to": "a@b.example"}, page="/setup/schedule").status_code

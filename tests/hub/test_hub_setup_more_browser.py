@@ -66,6 +66,9 @@ def test_an_agency_walks_its_setup(browser, agency, shots, width):  # noqa: F811
 
     # An email template: edited, previewed with sample values.
     page.click(".setup-nav >> text=Email templates")
+    page.fill("#email_footer", "Pixel & Press · 12 rue des Arts, Paris")
+    page.click("button:has-text('Save email settings')")
+    page.wait_for_url("**/setup/email-templates?saved=1#email-settings")
     _check(page, width, shots, "email-templates")
     page.click("text=An invoice is issued (finalized) and sent to the client")
     page.fill("#subject", "Your invoice [[invoice_number]] from [[company_name]]")
