@@ -11,7 +11,18 @@ from tests.conftest import STAFF_PASSWORD
 from tests.hub.conftest import STAFF_EMAIL, Hub, add_staff, csrf_token
 
 # Every page of the Hub (GET); each needs a session.
-HUB_PAGES = ["/", "/clients", "/products", "/invoices", "/subscriptions", "/roles", "/setup"]
+HUB_PAGES = [
+    "/",
+    "/clients",
+    "/products",
+    "/invoices",
+    "/subscriptions",
+    "/roles",
+    "/setup/custom-fields",
+    "/setup/email-templates",
+    "/setup/schedule",
+    "/setup/api-tokens",
+]
 
 
 @pytest.mark.parametrize("path", HUB_PAGES)
