@@ -300,3 +300,32 @@ def revoke_tokens(session: Session, user: User, name: str) -> int:
             record.revoked_at = clock.now()
             count += 1
     return count
+
+
+def list_tokens(session: Session) -> list[ApiToken]:
+    """Every staff API token, live ones first, newest first (with its user)."""
+    return list(
+        session.scalars(
+            select(ApiToken)
+            .join(User, User.id == ApiToken.user_id)
+            .order_by(
+                ApiToken.revoked_at.is_not(None), ApiToken.created_at.desc(), ApiToken.id.desc()
+            )
+        )
+    )
+
+
+def get_token(session: Session, token_id: int) -> ApiToken:
+    record = session.get(ApiToken, token_id)
+    if record is None:
+        raise NotFound("No such API token.")
+    return record
+
+
+def revoke_token(session: Session, record: ApiToken) -> bool:
+    """Revoke one token (at once: the next request with it is refused);
+    False when it was already revoked."""
+    if record.revoked_at is not None:
+        return False
+    record.revoked_at = clock.now()
+    return True

@@ -21,6 +21,8 @@ def init_app(app: Flask) -> None:
         roles,
         setup,
         setup_billing,
+        setup_email,
+        setup_more,
         team,
         views,
     )

@@ -88,6 +88,7 @@ def test_a_custom_role_with_a_custom_area_becomes_the_default(browser, team_site
     _check(page, width, shots, "roles-default")
 
     page.click(".sidenav >> text=Setup")
+    page.click(".setup-nav >> text=Team")
     page.wait_for_url(url + "/setup/team")
     expect(page.locator(".person", has_text="Rita Reader")).to_contain_text("Read only")
     _check(page, width, shots, "team")

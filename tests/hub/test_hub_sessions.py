@@ -20,6 +20,10 @@ HUB_PAGES = [
     "/roles",
     "/setup/billing-account",
     "/setup/team",
+    "/setup/custom-fields",
+    "/setup/email-templates",
+    "/setup/schedule",
+    "/setup/api-tokens",
 ]
 
 
