@@ -13,6 +13,15 @@ from flask import Flask
 def init_app(app: Flask) -> None:
     """Register the Hub (after the portal, whose rate limiter it shares)."""
     # Each screen's routes, on views.bp.
-    from bridge.hub import bill, client_page, invoices, products, setup, views  # noqa: F401
+    from bridge.hub import (  # noqa: F401
+        account,
+        bill,
+        client_page,
+        getting_started,
+        invoices,
+        products,
+        setup,
+        views,
+    )
 
     views.init_app(app)
