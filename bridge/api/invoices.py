@@ -14,7 +14,7 @@ from bridge.api.auth import authorize, require_token
 from bridge.api.common import PageArgs, list_schema, page_schema, paging
 from bridge.api.fields import Boolean, Integer, QueryInteger, Text
 from bridge.api.parsing import Blueprint
-from bridge.billing import clients, invoices
+from bridge.billing import clients, invoices, reminders
 from bridge.billing.gateway import PaymentGateway
 from bridge.billing.invoices import Item
 from bridge.core import money
@@ -182,7 +182,7 @@ class InvoiceSummarySchema(Schema):
         invoices.available_actions,
         metadata={
             "description": "What staff may do now: edit, delete, finalize, record_payment, "
-            "void, mark_uncollectible, refund, download"
+            "remind, void, mark_uncollectible, refund, download"
         },
     )
 
@@ -422,6 +422,16 @@ class InvoiceUncollectible(MethodView):
     def post(self, invoice_id):
         """Write an open invoice off as uncollectible (it can still be paid later)."""
         return _invoice_action(invoice_id, invoices.mark_uncollectible)
+
+
+@blp.route("/invoices/<id:invoice_id>/remind")
+class InvoiceRemind(MethodView):
+    @blp.response(200, InvoiceSchema)
+    def post(self, invoice_id):
+        """Remind the client of an invoice with payment due: an email now
+        (the overdue reminder when past due, else the invoice again), and a
+        line in its history. 409 ``invoice_not_remindable`` otherwise."""
+        return _invoice_action(invoice_id, reminders.remind)
 
 
 @blp.route("/invoices/<id:invoice_id>/payments")

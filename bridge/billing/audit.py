@@ -6,6 +6,16 @@ does its record, and no code path can forget to log. Who acted comes from
 ``session.info["actor"]`` (set by the API, the CLI, the scheduler, the
 webhook handler); the domain may name an action more precisely than
 "updated" with ``name_action`` (e.g. "invoice.finalized").
+
+One event is one row, however many flushes it takes: an object changed
+again in the same transaction under the same action (finalizing flushes
+before numbering, then again), or merely updated after it was recorded,
+has its first row completed rather than a second one added. A different
+action on the same object (finalized, then paid) is a row of its own.
+
+``describe`` turns a row into a sentence for people ("Invoice finalized",
+"Payment of €12.00 recorded"); ``LABELS`` is the one place that words
+each action.
 """
 
 from __future__ import annotations
@@ -14,7 +24,7 @@ import enum
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import event, func, insert, inspect, select
+from sqlalchemy import event, func, insert, inspect, select, update
 from sqlalchemy.orm import Session
 
 from bridge.core import clock
@@ -94,6 +104,7 @@ def _forget_actions(session: Session, transaction) -> None:
     # Savepoints (begin_nested) end inside the transaction: keep the names.
     if transaction.parent is None:
         session.info.pop("audit_actions", None)
+        session.info.pop("audit_rows", None)
 
 
 def _jsonable(value):
@@ -132,10 +143,28 @@ def _changes(obj, created: bool) -> dict:
     return summary
 
 
+def _merged(first: dict, later: dict, created: bool) -> dict:
+    """The summary of one event recorded over two flushes: a creation keeps
+    the latest values; a change keeps each field's first old value and its
+    latest new one."""
+    summary = dict(first)
+    for key, change in later.items():
+        if created:
+            summary[key] = change[1] if isinstance(change, list) else change
+        elif key in summary:
+            summary[key] = [summary[key][0], change[1]]
+        else:
+            summary[key] = change
+    return summary
+
+
 @event.listens_for(Session, "after_flush")
 def _record(session: Session, _flush_context) -> None:
-    rows = []
+    rows, objects_of_rows = [], []
     actions = session.info.get("audit_actions", {})
+    # (type, id) -> [row id, action, summary, created] of the object's
+    # latest row in this transaction, to complete rather than repeat.
+    recorded = session.info.setdefault("audit_rows", {})
     actor = session.info.get("actor", SYSTEM)
     now = clock.now()
     for kind, objects in (
@@ -156,12 +185,29 @@ def _record(session: Session, _flush_context) -> None:
             )
             if kind == "updated" and not summary:
                 continue
+            action = actions.get(id(obj), f"{object_type}.{kind}")
+            key = (object_type, getattr(obj, "id", None))
+            earlier = recorded.get(key)
+            if (
+                kind == "updated"
+                and earlier is not None
+                and earlier[1] in (action, f"{object_type}.created")
+                and (action == earlier[1] or action == f"{object_type}.updated")
+            ):
+                merged = _merged(earlier[2], summary, created=earlier[3])
+                done = session.connection().execute(
+                    update(AuditEntry).where(AuditEntry.id == earlier[0]).values(summary=merged)
+                )
+                if done.rowcount == 1:
+                    earlier[2] = merged
+                    continue
+                # Its row went with a rolled-back savepoint: a row of its own.
             rows.append(
                 {
                     "actor_kind": actor.kind,
                     "actor_id": actor.id,
                     "actor_label": actor.label,
-                    "action": actions.get(id(obj), f"{object_type}.{kind}"),
+                    "action": action,
                     "object_type": object_type,
                     "object_id": getattr(obj, "id", None),
                     "client_id": _client_id(obj),
@@ -169,8 +215,32 @@ def _record(session: Session, _flush_context) -> None:
                     "created_at": now,
                 }
             )
+            objects_of_rows.append((key, kind == "created"))
     if rows:
-        session.connection().execute(insert(AuditEntry), rows)
+        ids = session.connection().scalars(
+            insert(AuditEntry).returning(AuditEntry.id, sort_by_parameter_order=True), rows
+        )
+        for row_id, row, (key, created) in zip(ids, rows, objects_of_rows, strict=True):
+            recorded[key] = [row_id, row["action"], row["summary"], created]
+
+
+def record(session: Session, obj: object, action: str, summary: dict | None = None) -> None:
+    """Log an event that changes no audited column (a reminder sent), by
+    the session's actor, in the caller's transaction."""
+    actor = session.info.get("actor", SYSTEM)
+    session.connection().execute(
+        insert(AuditEntry).values(
+            actor_kind=actor.kind,
+            actor_id=actor.id,
+            actor_label=actor.label,
+            action=action,
+            object_type=AUDITED[type(obj)],
+            object_id=getattr(obj, "id", None),
+            client_id=_client_id(obj),
+            summary=summary or {},
+            created_at=clock.now(),
+        )
+    )
 
 
 def entries_page(
@@ -191,15 +261,147 @@ def entries_page(
     return Page(items=items, total=total or 0, page=page, per_page=per_page)
 
 
-def object_history(
-    session: Session, object_type: str, object_id: int, limit: int = 100
-) -> list[AuditEntry]:
-    """What happened to one object (an invoice...), newest first."""
+# Words for people -----------------------------------------------------------------
+
+
+def _(message: str) -> str:
+    """Marks a sentence for the catalogues; the Hub translates it when shown."""
+    return message
+
+
+# Each action as a sentence (its English text is the catalogue's key).
+# ``%(amount)s``: the payment's or credit note's amount.
+LABELS = {
+    "invoice.created": _("Invoice drafted"),
+    "invoice.updated": _("Invoice changed"),
+    "invoice.deleted": _("Draft deleted"),
+    "invoice.finalized": _("Invoice finalized"),
+    "invoice.paid": _("Invoice paid"),
+    "invoice.voided": _("Invoice voided"),
+    "invoice.marked_uncollectible": _("Invoice marked uncollectible"),
+    "invoice.disputed": _("Payment disputed by the client's bank"),
+    "invoice.reminded": _("Payment reminder sent"),
+    "payment.created": _("Payment of %(amount)s recorded"),
+    "payment.updated": _("Payment of %(amount)s changed"),
+    "payment.deleted": _("Payment of %(amount)s deleted"),
+    "payment.pending": _("Payment of %(amount)s waiting for the bank"),
+    "payment.succeeded": _("Payment of %(amount)s succeeded"),
+    "payment.failed": _("Payment of %(amount)s failed"),
+    "payment.requires_action": _("Payment of %(amount)s waiting for the client to confirm"),
+    "payment.canceled": _("Payment of %(amount)s canceled"),
+    "credit_note.created": _("Credit note of %(amount)s issued"),
+    "credit_note.updated": _("Credit note of %(amount)s changed"),
+    "credit_note.deleted": _("Credit note of %(amount)s deleted"),
+    "client.created": _("Client added"),
+    "client.updated": _("Client details changed"),
+    "client.deleted": _("Client deleted"),
+    "client.card_saved": _("Card saved for payments"),
+    "site.created": _("Site added"),
+    "site.updated": _("Site changed"),
+    "site.deleted": _("Site removed"),
+    "site.connected": _("Site connected"),
+    "subscription.created": _("Subscription added"),
+    "subscription.updated": _("Subscription changed"),
+    "subscription.deleted": _("Subscription deleted"),
+    "subscription.activated": _("Subscription started"),
+    "subscription.renewed": _("Subscription renewed"),
+    "subscription.past_due": _("Subscription past due"),
+    "subscription.cancel_scheduled": _("Subscription set to end at the end of its period"),
+    "subscription.cancelled": _("Subscription cancelled"),
+    "subscription.expired": _("Subscription ended"),
+    "user.created": _("Person added"),
+    "user.updated": _("Person changed"),
+    "user.deleted": _("Person removed"),
+    "role.created": _("Role added"),
+    "role.updated": _("Role changed"),
+    "role.deleted": _("Role deleted"),
+    "custom_field.created": _("Custom field added"),
+    "custom_field.updated": _("Custom field changed"),
+    "custom_field.deleted": _("Custom field deleted"),
+    "product.created": _("Product added"),
+    "product.updated": _("Product changed"),
+    "product.deleted": _("Product deleted"),
+    "plan.created": _("Plan added"),
+    "plan.updated": _("Plan changed"),
+    "plan.deleted": _("Plan deleted"),
+    "tax_rate.created": _("Tax rate added"),
+    "tax_rate.updated": _("Tax rate changed"),
+    "tax_rate.deleted": _("Tax rate deleted"),
+    "settings.created": _("Settings created"),
+    "settings.updated": _("Settings changed"),
+    "settings.stripe_connected": _("Stripe connected"),
+    "settings.stripe_disconnected": _("Stripe disconnected"),
+}
+# Who acted, when the row names nobody (the label says who otherwise).
+ACTORS = {
+    "staff": _("Staff"),
+    "api_token": _("API"),
+    "client": _("The client"),
+    "scheduler": _("Scheduler"),
+    "stripe_webhook": _("Stripe"),
+    "cli": _("Command line"),
+    "system": _("Bridge"),
+}
+OTHER = _("Change recorded")
+# The objects whose sentence names their amount.
+MONEY = {"payment": Payment, "credit_note": CreditNote}
+
+
+@dataclass(frozen=True)
+class Line:
+    """One row of the log as people read it: ``sentence`` (a catalogue key,
+    with ``%(amount)s`` for ``amount``: minor units and currency) and who."""
+
+    entry: AuditEntry
+    sentence: str
+    amount: tuple[int, str] | None
+    actor: str  # the actor's label, else ACTORS' word for its kind (a key)
+    actor_is_word: bool
+
+
+def readable(session: Session, entries: list[AuditEntry]) -> list[Line]:
+    """The sentences of ``entries``: one query per kind of object with an
+    amount (payments, credit notes), whatever the number of rows."""
+    amounts: dict[tuple[str, int], tuple[int, str]] = {}
+    for object_type, model in MONEY.items():
+        ids = {e.object_id for e in entries if e.object_type == object_type and e.object_id}
+        if ids:
+            for object_id, amount, currency in session.execute(
+                select(model.id, model.amount, model.currency).where(model.id.in_(ids))
+            ):
+                amounts[(object_type, object_id)] = (amount, currency)
+    lines = []
+    for entry in entries:
+        amount = amounts.get((entry.object_type, entry.object_id))
+        summary = entry.summary or {}
+        if amount is None and isinstance(summary.get("amount"), int):
+            # A deleted object's row keeps what its creation recorded, if anything.
+            amount = (summary["amount"], summary.get("currency") or "")
+        sentence = LABELS.get(entry.action, OTHER)
+        if "%(amount)s" in sentence and amount is None:
+            sentence = OTHER
+        label = entry.actor_label
+        lines.append(
+            Line(entry, sentence, amount, label or ACTORS.get(entry.actor_kind, OTHER), not label)
+        )
+    return lines
+
+
+def invoice_history(session: Session, invoice: Invoice, limit: int = 100) -> list[AuditEntry]:
+    """What happened to an invoice, its payments and its credit notes,
+    newest first, in one query (the invoice's page has its payments and
+    notes loaded already)."""
+    wanted = (AuditEntry.object_type == "invoice") & (AuditEntry.object_id == invoice.id)
+    for object_type, objects in (
+        ("payment", invoice.payments),
+        ("credit_note", invoice.credit_notes),
+    ):
+        if objects:
+            wanted |= (AuditEntry.object_type == object_type) & AuditEntry.object_id.in_(
+                [obj.id for obj in objects]
+            )
     return list(
         session.scalars(
-            select(AuditEntry)
-            .where(AuditEntry.object_type == object_type, AuditEntry.object_id == object_id)
-            .order_by(AuditEntry.id.desc())
-            .limit(limit)
+            select(AuditEntry).where(wanted).order_by(AuditEntry.id.desc()).limit(limit)
         )
     )

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
-from bridge.billing import audit, numbering, subscriptions
+from bridge.billing import audit, numbering, reminders, subscriptions
 from bridge.billing.business import get_settings, require_currency
 from bridge.billing.periods import add_local_days, local_date
 from bridge.billing.schedule import zone
@@ -105,14 +105,23 @@ def list_invoices(
         filters.append(Invoice.client_id == client_id)
     if status is not None:
         filters.append(Invoice.status == status)
+    order = (Invoice.created_at.desc(), Invoice.id.desc())
+    # The page's ids first, read from an index alone (a late page skips index
+    # entries, not table rows), then those rows: one statement.
+    ids = (
+        select(Invoice.id)
+        .where(*filters)
+        .order_by(*order)
+        .limit(per_page)
+        .offset((page - 1) * per_page)
+        .subquery()
+    )
     items = list(
         session.scalars(
             select(Invoice)
-            .where(*filters)
+            .join(ids, ids.c.id == Invoice.id)
             .options(selectinload(Invoice.client))
-            .order_by(Invoice.created_at.desc(), Invoice.id.desc())
-            .limit(per_page)
-            .offset((page - 1) * per_page)
+            .order_by(*order)
         )
     )
     total = session.scalar(select(func.count()).select_from(Invoice).where(*filters))
@@ -165,8 +174,13 @@ def available_actions(invoice: Invoice) -> list[str]:
     actions = []
     if invoice.status in (InvoiceStatus.OPEN, InvoiceStatus.UNCOLLECTIBLE):
         actions.append("record_payment")
-        if invoice.amount_paid == 0:
-            actions.append("void")
+    if reminders.can_remind(invoice):
+        actions.append("remind")
+    if (
+        invoice.status in (InvoiceStatus.OPEN, InvoiceStatus.UNCOLLECTIBLE)
+        and not invoice.amount_paid
+    ):
+        actions.append("void")
     if invoice.status == InvoiceStatus.OPEN:
         actions.append("mark_uncollectible")
     if refundable(invoice) > 0:

@@ -10,14 +10,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from bridge.billing import audit
 from bridge.billing.business import get_settings
 from bridge.billing.schedule import overdue_thresholds_passed
-from bridge.core import events
+from bridge.core import clock, events
 from bridge.core.batches import locked_batches
-from bridge.models import Invoice, InvoiceStatus
+from bridge.core.errors import Conflict
+from bridge.models import Invoice, InvoiceStatus, OutboxMessage
 from bridge.models.subscriptions import Subscription, SubscriptionStatus
 
 
@@ -93,3 +95,45 @@ def remind_overdue(session: Session, now: datetime, *, batch: int = 100) -> int:
             events.record(session, events.InvoiceOverdue(invoice.id, days_overdue))
             sent += 1
     return sent
+
+
+# Reminding by hand ----------------------------------------------------------------
+
+
+def can_remind(invoice: Invoice) -> bool:
+    """An issued invoice with something left to pay, and a client to tell."""
+    return (
+        invoice.status == InvoiceStatus.OPEN
+        and invoice.amount_due > 0
+        and bool(invoice.client.email)
+    )
+
+
+def remind(session: Session, invoice: Invoice, now: datetime | None = None) -> datetime:
+    """Remind the client of ``invoice`` now (staff's *remind*): an email
+    through the outbox (``InvoiceReminded``), and a line in the invoice's
+    history. Returns when. Call it with the invoice locked; the caller
+    commits."""
+    if not can_remind(invoice):
+        raise Conflict(
+            "Only an invoice with payment due, of a client with an email address, can be reminded.",
+            code="invoice_not_remindable",
+        )
+    now = now or clock.now()
+    events.record(session, events.InvoiceReminded(invoice.id, now))
+    audit.record(session, invoice, "invoice.reminded", {"reminded_at": now.isoformat()})
+    return now
+
+
+def last_reminder(session: Session, invoice_id: int) -> datetime | None:
+    """When the client was last reminded of the invoice (by staff or by the
+    scheduler): the latest reminder queued for it."""
+    return session.scalar(
+        select(func.max(OutboxMessage.created_at)).where(
+            OutboxMessage.invoice_id == invoice_id,
+            or_(
+                OutboxMessage.trigger == "overdue_reminder",
+                OutboxMessage.dedupe_key.like("payment_reminder:%"),
+            ),
+        )
+    )

@@ -76,6 +76,14 @@ class InvoiceOverdue(Event):
 
 
 @dataclass(frozen=True)
+class InvoiceReminded(Event):
+    """Staff asked for the client to be reminded of an open invoice now."""
+
+    invoice_id: int
+    at: datetime
+
+
+@dataclass(frozen=True)
 class CreditNoteIssued(Event):
     credit_note_id: int
     invoice_id: int

@@ -36,6 +36,7 @@ from bridge.models import CatalogStatus, InvoiceStatus
 from bridge.pdf import invoice_pdf
 
 MAX_CLIENTS = 1000
+SEARCH_RESULTS = 50
 MAX_PRODUCTS = 500
 KEEP = ("csrf_token", "action")
 # Each language by its own name, as language pickers do.
@@ -51,17 +52,32 @@ def invoice_path(invoice_id: int) -> str:
 
 
 def _fill_choices(form: BillForm, session, client=None) -> None:
-    listed = client_book.list_clients(session, sort="name", per_page=MAX_CLIENTS).items
-    choices = [(c.id, c.name) for c in listed]
-    if client is not None and client.id not in {c for c, _n in choices}:
-        choices.append((client.id, client.name))
-    form.client_id.choices = [(0, "—")] + choices
+    """The pickers' choices. Up to ``MAX_CLIENTS`` clients, the client
+    picker lists them all; with more, it lists those its search words
+    (``client_q``) find, ``SEARCH_RESULTS`` at most, and the chosen one."""
     chosen = client
     if chosen is None and form.client_id.data:
         try:
             chosen = client_book.get_client(session, form.client_id.data)
         except NotFound:
             chosen = None
+    form.client_search = client_book.client_count(session) > MAX_CLIENTS
+    form.client_matches = None
+    if not form.client_search:
+        listed = client_book.list_clients(session, sort="name", per_page=MAX_CLIENTS).items
+    else:
+        words = (form.client_q.data or "").strip()[:200]
+        listed = []
+        if words:
+            found = client_book.list_clients(
+                session, text=words, sort="name", per_page=SEARCH_RESULTS
+            )
+            listed, form.client_matches = found.items, found.total
+    form.client_shown = len(listed)
+    choices = [(c.id, c.name or c.email) for c in listed]
+    if chosen is not None and chosen.id not in {c for c, _n in choices}:
+        choices.insert(0, (chosen.id, chosen.name or chosen.email))
+    form.client_id.choices = [(0, "—")] + choices
     form.site_id.choices = [(0, "—")] + (
         [(s.id, s.name or s.url) for s in chosen.sites] if chosen is not None else []
     )
@@ -161,6 +177,7 @@ def _flow(draft_id: int | None):
         form.process(data=_initial(session, draft))
         if draft is None and request.args.get("client_id", "").isdigit():
             form.client_id.data = int(request.args["client_id"])
+        form.client_q.data = request.args.get("client_q", "")[:200]
         form.key.data = str(uuid.uuid4())
         _fill_choices(form, session, draft.client if draft else None)
         return _show_form(form, draft)
@@ -168,6 +185,8 @@ def _flow(draft_id: int | None):
         form.client_id.data = draft.client_id
     _fill_choices(form, session, draft.client if draft else None)
     action = request.form.get("action", "continue")
+    if action == "find":
+        return _show_form(form, draft)
     if action == "add":
         if len(form.items) < invoices.MAX_LINES:
             form.items.append_entry()

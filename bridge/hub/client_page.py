@@ -22,7 +22,7 @@ from bridge.billing.roles import list_roles
 from bridge.core.errors import Conflict, Invalid, NotFound
 from bridge.db import get_session
 from bridge.hub import once
-from bridge.hub.views import allowed, bp, country_choices, render
+from bridge.hub.views import allowed, bp, country_choices, readable_log, render
 from bridge.models import CustomFieldEntity, InvoiceLine
 
 TABS = ("overview", "products", "invoices", "sites", "people", "activity")
@@ -211,7 +211,8 @@ def _tab_data(session, client, tab: str) -> dict:
     if tab == "activity":
         if not policy.may(current_user.principal, "audit.read"):
             return {"entries": None}
-        return {"entries": audit.entries_page(session, client_id=client.id, per_page=100)}
+        entries = audit.entries_page(session, client_id=client.id, per_page=100)
+        return {"entries": entries, "sentences": readable_log(entries.items)}
     return {}
 
 

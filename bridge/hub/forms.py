@@ -75,6 +75,8 @@ class BillForm(FlaskForm):
     """*Bill client* (SPEC 6). ``key`` makes saving and sending happen once."""
 
     client_id = SelectField(coerce=int, validators=[NoneOf([0], message=_required)])
+    # With more clients than the picker lists: the words that find one.
+    client_q = StringField(validators=[Length(max=200, message=_too_long)])
     site_id = SelectField(coerce=int, default=0)
     items = FieldList(FormField(BillItemForm), min_entries=1, max_entries=MAX_LINES)
     tax_rate_ids = SelectMultipleField(coerce=int, validate_choice=True)
@@ -124,6 +126,12 @@ class TaxRateForm(FlaskForm):
 
 class ActionForm(FlaskForm):
     """A button that changes an invoice (send, delete, void...): only the token."""
+
+
+class RemindForm(FlaskForm):
+    """Send a payment reminder; ``key`` makes a double submit send one email."""
+
+    key = HiddenField()
 
 
 class OfflinePaymentForm(FlaskForm):

@@ -18,15 +18,15 @@ from flask_login import current_user
 from sqlalchemy.exc import IntegrityError
 
 from bridge.auth import policy
-from bridge.billing import audit, invoices, periods, subscriptions
+from bridge.billing import audit, invoices, periods, reminders, subscriptions
 from bridge.billing.gateway import PaymentGateway
 from bridge.billing.schedule import business_zone
 from bridge.core import clock, money
 from bridge.core.errors import DomainError, NotFound, Unavailable
 from bridge.db import get_session
 from bridge.hub import once
-from bridge.hub.forms import ActionForm, OfflinePaymentForm, RefundForm
-from bridge.hub.views import _, allowed, bp, render
+from bridge.hub.forms import ActionForm, OfflinePaymentForm, RefundForm, RemindForm
+from bridge.hub.views import _, allowed, bp, readable_log, render
 from bridge.models import InvoiceStatus, PaymentMethod
 from bridge.payments.gateways import payment_gateway
 from bridge.payments.stripe.client import api_base_from
@@ -136,7 +136,7 @@ def _invoice_page(invoice, status: int = 200, payment_form=None, refund_form=Non
         taxes=taxes,
         printed_subtotal=invoices.printed_subtotal(invoice, taxes),
         card_limit=limit,
-        history=audit.object_history(session, "invoice", invoice.id),
+        history=readable_log(audit.invoice_history(session, invoice)),
         hosted_url=None
         if invoice.status == InvoiceStatus.DRAFT
         else f"{request.host_url}i/{invoice.hosted_token}",
@@ -144,11 +144,19 @@ def _invoice_page(invoice, status: int = 200, payment_form=None, refund_form=Non
         payment_form=payment_form,
         refund_form=refund_form,
         action_form=ActionForm(),
+        remind_form=_remind_form(),
+        last_reminder=reminders.last_reminder(session, invoice.id),
         method_words=METHOD_WORDS,
         offline_methods=[m.value for m in OFFLINE_METHODS],
         error=error,
         active="hub.invoice_list",
     )
+
+
+def _remind_form() -> RemindForm:
+    form = RemindForm()
+    form.key.data = once.new_key()
+    return form
 
 
 @bp.get("/invoices/<int:invoice_id>")
@@ -236,6 +244,35 @@ def _first_time(session, key: str, invoice_id: int) -> bool:
         return False
     once.done(session, current_user.user_id, key, url_for("hub.invoice", invoice_id=invoice_id))
     return True
+
+
+@bp.post("/invoices/<int:invoice_id>/remind")
+@allowed("invoices.write")
+def invoice_remind(invoice_id: int):
+    """Remind the client now (an email through the outbox); the form's key
+    makes a double click send one reminder."""
+    form = RemindForm()
+    if not form.validate_on_submit():
+        return redirect(url_for("hub.invoice", invoice_id=invoice_id))
+    session = get_session()
+    _staff_actor(session)
+    invoice = _get(invoice_id, lock=True)
+    try:
+        if not _first_time(session, form.key.data, invoice.id):
+            session.rollback()
+            flash(_("This reminder was already sent."))
+            return redirect(url_for("hub.invoice", invoice_id=invoice_id), 303)
+        reminders.remind(session, invoice)
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        flash(_("This reminder was already sent."))
+        return redirect(url_for("hub.invoice", invoice_id=invoice_id), 303)
+    except DomainError as exc:
+        session.rollback()
+        return _invoice_page(_get(invoice_id), status=409, error=str(exc))
+    flash(_("The reminder is on its way to the client."))
+    return redirect(url_for("hub.invoice", invoice_id=invoice_id), 303)
 
 
 def _amount(form, invoice) -> int | None:

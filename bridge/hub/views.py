@@ -10,6 +10,7 @@ screen asks the policy for the action it shows (``allowed``).
 from __future__ import annotations
 
 from functools import wraps
+from typing import NamedTuple
 from urllib.parse import urlsplit
 
 from babel import Locale
@@ -29,7 +30,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 
 from bridge.auth import accounts, policy
 from bridge.auth.passwords import MIN_LENGTH
-from bridge.billing import business, metrics
+from bridge.billing import audit, business, metrics
 from bridge.billing import clients as client_book
 from bridge.billing.business import get_settings
 from bridge.core.errors import Invalid, NotFound
@@ -157,6 +158,29 @@ def render(template: str, status: int = 200, **context) -> tuple[str, int]:
         **context,
     )
     return page, status
+
+
+class Sentence(NamedTuple):
+    """A row of the audit log as the page prints it."""
+
+    entry: object
+    text: str
+    who: str
+
+
+def readable_log(entries) -> list[Sentence]:
+    """Audit rows as sentences in the reader's language, with amounts
+    written as the language writes them (the words:
+    ``bridge.billing.audit.LABELS``)."""
+    words = l10n()
+    sentences = []
+    for line in audit.readable(get_session(), list(entries)):
+        text = words.gettext(line.sentence)
+        if line.amount is not None:
+            text = text % {"amount": words.money(*line.amount)}
+        who = words.gettext(line.actor) if line.actor_is_word else line.actor
+        sentences.append(Sentence(line.entry, text, who))
+    return sentences
 
 
 # Logging in and out ---------------------------------------------------------------

@@ -196,6 +196,31 @@ def overdue_reminder(session: Session, invoice: Invoice, *, days_overdue: int) -
     )
 
 
+def payment_reminder(session: Session, invoice: Invoice, *, at: datetime) -> bool:
+    """Staff remind the client of an open invoice (once per request, ``at``):
+    the overdue reminder when it is past due, else the invoice again with
+    its pay link."""
+    dedupe_key = f"payment_reminder:invoice:{invoice.id}:at:{at.astimezone(UTC):%Y%m%dT%H%M%S.%fZ}"
+    if invoice.due_at is not None and invoice.due_at < at:
+        days_overdue = max(1, (at - invoice.due_at).days)
+        return _to_client(
+            session,
+            "overdue_reminder",
+            dedupe_key,
+            invoice.client,
+            lambda f: {**f.invoice(invoice), "days_overdue": str(days_overdue)},
+            invoice=invoice,
+        )
+    return _to_client(
+        session,
+        "invoice_sent",
+        dedupe_key,
+        invoice.client,
+        lambda f: f.invoice(invoice),
+        invoice=invoice,
+    )
+
+
 def subscription_cancelled(session: Session, subscription: Subscription) -> bool:
     """The subscription is cancelled (now or at its period end)."""
     return _subscription_ended(session, "subscription_cancelled", subscription)

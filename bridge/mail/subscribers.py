@@ -62,6 +62,10 @@ def invoice_overdue(session: Session, event: events.InvoiceOverdue) -> None:
     )
 
 
+def invoice_reminded(session: Session, event: events.InvoiceReminded) -> None:
+    notify.payment_reminder(session, session.get(Invoice, event.invoice_id), at=event.at)
+
+
 def upcoming_renewal(session: Session, event: events.UpcomingRenewal) -> None:
     notify.upcoming_renewal(
         session, session.get(Subscription, event.subscription_id), renews_at=event.renews_at
@@ -93,6 +97,7 @@ SUBSCRIBERS = {
     events.PaymentFailed: payment_failed,
     events.PaymentRequiresAction: payment_requires_action,
     events.InvoiceOverdue: invoice_overdue,
+    events.InvoiceReminded: invoice_reminded,
     events.UpcomingRenewal: upcoming_renewal,
     events.SubscriptionCancelled: subscription_cancelled,
     events.SubscriptionExpired: subscription_expired,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Integer, String
+from sqlalchemy import JSON, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bridge.models.base import Base
@@ -13,6 +13,11 @@ from bridge.models.types import UTCDateTime
 
 class AuditEntry(Base):
     __tablename__ = "audit_log"
+    __table_args__ = (
+        # One object's history, and one client's activity, newest first.
+        Index("ix_audit_log_object", "object_type", "object_id", "id"),
+        Index("ix_audit_log_client_id_id", "client_id", "id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     # staff, api_token, client, scheduler, stripe_webhook, cli, system

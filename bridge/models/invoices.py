@@ -12,6 +12,7 @@ from sqlalchemy import (
     Boolean,
     Date,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
@@ -67,6 +68,10 @@ class Invoice(Base):
         # One renewal invoice per subscription period, whatever crashes or
         # concurrent schedulers do (ARCHITECTURE decision 4).
         UniqueConstraint("subscription_id", "period_start", name="uq_invoices_subscription_period"),
+        # The invoice lists, newest first: overall, by status, per client.
+        Index("ix_invoices_created_at_id", "created_at", "id"),
+        Index("ix_invoices_status_created_at_id", "status", "created_at", "id"),
+        Index("ix_invoices_client_id_created_at_id", "client_id", "created_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

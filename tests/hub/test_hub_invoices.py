@@ -107,7 +107,8 @@ def test_a_draft_is_sent_then_cannot_be_deleted(hub, db, shop):
     assert response.status_code == 303
     assert invoice_row(db, made.id).status == InvoiceStatus.OPEN
     page = text_of(hub.client.get(f"/invoices/{made.id}"))
-    assert "The invoice was sent." in page and "invoice.created" in page
+    assert "The invoice was sent." in page and "Invoice drafted" in page
+    assert page.count("Invoice finalized") == 1 and "invoice.finalized" not in page
     response = post_form(hub, made.id, "delete", None, {})
     assert response.status_code == 409
     assert invoice_row(db, made.id) is not None

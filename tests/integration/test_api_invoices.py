@@ -54,10 +54,22 @@ def test_each_invoice_lists_the_actions_its_state_allows(api_eur, shop):
     invoice = draft(api_eur, shop, items=[{"plan_id": shop["setup"]["id"]}])
     assert invoice["actions"] == ["edit", "delete", "finalize", "download"]
     sent = api_eur.post(f"/invoices/{invoice['id']}/finalize").get_json()
-    assert sent["actions"] == ["record_payment", "void", "mark_uncollectible", "download"]
+    assert sent["actions"] == [
+        "record_payment",
+        "remind",
+        "void",
+        "mark_uncollectible",
+        "download",
+    ]
     api_eur.post(f"/invoices/{invoice['id']}/payments", json={"amount": 100, "method": "cash"})
     partly = api_eur.get(f"/invoices/{invoice['id']}").get_json()
-    assert partly["actions"] == ["record_payment", "mark_uncollectible", "refund", "download"]
+    assert partly["actions"] == [
+        "record_payment",
+        "remind",
+        "mark_uncollectible",
+        "refund",
+        "download",
+    ]
     api_eur.post(f"/invoices/{invoice['id']}/payments", json={"amount": 17900, "method": "cash"})
     listed = api_eur.get("/invoices").get_json()["data"][0]
     assert listed["status"] == "paid" and listed["actions"] == ["refund", "download"]

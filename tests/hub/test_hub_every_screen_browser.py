@@ -1,0 +1,134 @@
+"""Every screen of the Hub, found by following the Hub's own links from the
+overview (so a screen added later is covered the day it lands), in Debian's
+Chromium through Playwright: pressing Tab from the top of the page focuses
+every visible link, button and field in turn; axe-core finds no serious or
+critical violation; at 380 px nothing scrolls sideways."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+from bridge import demo  # noqa: E402
+from tests.e2e.conftest import LiveServer  # noqa: E402
+from tests.hub.test_hub_browser import (  # noqa: E402, F401
+    AXE,
+    _demo_with_billing,
+    _serve,
+    browser,
+)
+
+# Screens whose path differs only by ids are one screen; the crawl stops here.
+MAX_SCREENS = 60
+NOT_SCREENS = re.compile(r"(\.pdf|/pdf\b|\.csv|/static/|/logout|/i/|/api/|\?.*page=)")
+
+# Marks the page's focusable elements and returns their keys. A radio group
+# is one stop for Tab (arrows move inside it), so it has one key.
+MARK = """() => {
+  const selector = 'a[href], button:not([disabled]), input:not([type=hidden]):not([disabled]),'
+    + ' select:not([disabled]), textarea:not([disabled]), summary, [tabindex]:not([tabindex="-1"])';
+  const keys = [];
+  document.querySelectorAll(selector).forEach((el, i) => {
+    // Hidden, or inside a closed <details> (content-visibility: hidden).
+    if (!el.checkVisibility({visibilityProperty: true})) return;
+    const key = el.type === 'radio' ? 'radio:' + el.name : 'el:' + i;
+    el.dataset.kb = key;
+    if (!keys.includes(key)) keys.push(key);
+  });
+  return keys;
+}"""
+
+FOCUSED = "() => document.activeElement && document.activeElement.dataset.kb || null"
+
+
+def describe(page, key: str) -> str:
+    return page.eval_on_selector(f'[data-kb="{key}"]', "el => el.outerHTML.slice(0, 160)")
+
+
+def axe_violations(page) -> list[dict]:
+    """axe-core's serious and critical violations on the page as it is."""
+    page.evaluate(AXE.read_text(encoding="utf-8") + "\n;0")
+    result = page.evaluate(
+        "async () => (await axe.run(document, {resultTypes: ['violations']})).violations"
+        ".map(v => ({id: v.id, impact: v.impact, nodes: v.nodes.map(n => n.target.join(' '))}))"
+    )
+    return [v for v in result if v["impact"] in ("serious", "critical")]
+
+
+def screen_of(path: str) -> str:
+    return re.sub(r"([/=])\d+", r"\1N", path)
+
+
+@pytest.fixture(scope="module")
+def agency(sqlite_template, tmp_path_factory):
+    app = _serve(sqlite_template, tmp_path_factory.mktemp("keyboard"), fill=_demo_with_billing)
+    with LiveServer(app) as server:
+        yield server
+    app.extensions["bridge.db"].dispose()
+
+
+def test_every_hub_screen_works_by_keyboard_passes_axe_and_fits_a_phone(browser, agency):  # noqa: F811
+    context = browser.new_context(viewport={"width": 1200, "height": 900})
+    page = context.new_page()
+    page.goto(f"{agency.url}/login")
+    page.fill("#email", demo.ADMIN_EMAIL)
+    page.fill("#password", demo.DEFAULT_DEMO_PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{agency.url}/")
+
+    origin = urlsplit(agency.url).netloc
+    queue, seen, visited, unreachable, inaccessible = ["/"], set(), [], {}, {}
+    while queue and len(seen) < MAX_SCREENS:
+        path = queue.pop(0)
+        if screen_of(path) in seen:
+            continue
+        seen.add(screen_of(path))
+        visited.append(path)
+        page.goto(agency.url + path)
+        for href in page.eval_on_selector_all("a[href]", "els => els.map(a => a.href)"):
+            parts = urlsplit(href)
+            target = parts.path + (f"?{parts.query}" if parts.query else "")
+            if (
+                parts.netloc == origin
+                and not NOT_SCREENS.search(target)
+                and screen_of(target) not in seen
+            ):
+                queue.append(target)
+
+        keys = page.evaluate(MARK)
+        page.evaluate("() => document.activeElement && document.activeElement.blur()")
+        reached = set()
+        for _ in range(len(keys) * 2 + 5):
+            page.keyboard.press("Tab")
+            key = page.evaluate(FOCUSED)
+            if key:
+                reached.add(key)
+            if reached >= set(keys):
+                break
+        missing = [describe(page, key) for key in keys if key not in reached]
+        if missing:
+            unreachable[path] = missing
+        violations = axe_violations(page)
+        if violations:
+            inaccessible[path] = violations
+
+    page.set_viewport_size({"width": 380, "height": 800})
+    too_wide = {}
+    for path in visited:
+        page.goto(agency.url + path)
+        width = page.evaluate("document.documentElement.scrollWidth")
+        if width > 380:
+            too_wide[path] = width
+    context.close()
+
+    assert len(seen) >= 8, seen  # the crawl found the Hub's screens
+    assert not inaccessible, inaccessible
+    assert not too_wide, too_wide
+    assert not unreachable, "\n".join(
+        f"{path}: {len(missing)} not reached by Tab, e.g. " + " | ".join(missing[:4])
+        for path, missing in unreachable.items()
+    )
