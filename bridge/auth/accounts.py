@@ -9,6 +9,7 @@ from datetime import timedelta
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bridge.auth.passwords import MIN_LENGTH, hash_password, needs_rehash, verify_password
@@ -222,6 +223,38 @@ def set_password(user: User, password: str) -> None:
             fields={"password": ["Too short."]},
         )
     user.password_hash = hash_password(password)
+
+
+def update_profile(session: Session, user: User, *, name: str, email: str) -> User:
+    """A staff user's own name and email. Emails are unique across every
+    login (staff and clients, whatever the case): ``Conflict`` when another
+    user has it."""
+    name = name.strip()
+    if len(name) > 200:
+        raise Invalid("The name is too long.", fields={"name": ["Too long."]})
+    email = check_email(email)
+    key = email_key(email)
+    taken = Conflict(f"A user with the email {email} already exists.", code="duplicate_email")
+    if session.scalar(select(User.id).where(User.email_key == key, User.id != user.id)):
+        raise taken
+    user.name, user.email, user.email_key = name, email, key
+    try:
+        with session.begin_nested():
+            session.flush()
+    except IntegrityError as exc:  # a concurrent request took the email first
+        raise taken from exc
+    return user
+
+
+def change_password(user: User, current: str, new: str) -> None:
+    """A new password, given the current one (``Invalid`` on ``current``
+    when it is wrong, on ``password`` when the new one is too short). The
+    fingerprint changes with it, so other sessions end."""
+    if not verify_password(user.password_hash, current):
+        raise Invalid(
+            "The current password is wrong.", fields={"current_password": ["Wrong password."]}
+        )
+    set_password(user, new)
 
 
 def hash_token(token: str) -> str:

@@ -4,6 +4,7 @@ profile and branding."""
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -252,3 +253,75 @@ def store_file(session: Session, data: bytes, max_bytes: int, field: str = "imag
     )
     session.add(stored)
     return stored
+
+
+# Getting started -------------------------------------------------------------------
+
+GETTING_STARTED_STEPS = ("currency", "company", "payments", "product")
+
+
+@dataclass(frozen=True)
+class GettingStarted:
+    """Where the business stands in the Hub's first-run flow: which of its
+    steps are done (``done``, by step name) and whether the Hub should send
+    its staff there (``needed``)."""
+
+    done: dict[str, bool]
+    needed: bool
+
+    @property
+    def next_step(self) -> str | None:
+        """The first unfinished step (None once every step is done)."""
+        return next((step for step in GETTING_STARTED_STEPS if not self.done[step]), None)
+
+    def reachable(self, step: str) -> bool:
+        """A step may be opened once every step before it is done."""
+        index = GETTING_STARTED_STEPS.index(step)
+        return all(self.done[s] for s in GETTING_STARTED_STEPS[:index])
+
+
+def getting_started(session: Session) -> GettingStarted:
+    """The business is *set up* once it has a currency and a company name.
+    The flow is needed while it is not, or while the flow, once begun, has
+    not been finished; a business set up another way (the API, the demo) is
+    not sent through it. Payments are done with Stripe keys stored or
+    offline payments chosen; the product step is done when the flow is
+    finished (a product made, or skipped)."""
+    settings = get_settings(session)
+    finished = settings.getting_started_done_at is not None
+    done = {
+        "currency": settings.currency is not None,
+        "company": bool(settings.company_name),
+        "payments": settings.stripe_secret_key_encrypted is not None
+        or settings.offline_payments_only,
+        "product": finished,
+    }
+    set_up = done["currency"] and done["company"]
+    needed = not finished and (not set_up or settings.getting_started_at is not None)
+    return GettingStarted(done=done, needed=needed)
+
+
+def begin_getting_started(session: Session) -> None:
+    """A step of the flow was saved: until it is finished, the Hub comes
+    back to it (even once the business is set up)."""
+    settings = get_settings(session)
+    if settings.getting_started_at is None and settings.getting_started_done_at is None:
+        settings.getting_started_at = clock.now()
+
+
+def choose_offline_payments(session: Session, instructions: str) -> BusinessSettings:
+    """No Stripe: clients pay by bank transfer, cash or cheque, which staff
+    record by hand; ``instructions`` tell clients how (the hosted page
+    shows them)."""
+    settings = update_settings(session, {"offline_payment_instructions": instructions.strip()})
+    settings.offline_payments_only = True
+    return settings
+
+
+def finish_getting_started(session: Session) -> BusinessSettings:
+    """The flow is over: the Hub stops sending staff to it."""
+    settings = get_settings(session)
+    if settings.getting_started_done_at is None:
+        settings.getting_started_done_at = clock.now()
+        settings.updated_at = clock.now()
+    return settings

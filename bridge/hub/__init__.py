@@ -14,8 +14,10 @@ def init_app(app: Flask) -> None:
     """Register the Hub (after the portal, whose rate limiter it shares)."""
     # Each screen's routes, on views.bp.
     from bridge.hub import (  # noqa: F401
+        account,
         bill,
         client_page,
+        getting_started,
         invoices,
         products,
         roles,

@@ -8,7 +8,6 @@ comes back as a message on the form or a notice on the page, never a 500.
 
 from __future__ import annotations
 
-from babel import Locale
 from flask import abort, current_app, redirect, request, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
@@ -21,10 +20,9 @@ from bridge.billing import sites as site_book
 from bridge.billing.business import get_settings
 from bridge.billing.roles import list_roles
 from bridge.core.errors import Conflict, Invalid, NotFound
-from bridge.core.l10n import COUNTRIES
 from bridge.db import get_session
 from bridge.hub import once
-from bridge.hub.views import allowed, bp, l10n, readable_log, render
+from bridge.hub.views import allowed, bp, country_choices, readable_log, render
 from bridge.models import CustomFieldEntity, InvoiceLine
 
 TABS = ("overview", "products", "invoices", "sites", "people", "activity")
@@ -70,14 +68,7 @@ def _client_or_404(session, client_id: int):
 
 def _form_page(form: ClientForm, client=None, errors=None, notice=None, values=None, status=200):
     session = get_session()
-    names = Locale.parse(l10n().locale).territories
-    form.country.choices = [
-        ("", "—"),
-        *sorted(
-            ((code, f"{names.get(code, code)} ({code})") for code in COUNTRIES),
-            key=lambda choice: choice[1],
-        ),
-    ]
+    form.country.choices = country_choices()
     form.role_id.choices = [(str(role.id), role.name) for role in list_roles(session)]
     fields = custom_fields.list_fields(session, CustomFieldEntity.CLIENT)
     return render(

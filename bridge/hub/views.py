@@ -13,6 +13,7 @@ from functools import wraps
 from typing import NamedTuple
 from urllib.parse import urlsplit
 
+from babel import Locale
 from flask import (
     Blueprint,
     Response,
@@ -29,11 +30,11 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 
 from bridge.auth import accounts, policy
 from bridge.auth.passwords import MIN_LENGTH
-from bridge.billing import audit, metrics
+from bridge.billing import audit, business, metrics
 from bridge.billing import clients as client_book
 from bridge.billing.business import get_settings
 from bridge.core.errors import Invalid, NotFound
-from bridge.core.l10n import LANGUAGES, Localiser, language_of
+from bridge.core.l10n import COUNTRIES, LANGUAGES, Localiser, language_of
 from bridge.db import get_session
 from bridge.hub import auth, chart
 from bridge.hub.forms import LoginForm, LogoutForm, NewPasswordForm, PasswordResetRequestForm
@@ -52,7 +53,9 @@ csrf = CSRFProtect()
 PUBLIC_ENDPOINTS = {"hub.login", "hub.static", "hub.password_reset", "hub.new_password"}
 # A user who may only read may still end their own session, or change a
 # forgotten password.
-ALWAYS_ALLOWED_WRITES = {"hub.logout", *PUBLIC_ENDPOINTS}
+# Staff who may only read may still change their own name, email and
+# password (My account).
+ALWAYS_ALLOWED_WRITES = {"hub.logout", "hub.account", "hub.account_password", *PUBLIC_ENDPOINTS}
 CLIENTS_PER_PAGE = 25
 MAX_SEARCH = 200
 
@@ -141,6 +144,18 @@ def l10n() -> Localiser:
         best = request.accept_languages.best_match(LANGUAGES)
         g.hub_l10n = Localiser(language_of(best), get_settings(get_session()).timezone)
     return g.hub_l10n
+
+
+def country_choices() -> list[tuple[str, str]]:
+    """Every country for a select, named in the reader's language, by name."""
+    names = Locale.parse(l10n().locale).territories
+    return [
+        ("", "—"),
+        *sorted(
+            ((code, f"{names.get(code, code)} ({code})") for code in COUNTRIES),
+            key=lambda choice: choice[1],
+        ),
+    ]
 
 
 def render(template: str, status: int = 200, **context) -> tuple[str, int]:
@@ -273,6 +288,12 @@ def new_password(token: str):
 def overview():
     """SPEC 10: the business's figures and the last 12 months."""
     session = get_session()
+    # An empty business starts with Getting started (staff who may set it up).
+    if (
+        policy.may(current_user.principal, "settings.write")
+        and business.getting_started(session).needed
+    ):
+        return redirect(url_for("hub.getting_started"))
     figures = metrics.overview(session)
     months = metrics.history(session)
     drawing = chart.layout([m.mrr for m in months], [m.billing for m in months])

@@ -73,6 +73,13 @@ class BusinessSettings(Base):
 
     # How clients pay without a card (shown on the hosted invoice page).
     offline_payment_instructions: Mapped[str] = mapped_column(Text, default="")
+    # The agency chose to take offline payments only (no Stripe keys).
+    offline_payments_only: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    # The Hub's first-run flow (bridge.billing.business.getting_started):
+    # when its first step was saved, and when it was finished.
+    getting_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    getting_started_done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     # Stripe. The secret key and webhook secret are stored encrypted
     # (bridge.auth.secrets); the account facts come from verifying the key.

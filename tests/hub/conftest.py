@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from bridge.billing import business
 from bridge.core import clock
 from bridge.models import User, UserKind
 from tests.conftest import STAFF_PASSWORD, staff_password_hash
@@ -61,7 +62,16 @@ class Hub:
 
 @pytest.fixture
 def staff(db) -> int:
+    """A staff user of a business past Getting started."""
+    finish_getting_started(db)
     return add_staff(db)
+
+
+def finish_getting_started(db) -> None:
+    """The business is past Getting started, so the Overview shows (the
+    flow itself is tested in test_hub_getting_started.py)."""
+    with db.session() as session:
+        business.finish_getting_started(session)
 
 
 @pytest.fixture

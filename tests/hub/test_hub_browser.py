@@ -17,7 +17,7 @@ from sqlalchemy import select  # noqa: E402
 
 from bridge import create_app, demo  # noqa: E402
 from bridge.auth.accounts import create_staff_user  # noqa: E402
-from bridge.billing import clients, invoices  # noqa: E402
+from bridge.billing import business, clients, invoices  # noqa: E402
 from bridge.billing.invoices import Item  # noqa: E402
 from bridge.models import PaymentMethod, Plan  # noqa: E402
 from tests.browser import chromium  # noqa: E402
@@ -56,7 +56,9 @@ def _serve(sqlite_template, folder: Path, fill) -> object:
 
 
 def _only_the_admin(app, session) -> None:
+    """An empty business whose owner skipped Getting started."""
     create_staff_user(session, email=demo.ADMIN_EMAIL, password=demo.DEFAULT_DEMO_PASSWORD)
+    business.finish_getting_started(session)
 
 
 def _demo_with_billing(app, session) -> None:
