@@ -549,7 +549,7 @@ def test_a_read_only_user_sees_the_settings_without_write_buttons(shared, monkey
 )
 def test_a_read_only_user_cannot_change_settings(shared, monkeypatch, path, data):
     hub, db = shared, shared.db
-    token = csrf_token(hub.client.get("/").data)
+    token = csrf_token(hub.client.get(PAGES["payments"]).data)
     monkeypatch.setattr(auth, "read_only", lambda user: True)
     before = snapshot(db)
     response = hub.client.post(path, data={"csrf_token": token, **data})
