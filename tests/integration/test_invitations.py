@@ -12,8 +12,8 @@ from sqlalchemy import select
 
 from bridge.auth.passwords import verify_password
 from bridge.billing import audit, invitations
-from bridge.billing.business import get_settings
 from bridge.billing import clients as client_book
+from bridge.billing.business import get_settings
 from bridge.core import clock, events
 from bridge.core.errors import Conflict
 from bridge.models import AuditEntry, Client, ClientStatus, Invitation, OutboxMessage, User
