@@ -72,6 +72,9 @@ def test_staff_invite_and_the_client_accepts_from_the_email(browser, invite_site
     expect(page.locator("#invitation-sent")).to_contain_text(EMAIL)
     expect(page.get_by_role("button", name="Invite again")).to_be_visible()
     _check(page, 1200, shots, "hub-client-invited")
+    page.set_viewport_size({"width": 380, "height": 900})
+    _check(page, 380, shots, "hub-client-invited")
+    page.set_viewport_size({"width": 1200, "height": 900})
 
     with db.session() as session:
         body = session.scalar(

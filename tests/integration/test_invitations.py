@@ -18,6 +18,7 @@ from bridge.core import clock, events
 from bridge.core.errors import Conflict
 from bridge.models import AuditEntry, Client, ClientStatus, Invitation, OutboxMessage, User
 from tests.conftest import snapshot
+from tests.e2e.conftest import make_invoice, make_shop
 from tests.hub.conftest import csrf_token
 
 GOOD_PASSWORD = "plum orbit lantern cactus"
@@ -316,3 +317,34 @@ def test_the_pages_carry_the_agency_s_name_and_the_done_page_says_what_next(clie
     response = accept(client, token)
     assert b"Acme Studio will tell you where to log in" in response.data
     assert b"/i/" not in response.data  # nothing due: no invoice listed
+
+
+def test_the_done_page_links_the_invoices_waiting_for_payment(client, db):
+    shop = make_shop(db)
+    due = make_invoice(db, shop, "open")
+    make_invoice(db, shop, "paid")
+    token = invite(db, shop.client_id)
+    response = accept(client, token)
+    assert response.status_code == 200
+    page = response.data.decode()
+    assert page.count('href="/i/') == 1
+    assert f'href="/i/{due.token}"' in page
+    assert "Pixel &amp; Pine Studio will tell you where to log in" in page
+
+
+def test_a_link_used_by_another_request_meanwhile_is_refused(db):
+    """Two answers of one link: the one that loaded it first but commits
+    second finds it used (the claim is one conditional UPDATE)."""
+    token = invite(db, add_client(db))
+    with db.session() as late:
+        invitation = invitations.live_invitation(late, token)
+        late.commit()  # SQLite has one writer: the read's transaction ends here
+        with db.session() as early:
+            invitations.accept(
+                early, invitations.live_invitation(early, token), name="A", password=GOOD_PASSWORD
+            )
+        with pytest.raises(invitations.Expired):
+            invitations.accept(late, invitation, name="B", password=GOOD_PASSWORD)
+        late.rollback()
+    with db.session() as session:
+        assert session.scalar(select(User.name).where(User.password_hash.is_not(None))) == "A"
