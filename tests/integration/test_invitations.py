@@ -11,7 +11,7 @@ import time_machine
 from sqlalchemy import select
 
 from bridge.auth.passwords import verify_password
-from bridge.billing import audit, invitations
+from bridge.billing import audit, business, invitations
 from bridge.billing import clients as client_book
 from bridge.billing.business import get_settings
 from bridge.core import clock, events
@@ -19,6 +19,7 @@ from bridge.core.errors import Conflict
 from bridge.models import AuditEntry, Client, ClientStatus, Invitation, OutboxMessage, User
 from tests.conftest import snapshot
 from tests.e2e.conftest import make_invoice, make_shop
+from tests.e2e.test_hosted_page import PNG
 from tests.hub.conftest import csrf_token
 
 GOOD_PASSWORD = "plum orbit lantern cactus"
@@ -348,3 +349,16 @@ def test_a_link_used_by_another_request_meanwhile_is_refused(db):
         late.rollback()
     with db.session() as session:
         assert session.scalar(select(User.name).where(User.password_hash.is_not(None))) == "A"
+
+
+def test_the_page_shows_the_agency_s_logo_while_the_link_is_live(app, client, db):
+    with db.session() as session:
+        business.set_logo(session, PNG, app.config["MAX_IMAGE_BYTES"])
+    token = invite(db, add_client(db))
+    assert f'src="/invitations/{token}/logo"' in client.get(f"/invitations/{token}").data.decode()
+    logo = client.get(f"/invitations/{token}/logo")
+    assert logo.status_code == 200 and logo.data == PNG
+    assert "sandbox" in logo.headers["Content-Security-Policy"]
+    assert client.get("/invitations/" + "C" * 43 + "/logo").status_code == 404
+    accept(client, token)
+    assert client.get(f"/invitations/{token}/logo").status_code == 404
