@@ -59,6 +59,7 @@ def test_invite_then_invite_again_then_active_since(hub, client, db):
     assert button(page, action) == "Invite again"
     assert "the link expires after 7 days" in page
     assert status_of(db, client_id) == ClientStatus.PENDING
+    assert "Not set yet" in text_of(hub.client.get(base + "?tab=people"))
 
     hub.post(action, {"key": form_key(page, action)}, page=base)
     first, second = invitation_emails(db)
@@ -69,6 +70,8 @@ def test_invite_then_invite_again_then_active_since(hub, client, db):
     page = text_of(hub.client.get(base))
     assert button(page, action) is None
     assert "Active since" in page
+    people = text_of(hub.client.get(base + "?tab=people"))
+    assert "dana@client.example" in people and "Not set yet" not in people
     assert hub.post(action, {"key": "k" * 32}, page=base).status_code == 409
 
 
