@@ -125,8 +125,11 @@ def client_new():
         return _form_page(form)
     data = _submitted(form)
     session = get_session()
+    invite = request.form.get("invite") == "y"
     try:
         client = client_book.create_client(session, **data)
+        if invite:
+            invitations.invite(session, client, days=int(current_app.config["INVITATION_DAYS"]))
     except Invalid as error:
         session.rollback()
         return _form_page(
@@ -138,6 +141,8 @@ def client_new():
             form, errors={"email": [str(error)]}, values=data["custom_fields"], status=409
         )
     session.commit()
+    if invite:
+        return redirect(url_for("hub.client_page", client_id=client.id, invited=1))
     return redirect(url_for("hub.client_page", client_id=client.id))
 
 

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from bridge.billing import clients as client_book
 from bridge.models import Client, ClientStatus, Invitation, OutboxMessage
 from tests.hub.conftest import Hub, add_staff
-from tests.hub.test_hub_client_page import form_key, text_of
+from tests.hub.test_hub_client_page import VALID, form_key, text_of
 from tests.integration.test_invitations import GOOD_PASSWORD, accept, link_token
 
 
@@ -116,3 +116,32 @@ def test_a_read_only_user_sees_no_invite_button_and_gets_403(client, staff, db):
 
 def test_an_unknown_client_is_a_404(hub):
     assert hub.post("/clients/9999/invite", {"key": "a" * 32}, page="/clients").status_code == 404
+
+
+def test_a_new_client_can_be_invited_at_once(hub, db):
+    page = text_of(hub.client.get("/clients/new"))
+    assert 'name="invite"' in page
+    response = hub.post("/clients/new", {**VALID, "invite": "y"}, page="/clients/new")
+    assert response.status_code == 302 and "invited=1" in response.headers["Location"]
+    with db.session() as session:
+        client = session.scalar(select(Client).where(Client.email == VALID["email"]))
+        assert client.status == ClientStatus.PENDING
+    [message] = invitation_emails(db)
+    assert message.to_address == VALID["email"]
+    # Without the box: added, not invited.
+    hub.post("/clients/new", {**VALID, "email": "other@noor.example"}, page="/clients/new")
+    assert len(invitation_emails(db)) == 1
+
+
+def test_inviting_at_creation_an_email_of_another_login_adds_nothing(hub, db):
+    response = hub.post(
+        "/clients/new",
+        {**VALID, "email": "owner@agency.example", "invite": "y"},
+        page="/clients/new",
+    )
+    assert response.status_code == 409
+    page = text_of(response)
+    assert "already another login" in page
+    assert 'id="invite" name="invite" value="y" checked' in page
+    with db.session() as session:
+        assert session.scalar(select(func.count()).select_from(Client)) == 0
