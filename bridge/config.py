@@ -76,6 +76,10 @@ DEFAULTS: dict[str, object] = {
     "RATELIMIT_STORAGE_URL": "memory://",
     "HOSTED_PAGE_LIMIT_PER_TOKEN": "10 per minute;30 per hour",
     "HOSTED_PAGE_LIMIT_PER_ADDRESS": "30 per minute;100 per hour",
+    # Days an invitation link stays valid (a re-invite makes a new one)
+    "INVITATION_DAYS": 7,
+    # Answers to the invitation page's form, per client address
+    "INVITATION_LIMIT_PER_ADDRESS": "10 per minute;50 per hour",
     # Password attempts at the Hub's login, per account (the email tried)
     # and per client address, counted where the hosted page's are
     "HUB_LOGIN_LIMIT_PER_ACCOUNT": "5 per minute;20 per hour",

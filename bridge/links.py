@@ -22,3 +22,8 @@ def invoice_page_url(session: Session, invoice: Invoice) -> str:
 
 def invoice_pdf_url(session: Session, invoice: Invoice) -> str:
     return f"{invoice_page_url(session, invoice)}/pdf"
+
+
+def invitation_url(session: Session, token: str) -> str:
+    """The page where an invited client's person sets their password."""
+    return f"{public_url(session)}/invitations/{token}"

@@ -20,7 +20,7 @@ from bridge.api.common import (
 from bridge.api.fields import Boolean, Integer, Text
 from bridge.api.parsing import Blueprint
 from bridge.auth.secrets import SecretBox
-from bridge.billing import clients, invoices
+from bridge.billing import clients, invitations, invoices
 from bridge.db import get_session
 from bridge.models import ClientStatus
 
@@ -218,6 +218,27 @@ class ClientResource(MethodView):
         session = get_session()
         clients.delete_client(session, clients.get_client(session, client_id))
         session.commit()
+
+
+@blp.route("/clients/<id:client_id>/invite")
+class ClientInvite(MethodView):
+    @blp.response(200, ClientSchema)
+    def post(self, client_id):
+        """Invite the client to set a password (status pending).
+
+        A single-use link, valid ``BRIDGE_INVITATION_DAYS`` days (7 unless
+        set), is emailed to the client's contact email (the
+        ``client_invitation`` email), who becomes a person of the client if
+        not one yet. Inviting again makes a new link and the earlier ones stop
+        working. 409 ``client_already_active`` once a person accepted; 409
+        ``duplicate_email`` when the client's email is another login's.
+        """
+        authorize("clients.write")
+        session = get_session()
+        client = clients.get_client(session, client_id)
+        invitations.invite(session, client, days=int(current_app.config["INVITATION_DAYS"]))
+        session.commit()
+        return client
 
 
 @blp.route("/clients/<id:client_id>/sites")

@@ -239,6 +239,29 @@ class UpcomingRenewal(Event):
     renews_at: datetime
 
 
+# Clients --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ClientInvited(Event):
+    """A person of the client (``user_id``) was sent invitation
+    ``invitation_id``. ``token`` is the link's secret: only its hash is
+    stored, so the email is written from this event."""
+
+    client_id: int
+    user_id: int
+    invitation_id: int
+    token: str
+
+
+@dataclass(frozen=True)
+class InvitationAccepted(Event):
+    """The person ``user_id`` set a password from their invitation link."""
+
+    client_id: int
+    user_id: int
+
+
 # Subscribing and recording ----------------------------------------------------------------
 
 Subscriber = Callable[[Session, Event], object]

@@ -14,7 +14,7 @@ from flask_wtf import FlaskForm
 from wtforms import EmailField, SelectField, StringField
 
 from bridge.auth import policy
-from bridge.billing import audit, custom_fields, invoices, renewals, subscriptions
+from bridge.billing import audit, custom_fields, invitations, invoices, renewals, subscriptions
 from bridge.billing import clients as client_book
 from bridge.billing import sites as site_book
 from bridge.billing.business import get_settings
@@ -116,8 +116,11 @@ def client_new():
         return _form_page(form)
     data = _submitted(form)
     session = get_session()
+    invite = request.form.get("invite") == "y"
     try:
         client = client_book.create_client(session, **data)
+        if invite:
+            invitations.invite(session, client, days=int(current_app.config["INVITATION_DAYS"]))
     except Invalid as error:
         session.rollback()
         return _form_page(
@@ -129,6 +132,8 @@ def client_new():
             form, errors={"email": [str(error)]}, values=data["custom_fields"], status=409
         )
     session.commit()
+    if invite:
+        return redirect(url_for("hub.client_page", client_id=client.id, invited=1))
     return redirect(url_for("hub.client_page", client_id=client.id))
 
 
@@ -232,6 +237,11 @@ def _page(client_id: int, tab: str, status: int = 200, **extra):
         may=lambda action: policy.may(current_user.principal, action),
         custom=custom_fields.list_fields(session, CustomFieldEntity.CLIENT),
         active="hub.clients",
+        invite_key=once.new_key(),
+        invited_at=invitations.last_sent_at(session, client),
+        accepted_at=invitations.accepted_at(session, client),
+        invited=request.args.get("invited") == "1",
+        invitation_days=int(current_app.config["INVITATION_DAYS"]),
         **_tab_data(session, client, tab),
         **extra,
     )
@@ -244,6 +254,30 @@ def client_page(client_id: int):
     if tab not in TABS:
         tab = "overview"
     return _page(client_id, tab)
+
+
+@bp.post("/clients/<int:client_id>/invite")
+@allowed("clients.write")
+def client_invite(client_id: int):
+    """Invite the client (again): a new link by email, earlier links dead.
+    Once per form: a double click sends one email."""
+    session = get_session()
+    client = _client_or_404(session, client_id)
+    key = (request.form.get("key") or "").strip()
+    if not key or len(key) > once.MAX_KEY:
+        abort(400)
+    seen = once.claim(session, current_user.user_id, key)
+    if seen is not None:
+        return redirect(seen or url_for("hub.client_page", client_id=client_id))
+    try:
+        invitations.invite(session, client, days=int(current_app.config["INVITATION_DAYS"]))
+    except (Invalid, Conflict) as error:
+        session.rollback()
+        return _page(client_id, "overview", status=409, notice=str(error))
+    location = url_for("hub.client_page", client_id=client_id, invited=1)
+    once.done(session, current_user.user_id, key, location)
+    session.commit()
+    return redirect(location)
 
 
 def _subscription_of(session, client_id: int, subscription_id: int):

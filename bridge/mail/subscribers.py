@@ -15,8 +15,9 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from bridge.core import events
+from bridge.links import invitation_url
 from bridge.mail import notify
-from bridge.models import Invoice, Payment, Subscription
+from bridge.models import Invoice, Payment, Subscription, User
 
 
 def invoice_finalized(session: Session, event: events.InvoiceFinalized) -> None:
@@ -89,6 +90,16 @@ def subscription_behind(session: Session, event: events.SubscriptionBehind) -> N
     )
 
 
+def client_invited(session: Session, event: events.ClientInvited) -> None:
+    notify.client_invitation(
+        session, session.get(User, event.user_id), link=invitation_url(session, event.token)
+    )
+
+
+def invitation_accepted(session: Session, event: events.InvitationAccepted) -> None:
+    notify.agency_invitation_accepted(session, session.get(User, event.user_id))
+
+
 SUBSCRIBERS = {
     events.InvoiceFinalized: invoice_finalized,
     events.SavedCardMissing: saved_card_missing,
@@ -102,6 +113,8 @@ SUBSCRIBERS = {
     events.SubscriptionCancelled: subscription_cancelled,
     events.SubscriptionExpired: subscription_expired,
     events.SubscriptionBehind: subscription_behind,
+    events.ClientInvited: client_invited,
+    events.InvitationAccepted: invitation_accepted,
 }
 
 

@@ -14,6 +14,7 @@ from bridge.models.catalog import (
 from bridge.models.clients import Client, ClientStatus, Site
 from bridge.models.custom_fields import CustomField, CustomFieldEntity, CustomFieldType
 from bridge.models.idempotency import IdempotencyKey
+from bridge.models.invitations import Invitation
 from bridge.models.invoices import (
     BillingReason,
     CreditNote,
@@ -51,6 +52,7 @@ __all__ = [
     "EmailTemplate",
     "IdempotencyKey",
     "IntervalUnit",
+    "Invitation",
     "Invoice",
     "InvoiceLine",
     "InvoiceLineTax",

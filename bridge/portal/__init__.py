@@ -14,7 +14,7 @@ def init_app(app: Flask) -> None:
     """Register the portal's blueprint. ``STRIPE_JS_URL`` (env
     ``BRIDGE_STRIPE_JS_URL``) is where the page loads Stripe.js from; tests
     point it at localstripe's stand-in."""
-    from bridge.portal import limits
+    from bridge.portal import invitations, limits  # noqa: F401  (its routes)
     from bridge.portal.views import bp
 
     app.config.setdefault("STRIPE_JS_URL", DEFAULT_STRIPE_JS_URL)
