@@ -23,12 +23,12 @@ from sqlalchemy import select
 from wtforms import BooleanField, EmailField, SelectField, StringField, TextAreaField
 
 from bridge.auth import policy
-from bridge.billing import business, catalog, schedule
+from bridge.billing import business, schedule
 from bridge.core import money
 from bridge.core.errors import Conflict, DomainError, Invalid
 from bridge.db import get_session
 from bridge.hub.forms import PlanForm, ProductForm
-from bridge.hub.products import _domain_errors, _plan_terms
+from bridge.hub.products import _plan_terms, add_product_and_plan
 from bridge.hub.views import allowed, bp, country_choices, l10n, render
 from bridge.models import Product
 from bridge.payments.stripe import keys as stripe_keys
@@ -374,24 +374,8 @@ def getting_started_product():
         else:
             terms, errors = _plan_terms(form, currency)
             if not errors:
-                try:
-                    if product is None:
-                        product = catalog.create_product(
-                            session,
-                            name=form.name.data or "",
-                            description=form.description.data or "",
-                        )
-                    try:
-                        catalog.create_plan(session, product, **terms)
-                    except Invalid as error:
-                        raise Invalid(error.message, fields=_domain_errors(error)) from error
-                except Invalid as error:
-                    session.rollback()
-                    errors = dict(error.fields or {})
-                except Conflict as error:
-                    session.rollback()
-                    notice = error.message
-                else:
+                added, errors, notice = add_product_and_plan(session, form, terms, product)
+                if added is not None:
                     business.begin_getting_started(session)
                     session.commit()
                     return redirect(url_for("hub.getting_started_product", added=1))

@@ -75,6 +75,33 @@ def _domain_errors(error: Invalid) -> dict[str, list[str]]:
     return fields
 
 
+def add_product_and_plan(session, form, terms: dict | None, product=None, **product_fields):
+    """Create the product of ``form`` (unless ``product`` is given) and, with
+    ``terms``, its plan. Returns ``(product, errors, notice)``: on a refusal
+    the work is rolled back, the product is None and the domain's messages
+    are sorted to the form's fields (``errors``) or said once (``notice``)."""
+    try:
+        if product is None:
+            product = catalog.create_product(
+                session,
+                name=form.name.data or "",
+                description=form.description.data or "",
+                **product_fields,
+            )
+        if terms is not None:
+            try:
+                catalog.create_plan(session, product, **terms)
+            except Invalid as error:
+                raise Invalid(error.message, fields=_domain_errors(error)) from error
+    except Invalid as error:
+        session.rollback()
+        return None, dict(error.fields or {}), None
+    except Conflict as error:
+        session.rollback()
+        return None, {}, error.message
+    return product, {}, None
+
+
 @bp.get("/products")
 @allowed("catalog.read")
 def products():
@@ -110,26 +137,14 @@ def new_product():
         with_plan = bool((form.plan_name.data or "").strip())
         terms, errors = _plan_terms(form, currency) if with_plan else ({}, {})
         if not errors:
-            try:
-                product = catalog.create_product(
-                    session,
-                    name=form.name.data or "",
-                    description=form.description.data or "",
-                    image=_image(form.image),
-                    max_image_bytes=_image_limit(),
-                )
-                if with_plan:
-                    try:
-                        catalog.create_plan(session, product, **terms)
-                    except Invalid as error:
-                        raise Invalid(error.message, fields=_domain_errors(error)) from error
-            except Invalid as error:
-                session.rollback()
-                errors = dict(error.fields or {})
-            except Conflict as error:
-                session.rollback()
-                notice = error.message
-            else:
+            product, errors, notice = add_product_and_plan(
+                session,
+                form,
+                terms if with_plan else None,
+                image=_image(form.image),
+                max_image_bytes=_image_limit(),
+            )
+            if product is not None:
                 session.commit()
                 return _back_to(product.id)
     elif form.errors:
