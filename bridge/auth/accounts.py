@@ -149,23 +149,31 @@ def find_user(session: Session, email: str) -> User:
 _NOBODY_HASH = hash_password(secrets.token_urlsafe(16))
 
 
-def authenticate_staff(session: Session, email: str, password: str) -> User | None:
-    """The active staff user with this email and password, their login
-    time recorded (and their hash upgraded when the hasher's settings
-    changed); None for anything else, with one answer for every reason."""
+def authenticate(session: Session, email: str, password: str) -> User | None:
+    """The user who may log in with this email and password, staff or a
+    client's person (one login for both kinds; each lands on its own side),
+    their login time recorded (and their hash upgraded when the hasher's
+    settings changed); None for anything else, with one answer, in about
+    the same time, for every reason."""
     key = email_key(email.strip()) if email else ""
     user = session.scalar(select(User).where(User.email_key == key)) if key else None
-    if user is None:
+    if user is None or not user.password_hash:
         verify_password(_NOBODY_HASH, password)
         return None
     if not verify_password(user.password_hash, password):
         return None
-    if user.kind != UserKind.STAFF or not user.is_active:
+    if active_user(session, user.id) is None:
         return None
     if needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
     user.last_login_at = clock.now()
     return user
+
+
+def authenticate_staff(session: Session, email: str, password: str) -> User | None:
+    """Like ``authenticate``, for staff only."""
+    user = authenticate(session, email, password)
+    return user if user is not None and user.kind == UserKind.STAFF else None
 
 
 def active_staff(session: Session, user_id: int) -> User | None:
@@ -174,6 +182,20 @@ def active_staff(session: Session, user_id: int) -> User | None:
     if user is None or user.kind != UserKind.STAFF or not user.is_active:
         return None
     return user
+
+
+def active_user(session: Session, user_id: int) -> User | None:
+    """The user ``user_id`` while their login is usable: active staff, or an
+    active person of a client who has chosen a password (an invited person
+    who has not accepted yet cannot log in)."""
+    user = session.get(User, user_id)
+    if user is None or not user.is_active:
+        return None
+    if user.kind == UserKind.STAFF:  # added from Team, they choose it by email
+        return user
+    if user.kind == UserKind.CLIENT and user.client_id is not None and user.password_hash:
+        return user
+    return None
 
 
 # Password reset links --------------------------------------------------------------
@@ -202,14 +224,16 @@ def password_reset_token(user: User, secret_key: str) -> str:
 def user_for_reset_token(
     session: Session, secret_key: str, token: str, *, max_age: timedelta = RESET_MAX_AGE
 ) -> User | None:
-    """The active staff user a live, unused reset token names; else None."""
+    """The active user (staff or a client's person: the page that takes
+    the token checks which it serves) a live, unused reset token names;
+    else None."""
     try:
         data = _reset_serializer(secret_key).loads(token, max_age=int(max_age.total_seconds()))
     except BadSignature:  # expired tokens too (SignatureExpired is one)
         return None
     if not isinstance(data, dict) or not isinstance(data.get("u"), int):
         return None
-    user = active_staff(session, data["u"])
+    user = active_user(session, data["u"])
     if user is None or password_fingerprint(user) != data.get("p"):
         return None
     return user

@@ -25,10 +25,10 @@ from flask import (
     request,
     url_for,
 )
-from flask_login import current_user, login_user, logout_user
-from flask_wtf.csrf import CSRFError, CSRFProtect
+from flask_login import current_user, logout_user
+from flask_wtf.csrf import CSRFError
 
-from bridge.auth import accounts, policy
+from bridge.auth import accounts, logins, policy
 from bridge.auth.passwords import MIN_LENGTH
 from bridge.billing import audit, business, metrics
 from bridge.billing import clients as client_book
@@ -38,7 +38,7 @@ from bridge.core.l10n import COUNTRIES, LANGUAGES, Localiser, language_of
 from bridge.db import get_session
 from bridge.hub import auth, chart
 from bridge.hub.forms import LoginForm, LogoutForm, NewPasswordForm, PasswordResetRequestForm
-from bridge.models import ClientStatus
+from bridge.models import ClientStatus, UserKind
 from bridge.portal import security
 
 bp = Blueprint(
@@ -48,7 +48,7 @@ bp = Blueprint(
     static_url_path="/hub/static",
 )
 
-csrf = CSRFProtect()
+csrf = logins.csrf
 
 PUBLIC_ENDPOINTS = {"hub.login", "hub.static", "hub.password_reset", "hub.new_password"}
 # A user who may only read may still end their own session, or change a
@@ -92,6 +92,8 @@ def _guard():
         return None
     if request.endpoint not in PUBLIC_ENDPOINTS and not current_user.is_authenticated:
         return auth.login_manager.unauthorized()
+    if current_user.is_authenticated and not current_user.is_staff:
+        return _client_session()
     if request.method not in policy.SAFE_METHODS:
         csrf.protect()
         if (
@@ -103,6 +105,17 @@ def _guard():
         if current_user.is_authenticated:
             act_as_staff(get_session())
     return None
+
+
+def _client_session():
+    """A client's person is logged in: the Hub is staff only. Their own
+    pages are the portal's; a write gets the 403 page, nothing done."""
+    if request.endpoint == "hub.logout" and request.method == "POST":
+        csrf.protect()
+        return None
+    if request.method in policy.SAFE_METHODS:
+        return redirect(url_for("client.home"))
+    abort(403)
 
 
 def allowed(action: str):
@@ -223,11 +236,13 @@ def login():
         return render("hub/login.html", form=form, changed=bool(request.args.get("changed")))
     if form.validate_on_submit():
         session = get_session()
-        user = accounts.authenticate_staff(session, form.email.data or "", form.password.data or "")
+        user = accounts.authenticate(session, form.email.data or "", form.password.data or "")
         if user is not None:
-            who = auth.staff_login(user)
+            who = logins.login_for(session, user)
             session.commit()
-            login_user(who)
+            logins.start_session(who)
+            if not who.is_staff:  # one login: a client's person lands on the portal
+                return redirect(url_for("client.home"))
             return redirect(_safe_next(form.next.data))
     return render("hub/login.html", form=form, error="bad_login")
 
@@ -263,7 +278,7 @@ def new_password(token: str):
     every session of the user ends with the old password."""
     session = get_session()
     user = accounts.user_for_reset_token(session, current_app.config["SECRET_KEY"], token)
-    if user is None:
+    if user is None or user.kind != UserKind.STAFF:
         return render("hub/new_password.html", form=None, error="expired")
     form = NewPasswordForm()
     if not form.validate_on_submit():

@@ -64,7 +64,7 @@ PLACEHOLDERS: dict[str, tuple[str, str]] = {
         "https://billing.example/invite",
     ),
     "accepted_date": (N_("When the client accepted"), "Nov 25, 2026"),
-    "user_name": (N_("The staff user's name, else their email"), "Olivia Owner"),
+    "user_name": (N_("The person's name, else their email"), "Olivia Owner"),
     "reset_link": (
         N_("The link that sets a new password (valid one hour, once)"),
         "https://billing.example/password-reset/sample",
@@ -115,6 +115,13 @@ KINDS: dict[str, EmailKind] = {
             N_("A client is invited to their billing account"),
             (*_CLIENT, "invitation_link"),
             N_("[[company_name]] invites you to your billing account"),
+        ),
+        EmailKind(
+            "client_password_reset",
+            CLIENT,
+            N_("A client's person asked to reset their portal password (to that person)"),
+            (*_CLIENT, "user_name", "reset_link"),
+            N_("[[user_name]], reset your password for [[company_name]]"),
         ),
         EmailKind(
             "invoice_sent",

@@ -287,6 +287,29 @@ def staff_password_reset(session: Session, user: User, *, link: str) -> bool:
     )
 
 
+def client_password_reset(session: Session, user: User, *, link: str) -> bool:
+    """Send ``user`` (a client's person) the link that sets a new portal
+    password; each new link is a new email, the same link is queued once."""
+    client = session.get(Client, user.client_id) if user.client_id else None
+    digest = hashlib.sha256(link.encode()).hexdigest()[:24]
+
+    def values(f: _Formatter) -> dict:
+        return {
+            **f.client(client),
+            "user_name": user.name or user.email,
+            "reset_link": link,
+        }
+
+    return _queue(
+        session,
+        "client_password_reset",
+        f"client_password_reset:user:{user.id}:link:{digest}",
+        user.email,
+        values,
+        client=client,
+    )
+
+
 def agency_invitation_accepted(session: Session, user: User) -> bool:
     """``user`` (a client's login) accepted the invitation: the agency is told."""
     client = session.get(Client, user.client_id) if user.client_id else None

@@ -1,7 +1,13 @@
-"""The client portal: for now the hosted invoice page at ``/i/<token>``,
-where a client sees an invoice and pays it without logging in (the token in
-the URL is the credential), by card through Stripe.js or by following the
-agency's offline payment instructions."""
+"""The client portal, two parts:
+
+- the hosted invoice page at ``/i/<token>`` (``views``), where a client sees
+  an invoice and pays it without logging in (the token in the URL is the
+  credential), by card through Stripe.js or by following the agency's
+  offline payment instructions; and the invitation page (``invitations``);
+- the portal behind a login at ``/portal/`` (``area`` and a module per
+  screen), where a client's people manage their invoices, subscriptions,
+  card and sites as their role allows.
+"""
 
 from __future__ import annotations
 
@@ -14,9 +20,10 @@ def init_app(app: Flask) -> None:
     """Register the portal's blueprint. ``STRIPE_JS_URL`` (env
     ``BRIDGE_STRIPE_JS_URL``) is where the page loads Stripe.js from; tests
     point it at localstripe's stand-in."""
-    from bridge.portal import invitations, limits  # noqa: F401  (its routes)
+    from bridge.portal import area, home, invitations, limits, login  # noqa: F401  (their routes)
     from bridge.portal.views import bp
 
     app.config.setdefault("STRIPE_JS_URL", DEFAULT_STRIPE_JS_URL)
     app.register_blueprint(bp)
+    app.register_blueprint(area.bp)
     limits.init_app(app)

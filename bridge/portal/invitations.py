@@ -6,21 +6,21 @@ that tells nothing about who was invited.
 
 The form is Flask-WTF's (CSRF token), its POSTs are rate limited per
 address, and every answer has the hosted page's headers (no referrer, no
-cache, strict CSP)."""
+cache, strict CSP). Accepted, the person is logged in to the portal."""
 
 from __future__ import annotations
 
-from flask import Response, abort, current_app, render_template, request
+from flask import Response, abort, current_app, redirect, render_template, request, url_for
 from flask_limiter.util import get_remote_address
 from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField
 
+from bridge.auth import logins
 from bridge.auth.passwords import MIN_LENGTH
-from bridge.billing import invitations, invoices
+from bridge.billing import invitations
 from bridge.billing.business import get_settings, invoice_brand_color, localiser, text_color_on
 from bridge.core.errors import Invalid
 from bridge.db import get_session
-from bridge.models import InvoiceStatus
 from bridge.portal import security
 from bridge.portal.limits import limiter
 from bridge.portal.views import bp
@@ -78,7 +78,7 @@ def _messages(l10n, error: Invalid) -> dict[str, str]:
 @bp.route("/invitations/<token>", methods=["GET", "POST"])
 @limiter.limit(_per_address, key_func=get_remote_address, methods=["POST"])
 def invitation(token: str):
-    """The form to accept the invitation; accepted, "You're all set"."""
+    """The form to accept the invitation; accepted, the portal's home."""
     session = get_session()
     invitation = invitations.live_invitation(session, token)
     if invitation is None:
@@ -116,14 +116,10 @@ def invitation(token: str):
     except invitations.Expired:
         session.rollback()
         return _no_longer_valid()
-    client = invitation.client
     session.commit()
-    # The portal's own login is to come: the invoices waiting for payment
-    # are reachable from here meanwhile (their links are the credential).
-    due = invoices.list_invoices(
-        session, client_id=client.id, status=InvoiceStatus.OPEN, per_page=20
-    ).items
-    return _page("portal/invitation_done.html", client=client, due=due)
+    # Accepted: logged in, on a fresh session, to their portal.
+    logins.start_session(logins.client_login(session, invitation.user))
+    return redirect(url_for("client.home"))
 
 
 def _show_logo() -> bool:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from bridge.hub import auth
 from bridge.models import User
 from tests.conftest import STAFF_PASSWORD
 from tests.hub.conftest import STAFF_EMAIL, Hub, add_staff
@@ -58,7 +57,7 @@ def test_a_new_password_ends_the_other_sessions_but_not_this_one(hub, app, db):
 
 
 def test_staff_who_may_only_read_may_change_their_own_account(hub, db, monkeypatch):
-    monkeypatch.setattr(auth, "read_only", lambda user: True)
+    monkeypatch.setattr("bridge.auth.logins.read_only", lambda user: True)
     assert hub.post("/clients/new", {"name": "X"}, page="/account").status_code == 403
     response = hub.post("/account", {"name": "Reader", "email": STAFF_EMAIL}, page="/account")
     assert response.status_code == 302

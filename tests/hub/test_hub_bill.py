@@ -10,7 +10,6 @@ import pytest
 from sqlalchemy import func, select
 
 from bridge.billing import clients, invoices
-from bridge.hub import auth
 from bridge.models import Client, Invoice, InvoiceStatus
 from tests import shop as shops
 from tests.conftest import STAFF_PASSWORD
@@ -210,7 +209,7 @@ def test_a_double_submit_creates_one_invoice(hub, shop, db, action):
 
 def test_a_read_only_user_cannot_bill(hub, shop, db, monkeypatch):
     page = hub.client.get("/bill")
-    monkeypatch.setattr(auth, "read_only", lambda user: True)
+    monkeypatch.setattr("bridge.auth.logins.read_only", lambda user: True)
     assert 'href="/bill"' not in hub.client.get("/").data.decode()
     assert hub.client.get("/bill").status_code == 403
     answer = hub.client.post("/bill", data=form_data(page.data, shop, action="send"))

@@ -9,7 +9,6 @@ import re
 import pytest
 
 from bridge.billing import clients, custom_fields, invoices, subscriptions
-from bridge.hub import auth
 from bridge.models import Client, CustomFieldEntity, CustomFieldType, SubscriptionStatus
 from tests import shop as shops
 from tests.e2e.conftest import make_invoice, make_shop
@@ -242,7 +241,7 @@ def test_a_sites_secret_is_shown_once_on_creation_and_on_rotation(hub, db, shop)
 
 def test_a_read_only_user_sees_no_write_buttons_and_cannot_write(hub, db, shop, monkeypatch):
     shop = shop[0]
-    monkeypatch.setattr(auth, "read_only", lambda user: True)
+    monkeypatch.setattr("bridge.auth.logins.read_only", lambda user: True)
     base = f"/clients/{shop.client_id}"
     for tab in ("overview", "products", "sites"):
         page = text_of(hub.client.get(f"{base}?tab={tab}"))

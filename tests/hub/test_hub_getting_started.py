@@ -14,7 +14,6 @@ from sqlalchemy import select
 
 from bridge import demo
 from bridge.billing import business
-from bridge.hub import auth
 from bridge.models import BusinessSettings, Plan, Product
 from tests.hub.conftest import Hub, add_staff, csrf_token
 
@@ -285,6 +284,6 @@ def test_the_demo_and_a_business_set_up_without_the_flow_never_see_it(app, clien
 
 
 def test_staff_who_may_only_read_are_not_sent_there(newcomer, monkeypatch):
-    monkeypatch.setattr(auth, "read_only", lambda user: True)
+    monkeypatch.setattr("bridge.auth.logins.read_only", lambda user: True)
     assert newcomer.client.get("/").status_code == 200
     assert newcomer.client.get("/getting-started/currency").status_code == 403

@@ -237,10 +237,9 @@ def test_the_pdf_downloads_with_the_apis_headers(hub, db, shop):
 
 
 def test_a_read_only_user_sees_no_actions_and_cannot_write(hub, db, shop, monkeypatch):
-    from bridge.hub import auth
 
     made = make_invoice(db, shop, "open")
-    monkeypatch.setattr(auth, "read_only", lambda user: True)
+    monkeypatch.setattr("bridge.auth.logins.read_only", lambda user: True)
     page = text_of(hub.client.get(f"/invoices/{made.id}"))
     assert 'id="payment-form"' not in page and 'id="do-void"' not in page
     response = hub.client.post(f"/invoices/{made.id}/void", data={"csrf_token": csrf_token(page)})

@@ -10,7 +10,6 @@ import io
 import pytest
 from sqlalchemy import select
 
-from bridge.hub import auth
 from bridge.models import CatalogStatus, IntervalUnit, Plan, PlanKind, Product, TaxRate
 from tests import shop as shops
 from tests.hub.conftest import csrf_token
@@ -213,7 +212,7 @@ def test_a_missing_product_or_plan_is_a_404(hub, care):
 
 
 def test_a_read_only_user_sees_the_catalogue_without_write_buttons(hub, care, monkeypatch):
-    monkeypatch.setattr(auth, "read_only", lambda user: True)
+    monkeypatch.setattr("bridge.auth.logins.read_only", lambda user: True)
     page = text_of(hub.client.get("/products"))
     assert "Website care" in page
     assert 'id="new-product"' not in page
@@ -261,7 +260,7 @@ def test_bad_input_on_the_tax_rate_form_comes_back_next_to_its_field(hub, db, fi
 
 
 def test_a_read_only_user_cannot_add_a_tax_rate(hub, db, monkeypatch):
-    monkeypatch.setattr(auth, "read_only", lambda user: True)
+    monkeypatch.setattr("bridge.auth.logins.read_only", lambda user: True)
     assert "New tax rate" not in text_of(hub.client.get("/tax-rates"))
     refused = hub.post("/tax-rates", {"name": "VAT", "percentage": "20"}, page="/tax-rates")
     assert refused.status_code == 403

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from flask import Flask
 
-from bridge.hub import auth, views
+from bridge.hub import views
 from tests.conftest import STAFF_PASSWORD
 from tests.hub.conftest import STAFF_EMAIL, Hub, add_staff, csrf_token
 
@@ -185,7 +185,7 @@ def test_a_read_only_staff_user_sees_the_hub_but_cannot_post(app, client, staff,
     hub.login()
     assert hub.post("/probe-write").data == b"written"
     # Read on every request: it applies to the session already open.
-    monkeypatch.setattr(auth, "read_only", lambda user: True)
+    monkeypatch.setattr("bridge.auth.logins.read_only", lambda user: True)
     assert hub.client.get("/").status_code == 200
     assert hub.client.get("/clients").status_code == 200
     refused = hub.post("/probe-write")

@@ -20,7 +20,6 @@ from sqlalchemy import select
 
 from bridge.app import create_app
 from bridge.billing.business import get_settings
-from bridge.hub import auth
 from bridge.models import AuditEntry, BusinessSettings
 from tests import shop as shops
 from tests.conftest import snapshot
@@ -527,7 +526,7 @@ def test_preview_sample_returns_the_sample_pdf_and_saves_nothing(shared):
 @pytest.mark.parametrize("path", PAGES.values())
 def test_a_read_only_user_sees_the_settings_without_write_buttons(shared, monkeypatch, path):
     hub = shared
-    monkeypatch.setattr(auth, "read_only", lambda user: True)
+    monkeypatch.setattr("bridge.auth.logins.read_only", lambda user: True)
     response = hub.client.get(path)
     assert response.status_code == 200
     page = text_of(response)
@@ -550,7 +549,7 @@ def test_a_read_only_user_sees_the_settings_without_write_buttons(shared, monkey
 def test_a_read_only_user_cannot_change_settings(shared, monkeypatch, path, data):
     hub, db = shared, shared.db
     token = csrf_token(hub.client.get(PAGES["payments"]).data)
-    monkeypatch.setattr(auth, "read_only", lambda user: True)
+    monkeypatch.setattr("bridge.auth.logins.read_only", lambda user: True)
     before = snapshot(db)
     response = hub.client.post(path, data={"csrf_token": token, **data})
     assert response.status_code == 403

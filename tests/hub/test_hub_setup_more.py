@@ -10,7 +10,6 @@ import re
 import pytest
 from sqlalchemy import select
 
-from bridge.hub import auth
 from bridge.mail import sanitize
 from bridge.models import (
     ApiToken,
@@ -476,7 +475,7 @@ def test_a_bad_token_form_makes_no_token(hub, db, change, field):
 
 def test_read_only_staff_see_no_write_buttons_and_cannot_write(hub, db, monkeypatch):
     field_id = add_field(db)
-    monkeypatch.setattr(auth, "read_only", lambda user: True)
+    monkeypatch.setattr("bridge.auth.logins.read_only", lambda user: True)
     fields = text_of(hub.client.get("/setup/custom-fields"))
     assert "Contract number" in fields and "/setup/custom-fields/new" not in fields
     assert f"/setup/custom-fields/{field_id}/delete" not in fields

@@ -18,7 +18,6 @@ from bridge.core import clock, events
 from bridge.core.errors import Conflict
 from bridge.models import AuditEntry, Client, ClientStatus, Invitation, OutboxMessage, User
 from tests.conftest import snapshot
-from tests.e2e.conftest import make_invoice, make_shop
 from tests.e2e.test_hosted_page import PNG
 from tests.hub.conftest import csrf_token
 
@@ -190,8 +189,12 @@ def test_accepting_sets_the_password_activates_and_tells_the_agency(client, db, 
     assert page.headers["Referrer-Policy"] == "no-referrer"
     assert b"alice@client.example" in page.data
     response = accept(client, token, name="Alice Martin")
-    assert response.status_code == 200
-    assert b"all set" in response.data
+    # Accepted: logged in, on the portal's home.
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/portal/"
+    home = client.get("/portal/")
+    assert home.status_code == 200
+    assert b"Alice Martin" in home.data
     assert status_of(db, client_id) == ClientStatus.ACTIVE
     with db.session() as session:
         person = session.scalar(select(User).where(User.client_id == client_id))
@@ -300,7 +303,7 @@ def test_a_bad_name_or_password_is_said_next_to_its_field_and_changes_nothing(
     assert f'aria-describedby="{field}'.encode() in response.data
     assert snapshot(db) == before
     # The link still works.
-    assert accept(client, token).status_code == 200
+    assert accept(client, token).status_code == 302
 
 
 def test_the_form_is_rate_limited(app, client, db):
@@ -310,27 +313,14 @@ def test_the_form_is_rate_limited(app, client, db):
     assert codes == [422, 422, 422, 429]
 
 
-def test_the_pages_carry_the_agency_s_name_and_the_done_page_says_what_next(client, db):
+def test_the_pages_carry_the_agency_s_name_and_acceptance_opens_its_portal(client, db):
     with db.session() as session:
         get_settings(session).company_name = "Acme Studio"
     token = invite(db, add_client(db))
     assert b"Acme Studio invites you" in client.get(f"/invitations/{token}").data
     response = accept(client, token)
-    assert b"Acme Studio will tell you where to log in" in response.data
-    assert b"/i/" not in response.data  # nothing due: no invoice listed
-
-
-def test_the_done_page_links_the_invoices_waiting_for_payment(client, db):
-    shop = make_shop(db)
-    due = make_invoice(db, shop, "open")
-    make_invoice(db, shop, "paid")
-    token = invite(db, shop.client_id)
-    response = accept(client, token)
-    assert response.status_code == 200
-    page = response.data.decode()
-    assert page.count('href="/i/') == 1
-    assert f'href="/i/{due.token}"' in page
-    assert "Pixel &amp; Pine Studio will tell you where to log in" in page
+    assert response.headers["Location"] == "/portal/"
+    assert b"Acme Studio" in client.get("/portal/").data
 
 
 def test_a_link_used_by_another_request_meanwhile_is_refused(db):

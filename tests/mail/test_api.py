@@ -10,6 +10,7 @@ from tests.mail.conftest import outbox
 
 CLIENT_KEYS = [
     "client_invitation",
+    "client_password_reset",
     "invoice_sent",
     "payment_receipt",
     "payment_failed",
