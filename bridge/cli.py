@@ -141,15 +141,19 @@ def demo():
     with get_db().session() as session:
         summary = demo_data.load(session, current_app.extensions["bridge.secret_box"])
     with get_db().session() as session:
-        email, password, token = demo_data.login(session)
+        logins = demo_data.login(session)
     public_url = str(current_app.config["PUBLIC_URL"]).rstrip("/")
+    token = logins.token
     click.echo(summary)
     click.echo("")
-    click.echo(f"  Hub:         {public_url}/")
-    click.echo(f"  Admin login: {email} / {password}")
-    click.echo(f"  API token:   {token}")
+    click.echo(f"  Hub:          {public_url}/")
+    click.echo(f"  Admin login:  {logins.email} / {logins.password}")
     click.echo(
-        "  Try:         curl -H 'Authorization: Bearer " + token + f"' {public_url}/api/v1/clients"
+        f"  Client login: {logins.client_email} / {logins.password} at {public_url}/portal/login"
+    )
+    click.echo(f"  API token:    {token}")
+    click.echo(
+        "  Try:          curl -H 'Authorization: Bearer " + token + f"' {public_url}/api/v1/clients"
     )
 
 

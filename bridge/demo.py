@@ -6,14 +6,17 @@ Loading twice adds nothing: each object is looked up by its natural key first.
 from __future__ import annotations
 
 import os
+from typing import NamedTuple
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bridge.auth.accounts import create_staff_user, create_token, revoke_tokens
 from bridge.auth.secrets import SecretBox
-from bridge.billing import business, catalog, clients, custom_fields, roles
+from bridge.billing import business, catalog, clients, custom_fields, invitations, roles
+from bridge.billing.sites import find_client_user
 from bridge.billing.validation import email_key
+from bridge.core.errors import Invalid
 from bridge.models import (
     Client,
     ClientStatus,
@@ -29,6 +32,10 @@ from bridge.models import (
 )
 
 ADMIN_EMAIL = "admin@example.com"
+# The demo client whose person logs in to the portal: invited, and the
+# invitation accepted (the client is active from then on).
+CLIENT_EMAIL = "hello@greenleafyoga.example"
+CLIENT_PERSON = "Maya Green"
 # Local demo only (the command refuses to run in production).
 DEFAULT_DEMO_PASSWORD = "bridge-demo-admin"  # noqa: S105
 TOKEN_NAME = "make run"  # noqa: S105  (a label)
@@ -243,13 +250,44 @@ def load(session: Session, box: SecretBox) -> str:
     return f"Demo data: {len(created)} object(s) added; {count} clients in all."
 
 
-def login(session: Session) -> tuple[str, str, str]:
+class DemoLogins(NamedTuple):
+    """What ``bridge demo`` prints: the admin's login and API token, and
+    the login of a client's person to the portal."""
+
+    email: str
+    password: str
+    token: str
+    client_email: str
+
+
+def login(session: Session) -> DemoLogins:
     """The admin's email and demo password, and a fresh API token (the
-    previous ``make run`` token is revoked, so tokens do not pile up)."""
+    previous ``make run`` token is revoked, so tokens do not pile up); the
+    demo client's person, who accepted their invitation with the same demo
+    password (made on the first run only)."""
     user = session.scalar(select(User).where(User.email_key == ADMIN_EMAIL))
     revoke_tokens(session, user, TOKEN_NAME)
     _, token = create_token(session, user, name=TOKEN_NAME)
-    return user.email, _password(), token
+    person = _client_person(session)
+    return DemoLogins(user.email, _password(), token, person.email)
+
+
+def _client_person(session: Session) -> User:
+    """The demo client's person, invited and accepted through the same
+    domain calls as a real invitation (so the Hub shows *Active since*)."""
+    client = session.scalar(select(Client).where(Client.email_key == email_key(CLIENT_EMAIL)))
+    person = find_client_user(session, client.id, client.email)
+    if person is not None and person.password_hash:
+        return person
+    invitation, _token = invitations.invite(session, client)
+    try:
+        return invitations.accept(session, invitation, name=CLIENT_PERSON, password=_password())
+    except Invalid as error:
+        raise Invalid(
+            "BRIDGE_DEMO_PASSWORD is too easy to guess for the demo client's login: "
+            "choose a longer one of uncommon words.",
+            fields=error.fields,
+        ) from error
 
 
 def _password() -> str:

@@ -5,17 +5,37 @@ from __future__ import annotations
 import re
 
 from bridge.cli import cli
-from tests.hub.conftest import Hub
+from tests.hub.conftest import Hub, csrf_token
 
 
 def test_the_demo_prints_a_hub_login_that_works(app, client):
     result = app.test_cli_runner().invoke(cli, ["demo"])
     assert result.exit_code == 0, result.output
     assert re.search(r"Hub: +http://127\.0\.0\.1:5000/\n", result.output)
-    email, password = re.search(r"Admin login: (\S+) / (\S+)", result.output).groups()
+    email, password = re.search(r"Admin login: +(\S+) / (\S+)", result.output).groups()
     response = Hub(client).login(email=email, password=password)
     assert response.status_code == 302
     overview = client.get("/").data.decode()
     assert "Demo Admin" in overview or email in overview
     clients = client.get("/clients").data.decode()
     assert "8 clients" in clients
+
+
+def test_the_demo_prints_a_client_login_that_opens_the_portal(app, client):
+    result = app.test_cli_runner().invoke(cli, ["demo"])
+    assert result.exit_code == 0, result.output
+    email, password, url = re.search(
+        r"Client login: (\S+) / (\S+) at (\S+)\n", result.output
+    ).groups()
+    assert url == "http://127.0.0.1:5000/portal/login"
+    token = csrf_token(client.get("/portal/login").data)
+    response = client.post(
+        "/portal/login", data={"email": email, "password": password, "csrf_token": token}
+    )
+    assert response.status_code == 302
+    assert response.headers["Location"].endswith("/portal/")
+    home = client.get("/portal/").data.decode()
+    assert "Green Leaf Yoga" in home or "Maya Green" in home
+    # A second run adds no second person and keeps the login working.
+    again = app.test_cli_runner().invoke(cli, ["demo"])
+    assert f"Client login: {email} / {password}" in again.output

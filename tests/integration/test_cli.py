@@ -47,9 +47,14 @@ def test_demo_is_idempotent_and_prints_a_working_token(run):
     run("db", "upgrade")
     first = run("demo")
     assert first.exit_code == 0, first.output
-    assert "Admin login: admin@example.com" in first.output
+    assert "Admin login:  admin@example.com" in first.output
+    assert (
+        "Client login: hello@greenleafyoga.example / bridge-demo-admin"
+        " at http://127.0.0.1:5000/portal/login"
+    ) in first.output
     second = run("demo")
     assert "0 object(s) added" in second.output
+    assert "Client login: hello@greenleafyoga.example" in second.output
     token = second.output.split("API token:")[1].split()[0]
     response = api_get(run.env, token, "/api/v1/clients?per_page=100")
     assert response.status_code == 200
@@ -59,6 +64,29 @@ def test_demo_is_idempotent_and_prints_a_working_token(run):
     # The previous run's token was revoked, so tokens do not pile up.
     old_token = first.output.split("API token:")[1].split()[0]
     assert api_get(run.env, old_token, "/api/v1/clients").status_code == 401
+    # The demo client's person accepted one invitation, on the first run only.
+    engine = create_engine(run.env["BRIDGE_DATABASE_URL"])
+    with engine.connect() as conn:
+        people = conn.execute(
+            text("SELECT email, name, kind FROM users WHERE client_id IS NOT NULL")
+        ).all()
+        invited = conn.execute(text("SELECT count(*), count(used_at) FROM invitations")).one()
+        status = conn.execute(
+            text("SELECT status FROM clients WHERE email = 'hello@greenleafyoga.example'")
+        ).scalar()
+    engine.dispose()
+    assert [(email, name) for email, name, _ in people] == [
+        ("hello@greenleafyoga.example", "Maya Green")
+    ]
+    assert tuple(invited) == (1, 1)
+    assert status.lower() == "active"
+
+
+def test_demo_refuses_a_password_too_easy_to_guess_for_the_client(run):
+    run("db", "upgrade")
+    result = run("demo", extra_env={"BRIDGE_DEMO_PASSWORD": "password1234"})
+    assert result.exit_code == 2
+    assert "BRIDGE_DEMO_PASSWORD is too easy to guess" in result.output
 
 
 def test_create_admin_makes_a_read_only_user(run):
