@@ -40,6 +40,7 @@ from flask_wtf import FlaskForm
 from flask_wtf.csrf import CSRFError
 from sqlalchemy import select
 
+from bridge.api import errors
 from bridge.auth import logins, policy
 from bridge.billing import audit
 from bridge.billing.business import get_settings, invoice_brand_color, text_color_on
@@ -309,3 +310,14 @@ def _forbidden(error):
 @bp.errorhandler(404)
 def _not_found(error):
     return render("portal/area_error.html", status=404, error="not_found")
+
+
+@bp.app_errorhandler(404)
+def _no_such_portal_page(error):
+    """An address under /portal/ that no route matches gets the portal's 404
+    page too (Flask gives routing errors to the app, not to the blueprint);
+    every other 404 keeps the app's answer."""
+    if request.blueprint is None and request.path.startswith(f"{bp.url_prefix}/"):
+        page, status = render("portal/area_error.html", status=404, error="not_found")
+        return security.protect(Response(page, status=status, mimetype="text/html"))
+    return errors.handle_unexpected(error)
