@@ -13,7 +13,16 @@ from sqlalchemy.orm import Session
 
 from bridge.auth.accounts import create_staff_user, create_token, revoke_tokens
 from bridge.auth.secrets import SecretBox
-from bridge.billing import business, catalog, clients, custom_fields, invitations, roles
+from bridge.billing import (
+    business,
+    catalog,
+    clients,
+    custom_fields,
+    invitations,
+    invoices,
+    roles,
+)
+from bridge.billing.invoices import Item
 from bridge.billing.sites import find_client_user
 from bridge.billing.validation import email_key
 from bridge.core.errors import Invalid
@@ -24,6 +33,8 @@ from bridge.models import (
     CustomFieldEntity,
     CustomFieldType,
     IntervalUnit,
+    PaymentMethod,
+    Plan,
     PlanKind,
     Product,
     Role,
@@ -264,7 +275,8 @@ def login(session: Session) -> DemoLogins:
     """The admin's email and demo password, and a fresh API token (the
     previous ``make run`` token is revoked, so tokens do not pile up); the
     demo client's person, who accepted their invitation with the same demo
-    password (made on the first run only)."""
+    password, and their client's paid hosting and unpaid setup fee (made on
+    the first run only)."""
     user = session.scalar(select(User).where(User.email_key == ADMIN_EMAIL))
     revoke_tokens(session, user, TOKEN_NAME)
     _, token = create_token(session, user, name=TOKEN_NAME)
@@ -281,13 +293,34 @@ def _client_person(session: Session) -> User:
         return person
     invitation, _token = invitations.invite(session, client)
     try:
-        return invitations.accept(session, invitation, name=CLIENT_PERSON, password=_password())
+        person = invitations.accept(session, invitation, name=CLIENT_PERSON, password=_password())
     except Invalid as error:
         raise Invalid(
             "BRIDGE_DEMO_PASSWORD is too easy to guess for the demo client's login: "
             "choose a longer one of uncommon words.",
             fields=error.fields,
         ) from error
+    _client_billing(session, client)
+    return person
+
+
+def _client_billing(session: Session, client: Client) -> None:
+    """Something for the person to see in the portal: hosting on their site,
+    paid (an active subscription), and a setup fee still to pay."""
+    plans = {plan.name: plan.id for plan in session.scalars(select(Plan))}
+    vat = session.scalar(select(TaxRate.id).where(TaxRate.name == "VAT 20%"))
+    site_id = client.sites[0].id if client.sites else None
+    hosting = invoices.bill_client(
+        session, client, [Item(plans["Pro, monthly"])], tax_rate_ids=[vat], site_id=site_id
+    )
+    invoices.finalize(session, hosting, send=False)
+    invoices.record_offline_payment(
+        session, hosting, amount=hosting.amount_due, method=PaymentMethod.BANK_TRANSFER
+    )
+    setup = invoices.bill_client(
+        session, client, [Item(plans["Setup fee"])], tax_rate_ids=[vat], site_id=site_id
+    )
+    invoices.finalize(session, setup, send=False)
 
 
 def _password() -> str:

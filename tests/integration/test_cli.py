@@ -71,15 +71,24 @@ def test_demo_is_idempotent_and_prints_a_working_token(run):
             text("SELECT email, name, kind FROM users WHERE client_id IS NOT NULL")
         ).all()
         invited = conn.execute(text("SELECT count(*), count(used_at) FROM invitations")).one()
-        status = conn.execute(
-            text("SELECT status FROM clients WHERE email = 'hello@greenleafyoga.example'")
-        ).scalar()
+        client_id, status = conn.execute(
+            text("SELECT id, status FROM clients WHERE email = 'hello@greenleafyoga.example'")
+        ).one()
+        bills = conn.execute(
+            text("SELECT status FROM invoices WHERE client_id = :id ORDER BY id"), {"id": client_id}
+        ).scalars()
+        plans = conn.execute(
+            text("SELECT status FROM subscriptions WHERE client_id = :id"), {"id": client_id}
+        ).scalars()
+        bills, plans = [b.lower() for b in bills], [p.lower() for p in plans]
     engine.dispose()
     assert [(email, name) for email, name, _ in people] == [
         ("hello@greenleafyoga.example", "Maya Green")
     ]
     assert tuple(invited) == (1, 1)
     assert status.lower() == "active"
+    # Something to see in the portal: hosting paid (active), a setup fee to pay.
+    assert (bills, plans) == (["paid", "open"], ["active"])
 
 
 def test_demo_refuses_a_password_too_easy_to_guess_for_the_client(run):
