@@ -99,9 +99,9 @@ class Site:
             return invoice
 
 
-@pytest.fixture(scope="module")
-def site(localstripe, sqlite_template, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("bridge")
+def card_app(localstripe, sqlite_template, folder: Path, **config):
+    """The app over a copy of the migrated SQLite file in ``folder``, its
+    Stripe (API and Stripe.js) at localstripe; ``config`` adds settings."""
     shutil.copy(sqlite_template, folder / "bridge.sqlite3")
     app = create_app(
         {
@@ -109,9 +109,16 @@ def site(localstripe, sqlite_template, tmp_path_factory):
             "SECRET_KEY": "e2e-secret-key",
             "STRIPE_JS_URL": localstripe.js_url,
             "STRIPE_API_BASE": localstripe.url,
+            **config,
         }
     )
     app.instance_path = str(folder / "instance")
+    return app
+
+
+@pytest.fixture(scope="module")
+def site(localstripe, sqlite_template, tmp_path_factory):
+    app = card_app(localstripe, sqlite_template, tmp_path_factory.mktemp("bridge"))
     with LiveServer(app) as server:
         yield Site(app, server.url)
     app.extensions["bridge.db"].dispose()

@@ -49,6 +49,43 @@ def describe(page, key: str) -> str:
     return page.eval_on_selector(f'[data-kb="{key}"]', "el => el.outerHTML.slice(0, 160)")
 
 
+def crawl(page, url: str, start: str, follow, seen: set, limit: int = MAX_SCREENS):
+    """The screens reached from ``start`` by following the pages' links to
+    this site's paths that ``follow(path)`` accepts; each path is yielded
+    with the page on it. Paths that differ only by ids are one screen,
+    added to ``seen``."""
+    origin = urlsplit(url).netloc
+    queue = [start]
+    while queue and len(seen) < limit:
+        path = queue.pop(0)
+        if screen_of(path) in seen:
+            continue
+        seen.add(screen_of(path))
+        page.goto(url + path)
+        for href in page.eval_on_selector_all("a[href]", "els => els.map(a => a.href)"):
+            parts = urlsplit(href)
+            target = parts.path + (f"?{parts.query}" if parts.query else "")
+            if parts.netloc == origin and follow(target) and screen_of(target) not in seen:
+                queue.append(target)
+        yield path
+
+
+def missed_by_tab(page) -> list[str]:
+    """The page's visible links, buttons and fields that pressing Tab from
+    the top never focuses (their HTML, shortened)."""
+    keys = page.evaluate(MARK)
+    page.evaluate("() => document.activeElement && document.activeElement.blur()")
+    reached = set()
+    for _ in range(len(keys) * 2 + 5):
+        page.keyboard.press("Tab")
+        key = page.evaluate(FOCUSED)
+        if key:
+            reached.add(key)
+        if reached >= set(keys):
+            break
+    return [describe(page, key) for key in keys if key not in reached]
+
+
 def axe_violations(page) -> list[dict]:
     """axe-core's serious and critical violations on the page as it is."""
     page.evaluate(AXE.read_text(encoding="utf-8") + "\n;0")
@@ -80,36 +117,10 @@ def test_every_hub_screen_works_by_keyboard_passes_axe_and_fits_a_phone(browser,
     page.click("button[type=submit]")
     page.wait_for_url(f"{agency.url}/")
 
-    origin = urlsplit(agency.url).netloc
-    queue, seen, visited, unreachable, inaccessible = ["/"], set(), [], {}, {}
-    while queue and len(seen) < MAX_SCREENS:
-        path = queue.pop(0)
-        if screen_of(path) in seen:
-            continue
-        seen.add(screen_of(path))
+    seen, visited, unreachable, inaccessible = set(), [], {}, {}
+    for path in crawl(page, agency.url, "/", lambda target: not NOT_SCREENS.search(target), seen):
         visited.append(path)
-        page.goto(agency.url + path)
-        for href in page.eval_on_selector_all("a[href]", "els => els.map(a => a.href)"):
-            parts = urlsplit(href)
-            target = parts.path + (f"?{parts.query}" if parts.query else "")
-            if (
-                parts.netloc == origin
-                and not NOT_SCREENS.search(target)
-                and screen_of(target) not in seen
-            ):
-                queue.append(target)
-
-        keys = page.evaluate(MARK)
-        page.evaluate("() => document.activeElement && document.activeElement.blur()")
-        reached = set()
-        for _ in range(len(keys) * 2 + 5):
-            page.keyboard.press("Tab")
-            key = page.evaluate(FOCUSED)
-            if key:
-                reached.add(key)
-            if reached >= set(keys):
-                break
-        missing = [describe(page, key) for key in keys if key not in reached]
+        missing = missed_by_tab(page)
         if missing:
             unreachable[path] = missing
         violations = axe_violations(page)
