@@ -37,7 +37,7 @@ def test_the_sites_with_what_the_role_grants_as_the_plugin_is_told(app, db, shop
     assert f'href="{LONG_URL}/wp-admin/"' in html
     assert "target=" not in html
     assert html.count(">Disabled<") == 1 and f'id="site-{old_site}"' in html
-    assert html.index("Blog") < html.index("Old site") < html.index("Shop")
+    assert html.index("Blog") < html.index("Shop") < html.index("Old site")  # disabled last
     shown = access_of(html, shop_site)
     assert shown["Hosting"] == "view, analytics, logs, emails, backups, staging"
     assert shown["Billing"] == "view, pay"
