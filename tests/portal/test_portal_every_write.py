@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import pytest
 
+from bridge.models import Invoice
+from bridge.portal import area
 from tests.conftest import STAFF_PASSWORD, snapshot
 from tests.hub.conftest import Hub, add_staff
 from tests.portal.conftest import set_role
@@ -64,22 +66,56 @@ def test_a_post_without_a_session_is_refused_and_changes_nothing(app, db, owned,
     assert snapshot(db) == before
 
 
+def answered_to_another_client(app, owned, bob) -> list[tuple]:
+    """The POSTs naming this client's objects that Bob's session got
+    anything but a 404 from."""
+    answered = []
+    for endpoint, url, has_ids in writes(app, owned):
+        if not has_ids:
+            continue
+        response = bob.post(url, DATA)
+        if response.status_code != 404:
+            answered.append((endpoint, url, response.status_code))
+    return answered
+
+
 def test_another_clients_person_naming_this_clients_objects_gets_404(
     app, db, owned, other_portal, second_client
 ):
     # Bob's role opens everything: only ownership may refuse him.
     set_role(db, second_client, "edit_all")
     before = snapshot(db)
-    answered = []
-    for endpoint, url, has_ids in writes(app, owned):
-        if not has_ids:
-            continue
-        response = other_portal.post(url, DATA)
-        if response.status_code != 404:
-            answered.append((endpoint, url, response.status_code))
-    assert answered == []
+    assert answered_to_another_client(app, owned, other_portal) == []
     assert snapshot(db) == before
     assert other_portal.get("/portal/").status_code == 200  # still logged in
+
+
+@pytest.fixture
+def probes(app):
+    """Two portal writes for the check above: one reaches its invoice with
+    ``area.own``, one forgets to (added before the app's first request)."""
+
+    def owned_probe(invoice_id):
+        area.own(Invoice, invoice_id)
+        return "done"
+
+    app.add_url_rule(
+        "/portal/probe-owned/<int:invoice_id>", "client.probe_owned", owned_probe, methods=["POST"]
+    )
+    app.add_url_rule(
+        "/portal/probe-leaky/<int:invoice_id>",
+        "client.probe_leaky",
+        lambda invoice_id: "done",
+        methods=["POST"],
+    )
+
+
+def test_the_check_finds_a_write_that_forgets_ownership(
+    probes, app, db, owned, other_portal, second_client
+):
+    set_role(db, second_client, "edit_all")
+    answered = answered_to_another_client(app, owned, other_portal)
+    assert {endpoint for endpoint, _url, _status in answered} == {"client.probe_leaky"}
 
 
 def test_a_staff_session_is_refused_on_every_portal_post(app, db, owned):
