@@ -12,6 +12,8 @@ import re
 
 import pytest
 
+from bridge.models import Site
+from bridge.portal import area
 from tests.portal.conftest import PERSON_EMAIL, set_role
 from tests.portal.objects import own_objects
 from tests.portal.routes import PORTAL, urls
@@ -35,15 +37,40 @@ def bob(db, second_client, other_portal):
     return other_portal
 
 
-def test_every_portal_page_naming_another_clients_object_is_not_found(app, owned, bob):
-    pages = [(e, url) for e, url, has_ids in urls(app, PORTAL, "GET", owned) if has_ids]
-    assert any(e == "client.site" for e, _url in pages)  # the map is read right
+def shown_to_another_client(app, owned, bob) -> list[tuple]:
+    """The pages naming this client's objects that Bob's session got
+    anything but a 404 from."""
     answered = []
-    for endpoint, url in pages:
-        response = bob.get(url)
-        if response.status_code != 404:
-            answered.append((endpoint, url, response.status_code))
-    assert answered == []
+    for endpoint, url, has_ids in urls(app, PORTAL, "GET", owned):
+        if has_ids:
+            response = bob.get(url)
+            if response.status_code != 404:
+                answered.append((endpoint, url, response.status_code))
+    return answered
+
+
+def test_every_portal_page_naming_another_clients_object_is_not_found(app, owned, bob):
+    pages = urls(app, PORTAL, "GET", owned)
+    assert any(e == "client.site" for e, _url, _ids in pages)  # the map is read right
+    assert shown_to_another_client(app, owned, bob) == []
+
+
+@pytest.fixture
+def probes(app):
+    """Two portal pages for the check above: one reaches its site with
+    ``area.own``, one forgets to (added before the app's first request)."""
+
+    def owned_probe(site_id):
+        area.own(Site, site_id)
+        return "shown"
+
+    app.add_url_rule("/portal/probe-owned/<int:site_id>", "client.probe_owned", owned_probe)
+    app.add_url_rule("/portal/probe-leaky/<int:site_id>", "client.probe_leaky", lambda site_id: "x")
+
+
+def test_the_check_finds_a_page_that_forgets_ownership(probes, app, owned, bob):
+    answered = shown_to_another_client(app, owned, bob)
+    assert {endpoint for endpoint, _url, _status in answered} == {"client.probe_leaky"}
 
 
 def test_no_portal_page_shows_another_clients_name_email_or_invoices(app, owned, bob):

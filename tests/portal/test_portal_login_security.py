@@ -355,3 +355,13 @@ def test_asking_for_reset_links_is_limited_and_counted_with_the_hubs(app, client
     assert b"Too many attempts" in refused.data
     # Logging in keeps its own count.
     assert Portal(client).login().status_code == 302
+
+
+def test_choosing_the_new_password_needs_the_csrf_token(client, db, person):
+    ask_for_link(client)
+    path = link_in(queued(db, "client_password_reset")[0])
+    before = snapshot(db)
+    response = client.post(path, data={"password": NEW_PASSWORD, "confirm": NEW_PASSWORD})
+    assert response.status_code == 400
+    assert snapshot(db) == before
+    assert client.get(path).status_code == 200  # the link still works
