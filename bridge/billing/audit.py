@@ -434,7 +434,7 @@ CLIENT_VISIBLE_ACTIONS = {
     "subscription.resumed": "billing.view",
     "subscription.cancelled": "billing.view",
     "subscription.expired": "billing.view",
-    "user.invitation_accepted": None,
+    "client.invitation_accepted": None,
 }
 # The same events in a client's words (the agency's staff read LABELS).
 CLIENT_LABELS = {
@@ -454,7 +454,7 @@ CLIENT_LABELS = {
     "subscription.resumed": _("Subscription to %(plan)s set to renew again"),
     "subscription.cancelled": _("Subscription to %(plan)s cancelled"),
     "subscription.expired": _("Subscription to %(plan)s ended"),
-    "user.invitation_accepted": _("%(person)s joined the account"),
+    "client.invitation_accepted": _("%(person)s joined the account"),
 }
 # Who acted, in a client's words (staff, tokens and scripts: the agency).
 AGENCY_KINDS = {"staff", "api_token", "cli", "system"}

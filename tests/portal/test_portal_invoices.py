@@ -106,4 +106,4 @@ def test_the_invoices_speak_french(db, shop, portal):
     text = portal.get("/portal/invoices").data.decode()
     assert "Factures" in text
     assert "Payée" in text
-    assert "par virement bancaire le" in text
+    assert "par virement le" in text
