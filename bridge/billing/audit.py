@@ -417,6 +417,8 @@ def invoice_history(session: Session, invoice: Invoice, limit: int = 100) -> lis
 # the policy action that opens it. An allow-list: a new action (a staff note,
 # a setting, a role, an email to the agency) stays staff-only until it is
 # added here on purpose.
+# A subscription's creation is not there: it waits for its first invoice to
+# be paid, and its start ("activated") is what the client reads.
 CLIENT_VISIBLE_ACTIONS = {
     "invoice.finalized": "billing.view",
     "invoice.paid": "billing.view",
@@ -427,7 +429,6 @@ CLIENT_VISIBLE_ACTIONS = {
     "payment.requires_action": "billing.view",
     "credit_note.created": "billing.view",
     "client.card_saved": "billing.view",
-    "subscription.created": "billing.view",
     "subscription.activated": "billing.view",
     "subscription.renewed": "billing.view",
     "subscription.cancel_scheduled": "billing.view",
@@ -447,7 +448,6 @@ CLIENT_LABELS = {
     "payment.requires_action": _("Card payment of %(amount)s waiting for your confirmation"),
     "credit_note.created": _("Credit note of %(amount)s issued"),
     "client.card_saved": _("Card saved for payments"),
-    "subscription.created": _("Subscription to %(plan)s added"),
     "subscription.activated": _("Subscription to %(plan)s started"),
     "subscription.renewed": _("Subscription to %(plan)s renewed"),
     "subscription.cancel_scheduled": _("Subscription to %(plan)s set to end with its period"),

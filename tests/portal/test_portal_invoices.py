@@ -69,8 +69,8 @@ def test_an_overdue_invoice_and_the_payments_of_a_paid_one(db, shop, portal):
     make_overdue(db, late.id)
     invoice_of(db, shop, shop.client_id, "paid")
     text = portal.get("/portal/invoices").data.decode()
-    assert "Overdue since" in text
-    assert 'class="status status-overdue"' in text
+    assert 'class="status status-overdue">Overdue<' in text
+    assert 'class="overdue">' in text  # its due date in red
     # The paid one shows its bank transfer (the hosted page only totals them).
     assert "by bank transfer on" in text
 
