@@ -248,6 +248,11 @@ def entries_page(
 ):
     """A page of the log, newest first, optionally for one client."""
     filters = [AuditEntry.client_id == client_id] if client_id is not None else []
+    return _entries(session, filters, page, per_page)
+
+
+def _entries(session: Session, filters: list, page: int, per_page: int) -> Page:
+    """The page of log rows matching ``filters``, newest first."""
     items = list(
         session.scalars(
             select(AuditEntry)
@@ -514,19 +519,8 @@ def client_activity(
         AuditEntry.action.in_(wanted),
         ~((AuditEntry.action == "payment.created") & AuditEntry.object_id.in_(card_payments)),
     ]
-    entries = list(
-        session.scalars(
-            select(AuditEntry)
-            .where(*filters)
-            .order_by(AuditEntry.id.desc())
-            .limit(per_page)
-            .offset((page - 1) * per_page)
-        )
-    )
-    total = session.scalar(select(func.count()).select_from(AuditEntry).where(*filters))
-    return Page(
-        items=_client_lines(session, entries), total=total or 0, page=page, per_page=per_page
-    )
+    found = _entries(session, filters, page, per_page)
+    return Page(_client_lines(session, found.items), found.total, page, per_page)
 
 
 def _client_lines(session: Session, entries: list[AuditEntry]) -> list[ClientLine]:

@@ -4,6 +4,7 @@ billing, a welcome only."""
 
 from __future__ import annotations
 
+from bridge.models.invoices import Invoice, PaymentState
 from tests.integration.test_invitations import accept, invite, link_token, mails
 from tests.portal.billing import (
     ask_bank_confirmation,
@@ -50,6 +51,16 @@ def test_a_payment_waiting_for_the_bank_asks_for_confirmation(db, shop, portal):
     assert "Your bank asks you to confirm this payment." in text
     assert f'id="confirm-{waiting.id}" href="/i/{waiting.token}"' in text
     assert f'id="pay-{waiting.id}"' not in text
+
+
+def test_a_payment_being_processed_is_not_offered_again(db, shop, portal):
+    processing = invoice_of(db, shop, shop.client_id)
+    with db.session() as session:
+        session.get(Invoice, processing.id).payment_state = PaymentState.PROCESSING
+    text = portal.get("/portal/").data.decode()
+    assert "Your payment is being processed." in text
+    assert f'id="processing-{processing.id}" href="/i/{processing.token}"' in text
+    assert f'id="pay-{processing.id}"' not in text
 
 
 def test_nothing_due_and_nothing_renewing_say_so(db, shop, portal):
