@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import re
 
-from bridge.billing import audit, subscriptions
+from bridge.billing import audit, payments, subscriptions
 from bridge.billing.business import get_settings
+from bridge.billing.payments import CARD_GATEWAY
+from bridge.core import clock
 from bridge.models import Client
+from bridge.models.invoices import Invoice, Payment, PaymentMethod, PaymentStatus
 from bridge.models.subscriptions import Subscription
 from tests.portal.billing import (
     STAFF,
@@ -108,3 +111,41 @@ def test_the_activity_speaks_french(db, shop, portal):
     text = portal.get("/portal/activity").data.decode()
     assert "Activité" in text
     assert f"Facture {paid.number} émise" in text
+
+
+def test_a_card_payment_is_told_by_its_outcome_as_the_card_payment(db, shop, portal):
+    made = invoice_of(db, shop, shop.client_id)
+    with db.session() as session:
+        audit.set_actor(session, SCHEDULER)
+        invoice = session.get(Invoice, made.id)
+        payment = Payment(
+            invoice=invoice,
+            client_id=invoice.client_id,
+            amount=invoice.amount_due,
+            currency=invoice.currency,
+            method=PaymentMethod.CARD,
+            gateway=CARD_GATEWAY,
+            status=PaymentStatus.PENDING,
+            idempotency_key=f"test-{made.id}",
+            created_at=clock.now(),
+        )
+        session.add(payment)
+        session.flush()
+        payment_id = payment.id
+    with db.session() as session:
+        audit.set_actor(session, audit.Actor("stripe_webhook", None, "evt_1"))
+        invoice, payment = payments.lock_payment(session, payment_id)
+        payments.apply_outcome(
+            session, invoice, payment, payments.Outcome(PaymentStatus.SUCCEEDED, "pi_1")
+        )
+    lines = what_and_who(portal.get("/portal/activity").data)
+    received = [line for line in lines if "received" in line[0]]
+    assert received == [("Card payment of €1,557.60 received", "Card payment")]
+    assert (f"Invoice {made.number} paid", "Card payment") in lines
+
+
+def test_every_client_visible_action_has_its_words_for_the_client():
+    assert set(audit.CLIENT_VISIBLE_ACTIONS) == set(audit.CLIENT_LABELS)
+    assert not {"client.updated", "role.updated", "settings.updated", "invoice.created"} & set(
+        audit.CLIENT_VISIBLE_ACTIONS
+    )
