@@ -100,4 +100,19 @@ def test_the_billing_pages_pass_axe_and_fit_a_phone(browser, portal_server, shot
             violations = axe_violations(page)
             if wide or violations:
                 problems[f"{name}@{width}"] = {"scrolls sideways": wide, "axe": violations}
+    # In French (longer words), through the footer's language switch.
+    page = pages[PERSON_EMAIL]
+    page.goto(portal_server.url + "/portal/")
+    page.select_option("#language", "fr")
+    page.click(".language-switch button")
+    page.wait_for_load_state()
+    for width in WIDTHS:
+        page.set_viewport_size({"width": width, "height": 900})
+        page.goto(portal_server.url + "/portal/")
+        assert page.locator("h1").inner_text() == "Bonjour Alice Martin"
+        page.screenshot(path=str(shots / f"portal-home-fr-{width}.png"), full_page=True)
+        if page.evaluate(
+            "() => document.documentElement.scrollWidth > document.documentElement.clientWidth"
+        ):
+            problems[f"home-fr@{width}"] = {"scrolls sideways": True}
     assert problems == {}
