@@ -248,6 +248,11 @@ def entries_page(
 ):
     """A page of the log, newest first, optionally for one client."""
     filters = [AuditEntry.client_id == client_id] if client_id is not None else []
+    return matching_page(session, filters, page, per_page)
+
+
+def matching_page(session: Session, filters: list, page: int, per_page: int) -> Page:
+    """The page of log rows matching ``filters``, newest first."""
     items = list(
         session.scalars(
             select(AuditEntry)
@@ -310,6 +315,7 @@ LABELS = {
     "subscription.past_due": _("Subscription past due"),
     "subscription.cancel_scheduled": _("Subscription set to end at the end of its period"),
     "subscription.cancelled": _("Subscription cancelled"),
+    "subscription.resumed": _("Subscription set to renew again"),
     "subscription.expired": _("Subscription ended"),
     "user.created": _("Person added"),
     "user.updated": _("Person changed"),
