@@ -24,7 +24,7 @@ from bridge.billing.schedule import business_zone
 from bridge.core import clock
 from bridge.core.errors import Conflict
 from bridge.models import Client, Invoice, InvoiceStatus, PaymentState, Plan
-from bridge.models.subscriptions import Subscription
+from bridge.models.subscriptions import Subscription, SubscriptionStatus
 
 # How many of a client's subscriptions the portal lists (newest first).
 MAX_LISTED = 200
@@ -34,13 +34,15 @@ MAX_LISTED = 200
 class PlanRow:
     """One subscription as the portal shows it.
 
+    ``price_total``: what one period bills, tax included, priced as the
+    scheduler prices renewals (None for an ended subscription).
     ``renews_at`` / ``renewal_total``: when the next renewal invoice is
-    issued and what it will bill, tax included, priced as the scheduler
-    prices it (None when it will not renew). ``ends_at``: the end of the
-    paid period of a subscription that stops then (cancelled at period end,
-    or its last billing cycle)."""
+    issued and what it will bill (None when it will not renew). ``ends_at``:
+    the end of the paid period of a subscription that stops then (cancelled
+    at period end, or its last billing cycle)."""
 
     subscription: Subscription
+    price_total: int | None
     renews_at: datetime | None
     renewal_total: int | None
     ends_at: datetime | None
@@ -75,20 +77,29 @@ def _last_cycle(subscription: Subscription) -> bool:
     return cycles is not None and subscription.cycles_invoiced >= cycles
 
 
+def _priced(session: Session, subscription: Subscription, start: datetime, end: datetime) -> int:
+    _rates, _line, totals = renewals.renewal_line(session, subscription, start, end)
+    return totals.total
+
+
 def plan_row(session: Session, subscription: Subscription) -> PlanRow:
-    """The subscription with its next renewal (date and total with tax)."""
-    renewable = (
-        subscription.status in subscriptions.RENEWABLE
-        and subscription.current_period_end is not None
-    )
-    if not renewable:
-        return PlanRow(subscription, None, None, None)
+    """The subscription with its price per period and its next renewal
+    (date and total with tax)."""
+    if subscription.status not in subscriptions.CURRENT:
+        return PlanRow(subscription, None, None, None, None)
+    if subscription.status == SubscriptionStatus.PENDING or (
+        subscription.current_period_end is None
+    ):
+        now = clock.now()
+        return PlanRow(subscription, _priced(session, subscription, now, now), None, None, None)
     if subscription.cancel_at_period_end or _last_cycle(subscription):
-        return PlanRow(subscription, None, None, subscription.current_period_end)
+        start, end = subscription.current_period_start, subscription.current_period_end
+        price = _priced(session, subscription, start or end, end)
+        return PlanRow(subscription, price, None, None, end)
     index = subscription.period_index + 1
     start, end = subscriptions.period_bounds(session, subscription, index)
-    _rates, _line, totals = renewals.renewal_line(session, subscription, start, end)
-    return PlanRow(subscription, start, totals.total, None)
+    total = _priced(session, subscription, start, end)
+    return PlanRow(subscription, total, start, total, None)
 
 
 def client_plans(session: Session, client_id: int) -> tuple[list[PlanRow], list[PlanRow]]:

@@ -7,11 +7,13 @@ as it was; a second submit changes nothing; the audit log names the person."""
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import pytest
+import time_machine
 from sqlalchemy import select
 
-from bridge.billing import business, roles, subscriptions
+from bridge.billing import business, renewals, roles, self_service, subscriptions
 from bridge.models import AuditEntry, Client, Invoice, Site
 from bridge.models.subscriptions import Subscription, SubscriptionStatus
 from tests.e2e.conftest import make_invoice
@@ -81,8 +83,8 @@ def test_current_and_inactive_plans_with_the_next_renewal_tax_included(db, shop,
     assert "martin-bakery.example" in current
     assert "Active" in current and "Waiting for the first payment" in current
     # 2 x 49.00 with 20 % VAT on top, as the renewal invoice will bill it.
-    assert "€117.60, tax included" in current
-    assert "€98.00 every month" in current
+    assert "€117.60 every month" in current
+    assert "tax included · quantity 2" in current
     assert "Cancelled" in inactive
     # The agency has not allowed cancelling: whom to ask instead.
     assert f'id="cancel-{active.id}"' not in body
@@ -204,3 +206,14 @@ def test_an_ended_subscription_cannot_be_cancelled_or_resumed(db, portal, active
     assert answer.status_code == 409
     assert "can no longer be changed" in text(answer)
     assert subscription_of_id(db, active.id).status == SubscriptionStatus.CANCELLED
+
+
+def test_the_next_renewal_shown_is_what_the_scheduler_bills(db, active):
+    with db.session() as s:
+        row = self_service.plan_row(s, s.get(Subscription, active.id))
+        assert row.renews_at == active.current_period_end
+        assert row.renewal_total == row.price_total == 11760
+    with time_machine.travel(row.renews_at + timedelta(minutes=1), tick=False):
+        with db.session() as s:
+            invoice = renewals.renew(s, s.get(Subscription, active.id))
+            assert (invoice.period_start, invoice.total) == (row.renews_at, row.renewal_total)
