@@ -217,3 +217,13 @@ def test_the_next_renewal_shown_is_what_the_scheduler_bills(db, active):
     with later, db.session() as s:
         invoice = renewals.renew(s, s.get(Subscription, active.id))
         assert (invoice.period_start, invoice.total) == (row.renews_at, row.renewal_total)
+
+
+def test_the_page_in_french(db, portal, active):
+    allow_cancel(db)
+    portal.post("/portal/language", {"language": "fr", "next": "/portal/subscriptions"})
+    body = text(portal.get("/portal/subscriptions"))
+    assert "Abonnements" in body and "117,60" in body and "taxes comprises" in body
+    assert f'id="cancel-{active.id}"' in body and "Annuler en fin de période" in body
+    confirm = text(portal.get(f"/portal/subscriptions/{active.id}/cancel"))
+    assert "plus rien n&#39;est facturé." in confirm
