@@ -106,15 +106,17 @@ def client_plans(session: Session, client_id: int) -> tuple[list[PlanRow], list[
     """The client's subscriptions: current ones (active, past due, pending,
     cancelling at the period end) and inactive ones (cancelled, expired),
     newest first."""
-    rows = session.scalars(
-        select(Subscription)
-        .where(Subscription.client_id == client_id)
-        .options(
-            selectinload(Subscription.plan).selectinload(Plan.product),
-            selectinload(Subscription.site),
+    rows = list(
+        session.scalars(
+            select(Subscription)
+            .where(Subscription.client_id == client_id)
+            .options(
+                selectinload(Subscription.plan).selectinload(Plan.product),
+                selectinload(Subscription.site),
+            )
+            .order_by(Subscription.id.desc())
+            .limit(MAX_LISTED)
         )
-        .order_by(Subscription.id.desc())
-        .limit(MAX_LISTED)
     )
     current, inactive = [], []
     for subscription in rows:
