@@ -338,3 +338,26 @@ def test_setup_intents_are_rate_limited_per_client(app, db, portal, gateway):
     assert [post_json(portal, SETUP, {}, headers).status_code for _ in range(3)] == [200, 200, 429]
     answer = post_json(portal, SETUP, {}, headers)
     assert answer.json["error"]["code"] == "rate_limited"
+
+
+def test_a_3d_secure_card_makes_the_next_renewal_wait_and_the_page_links_to_it(
+    db, shop, portal, gateway, fake
+):
+    subscription_invoice = make_invoice(db, shop, "paid")
+    three_d_secure = fake.card("4000002760003184")
+    _intent, saved = replace_card(portal, fake, three_d_secure)
+    assert saved.status_code == 200
+    with db.session() as s:
+        invoice = s.get(Invoice, subscription_invoice.id)
+        subscription_id = next(li.subscription_id for li in invoice.lines if li.subscription_id)
+        period_end = s.get(Subscription, subscription_id).current_period_end
+    with time_machine.travel(period_end + timedelta(minutes=1), tick=False):
+        with db.session() as s:
+            renewal = renewals.renew(s, s.get(Subscription, subscription_id))
+            renewal_id, token = renewal.id, renewal.hosted_token
+        with db.session() as s:
+            result = charges.charge_invoice(s, gateway, s.get(Invoice, renewal_id))
+    assert result.status == "requires_action"
+    body = text(portal.get(PAGE))
+    assert 'id="awaiting"' in body and f'id="confirm-{renewal_id}"' in body
+    assert f'href="/i/{token}"' in body
