@@ -28,7 +28,9 @@ def init_app(app: Flask) -> None:
         invoices,
         limits,
         login,
+        payment_method,
         sites,
+        subscriptions,
     )
     from bridge.portal.views import bp
 
