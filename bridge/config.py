@@ -76,6 +76,8 @@ DEFAULTS: dict[str, object] = {
     "RATELIMIT_STORAGE_URL": "memory://",
     "HOSTED_PAGE_LIMIT_PER_TOKEN": "10 per minute;30 per hour",
     "HOSTED_PAGE_LIMIT_PER_ADDRESS": "30 per minute;100 per hour",
+    # The portal's *Replace card*: SetupIntents asked per client
+    "PORTAL_CARD_LIMIT_PER_CLIENT": "10 per minute;30 per hour",
     # Days an invitation link stays valid (a re-invite makes a new one)
     "INVITATION_DAYS": 7,
     # Answers to the invitation page's form, per client address

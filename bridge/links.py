@@ -27,3 +27,8 @@ def invoice_pdf_url(session: Session, invoice: Invoice) -> str:
 def invitation_url(session: Session, token: str) -> str:
     """The page where an invited client's person sets their password."""
     return f"{public_url(session)}/invitations/{token}"
+
+
+def portal_login_url(session: Session) -> str:
+    """Where a client's people log in to the client portal."""
+    return f"{public_url(session)}/portal/login"

@@ -21,6 +21,11 @@ blp = Blueprint(
 blp.before_request(require_token)
 
 LOGO_MAX = business.LOGO_MAX
+PORTAL_CANCEL = (
+    "Clients' people may cancel their subscriptions themselves in the client portal "
+    "(/portal), at the end of the paid period, and resume them before it ends "
+    "(default false: they ask the agency)"
+)
 
 
 class LogoInfoSchema(Schema):
@@ -68,6 +73,7 @@ class SettingsSchema(Schema):
     invoice_show_custom_fields = fields.Boolean()
     invoice_net_terms_days = fields.Integer()
     offline_payment_instructions = fields.String()
+    portal_client_can_cancel = fields.Boolean(metadata={"description": PORTAL_CANCEL})
     updated_at = fields.DateTime(allow_none=True)
 
 
@@ -100,6 +106,7 @@ class SettingsPatchSchema(Schema):
     )
     credit_note_number_format = Text(max_length=60)
     offline_payment_instructions = Text(max_length=2000, multiline=True)
+    portal_client_can_cancel = Boolean(metadata={"description": PORTAL_CANCEL})
 
 
 class CurrencySchema(Schema):

@@ -248,6 +248,11 @@ def entries_page(
 ):
     """A page of the log, newest first, optionally for one client."""
     filters = [AuditEntry.client_id == client_id] if client_id is not None else []
+    return matching_page(session, filters, page, per_page)
+
+
+def matching_page(session: Session, filters: list, page: int, per_page: int) -> Page:
+    """The page of log rows matching ``filters``, newest first."""
     items = list(
         session.scalars(
             select(AuditEntry)
@@ -296,6 +301,7 @@ LABELS = {
     "client.updated": _("Client details changed"),
     "client.deleted": _("Client deleted"),
     "client.card_saved": _("Card saved for payments"),
+    "client.card_replaced": _("Card for renewals replaced"),
     "client.invited": _("Invitation sent"),
     "client.invitation_accepted": _("Invitation accepted"),
     "site.created": _("Site added"),
@@ -309,6 +315,7 @@ LABELS = {
     "subscription.renewed": _("Subscription renewed"),
     "subscription.past_due": _("Subscription past due"),
     "subscription.cancel_scheduled": _("Subscription set to end at the end of its period"),
+    "subscription.cancel_undone": _("Subscription set to renew again"),
     "subscription.cancelled": _("Subscription cancelled"),
     "subscription.expired": _("Subscription ended"),
     "user.created": _("Person added"),

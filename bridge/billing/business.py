@@ -49,6 +49,7 @@ PROFILE_FIELDS = (
     "invoice_number_format",
     "credit_note_number_format",
     "offline_payment_instructions",
+    "portal_client_can_cancel",
 )
 
 # Stripe's rules for statement descriptors.

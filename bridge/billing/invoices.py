@@ -97,14 +97,19 @@ def list_invoices(
     *,
     client_id: int | None = None,
     status: InvoiceStatus | None = None,
+    statuses: tuple[InvoiceStatus, ...] | None = None,
     page: int = 1,
     per_page: int = 50,
 ) -> Page:
+    """A page of invoices, newest first: all, one client's, of one
+    ``status`` or of any of ``statuses``."""
     filters = []
     if client_id is not None:
         filters.append(Invoice.client_id == client_id)
     if status is not None:
         filters.append(Invoice.status == status)
+    if statuses is not None:
+        filters.append(Invoice.status.in_(statuses))
     order = (Invoice.created_at.desc(), Invoice.id.desc())
     # The page's ids first, read from an index alone (a late page skips index
     # entries, not table rows), then those rows: one statement.
@@ -258,7 +263,8 @@ def _site(session: Session, client: Client, site_id: int | None) -> Site | None:
     return site
 
 
-def _describe(plan: Plan) -> str:
+def describe_plan(plan: Plan) -> str:
+    """A plan as lines and lists name it: its product, then the plan if named apart."""
     return (
         plan.product.name
         if plan.name == plan.product.name
@@ -284,7 +290,7 @@ def make_line(
         position=position,
         plan_id=plan.id,
         kind=plan.kind,
-        description=_describe(plan)[:500],
+        description=describe_plan(plan)[:500],
         quantity=quantity,
         unit_amount=unit_amount,
         net=totals.net,

@@ -257,6 +257,23 @@ def access(session: Session, site: Site, email: str) -> dict:
     }
 
 
+def client_sites(session: Session, client_id: int) -> list[Site]:
+    """The client's sites, by name, the disabled ones last (what the
+    portal's Sites page lists)."""
+    return list(
+        session.scalars(
+            select(Site)
+            .where(Site.client_id == client_id)
+            .order_by(Site.disabled, Site.name, Site.id)
+        )
+    )
+
+
+def wp_admin_url(site: Site) -> str:
+    """The site's WordPress dashboard."""
+    return site.url.rstrip("/") + "/wp-admin/"
+
+
 # What the plugin shows ---------------------------------------------------------
 
 

@@ -201,6 +201,7 @@ def undo_cancel(session: Session, subscription: Subscription) -> Subscription:
     """Keep renewing a subscription that was set to cancel at period end."""
     if subscription.status not in RENEWABLE or not subscription.cancel_at_period_end:
         raise Conflict("This subscription is not set to cancel.", code="illegal_transition")
+    audit.name_action(session, subscription, "subscription.cancel_undone")
     subscription.cancel_at_period_end = False
     subscription.updated_at = clock.now()
     events.record(session, events.SubscriptionCancelUndone(subscription.id))

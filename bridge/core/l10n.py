@@ -22,7 +22,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from babel import Locale, UnknownLocaleError
-from babel.dates import format_date, format_interval
+from babel.dates import format_date, format_interval, format_time
 from babel.numbers import format_decimal, format_percent
 from babel.support import Translations
 
@@ -212,6 +212,14 @@ class Localiser:
         if value is None:
             return ""
         return format_date(self.day(value), format=format, locale=self.locale)
+
+    def time(self, value: datetime | None) -> str:
+        """The time of day of ``value`` in the business zone ("2:05 PM",
+        "14:05"); an empty string for None."""
+        if value is None:
+            return ""
+        self.day(value)  # refuses a naive datetime
+        return format_time(value, format="short", tzinfo=self.zone, locale=self.locale)
 
     def period(self, start: date | datetime, end: date | datetime) -> str:
         """Two days as one interval ("Mar 1 – 31, 2027")."""

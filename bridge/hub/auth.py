@@ -39,8 +39,26 @@ def _per_address() -> str:
     return current_app.config["HUB_LOGIN_LIMIT_PER_ADDRESS"]
 
 
-def login_limits(view):
-    """Password attempts counted per account (the email tried) and per
-    client address; only the POSTs count, so showing the page is free."""
-    view = limiter.limit(_per_account, key_func=_account_key, methods=["POST"])(view)
-    return limiter.limit(_per_address, key_func=get_remote_address, methods=["POST"])(view)
+def _shared_limits(scope: str):
+    """Attempts counted per account (the email tried) and per client
+    address, in counters named ``scope``: every view so decorated, the
+    Hub's and the portal's, adds to the same counts (guessing on one login
+    page does not start afresh on the other). Only POSTs count, so showing
+    the page is free."""
+
+    def decorate(view):
+        view = limiter.shared_limit(
+            _per_account, f"{scope}-account", key_func=_account_key, methods=["POST"]
+        )(view)
+        return limiter.shared_limit(
+            _per_address, f"{scope}-address", key_func=get_remote_address, methods=["POST"]
+        )(view)
+
+    return decorate
+
+
+# The login forms (Hub and portal) share their counts; so do the password
+# reset forms, apart from the logins' (asking for a link after a few wrong
+# passwords is what people do).
+login_limits = _shared_limits("login")
+reset_limits = _shared_limits("password-reset")

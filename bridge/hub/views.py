@@ -254,7 +254,7 @@ def logout():
 
 
 @bp.route("/password-reset", methods=["GET", "POST"])
-@auth.login_limits
+@auth.reset_limits
 def password_reset():
     """Ask for a link to choose a new password. The answer is the same
     whether or not the email has a login (it tells nobody who does)."""

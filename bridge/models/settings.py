@@ -76,6 +76,10 @@ class BusinessSettings(Base):
     # The agency chose to take offline payments only (no Stripe keys).
     offline_payments_only: Mapped[bool] = mapped_column(Boolean, default=False)
 
+    # The client portal: a client's people may cancel their subscriptions
+    # themselves (at the end of the paid period). Off: they ask the agency.
+    portal_client_can_cancel: Mapped[bool] = mapped_column(Boolean, default=False)
+
     # The Hub's first-run flow (bridge.billing.business.getting_started):
     # when its first step was saved, and when it was finished.
     getting_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

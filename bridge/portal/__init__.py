@@ -20,7 +20,18 @@ def init_app(app: Flask) -> None:
     """Register the portal's blueprint. ``STRIPE_JS_URL`` (env
     ``BRIDGE_STRIPE_JS_URL``) is where the page loads Stripe.js from; tests
     point it at localstripe's stand-in."""
-    from bridge.portal import area, home, invitations, limits, login  # noqa: F401  (their routes)
+    from bridge.portal import (  # noqa: F401  (their routes)
+        activity,
+        area,
+        home,
+        invitations,
+        invoices,
+        limits,
+        login,
+        payment_method,
+        sites,
+        subscriptions,
+    )
     from bridge.portal.views import bp
 
     app.config.setdefault("STRIPE_JS_URL", DEFAULT_STRIPE_JS_URL)

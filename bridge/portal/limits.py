@@ -15,6 +15,7 @@ from __future__ import annotations
 from flask import Flask, current_app, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
+from flask_login import current_user
 
 # One per process, bound to the app by ``init_app`` (its storage is the last
 # bound app's: a process serves one app; tests make a fresh one per app).
@@ -37,6 +38,23 @@ def payment_limits(view):
     """The limits of an endpoint that reaches Stripe, per token and per
     address: one count shared by every endpoint so decorated."""
     view = limiter.shared_limit(per_token, "hosted-payment-token", key_func=_token)(view)
+    return limiter.shared_limit(per_address, "hosted-payment-address", key_func=get_remote_address)(
+        view
+    )
+
+
+def _client() -> str:
+    return f"client:{getattr(current_user, 'client_id', None)}"
+
+
+def per_client() -> str:
+    return current_app.config["PORTAL_CARD_LIMIT_PER_CLIENT"]
+
+
+def card_setup_limits(view):
+    """The portal's *Replace card* asks Stripe for a SetupIntent: limited
+    per client (their people share one count) and per address."""
+    view = limiter.limit(per_client, key_func=_client, scope="portal-card-client")(view)
     return limiter.shared_limit(per_address, "hosted-payment-address", key_func=get_remote_address)(
         view
     )

@@ -2,8 +2,10 @@
 
 The same login system as the Hub (``bridge.auth.logins``): the same
 ``accounts.authenticate``, the same counters per account and per address
-(``bridge.hub.auth.login_limits``), one answer for a wrong email and a wrong
-password, a fresh session on login. Staff who log in here go to the Hub.
+(``bridge.hub.auth.login_limits``: one count with the Hub's login page, and
+``reset_limits`` with the Hub's reset page), one answer for a wrong email
+and a wrong password, a fresh session on login. Staff who log in here go to
+the Hub.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from bridge.auth import accounts, logins
 from bridge.auth.passwords import MIN_LENGTH, weakness
 from bridge.core.errors import NotFound
 from bridge.db import get_session
-from bridge.hub.auth import login_limits
+from bridge.hub.auth import login_limits, reset_limits
 from bridge.links import public_url
 from bridge.mail import notify
 from bridge.models import Client, UserKind
@@ -69,7 +71,7 @@ def logout():
 
 
 @bp.route("/password-reset", methods=["GET", "POST"])
-@login_limits
+@reset_limits
 def password_reset():
     """Ask for a link to choose a new password. The answer is the same
     whether or not the email has a login (it tells nobody who does)."""

@@ -159,6 +159,12 @@ def _card_payments(session, settings: BusinessSettings):
     return _gateway(session)
 
 
+def card_gateway(session):
+    """The Stripe gateway when the portal's pages can take cards (keys
+    stored, Stripe.js configured), else None."""
+    return _card_payments(session, get_settings(session))
+
+
 def _card_limit_note(invoice: Invoice, l10n: Localiser) -> str | None:
     """Why the amount due cannot be paid by card (Stripe's minimum or
     maximum charge), in the invoice's language; None when it can."""
@@ -459,6 +465,12 @@ def handle_error(error: Exception):
         if isinstance(error, HTTPException):
             return security.protect(error.get_response())
         return errors.handle_unexpected(error)  # an outage: the app's 503 page
+    return json_answer(error)
+
+
+def json_answer(error: Exception):
+    """The JSON error answer of an endpoint that reaches Stripe for a
+    page's script (here and in the portal's card page)."""
     if isinstance(error, stripe_gateway.StripeRefused):
         # Stripe's refusal is not the client's input: 502 rather than the
         # domain's 422 (StripeUnavailable is already a 503).

@@ -270,6 +270,22 @@ def test_a_deleted_person_s_link_is_refused(client, db):
     assert client.get(f"/invitations/{token}").status_code == 410
 
 
+def test_a_deleted_client_s_link_is_refused(client, db):
+    client_id = add_client(db)
+    token = invite(db, client_id)
+    with db.session() as session:
+        client_book.delete_client(session, session.get(Client, client_id))
+    assert client.get(f"/invitations/{token}").status_code == 410
+
+
+def test_a_used_link_is_refused_and_logs_nobody_in(app, client, db):
+    token = invite(db, add_client(db))
+    assert accept(client, token).status_code == 302
+    other = app.test_client()
+    assert other.get(f"/invitations/{token}").status_code == 410
+    assert other.get("/portal/").status_code == 302
+
+
 def test_the_form_needs_its_csrf_token(client, db):
     client_id = add_client(db)
     token = invite(db, client_id)

@@ -71,10 +71,17 @@ def start_card_setup(session: Session, api: StripeApi, client: Client) -> dict:
 
 
 def complete_card_setup(
-    session: Session, api: StripeApi, client: Client, setup_intent_id: str
+    session: Session,
+    api: StripeApi,
+    client: Client,
+    setup_intent_id: str,
+    *,
+    action: str = "client.card_saved",
 ) -> None:
     """Make the card of a succeeded SetupIntent the client's default card
-    (its brand, last 4 digits and expiry are stored for display). Raises
+    (its brand, last 4 digits and expiry are stored for display), recorded
+    in the audit log as ``action`` (the portal's *Replace card* names its
+    own). Raises
     ``NotFound`` for a SetupIntent of another customer, ``Conflict``
     (``card_setup_incomplete``) for one that has not succeeded. Commits."""
     client_id, customer = client.id, client.stripe_customer_id
@@ -94,7 +101,7 @@ def complete_card_setup(
         method = api.retrieve_payment_method(payment_method_id)
     card = method.get("card") or {}
     client = session.get(Client, client_id)
-    audit.name_action(session, client, "client.card_saved")
+    audit.name_action(session, client, action)
     client.default_payment_method_id = payment_method_id
     client.card_brand = (card.get("brand") or "")[:20] or None
     client.card_last4 = (card.get("last4") or "")[:4] or None

@@ -50,8 +50,15 @@ class StripeFlows:
     def start_card_setup(self, session: Session, client: Client) -> dict:
         return cards.start_card_setup(session, self, client)
 
-    def complete_card_setup(self, session: Session, client: Client, setup_intent_id: str) -> None:
-        cards.complete_card_setup(session, self, client, setup_intent_id)
+    def complete_card_setup(
+        self,
+        session: Session,
+        client: Client,
+        setup_intent_id: str,
+        *,
+        action: str = "client.card_saved",
+    ) -> None:
+        cards.complete_card_setup(session, self, client, setup_intent_id, action=action)
 
     def payment_action(self, session: Session, payment: Payment) -> ChargeResult:
         return charges.payment_action(session, self, payment)
