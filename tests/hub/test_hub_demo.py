@@ -35,7 +35,10 @@ def test_the_demo_prints_a_client_login_that_opens_the_portal(app, client):
     assert response.status_code == 302
     assert response.headers["Location"].endswith("/portal/")
     home = client.get("/portal/").data.decode()
-    assert "Green Leaf Yoga" in home or "Maya Green" in home
+    assert "Hello Maya Green" in home
+    # Something to see: the setup fee to pay, the hosting that renews.
+    assert re.search(r'id="pay-\d+" href="/i/[\w-]+"', home)
+    assert "greenleafyoga.example" in home
     # A second run adds no second person and keeps the login working.
     again = app.test_cli_runner().invoke(cli, ["demo"])
     assert f"Client login: {email} / {password}" in again.output

@@ -8,8 +8,9 @@ home, logged in, with the unpaid invoice and its *Pay* link -> the hosted
 page, paid with 4242 4242 4242 4242 -> the invoice paid on the portal, the
 subscription active -> the card replaced by a 3-D Secure card on the
 payment method page -> the next renewal (the renew job, its clock moved
-past the period's end) asks for authentication, and the portal links it
--> with ``portal_client_can_cancel`` on, *Cancel at period end*, and the
+past the period's end) asks for authentication; the portal links it and
+the person completes it on the hosted page -> with
+``portal_client_can_cancel`` on, *Cancel at period end*, and the
 subscription says when it ends.
 
 The app runs in a real WSGI server on loopback over a migrated SQLite
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 import email
 import re
-import shutil
+from datetime import timedelta
 from email import policy as email_policy
 from pathlib import Path
 
@@ -28,10 +29,18 @@ import pytest
 pytestmark = pytest.mark.slow  # a browser and localstripe
 
 import requests  # noqa: E402
+from sqlalchemy import select  # noqa: E402
 
-from bridge.app import create_app  # noqa: E402
+from bridge.billing import clients  # noqa: E402
 from bridge.mail.delivery import FolderTransport  # noqa: E402
-from bridge.models import Client, Subscription, SubscriptionStatus  # noqa: E402
+from bridge.models import (  # noqa: E402
+    Client,
+    Invoice,
+    InvoiceStatus,
+    PaymentState,
+    Subscription,
+    SubscriptionStatus,
+)
 from scheduler.jobs import JobContext, run_job  # noqa: E402
 from tests.e2e.conftest import LiveServer  # noqa: E402
 from tests.e2e.test_hosted_page_browser import (  # noqa: E402, F401  (fixtures)
@@ -40,6 +49,7 @@ from tests.e2e.test_hosted_page_browser import (  # noqa: E402, F401  (fixtures)
     WAIT_MS,
     Site,
     browser,
+    card_app,
     complete_3d_secure,
     expect_paid,
     localstripe,
@@ -55,21 +65,18 @@ PASSWORD = "plum orbit lantern cactus"  # noqa: S105  (a test password)
 def site(localstripe, sqlite_template, tmp_path_factory):  # noqa: F811
     """The bridge on loopback: Stripe at localstripe, mail to a folder."""
     folder = tmp_path_factory.mktemp("portal-journey")
-    shutil.copy(sqlite_template, folder / "bridge.sqlite3")
-    app = create_app(
-        {
-            "DATABASE_URL": f"sqlite:///{folder / 'bridge.sqlite3'}",
-            "SECRET_KEY": "portal-journey-secret",
-            "STRIPE_JS_URL": localstripe.js_url,
-            "STRIPE_API_BASE": localstripe.url,
-            "MAIL_FOLDER": str(folder / "mail"),
-        }
-    )
-    app.instance_path = str(folder / "instance")
+    app = card_app(localstripe, sqlite_template, folder, MAIL_FOLDER=str(folder / "mail"))
     with LiveServer(app) as server:
         app.extensions["bridge.db"].set_public_url(server.url)
         site = Site(app, server.url)
         site.mail_folder = folder / "mail"
+        with site.db.session() as s:
+            client = s.get(Client, site.shop.client_id)
+            box = app.extensions["bridge.secret_box"]
+            made, _secret = clients.create_site(
+                s, box, client, name="martin-bakery.example", url="https://martin-bakery.example"
+            )
+            site.site_id = made.id
         site.jobs = JobContext(
             database=site.db,
             box=app.extensions["bridge.secret_box"],
@@ -101,15 +108,14 @@ def arrived(site, to: str) -> list[email.message.EmailMessage]:
     return [m for m in messages if m["To"].addresses[0].addr_spec == to]
 
 
-def snap(page, shots: Path, name: str) -> None:  # noqa: F811
-    page.screenshot(path=shots / f"portal-journey-{name}.png", full_page=True)
+def snap(page, folder: Path, name: str) -> None:
+    page.screenshot(path=folder / f"portal-journey-{name}.png", full_page=True)
 
 
 def test_invited_client_pays_replaces_the_card_and_cancels(browser, site, shots):  # noqa: F811
-    invoice = site.invoice()
+    invoice = site.invoice(site_id=site.site_id)
     with site.db.session() as s:
-        client = s.get(Client, site.shop.client_id)
-        client_email = client.email
+        client_email = s.get(Client, site.shop.client_id).email
 
     # Staff invite the client from the API; the email arrives.
     response = api(site, "POST", f"/clients/{site.shop.client_id}/invite")
@@ -129,7 +135,7 @@ def test_invited_client_pays_replaces_the_card_and_cancels(browser, site, shots)
     # The person sets their name and password and lands on their portal.
     page.goto(link)
     expect(page.locator("h1")).to_have_text("Set up your account")
-    snap(page, shots, "1-invitation")
+    snap(page, shots, "01-invitation")
     page.fill("#name", PERSON_NAME)
     page.fill("#password", PASSWORD)
     page.click("button[type=submit]")
@@ -138,33 +144,107 @@ def test_invited_client_pays_replaces_the_card_and_cancels(browser, site, shots)
     expect(page.locator(".portal-person")).to_have_text(PERSON_NAME)
 
     # The home shows the unpaid invoice with its Pay link to the hosted page.
-    # UNFINISHED until phase 2: the home is a placeholder until portal-billing
-    # lands; then the link `#pay-<id>` to /i/<token> is required.
     pay = page.locator(f"#pay-{invoice.id}")
-    snap(page, shots, "2-home-unpaid")
-    if pay.count():
-        expect(pay).to_have_attribute("href", re.compile(re.escape(invoice.path) + "$"))
-        pay.click()
-    else:
-        page.goto(site.url + invoice.path)
+    expect(pay).to_have_attribute("href", re.compile(re.escape(invoice.path) + "$"))
+    expect(page.locator(f"#due-{invoice.id}")).to_contain_text("€1,557.60")
+    snap(page, shots, "02-home-unpaid")
+    pay.click()
 
     # Paid on the hosted page with the test card; the card is saved.
     page.locator("#card-element input[placeholder=number]").wait_for(timeout=WAIT_MS)
     type_card(page, VISA)
     page.locator("#pay-button").click()
     expect_paid(page, site, invoice)
-    snap(page, shots, "3-hosted-page-paid")
+    snap(page, shots, "03-hosted-page-paid")
     with site.db.session() as s:
         assert s.get(Client, site.shop.client_id).card_last4 == "4242"
-        (subscription,) = s.query(Subscription).filter_by(client_id=site.shop.client_id).all()
+        (subscription,) = s.scalars(
+            select(Subscription).where(Subscription.client_id == site.shop.client_id)
+        ).all()
         assert subscription.status == SubscriptionStatus.ACTIVE
-        subscription_id, period_end = subscription.id, subscription.current_period_end
+        subscription_id = subscription.id
 
-    # UNFINISHED until phase 2: /portal/invoices shows it paid,
-    # /portal/subscriptions the subscription active, /portal/payment-method
-    # replaces the card with the 3-D Secure one; the renewal (below) then
-    # asks for authentication and the portal links it; cancel at period end.
-    assert subscription_id and period_end and THREE_D_SECURE
+    # Back in the portal: nothing left to pay, the invoice paid, the
+    # subscription active on its site, no way to cancel (the agency's setting).
+    page.goto(f"{site.url}/portal/")
+    expect(page.locator("#nothing-due")).to_be_visible()
+    expect(page.locator(f"#renewal-{subscription_id}")).to_contain_text("martin-bakery.example")
+    page.click("nav.portal-nav >> text=Invoices")
+    page.wait_for_url(f"{site.url}/portal/invoices")
+    expect(page.locator(f"#invoice-{invoice.id} .status")).to_have_text("Paid")
+    expect(page.locator(f"#invoice-{invoice.id}")).to_contain_text("by card")
+    snap(page, shots, "04-invoices-paid")
+    page.click("nav.portal-nav >> text=Subscriptions")
+    page.wait_for_url(f"{site.url}/portal/subscriptions")
+    row = page.locator(f"#subscription-{subscription_id}")
+    expect(row.locator(".status")).to_have_text("Active")
+    expect(row.locator(".plan-site")).to_have_text("martin-bakery.example")
+    expect(row.locator(".plan-renewal")).to_be_visible()
+    expect(page.locator(f"#cancel-{subscription_id}")).to_have_count(0)
+    expect(page.locator("#contact-to-cancel")).to_be_visible()
+    snap(page, shots, "05-subscriptions-active")
+
+    # The card replaced by a 3-D Secure card, authenticated in the browser.
+    page.click("nav.portal-nav >> text=Payment method")
+    page.wait_for_url(f"{site.url}/portal/payment-method")
+    expect(page.locator("#saved-card")).to_contain_text("4242")
+    page.click("#replace-card-button")
+    page.locator("#card-element input[placeholder=number]").wait_for(timeout=WAIT_MS)
+    type_card(page, THREE_D_SECURE)
+    snap(page, shots, "06-payment-method-replace")
+    page.click("#save-card-button")
+    complete_3d_secure(page)
+    page.wait_for_url(f"{site.url}/portal/payment-method?saved=1", timeout=WAIT_MS)
+    expect(page.locator("#card-saved")).to_be_visible()
+    expect(page.locator("#saved-card")).to_contain_text("3184")
+    snap(page, shots, "07-payment-method-replaced")
+    with site.db.session() as s:
+        assert s.get(Client, site.shop.client_id).card_last4 == "3184"
+        period_end = s.get(Subscription, subscription_id).current_period_end
+
+    # The next renewal, its clock past the period's end: charged off-session
+    # to the new card, whose bank wants the cardholder.
+    record = run_job(site.jobs, "renew", period_end + timedelta(minutes=1))
+    assert record["ok"], record
+    assert record["counts"]["renewed"] == 1, record
+    with site.db.session() as s:
+        renewal = s.scalar(select(Invoice).where(Invoice.subscription_id == subscription_id))
+        assert renewal.payment_state == PaymentState.ACTION_REQUIRED
+        assert renewal.status == InvoiceStatus.OPEN
+        renewal_id, renewal_path = renewal.id, f"/i/{renewal.hosted_token}"
+
+    # The portal links it: on the home, and on the payment method page.
+    page.goto(f"{site.url}/portal/payment-method")
+    confirm = page.locator(f"#awaiting #confirm-{renewal_id}")
+    expect(confirm).to_have_attribute("href", re.compile(re.escape(renewal_path) + "$"))
+    snap(page, shots, "08-payment-method-action-required")
+    page.goto(f"{site.url}/portal/")
+    confirm = page.locator(f"#confirm-{renewal_id}")
+    expect(confirm).to_have_attribute("href", re.compile(re.escape(renewal_path) + "$"))
+    snap(page, shots, "09-home-action-required")
+    confirm.click()
+    page.locator("#authenticate-button").click(timeout=WAIT_MS)
+    complete_3d_secure(page)
+    expect(page.locator("#invoice-status")).to_have_text("Paid", timeout=WAIT_MS)
+    snap(page, shots, "10-renewal-authenticated")
+
+    # The agency lets clients cancel; the person cancels at period end.
+    response = api(site, "PATCH", "/settings", json={"portal_client_can_cancel": True})
+    assert response.status_code == 200, response.text
+    page.goto(f"{site.url}/portal/subscriptions")
+    page.click(f"#cancel-{subscription_id}")
+    expect(page.locator("#cancel-terms")).to_be_visible()
+    snap(page, shots, "11-cancel-confirm")
+    page.click("#confirm-cancel")
+    page.wait_for_url(f"{site.url}/portal/subscriptions?done=cancelled")
+    expect(page.locator("#done")).to_be_visible()
+    row = page.locator(f"#subscription-{subscription_id}")
+    expect(row.locator(".status")).to_have_text("Ends at period end")
+    expect(row.locator(".plan-ends")).to_contain_text("Ends on")
+    expect(page.locator(f"#resume-{subscription_id}")).to_be_visible()
+    snap(page, shots, "12-subscriptions-ending")
+    with site.db.session() as s:
+        assert s.get(Subscription, subscription_id).cancel_at_period_end
 
     assert problems == [], problems
     context.close()
