@@ -313,11 +313,16 @@ def _not_found(error):
 
 
 @bp.app_errorhandler(404)
+@bp.app_errorhandler(405)
 def _no_such_portal_page(error):
-    """An address under /portal/ that no route matches gets the portal's 404
-    page too (Flask gives routing errors to the app, not to the blueprint);
-    every other 404 keeps the app's answer."""
+    """An address under /portal/ that no route matches (or not with this
+    method, e.g. opening the logout's address) gets the portal's *Page not
+    found* too: Flask gives routing errors to the app, not to the
+    blueprint. Every other one keeps the app's answer."""
     if request.blueprint is None and request.path.startswith(f"{bp.url_prefix}/"):
-        page, status = render("portal/area_error.html", status=404, error="not_found")
-        return security.protect(Response(page, status=status, mimetype="text/html"))
+        page, status = render("portal/area_error.html", status=error.code, error="not_found")
+        response = Response(page, status=status, mimetype="text/html")
+        if error.code == 405:
+            response.headers["Allow"] = ", ".join(error.valid_methods or ())
+        return security.protect(response)
     return errors.handle_unexpected(error)

@@ -1,6 +1,6 @@
-"""An address under /portal/ that matches no page gets the portal's own
-404 page (branded, with the way home), not the server's bare one; 404s
-elsewhere keep their answers."""
+"""An address under /portal/ that matches no page (or not with this
+method) gets the portal's own *Page not found* (branded, with the way
+home), not the server's bare one; elsewhere the answers stay the same."""
 
 from __future__ import annotations
 
@@ -23,9 +23,19 @@ def test_logged_out_the_404_page_offers_the_login(client, shop):
     assert 'href="/portal/login"' in response.data.decode()
 
 
+def test_opening_the_logouts_address_gets_the_same_page(portal):
+    response = portal.get("/portal/logout")
+    assert response.status_code == 405
+    assert "POST" in response.headers["Allow"]
+    assert "Page not found" in response.data.decode()
+    assert portal.get("/portal/").status_code == 200  # still logged in
+
+
 def test_other_404s_keep_their_answers(client, api, shop):
-    assert api.get("/api/v1/no-such-thing").status_code == 404
-    assert api.get("/api/v1/no-such-thing").get_json()["error"]["code"] == "not_found"
+    assert api.get("/no-such-thing").status_code == 404
+    assert api.get("/no-such-thing").get_json()["error"]["code"] == "not_found"
     page = client.get("/no-such-page")
     assert page.status_code == 404
     assert b"Page not found" not in page.data
+    not_allowed = api.request("DELETE", "/clients")
+    assert not_allowed.status_code == 405 and not_allowed.is_json
