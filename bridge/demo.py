@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from bridge.auth.accounts import create_staff_user, create_token, revoke_tokens
 from bridge.auth.secrets import SecretBox
 from bridge.billing import (
+    audit,
     business,
     catalog,
     clients,
@@ -292,6 +293,8 @@ def _client_person(session: Session) -> User:
     if person is not None and person.password_hash:
         return person
     invitation, _token = invitations.invite(session, client)
+    # Accepting acts as the person; what the demo does next is the agency's.
+    agency = session.info.get("actor", audit.SYSTEM)
     try:
         person = invitations.accept(session, invitation, name=CLIENT_PERSON, password=_password())
     except Invalid as error:
@@ -300,6 +303,7 @@ def _client_person(session: Session) -> User:
             "choose a longer one of uncommon words.",
             fields=error.fields,
         ) from error
+    audit.set_actor(session, agency)
     _client_billing(session, client)
     return person
 

@@ -81,7 +81,18 @@ def test_demo_is_idempotent_and_prints_a_working_token(run):
             text("SELECT status FROM subscriptions WHERE client_id = :id"), {"id": client_id}
         ).scalars()
         bills, plans = [b.lower() for b in bills], [p.lower() for p in plans]
+        # The person joined; the agency billed them (not the person).
+        actors = dict(
+            conn.execute(
+                text(
+                    "SELECT action, actor_kind FROM audit_log WHERE client_id = :id"
+                    " AND action IN ('client.invitation_accepted', 'invoice.finalized')"
+                ),
+                {"id": client_id},
+            ).all()
+        )
     engine.dispose()
+    assert actors == {"client.invitation_accepted": "client", "invoice.finalized": "system"}
     assert [(email, name) for email, name, _ in people] == [
         ("hello@greenleafyoga.example", "Maya Green")
     ]
