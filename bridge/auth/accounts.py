@@ -210,6 +210,21 @@ def password_fingerprint(user: User) -> str:
     return hashlib.sha256((user.password_hash or "").encode()).hexdigest()[:16]
 
 
+def session_fingerprint(user: User) -> str:
+    """What a session cookie names besides the user: their password and
+    their session epoch. A new password or a logout, a new fingerprint: the
+    sessions made before end (``end_sessions``)."""
+    material = f"{user.password_hash or ''}:{user.session_epoch or 0}"
+    return hashlib.sha256(material.encode()).hexdigest()[:16]
+
+
+def end_sessions(user: User) -> None:
+    """Logging out: every session of ``user`` ends, on the server too (a
+    session lives in a signed cookie; a copy kept from before would
+    otherwise still open the pages). Other devices are logged out as well."""
+    user.session_epoch = (user.session_epoch or 0) + 1
+
+
 def _reset_serializer(secret_key: str) -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(secret_key, salt=RESET_SALT)
 

@@ -1,8 +1,10 @@
 """One login system for the two kinds of user: agency staff (the Hub) and
 the people of a client (the portal). Both log in with an email and a
 password (``accounts.authenticate``), and the session cookie names the user
-and a fingerprint of their password hash, so changing a password ends every
-other session of that user. Each side then refuses the other's sessions.
+and a fingerprint of their password hash and session epoch: changing the
+password ends every other session of that user, and logging out ends them
+all (a copy of the cookie kept from before included). Each side then
+refuses the other's sessions.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from flask import session as cookie
-from flask_login import LoginManager, UserMixin, login_user
+from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
 from flask_wtf.csrf import CSRFProtect
 
 from bridge.auth import accounts, policy
@@ -89,7 +91,7 @@ def staff_login(user: User) -> StaffLogin:
         user.id,
         user.name or "",
         user.email,
-        accounts.password_fingerprint(user),
+        accounts.session_fingerprint(user),
         read_only=read_only(user),
     )
 
@@ -101,7 +103,7 @@ def client_login(session, user: User) -> ClientLogin:
         client.id,
         user.name or "",
         user.email,
-        accounts.password_fingerprint(user),
+        accounts.session_fingerprint(user),
         permissions=dict(client.role.permissions or {}),
     )
 
@@ -118,6 +120,20 @@ def start_session(login: StaffLogin | ClientLogin) -> None:
     login_user(login)
 
 
+def end_session() -> None:
+    """Log out: the user's sessions end on the server (every copy of the
+    cookie, other devices too: ``accounts.end_sessions``), then this cookie
+    is emptied."""
+    if current_user.is_authenticated:
+        session = get_session()
+        user = session.get(User, current_user.user_id)
+        if user is not None:
+            accounts.end_sessions(user)
+            session.commit()
+    logout_user()
+    cookie.clear()
+
+
 @login_manager.user_loader
 def load_user(session_id: str) -> StaffLogin | ClientLogin | None:
     """The session's user while their login is usable, with the same password."""
@@ -126,6 +142,6 @@ def load_user(session_id: str) -> StaffLogin | ClientLogin | None:
         return None
     session = get_session()
     user = accounts.active_user(session, int(user_id))
-    if user is None or accounts.password_fingerprint(user) != print_:
+    if user is None or accounts.session_fingerprint(user) != print_:
         return None
     return login_for(session, user)

@@ -249,7 +249,7 @@ def login():
 
 @bp.post("/logout")
 def logout():
-    logout_user()
+    logins.end_session()
     return redirect(url_for("hub.login"))
 
 

@@ -66,7 +66,7 @@ def login():
 
 @bp.post("/logout")
 def logout():
-    logout_user()
+    logins.end_session()
     return redirect(url_for("client.login"))
 
 

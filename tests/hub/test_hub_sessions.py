@@ -95,6 +95,14 @@ def test_logout_ends_the_session(hub):
     assert hub.client.get("/").status_code == 302
 
 
+def test_logout_ends_a_copy_of_the_cookie_kept_from_before(app, hub):
+    copy = app.test_client()
+    copy.set_cookie("session", hub.client.get_cookie("session").value)
+    assert copy.get("/").status_code == 200
+    assert hub.post("/logout").status_code == 302
+    assert copy.get("/").status_code == 302
+
+
 def test_a_new_password_ends_the_other_sessions(hub, db, staff):
     from bridge.auth.passwords import hash_password
     from bridge.models import User

@@ -238,6 +238,21 @@ def test_logout_is_a_post_and_ends_the_session(portal):
         assert "_user_id" not in cookie
 
 
+def test_logout_ends_a_copy_of_the_cookie_kept_from_before_and_other_devices(app, portal):
+    """The session lives in a signed cookie: logging out moves the person's
+    session epoch on, so a copy (stolen, or another device's) stops too."""
+    copy = app.test_client()
+    copy.set_cookie("session", portal.client.get_cookie("session").value)
+    assert copy.get("/portal/").status_code == 200
+    laptop = Portal(app.test_client())
+    assert laptop.login().status_code == 302
+    assert portal.post("/portal/logout").status_code == 302
+    assert copy.get("/portal/").status_code == 302
+    assert laptop.get("/portal/").status_code == 302
+    assert laptop.login().status_code == 302  # logging in again works
+    assert laptop.get("/portal/").status_code == 200
+
+
 # The password reset -------------------------------------------------------------------
 
 
