@@ -93,3 +93,59 @@ class Boolean(fields.Boolean):
         if not isinstance(value, bool):
             raise self.make_error("invalid")
         return value
+
+
+class Quantity(fields.Field):
+    """A quantity with at most three decimals, more than 0 and at most
+    ``maximum``: a JSON number (2, 1.5) or a decimal string ("0.25").
+    Loaded as an exact Decimal; dumped as a JSON number (1.5)."""
+
+    def __init__(self, *, maximum: int, **kwargs):
+        self.maximum = maximum
+        kwargs.setdefault("metadata", {})
+        kwargs["metadata"].setdefault(
+            "description", f"More than 0, at most {maximum}, up to 3 decimals (1.5)"
+        )
+        super().__init__(**kwargs)
+
+    def _jsonschema_type_mapping(self):
+        return {"oneOf": [{"type": "number"}, {"type": "string"}]}
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        from decimal import Decimal
+
+        from bridge.core.money import InvalidQuantity, quantity_decimal, quantity_e3
+
+        if isinstance(value, bool) or not isinstance(value, int | float | str):
+            raise ValidationError("Not a number.")
+        if isinstance(value, float):
+            # The shortest text of the JSON number: 0.1 is "0.1", exactly.
+            value = Decimal(repr(value)) if value == value and abs(value) < 1e12 else "x"
+        if isinstance(value, str):
+            match = re.fullmatch(r"(-?)[0-9]{1,12}(?:\.([0-9]+))?", value)
+            if match is None:
+                raise ValidationError("Not a number: write it like 1.5.")
+            if match[1]:
+                raise ValidationError("Must be more than 0.")
+            if match[2] and len(match[2]) > 3:
+                raise ValidationError("At most 3 decimals.")
+        try:
+            result = quantity_e3(value)
+        except InvalidQuantity:
+            raise ValidationError(
+                "At most 3 decimals." if value != "x" else "Not a number."
+            ) from None
+        if result < 0 or (isinstance(value, int) and value < 0):
+            raise ValidationError("Must be more than 0.")
+        if result == 0:
+            raise ValidationError("Must be more than 0.")
+        if result > self.maximum * 1000:
+            raise ValidationError(f"At most {self.maximum}.")
+        return quantity_decimal(result)
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        """A Decimal as a JSON number: 2, or 1.5 (a float whose shortest
+        text is the decimal itself, exactly)."""
+        if value is None:
+            return None
+        return int(value) if value == value.to_integral_value() else float(value)

@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
+from decimal import Decimal
 
 from flask import Response, current_app, request
 from flask.views import MethodView
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from bridge.api.auth import authorize, require_token
 from bridge.api.common import PageArgs, list_schema, page_schema, paging
-from bridge.api.fields import Boolean, Integer, QueryInteger, Text
+from bridge.api.fields import Boolean, Integer, Quantity, QueryInteger, Text
 from bridge.api.parsing import Blueprint
 from bridge.billing import clients, invoices, reminders
 from bridge.billing.gateway import PaymentGateway
@@ -60,7 +61,10 @@ class LineSchema(Schema):
     plan_id = fields.Integer(allow_none=True)
     kind = fields.String()
     description = fields.String()
-    quantity = fields.Integer()
+    quantity = Quantity(maximum=invoices.MAX_QUANTITY, dump_only=True)
+    quantity_e3 = fields.Integer(
+        metadata={"description": "The quantity in thousandths, exact (1.5 -> 1500)"}
+    )
     unit_amount = fields.Integer()
     net = fields.Integer()
     tax = fields.Integer()
@@ -68,6 +72,11 @@ class LineSchema(Schema):
     subscription_id = fields.Integer(allow_none=True)
     period_start = fields.DateTime(allow_none=True)
     period_end = fields.DateTime(allow_none=True)
+    tax_rate_ids = fields.List(
+        fields.Integer(),
+        allow_none=True,
+        metadata={"description": "The line's own tax rates; null: the invoice's apply"},
+    )
     taxes = fields.List(fields.Nested(LineTaxSchema))
 
 
@@ -217,8 +226,54 @@ class InvoiceSchema(InvoiceSummarySchema):
 
 
 class ItemSchema(Schema):
-    plan_id = Integer(minimum=1, required=True)
-    quantity = Integer(minimum=1, maximum=invoices.MAX_QUANTITY, load_default=1)
+    """A plan of the catalog ({plan_id, quantity}) or a one-off line
+    ({description, unit_amount, quantity}); either may give its own
+    tax_rate_ids (otherwise the invoice's apply)."""
+
+    plan_id = Integer(
+        minimum=1, metadata={"description": "A plan; or give description and unit_amount"}
+    )
+    quantity = Quantity(maximum=invoices.MAX_QUANTITY, load_default=Decimal(1))
+    description = Text(max_length=500, metadata={"description": "A one-off line's description"})
+    unit_amount = Integer(
+        minimum=0,
+        maximum=money.MAX_AMOUNT,
+        metadata={"description": "A one-off line's unit price, in minor units"},
+    )
+    tax_rate_ids = fields.List(
+        Integer(minimum=1),
+        validate=validate.Length(max=10),
+        metadata={"description": "This line's tax rates (default: the invoice's tax_rate_ids)"},
+    )
+    save_as_plan = Boolean(
+        metadata={
+            "description": "Also save the one-off line as a one-time plan (of product_id, or "
+            'of the "One-off services" product)'
+        }
+    )
+    product_id = Integer(minimum=1, metadata={"description": "With save_as_plan"})
+
+    @validates_schema
+    def _plan_or_one_off(self, data, **kwargs):
+        one_off = ("description", "unit_amount", "save_as_plan", "product_id")
+        if "plan_id" in data:
+            given = [name for name in one_off if name in data]
+            if given:
+                raise ValidationError(
+                    "Not with plan_id: a line is a plan or a one-off line.", given[0]
+                )
+            return
+        errors = {
+            name: ["Required without plan_id (a one-off line)."]
+            for name in ("description", "unit_amount")
+            if name not in data
+        }
+        if "description" in data and not data["description"].strip():
+            errors["description"] = ["Required without plan_id (a one-off line)."]
+        if "product_id" in data and not data.get("save_as_plan"):
+            errors["product_id"] = ["Only with save_as_plan."]
+        if errors:
+            raise ValidationError(errors)
 
 
 class InvoiceCreateSchema(Schema):
@@ -286,7 +341,18 @@ InvoicePageSchema = page_schema(InvoiceSummarySchema, "InvoicePage")
 def _items(data: dict) -> list[Item] | None:
     if "items" not in data:
         return None
-    return [Item(item["plan_id"], item["quantity"]) for item in data["items"]]
+    return [
+        Item(
+            plan_id=item.get("plan_id"),
+            quantity=item["quantity"],
+            description=item.get("description", ""),
+            unit_amount=item.get("unit_amount"),
+            tax_rate_ids=tuple(item["tax_rate_ids"]) if "tax_rate_ids" in item else None,
+            save_as_plan=item.get("save_as_plan", False),
+            product_id=item.get("product_id"),
+        )
+        for item in data["items"]
+    ]
 
 
 @blp.route("/invoices")
@@ -503,7 +569,7 @@ class OneTimeItemSchema(Schema):
     line_id = fields.Integer(attribute="id")
     plan_id = fields.Integer(allow_none=True)
     description = fields.String()
-    quantity = fields.Integer()
+    quantity = Quantity(maximum=invoices.MAX_QUANTITY, dump_only=True)
     total = fields.Integer()
     billed_at = fields.Function(lambda line: line.invoice.issued_at.isoformat())
 

@@ -7,7 +7,7 @@ from marshmallow import Schema, fields, validate
 
 from bridge.api.auth import authorize, require_token
 from bridge.api.common import PageArgs, page_schema, paging
-from bridge.api.fields import Boolean, QueryInteger
+from bridge.api.fields import Boolean, Quantity, QueryInteger
 from bridge.api.invoices import InvoiceSchema
 from bridge.api.parsing import Blueprint
 from bridge.billing import audit, renewals, subscriptions
@@ -41,7 +41,8 @@ class SubscriptionSchema(Schema):
     site_id = fields.Integer(allow_none=True)
     plan = fields.Nested(PlanRefSchema)
     status = fields.Enum(SubscriptionStatus, by_value=True)
-    quantity = fields.Integer()
+    quantity = Quantity(maximum=10_000, dump_only=True)
+    quantity_e3 = fields.Integer()
     unit_amount = fields.Integer()
     currency = fields.String()
     tax_rate_ids = fields.List(fields.Integer())

@@ -11,6 +11,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
@@ -23,9 +24,15 @@ from bridge.billing.states import invoice_to
 from bridge.billing.taxes import LineTotals, Rate, invoice_totals, line_totals
 from bridge.core import clock, events
 from bridge.core.errors import Conflict, Invalid, NotFound
-from bridge.core.money import MAX_AMOUNT, round_half_up
+from bridge.core.money import (
+    MAX_AMOUNT,
+    QUANTITY_SCALE,
+    InvalidQuantity,
+    quantity_e3,
+    round_half_up,
+)
 from bridge.core.paging import Page
-from bridge.models import CatalogStatus, Client, Plan, PlanKind, Site, TaxRate
+from bridge.models import CatalogStatus, Client, Plan, PlanKind, Product, Site, TaxRate
 from bridge.models.invoices import (
     BillingReason,
     CreditNote,
@@ -51,10 +58,37 @@ OFFLINE_METHODS = (
 
 @dataclass(frozen=True)
 class Item:
-    """What to bill: a plan and a quantity."""
+    """What to bill: a plan of the catalog and a quantity, or a one-off line
+    (``plan_id`` None: ``description`` and ``unit_amount`` given). The
+    quantity may have up to three decimals (1.5 hours). ``tax_rate_ids``:
+    the line's own rates; None takes the invoice's. ``save_as_plan``: a
+    one-off line is also saved as a one-time plan (of ``product_id``, or of
+    the "One-off services" product, made on first use), so it can be billed
+    again from the catalog."""
 
-    plan_id: int
-    quantity: int = 1
+    plan_id: int | None = None
+    quantity: int | Decimal | str = 1
+    description: str = ""
+    unit_amount: int | None = None
+    tax_rate_ids: tuple[int, ...] | None = None
+    save_as_plan: bool = False
+    product_id: int | None = None
+
+
+ONE_OFF_PRODUCT = "One-off services"
+"""The product one-off lines saved as plans go under when none is chosen."""
+
+
+@dataclass(frozen=True)
+class _Line:
+    """An item checked and priced, ready to become an invoice line."""
+
+    plan: Plan | None
+    kind: PlanKind
+    description: str
+    unit_amount: int
+    quantity_e3: int
+    rates: list[TaxRate] | None  # None: the invoice's
 
 
 # Reading ---------------------------------------------------------------------
@@ -208,34 +242,110 @@ def unpaid_count(session: Session, client_id: int) -> int:
 # Drafts ----------------------------------------------------------------------
 
 
-def _plans(session: Session, items: list[Item], currency: str) -> list[tuple[Plan, int]]:
+def _quantity(value: object) -> int:
+    """The thousandths of a quantity, or Invalid naming no field (callers add it)."""
+    try:
+        q = quantity_e3(value)
+    except InvalidQuantity as exc:
+        raise Invalid(str(exc)) from None
+    if not 1 <= q <= MAX_QUANTITY * QUANTITY_SCALE:
+        raise Invalid(f"More than 0 and at most {MAX_QUANTITY}.")
+    return q
+
+
+def _lines(session: Session, items: list[Item], currency: str) -> list[_Line]:
     if not items:
         raise Invalid("Bill at least one product or plan.", fields={"items": ["Required."]})
     if len(items) > MAX_LINES:
         raise Invalid(f"At most {MAX_LINES} lines.", fields={"items": ["Too many lines."]})
-    plans = {
-        plan.id: plan
-        for plan in session.scalars(
-            select(Plan).where(Plan.id.in_({item.plan_id for item in items}))
-        )
-    }
+    wanted = {item.plan_id for item in items if item.plan_id is not None}
+    plans = {plan.id: plan for plan in session.scalars(select(Plan).where(Plan.id.in_(wanted)))}
     errors: dict[str, list[str]] = {}
     result = []
     for index, item in enumerate(items):
-        plan = plans.get(item.plan_id)
-        if plan is None:
-            errors[f"items.{index}.plan_id"] = ["No such plan."]
-        elif plan.status == CatalogStatus.ARCHIVED or plan.product.status == CatalogStatus.ARCHIVED:
-            errors[f"items.{index}.plan_id"] = ["This plan is archived and cannot be billed."]
-        elif plan.currency != currency:
-            errors[f"items.{index}.plan_id"] = [f"Priced in {plan.currency}, not {currency}."]
-        if not 1 <= item.quantity <= MAX_QUANTITY:
-            errors[f"items.{index}.quantity"] = [f"Between 1 and {MAX_QUANTITY}."]
+        field = f"items.{index}"
+        plan = plans.get(item.plan_id) if item.plan_id is not None else None
+        if item.plan_id is not None:
+            if plan is None:
+                errors[f"{field}.plan_id"] = ["No such plan."]
+            elif (
+                plan.status == CatalogStatus.ARCHIVED
+                or plan.product.status == CatalogStatus.ARCHIVED
+            ):
+                errors[f"{field}.plan_id"] = ["This plan is archived and cannot be billed."]
+            elif plan.currency != currency:
+                errors[f"{field}.plan_id"] = [f"Priced in {plan.currency}, not {currency}."]
+        else:
+            if not item.description.strip():
+                errors[f"{field}.description"] = ["Required for a line not in the catalog."]
+            elif len(item.description.strip()) > 500:
+                errors[f"{field}.description"] = ["At most 500 characters."]
+            if item.unit_amount is None:
+                errors[f"{field}.unit_amount"] = ["Required for a line not in the catalog."]
+            elif not 0 <= item.unit_amount <= MAX_AMOUNT:
+                errors[f"{field}.unit_amount"] = [f"Between 0 and {MAX_AMOUNT} (minor units)."]
+        try:
+            quantity = _quantity(item.quantity)
+        except Invalid as exc:
+            errors[f"{field}.quantity"] = [exc.message]
+            quantity = 0
+        rates = None
+        if item.tax_rate_ids is not None:
+            try:
+                rates = _tax_rates(session, list(item.tax_rate_ids))
+            except Invalid as exc:
+                errors[f"{field}.tax_rate_ids"] = [exc.message]
+        if errors:
+            continue
         if plan is not None:
-            result.append((plan, item.quantity))
+            result.append(
+                _Line(plan, plan.kind, describe_plan(plan)[:500], plan.amount, quantity, rates)
+            )
+        else:
+            description = item.description.strip()
+            result.append(
+                _Line(None, PlanKind.ONE_TIME, description, item.unit_amount, quantity, rates)
+            )
     if errors:
         raise Invalid("Some items cannot be billed.", fields=errors)
-    return result
+    # Plans are saved only once every item is known good.
+    return [
+        _Line(
+            _save_as_plan(session, item, line.description, f"items.{index}"),
+            *(line.kind, line.description, line.unit_amount, line.quantity_e3, line.rates),
+        )
+        if line.plan is None and item.save_as_plan
+        else line
+        for index, (item, line) in enumerate(zip(items, result, strict=True))
+    ]
+
+
+def _save_as_plan(session: Session, item: Item, description: str, field: str) -> Plan:
+    """A one-off line saved as a one-time plan: of the product chosen, or of
+    the "One-off services" product (made when first needed), so one-off
+    work stays apart from the agency's own catalog."""
+    from bridge.billing import catalog  # catalog imports this module's neighbours
+
+    if item.product_id is not None:
+        product = session.get(Product, item.product_id)
+        if product is None or product.status == CatalogStatus.ARCHIVED:
+            raise Invalid(
+                "No such product.", fields={f"{field}.product_id": ["No such active product."]}
+            )
+    else:
+        product = session.scalar(
+            select(Product)
+            .where(Product.name == ONE_OFF_PRODUCT, Product.status == CatalogStatus.ACTIVE)
+            .order_by(Product.id)
+            .limit(1)
+        ) or catalog.create_product(session, name=ONE_OFF_PRODUCT)
+    return catalog.create_plan(
+        session,
+        product,
+        name=description[:200],
+        kind=PlanKind.ONE_TIME,
+        amount=item.unit_amount,
+    )
 
 
 def _tax_rates(session: Session, tax_rate_ids: list[int]) -> list[TaxRate]:
@@ -278,24 +388,30 @@ def rate_snapshots(rates: list[TaxRate]) -> list[Rate]:
 
 def make_line(
     position: int,
-    plan: Plan,
-    quantity: int,
+    plan: Plan | None,
+    quantity_e3: int,
     unit_amount: int,
     rates: list[Rate],
+    *,
+    description: str | None = None,
+    own_rates: bool = False,
     **extra,
 ) -> tuple[InvoiceLine, LineTotals]:
-    """One priced line with its taxes (``extra``: subscription and period)."""
-    totals = line_totals(quantity, unit_amount, rates)
+    """One priced line with its taxes (``extra``: subscription and period).
+    ``plan`` None is a one-off line, described by ``description``;
+    ``own_rates``: the line chose its rates (kept when the invoice's change)."""
+    totals = line_totals(quantity_e3, unit_amount, rates)
     line = InvoiceLine(
         position=position,
-        plan_id=plan.id,
-        kind=plan.kind,
-        description=describe_plan(plan)[:500],
-        quantity=quantity,
+        plan_id=plan.id if plan is not None else None,
+        kind=plan.kind if plan is not None else PlanKind.ONE_TIME,
+        description=(description if description is not None else describe_plan(plan))[:500],
+        quantity_e3=quantity_e3,
         unit_amount=unit_amount,
         net=totals.net,
         tax=sum(totals.taxes.values()),
         total=totals.total,
+        tax_rate_ids=[rate.key for rate in rates] if own_rates else None,
         taxes=[
             InvoiceLineTax(
                 tax_rate_id=rate.key,
@@ -328,18 +444,44 @@ def set_totals(invoice: Invoice, computed: list[LineTotals]) -> None:
     invoice.subtotal, invoice.tax, invoice.total = totals.subtotal, totals.tax, totals.total
 
 
-def _set_lines(invoice: Invoice, plans: list[tuple[Plan, int]], rates: list[TaxRate]) -> None:
-    """(Re)build the lines of a draft and its totals."""
-    snapshots = rate_snapshots(rates)
+def _set_lines(invoice: Invoice, lines: list[_Line], rates: list[TaxRate]) -> None:
+    """(Re)build the lines of a draft and its totals: each line with its own
+    rates, or the invoice's (``rates``) when it gave none."""
+    default = rate_snapshots(rates)
     built = [
-        make_line(position, plan, quantity, plan.amount, snapshots)
-        for position, (plan, quantity) in enumerate(plans)
+        make_line(
+            position,
+            line.plan,
+            line.quantity_e3,
+            line.unit_amount,
+            default if line.rates is None else rate_snapshots(line.rates),
+            description=line.description,
+            own_rates=line.rates is not None,
+        )
+        for position, line in enumerate(lines)
     ]
     # Totals first: a refused total leaves the draft's lines as they were.
     set_totals(invoice, [totals for _, totals in built])
     invoice.lines.clear()
     invoice.lines.extend(line for line, _ in built)
     invoice.tax_rate_ids = [r.id for r in rates]
+
+
+def _current_lines(session: Session, invoice: Invoice) -> list[_Line]:
+    """A draft's lines as they are, to re-price them with other invoice rates."""
+    return [
+        _Line(
+            session.get(Plan, line.plan_id) if line.plan_id is not None else None,
+            line.kind,
+            line.description,
+            line.unit_amount,
+            line.quantity_e3,
+            None
+            if line.tax_rate_ids is None
+            else [r for i in line.tax_rate_ids if (r := session.get(TaxRate, i)) is not None],
+        )
+        for line in invoice.lines
+    ]
 
 
 def bill_client(
@@ -367,7 +509,8 @@ def bill_client(
         hosted_token=secrets.token_urlsafe(32),
         created_at=clock.now(),
     )
-    _set_lines(invoice, _plans(session, items, currency), _tax_rates(session, tax_rate_ids or []))
+    rates = _tax_rates(session, tax_rate_ids or [])
+    _set_lines(invoice, _lines(session, items, currency), rates)
     session.add(invoice)
     session.flush()
     return invoice
@@ -400,15 +543,15 @@ def update_draft(
     if language is not None:
         invoice.language = language
     if items is not None or tax_rate_ids is not None:
-        plans = (
-            _plans(session, items, invoice.currency)
+        lines = (
+            _lines(session, items, invoice.currency)
             if items is not None
-            else [(session.get(Plan, line.plan_id), line.quantity) for line in invoice.lines]
+            else _current_lines(session, invoice)
         )
         rates = _tax_rates(
             session, tax_rate_ids if tax_rate_ids is not None else list(invoice.tax_rate_ids)
         )
-        _set_lines(invoice, plans, rates)
+        _set_lines(invoice, lines, rates)
     invoice.updated_at = clock.now()
     return invoice
 
@@ -684,7 +827,13 @@ def bill_again(session: Session, line: InvoiceLine) -> Invoice:
     return bill_client(
         session,
         original.client,
-        [Item(line.plan_id, line.quantity)],
+        [
+            Item(line.plan_id, line.quantity)
+            if line.plan_id is not None
+            else Item(
+                description=line.description, unit_amount=line.unit_amount, quantity=line.quantity
+            )
+        ],
         tax_rate_ids=[t.tax_rate_id for t in line.taxes if t.tax_rate_id],
         site_id=original.site_id,
         reason=BillingReason.BILL_AGAIN,

@@ -4,7 +4,8 @@ history, the renewal forecast and the 12-month billing preview.
 Definitions, the same everywhere (overview, client list, API, exports):
 
 - An *active subscription* is one in state active or past_due.
-- *MRR* is the sum over active subscriptions of amount x quantity normalised
+- *MRR* is the sum over active subscriptions of amount x quantity (rounded
+  half-up once, as the renewal line bills it: ``money.line_amount``) normalised
   to one month: monthly / count, yearly / (12 x count), weekly x 52 / 12 /
   count, daily x 365 / 12 / count. The sum is exact (``Fraction``) and
   rounded half-up to the minor unit once, at the end.
@@ -68,7 +69,7 @@ from bridge.billing.schedule import business_zone
 from bridge.billing.taxes import invoice_totals
 from bridge.core import clock, events
 from bridge.core.errors import Invalid
-from bridge.core.money import round_half_up
+from bridge.core.money import QUANTITY_SCALE, round_half_up
 from bridge.models import (
     CatalogStatus,
     Client,
@@ -116,8 +117,16 @@ def exact_mrr(groups: Iterable[tuple]) -> Fraction:
     return sum((monthly(int(amount), unit, count) for unit, count, amount in groups), Fraction(0))
 
 
+def subscription_amount() -> object:
+    """SQL for ``Subscription.amount``: unit x quantity rounded half-up once,
+    exactly as ``money.line_amount`` (amounts are never negative, so adding
+    half and dividing by integers is the rounding on both databases)."""
+    scale = QUANTITY_SCALE
+    return (Subscription.unit_amount * Subscription.quantity_e3 + scale // 2) // scale
+
+
 def _billed() -> object:
-    return func.coalesce(func.sum(Subscription.unit_amount * Subscription.quantity), 0)
+    return func.coalesce(func.sum(subscription_amount()), 0)
 
 
 def _mrr_groups(*filters):
@@ -565,7 +574,7 @@ def forecast(
             Plan.billing_cycles,
             Plan.interval_unit,
             Plan.interval_count,
-            Subscription.unit_amount * Subscription.quantity,
+            subscription_amount(),
         )
         .join(Plan, Plan.id == Subscription.plan_id)
         .where(*scope, or_(and_(by_months, months_here), and_(~by_months, days_here)))
@@ -760,7 +769,7 @@ def _day_renewals(session, scope, by_days, limits, since, counts, amounts) -> li
             Subscription.current_period_end.label("renews_at"),
             (step * Plan.interval_count).label("step"),
             case((Plan.billing_cycles.is_(None), UNLIMITED), else_=left).label("left"),
-            (Subscription.unit_amount * Subscription.quantity).label("amount"),
+            subscription_amount().label("amount"),
             # Seconds from the renewal to the first horizon; to the others
             # it is that plus a constant.
             _seconds_between(literal(first, moment), Subscription.current_period_end).label(
@@ -874,7 +883,7 @@ def _month_renewals(session, scope, by_months, limits, walls, tz, counts, amount
                 case((Plan.interval_unit == IntervalUnit.YEAR, 12), else_=1) * Plan.interval_count
             ).label("months"),
             case((Plan.billing_cycles.is_(None), UNLIMITED), else_=left).label("left"),
-            (Subscription.unit_amount * Subscription.quantity).label("amount"),
+            subscription_amount().label("amount"),
         )
         .join(Plan, Plan.id == Subscription.plan_id)
         .where(*scope, by_months, or_(Plan.billing_cycles.is_(None), left > 0))
@@ -1023,7 +1032,7 @@ def billing_preview(
         start, end = subscriptions.period_bounds(session, subscription, index)
         terms = (
             subscription.plan_id,
-            subscription.quantity,
+            subscription.quantity_e3,
             subscription.unit_amount,
             tuple(subscription.tax_rate_ids),
         )

@@ -242,7 +242,7 @@ def renewal_line(
     line, totals = invoices.make_line(
         0,
         subscription.plan,
-        subscription.quantity,
+        subscription.quantity_e3,
         subscription.unit_amount,
         invoices.rate_snapshots(rates),
         subscription_id=subscription.id,

@@ -292,7 +292,7 @@ def _interval(plan: Plan, l10n: Localiser) -> str | None:
 
 
 def _subscription_amount(subscription: Subscription) -> int:
-    return subscription.unit_amount * subscription.quantity
+    return subscription.amount
 
 
 def site_subscriptions(session: Session, site: Site) -> list[Subscription]:

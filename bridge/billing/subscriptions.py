@@ -74,7 +74,9 @@ def start_pending(session: Session, invoice: Invoice, line: InvoiceLine) -> Subs
         quantity=line.quantity,
         unit_amount=line.unit_amount,
         currency=invoice.currency,
-        tax_rate_ids=list(invoice.tax_rate_ids),
+        tax_rate_ids=list(
+            line.tax_rate_ids if line.tax_rate_ids is not None else invoice.tax_rate_ids
+        ),
         created_at=clock.now(),
     )
     session.add(subscription)

@@ -1,7 +1,9 @@
 """Line and invoice totals with taxes.
 
-Each line is ``quantity x unit amount``. Every tax rate is applied to every
-line and rounded half-up *once per line*; invoice totals are sums of rounded
+Each line is ``quantity x unit amount``, rounded half-up once to a minor
+unit (``money.line_amount``: quantities have up to three decimals). Each
+line's own tax rates (the invoice's by default) are applied to it and
+rounded half-up *once per line*; invoice totals are sums of rounded
 lines (ARCHITECTURE decision 1), so a line never changes with its neighbours.
 
 - An *exclusive* rate adds tax on top of the line's net amount.
@@ -16,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from bridge.core.money import percent_of, round_half_up
+from bridge.core.money import line_amount, percent_of, round_half_up
 
 # Percentages are in ten-thousandths of a percent: 100% is 1_000_000.
 HUNDRED_PERCENT = 1_000_000
@@ -34,7 +36,7 @@ class Rate:
 
 @dataclass(frozen=True)
 class LineTotals:
-    base: int  # quantity x unit amount, as priced
+    base: int  # quantity x unit amount, as priced, rounded once
     net: int  # before tax
     taxes: dict = field(default_factory=dict)  # rate key -> tax amount
     total: int = 0  # what the client pays for the line
@@ -48,10 +50,11 @@ class Totals:
     total: int  # subtotal + tax
 
 
-def line_totals(quantity: int, unit_amount: int, rates: list[Rate]) -> LineTotals:
-    if quantity < 1 or unit_amount < 0:
-        raise ValueError("quantity must be >= 1 and unit amount >= 0")
-    base = quantity * unit_amount
+def line_totals(quantity_e3: int, unit_amount: int, rates: list[Rate]) -> LineTotals:
+    """The totals of a line of ``quantity_e3`` thousandths (1.5 -> 1500)."""
+    if quantity_e3 < 1 or unit_amount < 0:
+        raise ValueError("quantity must be > 0 and unit amount >= 0")
+    base = line_amount(unit_amount, quantity_e3)
     inclusive = [r for r in rates if r.inclusive]
     exclusive = [r for r in rates if not r.inclusive]
     inclusive_sum = sum(r.percentage_e4 for r in inclusive)

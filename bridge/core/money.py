@@ -362,6 +362,69 @@ def percent_of(amount_minor: int, percentage_e4: int) -> int:
     return round_half_up(amount_minor * percentage_e4, 100 * 10_000)
 
 
+# Quantities --------------------------------------------------------------------
+#
+# A quantity (1, 1.5 hours, 0.25 days) is stored as an integer count of
+# thousandths, ``quantity_e3`` (1.5 -> 1500), like tax percentages are stored
+# in ten-thousandths (``percentage_e4``). Integers rather than Numeric(12,3):
+# SQLite has no exact decimal type (Numeric is a float there), and SQL sums of
+# ``unit_amount x quantity_e3`` (metrics, MRR) stay exact integers on both
+# databases.
+
+QUANTITY_SCALE = 1000
+"""Thousandths: quantities have at most three decimals."""
+
+_QUANTITY_TEXT = re.compile(r"(?P<units>[0-9]{1,9})(?:[.,](?P<fraction>[0-9]{1,3}))?")
+
+
+class InvalidQuantity(Invalid, ValueError):
+    """A quantity that is not a positive number with at most three decimals."""
+
+    code = "invalid_quantity"
+
+
+def quantity_e3(value: object) -> int:
+    """The thousandths of ``value`` (an int, a Decimal or text such as "1.5"
+    or "0,25"); raises ``InvalidQuantity`` for more than three decimals,
+    floats, signs, NaN or anything else. Never rounds. Zero is returned as 0:
+    callers check their own bounds."""
+    if isinstance(value, bool):
+        raise InvalidQuantity("A quantity is a number.")
+    if isinstance(value, int):
+        return value * QUANTITY_SCALE
+    if isinstance(value, str):
+        match = _QUANTITY_TEXT.fullmatch(value.strip())
+        if match is None:
+            raise InvalidQuantity("Write a positive number with at most 3 decimals, like 1.5.")
+        fraction = (match["fraction"] or "").ljust(3, "0")
+        return int(match["units"]) * QUANTITY_SCALE + int(fraction)
+    if isinstance(value, Decimal):
+        if not value.is_finite() or value.adjusted() > 12:
+            raise InvalidQuantity("Write a positive number with at most 3 decimals.")
+        scaled = value * QUANTITY_SCALE
+        if scaled != scaled.to_integral_value():
+            raise InvalidQuantity("At most 3 decimals.")
+        return int(scaled)
+    raise InvalidQuantity("A quantity is a number.")
+
+
+def quantity_decimal(quantity_e3: int) -> Decimal:
+    """The quantity as a Decimal without trailing zeros: 1500 -> 1.5, 2000 -> 2."""
+    _require_int(quantity_e3)
+    value = Decimal(quantity_e3).scaleb(-3)
+    whole = value.to_integral_value()
+    return whole.quantize(Decimal(1)) if value == whole else value.normalize()
+
+
+def line_amount(unit_amount: int, quantity_e3: int) -> int:
+    """THE rounding rule of a line: ``unit_amount x quantity``, in minor
+    units, rounded half-up once (to the nearest minor unit, halves away from
+    zero): 3.33 x 1.5 = 4.995 -> 5.00. Whole quantities never round. Taxes
+    are then computed on this amount (bridge/billing/taxes.py)."""
+    _require_int(unit_amount)
+    return round_half_up(unit_amount * quantity_e3, QUANTITY_SCALE)
+
+
 @lru_cache(maxsize=64)
 def _currency_pattern(locale: str, decimals: int) -> tuple[Locale, NumberPattern]:
     """The locale and its standard currency pattern, showing exactly

@@ -405,9 +405,7 @@ class _Formatter:
             **self.client(subscription.client),
             "plan_name": plan_name.strip(" —"),
             "site_name": subscription.site.name if subscription.site else "",
-            "amount": self.money(
-                subscription.unit_amount * subscription.quantity, subscription.currency
-            ),
+            "amount": self.money(subscription.amount, subscription.currency),
         }
 
 

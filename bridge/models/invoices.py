@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import enum
 from datetime import date, datetime
+from decimal import Decimal
 
 from sqlalchemy import (
     JSON,
@@ -20,6 +21,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from bridge.core.money import line_amount, quantity_decimal, quantity_e3
 from bridge.models.base import Base
 from bridge.models.catalog import PlanKind
 from bridge.models.clients import Client, Site
@@ -163,11 +165,24 @@ class InvoiceLine(Base):
     plan_id: Mapped[int | None] = mapped_column(ForeignKey("plans.id"), index=True)
     kind: Mapped[PlanKind] = mapped_column(enum_column(PlanKind, "line_kind"))
     description: Mapped[str] = mapped_column(String(500))
-    quantity: Mapped[int] = mapped_column(Integer)
+    # Thousandths of the quantity (1.5 hours -> 1500): see bridge/core/money.py.
+    quantity_e3: Mapped[int] = mapped_column(Integer)
+
+    @property
+    def quantity(self) -> Decimal:
+        """The quantity, exact (Decimal("1.5"), Decimal("2"))."""
+        return quantity_decimal(self.quantity_e3)
+
+    @quantity.setter
+    def quantity(self, value: int | Decimal | str) -> None:
+        self.quantity_e3 = quantity_e3(value)
+
     unit_amount: Mapped[int] = mapped_column(BigInteger)
     net: Mapped[int] = mapped_column(BigInteger)
     tax: Mapped[int] = mapped_column(BigInteger)
     total: Mapped[int] = mapped_column(BigInteger)
+    # The line's own tax rates (ids), or None: the invoice's rates apply.
+    tax_rate_ids: Mapped[list | None] = mapped_column(JSON)
     subscription_id: Mapped[int | None] = mapped_column(ForeignKey("subscriptions.id"), index=True)
     period_start: Mapped[datetime | None] = mapped_column(UTCDateTime)
     period_end: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -180,7 +195,7 @@ class InvoiceLine(Base):
         the taxes included in the price inside it, those added on top not
         (``net`` + included taxes: for an inclusive 19 % VAT, 1 x 340.00 =
         340.00, of which 54.29 VAT; ``net`` is 285.71)."""
-        return self.quantity * self.unit_amount
+        return line_amount(self.unit_amount, self.quantity_e3)
 
     taxes: Mapped[list[InvoiceLineTax]] = relationship(
         back_populates="line", cascade="all, delete-orphan", order_by="InvoiceLineTax.id"

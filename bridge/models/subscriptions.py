@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
+from decimal import Decimal
 
 from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from bridge.core.money import line_amount, quantity_decimal, quantity_e3
 from bridge.models.base import Base
 from bridge.models.catalog import Plan
 from bridge.models.clients import Client, Site
@@ -36,7 +38,23 @@ class Subscription(Base):
         default=SubscriptionStatus.PENDING,
         index=True,
     )
-    quantity: Mapped[int] = mapped_column(Integer)
+    # Thousandths of the quantity (1.5 hours -> 1500): see bridge/core/money.py.
+    quantity_e3: Mapped[int] = mapped_column(Integer)
+
+    @property
+    def quantity(self) -> Decimal:
+        """The quantity, exact (Decimal("1.5"), Decimal("2"))."""
+        return quantity_decimal(self.quantity_e3)
+
+    @quantity.setter
+    def quantity(self, value: int | Decimal | str) -> None:
+        self.quantity_e3 = quantity_e3(value)
+
+    @property
+    def amount(self) -> int:
+        """What a renewal bills before tax: unit x quantity, rounded once."""
+        return line_amount(self.unit_amount, self.quantity_e3)
+
     # A copy of the plan's price: plans never change, but the copy keeps the
     # subscription readable on its own.
     unit_amount: Mapped[int] = mapped_column(BigInteger)

@@ -235,7 +235,7 @@ def cache_key(session: Session, invoice: Invoice, language: str | None = None) -
             func.max(InvoiceLine.id),
             func.sum(InvoiceLine.net),
             func.sum(InvoiceLine.unit_amount),
-            func.sum(InvoiceLine.quantity),
+            func.sum(InvoiceLine.quantity_e3),
             func.sum(func.length(InvoiceLine.description)),
             func.count(InvoiceLine.period_start),
             func.max(InvoiceLine.period_end),

@@ -42,6 +42,7 @@ from bridge.billing.schedule import zone
 from bridge.billing.taxes import Rate, invoice_totals, line_totals
 from bridge.core import clock, l10n
 from bridge.core.l10n import Localiser
+from bridge.core.money import line_amount, quantity_decimal
 from bridge.models import (
     BusinessSettings,
     Client,
@@ -209,7 +210,7 @@ class LineData:
     """An invoice line as printed."""
 
     description: str
-    quantity: int
+    quantity_e3: int  # thousandths (bridge/core/money.py)
     unit_amount: int
     net: int
     period_start: datetime | None = None
@@ -218,7 +219,11 @@ class LineData:
     @property
     def amount(self) -> int:
         """Quantity x unit price, as ``InvoiceLine.amount``."""
-        return self.quantity * self.unit_amount
+        return line_amount(self.unit_amount, self.quantity_e3)
+
+    @property
+    def quantity(self) -> Decimal:
+        return quantity_decimal(self.quantity_e3)
 
 
 def _lines(session: Session, invoice: Invoice) -> list[LineData]:
@@ -229,7 +234,7 @@ def _lines(session: Session, invoice: Invoice) -> list[LineData]:
         for row in session.execute(
             select(
                 InvoiceLine.description,
-                InvoiceLine.quantity,
+                InvoiceLine.quantity_e3,
                 InvoiceLine.unit_amount,
                 InvoiceLine.net,
                 InvoiceLine.period_start,
@@ -300,12 +305,12 @@ def _sample_invoice(
     )
     # TRANSLATORS: the name of the sales tax on the sample invoice.
     vat = Rate("vat", _("VAT"), 200_000, False)
-    recurring, one_time = line_totals(1, 9_900, [vat]), line_totals(2, 62_500, [vat])
+    recurring, one_time = line_totals(1000, 9_900, [vat]), line_totals(2000, 62_500, [vat])
     lines = [
         LineData(
-            _("Website maintenance — Monthly"), 1, 9_900, recurring.net, now, add_months(now, 1)
+            _("Website maintenance — Monthly"), 1000, 9_900, recurring.net, now, add_months(now, 1)
         ),
-        LineData(_("Website redesign"), 2, 62_500, one_time.net),
+        LineData(_("Website redesign"), 2000, 62_500, one_time.net),
     ]
     totals = invoice_totals([recurring, one_time])
     subtotal, tax = totals.subtotal, totals.tax
