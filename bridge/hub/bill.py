@@ -18,7 +18,9 @@ instead of billing twice.
 from __future__ import annotations
 
 import uuid
+from decimal import Decimal
 
+from babel.numbers import get_decimal_symbol
 from flask import Response, redirect, request
 from flask_login import current_user
 
@@ -26,6 +28,7 @@ from bridge.billing import catalog, invoices
 from bridge.billing import clients as client_book
 from bridge.billing.business import get_settings
 from bridge.billing.invoices import Item
+from bridge.core import money
 from bridge.core.errors import Conflict, Invalid, NotFound
 from bridge.core.l10n import LANGUAGES
 from bridge.db import get_session
@@ -92,9 +95,13 @@ def _fill_choices(form: BillForm, session, client=None) -> None:
                 if plan.name != product.name:
                     name = f"{product.name} — {plan.name}"
                 plans.append((plan.id, f"{name} · {l10n().money(plan.amount, plan.currency)}"))
+    rates = catalog.list_tax_rates(session, CatalogStatus.ACTIVE)
+    words = l10n()
+    line_taxes = [(0, words.gettext("The invoice's tax rates")), (-1, words.gettext("No tax"))]
+    line_taxes += [(r.id, _rate_label(r)) for r in rates]
     for entry in form.items:
         entry.form.plan_id.choices = [(0, "—")] + plans
-    rates = catalog.list_tax_rates(session, CatalogStatus.ACTIVE)
+        entry.form.tax.choices = line_taxes
     form.tax_rate_ids.choices = [(r.id, _rate_label(r)) for r in rates]
     form.language.choices = [(code, LANGUAGE_NAMES.get(code, code)) for code in LANGUAGES]
 
@@ -105,8 +112,54 @@ def _rate_label(rate) -> str:
     return rate.name if percentage in rate.name else f"{rate.name} {percentage} %"
 
 
-def _items(form: BillForm) -> list[Item]:
-    return [Item(entry.form.plan_id.data, entry.form.quantity.data) for entry in form.items]
+def _number(text: str) -> str:
+    """What a person typed as a number, with the reader's decimal sign
+    (1,5 in French) made a point; group separators are refused later."""
+    text = (text or "").strip()
+    symbol = get_decimal_symbol(l10n().locale)
+    return text.replace(symbol, ".") if symbol != "." and "." not in text else text
+
+
+def _items(form: BillForm, currency: str) -> list[Item]:
+    """The form's lines as the domain's items; a quantity or a price that
+    cannot be read is an error next to its field."""
+    items, errors = [], {}
+    for index, entry in enumerate(form.items):
+        row = entry.form
+        try:
+            thousandths = money.quantity_e3(_number(row.quantity.data))
+            if not 0 < thousandths <= invoices.MAX_QUANTITY * money.QUANTITY_SCALE:
+                raise money.InvalidQuantity(_QUANTITY)
+            quantity = money.quantity_decimal(thousandths)
+        except money.InvalidQuantity:
+            errors[f"items.{index}.quantity"] = [_QUANTITY]
+            quantity = Decimal(1)
+        tax = row.tax.data or 0
+        rates = None if tax == 0 else () if tax < 0 else (tax,)
+        if row.one_off.data != "1":
+            items.append(Item(row.plan_id.data, quantity, tax_rate_ids=rates))
+            continue
+        try:
+            unit = money.parse_amount(_number(row.unit_amount.data), currency)
+        except money.InvalidAmount as exc:
+            errors[f"items.{index}.unit_amount"] = [exc.message]
+            unit = 0
+        items.append(
+            Item(
+                quantity=quantity,
+                description=(row.description.data or "").strip(),
+                unit_amount=unit,
+                tax_rate_ids=rates,
+                save_as_plan=bool(row.save_as_plan.data),
+            )
+        )
+    if errors:
+        raise Invalid("Some items cannot be billed.", fields=errors)
+    return items
+
+
+_QUANTITY = "More than 0 and at most 10,000, with up to 3 decimals."
+_ROW_FIELDS = ("plan_id", "quantity", "description", "unit_amount", "tax")
 
 
 def _show_domain_errors(form: BillForm, error: Invalid) -> list[str]:
@@ -116,9 +169,12 @@ def _show_domain_errors(form: BillForm, error: Invalid) -> list[str]:
         parts = name.split(".")
         if parts[0] == "items" and len(parts) == 3 and parts[1].isdigit():
             index = int(parts[1])
-            if index < len(form.items) and parts[2] in ("plan_id", "quantity"):
+            if index < len(form.items) and parts[2] in _ROW_FIELDS:
                 form.items[index].form[parts[2]].errors = list(messages)
                 continue
+        if parts[0] == "items" and len(parts) == 3 and parts[2] == "tax_rate_ids":
+            form.items[int(parts[1])].form.tax.errors = list(messages)
+            continue
         if name in form._fields:
             form[name].errors = list(messages)
             continue
@@ -147,7 +203,7 @@ def _build(session, form: BillForm, draft):
         return invoices.bill_client(
             session,
             client,
-            _items(form),
+            _items(form, get_settings(session).currency),
             tax_rate_ids=list(form.tax_rate_ids.data or []),
             site_id=form.site_id.data or None,
             note=form.note.data or "",
@@ -157,7 +213,7 @@ def _build(session, form: BillForm, draft):
     return invoices.update_draft(
         session,
         invoice,
-        items=_items(form),
+        items=_items(form, invoice.currency),
         tax_rate_ids=list(form.tax_rate_ids.data or []),
         site_id=form.site_id.data or None,
         note=form.note.data or "",
@@ -187,9 +243,9 @@ def _flow(draft_id: int | None):
     action = request.form.get("action", "continue")
     if action == "find":
         return _show_form(form, draft)
-    if action == "add":
+    if action in ("add", "add-one-off"):
         if len(form.items) < invoices.MAX_LINES:
-            form.items.append_entry()
+            form.items.append_entry({"one_off": "1"} if action == "add-one-off" else None)
             _fill_choices(form, session, draft.client if draft else None)
         return _show_form(form, draft)
     if action.startswith("remove-") and action[7:].isdigit():
@@ -259,16 +315,31 @@ def _commit(session, form: BillForm, draft, *, send: bool):
 def _initial(session, draft) -> dict:
     settings = get_settings(session)
     if draft is None:
-        return {"items": [{"quantity": 1}], "language": settings.invoice_language}
+        return {"items": [{"quantity": "1"}], "language": settings.invoice_language}
     return {
         "client_id": draft.client_id,
         "site_id": draft.site_id or 0,
-        "items": [{"plan_id": line.plan_id, "quantity": line.quantity} for line in draft.lines]
-        or [{"quantity": 1}],
+        "items": [_initial_line(line, draft.currency) for line in draft.lines]
+        or [{"quantity": "1"}],
         "tax_rate_ids": list(draft.tax_rate_ids),
         "note": draft.note,
         "language": draft.language,
     }
+
+
+def _initial_line(line, currency: str) -> dict:
+    """A draft's line as the form shows it, numbers in the reader's locale."""
+    symbol = get_decimal_symbol(l10n().locale)
+    rates = line.tax_rate_ids
+    data = {
+        "plan_id": line.plan_id or 0,
+        "quantity": str(line.quantity).replace(".", symbol),
+        "tax": 0 if rates is None else rates[0] if rates else -1,
+    }
+    if line.plan_id is None:
+        unit = str(money.to_decimal(line.unit_amount, currency)).replace(".", symbol)
+        data.update(one_off="1", description=line.description, unit_amount=unit)
+    return data
 
 
 @bp.route("/bill", methods=["GET", "POST"])

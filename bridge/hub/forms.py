@@ -20,9 +20,16 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
-from wtforms.validators import InputRequired, Length, NoneOf, NumberRange, Optional
+from wtforms.validators import (
+    InputRequired,
+    Length,
+    NoneOf,
+    NumberRange,
+    Optional,
+    ValidationError,
+)
 
-from bridge.billing.invoices import MAX_LINES, MAX_QUANTITY
+from bridge.billing.invoices import MAX_LINES
 
 
 def _(message: str) -> str:
@@ -31,7 +38,7 @@ def _(message: str) -> str:
 
 
 _required = _("Required.")
-_quantity = _("Between 1 and 10,000.")
+_quantity = _("More than 0 and at most 10,000, with up to 3 decimals.")
 _too_long = _("Too long.")
 
 
@@ -56,19 +63,37 @@ class NewPasswordForm(FlaskForm):
 
 
 class BillItemForm(Form):
-    """One line of *Bill client*: a plan and its quantity."""
+    """One line of *Bill client*: a plan and its quantity, or a one-off line
+    (``one_off`` "1": description and unit price typed in), with its own tax
+    choice (``tax``: 0 the invoice's rates, -1 none, or one rate's id). The
+    quantity and the price are read by ``bridge.hub.bill`` in the reader's
+    locale (1,5 in French)."""
 
     class Meta:
         csrf = False
 
-    plan_id = SelectField(coerce=int, validators=[NoneOf([0], message=_required)])
-    quantity = IntegerField(
-        default=1,
-        validators=[
-            InputRequired(message=_required),
-            NumberRange(min=1, max=MAX_QUANTITY, message=_quantity),
-        ],
+    one_off = HiddenField(default="")
+    plan_id = SelectField(coerce=int, default=0)
+    description = StringField(validators=[Length(max=500, message=_too_long)])
+    unit_amount = StringField(validators=[Length(max=40, message=_too_long)])
+    save_as_plan = BooleanField()
+    quantity = StringField(
+        default="1",
+        validators=[InputRequired(message=_required), Length(max=40, message=_quantity)],
     )
+    tax = SelectField(coerce=int, default=0, validate_choice=False)
+
+    def validate_plan_id(self, field):
+        if self.one_off.data != "1" and not field.data:
+            raise ValidationError(_required)
+
+    def validate_description(self, field):
+        if self.one_off.data == "1" and not (field.data or "").strip():
+            raise ValidationError(_required)
+
+    def validate_unit_amount(self, field):
+        if self.one_off.data == "1" and not (field.data or "").strip():
+            raise ValidationError(_required)
 
 
 class BillForm(FlaskForm):

@@ -145,6 +145,16 @@ class Invoice(Base):
     )
 
     @property
+    def line_taxes_differ(self) -> bool:
+        """Whether the lines are not all taxed alike: then each line shows
+        its rates (PDF, hosted page, Hub), besides the totals per rate."""
+        kinds = {
+            tuple(sorted((t.name, t.percentage_e4, t.inclusive) for t in line.taxes))
+            for line in self.lines
+        }
+        return len(kinds) > 1
+
+    @property
     def amount_due(self) -> int:
         if self.status in (InvoiceStatus.VOID, InvoiceStatus.PAID):
             return 0

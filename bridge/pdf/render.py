@@ -51,6 +51,7 @@ from bridge.models import (
     CustomFieldType,
     Invoice,
     InvoiceLine,
+    InvoiceLineTax,
     InvoiceStatus,
     StoredFile,
 )
@@ -215,6 +216,7 @@ class LineData:
     net: int
     period_start: datetime | None = None
     period_end: datetime | None = None
+    taxes: tuple[tuple[str, int], ...] = ()  # (name, percentage_e4) of its rates
 
     @property
     def amount(self) -> int:
@@ -229,10 +231,19 @@ class LineData:
 def _lines(session: Session, invoice: Invoice) -> list[LineData]:
     # Plain rows, not ORM objects: a 300-line invoice loads in a few
     # milliseconds instead of tens.
+    taxes: dict[int, list[tuple[str, int]]] = {}
+    for line_id, name, percentage in session.execute(
+        select(InvoiceLineTax.line_id, InvoiceLineTax.name, InvoiceLineTax.percentage_e4)
+        .join(InvoiceLine, InvoiceLine.id == InvoiceLineTax.line_id)
+        .where(InvoiceLine.invoice_id == invoice.id)
+        .order_by(InvoiceLineTax.id)
+    ):
+        taxes.setdefault(line_id, []).append((name, percentage))
     return [
-        LineData(*row)
+        LineData(*row[1:], taxes=tuple(taxes.get(row[0], ())))
         for row in session.execute(
             select(
+                InvoiceLine.id,
                 InvoiceLine.description,
                 InvoiceLine.quantity_e3,
                 InvoiceLine.unit_amount,
@@ -601,10 +612,15 @@ _TOTAL_WIDTHS = _widths(TOTAL_COLUMNS)
 def _line_blocks(lines: list[LineData], words: Words) -> list[list[layout.Column]]:
     description, quantity, unit, amount = _LINE_WIDTHS
     rows = []
+    # Lines not all taxed alike each name their rates (the totals sum per rate).
+    mixed = len({line.taxes for line in lines}) > 1
     for line in lines:
         text = line.description
         if line.period_start and line.period_end:
             text += f" ({words.period(line.period_start, line.period_end)})"
+        if mixed:
+            rates = ", ".join(f"{name} {words.percent(p)}" for name, p in line.taxes)
+            text += f" — {rates or words._('No tax')}"
         rows.append(
             (
                 layout.cells(text, description, FONT_SIZE),
