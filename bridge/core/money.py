@@ -374,7 +374,7 @@ def percent_of(amount_minor: int, percentage_e4: int) -> int:
 QUANTITY_SCALE = 1000
 """Thousandths: quantities have at most three decimals."""
 
-_QUANTITY_TEXT = re.compile(r"(?P<units>[0-9]{1,9})(?:[.,](?P<fraction>[0-9]{1,3}))?")
+_QUANTITY_TEXT = re.compile(r"(?P<units>[0-9]{1,9})(?:\.(?P<fraction>[0-9]{1,3}))?")
 
 
 class InvalidQuantity(Invalid, ValueError):
@@ -384,8 +384,8 @@ class InvalidQuantity(Invalid, ValueError):
 
 
 def quantity_e3(value: object) -> int:
-    """The thousandths of ``value`` (an int, a Decimal or text such as "1.5"
-    or "0,25"); raises ``InvalidQuantity`` for more than three decimals,
+    """The thousandths of ``value`` (an int, a Decimal or text such as "1.5";
+    forms turn the reader's decimal sign into a point first); raises ``InvalidQuantity`` for more than three decimals,
     floats, signs, NaN or anything else. Never rounds. Zero is returned as 0:
     callers check their own bounds."""
     if isinstance(value, bool):

@@ -149,3 +149,49 @@ def test_staff_read_only_is_added_by_0013_and_removed_on_the_way_down(empty_engi
         assert conn.execute(text("SELECT email FROM users")).scalar_one() == "Owner@x.example"
     migrate.upgrade(empty_engine)
     assert migrate.is_current(empty_engine)
+
+
+def test_quantities_become_thousandths_in_0018_exactly(empty_engine):
+    """0018 turns whole quantities into thousandths (3 -> 3000) on invoice
+    lines and subscriptions; going down rounds a fraction up (1.5 -> 2)."""
+    from sqlalchemy.orm import Session
+
+    from bridge.billing import invoices
+    from bridge.billing.invoices import Item
+    from bridge.models import Client
+    from tests.shop import MONTHLY, SETUP, add_client, add_product, add_vat, open_business
+
+    migrate.upgrade(empty_engine)
+    with Session(empty_engine) as s:
+        open_business(s)
+        vat = add_vat(s, "20")
+        plans = add_product(s, "Hosting", {"monthly": MONTHLY, "setup": SETUP})
+        client = s.get(Client, add_client(s))
+        invoice = invoices.bill_client(
+            s,
+            client,
+            [Item(plans["setup"], 3), Item(plans["monthly"], 2), Item(plans["setup"], "1.5")],
+            tax_rate_ids=[vat],
+        )
+        invoices.finalize(s, invoice)
+        s.commit()
+    migrate.downgrade(empty_engine, "0017")
+    columns = {c["name"] for c in inspect(empty_engine).get_columns("invoice_lines")}
+    assert "quantity" in columns and "quantity_e3" not in columns
+    with empty_engine.connect() as conn:
+        lines = "SELECT quantity FROM invoice_lines ORDER BY position"
+        assert conn.execute(text(lines)).scalars().all() == [3, 2, 2]
+        subs = "SELECT quantity FROM subscriptions"
+        assert conn.execute(text(subs)).scalars().all() == [2]
+        conn.execute(text("UPDATE invoice_lines SET quantity = 7 WHERE position = 2"))
+        conn.commit()
+    migrate.upgrade(empty_engine)
+    with empty_engine.connect() as conn:
+        lines = "SELECT quantity_e3, tax_rate_ids FROM invoice_lines ORDER BY position"
+        assert [tuple(r) for r in conn.execute(text(lines))] == [
+            (3000, None),
+            (2000, None),
+            (7000, None),
+        ]
+        subs = "SELECT quantity_e3 FROM subscriptions"
+        assert conn.execute(text(subs)).scalars().all() == [2000]
