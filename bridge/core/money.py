@@ -385,8 +385,9 @@ class InvalidQuantity(Invalid, ValueError):
 
 def quantity_e3(value: object) -> int:
     """The thousandths of ``value`` (an int, a Decimal or text such as "1.5";
-    forms turn the reader's decimal sign into a point first); raises ``InvalidQuantity`` for more than three decimals,
-    floats, signs, NaN or anything else. Never rounds. Zero is returned as 0:
+    forms turn the reader's decimal sign into a point first); raises
+    ``InvalidQuantity`` for more than three decimals, floats, signs, NaN or
+    anything else. Never rounds. Zero is returned as 0:
     callers check their own bounds."""
     if isinstance(value, bool):
         raise InvalidQuantity("A quantity is a number.")

@@ -8,7 +8,10 @@ from sqlalchemy import select
 
 from bridge.models import Invoice, Plan, Product
 from tests import shop as shops
-from tests.hub.test_hub_bill import count, form_data, shop  # noqa: F401 (fixture)
+from tests.hub import test_hub_bill
+from tests.hub.test_hub_bill import count, form_data
+
+shop = test_hub_bill.shop  # the same fixture
 
 FR = {"Accept-Language": "fr"}
 
