@@ -426,6 +426,14 @@ def line_amount(unit_amount: int, quantity_e3: int) -> int:
     return round_half_up(unit_amount * quantity_e3, QUANTITY_SCALE)
 
 
+def names_percentage(name: str, percentage_e4: int) -> bool:
+    """Whether a tax rate's name already says its percentage ("VAT 20%",
+    "TVA 5,5 %"), so a label need not repeat it."""
+    _require_int(percentage_e4)
+    text = f"{(Decimal(percentage_e4) / 10_000).normalize():f}"
+    return text in name or text.replace(".", ",") in name
+
+
 @lru_cache(maxsize=64)
 def _currency_pattern(locale: str, decimals: int) -> tuple[Locale, NumberPattern]:
     """The locale and its standard currency pattern, showing exactly

@@ -21,7 +21,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from bridge.core.money import line_amount, quantity_decimal, quantity_e3
+from bridge.core.money import line_amount, names_percentage, quantity_decimal, quantity_e3
 from bridge.models.base import Base
 from bridge.models.catalog import PlanKind
 from bridge.models.clients import Client, Site
@@ -228,6 +228,11 @@ class InvoiceLineTax(Base):
     amount: Mapped[int] = mapped_column(BigInteger)
 
     line: Mapped[InvoiceLine] = relationship(back_populates="taxes")
+
+    @property
+    def names_percentage(self) -> bool:
+        """Whether the name says the percentage already ("VAT 20%")."""
+        return names_percentage(self.name, self.percentage_e4)
 
 
 class PaymentMethod(enum.StrEnum):

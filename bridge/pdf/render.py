@@ -42,7 +42,7 @@ from bridge.billing.schedule import zone
 from bridge.billing.taxes import Rate, invoice_totals, line_totals
 from bridge.core import clock, l10n
 from bridge.core.l10n import Localiser
-from bridge.core.money import line_amount, quantity_decimal
+from bridge.core.money import line_amount, names_percentage, quantity_decimal
 from bridge.models import (
     BusinessSettings,
     Client,
@@ -619,7 +619,10 @@ def _line_blocks(lines: list[LineData], words: Words) -> list[list[layout.Column
         if line.period_start and line.period_end:
             text += f" ({words.period(line.period_start, line.period_end)})"
         if mixed:
-            rates = ", ".join(f"{name} {words.percent(p)}" for name, p in line.taxes)
+            rates = ", ".join(
+                name if names_percentage(name, p) else f"{name} {words.percent(p)}"
+                for name, p in line.taxes
+            )
             text += f" — {rates or words._('No tax')}"
         rows.append(
             (
