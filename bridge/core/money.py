@@ -430,7 +430,7 @@ def names_percentage(name: str, percentage_e4: int) -> bool:
     """Whether a tax rate's name already says its percentage ("VAT 20%",
     "TVA 5,5 %"), so a label need not repeat it."""
     _require_int(percentage_e4)
-    text = f"{(Decimal(percentage_e4) / 10_000).normalize():f}"
+    text = f"{Decimal(percentage_e4).scaleb(-4).normalize():f}"
     return text in name or text.replace(".", ",") in name
 
 
