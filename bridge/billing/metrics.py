@@ -543,6 +543,7 @@ def forecast(
     scope = [
         Subscription.status.in_(subscriptions.RENEWABLE),
         Subscription.cancel_at_period_end.is_(False),
+        Subscription.paused_at.is_(None),  # paused: no renewal until resumed
         Subscription.current_period_end <= last,
         *_scope(Subscription.client_id, Subscription.site_id, client_id, site_id),
     ]
@@ -1011,6 +1012,7 @@ def billing_preview(
         .where(
             Subscription.status.in_(subscriptions.RENEWABLE),
             Subscription.cancel_at_period_end.is_(False),
+            Subscription.paused_at.is_(None),  # paused: no renewal until resumed
             Subscription.current_period_end <= horizon,
             *_scope(Subscription.client_id, Subscription.site_id, client_id, site_id),
         )

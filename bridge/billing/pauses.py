@@ -94,7 +94,7 @@ def pause(
             raise Invalid(
                 "The pause must end in the future.",
                 code="until_in_past",
-                fields={"until": ["Must be in the future."]}
+                fields={"until": ["Must be in the future."]},
             )
         if until <= starts:
             raise Invalid(
@@ -110,9 +110,7 @@ def pause(
     return subscription
 
 
-def resume(
-    session: Session, subscription: Subscription, *, now: datetime | None = None, at=None
-):
+def resume(session: Session, subscription: Subscription, *, now: datetime | None = None, at=None):
     """End the pause. Before the paid period ended: the pause is removed,
     nothing else. After: a new period starts at ``at`` (default ``now``;
     the scheduler passes the pause's date) and its invoice is issued.

@@ -61,7 +61,7 @@ PLACEHOLDERS: dict[str, tuple[str, str]] = {
     "end_date": (N_("The date the subscription ended or ends"), "Dec 1, 2026"),
     "pause_start": (N_("The date a pause starts (the end of the paid period)"), "Jul 1, 2026"),
     "resume_date": (
-        N_("The date a pause ends, or \"further notice\" when it has none"),
+        N_('The date a pause ends, or "further notice" when it has none'),
         "Sep 1, 2026",
     ),
     "period_end": (N_("The end of the period that starts on resuming"), "Oct 1, 2026"),

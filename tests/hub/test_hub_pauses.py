@@ -35,7 +35,8 @@ def test_a_pause_without_a_date_lasts_until_resumed(hub, db, shop):  # noqa: F81
     shop = shop[0]
     base = f"/clients/{shop.client_id}"
     sid = hosting(db, shop.client_id)
-    assert hub.post(f"{base}/subscriptions/{sid}/pause", {"until": ""}, page=base).status_code == 302
+    paused = hub.post(f"{base}/subscriptions/{sid}/pause", {"until": ""}, page=base)
+    assert paused.status_code == 302
     assert "until resumed" in text_of(hub.client.get(base + "?tab=products"))
 
 

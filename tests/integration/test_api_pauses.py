@@ -19,9 +19,7 @@ def sub(api_eur, shop):  # noqa: F811
     with time_machine.travel(START, tick=False):
         invoice = draft(api_eur, shop, items=[{"plan_id": shop["monthly"]["id"]}])
         api_eur.post(f"/invoices/{invoice['id']}/finalize")
-        api_eur.post(
-            f"/invoices/{invoice['id']}/payments", json={"amount": 3480, "method": "cash"}
-        )
+        api_eur.post(f"/invoices/{invoice['id']}/payments", json={"amount": 3480, "method": "cash"})
         return api_eur.get("/subscriptions").get_json()["data"][0]
 
 
@@ -106,4 +104,3 @@ def test_pause_and_resume_are_in_the_openapi_document(api_eur):
     assert "/api/v1/subscriptions/{subscription_id}/pause" in spec["paths"]
     schema = spec["components"]["schemas"]["Subscription"]["properties"]
     assert {"paused_at", "paused_until", "paused"} <= set(schema)
-
