@@ -30,3 +30,14 @@ def test_an_open_ended_pause_says_until_further_notice(db, portal, active):  # n
         pauses.pause(s, s.get(Subscription, active.id), None)
         s.commit()
     assert "Paused until further notice" in text(portal.get("/portal/subscriptions"))
+
+
+def test_the_pause_and_the_resume_are_in_the_clients_activity(db, portal, active):  # noqa: F811
+    with db.session() as s:
+        subscription = s.get(Subscription, active.id)
+        pauses.pause(s, subscription, None)
+        s.commit()
+        pauses.resume(s, s.get(Subscription, active.id))
+        s.commit()
+    page = text(portal.get("/portal/activity"))
+    assert "paused" in page and "resumed" in page
