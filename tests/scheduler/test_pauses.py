@@ -5,6 +5,7 @@ any sequence of pauses and resumes no second is billed twice nor missed."""
 from __future__ import annotations
 
 import itertools
+import threading
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -231,3 +232,36 @@ def test_billed_seconds_equal_the_time_not_paused(db, ctx, shop, gateway, action
         assert covered_until == pause_from
     assert billed == (covered_until - JUNE_1).total_seconds() - paused_seconds
     assert final.status in (SubscriptionStatus.ACTIVE, SubscriptionStatus.PAST_DUE)
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+def test_schedulers_resuming_at_once_resume_each_pause_once(db, shop):
+    """Three threads run the resume step at the same moment over 20 paused
+    subscriptions (PostgreSQL, rows claimed FOR UPDATE SKIP LOCKED): each
+    is resumed by exactly one of them, with one invoice and one email."""
+    ids = [
+        subscribe(db, shop["monthly"], JUNE_1, card=False, email=f"c{n}@client.example")
+        for n in range(20)
+    ]
+    for sub_id in ids:
+        _pause(db, sub_id, date(2027, 9, 1), JUNE_1)
+    moment = datetime(2027, 9, 1, 6, 0, tzinfo=UTC)
+    barrier = threading.Barrier(3)
+    results = []
+
+    def run():
+        with db.session() as s:
+            barrier.wait()
+            results.append(pauses.resume_due(s, moment, batch=5))
+
+    with time_machine.travel(moment, tick=False):
+        threads = [threading.Thread(target=run) for _ in range(3)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert sum(resumed for resumed, _errors in results) == 20
+    assert all(errors == 0 for _resumed, errors in results)
+    for sub_id in ids:
+        assert len(renewal_invoices(db, sub_id)) == 1
+    assert len(outbox(db, "subscription_resumed")) == 20
