@@ -80,8 +80,13 @@ wp-deps:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(WP_PACKAGES) >/dev/null; \
 	  else echo "wp-deps: WordPress/PHP packages are missing and this is not root: WordPress tests will skip"; fi; }
 
+# pytest-xdist: one worker per CPU (TEST_WORKERS=0 runs in this process).
+# The WordPress tests share one site, in an order of their own: they run
+# after the rest, in one process.
+TEST_WORKERS ?= auto
 pytest: $(VENV)/.installed-test e2e-deps wp-deps
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --ignore=tests/wordpress
+	$(BIN)/pytest tests/wordpress
 
 test: lint pytest
 

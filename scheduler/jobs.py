@@ -20,7 +20,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from bridge.auth.secrets import SecretBox
-from bridge.billing import audit, collection, metrics, reminders, renewals
+from bridge.billing import audit, collection, metrics, pauses, reminders, renewals
 from bridge.billing.business import get_settings
 from bridge.billing.gateway import PaymentGateway
 from bridge.core import clock
@@ -82,13 +82,18 @@ class JobContext:
 
 
 def renew(ctx: JobContext, now: datetime) -> dict:
-    """Due subscriptions into their next period (or their end), then the
-    saved-card charge of each fresh renewal invoice."""
+    """Pauses whose date came resumed (a new period), due subscriptions
+    into their next period (or their end), then the saved-card charge of
+    each fresh renewal invoice."""
     session = ctx.session()
     try:
+        resumed, resume_errors = pauses.resume_due(session, now, batch=ctx.batch)
         report = renewals.renew_due(session, now, batch=ctx.batch, catch_up=ctx.catch_up)
         charged = collection.collect_due(session, ctx.gateway(session), now)
-        return {**report.counts(), **{f"charge_{k}": v for k, v in charged.counts().items()}}
+        counts = report.counts()
+        counts["resumed"] = resumed
+        counts["errors"] += resume_errors
+        return {**counts, **{f"charge_{k}": v for k, v in charged.counts().items()}}
     finally:
         session.close()
 

@@ -10,7 +10,7 @@ from bridge.api.common import PageArgs, page_schema, paging
 from bridge.api.fields import Boolean, Quantity, QueryInteger
 from bridge.api.invoices import InvoiceSchema
 from bridge.api.parsing import Blueprint
-from bridge.billing import audit, renewals, subscriptions
+from bridge.billing import audit, pauses, renewals, subscriptions
 from bridge.core import clock
 from bridge.db import get_session
 from bridge.models import SubscriptionStatus
@@ -54,6 +54,24 @@ class SubscriptionSchema(Schema):
     ended_at = fields.DateTime(allow_none=True)
     reactivated_from_id = fields.Integer(allow_none=True)
     created_at = fields.DateTime()
+    paused_at = fields.DateTime(
+        allow_none=True,
+        metadata={"description": "When staff paused it; null when no pause is set"},
+    )
+    paused_until = fields.DateTime(
+        allow_none=True,
+        metadata={
+            "description": "When the pause ends and a new period starts (the start of that "
+            "day in the business time zone); null: paused until resumed by hand"
+        },
+    )
+    paused = fields.Function(
+        lambda subscription: pauses.is_paused(subscription, clock.now()),
+        metadata={
+            "description": "The pause is in effect: set, and the paid period is over "
+            "(a pause starts when current_period_end comes)"
+        },
+    )
     periods_behind = fields.Function(
         lambda subscription: renewals.periods_to_invoice(
             get_session(), subscription, clock.now(), limit=renewals.MAX_COUNTED
@@ -80,6 +98,18 @@ class CancelSchema(Schema):
     at_period_end = Boolean(
         required=True,
         metadata={"description": "true: renewals stop after the current period; false: now"},
+    )
+
+
+class PauseSchema(Schema):
+    until = fields.Date(
+        allow_none=True,
+        load_default=None,
+        metadata={
+            "description": "The local date the subscription resumes (a new period starts "
+            "that day at 00:00 in the business time zone); after the end of the paid "
+            "period. Omitted or null: paused until resumed by hand"
+        },
     )
 
 
@@ -138,15 +168,42 @@ class SubscriptionCancel(MethodView):
         return subscription
 
 
+@blp.route("/subscriptions/<id:subscription_id>/pause")
+class SubscriptionPause(MethodView):
+    @blp.arguments(PauseSchema)
+    @blp.response(200, SubscriptionSchema)
+    def post(self, data, subscription_id):
+        """Pause an active or past-due subscription: the paid period runs to
+        its end, then no renewal until ``until`` (or until resumed). On
+        resuming a new period starts and is invoiced. Pausing again changes
+        the date. 409 ``illegal_transition`` (pending, cancelled, expired),
+        ``cancel_scheduled``, ``last_cycle``; 422 ``until_in_past``,
+        ``until_before_period_end`` (naming ``until``)."""
+        authorize("subscriptions.write")
+        session = get_session()
+        subscription = subscriptions.get_subscription(session, subscription_id)
+        pauses.pause(session, subscription, data.get("until"))
+        session.commit()
+        return subscription
+
+
 @blp.route("/subscriptions/<id:subscription_id>/resume")
 class SubscriptionResume(MethodView):
     @blp.response(200, SubscriptionSchema)
     def post(self, subscription_id):
-        """Undo a cancellation scheduled for the period end."""
+        """Resume a paused subscription now (a new period starts now and is
+        invoiced; before the paid period ended, the pause is just removed),
+        or else undo a cancellation scheduled for the period end. 409
+        ``illegal_transition`` when there is neither."""
         authorize("subscriptions.write")
         session = get_session()
         subscription = subscriptions.get_subscription(session, subscription_id)
-        subscriptions.undo_cancel(session, subscription)
+        if subscription.paused_at is not None:
+            invoice = pauses.resume(session, subscription)
+            if invoice is not None:
+                renewals.after_renewal(session, invoice, clock.now())
+        else:
+            subscriptions.undo_cancel(session, subscription)
         session.commit()
         return subscription
 

@@ -318,6 +318,8 @@ LABELS = {
     "subscription.cancel_undone": _("Subscription set to renew again"),
     "subscription.cancelled": _("Subscription cancelled"),
     "subscription.expired": _("Subscription ended"),
+    "subscription.paused": _("Subscription paused"),
+    "subscription.resumed": _("Subscription resumed after a pause"),
     "user.created": _("Person added"),
     "user.updated": _("Person changed"),
     "user.deleted": _("Person removed"),

@@ -50,6 +50,8 @@ CLIENT_VISIBLE_ACTIONS = {
     "subscription.cancel_scheduled": "billing.view",
     "subscription.cancel_undone": "billing.view",
     "subscription.cancelled": "billing.view",
+    "subscription.paused": "billing.view",
+    "subscription.resumed": "billing.view",
     "subscription.expired": "billing.view",
     "client.invitation_accepted": None,
 }
@@ -70,6 +72,8 @@ CLIENT_LABELS = {
     "subscription.cancel_scheduled": _("Subscription to %(plan)s set to end with its period"),
     "subscription.cancel_undone": _("Subscription to %(plan)s set to renew again"),
     "subscription.cancelled": _("Subscription to %(plan)s cancelled"),
+    "subscription.paused": _("Subscription to %(plan)s paused"),
+    "subscription.resumed": _("Subscription to %(plan)s resumed"),
     "subscription.expired": _("Subscription to %(plan)s ended"),
     "client.invitation_accepted": _("%(person)s joined the account"),
 }

@@ -4,8 +4,14 @@ history, the renewal forecast and the 12-month billing preview.
 Definitions, the same everywhere (overview, client list, API, exports):
 
 - An *active subscription* is one in state active or past_due.
+<<<<<<< HEAD
 - *MRR* is the sum over active subscriptions of amount x quantity (rounded
   half-up once, as the renewal line bills it: ``money.line_amount``) normalised
+=======
+- *MRR* is the sum over active subscriptions that are not paused (no pause
+  set, see ``bridge.billing.pauses``: from the moment staff pause one until
+  it resumes) of amount x quantity normalised
+>>>>>>> main
   to one month: monthly / count, yearly / (12 x count), weekly x 52 / 12 /
   count, daily x 365 / 12 / count. The sum is exact (``Fraction``) and
   rounded half-up to the minor unit once, at the end.
@@ -139,7 +145,7 @@ def _mrr_groups(*filters):
             _billed().label("amount"),
             func.count().label("subscriptions"),
         )
-        .where(Subscription.status.in_(ACTIVE), *filters)
+        .where(Subscription.status.in_(ACTIVE), Subscription.paused_at.is_(None), *filters)
         .group_by(Subscription.plan_id)
         .subquery()
     )
@@ -294,7 +300,7 @@ def _client_groups(session: Session):
             _billed(),
         )
         .join(Plan, Plan.id == Subscription.plan_id)
-        .where(Subscription.status.in_(ACTIVE))
+        .where(Subscription.status.in_(ACTIVE), Subscription.paused_at.is_(None))
         .group_by(Subscription.client_id, Plan.interval_unit, Plan.interval_count)
     ).all()
 
@@ -354,6 +360,8 @@ SUBSCRIBERS = {
     events.SubscriptionActivated: _client_of_subscription,
     events.SubscriptionCancelled: _client_of_subscription,
     events.SubscriptionExpired: _client_of_subscription,
+    events.SubscriptionPaused: _client_of_subscription,
+    events.SubscriptionResumed: _client_of_subscription,
     events.InvoiceFinalized: _client_of_invoice,
     events.InvoiceVoided: _client_of_invoice,
     events.CreditNoteIssued: _client_of_invoice,
@@ -548,6 +556,7 @@ def forecast(
     scope = [
         Subscription.status.in_(subscriptions.RENEWABLE),
         Subscription.cancel_at_period_end.is_(False),
+        Subscription.paused_at.is_(None),  # paused: no renewal until resumed
         Subscription.current_period_end <= last,
         *_scope(Subscription.client_id, Subscription.site_id, client_id, site_id),
     ]
@@ -1016,6 +1025,7 @@ def billing_preview(
         .where(
             Subscription.status.in_(subscriptions.RENEWABLE),
             Subscription.cancel_at_period_end.is_(False),
+            Subscription.paused_at.is_(None),  # paused: no renewal until resumed
             Subscription.current_period_end <= horizon,
             *_scope(Subscription.client_id, Subscription.site_id, client_id, site_id),
         )

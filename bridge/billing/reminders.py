@@ -35,8 +35,10 @@ class ReminderReport:
 def _renews(subscription: Subscription) -> bool:
     """Will the current period end in a renewal (not in the end)?"""
     cycles = subscription.plan.billing_cycles
-    return not subscription.cancel_at_period_end and (
-        cycles is None or subscription.cycles_invoiced < cycles
+    return (
+        not subscription.cancel_at_period_end
+        and subscription.paused_at is None
+        and (cycles is None or subscription.cycles_invoiced < cycles)
     )
 
 

@@ -132,6 +132,8 @@ def _claim_due(
         select(Subscription.id)
         .where(
             Subscription.status.in_(subscriptions.RENEWABLE),
+            # Paused: no renewal (``bridge.billing.pauses`` resumes them).
+            Subscription.paused_at.is_(None),
             Subscription.current_period_end <= now,
         )
         .order_by(Subscription.current_period_end, Subscription.id)

@@ -92,6 +92,11 @@ def plan_row(session: Session, subscription: Subscription) -> PlanRow:
     ):
         now = clock.now()
         return PlanRow(subscription, _priced(session, subscription, now, now), None, None, None)
+    if subscription.paused_at is not None:
+        # Paused (``bridge.billing.pauses``): no renewal; the portal shows
+        # the pause's dates instead. Clients cannot pause nor cancel it.
+        start, end = subscription.current_period_start, subscription.current_period_end
+        return PlanRow(subscription, _priced(session, subscription, start or end, end), *[None] * 3)
     if subscription.cancel_at_period_end or _last_cycle(subscription):
         start, end = subscription.current_period_start, subscription.current_period_end
         price = _priced(session, subscription, start or end, end)

@@ -92,6 +92,7 @@ def next_renewals(session: Session, client_id: int, limit: int = 10) -> list[Ren
             Subscription.client_id == client_id,
             Subscription.status == SubscriptionStatus.ACTIVE,
             Subscription.cancel_at_period_end.is_(False),
+            Subscription.paused_at.is_(None),
             Subscription.current_period_end.is_not(None),
         )
         .options(selectinload(Subscription.plan).selectinload(Plan.product))

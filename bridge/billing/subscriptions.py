@@ -164,6 +164,7 @@ def invoice_voided(session: Session, invoice: Invoice) -> None:
 def is_due(subscription: Subscription, now: datetime) -> bool:
     return (
         subscription.status in RENEWABLE
+        and subscription.paused_at is None
         and subscription.current_period_end is not None
         and subscription.current_period_end <= now
     )
@@ -181,6 +182,11 @@ def cancel(
     ``reason`` (a ``CANCEL_*`` of ``bridge.core.events``) says why it ends now."""
     now = now or clock.now()
     if at_period_end:
+        if subscription.paused_at is not None:
+            raise Conflict(
+                "A paused subscription has no period to run out: cancel it now, or resume it.",
+                code="subscription_paused",
+            )
         if subscription.status not in RENEWABLE:
             raise Conflict(
                 f"A {subscription.status.value} subscription has no period to run out.",
@@ -194,6 +200,7 @@ def cancel(
         audit.name_action(session, subscription, "subscription.cancelled")
         subscription_to(subscription, SubscriptionStatus.CANCELLED)
         subscription.cancelled_at = subscription.ended_at = now
+        subscription.paused_at = subscription.paused_until = None
         subscription.updated_at = now
         events.record(session, events.SubscriptionCancelled(subscription.id, reason))
     return subscription
@@ -216,6 +223,7 @@ def due_subscription_ids(session: Session, now: datetime, limit: int = 100) -> l
             select(Subscription.id)
             .where(
                 Subscription.status.in_(RENEWABLE),
+                Subscription.paused_at.is_(None),
                 Subscription.current_period_end <= now,
             )
             .order_by(Subscription.current_period_end, Subscription.id)

@@ -199,6 +199,24 @@ class SubscriptionCancelUndone(Event):
     subscription_id: int
 
 
+@dataclass(frozen=True)
+class SubscriptionPaused(Event):
+    """No renewal from the end of the paid period until ``until`` (None:
+    until resumed by hand)."""
+
+    subscription_id: int
+    until: datetime | None
+
+
+@dataclass(frozen=True)
+class SubscriptionResumed(Event):
+    """A pause ended: a new period started with ``invoice_id`` (None when
+    the pause ended before the paid period did: nothing to invoice)."""
+
+    subscription_id: int
+    invoice_id: int | None
+
+
 # Why a subscription was cancelled.
 CANCEL_REQUESTED = "requested"  # by staff or the client, effective now
 CANCEL_AT_PERIOD_END = "period_end"  # as scheduled, when its period ended

@@ -8,17 +8,28 @@ comes back as a message on the form or a notice on the page, never a 500.
 
 from __future__ import annotations
 
+from datetime import date
+
 from flask import abort, current_app, redirect, request, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import EmailField, SelectField, StringField
 
 from bridge.auth import policy
-from bridge.billing import audit, custom_fields, invitations, invoices, renewals, subscriptions
+from bridge.billing import (
+    audit,
+    custom_fields,
+    invitations,
+    invoices,
+    pauses,
+    renewals,
+    subscriptions,
+)
 from bridge.billing import clients as client_book
 from bridge.billing import sites as site_book
 from bridge.billing.business import get_settings
 from bridge.billing.roles import list_roles
+from bridge.core import clock
 from bridge.core.errors import Conflict, Invalid, NotFound
 from bridge.db import get_session
 from bridge.hub import once
@@ -294,14 +305,23 @@ def _subscription_of(session, client_id: int, subscription_id: int):
 @allowed("subscriptions.write")
 def client_subscription(client_id: int, subscription_id: int, action: str):
     """Cancel now, cancel at the period end, resume (undo the scheduled
-    cancel) or reactivate (a new invoice; the subscription starts when paid)."""
-    if action not in ("cancel", "cancel-at-period-end", "resume", "reactivate"):
+    cancel), pause (until the form's optional date), resume-pause (end the
+    pause now) or reactivate (a new invoice; the subscription starts when
+    paid)."""
+    actions = ("cancel", "cancel-at-period-end", "resume", "reactivate", "pause", "resume-pause")
+    if action not in actions:
         abort(404)
     session = get_session()
     subscription = _subscription_of(session, client_id, subscription_id)
     try:
         if action == "resume":
             subscriptions.undo_cancel(session, subscription)
+        elif action == "pause":
+            pauses.pause(session, subscription, _pause_until())
+        elif action == "resume-pause":
+            invoice = pauses.resume(session, subscription)
+            if invoice is not None:
+                renewals.after_renewal(session, invoice, clock.now())
         elif action == "reactivate":
             return _once(session, client_id, lambda: renewals.reactivate(session, subscription))
         else:
@@ -310,9 +330,24 @@ def client_subscription(client_id: int, subscription_id: int, action: str):
             )
     except (Invalid, Conflict) as error:
         session.rollback()
-        return _page(client_id, "products", status=409, notice=str(error))
+        status = 422 if isinstance(error, Invalid) else 409
+        return _page(client_id, "products", status=status, notice=str(error))
     session.commit()
     return redirect(url_for("hub.client_page", client_id=client_id, tab="products"))
+
+
+def _pause_until():
+    """The pause form's date (empty: until resumed by hand)."""
+    text = (request.form.get("until") or "").strip()
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise Invalid(
+            "Enter the date as YYYY-MM-DD, or leave it empty.",
+            fields={"until": ["Not a date."]},
+        ) from None
 
 
 def _once(session, client_id: int, make_invoice):

@@ -59,6 +59,12 @@ PLACEHOLDERS: dict[str, tuple[str, str]] = {
     "amount": (N_("The subscription's price per period, before tax"), "€90.00"),
     "renewal_date": (N_("The date the subscription renews"), "Dec 1, 2026"),
     "end_date": (N_("The date the subscription ended or ends"), "Dec 1, 2026"),
+    "pause_start": (N_("The date a pause starts (the end of the paid period)"), "Jul 1, 2026"),
+    "resume_date": (
+        N_('The date a pause ends, or "further notice" when it has none'),
+        "Sep 1, 2026",
+    ),
+    "period_end": (N_("The end of the period that starts on resuming"), "Oct 1, 2026"),
     "invitation_link": (
         N_("The link that accepts the invitation"),
         "https://billing.example/invite",
@@ -171,6 +177,20 @@ KINDS: dict[str, EmailKind] = {
             N_("A subscription is cancelled"),
             (*_CLIENT, *_SUBSCRIPTION, "end_date"),
             N_("Your [[plan_name]] subscription is cancelled"),
+        ),
+        EmailKind(
+            "subscription_paused",
+            CLIENT,
+            N_("A subscription is paused"),
+            (*_CLIENT, *_SUBSCRIPTION, "pause_start", "resume_date"),
+            N_("Your [[plan_name]] subscription is paused"),
+        ),
+        EmailKind(
+            "subscription_resumed",
+            CLIENT,
+            N_("A paused subscription resumes"),
+            (*_CLIENT, *_SUBSCRIPTION, "resume_date", "period_end"),
+            N_("Your [[plan_name]] subscription has resumed"),
         ),
         EmailKind(
             "subscription_expired",

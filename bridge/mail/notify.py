@@ -226,6 +226,41 @@ def subscription_cancelled(session: Session, subscription: Subscription) -> bool
     return _subscription_ended(session, "subscription_cancelled", subscription)
 
 
+def subscription_paused(session: Session, subscription: Subscription) -> bool:
+    """The subscription is paused (once per pause and date)."""
+    until = subscription.paused_until
+    return _to_client(
+        session,
+        "subscription_paused",
+        f"subscription_paused:subscription:{subscription.id}"
+        f":at:{_stamp(subscription.paused_at or clock.now())}"
+        f":until:{_stamp(until) if until else 'none'}",
+        subscription.client,
+        lambda f: {
+            **f.subscription(subscription),
+            "pause_start": f.date(subscription.current_period_end),
+            "resume_date": f.date(until) if until else f.l10n.gettext("further notice"),
+        },
+        subscription=subscription,
+    )
+
+
+def subscription_resumed(session: Session, subscription: Subscription, *, at: datetime) -> bool:
+    """The pause ended at ``at`` (once per resume)."""
+    return _to_client(
+        session,
+        "subscription_resumed",
+        f"subscription_resumed:subscription:{subscription.id}:at:{_stamp(at)}",
+        subscription.client,
+        lambda f: {
+            **f.subscription(subscription),
+            "resume_date": f.date(at),
+            "period_end": f.date(subscription.current_period_end),
+        },
+        subscription=subscription,
+    )
+
+
 def subscription_expired(session: Session, subscription: Subscription) -> bool:
     """The subscription used up its billing cycles."""
     return _subscription_ended(session, "subscription_expired", subscription)

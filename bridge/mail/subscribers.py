@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from bridge.core import events
+from bridge.core import clock, events
 from bridge.links import invitation_url
 from bridge.mail import notify
 from bridge.models import Invoice, Payment, Subscription, User
@@ -80,6 +80,18 @@ def subscription_cancelled(session: Session, event: events.SubscriptionCancelled
         notify.subscription_cancelled(session, session.get(Subscription, event.subscription_id))
 
 
+def subscription_paused(session: Session, event: events.SubscriptionPaused) -> None:
+    notify.subscription_paused(session, session.get(Subscription, event.subscription_id))
+
+
+def subscription_resumed(session: Session, event: events.SubscriptionResumed) -> None:
+    subscription = session.get(Subscription, event.subscription_id)
+    # With an invoice the new period starts on the resume date; without,
+    # the pause ended before the paid period did (now).
+    at = subscription.current_period_start if event.invoice_id else subscription.updated_at
+    notify.subscription_resumed(session, subscription, at=at or clock.now())
+
+
 def subscription_expired(session: Session, event: events.SubscriptionExpired) -> None:
     notify.subscription_expired(session, session.get(Subscription, event.subscription_id))
 
@@ -112,6 +124,8 @@ SUBSCRIBERS = {
     events.UpcomingRenewal: upcoming_renewal,
     events.SubscriptionCancelled: subscription_cancelled,
     events.SubscriptionExpired: subscription_expired,
+    events.SubscriptionPaused: subscription_paused,
+    events.SubscriptionResumed: subscription_resumed,
     events.SubscriptionBehind: subscription_behind,
     events.ClientInvited: client_invited,
     events.InvitationAccepted: invitation_accepted,

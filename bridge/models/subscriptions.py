@@ -77,6 +77,12 @@ class Subscription(Base):
     past_due_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # The period end the client was last reminded of (one reminder a period).
     renewal_reminded_for: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # A pause (``bridge.billing.pauses``): set when staff paused it; the
+    # pause starts when the paid period ends (``current_period_end``) and
+    # lasts until ``paused_until`` (None: until resumed by hand). No renewal
+    # while it is set; resuming starts a new period on the resume date.
+    paused_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    paused_until: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 

@@ -18,6 +18,8 @@ CLIENT_KEYS = [
     "upcoming_renewal",
     "overdue_reminder",
     "subscription_cancelled",
+    "subscription_paused",
+    "subscription_resumed",
     "subscription_expired",
 ]
 AGENCY_KEYS = [
