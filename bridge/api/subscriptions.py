@@ -8,10 +8,11 @@ from marshmallow import Schema, fields, validate
 from bridge.api.auth import authorize, require_token
 from bridge.api.common import PageArgs, page_schema, paging
 from bridge.api.fields import Boolean, Quantity, QueryInteger
-from bridge.api.invoices import InvoiceSchema
+from bridge.api.invoices import InvoiceSchema, LineSchema
 from bridge.api.parsing import Blueprint
-from bridge.billing import audit, pauses, renewals, subscriptions
+from bridge.billing import audit, pauses, plan_changes, renewals, subscriptions
 from bridge.core import clock
+from bridge.core.money import quantity_e3
 from bridge.db import get_session
 from bridge.models import SubscriptionStatus
 
@@ -113,6 +114,60 @@ class PauseSchema(Schema):
     )
 
 
+class ChangeQuerySchema(Schema):
+    preview = fields.Boolean(
+        load_default=False,
+        metadata={
+            "description": "true: answer the invoice lines and totals the change would "
+            "make, writing nothing (the same code as applying it)"
+        },
+    )
+
+
+class ChangeSchema(Schema):
+    plan_id = fields.Integer(
+        strict=True,
+        validate=validate.Range(min=1),
+        metadata={"description": "The new plan (recurring, same currency); omitted: the same"},
+    )
+    quantity = Quantity(
+        maximum=10_000,
+        metadata={"description": "The new quantity (up to 3 decimals); omitted: the same"},
+    )
+    when = fields.String(
+        required=True,
+        validate=validate.OneOf([plan_changes.NOW]),
+        metadata={
+            "description": "now: prorated at once (credit of the unused time, charge of "
+            "the new plan for the rest of the period, on one invoice). Changes at the "
+            "next renewal are not available yet"
+        },
+    )
+
+
+class ChangeResultSchema(Schema):
+    preview = fields.Boolean()
+    subscription = fields.Nested(SubscriptionSchema)
+    invoice = fields.Nested(
+        InvoiceSchema,
+        allow_none=True,
+        metadata={"description": "The invoice made (null in a preview)"},
+    )
+    plan_id = fields.Integer()
+    quantity_e3 = fields.Integer()
+    unit_amount = fields.Integer()
+    new_period = fields.Boolean(
+        metadata={"description": "Another billing interval: a new period starts at the change"}
+    )
+    currency = fields.String()
+    period_start = fields.DateTime()
+    period_end = fields.DateTime()
+    lines = fields.List(fields.Nested(LineSchema))
+    subtotal = fields.Integer()
+    tax = fields.Integer()
+    total = fields.Integer()
+
+
 class AuditEntrySchema(Schema):
     id = fields.Integer()
     actor_kind = fields.String()
@@ -206,6 +261,57 @@ class SubscriptionResume(MethodView):
             subscriptions.undo_cancel(session, subscription)
         session.commit()
         return subscription
+
+
+@blp.route("/subscriptions/<id:subscription_id>/change")
+class SubscriptionChange(MethodView):
+    @blp.arguments(ChangeQuerySchema, location="query")
+    @blp.arguments(ChangeSchema)
+    @blp.response(200, ChangeResultSchema)
+    def post(self, args, data, subscription_id):
+        """Change the plan and/or quantity now, prorated by seconds of the
+        period: one invoice credits the unused time of the old plan and
+        charges the new plan for the rest of the period (a new full period
+        when the billing interval differs), charged to the saved card or
+        emailed like a renewal. ``?preview=true`` answers the same lines and
+        totals and writes nothing. 422 naming ``plan_id``, ``quantity`` or
+        ``when``; 409 ``illegal_transition`` (pending, cancelled, expired),
+        ``subscription_paused``, ``cancel_scheduled``, ``renewal_due``,
+        ``no_change`` (already on this plan and quantity: a change sent
+        twice bills once), ``net_credit`` (a downgrade now that would leave a
+        credit)."""
+        authorize("subscriptions.write")
+        session = get_session()
+        subscription = subscriptions.get_subscription(session, subscription_id)
+        wanted = {
+            "plan_id": data.get("plan_id"),
+            "quantity_e3": (
+                quantity_e3(data["quantity"]) if data.get("quantity") is not None else None
+            ),
+        }
+        invoice = None
+        if args["preview"]:
+            change = plan_changes.quote(session, subscription, **wanted)
+        else:
+            change, invoice = plan_changes.apply(session, subscription, **wanted)
+            renewals.after_renewal(session, invoice, clock.now())
+            session.commit()
+        return {
+            "preview": args["preview"],
+            "subscription": subscription,
+            "invoice": invoice,
+            "plan_id": change.plan.id,
+            "quantity_e3": change.quantity_e3,
+            "unit_amount": change.unit_amount,
+            "new_period": change.new_period,
+            "currency": subscription.currency,
+            "period_start": change.period_start,
+            "period_end": change.period_end,
+            "lines": change.lines,
+            "subtotal": change.subtotal,
+            "tax": change.tax,
+            "total": change.total,
+        }
 
 
 @blp.route("/subscriptions/<id:subscription_id>/reactivate")

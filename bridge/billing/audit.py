@@ -320,6 +320,7 @@ LABELS = {
     "subscription.expired": _("Subscription ended"),
     "subscription.paused": _("Subscription paused"),
     "subscription.resumed": _("Subscription resumed after a pause"),
+    "subscription.plan_changed": _("Subscription plan or quantity changed, prorated"),
     "user.created": _("Person added"),
     "user.updated": _("Person changed"),
     "user.deleted": _("Person removed"),

@@ -52,6 +52,7 @@ CLIENT_VISIBLE_ACTIONS = {
     "subscription.cancelled": "billing.view",
     "subscription.paused": "billing.view",
     "subscription.resumed": "billing.view",
+    "subscription.plan_changed": "billing.view",
     "subscription.expired": "billing.view",
     "client.invitation_accepted": None,
 }
@@ -74,6 +75,7 @@ CLIENT_LABELS = {
     "subscription.cancelled": _("Subscription to %(plan)s cancelled"),
     "subscription.paused": _("Subscription to %(plan)s paused"),
     "subscription.resumed": _("Subscription to %(plan)s resumed"),
+    "subscription.plan_changed": _("Subscription changed to %(plan)s"),
     "subscription.expired": _("Subscription to %(plan)s ended"),
     "client.invitation_accepted": _("%(person)s joined the account"),
 }

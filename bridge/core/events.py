@@ -225,6 +225,18 @@ CANCEL_INVOICE_VOIDED = "invoice_voided"  # pending: its first invoice was voide
 
 
 @dataclass(frozen=True)
+class SubscriptionPlanChanged(Event):
+    """The plan and/or quantity changed now, prorated on ``invoice_id``."""
+
+    subscription_id: int
+    invoice_id: int
+    old_plan_id: int
+    old_quantity_e3: int
+    plan_id: int
+    quantity_e3: int
+
+
+@dataclass(frozen=True)
 class SubscriptionCancelled(Event):
     """The subscription ended by cancellation (``reason``: a ``CANCEL_*``)."""
 

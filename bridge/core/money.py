@@ -426,6 +426,25 @@ def line_amount(unit_amount: int, quantity_e3: int) -> int:
     return round_half_up(unit_amount * quantity_e3, QUANTITY_SCALE)
 
 
+def prorated_amount(
+    unit_amount: int, quantity_e3: int, remaining_seconds: int, period_seconds: int
+) -> int:
+    """THE proration rule (plan changes, ``bridge.billing.plan_changes``):
+    ``unit_amount x quantity x remaining_seconds / period_seconds``, in
+    minor units, rounded half-up ONCE for the whole product (never the line
+    first and the share after): Stripe's default proration, by seconds of
+    the period. Monthly 10.00 with 15 of 30 days left: 5.00."""
+    _require_int(unit_amount)
+    _require_int(quantity_e3)
+    _require_int(remaining_seconds)
+    _require_int(period_seconds)
+    if period_seconds <= 0 or not 0 <= remaining_seconds <= period_seconds:
+        raise ValueError("remaining seconds must be within a positive period")
+    return round_half_up(
+        unit_amount * quantity_e3 * remaining_seconds, QUANTITY_SCALE * period_seconds
+    )
+
+
 def names_percentage(name: str, percentage_e4: int) -> bool:
     """Whether a tax rate's name already says its percentage ("VAT 20%",
     "TVA 5,5 %"), so a label need not repeat it."""

@@ -1,0 +1,325 @@
+"""Changing a subscription's plan or quantity *now*, with proration.
+
+What a change now means, precisely (Stripe's default proration):
+
+- The unused time of the current period on the old plan is credited and
+  the new plan is charged for the same remaining time, on ONE invoice: a
+  credit line (negative) and a charge line. Both are priced by seconds of
+  the period with ``bridge.core.money.prorated_amount`` (unit amount x
+  quantity x remaining seconds / period seconds, rounded half-up once per
+  line). Monthly 10.00 -> 20.00 halfway through a 30-day period: -5.00 and
+  +10.00, 5.00 to pay.
+- Across billing intervals (another interval unit or count: monthly ->
+  yearly) a new period starts at the change: the unused old time is
+  credited and a full period of the new plan is charged from now (the
+  subscription is re-anchored there, as Stripe's
+  ``billing_cycle_anchor=now``).
+- The invoice is charged like a renewal: finalized, then charged to the
+  saved card off-session when the client has one, else emailed
+  (``renewals.after_renewal``). Its ``billing_reason`` is
+  ``subscription_cycle`` (it bills a subscription's period, so dunning and
+  "past due" treat it as they treat renewals); its period is
+  [change time, end of the charged period).
+- A change whose credit exceeds its charge (a downgrade now) would leave
+  the client a net credit: refused with 409 ``net_credit`` (no credit
+  balance exists yet to carry it to the next invoice).
+- The same price rules as renewals: the subscription's own tax rates; a
+  quantity change on the same plan keeps the subscription's own price; a
+  new plan brings its catalog price.
+
+Preview and apply are one code path: ``quote`` builds the lines and totals
+(writing nothing), ``apply`` takes that quote and persists it.
+
+Exactly once: applying the same change twice is refused the second time
+(the subscription is already on that plan and quantity: 409 ``no_change``),
+the change invoice is unique per (subscription, period start) in the
+database like renewals, and the API replays ``Idempotency-Key`` retries.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from bridge.billing import audit, invoices, renewals, subscriptions
+from bridge.billing.business import get_settings
+from bridge.billing.periods import period
+from bridge.billing.schedule import business_zone
+from bridge.billing.taxes import LineTotals, invoice_totals
+from bridge.core import clock, events
+from bridge.core.errors import Conflict, Invalid
+from bridge.core.money import QUANTITY_SCALE, prorated_amount, quantity_decimal
+from bridge.models import (
+    CatalogStatus,
+    Invoice,
+    InvoiceLine,
+    InvoiceStatus,
+    Plan,
+    PlanKind,
+    TaxRate,
+)
+from bridge.models.invoices import BillingReason
+from bridge.models.subscriptions import Subscription
+
+NOW = "now"
+MAX_QUANTITY_E3 = 10_000 * QUANTITY_SCALE
+
+
+@dataclass
+class Quote:
+    """What a change would do: the new plan, quantity and price, the lines
+    (unsaved) of its invoice and their totals."""
+
+    subscription: Subscription
+    plan: Plan
+    quantity_e3: int
+    unit_amount: int
+    at: datetime
+    new_period: bool
+    lines: list[InvoiceLine] = field(default_factory=list)
+    line_totals: list[LineTotals] = field(default_factory=list)
+    subtotal: int = 0
+    tax: int = 0
+    total: int = 0
+    period_start: datetime | None = None
+    period_end: datetime | None = None
+
+
+def quote(
+    session: Session,
+    subscription: Subscription,
+    *,
+    plan_id: int | None = None,
+    quantity_e3: int | None = None,
+    now: datetime | None = None,
+) -> Quote:
+    """The invoice a change now would make. Writes nothing. Raises
+    ``Invalid`` (422, naming ``plan_id`` or ``quantity``) or ``Conflict``
+    (409: ``illegal_transition``, ``subscription_paused``,
+    ``cancel_scheduled``, ``renewal_due``, ``no_change``, ``net_credit``)."""
+    now = now or clock.now()
+    plan = _new_plan(session, subscription, plan_id)
+    quantity_e3 = subscription.quantity_e3 if quantity_e3 is None else quantity_e3
+    if not 1 <= quantity_e3 <= MAX_QUANTITY_E3:
+        raise Invalid(
+            "The quantity must be above 0 and at most 10000.",
+            code="invalid_quantity",
+            fields={"quantity": ["Must be above 0 and at most 10000."]},
+        )
+    _check_state(subscription, now)
+    if plan.id == subscription.plan_id and quantity_e3 == subscription.quantity_e3:
+        raise Conflict("The subscription is on this plan and quantity already.", code="no_change")
+    unit_amount = subscription.unit_amount if plan.id == subscription.plan_id else plan.amount
+    old = subscription.plan
+    new_period = (plan.interval_unit, plan.interval_count) != (
+        old.interval_unit,
+        old.interval_count,
+    )
+    result = Quote(subscription, plan, quantity_e3, unit_amount, now, new_period)
+    rates = invoices.rate_snapshots(
+        [r for i in subscription.tax_rate_ids if (r := session.get(TaxRate, i)) is not None]
+    )
+    start, end = subscription.current_period_start, subscription.current_period_end
+    period_seconds = _seconds(end - start)
+    remaining = _seconds(end - now)
+    credit = prorated_amount(
+        subscription.unit_amount, subscription.quantity_e3, remaining, period_seconds
+    )
+    credit_line, credit_totals = invoices.make_line(
+        0,
+        old,
+        QUANTITY_SCALE,
+        credit,
+        rates,
+        description=f"Unused time on {_named(old, subscription.quantity_e3)}",
+        subscription_id=subscription.id,
+        period_start=now,
+        period_end=end,
+    )
+    credit_line, credit_totals = _negated(credit_line, credit_totals)
+    if new_period:
+        # A full period of the new plan from now (period 0 of a new anchor).
+        charge_start, charge_end = _first_period(session, subscription, plan, now)
+        charge_line, charge_totals = invoices.make_line(
+            1,
+            plan,
+            quantity_e3,
+            unit_amount,
+            rates,
+            subscription_id=subscription.id,
+            period_start=charge_start,
+            period_end=charge_end,
+        )
+    else:
+        charge_start, charge_end = now, end
+        charge = prorated_amount(unit_amount, quantity_e3, remaining, period_seconds)
+        charge_line, charge_totals = invoices.make_line(
+            1,
+            plan,
+            QUANTITY_SCALE,
+            charge,
+            rates,
+            description=f"Remaining time on {_named(plan, quantity_e3)}",
+            subscription_id=subscription.id,
+            period_start=charge_start,
+            period_end=charge_end,
+        )
+    result.lines = [credit_line, charge_line]
+    result.line_totals = [credit_totals, charge_totals]
+    totals = invoice_totals(result.line_totals)
+    result.subtotal, result.tax, result.total = totals.subtotal, totals.tax, totals.total
+    result.period_start, result.period_end = charge_start, charge_end
+    if result.total < 0:
+        raise Conflict(
+            "This change now would leave the client a net credit, which cannot be "
+            "carried to a next invoice yet: change at the period end instead.",
+            code="net_credit",
+        )
+    return result
+
+
+def apply(
+    session: Session,
+    subscription: Subscription,
+    *,
+    plan_id: int | None = None,
+    quantity_e3: int | None = None,
+    now: datetime | None = None,
+) -> tuple[Quote, Invoice]:
+    """Make the change now: the quote's invoice is stored and finalized (sent
+    unless a saved card pays it; the caller plans the charge with
+    ``renewals.after_renewal``), and the subscription moves to the new plan
+    and quantity (and a new period across intervals). Raises as ``quote``;
+    IntegrityError if an invoice for the same subscription and moment
+    exists already (the caller rolls back)."""
+    now = now or clock.now()
+    change = quote(session, subscription, plan_id=plan_id, quantity_e3=quantity_e3, now=now)
+    old_plan_id, old_quantity_e3 = subscription.plan_id, subscription.quantity_e3
+    invoice = Invoice(
+        client_id=subscription.client_id,
+        site_id=subscription.site_id,
+        status=InvoiceStatus.DRAFT,
+        billing_reason=BillingReason.SUBSCRIPTION_CYCLE,
+        currency=subscription.currency,
+        language=get_settings(session).invoice_language,
+        subscription_id=subscription.id,
+        period_start=now,
+        period_end=change.period_end,
+        tax_rate_ids=list(subscription.tax_rate_ids),
+        hosted_token=secrets.token_urlsafe(32),
+        created_at=now,
+        lines=change.lines,
+    )
+    invoices.set_totals(invoice, change.line_totals)
+    session.add(invoice)
+    session.flush()
+    audit.name_action(session, subscription, "subscription.plan_changed")
+    subscription.plan_id = change.plan.id
+    subscription.plan = change.plan
+    subscription.quantity_e3 = change.quantity_e3
+    subscription.unit_amount = change.unit_amount
+    if change.new_period:
+        subscription.anchor_at = now
+        subscriptions.enter_period(session, subscription, 0)
+        subscription.cycles_invoiced = 1
+    subscription.renewal_reminded_for = None
+    subscription.updated_at = now
+    invoices.finalize(
+        session, invoice, now, send=not renewals.card_on_file(session, subscription.client)
+    )
+    events.record(
+        session,
+        events.SubscriptionPlanChanged(
+            subscription.id,
+            invoice.id,
+            old_plan_id,
+            old_quantity_e3,
+            change.plan.id,
+            change.quantity_e3,
+        ),
+    )
+    return change, invoice
+
+
+def _new_plan(session: Session, subscription: Subscription, plan_id: int | None) -> Plan:
+    if plan_id is None or plan_id == subscription.plan_id:
+        return subscription.plan
+    plan = session.get(Plan, plan_id)
+    problem = None
+    if plan is None:
+        problem = "No such plan."
+    elif plan.kind != PlanKind.RECURRING:
+        problem = "A subscription can only change to a recurring plan."
+    elif plan.status == CatalogStatus.ARCHIVED or plan.product.status == CatalogStatus.ARCHIVED:
+        problem = "This plan is archived."
+    elif plan.currency != subscription.currency:
+        problem = f"The plan is in {plan.currency}, the subscription in {subscription.currency}."
+    if problem is not None:
+        raise Invalid(problem, code="invalid_plan", fields={"plan_id": [problem]})
+    return plan
+
+
+def _check_state(subscription: Subscription, now: datetime) -> None:
+    if subscription.status not in subscriptions.RENEWABLE:
+        raise Conflict(
+            f"A {subscription.status.value} subscription cannot change plan.",
+            code="illegal_transition",
+        )
+    if subscription.paused_at is not None:
+        raise Conflict(
+            "A paused subscription cannot change plan: resume it first.",
+            code="subscription_paused",
+        )
+    if subscription.cancel_at_period_end:
+        raise Conflict(
+            "This subscription is set to end with its period: undo that first.",
+            code="cancel_scheduled",
+        )
+    if (
+        subscription.current_period_start is None
+        or subscription.current_period_end is None
+        or not subscription.current_period_start <= now < subscription.current_period_end
+    ):
+        raise Conflict(
+            "The subscription's period has ended and waits for its renewal.",
+            code="renewal_due",
+        )
+
+
+def _first_period(
+    session: Session, subscription: Subscription, plan: Plan, at: datetime
+) -> tuple[datetime, datetime]:
+    return period(at, plan.interval_unit, plan.interval_count, 0, business_zone(session))
+
+
+def _seconds(delta) -> int:
+    return delta.days * 86_400 + delta.seconds
+
+
+def _named(plan: Plan, quantity_e3: int) -> str:
+    name = invoices.describe_plan(plan)
+    if quantity_e3 == QUANTITY_SCALE:
+        return name
+    return f"{name} × {quantity_decimal(quantity_e3)}"
+
+
+def _negated(line: InvoiceLine, totals: LineTotals) -> tuple[InvoiceLine, LineTotals]:
+    """The credit: the line priced as a positive amount (taxes rounded
+    half-up, symmetric), every amount then negated."""
+    line.unit_amount, line.net, line.tax, line.total = (
+        -line.unit_amount,
+        -line.net,
+        -line.tax,
+        -line.total,
+    )
+    for tax in line.taxes:
+        tax.amount = -tax.amount
+    return line, LineTotals(
+        base=-totals.base,
+        net=-totals.net,
+        taxes={key: -amount for key, amount in totals.taxes.items()},
+        total=-totals.total,
+    )
