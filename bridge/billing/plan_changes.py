@@ -51,6 +51,7 @@ from bridge.billing.schedule import business_zone
 from bridge.billing.taxes import LineTotals, invoice_totals
 from bridge.core import clock, events
 from bridge.core.errors import Conflict, Invalid
+from bridge.core.l10n import Localiser
 from bridge.core.money import QUANTITY_SCALE, prorated_amount, quantity_decimal
 from bridge.models import (
     CatalogStatus,
@@ -122,6 +123,8 @@ def quote(
     rates = invoices.rate_snapshots(
         [r for i in subscription.tax_rate_ids if (r := session.get(TaxRate, i)) is not None]
     )
+    # The lines' words are in the invoice's language, like its PDF.
+    words = Localiser(get_settings(session).invoice_language)
     start, end = subscription.current_period_start, subscription.current_period_end
     period_seconds = _seconds(end - start)
     remaining = _seconds(end - now)
@@ -134,7 +137,8 @@ def quote(
         QUANTITY_SCALE,
         credit,
         rates,
-        description=f"Unused time on {_named(old, subscription.quantity_e3)}",
+        description=words.gettext("Unused time on %(plan)s")
+        % {"plan": _named(old, subscription.quantity_e3, words)},
         subscription_id=subscription.id,
         period_start=now,
         period_end=end,
@@ -162,7 +166,8 @@ def quote(
             QUANTITY_SCALE,
             charge,
             rates,
-            description=f"Remaining time on {_named(plan, quantity_e3)}",
+            description=words.gettext("Remaining time on %(plan)s")
+            % {"plan": _named(plan, quantity_e3, words)},
             subscription_id=subscription.id,
             period_start=charge_start,
             period_end=charge_end,
@@ -299,11 +304,11 @@ def _seconds(delta) -> int:
     return delta.days * 86_400 + delta.seconds
 
 
-def _named(plan: Plan, quantity_e3: int) -> str:
+def _named(plan: Plan, quantity_e3: int, words: Localiser) -> str:
     name = invoices.describe_plan(plan)
     if quantity_e3 == QUANTITY_SCALE:
         return name
-    return f"{name} × {quantity_decimal(quantity_e3)}"
+    return f"{name} × {words.number(quantity_decimal(quantity_e3))}"
 
 
 def _negated(line: InvoiceLine, totals: LineTotals) -> tuple[InvoiceLine, LineTotals]:

@@ -294,3 +294,15 @@ def _plan_seconds(db, sub_id) -> dict[int, int]:
             span = _seconds(line.period_end - line.period_start)
             seconds[line.plan_id] += span if line.net >= 0 else -span
     return {plan: value for plan, value in seconds.items() if value}
+
+
+def test_the_lines_speak_the_invoice_language(db, plans):
+    from bridge.billing.business import get_settings
+
+    with db.session() as s:
+        get_settings(s).invoice_language = "fr"
+        s.commit()
+    sub_id = subscribe(db, plans["ten"], JUNE_1)
+    lines, _totals = _preview(db, sub_id, HALFWAY, quantity_e3=1_500)
+    assert lines[0][2] == "Temps non utilisé de Site care — Basic"
+    assert lines[1][2] == "Temps restant de Site care — Basic × 1,5"
