@@ -19,6 +19,7 @@ def init_app(app: Flask) -> None:
         client_page,
         getting_started,
         invoices,
+        plan_change,
         products,
         roles,
         setup,

@@ -1,0 +1,57 @@
+"""The Hub's *Change plan* screen: the preview shows the prorated invoice
+and writes nothing, confirming applies it once, bad input is a message
+next to the field."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from bridge.billing import subscriptions
+from bridge.models import Invoice
+from tests.hub.test_hub_client_page import hosting, text_of
+from tests.hub.test_hub_client_page import shop as shop  # noqa: F401  (fixture)
+
+
+def _invoices(db) -> int:
+    with db.session() as s:
+        return s.scalar(select(func.count()).select_from(Invoice))
+
+
+def test_preview_then_change_the_quantity_now(hub, db, shop):  # noqa: F811
+    shop = shop[0]
+    base = f"/clients/{shop.client_id}"
+    sid = hosting(db, shop.client_id)
+    page = f"{base}/subscriptions/{sid}/change"
+    assert f'href="{page}"' in text_of(hub.client.get(base + "?tab=products"))
+    form = text_of(hub.client.get(page))
+    assert '<label for="quantity">' in form and '<label for="plan_id">' in form
+    with db.session() as s:
+        plan_id = subscriptions.get_subscription(s, sid).plan_id
+    before = _invoices(db)
+    preview = hub.post(page, {"plan_id": plan_id, "quantity": "3", "step": "preview"}, page=page)
+    assert preview.status_code == 200
+    shown = text_of(preview)
+    assert 'id="change-total"' in shown and "Unused time on" in shown
+    assert _invoices(db) == before
+    applied = hub.post(page, {"plan_id": plan_id, "quantity": "3", "step": "apply"}, page=page)
+    assert applied.status_code == 302
+    assert _invoices(db) == before + 1
+    with db.session() as s:
+        assert subscriptions.get_subscription(s, sid).quantity_e3 == 3000
+    again = hub.post(page, {"plan_id": plan_id, "quantity": "3", "step": "apply"}, page=page)
+    assert again.status_code == 409 and 'role="alert"' in text_of(again)
+    assert _invoices(db) == before + 1
+
+
+def test_a_bad_quantity_is_a_message_next_to_the_field(hub, db, shop):  # noqa: F811
+    shop = shop[0]
+    sid = hosting(db, shop.client_id)
+    page = f"/clients/{shop.client_id}/subscriptions/{sid}/change"
+    with db.session() as s:
+        plan_id = subscriptions.get_subscription(s, sid).plan_id
+    before = _invoices(db)
+    for bad in ("1.2345", "x", "0"):
+        refused = hub.post(page, {"plan_id": plan_id, "quantity": bad, "step": "apply"}, page=page)
+        assert refused.status_code == 422
+        assert 'id="quantity-error"' in text_of(refused)
+    assert _invoices(db) == before
