@@ -275,7 +275,7 @@ class SubscriptionChange(MethodView):
         when the billing interval differs), charged to the saved card or
         emailed like a renewal. ``?preview=true`` answers the same lines and
         totals and writes nothing. 422 naming ``plan_id``, ``quantity`` or
-        ``when``; 409 ``illegal_transition`` (pending, cancelled, expired),
+        ``when``; 409 ``illegal_transition`` (pending, past due, cancelled, expired),
         ``subscription_paused``, ``cancel_scheduled``, ``renewal_due``,
         ``no_change`` (already on this plan and quantity: a change sent
         twice bills once), ``net_credit`` (a downgrade now that would leave a

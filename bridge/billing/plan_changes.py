@@ -63,7 +63,7 @@ from bridge.models import (
     TaxRate,
 )
 from bridge.models.invoices import BillingReason
-from bridge.models.subscriptions import Subscription
+from bridge.models.subscriptions import Subscription, SubscriptionStatus
 
 NOW = "now"
 MAX_QUANTITY_E3 = 10_000 * QUANTITY_SCALE
@@ -99,7 +99,7 @@ def quote(
 ) -> Quote:
     """The invoice a change now would make. Writes nothing. Raises
     ``Invalid`` (422, naming ``plan_id`` or ``quantity``) or ``Conflict``
-    (409: ``illegal_transition``, ``subscription_paused``,
+    (409: ``illegal_transition`` unless active, ``subscription_paused``,
     ``cancel_scheduled``, ``renewal_due``, ``no_change``, ``net_credit``)."""
     now = now or clock.now()
     plan = _new_plan(session, subscription, plan_id)
@@ -179,8 +179,8 @@ def quote(
     result.period_start, result.period_end = charge_start, charge_end
     if result.total < 0:
         raise Conflict(
-            "This change now would leave the client a net credit, which cannot be "
-            "carried to a next invoice yet: change at the period end instead.",
+            "This change credits more than it charges (a downgrade now): a net credit "
+            "cannot be carried to a next invoice yet, so it is not made.",
             code="net_credit",
         )
     return result
@@ -268,9 +268,11 @@ def _new_plan(session: Session, subscription: Subscription, plan_id: int | None)
 
 
 def _check_state(subscription: Subscription, now: datetime) -> None:
-    if subscription.status not in subscriptions.RENEWABLE:
+    # Active only: paying a change invoice must not bring a past-due
+    # subscription back while its renewal is still unpaid.
+    if subscription.status != SubscriptionStatus.ACTIVE:
         raise Conflict(
-            f"A {subscription.status.value} subscription cannot change plan.",
+            f"A {subscription.status.value.replace('_', ' ')} subscription cannot change plan.",
             code="illegal_transition",
         )
     if subscription.paused_at is not None:

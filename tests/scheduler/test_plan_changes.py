@@ -20,7 +20,7 @@ from bridge.core.errors import Conflict, Invalid
 from bridge.core.money import prorated_amount
 from bridge.models import Invoice, InvoiceLine, InvoiceStatus
 from bridge.models.audit import AuditEntry
-from bridge.models.subscriptions import Subscription
+from bridge.models.subscriptions import Subscription, SubscriptionStatus
 from tests import shop as shops
 from tests.scheduler.conftest import Days, outbox, subscribe, subscription
 
@@ -306,3 +306,14 @@ def test_the_lines_speak_the_invoice_language(db, plans):
     lines, _totals = _preview(db, sub_id, HALFWAY, quantity_e3=1_500)
     assert lines[0][2] == "Temps non utilisé de Site care — Basic"
     assert lines[1][2] == "Temps restant de Site care — Basic × 1,5"
+
+
+def test_a_past_due_subscription_cannot_change(db, plans):
+    sub_id = subscribe(db, plans["ten"], JUNE_1)
+    with time_machine.travel(HALFWAY, tick=False), db.session() as s:
+        sub = s.get(Subscription, sub_id)
+        sub.status = SubscriptionStatus.PAST_DUE
+        with pytest.raises(Conflict) as refused:
+            plan_changes.quote(s, sub, plan_id=plans["twenty"])
+        assert refused.value.code == "illegal_transition"
+        s.rollback()
