@@ -30,6 +30,8 @@ def test_staff_preview_and_apply_a_quantity_change(browser, agency_site, shots, 
     page.locator("a.client-link").nth(1 if width == WIDTHS[0] else 2).click()
     page.wait_for_url("**/clients/*")
     page.goto(page.url.split("?")[0] + "?tab=products")
+    _fits(page, width)
+    page.screenshot(path=shots / f"hub-plan-change-row-{width}.png", full_page=True)
     page.locator("a:has-text('Change plan')").first.click()
     page.wait_for_url("**/change")
     page.fill("#quantity", "2.5")
