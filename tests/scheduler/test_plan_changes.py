@@ -317,3 +317,14 @@ def test_a_past_due_subscription_cannot_change(db, plans):
             plan_changes.quote(s, sub, plan_id=plans["twenty"])
         assert refused.value.code == "illegal_transition"
         s.rollback()
+
+
+def test_the_change_invoice_is_charged_to_the_saved_card_once(db, ctx, plans, gateway):
+    sub_id = subscribe(db, plans["ten"], JUNE_1)
+    _lines_, _totals, invoice_id = _change(db, sub_id, HALFWAY, plan_id=plans["twenty"])
+    days = Days(ctx, HALFWAY, jobs=("dunning",))
+    days.tick()
+    days.tick()
+    assert [i["amount"] for i in gateway.succeeded_for(invoice_id)] == [500]
+    with db.session() as s:
+        assert s.get(Invoice, invoice_id).status == InvoiceStatus.PAID
