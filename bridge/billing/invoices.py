@@ -16,7 +16,7 @@ from decimal import Decimal
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
-from bridge.billing import audit, numbering, reminders, subscriptions
+from bridge.billing import audit, coupons, numbering, reminders, subscriptions
 from bridge.billing.business import get_settings, require_currency
 from bridge.billing.periods import add_local_days, local_date
 from bridge.billing.schedule import zone
@@ -32,7 +32,17 @@ from bridge.core.money import (
     round_half_up,
 )
 from bridge.core.paging import Page
-from bridge.models import CatalogStatus, Client, Plan, PlanKind, Product, Site, TaxRate
+from bridge.models import (
+    CatalogStatus,
+    Client,
+    Coupon,
+    Discount,
+    Plan,
+    PlanKind,
+    Product,
+    Site,
+    TaxRate,
+)
 from bridge.models.invoices import (
     BillingReason,
     CreditNote,
@@ -494,8 +504,12 @@ def bill_client(
     note: str = "",
     language: str | None = None,
     reason: BillingReason = BillingReason.MANUAL,
+    coupon: Coupon | None = None,
 ) -> Invoice:
-    """A draft invoice for ``client``. Nothing is sent or numbered yet."""
+    """A draft invoice for ``client``. Nothing is sent or numbered yet.
+    ``coupon``: its discount reduces this invoice alone (one redemption;
+    409 when expired or used up); without one, the client's standing
+    discount applies, if any (``coupons.standing``)."""
     currency = require_currency(session)
     settings = get_settings(session)
     invoice = Invoice(
@@ -511,6 +525,13 @@ def bill_client(
     )
     rates = _tax_rates(session, tax_rate_ids or [])
     _set_lines(invoice, _lines(session, items, currency), rates)
+    discount = (
+        coupons.for_one_invoice(session, coupon)
+        if coupon is not None
+        else coupons.standing(session, client_id=client.id)
+    )
+    if discount is not None:
+        coupons.apply_discount(session, invoice, discount)
     session.add(invoice)
     session.flush()
     return invoice
@@ -552,6 +573,8 @@ def update_draft(
             session, tax_rate_ids if tax_rate_ids is not None else list(invoice.tax_rate_ids)
         )
         _set_lines(invoice, lines, rates)
+        if invoice.discount_id is not None:
+            coupons.apply_discount(session, invoice, session.get(Discount, invoice.discount_id))
     invoice.updated_at = clock.now()
     return invoice
 

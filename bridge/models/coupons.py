@@ -39,9 +39,7 @@ class Coupon(Base):
     currency: Mapped[str | None] = mapped_column(String(3))
     # None: every line; else only lines of plans of these products.
     product_ids: Mapped[list | None] = mapped_column(JSON)
-    duration: Mapped[CouponDuration] = mapped_column(
-        enum_column(CouponDuration, "coupon_duration")
-    )
+    duration: Mapped[CouponDuration] = mapped_column(enum_column(CouponDuration, "coupon_duration"))
     duration_cycles: Mapped[int | None] = mapped_column(Integer)
     # Last day (business calendar) it may be applied; None: no expiry.
     expires_on: Mapped[date | None] = mapped_column(Date)
@@ -62,9 +60,7 @@ class Discount(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     coupon_id: Mapped[int] = mapped_column(ForeignKey("coupons.id"), index=True)
     client_id: Mapped[int | None] = mapped_column(ForeignKey("clients.id"), index=True)
-    subscription_id: Mapped[int | None] = mapped_column(
-        ForeignKey("subscriptions.id"), index=True
-    )
+    subscription_id: Mapped[int | None] = mapped_column(ForeignKey("subscriptions.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     # Replaced by another coupon, or removed; None while it holds.
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
