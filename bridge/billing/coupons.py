@@ -31,7 +31,7 @@ from bridge.billing.discounts import HUNDRED_PERCENT_E2, line_discounts
 from bridge.billing.periods import local_date
 from bridge.billing.schedule import zone
 from bridge.billing.taxes import Rate, invoice_totals, line_totals
-from bridge.core import clock
+from bridge.core import clock, events
 from bridge.core.errors import Conflict, Invalid, NotFound
 from bridge.core.money import MAX_AMOUNT, line_amount
 from bridge.models import CatalogStatus, Client, Coupon, CouponDuration, Discount, Plan, Product
@@ -224,6 +224,10 @@ def _apply(session: Session, coupon: Coupon, **owner) -> Discount:
     discount = Discount(coupon=coupon, created_at=now, **owner)
     session.add(discount)
     session.flush()
+    client_id = (
+        owner.get("client_id") or session.get(Subscription, owner["subscription_id"]).client_id
+    )
+    events.record(session, events.DiscountApplied(client_id))
     return discount
 
 

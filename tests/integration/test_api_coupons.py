@@ -252,3 +252,41 @@ def test_20_percent_off_for_3_cycles_then_full_price(api_eur, shop, db):  # noqa
                 f"/invoices/{renewal.id}/payments", json={"amount": renewal.total, "method": "cash"}
             )
     assert totals == [(580, 2320, 2784)] * 3 + [(0, 2900, 3480)] * 2
+
+
+def _mrr(db, client_id):
+    from bridge.billing import metrics
+    from bridge.models import Client
+
+    with db.session() as s:
+        return metrics.mrr(s, client_id=client_id), s.get(Client, client_id).mrr, metrics.mrr(s)
+
+
+def test_mrr_counts_the_discounted_amount(api_eur, shop, db):  # noqa: F811
+    client_id = shop["client"]["id"]
+    with time_machine.travel(START, tick=False):
+        first = bill(api_eur, shop, [{"plan_id": shop["monthly"]["id"], "quantity": 2}]).get_json()
+        api_eur.post(f"/invoices/{first['id']}/finalize")
+        api_eur.post(
+            f"/invoices/{first['id']}/payments", json={"amount": first["total"], "method": "cash"}
+        )
+        assert _mrr(db, client_id) == (5800, 5800, 5800)
+        forever = coupon(api_eur, duration="forever", percent_off="12.5")
+        applied = api_eur.post(f"/clients/{client_id}/coupon", json={"coupon_id": forever["id"]})
+        assert applied.status_code == 201, applied.get_json()
+        assert _mrr(db, client_id) == (5075, 5075, 5075)  # 58.00 - 7.25
+        sub = api_eur.get("/subscriptions").get_json()["data"][0]
+        once = coupon(api_eur, percent_off=None, amount_off=10_000, duration="once")
+        api_eur.post(f"/subscriptions/{sub['id']}/coupon", json={"coupon_id": once["id"]})
+        # The subscription's own coupon wins; 100.00 off a 58.00 line: 0.
+        assert _mrr(db, client_id) == (0, 0, 0)
+    at = datetime(2027, 2, 10, 10, 30, tzinfo=UTC)
+    with time_machine.travel(at, tick=False), db.session() as s:
+        renewals.renew_due(s, at)
+        s.commit()
+    with db.session() as s:
+        renewal = s.scalars(select(Invoice).where(Invoice.subscription_id == sub["id"])).one()
+        assert (renewal.discount, renewal.total) == (5800, 0)
+    # Its one cycle used: the subscription is at full price again (its own
+    # coupon, used up, still stands in for the client's).
+    assert _mrr(db, client_id) == (5800, 5800, 5800)
