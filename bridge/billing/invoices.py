@@ -211,8 +211,11 @@ def printed_subtotal(invoice: Invoice, taxes: list[TaxSum]) -> int:
     their Amount column (``InvoiceLine.amount``, quantity x unit price), so
     the taxes included in the prices are in it and only those added on top
     come between it and the total. Without inclusive taxes it is the net
-    ``subtotal``."""
-    return invoice.subtotal + sum(tax.amount for tax in taxes if tax.inclusive)
+    ``subtotal``. A coupon's discount is printed under it as its own row
+    (``invoice.discount``): Subtotal - Discount + taxes added = Total."""
+    return (
+        invoice.subtotal + invoice.discount + sum(tax.amount for tax in taxes if tax.inclusive)
+    )
 
 
 def available_actions(invoice: Invoice) -> list[str]:

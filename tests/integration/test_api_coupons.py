@@ -290,3 +290,18 @@ def test_mrr_counts_the_discounted_amount(api_eur, shop, db):  # noqa: F811
     # Its one cycle used: the subscription is at full price again (its own
     # coupon, used up, still stands in for the client's).
     assert _mrr(db, client_id) == (5800, 5800, 5800)
+
+
+def test_the_discount_prints_on_the_pdf_and_the_hosted_page(api_eur, shop, client):  # noqa: F811
+    from tests.pdf.conftest import pdf_text
+
+    made = coupon(api_eur, percent_off="10")
+    invoice = bill(api_eur, shop, coupon_id=made["id"]).get_json()  # 150.00 - 15.00
+    sent = api_eur.post(f"/invoices/{invoice['id']}/finalize").get_json()
+    page = client.get(sent["hosted_url"].split("localhost", 1)[-1]).data.decode()
+    assert 'id="subtotal">€150.00' in page and 'id="discount">-€15.00' in page
+    text = pdf_text(api_eur.get(f"/invoices/{invoice['id']}/pdf").data)
+    assert "Subtotal\nDiscount\nVAT (20%)\nTotal" in text
+    assert "€150.00\n -€15.00\n €27.00\n€162.00" in text  # 135.00 + 20 % VAT
+    listed = api_eur.get(f"/invoices?client_id={shop['client']['id']}").get_json()["data"]
+    assert listed[0]["discount"] == 1500
