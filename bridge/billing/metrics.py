@@ -4,14 +4,13 @@ history, the renewal forecast and the 12-month billing preview.
 Definitions, the same everywhere (overview, client list, API, exports):
 
 - An *active subscription* is one in state active or past_due.
-<<<<<<< HEAD
-- *MRR* is the sum over active subscriptions of amount x quantity (rounded
-  half-up once, as the renewal line bills it: ``money.line_amount``) normalised
-=======
 - *MRR* is the sum over active subscriptions that are not paused (no pause
   set, see ``bridge.billing.pauses``: from the moment staff pause one until
-  it resumes) of amount x quantity normalised
->>>>>>> main
+  it resumes) of amount x quantity (rounded half-up once, as the renewal
+  line bills it: ``money.line_amount``), less what coupons take off while
+  they hold (``discounted_mrr``: a forever coupon always, an N-cycle one
+  until its N-th invoice, each as the next renewal line would be reduced),
+  normalised
   to one month: monthly / count, yearly / (12 x count), weekly x 52 / 12 /
   count, daily x 365 / 12 / count. The sum is exact (``Fraction``) and
   rounded half-up to the minor unit once, at the end.
