@@ -13,7 +13,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from bridge.api.auth import authorize, require_token
 from bridge.api.common import PageArgs, list_schema, page_schema, paging
-from bridge.api.coupons import chosen_coupon
+from bridge.api.coupons import ApplyCouponSchema, chosen_coupon
 from bridge.api.fields import Boolean, Integer, Quantity, QueryInteger, Text
 from bridge.api.parsing import Blueprint
 from bridge.billing import clients, invoices, reminders
@@ -494,6 +494,22 @@ class InvoiceFinalize(MethodView):
         numbers may give a number already issued: 409
         ``number_format_collides`` (change the format in the settings)."""
         return _invoice_action(invoice_id, invoices.finalize)
+
+
+@blp.route("/invoices/<id:invoice_id>/coupon")
+class InvoiceCoupon(MethodView):
+    @blp.arguments(ApplyCouponSchema)
+    @blp.response(200, InvoiceSchema)
+    def post(self, data, invoice_id):
+        """Apply a coupon to this draft alone (one redemption; replaces the
+        draft's discount). 409 ``invoice_not_draft``, ``coupon_expired``,
+        ``coupon_exhausted``, ``coupon_archived``."""
+        authorize("invoices.write")
+        session = get_session()
+        invoice = invoices.get_invoice(session, invoice_id, lock=True)
+        invoices.apply_coupon(session, invoice, chosen_coupon(session, data))
+        session.commit()
+        return invoice
 
 
 @blp.route("/invoices/<id:invoice_id>/void")

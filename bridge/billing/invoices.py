@@ -580,6 +580,15 @@ def update_draft(
     return invoice
 
 
+def apply_coupon(session: Session, invoice: Invoice, coupon: Coupon) -> Invoice:
+    """The coupon's discount on this draft alone (one redemption), in place
+    of any discount it had; lines and totals repriced."""
+    _require_draft(invoice)
+    coupons.apply_discount(session, invoice, coupons.for_one_invoice(session, coupon))
+    invoice.updated_at = clock.now()
+    return invoice
+
+
 def delete_draft(session: Session, invoice: Invoice) -> None:
     _require_draft(invoice)
     session.delete(invoice)

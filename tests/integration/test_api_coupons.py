@@ -305,3 +305,20 @@ def test_the_discount_prints_on_the_pdf_and_the_hosted_page(api_eur, shop, clien
     assert "€150.00\n -€15.00\n €27.00\n€162.00" in text  # 135.00 + 20 % VAT
     listed = api_eur.get(f"/invoices?client_id={shop['client']['id']}").get_json()["data"]
     assert listed[0]["discount"] == 1500
+
+
+def test_a_coupon_on_a_draft_reprices_it_and_survives_an_edit(api_eur, shop):  # noqa: F811
+    invoice = bill(api_eur, shop).get_json()
+    made = coupon(api_eur, percent_off="50", code="HALF")
+    applied = api_eur.post(f"/invoices/{invoice['id']}/coupon", json={"coupon_code": "half"})
+    assert applied.status_code == 200, applied.get_json()
+    assert applied.get_json()["discount"] == 7500
+    edited = api_eur.patch(
+        f"/invoices/{invoice['id']}",
+        json={"items": [{"plan_id": shop["monthly"]["id"], "quantity": 2}]},
+    ).get_json()
+    assert edited["discount"] == 2900 and edited["discount_id"] == applied.get_json()["discount_id"]
+    assert_sums(edited)
+    api_eur.post(f"/invoices/{invoice['id']}/finalize")
+    late = api_eur.post(f"/invoices/{invoice['id']}/coupon", json={"coupon_id": made["id"]})
+    assert late.status_code == 409 and late.get_json()["error"]["code"] == "invoice_not_draft"
