@@ -197,6 +197,13 @@ def redeem(session: Session, coupon: Coupon) -> Coupon:
     """Count one redemption, under the coupon's row lock (two requests
     redeeming the last one: the second gets 409 coupon_exhausted)."""
     coupon = get_coupon(session, coupon.id, lock=True)
+    check_redeemable(session, coupon)
+    coupon.times_redeemed += 1
+    return coupon
+
+
+def check_redeemable(session: Session, coupon: Coupon) -> None:
+    """Conflict with a stable code unless the coupon may be applied now."""
     if coupon.status == CatalogStatus.ARCHIVED:
         raise Conflict("This coupon is archived.", code="coupon_archived")
     if coupon.expires_on is not None and coupon.expires_on < today(session):
@@ -208,8 +215,6 @@ def redeem(session: Session, coupon: Coupon) -> Coupon:
             f"This coupon is in {coupon.currency}, not the business currency.",
             code="coupon_currency",
         )
-    coupon.times_redeemed += 1
-    return coupon
 
 
 def _apply(session: Session, coupon: Coupon, **owner) -> Discount:
