@@ -232,7 +232,9 @@ def _coupon(session, form: BillForm):
         coupon = coupons.by_code(session, code)
         coupons.check_redeemable(session, coupon)
     except (NotFound, Conflict) as exc:
-        raise Invalid(exc.message, fields={"coupon_code": [exc.message]}) from exc
+        raise Invalid(
+            "This coupon code cannot be used.", fields={"coupon_code": [exc.message]}
+        ) from exc
     return coupon
 
 
