@@ -213,7 +213,8 @@ def printed_subtotal(invoice: Invoice, taxes: list[TaxSum]) -> int:
     come between it and the total. Without inclusive taxes it is the net
     ``subtotal``. A coupon's discount is printed under it as its own row
     (``invoice.discount``): Subtotal - Discount + taxes added = Total."""
-    return invoice.subtotal + invoice.discount + sum(tax.amount for tax in taxes if tax.inclusive)
+    discount = invoice.discount or 0  # None on an unsaved (sample) invoice
+    return invoice.subtotal + discount + sum(tax.amount for tax in taxes if tax.inclusive)
 
 
 def available_actions(invoice: Invoice) -> list[str]:
