@@ -284,8 +284,14 @@ def standing(
         candidates.append(Discount.subscription_id == subscription_id)
     candidates.append(Discount.client_id == client_id)
     for where in candidates:
+        # Locked until the invoice using it commits: two bills at once
+        # cannot both take a "once" discount's only cycle.
         discount = session.scalar(
-            select(Discount).where(where, Discount.ended_at.is_(None)).order_by(Discount.id.desc())
+            select(Discount)
+            .where(where, Discount.ended_at.is_(None))
+            .order_by(Discount.id.desc())
+            .limit(1)
+            .with_for_update()
         )
         if discount is not None:
             left = cycles_left(session, discount)
