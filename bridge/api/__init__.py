@@ -12,6 +12,7 @@ from werkzeug.routing import IntegerConverter
 from bridge.api import (
     catalog,
     clients,
+    coupons,
     custom_fields,
     email_templates,
     errors,
@@ -34,6 +35,7 @@ BLUEPRINTS = (
     roles.blp,
     custom_fields.blp,
     catalog.blp,
+    coupons.blp,
     invoices.blp,
     subscriptions.blp,
     metrics.blp,

@@ -13,6 +13,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from bridge.api.auth import authorize, require_token
 from bridge.api.common import PageArgs, list_schema, page_schema, paging
+from bridge.api.coupons import ApplyCouponSchema, chosen_coupon
 from bridge.api.fields import Boolean, Integer, Quantity, QueryInteger, Text
 from bridge.api.parsing import Blueprint
 from bridge.billing import clients, invoices, reminders
@@ -66,6 +67,10 @@ class LineSchema(Schema):
         metadata={"description": "The quantity in thousandths, exact (1.5 -> 1500)"}
     )
     unit_amount = fields.Integer()
+    amount = fields.Integer(metadata={"description": "Quantity x unit amount, rounded once"})
+    discount = fields.Integer(
+        metadata={"description": "Taken off the amount by a coupon, before taxes"}
+    )
     net = fields.Integer()
     tax = fields.Integer()
     total = fields.Integer()
@@ -162,6 +167,7 @@ class InvoiceSummarySchema(Schema):
     billing_reason = fields.Enum(BillingReason, by_value=True)
     currency = fields.String()
     total = fields.Integer()
+    discount = fields.Integer(metadata={"description": "Coupon discount, before tax"})
     amount_due = fields.Integer()
     total_display = display("total")
     amount_due_display = display("amount_due")
@@ -200,6 +206,12 @@ class InvoiceSchema(InvoiceSummarySchema):
     language = fields.String()
     note = fields.String()
     tax_rate_ids = fields.List(fields.Integer())
+    discount = fields.Integer(
+        metadata={"description": "The sum of the lines' discounts (before tax)"}
+    )
+    discount_id = fields.Integer(
+        allow_none=True, metadata={"description": "The coupon's discount that reduced the lines"}
+    )
     subtotal = fields.Integer()
     tax = fields.Integer()
     amount_paid = fields.Integer()
@@ -285,6 +297,15 @@ class InvoiceCreateSchema(Schema):
     tax_rate_ids = fields.List(Integer(minimum=1), validate=validate.Length(max=10))
     note = Text(max_length=2000, multiline=True)
     language = fields.String(validate=validate.OneOf(LANGUAGES))
+    coupon_id = Integer(
+        minimum=1, metadata={"description": "A coupon for this invoice alone (one redemption)"}
+    )
+    coupon_code = Text(max_length=60, metadata={"description": "Or the coupon's code, any case"})
+
+    @validates_schema
+    def _one_coupon(self, data, **_kwargs):
+        if "coupon_id" in data and "coupon_code" in data:
+            raise ValidationError("Give coupon_id or coupon_code, not both.", "coupon_id")
 
 
 class InvoicePatchSchema(Schema):
@@ -387,6 +408,7 @@ class Invoices(MethodView):
             site_id=data.get("site_id"),
             note=data.get("note", ""),
             language=data.get("language"),
+            coupon=chosen_coupon(session, data),
         )
         session.commit()
         return invoice
@@ -472,6 +494,22 @@ class InvoiceFinalize(MethodView):
         numbers may give a number already issued: 409
         ``number_format_collides`` (change the format in the settings)."""
         return _invoice_action(invoice_id, invoices.finalize)
+
+
+@blp.route("/invoices/<id:invoice_id>/coupon")
+class InvoiceCoupon(MethodView):
+    @blp.arguments(ApplyCouponSchema)
+    @blp.response(200, InvoiceSchema)
+    def post(self, data, invoice_id):
+        """Apply a coupon to this draft alone (one redemption; replaces the
+        draft's discount). 409 ``invoice_not_draft``, ``coupon_expired``,
+        ``coupon_exhausted``, ``coupon_archived``."""
+        authorize("invoices.write")
+        session = get_session()
+        invoice = invoices.get_invoice(session, invoice_id, lock=True)
+        invoices.apply_coupon(session, invoice, chosen_coupon(session, data))
+        session.commit()
+        return invoice
 
 
 @blp.route("/invoices/<id:invoice_id>/void")

@@ -16,7 +16,7 @@ from decimal import Decimal
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
-from bridge.billing import audit, numbering, reminders, subscriptions
+from bridge.billing import audit, coupons, numbering, reminders, subscriptions
 from bridge.billing.business import get_settings, require_currency
 from bridge.billing.periods import add_local_days, local_date
 from bridge.billing.schedule import zone
@@ -32,7 +32,17 @@ from bridge.core.money import (
     round_half_up,
 )
 from bridge.core.paging import Page
-from bridge.models import CatalogStatus, Client, Plan, PlanKind, Product, Site, TaxRate
+from bridge.models import (
+    CatalogStatus,
+    Client,
+    Coupon,
+    Discount,
+    Plan,
+    PlanKind,
+    Product,
+    Site,
+    TaxRate,
+)
 from bridge.models.invoices import (
     BillingReason,
     CreditNote,
@@ -201,8 +211,10 @@ def printed_subtotal(invoice: Invoice, taxes: list[TaxSum]) -> int:
     their Amount column (``InvoiceLine.amount``, quantity x unit price), so
     the taxes included in the prices are in it and only those added on top
     come between it and the total. Without inclusive taxes it is the net
-    ``subtotal``."""
-    return invoice.subtotal + sum(tax.amount for tax in taxes if tax.inclusive)
+    ``subtotal``. A coupon's discount is printed under it as its own row
+    (``invoice.discount``): Subtotal - Discount + taxes added = Total."""
+    discount = invoice.discount or 0  # None on an unsaved (sample) invoice
+    return invoice.subtotal + discount + sum(tax.amount for tax in taxes if tax.inclusive)
 
 
 def available_actions(invoice: Invoice) -> list[str]:
@@ -494,8 +506,12 @@ def bill_client(
     note: str = "",
     language: str | None = None,
     reason: BillingReason = BillingReason.MANUAL,
+    coupon: Coupon | None = None,
 ) -> Invoice:
-    """A draft invoice for ``client``. Nothing is sent or numbered yet."""
+    """A draft invoice for ``client``. Nothing is sent or numbered yet.
+    ``coupon``: its discount reduces this invoice alone (one redemption;
+    409 when expired or used up); without one, the client's standing
+    discount applies, if any (``coupons.standing``)."""
     currency = require_currency(session)
     settings = get_settings(session)
     invoice = Invoice(
@@ -511,6 +527,13 @@ def bill_client(
     )
     rates = _tax_rates(session, tax_rate_ids or [])
     _set_lines(invoice, _lines(session, items, currency), rates)
+    discount = (
+        coupons.for_one_invoice(session, coupon)
+        if coupon is not None
+        else coupons.standing(session, client_id=client.id)
+    )
+    if discount is not None:
+        coupons.apply_discount(session, invoice, discount)
     session.add(invoice)
     session.flush()
     return invoice
@@ -552,6 +575,17 @@ def update_draft(
             session, tax_rate_ids if tax_rate_ids is not None else list(invoice.tax_rate_ids)
         )
         _set_lines(invoice, lines, rates)
+        if invoice.discount_id is not None:
+            coupons.apply_discount(session, invoice, session.get(Discount, invoice.discount_id))
+    invoice.updated_at = clock.now()
+    return invoice
+
+
+def apply_coupon(session: Session, invoice: Invoice, coupon: Coupon) -> Invoice:
+    """The coupon's discount on this draft alone (one redemption), in place
+    of any discount it had; lines and totals repriced."""
+    _require_draft(invoice)
+    coupons.apply_discount(session, invoice, coupons.for_one_invoice(session, coupon))
     invoice.updated_at = clock.now()
     return invoice
 

@@ -4,14 +4,13 @@ history, the renewal forecast and the 12-month billing preview.
 Definitions, the same everywhere (overview, client list, API, exports):
 
 - An *active subscription* is one in state active or past_due.
-<<<<<<< HEAD
-- *MRR* is the sum over active subscriptions of amount x quantity (rounded
-  half-up once, as the renewal line bills it: ``money.line_amount``) normalised
-=======
 - *MRR* is the sum over active subscriptions that are not paused (no pause
   set, see ``bridge.billing.pauses``: from the moment staff pause one until
-  it resumes) of amount x quantity normalised
->>>>>>> main
+  it resumes) of amount x quantity (rounded half-up once, as the renewal
+  line bills it: ``money.line_amount``), less what coupons take off while
+  they hold (``discounted_mrr``: a forever coupon always, an N-cycle one
+  until its N-th invoice, each as the next renewal line would be reduced),
+  normalised
   to one month: monthly / count, yearly / (12 x count), weekly x 52 / 12 /
   count, daily x 365 / 12 / count. The sum is exact (``Fraction``) and
   rounded half-up to the minor unit once, at the end.
@@ -63,8 +62,9 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session, joinedload
 from sqlalchemy.sql.functions import FunctionElement
 
-from bridge.billing import renewals, subscriptions
+from bridge.billing import coupons, renewals, subscriptions
 from bridge.billing.business import get_settings
+from bridge.billing.discounts import line_discounts
 from bridge.billing.periods import (
     add_months,
     local_date,
@@ -75,11 +75,12 @@ from bridge.billing.schedule import business_zone
 from bridge.billing.taxes import invoice_totals
 from bridge.core import clock, events
 from bridge.core.errors import Invalid
-from bridge.core.money import QUANTITY_SCALE, round_half_up
+from bridge.core.money import QUANTITY_SCALE, line_amount, round_half_up
 from bridge.models import (
     CatalogStatus,
     Client,
     CreditNote,
+    Discount,
     IntervalUnit,
     Invoice,
     InvoiceStatus,
@@ -167,7 +168,58 @@ def mrr(session: Session, *, client_id: int | None = None, site_id: int | None =
     """MRR of the business, of one client or of one site (minor units)."""
     filters = _scope(Subscription.client_id, Subscription.site_id, client_id, site_id)
     rows = session.execute(_mrr_groups(*filters)).all()
-    return to_minor(exact_mrr((unit, count, amount) for unit, count, amount, _n in rows))
+    gross = exact_mrr((unit, count, amount) for unit, count, amount, _n in rows)
+    off = discounted_mrr(session, client_id=client_id, site_id=site_id)
+    return to_minor(gross - sum(off.values(), Fraction(0)))
+
+
+def discounted_mrr(
+    session: Session, *, client_id: int | None = None, site_id: int | None = None
+) -> dict[int, Fraction]:
+    """What coupons take off MRR, per client (exact, a month). A discount
+    counts while it holds (not ended, cycles left: forever always, N cycles
+    until its N-th invoice) on the subscriptions it reduces at renewal
+    (``coupons.standing``: a subscription's own, else its client's), each
+    as its next renewal line would be reduced (``discounts``: percent off
+    rounded half-up once; an amount off up to the line's amount). The loop
+    is over the discounts in force (few), not over the subscriptions."""
+    off: dict[int, Fraction] = defaultdict(Fraction)
+    held = session.scalars(
+        select(Discount).where(
+            Discount.ended_at.is_(None),
+            or_(Discount.client_id.is_not(None), Discount.subscription_id.is_not(None)),
+        )
+    )
+    for discount in held:
+        left = coupons.cycles_left(session, discount)
+        if left is not None and left <= 0:
+            continue
+        query = select(Subscription).where(
+            Subscription.status.in_(ACTIVE),
+            Subscription.paused_at.is_(None),
+            *_scope(Subscription.client_id, Subscription.site_id, client_id, site_id),
+        )
+        if discount.subscription_id is not None:
+            query = query.where(Subscription.id == discount.subscription_id)
+        else:
+            own = select(Discount.subscription_id).where(
+                Discount.ended_at.is_(None), Discount.subscription_id.is_not(None)
+            )
+            query = query.where(
+                Subscription.client_id == discount.client_id, Subscription.id.not_in(own)
+            )
+        coupon = discount.coupon
+        for sub in session.scalars(query.options(joinedload(Subscription.plan))):
+            if coupon.product_ids is not None and sub.plan.product_id not in coupon.product_ids:
+                continue
+            amount = line_amount(sub.unit_amount, sub.quantity_e3)
+            reduction = line_discounts(
+                [amount], [True], percent_e2=coupon.percent_off_e2, amount_off=coupon.amount_off
+            )[0]
+            off[sub.client_id] += monthly(
+                reduction, sub.plan.interval_unit, sub.plan.interval_count
+            )
+    return off
 
 
 # Net billing -------------------------------------------------------------------
@@ -288,6 +340,8 @@ def client_mrrs(session: Session) -> dict[int, int]:
     per_client: dict[int, Fraction] = defaultdict(Fraction)
     for client_id, unit, count, amount in _client_groups(session):
         per_client[client_id] += monthly(int(amount), unit, count)
+    for client_id, off in discounted_mrr(session).items():
+        per_client[client_id] -= off
     return {client_id: to_minor(value) for client_id, value in per_client.items()}
 
 
@@ -356,7 +410,12 @@ def _client_of_invoice(session: Session, event) -> None:
         _pending(session, invoice.client_id)
 
 
+def _client_of_discount(session: Session, event) -> None:
+    _pending(session, event.client_id)
+
+
 SUBSCRIBERS = {
+    events.DiscountApplied: _client_of_discount,
     events.SubscriptionActivated: _client_of_subscription,
     events.SubscriptionCancelled: _client_of_subscription,
     events.SubscriptionExpired: _client_of_subscription,
@@ -405,7 +464,10 @@ def overview(session: Session) -> dict:
     return {
         "currency": settings.currency,
         "revenue": {
-            "mrr": to_minor(exact_mrr((u, c, a) for u, c, a, _n in groups)),
+            "mrr": to_minor(
+                exact_mrr((u, c, a) for u, c, a, _n in groups)
+                - sum(discounted_mrr(session).values(), Fraction(0))
+            ),
             "active_subscriptions": active,
             "net_billing": billed,
         },

@@ -27,7 +27,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 
-from bridge.billing import audit, invoices, subscriptions
+from bridge.billing import audit, coupons, invoices, subscriptions
 from bridge.billing.business import get_settings
 from bridge.billing.numbering import NumberFormatCollides
 from bridge.billing.states import subscription_to
@@ -229,6 +229,13 @@ def renewal_invoice(
         lines=[line],
     )
     invoices.set_totals(invoice, [totals])
+    # The subscription's (or its client's) coupon, while it has cycles left:
+    # stored on the invoice, so the countdown moves once per renewal invoice.
+    discount = coupons.standing(
+        session, client_id=subscription.client_id, subscription_id=subscription.id
+    )
+    if discount is not None:
+        coupons.apply_discount(session, invoice, discount)
     session.add(invoice)
     session.flush()
     return invoice

@@ -37,9 +37,10 @@ class Rate:
 @dataclass(frozen=True)
 class LineTotals:
     base: int  # quantity x unit amount, as priced, rounded once
-    net: int  # before tax
+    net: int  # before tax (after the discount)
     taxes: dict = field(default_factory=dict)  # rate key -> tax amount
     total: int = 0  # what the client pays for the line
+    discount: int = 0  # taken off ``base`` before any tax (bridge.billing.discounts)
 
 
 @dataclass(frozen=True)
@@ -50,22 +51,32 @@ class Totals:
     total: int  # subtotal + tax
 
 
-def line_totals(quantity_e3: int, unit_amount: int, rates: list[Rate]) -> LineTotals:
-    """The totals of a line of ``quantity_e3`` thousandths (1.5 -> 1500)."""
+def line_totals(
+    quantity_e3: int, unit_amount: int, rates: list[Rate], discount: int = 0
+) -> LineTotals:
+    """The totals of a line of ``quantity_e3`` thousandths (1.5 -> 1500).
+    ``discount`` (minor units, at most the line's amount) comes off the
+    price before the taxes: they are computed on the discounted amount (an
+    inclusive tax is extracted from the discounted price)."""
     if quantity_e3 < 1 or unit_amount < 0:
         raise ValueError("quantity must be > 0 and unit amount >= 0")
     base = line_amount(unit_amount, quantity_e3)
+    if not 0 <= discount <= base:
+        raise ValueError("a discount is between 0 and the line's amount")
+    priced = base - discount
     inclusive = [r for r in rates if r.inclusive]
     exclusive = [r for r in rates if not r.inclusive]
     inclusive_sum = sum(r.percentage_e4 for r in inclusive)
     taxes: dict = {}
     for rate in inclusive:
-        taxes[rate.key] = round_half_up(base * rate.percentage_e4, HUNDRED_PERCENT + inclusive_sum)
-    net = base - sum(taxes.values())
+        taxes[rate.key] = round_half_up(
+            priced * rate.percentage_e4, HUNDRED_PERCENT + inclusive_sum
+        )
+    net = priced - sum(taxes.values())
     for rate in exclusive:
         taxes[rate.key] = percent_of(net, rate.percentage_e4)
     total = net + sum(taxes.values())
-    return LineTotals(base=base, net=net, taxes=taxes, total=total)
+    return LineTotals(base=base, net=net, taxes=taxes, total=total, discount=discount)
 
 
 def invoice_totals(lines: list[LineTotals]) -> Totals:

@@ -153,6 +153,14 @@ class SubscriptionCreated(Event):
 
 
 @dataclass(frozen=True)
+class DiscountApplied(Event):
+    """A coupon was applied to ``client_id`` or one of its subscriptions
+    (its MRR may change)."""
+
+    client_id: int
+
+
+@dataclass(frozen=True)
 class SubscriptionActivated(Event):
     """Payment of ``invoice_id`` made a pending subscription active (period 0)."""
 

@@ -24,7 +24,7 @@ from babel.numbers import get_decimal_symbol
 from flask import Response, redirect, request
 from flask_login import current_user
 
-from bridge.billing import catalog, invoices
+from bridge.billing import catalog, coupons, invoices
 from bridge.billing import clients as client_book
 from bridge.billing.business import get_settings
 from bridge.billing.invoices import Item
@@ -208,6 +208,7 @@ def _build(session, form: BillForm, draft):
             site_id=form.site_id.data or None,
             note=form.note.data or "",
             language=form.language.data,
+            coupon=_coupon(session, form),
         )
     invoice = invoices.get_invoice(session, draft.id, lock=True)
     return invoices.update_draft(
@@ -219,6 +220,22 @@ def _build(session, form: BillForm, draft):
         note=form.note.data or "",
         language=form.language.data,
     )
+
+
+def _coupon(session, form: BillForm):
+    """The coupon of the code typed, if any: an unknown, expired or used-up
+    code is an error next to the field (422), not a 409 page."""
+    code = (form.coupon_code.data or "").strip()
+    if not code:
+        return None
+    try:
+        coupon = coupons.by_code(session, code)
+        coupons.check_redeemable(session, coupon)
+    except (NotFound, Conflict) as exc:
+        raise Invalid(
+            "This coupon code cannot be used.", fields={"coupon_code": [exc.message]}
+        ) from exc
+    return coupon
 
 
 def _flow(draft_id: int | None):

@@ -106,6 +106,8 @@ class BillForm(FlaskForm):
     items = FieldList(FormField(BillItemForm), min_entries=1, max_entries=MAX_LINES)
     tax_rate_ids = SelectMultipleField(coerce=int, validate_choice=True)
     note = TextAreaField(validators=[Length(max=2000, message=_too_long)])
+    # A coupon for this invoice alone (a new bill only; its code, any case).
+    coupon_code = StringField(validators=[Length(max=60, message=_too_long)])
     language = SelectField()
     key = HiddenField(validators=[InputRequired(message=_required), Length(max=64)])
 

@@ -12,6 +12,7 @@ from bridge.models.catalog import (
     TaxRate,
 )
 from bridge.models.clients import Client, ClientStatus, Site
+from bridge.models.coupons import Coupon, CouponDuration, Discount
 from bridge.models.custom_fields import CustomField, CustomFieldEntity, CustomFieldType
 from bridge.models.idempotency import IdempotencyKey
 from bridge.models.invitations import Invitation
@@ -44,11 +45,14 @@ __all__ = [
     "BusinessSettings",
     "CatalogStatus",
     "Client",
+    "Coupon",
+    "CouponDuration",
     "ClientStatus",
     "CreditNote",
     "CustomField",
     "CustomFieldEntity",
     "CustomFieldType",
+    "Discount",
     "EmailTemplate",
     "IdempotencyKey",
     "IntervalUnit",

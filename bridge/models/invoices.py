@@ -99,6 +99,10 @@ class Invoice(Base):
     total: Mapped[int] = mapped_column(BigInteger, default=0)
     amount_paid: Mapped[int] = mapped_column(BigInteger, default=0)
     amount_refunded: Mapped[int] = mapped_column(BigInteger, default=0)
+    # The coupon's discount that reduced the lines (see bridge.models.coupons),
+    # and the sum of the lines' discounts (before tax).
+    discount_id: Mapped[int | None] = mapped_column(ForeignKey("discounts.id"), index=True)
+    discount: Mapped[int] = mapped_column(BigInteger, default=0)
 
     subscription_id: Mapped[int | None] = mapped_column(ForeignKey("subscriptions.id"), index=True)
     period_start: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -188,6 +192,8 @@ class InvoiceLine(Base):
         self.quantity_e3 = quantity_e3(value)
 
     unit_amount: Mapped[int] = mapped_column(BigInteger)
+    # Taken off ``amount`` by a coupon, before taxes (0 <= discount <= amount).
+    discount: Mapped[int] = mapped_column(BigInteger, default=0)
     net: Mapped[int] = mapped_column(BigInteger)
     tax: Mapped[int] = mapped_column(BigInteger)
     total: Mapped[int] = mapped_column(BigInteger)
@@ -206,6 +212,11 @@ class InvoiceLine(Base):
         (``net`` + included taxes: for an inclusive 19 % VAT, 1 x 340.00 =
         340.00, of which 54.29 VAT; ``net`` is 285.71)."""
         return line_amount(self.unit_amount, self.quantity_e3)
+
+    @property
+    def discounted_amount(self) -> int:
+        """The Amount column less the line's discount (what is taxed)."""
+        return self.amount - self.discount
 
     taxes: Mapped[list[InvoiceLineTax]] = relationship(
         back_populates="line", cascade="all, delete-orphan", order_by="InvoiceLineTax.id"

@@ -641,6 +641,9 @@ def _totals(invoice: Invoice, taxes: list[TaxSum], words: Words) -> list[layout.
     # not added.
     subtotal = printed_subtotal(invoice, taxes)
     rows: list[tuple[str, int, str]] = [(words._("Subtotal"), subtotal, "")]
+    if invoice.discount:
+        # A coupon's discount, taken off before the taxes.
+        rows.append((words._("Discount"), -invoice.discount, ""))
     for tax in taxes:
         rate = words.percent(tax.percentage_e4)
         if tax.inclusive:
