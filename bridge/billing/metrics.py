@@ -14,6 +14,18 @@ Definitions, the same everywhere (overview, client list, API, exports):
   to one month: monthly / count, yearly / (12 x count), weekly x 52 / 12 /
   count, daily x 365 / 12 / count. The sum is exact (``Fraction``) and
   rounded half-up to the minor unit once, at the end.
+- *MRR at a past moment* (the history) is the same sum as it stood then:
+  subscriptions started and not yet ended, not paused then, less the
+  discounts that stood then for their next renewal (``history``). Its
+  *movements* month to month: *new* (a subscription's first MRR),
+  *reactivation* (MRR again after 0: resumed from a pause, or a
+  subscription reactivated from a cancelled one), *churn* (MRR to 0:
+  ended or paused), *expansion* / *contraction* (up or down otherwise: a
+  discount starting or ending). They sum to the MRR change exactly.
+- The *forecast* and the *billing preview* count each renewal at its
+  discounted amount: the discount standing for it (``coupons.standing``),
+  for as many renewals as it has cycles left. So does the client list and
+  its CSV export (``Client.mrr``).
 - *Net billing* is the sum of finalized invoices (open, paid, uncollectible)
   before tax minus the credit notes before tax. The client list shows the
   same figure tax included (invoice totals minus credit note amounts).
@@ -513,11 +525,27 @@ def overview(session: Session) -> dict:
 # History ---------------------------------------------------------------------------
 
 
+MOVEMENTS = ("new", "expansion", "contraction", "churn", "reactivation")
+
+
+@dataclass(frozen=True)
+class Movements:
+    """How MRR moved over a month, by cause (minor units; contraction and
+    churn negative). They sum to the month's MRR change exactly."""
+
+    new: int = 0
+    expansion: int = 0
+    contraction: int = 0
+    churn: int = 0
+    reactivation: int = 0
+
+
 @dataclass(frozen=True)
 class Month:
     month: date  # its first day, in the business time zone
     mrr: int
     billing: int  # net billing of the month, before tax
+    movements: Movements = field(default_factory=Movements)  # since the month before
 
 
 def _month_start(day: date, months: int = 0) -> date:
@@ -558,54 +586,24 @@ def history(
       until its third renewal, then 100.00.
 
     The price and plan are the subscription's present ones (a plan change
-    is not dated)."""
+    is not dated).
+
+    Each month carries its *movements* (``Movements``, ``_mrr_series``): the
+    change of MRR since the previous month's end, by cause: new,
+    expansion, contraction, churn, reactivation. A pause is a churn when it
+    takes the subscription's MRR to 0 and its resume a reactivation; a
+    discount starting a contraction, ending an expansion. They are exact
+    amounts rounded so that they sum to the change of the rounded MRRs."""
     now = now or clock.now()
     tz = business_zone(session)
     today = local_date(now, tz)
     firsts = [_month_start(today, k - months + 1) for k in range(months)]
     ends = [min(_local_midnight(_month_start(first, 1), tz), now) for first in firsts]
 
-    def bucket(column):
-        # The first month whose end the moment is at or before; ``months`` if none.
-        return case(*((column <= end, k) for k, end in enumerate(ends)), else_=months)
-
     sub_scope = _scope(Subscription.client_id, Subscription.site_id, client_id, site_id)
-    # Subscriptions ever paused or re-anchored are counted one by one
-    # (``_lives``); the rest, nearly all, by the aggregate.
-    lives = _lives(session, ends[-1], sub_scope)
-    started, ended = (
-        bucket(Subscription.anchor_at),
-        case((Subscription.ended_at.is_(None), months), else_=bucket(Subscription.ended_at)),
-    )
-    rows = session.execute(
-        select(Plan.interval_unit, Plan.interval_count, started, ended, _billed())
-        .join(Plan, Plan.id == Subscription.plan_id)
-        .where(
-            Subscription.status != SubscriptionStatus.PENDING,
-            Subscription.anchor_at.is_not(None),
-            Subscription.anchor_at <= ends[-1],
-            Subscription.id.not_in(list(lives)) if lives else true(),
-            *sub_scope,
-        )
-        .group_by(Plan.interval_unit, Plan.interval_count, started, ended)
-    ).all()
-    exact = [Fraction(0)] * months
-    for unit, count, first, last, amount in rows:
-        value = monthly(int(amount), unit, count)
-        for k in range(int(first), min(int(last), months)):
-            exact[k] += value
-    for life in lives.values():
-        sub = life.subscription
-        value = monthly(
-            line_amount(sub.unit_amount, sub.quantity_e3),
-            sub.plan.interval_unit,
-            sub.plan.interval_count,
-        )
-        for k, end in enumerate(ends):
-            if life.counts_at(end):
-                exact[k] += value
-    for k, off in enumerate(_discounts_at(session, ends, lives, sub_scope)):
-        exact[k] -= off
+    # One more month end before the first: the first month's movements.
+    before = min(_local_midnight(firsts[0], tz), now)
+    exact, moved = _mrr_series(session, [before, *ends], sub_scope)
 
     billing = [0] * months
     index = {(first.year, first.month): k for k, first in enumerate(firsts)}
@@ -633,7 +631,116 @@ def history(
         )
     for day, amount in [*invoice_rows, *session.execute(credits).all()]:
         billing[index[(day.year, day.month)]] += int(amount)
-    return [Month(firsts[k], to_minor(exact[k]), billing[k]) for k in range(months)]
+    rounded = [to_minor(value) for value in exact]
+    return [
+        Month(
+            firsts[k],
+            rounded[k + 1],
+            billing[k],
+            _rounded_movements(moved[k + 1], rounded[k + 1] - rounded[k]),
+        )
+        for k in range(months)
+    ]
+
+
+def _rounded_movements(exact: dict[str, Fraction], change: int) -> Movements:
+    """The exact movements in minor units summing to ``change`` (the change
+    of the rounded MRRs): each rounded down, the units left over given one
+    each to the largest remainders (ties: the order of ``MOVEMENTS``), the
+    largest-remainder rule of ``discounts.spread``."""
+    values = [exact.get(name, Fraction(0)) for name in MOVEMENTS]
+    floors = [value.numerator // value.denominator for value in values]
+    left = change - sum(floors)  # 0 <= left <= len(MOVEMENTS): see the docstring
+    order = sorted(range(len(values)), key=lambda i: (floors[i] - values[i], i))
+    for i in order[: max(left, 0)]:
+        floors[i] += 1
+    return Movements(*floors)
+
+
+def _mrr_series(
+    session: Session, ends: list[datetime], sub_scope: list
+) -> tuple[list[Fraction], list[dict[str, Fraction]]]:
+    """The exact MRR at each of ``ends`` and its movements from the end
+    before (none at the first), by ``history``'s rules. Subscriptions
+    neither paused, re-anchored nor discounted (nearly all) are one
+    aggregate grouped by the months they start and end in: each counts its
+    amount as *new* (*reactivation*: a subscription reactivated from a
+    cancelled one) at its start and as *churn* at its end. The others are
+    followed one by one, their MRR at each end compared with the end
+    before: up from 0 is new, or reactivation when it had started before
+    (back from a pause, or a discount of 100 % ending); down to 0 churn
+    (ended, paused, or a 100 % discount); otherwise expansion or contraction
+    (a discount starting is a contraction, ending an expansion)."""
+    n = len(ends)
+
+    def bucket(column):
+        # The first end the moment is at or before; ``n`` if none.
+        return case(*((column <= end, k) for k, end in enumerate(ends)), else_=n)
+
+    # Subscriptions ever paused or re-anchored are followed one by one
+    # (``_lives``), and so are the discounted ones; the rest, nearly all, by
+    # the aggregate.
+    lives = _lives(session, ends[-1], sub_scope)
+    off = _discounts_at(session, ends, lives, sub_scope)
+    for sub_id, (sub, _values) in off.items():
+        lives.setdefault(sub_id, _Life(sub, sub.anchor_at))
+    started, ended = (
+        bucket(Subscription.anchor_at),
+        case((Subscription.ended_at.is_(None), n), else_=bucket(Subscription.ended_at)),
+    )
+    again = Subscription.reactivated_from_id.is_not(None)
+    rows = session.execute(
+        select(Plan.interval_unit, Plan.interval_count, started, ended, again, _billed())
+        .join(Plan, Plan.id == Subscription.plan_id)
+        .where(
+            Subscription.status != SubscriptionStatus.PENDING,
+            Subscription.anchor_at.is_not(None),
+            Subscription.anchor_at <= ends[-1],
+            Subscription.id.not_in(list(lives)) if lives else true(),
+            *sub_scope,
+        )
+        .group_by(Plan.interval_unit, Plan.interval_count, started, ended, again)
+    ).all()
+    exact = [Fraction(0)] * n
+    moved: list[dict[str, Fraction]] = [defaultdict(Fraction) for _ in range(n)]
+    for unit, count, first, last, reactivated, amount in rows:
+        first, last = int(first), min(int(last), n)
+        if first >= last:
+            continue  # started and ended between two ends: never counted
+        value = monthly(int(amount), unit, count)
+        for k in range(first, last):
+            exact[k] += value
+        if first > 0:
+            moved[first]["reactivation" if reactivated else "new"] += value
+        if last < n:
+            moved[last]["churn"] -= value
+    for sub_id, life in lives.items():
+        sub = life.subscription
+        gross = monthly(
+            line_amount(sub.unit_amount, sub.quantity_e3),
+            sub.plan.interval_unit,
+            sub.plan.interval_count,
+        )
+        reductions = off[sub_id][1] if sub_id in off else [Fraction(0)] * n
+        values = [
+            gross - reductions[k] if life.counts_at(end) else Fraction(0)
+            for k, end in enumerate(ends)
+        ]
+        for k, value in enumerate(values):
+            exact[k] += value
+            if k == 0 or value == values[k - 1]:
+                continue
+            previous = values[k - 1]
+            if previous == 0:
+                back = sub.reactivated_from_id is not None or (
+                    life.start is not None and life.start <= ends[k - 1]
+                )
+                moved[k]["reactivation" if back else "new"] += value
+            elif value == 0:
+                moved[k]["churn"] -= previous
+            else:
+                moved[k]["expansion" if value > previous else "contraction"] += value - previous
+    return exact, moved
 
 
 @dataclass
@@ -713,11 +820,12 @@ def _lives(session: Session, until: datetime, sub_scope: list) -> dict[int, _Lif
 
 def _discounts_at(
     session: Session, ends: list[datetime], lives: dict[int, _Life], sub_scope: list
-) -> list[Fraction]:
-    """What discounts took off MRR at each of ``ends`` (exact, a month), as
-    ``discounted_mrr`` at each of those moments (``history``'s rules). The
+) -> dict[int, tuple[Subscription, list[Fraction]]]:
+    """What discounts took off each subscription's MRR at each of ``ends``
+    (exact, a month), as ``discounted_mrr`` at each of those moments
+    (``history``'s rules); only the subscriptions a discount reduced. The
     loop is over the discounts (few) and their subscriptions."""
-    off = [Fraction(0)] * len(ends)
+    off: dict[int, tuple[Subscription, list[Fraction]]] = {}
     held = list(
         session.scalars(
             select(Discount).where(
@@ -737,38 +845,49 @@ def _discounts_at(
         )
     ):
         issued[discount_id].append(at)
-    own = [d for d in held if d.subscription_id is not None]
 
     def alive(discount: Discount, moment: datetime) -> bool:
         return discount.created_at <= moment and (
             discount.ended_at is None or moment < discount.ended_at
         )
 
-    for discount in held:
+    def used_up(discount: Discount, moment: datetime) -> bool:
         coupon = discount.coupon
-        cycles = None
-        if coupon.duration != CouponDuration.FOREVER:
-            cycles = 1 if coupon.duration == CouponDuration.ONCE else coupon.duration_cycles
-        query = select(Subscription).where(*sub_scope)
+        if coupon.duration == CouponDuration.FOREVER:
+            return False
+        cycles = 1 if coupon.duration == CouponDuration.ONCE else coupon.duration_cycles
+        return sum(1 for at in issued[discount.id] if at <= moment) >= cycles
+
+    own: dict[int, list[Discount]] = defaultdict(list)
+    theirs: dict[int, list[Discount]] = defaultdict(list)
+    for discount in held:
         if discount.subscription_id is not None:
-            query = query.where(Subscription.id == discount.subscription_id)
+            own[discount.subscription_id].append(discount)
         else:
-            query = query.where(Subscription.client_id == discount.client_id)
-        subs = list(session.scalars(query.options(joinedload(Subscription.plan))))
+            theirs[discount.client_id].append(discount)
+    subs = session.scalars(
+        select(Subscription)
+        .where(
+            or_(Subscription.id.in_(list(own)), Subscription.client_id.in_(list(theirs))),
+            *sub_scope,
+        )
+        .options(joinedload(Subscription.plan))
+    )
+    for sub in subs:
+        life = lives.get(sub.id) or _Life(sub, sub.anchor_at)
         for k, end in enumerate(ends):
-            if not alive(discount, end):
+            # As ``coupons.standing`` then: the subscription's own latest
+            # discount, else its client's, if it had cycles left.
+            standing = [d for d in own[sub.id] if alive(d, end)] or [
+                d for d in theirs[sub.client_id] if alive(d, end)
+            ]
+            if not standing or not life.counts_at(end):
                 continue
-            if cycles is not None and sum(1 for at in issued[discount.id] if at <= end) >= cycles:
-                continue
-            for sub in subs:
-                if discount.subscription_id is None and any(
-                    d.subscription_id == sub.id and alive(d, end) for d in own
-                ):
-                    continue  # the subscription's own discount stood instead
-                life = lives.get(sub.id) or _Life(sub, sub.anchor_at)
-                if life.counts_at(end):
-                    reduction = _reduction(coupon, sub)
-                    off[k] += monthly(reduction, sub.plan.interval_unit, sub.plan.interval_count)
+            discount = max(standing, key=lambda d: d.id)
+            reduction = _reduction(discount.coupon, sub)
+            if reduction and not used_up(discount, end):
+                _sub, values = off.setdefault(sub.id, (sub, [Fraction(0)] * len(ends)))
+                values[k] += monthly(reduction, sub.plan.interval_unit, sub.plan.interval_count)
     return off
 
 
