@@ -837,9 +837,10 @@ def _discounts_at(
     if not held:
         return off
     issued: dict[int, list[datetime]] = defaultdict(list)
+    counted = [d.id for d in held if d.coupon.duration != CouponDuration.FOREVER]
     for discount_id, at in session.execute(
         select(Invoice.discount_id, Invoice.issued_at).where(
-            Invoice.discount_id.in_([d.id for d in held]),
+            Invoice.discount_id.in_(counted),  # the invoices that used up cycles
             Invoice.status != InvoiceStatus.VOID,
             Invoice.issued_at.is_not(None),
         )
