@@ -186,6 +186,7 @@ def test_change_is_in_the_openapi_document(api_eur):
 
 def _coupon(api, **fields):
     body = {"name": "Friends", "percent_off": "20", "duration": "forever", **fields}
+    body = {key: value for key, value in body.items() if value is not None}
     response = api.post("/coupons", json=body)
     assert response.status_code == 201, response.get_json()
     return response.get_json()
@@ -283,3 +284,27 @@ def test_a_change_invoice_does_not_use_up_a_coupon_cycle(api_eur, ten_to_twenty,
         _pay(api_eur, latest["id"])
     # Both cycles are still there for the renewals: 16.00, 16.00, then 20.00.
     assert totals == [1600, 1600, 2000]
+
+
+def test_an_amount_off_is_prorated_on_both_lines(api_eur, ten_to_twenty, db):
+    sub = ten_to_twenty["sub"]
+    client_id = ten_to_twenty["client"]["id"]
+    with time_machine.travel(START, tick=False):
+        five_off = _coupon(api_eur, percent_off=None, amount_off=500)
+        api_eur.post(f"/clients/{client_id}/coupon", json={"coupon_id": five_off["id"]})
+    july = datetime(2027, 7, 1, 10, 0, tzinfo=UTC)
+    _renew(db, july)
+    listed = api_eur.get("/invoices", query_string={"client_id": client_id}).get_json()["data"]
+    renewal = max(listed, key=lambda i: i["id"])
+    assert renewal["total"] == 500
+    _pay(api_eur, renewal["id"])
+    body = {"plan_id": ten_to_twenty["twenty"]["id"], "when": "now"}
+    with time_machine.travel(july + timedelta(days=15, hours=12), tick=False):
+        made = api_eur.post(f"/subscriptions/{sub['id']}/change", json=body).get_json()
+    # Credit: half of July as paid (5.00 off 10.00): 2.50 back. Charge: half
+    # of a 20.00 month less half of the 5.00 a full month would take off.
+    assert [(li["amount"], li["discount"], li["net"]) for li in made["lines"]] == [
+        (-500, -250, -250),
+        (1000, 250, 750),
+    ]
+    assert made["total"] == 500
