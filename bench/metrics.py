@@ -162,7 +162,7 @@ def load(database: db.Database, scale: float) -> dict:
                                 / plans.interval_count END AS idx
                     FROM base JOIN plans ON plans.id = base.plan_id
                 )
-                INSERT INTO subscriptions (client_id, plan_id, status, quantity, unit_amount,
+                INSERT INTO subscriptions (client_id, plan_id, status, quantity_e3, unit_amount,
                     currency, tax_rate_ids, anchor_at, period_index, current_period_start,
                     current_period_end, cycles_invoiced, cancel_at_period_end, cancelled_at,
                     ended_at, created_at)
@@ -170,7 +170,7 @@ def load(database: db.Database, scale: float) -> dict:
                     CASE WHEN r < 0.80 THEN 'active' WHEN r < 0.85 THEN 'past_due'
                         WHEN r < 0.90 THEN 'pending' WHEN r < 0.95 THEN 'cancelled'
                         ELSE 'expired' END,
-                    1 + g % 3, amount, 'EUR', '[]',
+                    (1 + g % 3) * 1000, amount, 'EUR', '[]',
                     CASE WHEN r >= 0.85 AND r < 0.90 THEN NULL ELSE anchor END,
                     idx, anchor + step * idx, anchor + step * (idx + 1), idx + 1,
                     g % 50 = 0,
@@ -195,7 +195,7 @@ def load(database: db.Database, scale: float) -> dict:
                 INSERT INTO invoices (number, client_id, status, billing_reason, currency,
                     language, note, tax_rate_ids, subtotal, tax, total, amount_paid,
                     amount_refunded, payment_state, disputed, hosted_token, issued_at,
-                    issue_date, created_at, overdue_reminders_sent)
+                    issue_date, created_at, overdue_reminders_sent, discount)
                 SELECT CASE WHEN r < 0.02 THEN NULL ELSE 'INV-' || g END, client_id,
                     CASE WHEN r < 0.02 THEN 'draft' WHEN r < 0.12 THEN 'open'
                         WHEN r < 0.92 THEN 'paid' WHEN r < 0.96 THEN 'void'
@@ -206,7 +206,7 @@ def load(database: db.Database, scale: float) -> dict:
                     0, 'none', false, md5(g::text || 'bench'),
                     CASE WHEN r < 0.02 THEN NULL ELSE issued END,
                     CASE WHEN r < 0.02 THEN NULL ELSE (issued AT TIME ZONE 'UTC')::date END,
-                    issued, 0
+                    issued, 0, 0
                 FROM base
                 """
             ),
@@ -215,10 +215,11 @@ def load(database: db.Database, scale: float) -> dict:
         conn.execute(
             text(
                 """
-                INSERT INTO invoice_lines (invoice_id, position, kind, description, quantity,
-                    unit_amount, net, tax, total)
-                SELECT i.id, pos, 'recurring', 'Line ' || pos, 1,
+                INSERT INTO invoice_lines (invoice_id, position, kind, description, quantity_e3,
+                    unit_amount, discount, net, tax, total)
+                SELECT i.id, pos, 'recurring', 'Line ' || pos, 1000,
                     CASE WHEN pos = 0 THEN i.subtotal / 2 ELSE i.subtotal - i.subtotal / 2 END,
+                    0,
                     CASE WHEN pos = 0 THEN i.subtotal / 2 ELSE i.subtotal - i.subtotal / 2 END,
                     CASE WHEN pos = 0 THEN i.tax / 2 ELSE i.tax - i.tax / 2 END,
                     CASE WHEN pos = 0 THEN i.subtotal / 2 + i.tax / 2

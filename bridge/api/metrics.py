@@ -62,12 +62,26 @@ class OverviewSchema(Schema):
     stripe = fields.Nested(OverviewStripeSchema)
 
 
+class MovementsSchema(Schema):
+    new = fields.Integer(metadata={"description": "MRR of subscriptions that started"})
+    expansion = fields.Integer(metadata={"description": "MRR up (a discount ending)"})
+    contraction = fields.Integer(metadata={"description": "MRR down, negative (a discount)"})
+    churn = fields.Integer(metadata={"description": "MRR lost, negative (ended or paused)"})
+    reactivation = fields.Integer(
+        metadata={"description": "MRR back after 0 (resumed, or a reactivated subscription)"}
+    )
+
+
 class MonthSchema(Schema):
     month = fields.String(
         metadata={"description": "YYYY-MM, business time zone"},
     )
     mrr = fields.Integer(metadata={"description": "MRR at the month's end (now, this month)"})
     billing = fields.Integer(metadata={"description": "Net billing of the month, before tax"})
+    movements = fields.Nested(
+        MovementsSchema,
+        metadata={"description": f"MRR change since the month before, by cause ({MONEY})"},
+    )
 
 
 class HistorySchema(Schema):
@@ -77,7 +91,9 @@ class HistorySchema(Schema):
 class HorizonSchema(Schema):
     days = fields.Integer()
     renewals = fields.Integer()
-    amount = fields.Integer(metadata={"description": f"Amount x quantity, tax excluded ({MONEY})"})
+    amount = fields.Integer(
+        metadata={"description": f"Amount x quantity less discounts, tax excluded ({MONEY})"}
+    )
 
 
 class ForecastSchema(Schema):
@@ -147,7 +163,13 @@ class ExportArgs(Schema):
 def _months(rows) -> dict:
     return {
         "data": [
-            {"month": m.month.strftime("%Y-%m"), "mrr": m.mrr, "billing": m.billing} for m in rows
+            {
+                "month": m.month.strftime("%Y-%m"),
+                "mrr": m.mrr,
+                "billing": m.billing,
+                "movements": m.movements,
+            }
+            for m in rows
         ]
     }
 
@@ -178,7 +200,10 @@ class History(MethodView):
     def get(self, args):
         """MRR at each month's end and each month's net billing before tax,
         the last 12 months (business time zone), oldest first; of the
-        business, or of one client or site."""
+        business, or of one client or site. MRR is net of the discounts
+        that stood then and leaves paused subscriptions out; ``movements``
+        split each month's MRR change by cause (new, expansion,
+        contraction, churn, reactivation) and sum to it."""
         authorize("metrics.read")
         return _months(metrics.history(get_session(), **_scope(args)))
 
@@ -189,8 +214,9 @@ class Forecast(MethodView):
     @blp.response(200, ForecastSchema)
     def get(self, args):
         """Renewals expected in the next 30, 60 and 90 days and their
-        amounts; subscriptions cancelling at period end or at their last
-        billing cycle are not counted."""
+        amounts, net of the discounts they would take; subscriptions
+        cancelling at period end or at their last billing cycle are not
+        counted."""
         authorize("metrics.read")
         return {"data": metrics.forecast(get_session(), **_scope(args))}
 

@@ -19,7 +19,7 @@ one invoice; and reduce a draft invoice's lines by a discount
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 
 from sqlalchemy import func, select
@@ -30,12 +30,12 @@ from bridge.billing.business import get_settings, require_currency
 from bridge.billing.discounts import HUNDRED_PERCENT_E2, line_discounts
 from bridge.billing.periods import local_date
 from bridge.billing.schedule import zone
-from bridge.billing.taxes import Rate, invoice_totals, line_totals
+from bridge.billing.taxes import LineTotals, Rate, invoice_totals, line_totals
 from bridge.core import clock, events
 from bridge.core.errors import Conflict, Invalid, NotFound
-from bridge.core.money import MAX_AMOUNT, line_amount
+from bridge.core.money import MAX_AMOUNT, line_amount, round_half_up
 from bridge.models import CatalogStatus, Client, Coupon, CouponDuration, Discount, Plan, Product
-from bridge.models.invoices import Invoice, InvoiceStatus
+from bridge.models.invoices import Invoice, InvoiceLine, InvoiceStatus
 from bridge.models.subscriptions import Subscription
 
 MAX_CYCLES = 1_000
@@ -317,22 +317,92 @@ def apply_discount(session: Session, invoice: Invoice, discount: Discount | None
         reductions = line_discounts(
             amounts, eligible, percent_e2=coupon.percent_off_e2, amount_off=coupon.amount_off
         )
-    computed = []
-    for line, reduction in zip(invoice.lines, reductions, strict=True):
-        # Keyed by position: the copies of the rates, as billed.
-        rates = [Rate(i, t.name, t.percentage_e4, t.inclusive) for i, t in enumerate(line.taxes)]
-        totals = line_totals(line.quantity_e3, line.unit_amount, rates, reduction)
-        for i, tax in enumerate(line.taxes):
-            tax.amount = totals.taxes[i]
-        line.discount = reduction
-        line.net, line.tax, line.total = totals.net, sum(totals.taxes.values()), totals.total
-        computed.append(totals)
+    computed = [
+        reduce_line(line, reduction)
+        for line, reduction in zip(invoice.lines, reductions, strict=True)
+    ]
     # A discount only lowers amounts: the totals stay within the limits the
     # undiscounted lines were checked against.
     totals = invoice_totals(computed)
     invoice.subtotal, invoice.tax, invoice.total = totals.subtotal, totals.tax, totals.total
     invoice.discount = sum(reductions)
     invoice.discount_id = discount.id if discount is not None else None
+
+
+def reduce_line(line: InvoiceLine, reduction: int) -> LineTotals:
+    """Reprice one line (as built, in memory or stored) with ``reduction``
+    off its amount, its taxes on the discounted amount; returns its totals."""
+    # Keyed by position: the copies of the rates, as billed.
+    rates = [Rate(i, t.name, t.percentage_e4, t.inclusive) for i, t in enumerate(line.taxes)]
+    totals = line_totals(line.quantity_e3, line.unit_amount, rates, reduction)
+    for i, tax in enumerate(line.taxes):
+        tax.amount = totals.taxes[i]
+    line.discount = reduction
+    line.net, line.tax, line.total = totals.net, sum(totals.taxes.values()), totals.total
+    return totals
+
+
+# Discounts on a plan change's invoice -------------------------------------------
+
+
+def proration_reductions(
+    session: Session,
+    subscription: Subscription,
+    plan: Plan,
+    *,
+    credit: int,
+    charge: int,
+    full_charge: int,
+    at: datetime,
+) -> tuple[int, int]:
+    """What a change-now invoice (``plan_changes.quote``) takes off its two
+    lines, as Stripe does with proration items (they take the
+    subscription's discounts that apply):
+
+    - The *credit* (``credit``: the unused time of the current period) is
+      reduced as the period it credits was billed: by the share the
+      discount took of the line that billed that time (the period's
+      renewal line, or a previous change's charge line), rounded half-up
+      once. The client gets back what it actually paid for that time; a
+      period billed without a discount is credited in full.
+    - The *charge* (``charge``, part of ``full_charge``: a full period of the
+      new plan and quantity) is reduced as the discount standing now
+      (``standing``: the subscription's own, else its client's, while it
+      has cycles left; only on the coupon's products) would reduce a full
+      period's line at renewal, prorated like the charge (x charge /
+      full_charge), rounded half-up once. A full period charged (a change
+      across intervals) gets exactly a renewal's discount.
+
+    A change invoice does not use up a cycle of a once or N-cycle coupon
+    (as Stripe's: only the period invoices count): it does not carry the
+    discount's id (``Invoice.discount_id``), so the countdown is unchanged.
+    Returns ``(credit reduction, charge reduction)``, each at most its
+    amount and never negative."""
+    credit_off = 0
+    billed = session.scalars(
+        select(InvoiceLine)
+        .join(Invoice, Invoice.id == InvoiceLine.invoice_id)
+        .where(
+            InvoiceLine.subscription_id == subscription.id,
+            Invoice.status.not_in((InvoiceStatus.DRAFT, InvoiceStatus.VOID)),
+            InvoiceLine.unit_amount > 0,
+            InvoiceLine.period_start <= at,
+            InvoiceLine.period_end > at,
+        )
+        .order_by(InvoiceLine.id.desc())
+        .limit(1)
+    ).first()
+    if billed is not None and billed.discount and billed.amount > 0:
+        credit_off = round_half_up(credit * billed.discount, billed.amount)
+    charge_off = 0
+    discount = standing(session, client_id=subscription.client_id, subscription_id=subscription.id)
+    if discount is not None and full_charge > 0 and _eligible(session, discount.coupon, plan.id):
+        coupon = discount.coupon
+        full_off = line_discounts(
+            [full_charge], [True], percent_e2=coupon.percent_off_e2, amount_off=coupon.amount_off
+        )[0]
+        charge_off = round_half_up(full_off * charge, full_charge)
+    return min(credit_off, credit), min(charge_off, charge)
 
 
 def _eligible(session: Session, coupon: Coupon, plan_id: int | None) -> bool:

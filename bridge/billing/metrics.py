@@ -14,6 +14,18 @@ Definitions, the same everywhere (overview, client list, API, exports):
   to one month: monthly / count, yearly / (12 x count), weekly x 52 / 12 /
   count, daily x 365 / 12 / count. The sum is exact (``Fraction``) and
   rounded half-up to the minor unit once, at the end.
+- *MRR at a past moment* (the history) is the same sum as it stood then:
+  subscriptions started and not yet ended, not paused then, less the
+  discounts that stood then for their next renewal (``history``). Its
+  *movements* month to month: *new* (a subscription's first MRR),
+  *reactivation* (MRR again after 0: resumed from a pause, or a
+  subscription reactivated from a cancelled one), *churn* (MRR to 0:
+  ended or paused), *expansion* / *contraction* (up or down otherwise: a
+  discount starting or ending). They sum to the MRR change exactly.
+- The *forecast* and the *billing preview* count each renewal at its
+  discounted amount: the discount standing for it (``coupons.standing``),
+  for as many renewals as it has cycles left. So does the client list and
+  its CSV export (``Client.mrr``).
 - *Net billing* is the sum of finalized invoices (open, paid, uncollectible)
   before tax minus the credit notes before tax. The client list shows the
   same figure tax included (invoice totals minus credit note amounts).
@@ -77,12 +89,15 @@ from bridge.core import clock, events
 from bridge.core.errors import Invalid
 from bridge.core.money import QUANTITY_SCALE, line_amount, round_half_up
 from bridge.models import (
+    AuditEntry,
     CatalogStatus,
     Client,
+    CouponDuration,
     CreditNote,
     Discount,
     IntervalUnit,
     Invoice,
+    InvoiceLine,
     InvoiceStatus,
     Plan,
     PlanKind,
@@ -184,6 +199,23 @@ def discounted_mrr(
     rounded half-up once; an amount off up to the line's amount). The loop
     is over the discounts in force (few), not over the subscriptions."""
     off: dict[int, Fraction] = defaultdict(Fraction)
+    filters = (
+        Subscription.status.in_(ACTIVE),
+        Subscription.paused_at.is_(None),
+        *_scope(Subscription.client_id, Subscription.site_id, client_id, site_id),
+    )
+    for sub, reduction, _left in standing_discounts(session, *filters):
+        off[sub.client_id] += monthly(reduction, sub.plan.interval_unit, sub.plan.interval_count)
+    return off
+
+
+def standing_discounts(session: Session, *filters) -> list[tuple[Subscription, int, int | None]]:
+    """The subscriptions (of ``filters``) whose next renewal a discount
+    reduces, each with that reduction of one renewal line (minor units) and
+    the discount's cycles left (None: forever): the discount
+    ``coupons.standing`` gives their renewals, read without locking it.
+    MRR, the forecast and the billing preview all count discounts so."""
+    found = []
     held = session.scalars(
         select(Discount).where(
             Discount.ended_at.is_(None),
@@ -194,11 +226,7 @@ def discounted_mrr(
         left = coupons.cycles_left(session, discount)
         if left is not None and left <= 0:
             continue
-        query = select(Subscription).where(
-            Subscription.status.in_(ACTIVE),
-            Subscription.paused_at.is_(None),
-            *_scope(Subscription.client_id, Subscription.site_id, client_id, site_id),
-        )
+        query = select(Subscription).where(*filters)
         if discount.subscription_id is not None:
             query = query.where(Subscription.id == discount.subscription_id)
         else:
@@ -208,18 +236,22 @@ def discounted_mrr(
             query = query.where(
                 Subscription.client_id == discount.client_id, Subscription.id.not_in(own)
             )
-        coupon = discount.coupon
         for sub in session.scalars(query.options(joinedload(Subscription.plan))):
-            if coupon.product_ids is not None and sub.plan.product_id not in coupon.product_ids:
-                continue
-            amount = line_amount(sub.unit_amount, sub.quantity_e3)
-            reduction = line_discounts(
-                [amount], [True], percent_e2=coupon.percent_off_e2, amount_off=coupon.amount_off
-            )[0]
-            off[sub.client_id] += monthly(
-                reduction, sub.plan.interval_unit, sub.plan.interval_count
-            )
-    return off
+            reduction = _reduction(discount.coupon, sub)
+            if reduction:
+                found.append((sub, reduction, left))
+    return found
+
+
+def _reduction(coupon, sub: Subscription) -> int:
+    """What ``coupon`` takes off one renewal line of ``sub`` (0 when the
+    coupon is for other products)."""
+    if coupon.product_ids is not None and sub.plan.product_id not in coupon.product_ids:
+        return 0
+    amount = line_amount(sub.unit_amount, sub.quantity_e3)
+    return line_discounts(
+        [amount], [True], percent_e2=coupon.percent_off_e2, amount_off=coupon.amount_off
+    )[0]
 
 
 # Net billing -------------------------------------------------------------------
@@ -493,11 +525,27 @@ def overview(session: Session) -> dict:
 # History ---------------------------------------------------------------------------
 
 
+MOVEMENTS = ("new", "expansion", "contraction", "churn", "reactivation")
+
+
+@dataclass(frozen=True)
+class Movements:
+    """How MRR moved over a month, by cause (minor units; contraction and
+    churn negative). They sum to the month's MRR change exactly."""
+
+    new: int = 0
+    expansion: int = 0
+    contraction: int = 0
+    churn: int = 0
+    reactivation: int = 0
+
+
 @dataclass(frozen=True)
 class Month:
     month: date  # its first day, in the business time zone
     mrr: int
     billing: int  # net billing of the month, before tax
+    movements: Movements = field(default_factory=Movements)  # since the month before
 
 
 def _month_start(day: date, months: int = 0) -> date:
@@ -519,39 +567,43 @@ def history(
 ) -> list[Month]:
     """MRR at the end of each of the last ``months`` months (the current one
     at ``now``) and each month's net billing before tax, oldest first, months
-    in the business time zone. MRR follows the subscriptions' own history:
-    one counts from its start (``anchor_at``) until it ended (``ended_at``)."""
+    in the business time zone. MRR follows the subscriptions' own history,
+    by the definitions above applied at each month's end ``t``:
+
+    - a subscription counts from its start (its first period: ``anchor_at``,
+      or its first invoiced period when a resume or a change across
+      intervals moved the anchor since) until it ended (``ended_at``);
+    - but not while paused at ``t``: from the moment staff paused it until
+      it resumed (the audit log's ``subscription.paused`` and
+      ``subscription.resumed``), as MRR now leaves a paused one out;
+    - less what a discount took off at ``t``, as ``discounted_mrr`` does
+      now: a discount that existed at ``t`` (applied, not yet ended), with
+      cycles left at ``t`` (its non-void invoices issued by ``t`` fewer
+      than its cycles; forever always), reduces the subscriptions it stood
+      for at ``t`` (its subscription, or its client's that had no discount
+      of their own then) by what it takes off their next renewal line. A
+      coupon of 3 cycles given after the first invoice: MRR 80.00 of 100.00
+      until its third renewal, then 100.00.
+
+    The price and plan are the subscription's present ones (a plan change
+    is not dated).
+
+    Each month carries its *movements* (``Movements``, ``_mrr_series``): the
+    change of MRR since the previous month's end, by cause: new,
+    expansion, contraction, churn, reactivation. A pause is a churn when it
+    takes the subscription's MRR to 0 and its resume a reactivation; a
+    discount starting a contraction, ending an expansion. They are exact
+    amounts rounded so that they sum to the change of the rounded MRRs."""
     now = now or clock.now()
     tz = business_zone(session)
     today = local_date(now, tz)
     firsts = [_month_start(today, k - months + 1) for k in range(months)]
     ends = [min(_local_midnight(_month_start(first, 1), tz), now) for first in firsts]
 
-    def bucket(column):
-        # The first month whose end the moment is at or before; ``months`` if none.
-        return case(*((column <= end, k) for k, end in enumerate(ends)), else_=months)
-
     sub_scope = _scope(Subscription.client_id, Subscription.site_id, client_id, site_id)
-    started, ended = (
-        bucket(Subscription.anchor_at),
-        case((Subscription.ended_at.is_(None), months), else_=bucket(Subscription.ended_at)),
-    )
-    rows = session.execute(
-        select(Plan.interval_unit, Plan.interval_count, started, ended, _billed())
-        .join(Plan, Plan.id == Subscription.plan_id)
-        .where(
-            Subscription.status != SubscriptionStatus.PENDING,
-            Subscription.anchor_at.is_not(None),
-            Subscription.anchor_at <= ends[-1],
-            *sub_scope,
-        )
-        .group_by(Plan.interval_unit, Plan.interval_count, started, ended)
-    ).all()
-    exact = [Fraction(0)] * months
-    for unit, count, first, last, amount in rows:
-        value = monthly(int(amount), unit, count)
-        for k in range(int(first), min(int(last), months)):
-            exact[k] += value
+    # One more month end before the first: the first month's movements.
+    before = min(_local_midnight(firsts[0], tz), now)
+    exact, moved = _mrr_series(session, [before, *ends], sub_scope)
 
     billing = [0] * months
     index = {(first.year, first.month): k for k, first in enumerate(firsts)}
@@ -579,7 +631,265 @@ def history(
         )
     for day, amount in [*invoice_rows, *session.execute(credits).all()]:
         billing[index[(day.year, day.month)]] += int(amount)
-    return [Month(firsts[k], to_minor(exact[k]), billing[k]) for k in range(months)]
+    rounded = [to_minor(value) for value in exact]
+    return [
+        Month(
+            firsts[k],
+            rounded[k + 1],
+            billing[k],
+            _rounded_movements(moved[k + 1], rounded[k + 1] - rounded[k]),
+        )
+        for k in range(months)
+    ]
+
+
+def _rounded_movements(exact: dict[str, Fraction], change: int) -> Movements:
+    """The exact movements in minor units summing to ``change`` (the change
+    of the rounded MRRs): each rounded down, the units left over given one
+    each to the largest remainders (ties: the order of ``MOVEMENTS``), the
+    largest-remainder rule of ``discounts.spread``."""
+    values = [exact.get(name, Fraction(0)) for name in MOVEMENTS]
+    floors = [value.numerator // value.denominator for value in values]
+    left = change - sum(floors)  # 0 <= left <= len(MOVEMENTS): see the docstring
+    order = sorted(range(len(values)), key=lambda i: (floors[i] - values[i], i))
+    for i in order[: max(left, 0)]:
+        floors[i] += 1
+    return Movements(*floors)
+
+
+def _mrr_series(
+    session: Session, ends: list[datetime], sub_scope: list
+) -> tuple[list[Fraction], list[dict[str, Fraction]]]:
+    """The exact MRR at each of ``ends`` and its movements from the end
+    before (none at the first), by ``history``'s rules. Subscriptions
+    neither paused, re-anchored nor discounted (nearly all) are one
+    aggregate grouped by the months they start and end in: each counts its
+    amount as *new* (*reactivation*: a subscription reactivated from a
+    cancelled one) at its start and as *churn* at its end. The others are
+    followed one by one, their MRR at each end compared with the end
+    before: up from 0 is new, or reactivation when it had started before
+    (back from a pause, or a discount of 100 % ending); down to 0 churn
+    (ended, paused, or a 100 % discount); otherwise expansion or contraction
+    (a discount starting is a contraction, ending an expansion)."""
+    n = len(ends)
+
+    def bucket(column):
+        # The first end the moment is at or before; ``n`` if none.
+        return case(*((column <= end, k) for k, end in enumerate(ends)), else_=n)
+
+    # Subscriptions ever paused or re-anchored are followed one by one
+    # (``_lives``), and so are the discounted ones; the rest, nearly all, by
+    # the aggregate.
+    lives = _lives(session, ends[-1], sub_scope)
+    off = _discounts_at(session, ends, lives, sub_scope)
+    for sub_id, (sub, _values) in off.items():
+        lives.setdefault(sub_id, _Life(sub, sub.anchor_at))
+    started, ended = (
+        bucket(Subscription.anchor_at),
+        case((Subscription.ended_at.is_(None), n), else_=bucket(Subscription.ended_at)),
+    )
+    again = Subscription.reactivated_from_id.is_not(None)
+    rows = session.execute(
+        select(Plan.interval_unit, Plan.interval_count, started, ended, again, _billed())
+        .join(Plan, Plan.id == Subscription.plan_id)
+        .where(
+            Subscription.status != SubscriptionStatus.PENDING,
+            Subscription.anchor_at.is_not(None),
+            Subscription.anchor_at <= ends[-1],
+            Subscription.id.not_in(list(lives)) if lives else true(),
+            *sub_scope,
+        )
+        .group_by(Plan.interval_unit, Plan.interval_count, started, ended, again)
+    ).all()
+    exact = [Fraction(0)] * n
+    moved: list[dict[str, Fraction]] = [defaultdict(Fraction) for _ in range(n)]
+    for unit, count, first, last, reactivated, amount in rows:
+        first, last = int(first), min(int(last), n)
+        if first >= last:
+            continue  # started and ended between two ends: never counted
+        value = monthly(int(amount), unit, count)
+        for k in range(first, last):
+            exact[k] += value
+        if first > 0:
+            moved[first]["reactivation" if reactivated else "new"] += value
+        if last < n:
+            moved[last]["churn"] -= value
+    for sub_id, life in lives.items():
+        sub = life.subscription
+        gross = monthly(
+            line_amount(sub.unit_amount, sub.quantity_e3),
+            sub.plan.interval_unit,
+            sub.plan.interval_count,
+        )
+        reductions = off[sub_id][1] if sub_id in off else [Fraction(0)] * n
+        values = [
+            gross - reductions[k] if life.counts_at(end) else Fraction(0)
+            for k, end in enumerate(ends)
+        ]
+        for k, value in enumerate(values):
+            exact[k] += value
+            if k == 0 or value == values[k - 1]:
+                continue
+            previous = values[k - 1]
+            if previous == 0:
+                back = sub.reactivated_from_id is not None or (
+                    life.start is not None and life.start <= ends[k - 1]
+                )
+                moved[k]["reactivation" if back else "new"] += value
+            elif value == 0:
+                moved[k]["churn"] -= previous
+            else:
+                moved[k]["expansion" if value > previous else "contraction"] += value - previous
+    return exact, moved
+
+
+@dataclass
+class _Life:
+    """One subscription's life for the history: when it started and the
+    times it was paused (``[from, to)``, ``to`` None: still paused)."""
+
+    subscription: Subscription
+    start: datetime
+    pauses: list[tuple[datetime, datetime | None]] = field(default_factory=list)
+
+    def counts_at(self, moment: datetime) -> bool:
+        """Whether it counts in MRR at ``moment`` (before any discount)."""
+        sub = self.subscription
+        if sub.status == SubscriptionStatus.PENDING or sub.anchor_at is None:
+            return False
+        if not self.start <= moment or (sub.ended_at is not None and sub.ended_at <= moment):
+            return False
+        return not any(a <= moment and (b is None or moment < b) for a, b in self.pauses)
+
+
+REANCHORED = ("subscription.paused", "subscription.resumed", "subscription.plan_changed")
+
+
+def _lives(session: Session, until: datetime, sub_scope: list) -> dict[int, _Life]:
+    """The subscriptions (of ``sub_scope``) ever paused or moved to a new
+    anchor (``REANCHORED`` in the audit log; few), each with its start and
+    its pauses."""
+    ids = select(AuditEntry.object_id).where(
+        AuditEntry.object_type == "subscription",
+        AuditEntry.action.in_(REANCHORED),
+        AuditEntry.created_at <= until,
+    )
+    query = (
+        select(Subscription)
+        .where(
+            or_(Subscription.id.in_(ids), Subscription.paused_at.is_not(None)),
+            Subscription.status != SubscriptionStatus.PENDING,
+            *sub_scope,
+        )
+        .options(joinedload(Subscription.plan))
+    )
+    lives = {sub.id: _Life(sub, sub.anchor_at) for sub in session.scalars(query)}
+    if not lives:
+        return lives
+    firsts = session.execute(
+        select(InvoiceLine.subscription_id, func.min(InvoiceLine.period_start))
+        .join(Invoice, Invoice.id == InvoiceLine.invoice_id)
+        .where(InvoiceLine.subscription_id.in_(list(lives)), Invoice.status.in_(FINALIZED))
+        .group_by(InvoiceLine.subscription_id)
+    ).all()
+    for sub_id, first in firsts:
+        life = lives[sub_id]
+        if first is not None and (life.start is None or first < life.start):
+            life.start = first
+    entries = session.execute(
+        select(AuditEntry.object_id, AuditEntry.action, AuditEntry.created_at)
+        .where(
+            AuditEntry.object_type == "subscription",
+            AuditEntry.object_id.in_(list(lives)),
+            AuditEntry.action.in_(REANCHORED[:2]),
+        )
+        .order_by(AuditEntry.created_at, AuditEntry.id)
+    ).all()
+    opened: dict[int, datetime] = {}
+    for sub_id, action, at in entries:
+        if action == "subscription.paused":
+            opened.setdefault(sub_id, at)  # pausing again only moves the date
+        elif sub_id in opened:
+            lives[sub_id].pauses.append((opened.pop(sub_id), at))
+    for sub_id, life in lives.items():
+        paused_at = life.subscription.paused_at
+        if paused_at is not None:
+            life.pauses.append((min(opened.get(sub_id, paused_at), paused_at), None))
+    return lives
+
+
+def _discounts_at(
+    session: Session, ends: list[datetime], lives: dict[int, _Life], sub_scope: list
+) -> dict[int, tuple[Subscription, list[Fraction]]]:
+    """What discounts took off each subscription's MRR at each of ``ends``
+    (exact, a month), as ``discounted_mrr`` at each of those moments
+    (``history``'s rules); only the subscriptions a discount reduced. The
+    loop is over the discounts (few) and their subscriptions."""
+    off: dict[int, tuple[Subscription, list[Fraction]]] = {}
+    held = list(
+        session.scalars(
+            select(Discount).where(
+                Discount.created_at <= ends[-1],
+                or_(Discount.client_id.is_not(None), Discount.subscription_id.is_not(None)),
+            )
+        )
+    )
+    if not held:
+        return off
+    issued: dict[int, list[datetime]] = defaultdict(list)
+    counted = [d.id for d in held if d.coupon.duration != CouponDuration.FOREVER]
+    for discount_id, at in session.execute(
+        select(Invoice.discount_id, Invoice.issued_at).where(
+            Invoice.discount_id.in_(counted),  # the invoices that used up cycles
+            Invoice.status != InvoiceStatus.VOID,
+            Invoice.issued_at.is_not(None),
+        )
+    ):
+        issued[discount_id].append(at)
+
+    def alive(discount: Discount, moment: datetime) -> bool:
+        return discount.created_at <= moment and (
+            discount.ended_at is None or moment < discount.ended_at
+        )
+
+    def used_up(discount: Discount, moment: datetime) -> bool:
+        coupon = discount.coupon
+        if coupon.duration == CouponDuration.FOREVER:
+            return False
+        cycles = 1 if coupon.duration == CouponDuration.ONCE else coupon.duration_cycles
+        return sum(1 for at in issued[discount.id] if at <= moment) >= cycles
+
+    own: dict[int, list[Discount]] = defaultdict(list)
+    theirs: dict[int, list[Discount]] = defaultdict(list)
+    for discount in held:
+        if discount.subscription_id is not None:
+            own[discount.subscription_id].append(discount)
+        else:
+            theirs[discount.client_id].append(discount)
+    subs = session.scalars(
+        select(Subscription)
+        .where(
+            or_(Subscription.id.in_(list(own)), Subscription.client_id.in_(list(theirs))),
+            *sub_scope,
+        )
+        .options(joinedload(Subscription.plan))
+    )
+    for sub in subs:
+        life = lives.get(sub.id) or _Life(sub, sub.anchor_at)
+        for k, end in enumerate(ends):
+            # As ``coupons.standing`` then: the subscription's own latest
+            # discount, else its client's, if it had cycles left.
+            standing = [d for d in own[sub.id] if alive(d, end)] or [
+                d for d in theirs[sub.client_id] if alive(d, end)
+            ]
+            if not standing or not life.counts_at(end):
+                continue
+            discount = max(standing, key=lambda d: d.id)
+            reduction = _reduction(discount.coupon, sub)
+            if reduction and not used_up(discount, end):
+                _sub, values = off.setdefault(sub.id, (sub, [Fraction(0)] * len(ends)))
+                values[k] += monthly(reduction, sub.plan.interval_unit, sub.plan.interval_count)
+    return off
 
 
 # Forecast --------------------------------------------------------------------------
@@ -589,7 +899,7 @@ def history(
 class Horizon:
     days: int
     renewals: int
-    amount: int  # amount x quantity of the renewals, tax excluded
+    amount: int  # amount x quantity of the renewals less discounts, tax excluded
 
 
 def forecast(
@@ -601,7 +911,10 @@ def forecast(
     site_id: int | None = None,
 ) -> list[Horizon]:
     """Renewals expected within each horizon (30, 60, 90 days from ``now``)
-    and their amounts. A subscription cancelling at period end, or whose
+    and their amounts, net of discounts (a renewal a discount would reduce
+    counts its discounted amount: a forever coupon's every renewal, an
+    N-cycle one's next ones up to its cycles left, as MRR and the renewals
+    themselves). A subscription cancelling at period end, or whose
     billing cycles are used up, renews no more. Renewal dates are the
     periods' own (``periods.period_boundary``, as the scheduler's).
 
@@ -651,31 +964,64 @@ def forecast(
         .join(Plan, Plan.id == Subscription.plan_id)
         .where(*scope, or_(and_(by_months, months_here), and_(~by_months, days_here)))
     ).all()
-    for anchor, index, renews_at, invoiced, cycles, unit, count, amount in rows:
+    horizons = _Horizons(limits, walls, tz, steady, since)
+    for *terms, amount in rows:
+        for h, n in enumerate(horizons.renewals(*terms)):
+            counts[h] += n
+            amounts[h] += n * amount
+    # Less what discounts take off the renewals they reduce (as many as
+    # their cycles left): the few discounted subscriptions, one by one.
+    for sub, reduction, left in standing_discounts(session, *scope):
+        plan = sub.plan
+        found = horizons.renewals(
+            sub.anchor_at,
+            sub.period_index,
+            sub.current_period_end,
+            sub.cycles_invoiced,
+            plan.billing_cycles,
+            plan.interval_unit,
+            plan.interval_count,
+        )
+        for h, n in enumerate(found):
+            amounts[h] -= (n if left is None else min(n, left)) * reduction
+    return [Horizon(d, counts[h], amounts[h]) for h, d in enumerate(days)]
+
+
+@dataclass(frozen=True)
+class _Horizons:
+    """The forecast's horizons, to count one subscription's renewals by."""
+
+    limits: list[datetime]
+    walls: list[datetime]
+    tz: object
+    steady: bool
+    since: datetime
+
+    def renewals(self, anchor, index, renews_at, invoiced, cycles, unit, count) -> list[int]:
+        """How many renewals fall on or before each horizon, at most the
+        billing cycles left."""
+        limits, last = self.limits, max(self.limits)
         left = None if cycles is None else cycles - invoiced
         if left is not None and left <= 0:
-            continue
+            return [0] * len(limits)
         unit = IntervalUnit(unit)
-        if steady and unit in (IntervalUnit.DAY, IntervalUnit.WEEK) and renews_at >= since:
+        by_days = unit in (IntervalUnit.DAY, IntervalUnit.WEEK)
+        if self.steady and by_days and renews_at >= self.since:
             step = timedelta(days=count * (7 if unit == IntervalUnit.WEEK else 1))
             found = [
                 (limit - renews_at) // step + 1 if renews_at <= limit else 0 for limit in limits
             ]
-        elif unit in (IntervalUnit.DAY, IntervalUnit.WEEK):
+        elif by_days:
             found = [
-                _renewals_by_days(anchor, unit, count, index + 1, renews_at, limit, wall, tz)
-                for limit, wall in zip(limits, walls, strict=True)
+                _renewals_by_days(anchor, unit, count, index + 1, renews_at, limit, wall, self.tz)
+                for limit, wall in zip(limits, self.walls, strict=True)
             ]
         else:
             dates = [renews_at]
             while dates[-1] <= last and (left is None or len(dates) < left):
-                dates.append(period_boundary(anchor, unit, count, index + 1 + len(dates), tz))
+                dates.append(period_boundary(anchor, unit, count, index + 1 + len(dates), self.tz))
             found = [sum(1 for d in dates if d <= limit) for limit in limits]
-        for h, n in enumerate(found):
-            n = n if left is None else min(n, left)
-            counts[h] += n
-            amounts[h] += n * amount
-    return [Horizon(d, counts[h], amounts[h]) for h, d in enumerate(days)]
+        return [n if left is None else min(n, left) for n in found]
 
 
 # A period start this close (in wall-clock seconds) to a horizon is counted
@@ -1068,9 +1414,13 @@ def billing_preview(
     next ``months`` months under today's subscriptions and tax rates, month by
     month (months of their issue dates, business time zone). Nothing is
     written: each is priced by ``renewals.renewal_line`` over the period
-    ``subscriptions.period_bounds`` gives, exactly as the scheduler does.
-    Renewals on the same terms (plan, quantity, price, rates) all cost the
-    same: each set of terms is priced once. ``detail=False`` gives the
+    ``subscriptions.period_bounds`` gives, exactly as the scheduler does,
+    and reduced by the discount the renewal would take
+    (``standing_discounts``: a forever coupon every renewal, an N-cycle one
+    the next ones up to its cycles left; ``coupons.reduce_line``, taxes on
+    the discounted amount, as ``coupons.apply_discount``).
+    Renewals on the same terms (plan, quantity, price, rates, discount) all
+    cost the same: each set of terms is priced once. ``detail=False`` gives the
     months' counts and totals without listing the invoices (the whole
     business)."""
     if not 1 <= months <= 36:
@@ -1095,32 +1445,51 @@ def billing_preview(
         .options(joinedload(Subscription.plan))
         .order_by(Subscription.id)
     )
-    # Renewals on the same terms (plan, quantity, price, rates) cost the same.
+    # What discounts take off the next renewals, and for how many of them.
+    discounted = {
+        sub.id: (reduction, left)
+        for sub, reduction, left in standing_discounts(session, query.whereclause)
+    }
+    # Renewals on the same terms (plan, quantity, price, rates, discount)
+    # cost the same.
     priced: dict[tuple, tuple] = {}
+
+    def price(subscription, start, end, reduction):
+        terms = (
+            subscription.plan_id,
+            subscription.quantity_e3,
+            subscription.unit_amount,
+            tuple(subscription.tax_rate_ids),
+            reduction,
+        )
+        if terms not in priced:
+            _rates, line, totals = renewals.renewal_line(session, subscription, start, end)
+            if reduction:
+                totals = coupons.reduce_line(line, reduction)  # as the renewal's discount
+            priced[terms] = (
+                line.description,
+                invoice_totals([totals]),
+                [PreviewTax(t.name, t.percentage_e4, t.inclusive, t.amount) for t in line.taxes],
+            )
+        return priced[terms]
+
     for subscription in session.scalars(query).unique():
         plan = subscription.plan
         cycles = plan.billing_cycles
         invoiced = subscription.cycles_invoiced
         index = subscription.period_index + 1
         start, end = subscriptions.period_bounds(session, subscription, index)
-        terms = (
-            subscription.plan_id,
-            subscription.quantity_e3,
-            subscription.unit_amount,
-            tuple(subscription.tax_rate_ids),
-        )
-        if terms not in priced:
-            _rates, line, totals = renewals.renewal_line(session, subscription, start, end)
-            priced[terms] = (
-                line.description,
-                invoice_totals([totals]),
-                [PreviewTax(t.name, t.percentage_e4, t.inclusive, t.amount) for t in line.taxes],
-            )
-        description, summed, taxes = priced[terms]
-        if not detail and start > now:
+        reduction, discount_left = discounted.get(subscription.id, (0, 0))
+        description, summed, taxes = price(subscription, start, end, 0)
+        if not detail and start > now and not reduction:
             _count_by_month(subscription, plan, index, invoiced, summed, horizon, tz, by_month)
             continue
         while (cycles is None or invoiced < cycles) and start <= horizon:
+            if reduction and (discount_left is None or discount_left > 0):
+                description, summed, taxes = price(subscription, start, end, reduction)
+                discount_left = None if discount_left is None else discount_left - 1
+            else:
+                description, summed, taxes = price(subscription, start, end, 0)
             # The scheduler dates a renewal on the first moment of its period.
             issued = local_date(start, tz)
             month = by_month.setdefault(

@@ -20,6 +20,15 @@ What a change now means, precisely (Stripe's default proration):
   ``subscription_cycle`` (it bills a subscription's period, so dunning and
   "past due" treat it as they treat renewals); its period is
   [change time, end of the charged period).
+- Coupons (``coupons.proration_reductions``, as Stripe's proration items
+  take the subscription's discounts): the credit is reduced as the period
+  it credits was billed (the client gets back what it paid for that time),
+  the charge as the discount standing now reduces a full period, prorated
+  like the charge. 20 % off forever, monthly 10.00 -> 20.00 halfway:
+  -4.00 and +8.00, 4.00 to pay. The change invoice does not use up a cycle
+  of a once or N-cycle coupon (only period invoices do, as Stripe's): it
+  carries the lines' discounts (``Invoice.discount``) but no
+  ``discount_id``.
 - A change whose credit exceeds its charge (a downgrade now) would leave
   the client a net credit: refused with 409 ``net_credit`` (no credit
   balance exists yet to carry it to the next invoice).
@@ -44,7 +53,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from bridge.billing import audit, invoices, renewals, subscriptions
+from bridge.billing import audit, coupons, invoices, renewals, subscriptions
 from bridge.billing.business import get_settings
 from bridge.billing.periods import period
 from bridge.billing.schedule import business_zone
@@ -52,7 +61,7 @@ from bridge.billing.taxes import LineTotals, invoice_totals
 from bridge.core import clock, events
 from bridge.core.errors import Conflict, Invalid
 from bridge.core.l10n import Localiser
-from bridge.core.money import QUANTITY_SCALE, prorated_amount, quantity_decimal
+from bridge.core.money import QUANTITY_SCALE, line_amount, prorated_amount, quantity_decimal
 from bridge.models import (
     CatalogStatus,
     Invoice,
@@ -82,6 +91,7 @@ class Quote:
     new_period: bool
     lines: list[InvoiceLine] = field(default_factory=list)
     line_totals: list[LineTotals] = field(default_factory=list)
+    discount: int = 0  # the lines' discounts (credit's negative), before tax
     subtotal: int = 0
     tax: int = 0
     total: int = 0
@@ -143,7 +153,6 @@ def quote(
         period_start=now,
         period_end=end,
     )
-    credit_line, credit_totals = _negated(credit_line, credit_totals)
     if new_period:
         # A full period of the new plan from now (period 0 of a new anchor).
         charge_start, charge_end = _first_period(session, subscription, plan, now)
@@ -172,6 +181,21 @@ def quote(
             period_start=charge_start,
             period_end=charge_end,
         )
+    # Both lines take the subscription's discount (the documented rule:
+    # ``coupons.proration_reductions``); the credit is negated after.
+    full_charge = line_amount(unit_amount, quantity_e3)
+    credit_off, charge_off = coupons.proration_reductions(
+        session,
+        subscription,
+        plan,
+        credit=credit,
+        charge=full_charge if new_period else charge,
+        full_charge=full_charge,
+        at=now,
+    )
+    credit_line, credit_totals = _negated(credit_line, coupons.reduce_line(credit_line, credit_off))
+    charge_totals = coupons.reduce_line(charge_line, charge_off)
+    result.discount = credit_line.discount + charge_line.discount
     result.lines = [credit_line, charge_line]
     result.line_totals = [credit_totals, charge_totals]
     totals = invoice_totals(result.line_totals)
@@ -217,6 +241,7 @@ def apply(
         hosted_token=secrets.token_urlsafe(32),
         created_at=now,
         lines=change.lines,
+        discount=change.discount,  # no discount_id: a change uses no coupon cycle
     )
     invoices.set_totals(invoice, change.line_totals)
     session.add(invoice)
@@ -316,8 +341,9 @@ def _named(plan: Plan, quantity_e3: int, words: Localiser) -> str:
 def _negated(line: InvoiceLine, totals: LineTotals) -> tuple[InvoiceLine, LineTotals]:
     """The credit: the line priced as a positive amount (taxes rounded
     half-up, symmetric), every amount then negated."""
-    line.unit_amount, line.net, line.tax, line.total = (
+    line.unit_amount, line.discount, line.net, line.tax, line.total = (
         -line.unit_amount,
+        -line.discount,
         -line.net,
         -line.tax,
         -line.total,
@@ -329,4 +355,5 @@ def _negated(line: InvoiceLine, totals: LineTotals) -> tuple[InvoiceLine, LineTo
         net=-totals.net,
         taxes={key: -amount for key, amount in totals.taxes.items()},
         total=-totals.total,
+        discount=-totals.discount,
     )

@@ -107,7 +107,8 @@ def test_client_and_site_figures(api, billed, at_now):
 def test_history_and_forecast(api, billed, at_now):
     months = api.get("/metrics/history").get_json()["data"]
     assert len(months) == 12
-    assert months[-1] == {"month": "2027-03", "mrr": 20000, "billing": 130000}
+    moved = {"new": 20000, "expansion": 0, "contraction": 0, "churn": 0, "reactivation": 0}
+    assert months[-1] == {"month": "2027-03", "mrr": 20000, "billing": 130000, "movements": moved}
     assert months[-2]["mrr"] == 0
     forecast = api.get("/metrics/forecast").get_json()["data"]
     assert forecast == [

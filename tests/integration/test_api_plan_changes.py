@@ -182,3 +182,129 @@ def test_change_is_in_the_openapi_document(api_eur):
     assert {"plan_id", "quantity", "when"} <= set(
         spec["components"]["schemas"]["Change"]["properties"]
     )
+
+
+def _coupon(api, **fields):
+    body = {"name": "Friends", "percent_off": "20", "duration": "forever", **fields}
+    body = {key: value for key, value in body.items() if value is not None}
+    response = api.post("/coupons", json=body)
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()
+
+
+@pytest.fixture
+def ten_to_twenty(api_eur):
+    """Stripe's proration vector: a monthly 10.00 plan and a 20.00 one, no tax."""
+    plans = shops.api_product(
+        api_eur,
+        "Basic care",
+        {"ten": shops.recurring("Ten", 1000), "twenty": shops.recurring("Twenty", 2000)},
+    )
+    client = shops.api_client(api_eur)
+    with time_machine.travel(START, tick=False):
+        invoice = api_eur.post(
+            "/invoices",
+            json={"client_id": client["id"], "items": [{"plan_id": plans["ten"]["id"]}]},
+        ).get_json()
+        api_eur.post(f"/invoices/{invoice['id']}/finalize")
+        api_eur.post(f"/invoices/{invoice['id']}/payments", json={"amount": 1000, "method": "cash"})
+    sub = api_eur.get("/subscriptions", query_string={"client_id": client["id"]}).get_json()
+    return {**plans, "client": client, "sub": sub["data"][0]}
+
+
+def _renew(db, at):
+    from bridge.billing import renewals
+
+    with time_machine.travel(at, tick=False), db.session() as s:
+        renewals.renew_due(s, at)
+        s.commit()
+
+
+def _pay(api, invoice_id):
+    invoice = api.get(f"/invoices/{invoice_id}").get_json()
+    payment = {"amount": invoice["total"], "method": "cash"}
+    api.post(f"/invoices/{invoice_id}/payments", json=payment)
+
+
+def test_a_forever_coupon_discounts_the_credit_and_the_charge_preview_equals_applied(
+    api_eur, ten_to_twenty, db
+):
+    sub = ten_to_twenty["sub"]
+    client_id = ten_to_twenty["client"]["id"]
+    with time_machine.travel(START, tick=False):
+        forever = _coupon(api_eur)
+        applied = api_eur.post(f"/clients/{client_id}/coupon", json={"coupon_id": forever["id"]})
+        assert applied.status_code == 201, applied.get_json()
+    # July's renewal takes the coupon: 8.00 paid for July.
+    july = datetime(2027, 7, 1, 10, 0, tzinfo=UTC)
+    _renew(db, july)
+    listed = api_eur.get("/invoices", query_string={"client_id": client_id}).get_json()["data"]
+    renewal = max(listed, key=lambda i: i["id"])
+    assert renewal["total"] == 800
+    _pay(api_eur, renewal["id"])
+    body = {"plan_id": ten_to_twenty["twenty"]["id"], "when": "now"}
+    halfway = july + timedelta(days=15, hours=12)  # July: 31 days
+    with time_machine.travel(halfway, tick=False):
+        preview = api_eur.post(f"/subscriptions/{sub['id']}/change?preview=true", json=body)
+        made = api_eur.post(f"/subscriptions/{sub['id']}/change", json=body)
+    assert preview.status_code == 200 and made.status_code == 200, made.get_json()
+    shown, done = preview.get_json(), made.get_json()
+    # The credit gives back what July's 8.00 paid for half of July; the
+    # charge is 20 % off the new plan's half month.
+    amounts = [(li["amount"], li["discount"], li["net"]) for li in shown["lines"]]
+    assert amounts == [(-500, -100, -400), (1000, 200, 800)]
+    assert (shown["subtotal"], shown["tax"], shown["total"]) == (400, 0, 400)
+    assert _shape(done) == _shape(shown)
+    assert [li["discount"] for li in done["lines"]] == [-100, 200]
+    invoice = api_eur.get(f"/invoices/{done['invoice']['id']}").get_json()
+    assert (invoice["discount"], invoice["discount_id"], invoice["total"]) == (100, None, 400)
+    assert invoice["subtotal"] == sum(line["net"] for line in invoice["lines"])
+
+
+def test_a_change_invoice_does_not_use_up_a_coupon_cycle(api_eur, ten_to_twenty, db):
+    sub = ten_to_twenty["sub"]
+    with time_machine.travel(START, tick=False):
+        twice = _coupon(api_eur, duration="repeating", duration_cycles=2)
+        api_eur.post(f"/subscriptions/{sub['id']}/coupon", json={"coupon_id": twice["id"]})
+        # June was billed before the coupon: its unused half is credited in full.
+        body = {"plan_id": ten_to_twenty["twenty"]["id"], "when": "now"}
+    with time_machine.travel(HALFWAY, tick=False):
+        made = api_eur.post(f"/subscriptions/{sub['id']}/change", json=body).get_json()
+    assert [(li["amount"], li["discount"]) for li in made["lines"]] == [(-500, 0), (1000, 200)]
+    _pay(api_eur, made["invoice"]["id"])
+    totals = []
+    for month in (7, 8, 9):
+        at = datetime(2027, month, 1, 10, 0, tzinfo=UTC)
+        _renew(db, at)
+        invoices = api_eur.get(
+            "/invoices", query_string={"client_id": ten_to_twenty["client"]["id"]}
+        ).get_json()["data"]
+        latest = max(invoices, key=lambda i: i["id"])
+        totals.append(latest["total"])
+        _pay(api_eur, latest["id"])
+    # Both cycles are still there for the renewals: 16.00, 16.00, then 20.00.
+    assert totals == [1600, 1600, 2000]
+
+
+def test_an_amount_off_is_prorated_on_both_lines(api_eur, ten_to_twenty, db):
+    sub = ten_to_twenty["sub"]
+    client_id = ten_to_twenty["client"]["id"]
+    with time_machine.travel(START, tick=False):
+        five_off = _coupon(api_eur, percent_off=None, amount_off=500)
+        api_eur.post(f"/clients/{client_id}/coupon", json={"coupon_id": five_off["id"]})
+    july = datetime(2027, 7, 1, 10, 0, tzinfo=UTC)
+    _renew(db, july)
+    listed = api_eur.get("/invoices", query_string={"client_id": client_id}).get_json()["data"]
+    renewal = max(listed, key=lambda i: i["id"])
+    assert renewal["total"] == 500
+    _pay(api_eur, renewal["id"])
+    body = {"plan_id": ten_to_twenty["twenty"]["id"], "when": "now"}
+    with time_machine.travel(july + timedelta(days=15, hours=12), tick=False):
+        made = api_eur.post(f"/subscriptions/{sub['id']}/change", json=body).get_json()
+    # Credit: half of July as paid (5.00 off 10.00): 2.50 back. Charge: half
+    # of a 20.00 month less half of the 5.00 a full month would take off.
+    assert [(li["amount"], li["discount"], li["net"]) for li in made["lines"]] == [
+        (-500, -250, -250),
+        (1000, 250, 750),
+    ]
+    assert made["total"] == 500
