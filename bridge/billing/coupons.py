@@ -33,6 +33,7 @@ from bridge.billing.schedule import zone
 from bridge.billing.taxes import Rate, invoice_totals, line_totals
 from bridge.core import clock, events
 from bridge.core.errors import Conflict, Invalid, NotFound
+from bridge.core.l10n import Localiser
 from bridge.core.money import MAX_AMOUNT, line_amount
 from bridge.models import CatalogStatus, Client, Coupon, CouponDuration, Discount, Plan, Product
 from bridge.models.invoices import Invoice, InvoiceStatus
@@ -65,6 +66,27 @@ def format_percent(percent_e2: int) -> str:
     """1250 -> "12.5", 2000 -> "20"."""
     text = f"{Decimal(percent_e2) / 100:f}"
     return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def off_text(coupon: Coupon, l10n: Localiser) -> str:
+    """What the coupon takes off, for people: "20% off", "€50.00 off" (in
+    the reader's language)."""
+    _ = l10n.gettext
+    if coupon.percent_off_e2 is not None:
+        # Hundredths of a percent to the Localiser's ten-thousandths.
+        return _("%(off)s off") % {"off": l10n.percent(coupon.percent_off_e2 * 100)}
+    return _("%(off)s off") % {"off": l10n.money(coupon.amount_off or 0, coupon.currency or "")}
+
+
+def discount_label(invoice: Invoice, l10n: Localiser) -> str:
+    """The row of an invoice's totals that names its coupon (PDF, hosted
+    page, Hub): "Discount: SUMMER20 — 20% off"; "Discount" alone when the
+    coupon is unknown (an unsaved sample)."""
+    word = l10n.gettext("Discount")
+    coupon = invoice.coupon
+    if coupon is None:
+        return word
+    return l10n.label_value(word, f"{coupon.name} — {off_text(coupon, l10n)}")
 
 
 def create_coupon(
