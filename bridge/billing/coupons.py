@@ -268,6 +268,48 @@ def apply_to_subscription(session: Session, subscription: Subscription, coupon: 
     return _apply(session, coupon, subscription_id=subscription.id, client_id=None)
 
 
+def current(
+    session: Session, *, client_id: int | None = None, subscription_id: int | None = None
+) -> Discount | None:
+    """The coupon applied to the client (or to the subscription) and not
+    removed or replaced, whether or not it has cycles left; None if none."""
+    owner = (
+        Discount.subscription_id == subscription_id
+        if subscription_id is not None
+        else Discount.client_id == client_id
+    )
+    return session.scalar(
+        select(Discount).where(owner, Discount.ended_at.is_(None)).order_by(Discount.id.desc())
+    )
+
+
+def remove(session: Session, discount: Discount) -> None:
+    """End a client's or subscription's discount: invoices made from now on
+    are at full price (those it already reduced keep their discount)."""
+    if discount.ended_at is not None:
+        return
+    audit.name_action(session, discount, "discount.removed")
+    discount.ended_at = clock.now()
+    client_id = discount.client_id or session.get(Subscription, discount.subscription_id).client_id
+    events.record(session, events.DiscountApplied(client_id))
+
+
+def remove_from_client(session: Session, client: Client) -> bool:
+    """End the client's coupon, if it has one (whether one was removed)."""
+    discount = current(session, client_id=client.id)
+    if discount is not None:
+        remove(session, discount)
+    return discount is not None
+
+
+def remove_from_subscription(session: Session, subscription: Subscription) -> bool:
+    """End the subscription's own coupon, if it has one."""
+    discount = current(session, subscription_id=subscription.id)
+    if discount is not None:
+        remove(session, discount)
+    return discount is not None
+
+
 def for_one_invoice(session: Session, coupon: Coupon) -> Discount:
     """A discount of one invoice only (a coupon given when billing)."""
     redeem(session, coupon)
