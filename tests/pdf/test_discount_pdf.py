@@ -77,7 +77,8 @@ def test_the_coupon_and_each_lines_discount_print_and_add_up(db, shop):
 def test_an_amount_off_prints_the_amount_and_in_french(db, shop):
     invoice_id = discounted(db, shop, language="fr", name="Fidélité", amount_off=5_000)
     text = render(db, invoice_id)
-    assert "Remise : Fidélité — 50,00 € de réduction" in text, text
+    flat = " ".join(text.split())  # the label may wrap in its column
+    assert "Remise : Fidélité — 50,00 € de réduction" in flat, text
     assert "-50,00 €" in text
 
 
