@@ -128,8 +128,12 @@ def coupon_new():
     form.product_ids.choices = _product_choices(session)
     currency = get_settings(session).currency
     errors: dict[str, list[str]] = {}
-    if form.validate_on_submit():
+    if form.is_submitted() and not form.validate() and form.csrf_token.errors:
+        errors = {"csrf": ["expired"]}
+    elif form.is_submitted():
         terms, errors = _terms(form, currency)
+        if form.product_ids.errors:  # not a number: no such product
+            errors["product_ids"] = ["Choose at least one product."]
         if not errors:
             try:
                 coupons.create_coupon(session, **terms)
@@ -140,8 +144,6 @@ def coupon_new():
             else:
                 session.commit()
                 return redirect(url_for("hub.coupon_list"))
-    elif form.errors:
-        errors = {"csrf": ["expired"]}
     return render(
         "hub/coupon_form.html",
         status=422 if errors else 200,

@@ -120,6 +120,12 @@ def test_an_amount_off_on_chosen_products_forever(hub, db, shop):
         ({"kind": "amount", "amount_off": "abc"}, "amount_off", "Write an amount"),
         ({"kind": "amount", "amount_off": "1.999"}, "amount_off", "Write an amount"),
         ({"applies_to": "products"}, "product_ids", "Choose at least one product."),
+        (
+            {"applies_to": "products", "product_ids": "abc"},
+            "product_ids",
+            "Choose at least one product.",
+        ),
+        ({"applies_to": "products", "product_ids": "999"}, "product_ids", "Unknown: [999]"),
         ({"duration_cycles": ""}, "duration_cycles", "A whole number from 1 to 1,000."),
         ({"duration_cycles": "1001"}, "duration_cycles", "A whole number from 1 to 1,000."),
         ({"duration_cycles": "2.5"}, "duration_cycles", "A whole number from 1 to 1,000."),
