@@ -13,7 +13,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from bridge.api.auth import authorize, require_token
 from bridge.api.common import PageArgs, list_schema, page_schema, paging
-from bridge.api.coupons import ApplyCouponSchema, chosen_coupon
+from bridge.api.coupons import ApplyCouponSchema, CouponSchema, chosen_coupon
 from bridge.api.fields import Boolean, Integer, Quantity, QueryInteger, Text
 from bridge.api.parsing import Blueprint
 from bridge.billing import clients, invoices, reminders
@@ -211,6 +211,12 @@ class InvoiceSchema(InvoiceSummarySchema):
     )
     discount_id = fields.Integer(
         allow_none=True, metadata={"description": "The coupon's discount that reduced the lines"}
+    )
+    coupon = fields.Nested(
+        CouponSchema,
+        allow_none=True,
+        dump_only=True,
+        metadata={"description": "The coupon applied (its name and what it takes off), or null"},
     )
     subtotal = fields.Integer()
     tax = fields.Integer()

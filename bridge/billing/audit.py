@@ -349,6 +349,7 @@ LABELS = {
     "coupon.archived": _("Coupon archived"),
     "discount.created": _("Coupon applied"),
     "discount.updated": _("Coupon replaced"),
+    "discount.removed": _("Coupon removed"),
     "settings.created": _("Settings created"),
     "settings.updated": _("Settings changed"),
     "settings.stripe_connected": _("Stripe connected"),

@@ -33,6 +33,7 @@ from bridge.billing.schedule import zone
 from bridge.billing.taxes import LineTotals, Rate, invoice_totals, line_totals
 from bridge.core import clock, events
 from bridge.core.errors import Conflict, Invalid, NotFound
+from bridge.core.l10n import Localiser
 from bridge.core.money import MAX_AMOUNT, line_amount, round_half_up
 from bridge.models import CatalogStatus, Client, Coupon, CouponDuration, Discount, Plan, Product
 from bridge.models.invoices import Invoice, InvoiceLine, InvoiceStatus
@@ -65,6 +66,27 @@ def format_percent(percent_e2: int) -> str:
     """1250 -> "12.5", 2000 -> "20"."""
     text = f"{Decimal(percent_e2) / 100:f}"
     return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def off_text(coupon: Coupon, l10n: Localiser) -> str:
+    """What the coupon takes off, for people: "20% off", "€50.00 off" (in
+    the reader's language)."""
+    _ = l10n.gettext
+    if coupon.percent_off_e2 is not None:
+        # Hundredths of a percent to the Localiser's ten-thousandths.
+        return _("%(off)s off") % {"off": l10n.percent(coupon.percent_off_e2 * 100)}
+    return _("%(off)s off") % {"off": l10n.money(coupon.amount_off or 0, coupon.currency or "")}
+
+
+def discount_label(invoice: Invoice, l10n: Localiser) -> str:
+    """The row of an invoice's totals that names its coupon (PDF, hosted
+    page, Hub): "Discount: SUMMER20 — 20% off"; "Discount" alone when the
+    coupon is unknown (an unsaved sample)."""
+    word = l10n.gettext("Discount")
+    coupon = invoice.coupon
+    if coupon is None:
+        return word
+    return l10n.label_value(word, f"{coupon.name} — {off_text(coupon, l10n)}")
 
 
 def create_coupon(
@@ -244,6 +266,48 @@ def apply_to_client(session: Session, client: Client, coupon: Coupon) -> Discoun
 def apply_to_subscription(session: Session, subscription: Subscription, coupon: Coupon) -> Discount:
     """The subscription's renewals get the coupon's discount."""
     return _apply(session, coupon, subscription_id=subscription.id, client_id=None)
+
+
+def current(
+    session: Session, *, client_id: int | None = None, subscription_id: int | None = None
+) -> Discount | None:
+    """The coupon applied to the client (or to the subscription) and not
+    removed or replaced, whether or not it has cycles left; None if none."""
+    owner = (
+        Discount.subscription_id == subscription_id
+        if subscription_id is not None
+        else Discount.client_id == client_id
+    )
+    return session.scalar(
+        select(Discount).where(owner, Discount.ended_at.is_(None)).order_by(Discount.id.desc())
+    )
+
+
+def remove(session: Session, discount: Discount) -> None:
+    """End a client's or subscription's discount: invoices made from now on
+    are at full price (those it already reduced keep their discount)."""
+    if discount.ended_at is not None:
+        return
+    audit.name_action(session, discount, "discount.removed")
+    discount.ended_at = clock.now()
+    client_id = discount.client_id or session.get(Subscription, discount.subscription_id).client_id
+    events.record(session, events.DiscountApplied(client_id))
+
+
+def remove_from_client(session: Session, client: Client) -> bool:
+    """End the client's coupon, if it has one (whether one was removed)."""
+    discount = current(session, client_id=client.id)
+    if discount is not None:
+        remove(session, discount)
+    return discount is not None
+
+
+def remove_from_subscription(session: Session, subscription: Subscription) -> bool:
+    """End the subscription's own coupon, if it has one."""
+    discount = current(session, subscription_id=subscription.id)
+    if discount is not None:
+        remove(session, discount)
+    return discount is not None
 
 
 def for_one_invoice(session: Session, coupon: Coupon) -> Discount:

@@ -154,8 +154,8 @@ class SubscriptionCreated(Event):
 
 @dataclass(frozen=True)
 class DiscountApplied(Event):
-    """A coupon was applied to ``client_id`` or one of its subscriptions
-    (its MRR may change)."""
+    """A coupon was applied to (or removed from) ``client_id`` or one of its
+    subscriptions (its MRR may change)."""
 
     client_id: int
 

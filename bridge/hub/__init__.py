@@ -17,6 +17,7 @@ def init_app(app: Flask) -> None:
         account,
         bill,
         client_page,
+        coupons,
         getting_started,
         invoices,
         plan_change,

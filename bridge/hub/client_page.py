@@ -18,6 +18,7 @@ from wtforms import EmailField, SelectField, StringField
 from bridge.auth import policy
 from bridge.billing import (
     audit,
+    coupons,
     custom_fields,
     invitations,
     invoices,
@@ -33,7 +34,8 @@ from bridge.core import clock
 from bridge.core.errors import Conflict, Invalid, NotFound
 from bridge.db import get_session
 from bridge.hub import once
-from bridge.hub.views import allowed, bp, country_choices, readable_log, render
+from bridge.hub.forms import ApplyCouponForm
+from bridge.hub.views import allowed, bp, country_choices, l10n, readable_log, render
 from bridge.models import CustomFieldEntity, InvoiceLine
 
 TABS = ("overview", "products", "invoices", "sites", "people", "activity")
@@ -253,6 +255,11 @@ def _page(client_id: int, tab: str, status: int = 200, **extra):
         accepted_at=invitations.accepted_at(session, client),
         invited=request.args.get("invited") == "1",
         invitation_days=int(current_app.config["INVITATION_DAYS"]),
+        # The coupon of the client or of a subscription, and its form.
+        discount_of=lambda **owner: coupons.current(session, **owner),
+        cycles_left=lambda discount: coupons.cycles_left(session, discount),
+        coupon_off=lambda coupon: coupons.off_text(coupon, l10n()),
+        coupon_form=ApplyCouponForm(),
         **_tab_data(session, client, tab),
         **extra,
     )

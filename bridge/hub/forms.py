@@ -151,6 +151,50 @@ class TaxRateForm(FlaskForm):
     inclusive = BooleanField()
 
 
+class CouponForm(FlaskForm):
+    """A new coupon. The view reads the numbers (in the reader's locale) and
+    puts each refusal next to its field; the domain checks the rest."""
+
+    name = StringField()
+    code = StringField()
+    kind = SelectField(choices=["percent", "amount"], validate_choice=False)
+    percent_off = StringField()
+    amount_off = StringField()
+    applies_to = SelectField(choices=["invoice", "products"], validate_choice=False)
+    product_ids = SelectMultipleField(coerce=int, validate_choice=False)
+    duration = SelectField(choices=["once", "repeating", "forever"], validate_choice=False)
+    duration_cycles = StringField()
+    expires_on = StringField()
+    max_redemptions = StringField()
+
+
+class ApplyCouponForm(FlaskForm):
+    """A coupon for a client or a subscription, by its code."""
+
+    coupon_code = StringField()
+
+
+# The coupon form's messages (the view sets them; the template translates).
+COUPON_MESSAGES = (
+    _("Required."),
+    _("At most 200 characters."),
+    _("1 to 60 letters, digits, - or _."),
+    _("Another coupon has this code."),
+    _("A percentage more than 0 and at most 100, such as 20 or 12.5."),
+    _("Write an amount such as 49 or 49.50, more than 0."),
+    _("Choose the business currency first (Setup)."),
+    _("Choose at least one product."),
+    _("A whole number from 1 to 1,000."),
+    _("A whole number from 1 to 1,000,000, or empty."),
+    _("A date such as 2026-12-31, or empty."),
+    _("Already past."),
+    _("No coupon has this code."),
+    _("This coupon is archived."),
+    _("This coupon has expired."),
+    _("This coupon has been used up."),
+)
+
+
 class ActionForm(FlaskForm):
     """A button that changes an invoice (send, delete, void...): only the token."""
 

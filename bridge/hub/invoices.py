@@ -18,7 +18,7 @@ from flask_login import current_user
 from sqlalchemy.exc import IntegrityError
 
 from bridge.auth import policy
-from bridge.billing import audit, invoices, periods, reminders, subscriptions
+from bridge.billing import audit, coupons, invoices, periods, reminders, subscriptions
 from bridge.billing.gateway import PaymentGateway
 from bridge.billing.schedule import business_zone
 from bridge.core import clock, money
@@ -26,7 +26,7 @@ from bridge.core.errors import DomainError, NotFound, Unavailable
 from bridge.db import get_session
 from bridge.hub import once
 from bridge.hub.forms import ActionForm, OfflinePaymentForm, RefundForm, RemindForm
-from bridge.hub.views import _, allowed, bp, readable_log, render
+from bridge.hub.views import _, allowed, bp, l10n, readable_log, render
 from bridge.models import InvoiceStatus, PaymentMethod
 from bridge.payments.gateways import payment_gateway
 from bridge.payments.stripe.client import api_base_from
@@ -131,6 +131,7 @@ def _invoice_page(invoice, status: int = 200, payment_form=None, refund_form=Non
         else ["download"],
         taxes=taxes,
         printed_subtotal=invoices.printed_subtotal(invoice, taxes),
+        discount_label=coupons.discount_label(invoice, l10n()),
         card_limit=limit,
         history=readable_log(audit.invoice_history(session, invoice)),
         hosted_url=None

@@ -73,6 +73,7 @@ NAV = [
     ("hub.overview", {}, _("Overview")),
     ("hub.clients", {}, _("Clients")),
     ("hub.products", {}, _("Products & services")),
+    ("hub.coupon_list", {}, _("Coupons")),
     ("hub.invoice_list", {}, _("Invoices")),
     ("hub.subscription_list", {}, _("Subscriptions")),
     ("hub.roles", {}, _("Roles")),

@@ -25,6 +25,7 @@ from bridge.core.money import line_amount, names_percentage, quantity_decimal, q
 from bridge.models.base import Base
 from bridge.models.catalog import PlanKind
 from bridge.models.clients import Client, Site
+from bridge.models.coupons import Coupon, Discount
 from bridge.models.types import UTCDateTime, enum_column
 
 
@@ -147,6 +148,14 @@ class Invoice(Base):
     credit_notes: Mapped[list[CreditNote]] = relationship(
         back_populates="invoice", order_by="CreditNote.id"
     )
+    # The coupon applied, as its discount (``discount_id``): what the
+    # invoice prints and the API names beside the lines' amounts.
+    applied_discount: Mapped[Discount | None] = relationship(foreign_keys=[discount_id])
+
+    @property
+    def coupon(self) -> Coupon | None:
+        """The coupon whose discount reduced the lines, if any."""
+        return self.applied_discount.coupon if self.applied_discount is not None else None
 
     @property
     def line_taxes_differ(self) -> bool:

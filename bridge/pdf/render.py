@@ -34,6 +34,7 @@ from sqlalchemy.orm import Session
 from xhtml2pdf import pisa
 from xhtml2pdf.config.resources import ResourceAccessPolicy
 
+from bridge.billing import coupons
 from bridge.billing.business import get_settings
 from bridge.billing.invoices import TaxSum, printed_subtotal, tax_summary
 from bridge.billing.numbering import render as render_number
@@ -63,7 +64,7 @@ TEMPLATE = "invoices/invoice.html"
 TEMPLATE_DIR = Path(bridge_templates.__file__).resolve().parent
 # Bump when the Python side changes what a PDF looks like; template edits
 # are noticed by themselves (``template_version`` hashes the files).
-RENDERER_VERSION = "2"
+RENDERER_VERSION = "3"
 
 # A4 portrait, in points. The template takes every measure from here, so
 # the widths text is wrapped to are the widths xhtml2pdf draws.
@@ -80,8 +81,10 @@ WRAP_SLACK = 3.0
 
 FONT_SIZE = 9.0
 LINE_HEIGHT = 12.5
-# Columns of the lines table, as fractions of the content width.
+# Columns of the lines table, as fractions of the content width; a
+# discounted invoice has a Discount column before the Amount.
 LINE_COLUMNS = (0.52, 0.10, 0.19, 0.19)
+DISCOUNT_LINE_COLUMNS = (0.40, 0.09, 0.17, 0.16, 0.18)
 # Columns of the totals block: room on the left, labels, amounts.
 TOTAL_COLUMNS = (0.40, 0.38, 0.22)
 # Blocks of invoice lines: a page break falls between two blocks, so it can
@@ -216,6 +219,7 @@ class LineData:
     net: int
     period_start: datetime | None = None
     period_end: datetime | None = None
+    discount: int = 0  # taken off the amount by a coupon, before taxes
     taxes: tuple[tuple[str, int], ...] = ()  # (name, percentage_e4) of its rates
 
     @property
@@ -250,6 +254,7 @@ def _lines(session: Session, invoice: Invoice) -> list[LineData]:
                 InvoiceLine.net,
                 InvoiceLine.period_start,
                 InvoiceLine.period_end,
+                InvoiceLine.discount,
             )
             .where(InvoiceLine.invoice_id == invoice.id)
             .order_by(InvoiceLine.position, InvoiceLine.id)
@@ -443,6 +448,12 @@ def _context(
     show_fields = settings.invoice_show_custom_fields
     business_fields = [f for f in fields if f.entity == CustomFieldEntity.BUSINESS]
     client_fields = [f for f in fields if f.entity == CustomFieldEntity.CLIENT]
+    # The Discount column shows what the coupon took off each line; it sums
+    # to the Discount row of the totals.
+    discounted = any(line.discount for line in lines)
+    line_head = [words._("Description"), words._("Qty"), words._("Unit price")]
+    line_head += [words._("Discount")] if discounted else []
+    columns = DISCOUNT_LINE_COLUMNS if discounted else LINE_COLUMNS
     return {
         **words.l10n.template_context(),
         "lang": words.language,
@@ -460,7 +471,7 @@ def _context(
             "font_size": FONT_SIZE,
             "line_height": LINE_HEIGHT,
             "block_padding": BLOCK_PADDING,
-            "line_columns": [round(w * 100, 3) for w in LINE_COLUMNS],
+            "line_columns": [round(w * 100, 3) for w in columns],
             "total_columns": [round(w * 100, 3) for w in TOTAL_COLUMNS],
         },
         "title": words._("Invoice"),
@@ -476,13 +487,8 @@ def _context(
             full=settings.invoice_show_client_info,
         ),
         "details": _details(invoice, words),
-        "line_head": [
-            words._("Description"),
-            words._("Qty"),
-            words._("Unit price"),
-            words._("Amount"),
-        ],
-        "line_blocks": _line_blocks(lines, words),
+        "line_head": [*line_head, words._("Amount")],
+        "line_blocks": _line_blocks(lines, words, discounted),
         "totals": _totals(invoice, taxes, words),
         "note": _typed_text(invoice.note, words._("Note")),
         "footer": _typed_text(settings.invoice_footer),
@@ -606,11 +612,17 @@ def _widths(fractions: Iterable[float]) -> list[float]:
 
 
 _LINE_WIDTHS = _widths(LINE_COLUMNS)
+_DISCOUNT_LINE_WIDTHS = _widths(DISCOUNT_LINE_COLUMNS)
 _TOTAL_WIDTHS = _widths(TOTAL_COLUMNS)
 
 
-def _line_blocks(lines: list[LineData], words: Words) -> list[list[layout.Column]]:
-    description, quantity, unit, amount = _LINE_WIDTHS
+def _line_blocks(
+    lines: list[LineData], words: Words, discounted: bool = False
+) -> list[list[layout.Column]]:
+    if discounted:
+        description, quantity, unit, off, amount = _DISCOUNT_LINE_WIDTHS
+    else:
+        description, quantity, unit, amount = _LINE_WIDTHS
     rows = []
     # Lines not all taxed alike each name their rates (the totals sum per rate).
     mixed = len({line.taxes for line in lines}) > 1
@@ -624,14 +636,19 @@ def _line_blocks(lines: list[LineData], words: Words) -> list[list[layout.Column
                 for name, p in line.taxes
             )
             text += f" — {rates or words._('No tax')}"
-        rows.append(
-            (
-                layout.cells(text, description, FONT_SIZE),
-                layout.cells(words.number(line.quantity), quantity, FONT_SIZE),
-                layout.cells(words.money(line.unit_amount), unit, FONT_SIZE),
-                layout.cells(words.money(line.amount), amount, FONT_SIZE),
+        row = [
+            layout.cells(text, description, FONT_SIZE),
+            layout.cells(words.number(line.quantity), quantity, FONT_SIZE),
+            layout.cells(words.money(line.unit_amount), unit, FONT_SIZE),
+        ]
+        if discounted:
+            row.append(
+                layout.cells(words.money(-line.discount), off, FONT_SIZE)
+                if line.discount
+                else [layout.BLANK]
             )
-        )
+        row.append(layout.cells(words.money(line.amount), amount, FONT_SIZE))
+        rows.append(tuple(row))
     return layout.stack(rows, BLOCK_LINES)
 
 
@@ -642,8 +659,8 @@ def _totals(invoice: Invoice, taxes: list[TaxSum], words: Words) -> list[layout.
     subtotal = printed_subtotal(invoice, taxes)
     rows: list[tuple[str, int, str]] = [(words._("Subtotal"), subtotal, "")]
     if invoice.discount:
-        # A coupon's discount, taken off before the taxes.
-        rows.append((words._("Discount"), -invoice.discount, ""))
+        # A coupon's discount, taken off before the taxes, with its name.
+        rows.append((coupons.discount_label(invoice, words.l10n), -invoice.discount, ""))
     for tax in taxes:
         rate = words.percent(tax.percentage_e4)
         if tax.inclusive:

@@ -40,7 +40,7 @@ from werkzeug.exceptions import HTTPException
 
 from bridge.api import errors
 from bridge.api.fields import Text
-from bridge.billing import invoices
+from bridge.billing import coupons, invoices
 from bridge.billing.business import (
     get_settings,
     invoice_brand_color,
@@ -262,6 +262,7 @@ def hosted_invoice(token: str):
         show_logo=bool(settings.invoice_show_logo and settings.logo_id),
         tax_rows=_tax_rows(invoice, l10n, taxes),
         subtotal=invoices.printed_subtotal(invoice, taxes),
+        discount_label=coupons.discount_label(invoice, l10n),
         payable=payable,
         processing=processing,
         card_payments=gateway is not None,

@@ -298,13 +298,21 @@ def test_the_discount_prints_on_the_pdf_and_the_hosted_page(api_eur, shop, clien
     made = coupon(api_eur, percent_off="10")
     invoice = bill(api_eur, shop, coupon_id=made["id"]).get_json()  # 150.00 - 15.00
     sent = api_eur.post(f"/invoices/{invoice['id']}/finalize").get_json()
+    assert sent["coupon"]["name"] == "Welcome" and sent["coupon"]["percent_off"] == "10"
+    assert [line["discount"] for line in sent["lines"]] == [1500]
     page = client.get(sent["hosted_url"].split("localhost", 1)[-1]).data.decode()
     assert 'id="subtotal">€150.00' in page and 'id="discount">-€15.00' in page
+    assert 'id="discount-label">Discount: Welcome — 10% off<' in page
+    assert '<td class="num discount-col line-discount">-€15.00</td>' in page
+    # Lines - discount + tax = total, as the page prints them.
+    assert 'id="total">€162.00' in page and ">€27.00<" in page
     text = pdf_text(api_eur.get(f"/invoices/{invoice['id']}/pdf").data)
-    assert "Subtotal\nDiscount\nVAT (20%)\nTotal" in text
+    assert "Subtotal\nDiscount: Welcome — 10% off\nVAT (20%)\nTotal" in text
     assert "€150.00\n -€15.00\n €27.00\n€162.00" in text  # 135.00 + 20 % VAT
     listed = api_eur.get(f"/invoices?client_id={shop['client']['id']}").get_json()["data"]
     assert listed[0]["discount"] == 1500
+    plain = api_eur.get(f"/invoices/{bill(api_eur, shop).get_json()['id']}").get_json()
+    assert plain["coupon"] is None and plain["lines"][0]["discount"] == 0
 
 
 def test_a_coupon_on_a_draft_reprices_it_and_survives_an_edit(api_eur, shop):  # noqa: F811
