@@ -422,6 +422,7 @@ SUBSCRIBERS = {
     events.SubscriptionPaused: _client_of_subscription,
     events.SubscriptionResumed: _client_of_subscription,
     events.SubscriptionPlanChanged: _client_of_subscription,
+    events.SubscriptionPlanSwitched: _client_of_subscription,
     events.InvoiceFinalized: _client_of_invoice,
     events.InvoiceVoided: _client_of_invoice,
     events.CreditNoteIssued: _client_of_invoice,

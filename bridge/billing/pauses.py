@@ -126,7 +126,9 @@ def resume(session: Session, subscription: Subscription, *, now: datetime | None
     if subscription.current_period_end is None or at < subscription.current_period_end:
         events.record(session, events.SubscriptionResumed(subscription.id, None))
         return None
-    # A new period starts at ``at``: period 0 of the new anchor.
+    # A new period starts at ``at``: period 0 of the new anchor, on the
+    # plan of a change scheduled for the next renewal, if any.
+    subscriptions.switch_to_pending(session, subscription)
     subscription.anchor_at = at
     start, end = subscriptions.period_bounds(session, subscription, 0)
     invoice = renewals.renewal_invoice(session, subscription, start, end)
