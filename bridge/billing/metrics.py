@@ -1099,19 +1099,22 @@ def billing_preview(
     # Renewals on the same terms (plan, quantity, price, rates) cost the same.
     priced: dict[tuple, tuple] = {}
     for subscription in session.scalars(query).unique():
-        plan = subscription.plan
+        # The next renewal's terms: a change scheduled for it switches the
+        # plan (and, across intervals, re-anchors the periods) there.
+        renewal = subscriptions.next_renewal(session, subscription)
+        plan, anchor = renewal.plan, renewal.anchor_at
         cycles = plan.billing_cycles
-        invoiced = subscription.cycles_invoiced
-        index = subscription.period_index + 1
-        start, end = subscriptions.period_bounds(session, subscription, index)
+        invoiced = 0 if renewal.new_period else subscription.cycles_invoiced
+        index = renewal.index
+        start, end = renewal.start, renewal.end
         terms = (
-            subscription.plan_id,
-            subscription.quantity_e3,
-            subscription.unit_amount,
+            plan.id,
+            renewal.quantity_e3,
+            renewal.unit_amount,
             tuple(subscription.tax_rate_ids),
         )
         if terms not in priced:
-            _rates, line, totals = renewals.renewal_line(session, subscription, start, end)
+            _rates, line, totals = renewals.renewal_line(session, subscription, start, end, renewal)
             priced[terms] = (
                 line.description,
                 invoice_totals([totals]),
@@ -1119,7 +1122,7 @@ def billing_preview(
             )
         description, summed, taxes = priced[terms]
         if not detail and start > now:
-            _count_by_month(subscription, plan, index, invoiced, summed, horizon, tz, by_month)
+            _count_by_month(anchor, plan, index, invoiced, summed, horizon, tz, by_month)
             continue
         while (cycles is None or invoiced < cycles) and start <= horizon:
             # The scheduler dates a renewal on the first moment of its period.
@@ -1152,9 +1155,7 @@ def billing_preview(
             # The next period: the same boundaries ``period_bounds`` gives.
             start, end = (
                 end,
-                period_boundary(
-                    subscription.anchor_at, plan.interval_unit, plan.interval_count, index + 1, tz
-                ),
+                period_boundary(anchor, plan.interval_unit, plan.interval_count, index + 1, tz),
             )
     result = sorted(by_month.values(), key=lambda m: m.month)
     for month in result:
@@ -1162,11 +1163,12 @@ def billing_preview(
     return result
 
 
-def _count_by_month(subscription, plan, index, invoiced, summed, horizon, tz, by_month) -> None:
-    """The renewals of one subscription, month by month, counted rather than
-    listed (``periods.starts_by_local_month``): a daily plan renews
-    365 times a year, a monthly one once a month."""
-    anchor, unit, count = subscription.anchor_at, plan.interval_unit, plan.interval_count
+def _count_by_month(anchor, plan, index, invoiced, summed, horizon, tz, by_month) -> None:
+    """The renewals of one subscription (periods of ``plan`` from
+    ``anchor``), month by month, counted rather than listed
+    (``periods.starts_by_local_month``): a daily plan renews 365 times a
+    year, a monthly one once a month."""
+    unit, count = plan.interval_unit, plan.interval_count
     # The last period starting at or before the horizon: estimated on the
     # wall clock, settled with ``period_boundary`` (a DST change or a short
     # month may tip it).

@@ -90,6 +90,13 @@ class Subscription(Base):
     pending_quantity_e3: Mapped[int | None] = mapped_column(Integer)
     pending_unit_amount: Mapped[int | None] = mapped_column(BigInteger)
     pending_change_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    @property
+    def pending_quantity(self) -> Decimal | None:
+        """The scheduled quantity, exact (None: no change scheduled)."""
+        e3 = self.pending_quantity_e3
+        return None if e3 is None else quantity_decimal(e3)
+
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
