@@ -77,17 +77,7 @@ def pause(
             f"A {subscription.status.value} subscription cannot be paused.",
             code="illegal_transition",
         )
-    if subscription.cancel_at_period_end:
-        raise Conflict(
-            "This subscription is set to end with its period: undo that first.",
-            code="cancel_scheduled",
-        )
-    cycles = subscription.plan.billing_cycles
-    if cycles is not None and subscription.cycles_invoiced >= cycles:
-        raise Conflict(
-            "This subscription ends with its period (its billing cycles are used up).",
-            code="last_cycle",
-        )
+    subscriptions.check_renews(subscription)
     if until is not None:
         starts = max(now, subscription.current_period_end or now)
         if until <= now:

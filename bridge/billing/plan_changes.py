@@ -402,17 +402,7 @@ def _check_schedulable(subscription: Subscription, now: datetime) -> None:
             "A paused subscription cannot schedule a change: resume it first.",
             code="subscription_paused",
         )
-    if subscription.cancel_at_period_end:
-        raise Conflict(
-            "This subscription is set to end with its period: undo that first.",
-            code="cancel_scheduled",
-        )
-    cycles = subscription.plan.billing_cycles
-    if cycles is not None and subscription.cycles_invoiced >= cycles:
-        raise Conflict(
-            "This subscription ends with its period (its billing cycles are used up).",
-            code="last_cycle",
-        )
+    subscriptions.check_renews(subscription)
     if subscription.current_period_end is None or subscription.current_period_end <= now:
         raise Conflict(
             "The subscription's period has ended and waits for its renewal.",

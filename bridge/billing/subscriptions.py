@@ -131,6 +131,23 @@ class NextRenewal:
     new_period: bool
 
 
+def check_renews(subscription: Subscription) -> None:
+    """Refuse (409) what needs the subscription to renew after its current
+    period: set to end with it (``cancel_scheduled``), or its billing
+    cycles used up (``last_cycle``)."""
+    if subscription.cancel_at_period_end:
+        raise Conflict(
+            "This subscription is set to end with its period: undo that first.",
+            code="cancel_scheduled",
+        )
+    cycles = subscription.plan.billing_cycles
+    if cycles is not None and subscription.cycles_invoiced >= cycles:
+        raise Conflict(
+            "This subscription ends with its period (its billing cycles are used up).",
+            code="last_cycle",
+        )
+
+
 def has_pending_change(subscription: Subscription) -> bool:
     """A plan or quantity change is scheduled for the next renewal."""
     return subscription.pending_change_requested_at is not None
