@@ -1,4 +1,5 @@
-"""Changing a subscription's plan or quantity *now*, with proration.
+"""Changing a subscription's plan or quantity *now*, with proration, or at
+the next renewal.
 
 What a change now means, precisely (Stripe's default proration):
 
@@ -34,6 +35,15 @@ Exactly once: applying the same change twice is refused the second time
 (the subscription is already on that plan and quantity: 409 ``no_change``),
 the change invoice is unique per (subscription, period start) in the
 database like renewals, and the API replays ``Idempotency-Key`` retries.
+
+A change *at the next renewal* (``schedule``) bills nothing now: it is
+stored on the subscription (``pending_*``) and the renewal switches to it
+before pricing its invoice (``subscriptions.switch_to_pending``, inside the
+renewal's transaction, so it happens once with the renewal invoice),
+without proration; across intervals the new plan's first period starts at
+the old period's end. ``quote_renewal`` previews that renewal invoice with
+the renewal's own code; ``cancel_scheduled`` drops it; a change now, a
+cancellation and a cancel at period end drop it too.
 """
 
 from __future__ import annotations
