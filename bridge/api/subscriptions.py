@@ -36,6 +36,21 @@ class PlanRefSchema(Schema):
     billing_cycles = fields.Integer(allow_none=True)
 
 
+class PendingChangeSchema(Schema):
+    plan_id = fields.Integer()
+    plan = fields.Nested(PlanRefSchema)
+    quantity = Quantity(maximum=10_000, dump_only=True)
+    quantity_e3 = fields.Integer()
+    unit_amount = fields.Integer()
+    effective_at = fields.DateTime(
+        allow_none=True,
+        metadata={
+            "description": "When the change takes effect: the end of the current period "
+            "(paused: the resume date; null: when resumed by hand)"
+        },
+    )
+
+
 class SubscriptionSchema(Schema):
     id = fields.Integer()
     client_id = fields.Integer()
@@ -71,6 +86,17 @@ class SubscriptionSchema(Schema):
         metadata={
             "description": "The pause is in effect: set, and the paid period is over "
             "(a pause starts when current_period_end comes)"
+        },
+    )
+    pending_change = fields.Function(
+        lambda subscription: (
+            PendingChangeSchema().dump(pending)
+            if (pending := plan_changes.pending_change(subscription)) is not None
+            else None
+        ),
+        metadata={
+            "description": "The plan and/or quantity change scheduled for the next renewal "
+            "(cancel it with DELETE .../change); null when none is"
         },
     )
     periods_behind = fields.Function(
@@ -136,17 +162,24 @@ class ChangeSchema(Schema):
     )
     when = fields.String(
         required=True,
-        validate=validate.OneOf([plan_changes.NOW]),
+        validate=validate.OneOf([plan_changes.NOW, plan_changes.RENEWAL]),
         metadata={
             "description": "now: prorated at once (credit of the unused time, charge of "
-            "the new plan for the rest of the period, on one invoice). Changes at the "
-            "next renewal are not available yet"
+            "the new plan for the rest of the period, on one invoice). renewal: scheduled "
+            "for the end of the current period, no proration: the renewal switches to the "
+            "new plan and quantity before it is priced (another billing interval starts "
+            "its first period at the old period's end); the answer's lines and totals are "
+            "those of that renewal invoice"
         },
     )
 
 
 class ChangeResultSchema(Schema):
     preview = fields.Boolean()
+    when = fields.String(metadata={"description": "now or renewal, as asked"})
+    effective_at = fields.DateTime(
+        metadata={"description": "When the change takes effect (now, or the period end)"}
+    )
     subscription = fields.Nested(SubscriptionSchema)
     invoice = fields.Nested(
         InvoiceSchema,
@@ -279,7 +312,11 @@ class SubscriptionChange(MethodView):
         ``subscription_paused``, ``cancel_scheduled``, ``renewal_due``,
         ``no_change`` (already on this plan and quantity: a change sent
         twice bills once), ``net_credit`` (a downgrade now that would leave a
-        credit)."""
+        credit). ``when: renewal`` schedules the change for the end of the
+        period instead (no proration, replacing one scheduled before; a
+        change now drops it) and answers the lines and totals of that
+        renewal invoice; 409 also ``last_cycle``, and past-due
+        subscriptions may schedule."""
         authorize("subscriptions.write")
         session = get_session()
         subscription = subscriptions.get_subscription(session, subscription_id)
@@ -290,7 +327,13 @@ class SubscriptionChange(MethodView):
             ),
         }
         invoice = None
-        if args["preview"]:
+        if data["when"] == plan_changes.RENEWAL:
+            if args["preview"]:
+                change = plan_changes.quote_renewal(session, subscription, **wanted)
+            else:
+                change = plan_changes.schedule(session, subscription, **wanted)
+                session.commit()
+        elif args["preview"]:
             change = plan_changes.quote(session, subscription, **wanted)
         else:
             change, invoice = plan_changes.apply(session, subscription, **wanted)
@@ -298,6 +341,8 @@ class SubscriptionChange(MethodView):
             session.commit()
         return {
             "preview": args["preview"],
+            "when": data["when"],
+            "effective_at": change.at,
             "subscription": subscription,
             "invoice": invoice,
             "plan_id": change.plan.id,
@@ -312,6 +357,17 @@ class SubscriptionChange(MethodView):
             "tax": change.tax,
             "total": change.total,
         }
+
+    @blp.response(200, SubscriptionSchema)
+    def delete(self, subscription_id):
+        """Cancel the change scheduled for the next renewal: the subscription
+        renews on its current plan and quantity. 409 ``no_scheduled_change``."""
+        authorize("subscriptions.write")
+        session = get_session()
+        subscription = subscriptions.get_subscription(session, subscription_id)
+        plan_changes.cancel_scheduled(session, subscription)
+        session.commit()
+        return subscription
 
 
 @blp.route("/subscriptions/<id:subscription_id>/reactivate")

@@ -325,6 +325,8 @@ LABELS = {
     "subscription.paused": _("Subscription paused"),
     "subscription.resumed": _("Subscription resumed after a pause"),
     "subscription.plan_changed": _("Subscription plan or quantity changed, prorated"),
+    "subscription.change_scheduled": _("Plan or quantity change scheduled for the renewal"),
+    "subscription.change_unscheduled": _("Scheduled plan or quantity change cancelled"),
     "user.created": _("Person added"),
     "user.updated": _("Person changed"),
     "user.deleted": _("Person removed"),

@@ -53,6 +53,8 @@ CLIENT_VISIBLE_ACTIONS = {
     "subscription.paused": "billing.view",
     "subscription.resumed": "billing.view",
     "subscription.plan_changed": "billing.view",
+    "subscription.change_scheduled": "billing.view",
+    "subscription.change_unscheduled": "billing.view",
     "subscription.expired": "billing.view",
     "client.invitation_accepted": None,
 }
@@ -76,6 +78,10 @@ CLIENT_LABELS = {
     "subscription.paused": _("Subscription to %(plan)s paused"),
     "subscription.resumed": _("Subscription to %(plan)s resumed"),
     "subscription.plan_changed": _("Subscription changed to %(plan)s"),
+    "subscription.change_scheduled": _("Subscription to %(plan)s set to change at its renewal"),
+    "subscription.change_unscheduled": _(
+        "Scheduled change of the subscription to %(plan)s cancelled"
+    ),
     "subscription.expired": _("Subscription to %(plan)s ended"),
     "client.invitation_accepted": _("%(person)s joined the account"),
 }

@@ -209,12 +209,17 @@ def discounted_mrr(
     return off
 
 
-def standing_discounts(session: Session, *filters) -> list[tuple[Subscription, int, int | None]]:
+def standing_discounts(
+    session: Session, *filters, next_terms: bool = False
+) -> list[tuple[Subscription, int, int | None]]:
     """The subscriptions (of ``filters``) whose next renewal a discount
     reduces, each with that reduction of one renewal line (minor units) and
     the discount's cycles left (None: forever): the discount
     ``coupons.standing`` gives their renewals, read without locking it.
-    MRR, the forecast and the billing preview all count discounts so."""
+    MRR, the forecast and the billing preview all count discounts so.
+    ``next_terms``: the line priced on the next renewal's terms (a change
+    scheduled for it included, as the billing preview prices it), not on
+    the subscription's current ones (MRR's)."""
     found = []
     held = session.scalars(
         select(Discount).where(
@@ -237,18 +242,24 @@ def standing_discounts(session: Session, *filters) -> list[tuple[Subscription, i
                 Subscription.client_id == discount.client_id, Subscription.id.not_in(own)
             )
         for sub in session.scalars(query.options(joinedload(Subscription.plan))):
-            reduction = _reduction(discount.coupon, sub)
+            if next_terms:
+                renewal = subscriptions.next_renewal(session, sub)
+                terms = (renewal.plan.product_id, renewal.unit_amount, renewal.quantity_e3)
+            else:
+                terms = (sub.plan.product_id, sub.unit_amount, sub.quantity_e3)
+            reduction = _reduction(discount.coupon, *terms)
             if reduction:
                 found.append((sub, reduction, left))
     return found
 
 
-def _reduction(coupon, sub: Subscription) -> int:
-    """What ``coupon`` takes off one renewal line of ``sub`` (0 when the
-    coupon is for other products)."""
-    if coupon.product_ids is not None and sub.plan.product_id not in coupon.product_ids:
+def _reduction(coupon, product_id: int, unit_amount: int, quantity_e3: int) -> int:
+    """What ``coupon`` takes off one renewal line of ``product_id`` at
+    ``unit_amount`` x ``quantity_e3`` (0 when the coupon is for other
+    products)."""
+    if coupon.product_ids is not None and product_id not in coupon.product_ids:
         return 0
-    amount = line_amount(sub.unit_amount, sub.quantity_e3)
+    amount = line_amount(unit_amount, quantity_e3)
     return line_discounts(
         [amount], [True], percent_e2=coupon.percent_off_e2, amount_off=coupon.amount_off
     )[0]
@@ -454,6 +465,7 @@ SUBSCRIBERS = {
     events.SubscriptionPaused: _client_of_subscription,
     events.SubscriptionResumed: _client_of_subscription,
     events.SubscriptionPlanChanged: _client_of_subscription,
+    events.SubscriptionPlanSwitched: _client_of_subscription,
     events.InvoiceFinalized: _client_of_invoice,
     events.InvoiceVoided: _client_of_invoice,
     events.CreditNoteIssued: _client_of_invoice,
@@ -885,7 +897,9 @@ def _discounts_at(
             if not standing or not life.counts_at(end):
                 continue
             discount = max(standing, key=lambda d: d.id)
-            reduction = _reduction(discount.coupon, sub)
+            reduction = _reduction(
+                discount.coupon, sub.plan.product_id, sub.unit_amount, sub.quantity_e3
+            )
             if reduction and not used_up(discount, end):
                 _sub, values = off.setdefault(sub.id, (sub, [Fraction(0)] * len(ends)))
                 values[k] += monthly(reduction, sub.plan.interval_unit, sub.plan.interval_count)
@@ -1448,22 +1462,22 @@ def billing_preview(
     # What discounts take off the next renewals, and for how many of them.
     discounted = {
         sub.id: (reduction, left)
-        for sub, reduction, left in standing_discounts(session, query.whereclause)
+        for sub, reduction, left in standing_discounts(session, query.whereclause, next_terms=True)
     }
     # Renewals on the same terms (plan, quantity, price, rates, discount)
     # cost the same.
     priced: dict[tuple, tuple] = {}
 
-    def price(subscription, start, end, reduction):
+    def price(subscription, renewal, start, end, reduction):
         terms = (
-            subscription.plan_id,
-            subscription.quantity_e3,
-            subscription.unit_amount,
+            renewal.plan.id,
+            renewal.quantity_e3,
+            renewal.unit_amount,
             tuple(subscription.tax_rate_ids),
             reduction,
         )
         if terms not in priced:
-            _rates, line, totals = renewals.renewal_line(session, subscription, start, end)
+            _rates, line, totals = renewals.renewal_line(session, subscription, start, end, renewal)
             if reduction:
                 totals = coupons.reduce_line(line, reduction)  # as the renewal's discount
             priced[terms] = (
@@ -1474,22 +1488,25 @@ def billing_preview(
         return priced[terms]
 
     for subscription in session.scalars(query).unique():
-        plan = subscription.plan
+        # The next renewal's terms: a change scheduled for it switches the
+        # plan (and, across intervals, re-anchors the periods) there.
+        renewal = subscriptions.next_renewal(session, subscription)
+        plan, anchor = renewal.plan, renewal.anchor_at
         cycles = plan.billing_cycles
-        invoiced = subscription.cycles_invoiced
-        index = subscription.period_index + 1
-        start, end = subscriptions.period_bounds(session, subscription, index)
+        invoiced = 0 if renewal.new_period else subscription.cycles_invoiced
+        index = renewal.index
+        start, end = renewal.start, renewal.end
         reduction, discount_left = discounted.get(subscription.id, (0, 0))
-        description, summed, taxes = price(subscription, start, end, 0)
+        description, summed, taxes = price(subscription, renewal, start, end, 0)
         if not detail and start > now and not reduction:
-            _count_by_month(subscription, plan, index, invoiced, summed, horizon, tz, by_month)
+            _count_by_month(anchor, plan, index, invoiced, summed, horizon, tz, by_month)
             continue
         while (cycles is None or invoiced < cycles) and start <= horizon:
             if reduction and (discount_left is None or discount_left > 0):
-                description, summed, taxes = price(subscription, start, end, reduction)
+                description, summed, taxes = price(subscription, renewal, start, end, reduction)
                 discount_left = None if discount_left is None else discount_left - 1
             else:
-                description, summed, taxes = price(subscription, start, end, 0)
+                description, summed, taxes = price(subscription, renewal, start, end, 0)
             # The scheduler dates a renewal on the first moment of its period.
             issued = local_date(start, tz)
             month = by_month.setdefault(
@@ -1520,9 +1537,7 @@ def billing_preview(
             # The next period: the same boundaries ``period_bounds`` gives.
             start, end = (
                 end,
-                period_boundary(
-                    subscription.anchor_at, plan.interval_unit, plan.interval_count, index + 1, tz
-                ),
+                period_boundary(anchor, plan.interval_unit, plan.interval_count, index + 1, tz),
             )
     result = sorted(by_month.values(), key=lambda m: m.month)
     for month in result:
@@ -1530,11 +1545,12 @@ def billing_preview(
     return result
 
 
-def _count_by_month(subscription, plan, index, invoiced, summed, horizon, tz, by_month) -> None:
-    """The renewals of one subscription, month by month, counted rather than
-    listed (``periods.starts_by_local_month``): a daily plan renews
-    365 times a year, a monthly one once a month."""
-    anchor, unit, count = subscription.anchor_at, plan.interval_unit, plan.interval_count
+def _count_by_month(anchor, plan, index, invoiced, summed, horizon, tz, by_month) -> None:
+    """The renewals of one subscription (periods of ``plan`` from
+    ``anchor``), month by month, counted rather than listed
+    (``periods.starts_by_local_month``): a daily plan renews 365 times a
+    year, a monthly one once a month."""
+    unit, count = plan.interval_unit, plan.interval_count
     # The last period starting at or before the horizon: estimated on the
     # wall clock, settled with ``period_boundary`` (a DST change or a short
     # month may tip it).

@@ -77,17 +77,7 @@ def pause(
             f"A {subscription.status.value} subscription cannot be paused.",
             code="illegal_transition",
         )
-    if subscription.cancel_at_period_end:
-        raise Conflict(
-            "This subscription is set to end with its period: undo that first.",
-            code="cancel_scheduled",
-        )
-    cycles = subscription.plan.billing_cycles
-    if cycles is not None and subscription.cycles_invoiced >= cycles:
-        raise Conflict(
-            "This subscription ends with its period (its billing cycles are used up).",
-            code="last_cycle",
-        )
+    subscriptions.check_renews(subscription)
     if until is not None:
         starts = max(now, subscription.current_period_end or now)
         if until <= now:
@@ -126,7 +116,9 @@ def resume(session: Session, subscription: Subscription, *, now: datetime | None
     if subscription.current_period_end is None or at < subscription.current_period_end:
         events.record(session, events.SubscriptionResumed(subscription.id, None))
         return None
-    # A new period starts at ``at``: period 0 of the new anchor.
+    # A new period starts at ``at``: period 0 of the new anchor, on the
+    # plan of a change scheduled for the next renewal, if any.
+    subscriptions.switch_to_pending(session, subscription)
     subscription.anchor_at = at
     start, end = subscriptions.period_bounds(session, subscription, 0)
     invoice = renewals.renewal_invoice(session, subscription, start, end)

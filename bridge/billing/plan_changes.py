@@ -1,4 +1,5 @@
-"""Changing a subscription's plan or quantity *now*, with proration.
+"""Changing a subscription's plan or quantity *now*, with proration, or at
+the next renewal.
 
 What a change now means, precisely (Stripe's default proration):
 
@@ -43,6 +44,15 @@ Exactly once: applying the same change twice is refused the second time
 (the subscription is already on that plan and quantity: 409 ``no_change``),
 the change invoice is unique per (subscription, period start) in the
 database like renewals, and the API replays ``Idempotency-Key`` retries.
+
+A change *at the next renewal* (``schedule``) bills nothing now: it is
+stored on the subscription (``pending_*``) and the renewal switches to it
+before pricing its invoice (``subscriptions.switch_to_pending``, inside the
+renewal's transaction, so it happens once with the renewal invoice),
+without proration; across intervals the new plan's first period starts at
+the old period's end. ``quote_renewal`` previews that renewal invoice with
+the renewal's own code; ``cancel_scheduled`` drops it; a change now, a
+cancellation and a cancel at period end drop it too.
 """
 
 from __future__ import annotations
@@ -75,6 +85,7 @@ from bridge.models.invoices import BillingReason
 from bridge.models.subscriptions import Subscription, SubscriptionStatus
 
 NOW = "now"
+RENEWAL = "renewal"
 MAX_QUANTITY_E3 = 10_000 * QUANTITY_SCALE
 
 
@@ -113,13 +124,7 @@ def quote(
     ``cancel_scheduled``, ``renewal_due``, ``no_change``, ``net_credit``)."""
     now = now or clock.now()
     plan = _new_plan(session, subscription, plan_id)
-    quantity_e3 = subscription.quantity_e3 if quantity_e3 is None else quantity_e3
-    if not 1 <= quantity_e3 <= MAX_QUANTITY_E3:
-        raise Invalid(
-            "The quantity must be above 0 and at most 10000.",
-            code="invalid_quantity",
-            fields={"quantity": ["Must be above 0 and at most 10000."]},
-        )
+    quantity_e3 = _checked_quantity(subscription, quantity_e3)
     _check_state(subscription, now)
     if plan.id == subscription.plan_id and quantity_e3 == subscription.quantity_e3:
         raise Conflict("The subscription is on this plan and quantity already.", code="no_change")
@@ -256,6 +261,8 @@ def apply(
         subscriptions.enter_period(session, subscription, 0)
         subscription.cycles_invoiced = 1
     subscription.renewal_reminded_for = None
+    # A change now replaces one scheduled for the renewal.
+    subscriptions.clear_pending_change(subscription)
     subscription.updated_at = now
     invoices.finalize(
         session, invoice, now, send=not renewals.card_on_file(session, subscription.client)
@@ -272,6 +279,170 @@ def apply(
         ),
     )
     return change, invoice
+
+
+def quote_renewal(
+    session: Session,
+    subscription: Subscription,
+    *,
+    plan_id: int | None = None,
+    quantity_e3: int | None = None,
+    now: datetime | None = None,
+) -> Quote:
+    """The next renewal invoice if the change were scheduled for it: the
+    lines and totals the renewal would price (``renewals.renewal_draft``,
+    the renewal's own code, the coupon included). Writes nothing. Raises
+    ``Invalid`` (422, naming ``plan_id`` or ``quantity``) or ``Conflict``
+    (409: ``illegal_transition`` unless active or past due,
+    ``subscription_paused``, ``cancel_scheduled``, ``last_cycle``,
+    ``renewal_due``, ``no_change``)."""
+    now = now or clock.now()
+    plan = _new_plan(session, subscription, plan_id)
+    quantity_e3 = _checked_quantity(subscription, quantity_e3)
+    _check_schedulable(subscription, now)
+    if plan.id == subscription.plan_id and quantity_e3 == subscription.quantity_e3:
+        raise Conflict(
+            "The subscription renews on this plan and quantity already: to drop the "
+            "change scheduled for its renewal, cancel it.",
+            code="no_change",
+        )
+    unit_amount = subscription.unit_amount if plan.id == subscription.plan_id else plan.amount
+    renewal = subscriptions.renewal_on(session, subscription, plan, quantity_e3, unit_amount)
+    start, end = renewal.start, renewal.end
+    draft = renewals.renewal_draft(session, subscription, start, end, renewal)
+    result = Quote(
+        subscription,
+        plan,
+        quantity_e3,
+        unit_amount,
+        subscription.current_period_end,
+        renewal.new_period,
+    )
+    result.lines = list(draft.lines)
+    result.subtotal, result.tax, result.total = draft.subtotal, draft.tax, draft.total
+    result.period_start, result.period_end = start, end
+    return result
+
+
+def schedule(
+    session: Session,
+    subscription: Subscription,
+    *,
+    plan_id: int | None = None,
+    quantity_e3: int | None = None,
+    now: datetime | None = None,
+) -> Quote:
+    """Schedule the change for the next renewal: at the end of the current
+    period the subscription switches to the new plan, quantity and price
+    before the renewal invoice is priced (no proration). Replaces a change
+    scheduled before. Returns the quote of that renewal invoice; raises as
+    ``quote_renewal``."""
+    now = now or clock.now()
+    change = quote_renewal(session, subscription, plan_id=plan_id, quantity_e3=quantity_e3, now=now)
+    audit.name_action(session, subscription, "subscription.change_scheduled")
+    subscription.pending_plan_id = change.plan.id
+    subscription.pending_plan = change.plan
+    subscription.pending_quantity_e3 = change.quantity_e3
+    subscription.pending_unit_amount = change.unit_amount
+    subscription.pending_change_requested_at = now
+    subscription.updated_at = now
+    events.record(
+        session,
+        events.SubscriptionPlanChangeScheduled(
+            subscription.id, change.plan.id, change.quantity_e3, change.at
+        ),
+    )
+    return change
+
+
+def cancel_scheduled(
+    session: Session, subscription: Subscription, *, now: datetime | None = None
+) -> Subscription:
+    """Drop the change scheduled for the next renewal: it renews on its
+    current plan and quantity. 409 ``no_scheduled_change`` when none is."""
+    now = now or clock.now()
+    if not subscriptions.has_pending_change(subscription):
+        raise Conflict("No change is scheduled for this subscription.", code="no_scheduled_change")
+    audit.name_action(session, subscription, "subscription.change_unscheduled")
+    subscriptions.clear_pending_change(subscription)
+    subscription.updated_at = now
+    events.record(session, events.SubscriptionPlanChangeUnscheduled(subscription.id))
+    return subscription
+
+
+@dataclass(frozen=True)
+class PendingChange:
+    """The change scheduled for the next renewal, as shown to people."""
+
+    plan: Plan
+    quantity_e3: int
+    unit_amount: int
+    # When it takes effect: the end of the current period (of a pause:
+    # its resume date; None: when resumed by hand).
+    effective_at: datetime | None
+
+    @property
+    def plan_id(self) -> int:
+        return self.plan.id
+
+    @property
+    def quantity(self):
+        return quantity_decimal(self.quantity_e3)
+
+    @property
+    def amount(self) -> int:
+        """What each renewal bills before tax: unit x quantity, rounded once."""
+        return line_amount(self.unit_amount, self.quantity_e3)
+
+
+def pending_change(subscription: Subscription) -> PendingChange | None:
+    """The change scheduled for the subscription's next renewal, or None."""
+    if not subscriptions.has_pending_change(subscription):
+        return None
+    effective_at = (
+        subscription.paused_until
+        if subscription.paused_at is not None
+        else subscription.current_period_end
+    )
+    return PendingChange(
+        subscription.pending_plan,
+        subscription.pending_quantity_e3,
+        subscription.pending_unit_amount,
+        effective_at,
+    )
+
+
+def _checked_quantity(subscription: Subscription, quantity_e3: int | None) -> int:
+    quantity_e3 = subscription.quantity_e3 if quantity_e3 is None else quantity_e3
+    if not 1 <= quantity_e3 <= MAX_QUANTITY_E3:
+        raise Invalid(
+            "The quantity must be above 0 and at most 10000.",
+            code="invalid_quantity",
+            fields={"quantity": ["Must be above 0 and at most 10000."]},
+        )
+    return quantity_e3
+
+
+def _check_schedulable(subscription: Subscription, now: datetime) -> None:
+    # Past due too: its current period runs, and its next renewal can
+    # switch plan like an active one's.
+    if subscription.status not in subscriptions.RENEWABLE:
+        raise Conflict(
+            f"A {subscription.status.value.replace('_', ' ')} subscription has no renewal "
+            "to change.",
+            code="illegal_transition",
+        )
+    if subscription.paused_at is not None:
+        raise Conflict(
+            "A paused subscription cannot schedule a change: resume it first.",
+            code="subscription_paused",
+        )
+    subscriptions.check_renews(subscription)
+    if subscription.current_period_end is None or subscription.current_period_end <= now:
+        raise Conflict(
+            "The subscription's period has ended and waits for its renewal.",
+            code="renewal_due",
+        )
 
 
 def _new_plan(session: Session, subscription: Subscription, plan_id: int | None) -> Plan:

@@ -187,7 +187,11 @@ def renew(session: Session, subscription: Subscription, now: datetime | None = N
         return None
 
     audit.name_action(session, subscription, "subscription.renewed")
-    index = subscription.period_index + 1
+    # A change scheduled for this renewal: the new plan, quantity and price
+    # (and, across intervals, a period anchored at the old end) before the
+    # invoice is priced. Rolled back with the invoice if another scheduler
+    # renewed this period first.
+    index = subscriptions.switch_to_pending(session, subscription)
     start, end = subscriptions.period_bounds(session, subscription, index)
     invoice = renewal_invoice(session, subscription, start, end)
     # Charged to the saved card by the collect step (``after_renewal`` plans
@@ -212,7 +216,23 @@ def renewal_invoice(
     """The draft for one period. Rates and price are the subscription's own,
     even if the plan or a rate was archived since (existing subscriptions are
     untouched by archiving)."""
-    rates, line, totals = renewal_line(session, subscription, start, end)
+    invoice = renewal_draft(session, subscription, start, end)
+    session.add(invoice)
+    session.flush()
+    return invoice
+
+
+def renewal_draft(
+    session: Session,
+    subscription: Subscription,
+    start: datetime,
+    end: datetime,
+    renewal: subscriptions.NextRenewal | None = None,
+) -> Invoice:
+    """The renewal invoice for ``start``-``end``, not added to the session
+    (a preview prices it on the terms of ``renewal``, a change scheduled
+    for it, without writing)."""
+    rates, line, totals = renewal_line(session, subscription, start, end, renewal)
     invoice = Invoice(
         client_id=subscription.client_id,
         site_id=subscription.site_id,
@@ -236,23 +256,26 @@ def renewal_invoice(
     )
     if discount is not None:
         coupons.apply_discount(session, invoice, discount)
-    session.add(invoice)
-    session.flush()
     return invoice
 
 
 def renewal_line(
-    session: Session, subscription: Subscription, start: datetime, end: datetime
+    session: Session,
+    subscription: Subscription,
+    start: datetime,
+    end: datetime,
+    renewal: subscriptions.NextRenewal | None = None,
 ) -> tuple[list[TaxRate], InvoiceLine, LineTotals]:
     """The rates, the (unsaved) line and its totals of the renewal invoice
-    for the period ``start``-``end``. Writes nothing: the billing preview
+    for the period ``start``-``end``, on the subscription's terms or those
+    of ``renewal``. Writes nothing: the billing preview
     (``bridge.billing.metrics``) prices renewals with it too."""
     rates = [r for i in subscription.tax_rate_ids if (r := session.get(TaxRate, i)) is not None]
     line, totals = invoices.make_line(
         0,
-        subscription.plan,
-        subscription.quantity_e3,
-        subscription.unit_amount,
+        renewal.plan if renewal else subscription.plan,
+        renewal.quantity_e3 if renewal else subscription.quantity_e3,
+        renewal.unit_amount if renewal else subscription.unit_amount,
         invoices.rate_snapshots(rates),
         subscription_id=subscription.id,
         period_start=start,

@@ -104,6 +104,13 @@ def plan_row(session: Session, subscription: Subscription) -> PlanRow:
     index = subscription.period_index + 1
     start, end = subscriptions.period_bounds(session, subscription, index)
     total = _priced(session, subscription, start, end)
+    renewal = subscriptions.next_renewal(session, subscription)
+    if renewal.switches:
+        # A change scheduled for the renewal: it bills the new terms.
+        _rates, _line, totals = renewals.renewal_line(
+            session, subscription, renewal.start, renewal.end, renewal
+        )
+        return PlanRow(subscription, total, renewal.start, totals.total, None)
     return PlanRow(subscription, total, start, total, None)
 
 
@@ -117,6 +124,7 @@ def client_plans(session: Session, client_id: int) -> tuple[list[PlanRow], list[
             .where(Subscription.client_id == client_id)
             .options(
                 selectinload(Subscription.plan).selectinload(Plan.product),
+                selectinload(Subscription.pending_plan).selectinload(Plan.product),
                 selectinload(Subscription.site),
             )
             .order_by(Subscription.id.desc())

@@ -9,6 +9,7 @@ lives in ``renewals``).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import func, select
@@ -21,6 +22,7 @@ from bridge.billing.states import subscription_to
 from bridge.core import clock, events
 from bridge.core.errors import Conflict, NotFound
 from bridge.core.paging import Page
+from bridge.models.catalog import Plan
 from bridge.models.invoices import Invoice, InvoiceLine
 from bridge.models.subscriptions import Subscription, SubscriptionStatus
 
@@ -110,6 +112,140 @@ def enter_period(
     return start, end
 
 
+@dataclass(frozen=True)
+class NextRenewal:
+    """What the subscription's next renewal bills: the plan, quantity and
+    unit price (those of the change scheduled for it, if any) and the
+    period, with the anchor and index it has. ``switches``: a scheduled
+    change takes effect there; ``new_period``: across billing intervals
+    the new plan's periods are anchored at the old period's end."""
+
+    plan: Plan
+    quantity_e3: int
+    unit_amount: int
+    anchor_at: datetime
+    index: int
+    start: datetime
+    end: datetime
+    switches: bool
+    new_period: bool
+
+
+def check_renews(subscription: Subscription) -> None:
+    """Refuse (409) what needs the subscription to renew after its current
+    period: set to end with it (``cancel_scheduled``), or its billing
+    cycles used up (``last_cycle``)."""
+    if subscription.cancel_at_period_end:
+        raise Conflict(
+            "This subscription is set to end with its period: undo that first.",
+            code="cancel_scheduled",
+        )
+    cycles = subscription.plan.billing_cycles
+    if cycles is not None and subscription.cycles_invoiced >= cycles:
+        raise Conflict(
+            "This subscription ends with its period (its billing cycles are used up).",
+            code="last_cycle",
+        )
+
+
+def has_pending_change(subscription: Subscription) -> bool:
+    """A plan or quantity change is scheduled for the next renewal."""
+    return subscription.pending_change_requested_at is not None
+
+
+def next_renewal(session: Session, subscription: Subscription) -> NextRenewal:
+    """The next renewal after the current period (nothing written)."""
+    if not has_pending_change(subscription):
+        index = subscription.period_index + 1
+        start, end = period_bounds(session, subscription, index)
+        return NextRenewal(
+            subscription.plan,
+            subscription.quantity_e3,
+            subscription.unit_amount,
+            subscription.anchor_at,
+            index,
+            start,
+            end,
+            switches=False,
+            new_period=False,
+        )
+    return renewal_on(
+        session,
+        subscription,
+        subscription.pending_plan,
+        subscription.pending_quantity_e3,
+        subscription.pending_unit_amount,
+    )
+
+
+def renewal_on(
+    session: Session, subscription: Subscription, plan: Plan, quantity_e3: int, unit_amount: int
+) -> NextRenewal:
+    """The next renewal if it switched to ``plan``, ``quantity_e3`` and
+    ``unit_amount`` (nothing written)."""
+    old = subscription.plan
+    anchor, index = subscription.anchor_at, subscription.period_index + 1
+    new_period = (plan.interval_unit, plan.interval_count) != (
+        old.interval_unit,
+        old.interval_count,
+    )
+    if new_period:
+        # Another interval: the new plan's period 0 starts where the old
+        # period ends (nothing is credited: the old period was served).
+        anchor, index = subscription.current_period_end, 0
+    start, end = period(
+        anchor, plan.interval_unit, plan.interval_count, index, business_zone(session)
+    )
+    return NextRenewal(
+        plan,
+        quantity_e3,
+        unit_amount,
+        anchor,
+        index,
+        start,
+        end,
+        switches=True,
+        new_period=new_period,
+    )
+
+
+def switch_to_pending(session: Session, subscription: Subscription) -> int:
+    """Put the subscription on its scheduled plan, quantity and price (the
+    current period has ended: the renewal prices the new terms next).
+    Returns the index of the period to enter. Call it inside the renewal's
+    transaction: the renewal invoice's uniqueness per (subscription, period
+    start) makes the switch happen once, however many schedulers race."""
+    renewal = next_renewal(session, subscription)
+    if not renewal.switches:
+        return renewal.index
+    old_plan_id, old_quantity_e3 = subscription.plan_id, subscription.quantity_e3
+    subscription.plan_id = renewal.plan.id
+    subscription.plan = renewal.plan
+    subscription.quantity_e3 = renewal.quantity_e3
+    subscription.unit_amount = renewal.unit_amount
+    if renewal.new_period:
+        subscription.anchor_at = renewal.anchor_at
+        # The new plan's billing cycles count from its first period.
+        subscription.cycles_invoiced = 0
+    clear_pending_change(subscription)
+    events.record(
+        session,
+        events.SubscriptionPlanSwitched(
+            subscription.id, old_plan_id, old_quantity_e3, renewal.plan.id, renewal.quantity_e3
+        ),
+    )
+    return renewal.index
+
+
+def clear_pending_change(subscription: Subscription) -> None:
+    """Forget the change scheduled for the next renewal (if any)."""
+    subscription.pending_plan_id = None
+    subscription.pending_plan = None
+    subscription.pending_quantity_e3 = None
+    subscription.pending_unit_amount = None
+    subscription.pending_change_requested_at = None
+
+
 def invoice_paid(session: Session, invoice: Invoice, now: datetime) -> None:
     """Payment of ``invoice``: its pending subscriptions start now (period 0
     begins at payment); a paid renewal brings a past-due subscription back."""
@@ -194,6 +330,8 @@ def cancel(
             )
         audit.name_action(session, subscription, "subscription.cancel_scheduled")
         subscription.cancel_at_period_end = True
+        # The period end is the end: no renewal for a scheduled change.
+        clear_pending_change(subscription)
         subscription.updated_at = now
         events.record(session, events.SubscriptionCancelScheduled(subscription.id))
     else:
@@ -201,6 +339,7 @@ def cancel(
         subscription_to(subscription, SubscriptionStatus.CANCELLED)
         subscription.cancelled_at = subscription.ended_at = now
         subscription.paused_at = subscription.paused_until = None
+        clear_pending_change(subscription)
         subscription.updated_at = now
         events.record(session, events.SubscriptionCancelled(subscription.id, reason))
     return subscription

@@ -245,6 +245,36 @@ class SubscriptionPlanChanged(Event):
 
 
 @dataclass(frozen=True)
+class SubscriptionPlanChangeScheduled(Event):
+    """A plan and/or quantity change is scheduled for the next renewal
+    (``effective_at``: the end of the current period)."""
+
+    subscription_id: int
+    plan_id: int
+    quantity_e3: int
+    effective_at: datetime | None
+
+
+@dataclass(frozen=True)
+class SubscriptionPlanChangeUnscheduled(Event):
+    """The change scheduled for the next renewal was cancelled."""
+
+    subscription_id: int
+
+
+@dataclass(frozen=True)
+class SubscriptionPlanSwitched(Event):
+    """At its renewal the subscription moved to the plan and quantity
+    scheduled for it (no proration: the renewal invoice bills them)."""
+
+    subscription_id: int
+    old_plan_id: int
+    old_quantity_e3: int
+    plan_id: int
+    quantity_e3: int
+
+
+@dataclass(frozen=True)
 class SubscriptionCancelled(Event):
     """The subscription ended by cancellation (``reason``: a ``CANCEL_*``)."""
 

@@ -23,6 +23,7 @@ from bridge.billing import (
     invitations,
     invoices,
     pauses,
+    plan_changes,
     renewals,
     subscriptions,
 )
@@ -315,7 +316,15 @@ def client_subscription(client_id: int, subscription_id: int, action: str):
     cancel), pause (until the form's optional date), resume-pause (end the
     pause now) or reactivate (a new invoice; the subscription starts when
     paid)."""
-    actions = ("cancel", "cancel-at-period-end", "resume", "reactivate", "pause", "resume-pause")
+    actions = (
+        "cancel",
+        "cancel-at-period-end",
+        "resume",
+        "reactivate",
+        "pause",
+        "resume-pause",
+        "cancel-change",
+    )
     if action not in actions:
         abort(404)
     session = get_session()
@@ -329,6 +338,8 @@ def client_subscription(client_id: int, subscription_id: int, action: str):
             invoice = pauses.resume(session, subscription)
             if invoice is not None:
                 renewals.after_renewal(session, invoice, clock.now())
+        elif action == "cancel-change":
+            plan_changes.cancel_scheduled(session, subscription)
         elif action == "reactivate":
             return _once(session, client_id, lambda: renewals.reactivate(session, subscription))
         else:

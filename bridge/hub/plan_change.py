@@ -1,9 +1,12 @@
 """Issue 14: the *Change plan* screen of a subscription on the client page:
-choose the plan and quantity, see the prorated invoice (the same code as
-the API's ``?preview=true``: ``plan_changes.quote``), confirm to apply.
+choose the plan, quantity and when (now, prorated; or at the next
+renewal), see the invoice it makes (the same code as the API's
+``?preview=true``: ``plan_changes.quote`` or ``quote_renewal``), confirm to
+apply or schedule.
 
 Applying twice is harmless: the second finds the subscription on that plan
-and quantity already (``no_change``) and bills nothing.
+and quantity already (``no_change``) and bills nothing; scheduling twice
+replaces the scheduled change with the same one.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from __future__ import annotations
 from flask import abort, redirect, request, url_for
 from flask_wtf import FlaskForm
 from sqlalchemy import select
-from wtforms import SelectField, StringField
+from wtforms import RadioField, SelectField, StringField
 
 from bridge.billing import plan_changes, renewals, subscriptions
 from bridge.core import clock
@@ -25,6 +28,7 @@ from bridge.models import CatalogStatus, Plan, PlanKind, Product
 class ChangeForm(FlaskForm):
     plan_id = SelectField(coerce=int)
     quantity = StringField()
+    when = RadioField(choices=[plan_changes.NOW, plan_changes.RENEWAL], default=plan_changes.NOW)
 
 
 def _plans(session, subscription) -> list[tuple[int, str]]:
@@ -52,7 +56,8 @@ def _plans(session, subscription) -> list[tuple[int, str]]:
 @allowed("subscriptions.write")
 def subscription_change(client_id: int, subscription_id: int):
     """GET: the form. POST ``step=preview``: the lines and totals the change
-    would make. POST ``step=apply``: make it, back to the client page."""
+    would make (``when=renewal``: those of the next renewal invoice). POST
+    ``step=apply``: make it now or schedule it, back to the client page."""
     session = get_session()
     try:
         subscription = subscriptions.get_subscription(session, subscription_id, client_id)
@@ -70,6 +75,7 @@ def subscription_change(client_id: int, subscription_id: int):
         "form": form,
         "active": "hub.clients",
         "quote": None,
+        "pending": plan_changes.pending_change(subscription),
         "errors": {},
         "notice": None,
     }
@@ -84,12 +90,20 @@ def subscription_change(client_id: int, subscription_id: int):
         except InvalidQuantity as error:
             raise Invalid(str(error), fields={"quantity": [str(error)]}) from None
         wanted = {"plan_id": form.plan_id.data, "quantity_e3": quantity}
-        if request.form.get("step") == "apply":
+        apply = request.form.get("step") == "apply"
+        if form.when.data == plan_changes.RENEWAL and apply:
+            plan_changes.schedule(session, subscription, **wanted)
+            session.commit()
+            return redirect(url_for("hub.client_page", client_id=client_id, tab="products"))
+        if form.when.data == plan_changes.RENEWAL:
+            context["quote"] = plan_changes.quote_renewal(session, subscription, **wanted)
+        elif apply:
             _change, invoice = plan_changes.apply(session, subscription, **wanted)
             renewals.after_renewal(session, invoice, clock.now())
             session.commit()
             return redirect(url_for("hub.client_page", client_id=client_id, tab="products"))
-        context["quote"] = plan_changes.quote(session, subscription, **wanted)
+        else:
+            context["quote"] = plan_changes.quote(session, subscription, **wanted)
     except Invalid as error:
         session.rollback()
         status = 422

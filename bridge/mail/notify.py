@@ -22,6 +22,7 @@ from datetime import UTC, date, datetime
 
 from sqlalchemy.orm import Session
 
+from bridge.billing import plan_changes
 from bridge.billing.business import get_settings
 from bridge.core import clock
 from bridge.core.l10n import Localiser
@@ -166,7 +167,7 @@ def upcoming_renewal(session: Session, subscription: Subscription, *, renews_at:
         "upcoming_renewal",
         f"upcoming_renewal:subscription:{subscription.id}:renews:{_stamp(renews_at)}",
         subscription.client,
-        lambda f: {**f.subscription(subscription), "renewal_date": f.date(renews_at)},
+        lambda f: {**f.renewal(subscription), "renewal_date": f.date(renews_at)},
         subscription=subscription,
     )
 
@@ -434,14 +435,27 @@ class _Formatter:
 
     def subscription(self, subscription: Subscription) -> dict:
         plan = subscription.plan
-        product = plan.product.name if plan.product else ""
-        plan_name = product if plan.name == product else f"{product} — {plan.name}"
         return {
             **self.client(subscription.client),
-            "plan_name": plan_name.strip(" —"),
+            "plan_name": _plan_name(plan),
             "site_name": subscription.site.name if subscription.site else "",
             "amount": self.money(subscription.amount, subscription.currency),
         }
+
+    def renewal(self, subscription: Subscription) -> dict:
+        """As ``subscription``, with the plan and amount its next renewal
+        bills: those of a change scheduled for it, if any."""
+        fields = self.subscription(subscription)
+        pending = plan_changes.pending_change(subscription)
+        if pending is not None:
+            fields["plan_name"] = _plan_name(pending.plan)
+            fields["amount"] = self.money(pending.amount, subscription.currency)
+        return fields
+
+
+def _plan_name(plan) -> str:
+    product = plan.product.name if plan.product else ""
+    return (product if plan.name == product else f"{product} — {plan.name}").strip(" —")
 
 
 def _end(subscription: Subscription) -> datetime:

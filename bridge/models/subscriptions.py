@@ -83,9 +83,24 @@ class Subscription(Base):
     # while it is set; resuming starts a new period on the resume date.
     paused_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     paused_until: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    # A change scheduled for the next renewal (``bridge.billing.plan_changes``):
+    # the plan, quantity and price the next renewal switches to before it is
+    # priced. All null when none is scheduled.
+    pending_plan_id: Mapped[int | None] = mapped_column(ForeignKey("plans.id"))
+    pending_quantity_e3: Mapped[int | None] = mapped_column(Integer)
+    pending_unit_amount: Mapped[int | None] = mapped_column(BigInteger)
+    pending_change_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    @property
+    def pending_quantity(self) -> Decimal | None:
+        """The scheduled quantity, exact (None: no change scheduled)."""
+        e3 = self.pending_quantity_e3
+        return None if e3 is None else quantity_decimal(e3)
+
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     client: Mapped[Client] = relationship()
     site: Mapped[Site | None] = relationship()
-    plan: Mapped[Plan] = relationship()
+    plan: Mapped[Plan] = relationship(foreign_keys=[plan_id])
+    pending_plan: Mapped[Plan | None] = relationship(foreign_keys=[pending_plan_id])

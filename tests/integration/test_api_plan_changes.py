@@ -126,7 +126,12 @@ def test_a_decimal_quantity(api_eur, sub):
     [
         ({"plan_id": 1}, "when"),
         ({"quantity": 1, "when": "later"}, "when"),
-        ({"quantity": 1, "when": "renewal"}, "when"),
+        ({"quantity": 0, "when": "renewal"}, "quantity"),
+        ({"quantity": "1.0001", "when": "renewal"}, "quantity"),
+        ({"plan_id": 999999, "when": "renewal"}, "plan_id"),
+        ({"plan_id": 0, "when": "renewal"}, "plan_id"),
+        ({"quantity": 2, "when": "at renewal"}, "when"),
+        ({"quantity": 2, "when": None}, "when"),
         ({"quantity": 0, "when": "now"}, "quantity"),
         ({"quantity": "1.0001", "when": "now"}, "quantity"),
         ({"quantity": 10001, "when": "now"}, "quantity"),

@@ -227,3 +227,15 @@ def test_the_page_in_french(db, portal, active):
     assert f'id="cancel-{active.id}"' in body and "Annuler en fin de période" in body
     confirm = text(portal.get(f"/portal/subscriptions/{active.id}/cancel"))
     assert "plus rien n&#39;est facturé." in confirm
+
+
+def test_a_change_scheduled_for_the_renewal_shows_read_only(db, portal, active):
+    from bridge.billing import plan_changes
+
+    with db.session() as s:
+        plan_changes.schedule(s, s.get(Subscription, active.id), quantity_e3=3_000)
+    body = text(portal.get("/portal/subscriptions"))
+    assert "Scheduled change" in body and "quantity 3" in body
+    # The next renewal is billed on the new quantity: 3 x 49.00 + 20 % VAT.
+    assert "€176.40" in body and "€117.60 every month" in body
+    assert "cancel-change" not in body  # read-only: only the agency cancels it

@@ -13,7 +13,7 @@ import pytest
 import time_machine
 from sqlalchemy import select
 
-from bridge.billing import catalog, clients, invoices, metrics, subscriptions
+from bridge.billing import catalog, clients, invoices, metrics, plan_changes, subscriptions
 from bridge.billing.invoices import Item
 from bridge.billing.periods import add_months
 from bridge.models import Invoice, PaymentMethod
@@ -84,6 +84,16 @@ def test_the_preview_is_what_the_scheduler_issues_over_the_next_12_months(db, ct
     ending = _subscribe(db, shop["monthly"], PREVIEW_AT - timedelta(days=5), email="e@x.example")
     with db.session() as s:
         subscriptions.cancel(s, s.get(Subscription, ending), at_period_end=True)
+    # Changes scheduled for the next renewal: monthly -> yearly (a year from
+    # the old period end), and a weekly quantity.
+    subs += [
+        _subscribe(db, shop["monthly"], PREVIEW_AT - timedelta(days=15), email="f@x.example"),
+        _subscribe(db, shop["weekly"], PREVIEW_AT - timedelta(days=1), email="g@x.example"),
+    ]
+    with time_machine.travel(PREVIEW_AT, tick=False), db.session() as s:
+        plan_changes.schedule(s, s.get(Subscription, subs[-2]), plan_id=shop["yearly"])
+        plan_changes.schedule(s, s.get(Subscription, subs[-1]), quantity_e3=2_000)
+        s.commit()
 
     with time_machine.travel(PREVIEW_AT, tick=False), db.session() as s:
         months = metrics.billing_preview(s, now=PREVIEW_AT)

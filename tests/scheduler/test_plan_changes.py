@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
@@ -220,7 +220,11 @@ EXAMPLES = itertools.count()
 ACTIONS = st.lists(
     st.tuples(
         st.integers(min_value=1, max_value=68),  # the step it happens in
-        st.sampled_from(["ten", "twenty", "hundred_yearly", "pause", "resume", "quantity"]),
+        st.sampled_from(
+            ["ten", "twenty", "hundred_yearly", "pause", "resume", "quantity"]
+            # At the next renewal: scheduled now, switched by the renew job.
+            + ["ten@renewal", "twenty@renewal", "hundred_yearly@renewal", "quantity@renewal"]
+        ),
     ),
     max_size=8,
 )
@@ -233,6 +237,9 @@ ACTIONS = st.lists(
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(actions=ACTIONS)
+# Switched at a renewal to a yearly plan; scheduled, paused, resumed on the new plan.
+@example(actions=[(3, "hundred_yearly@renewal"), (20, "twenty@renewal")])
+@example(actions=[(2, "twenty@renewal"), (4, "pause"), (10, "resume"), (12, "quantity@renewal")])
 def test_changes_and_pauses_bill_each_second_of_each_plan_once(db, ctx, plans, gateway, actions):
     sub_id = subscribe(
         db, plans["ten"], JUNE_1, card=False, email=f"q{next(EXAMPLES)}@client.example"
@@ -245,6 +252,10 @@ def test_changes_and_pauses_bill_each_second_of_each_plan_once(db, ctx, plans, g
     for step in range(1, 70):  # a year
         days.now = JUNE_1 + STEP * step
         days.tick()
+        switched = subscription(db, sub_id)
+        if switched.plan_id != on_plan:  # a scheduled change, at this renewal
+            spent[on_plan] += _seconds(switched.current_period_start - since)
+            on_plan, since = switched.plan_id, switched.current_period_start
         action = todo.get(step)
         if action is None:
             continue
@@ -258,8 +269,17 @@ def test_changes_and_pauses_bill_each_second_of_each_plan_once(db, ctx, plans, g
                     pauses.resume(s, sub)
                     if days.now >= service_stops:  # a new period starts now
                         spent[on_plan] += _seconds(service_stops - since)
-                        since = days.now
+                        # On the plan of a change scheduled before the pause.
+                        on_plan, since = sub.plan_id, days.now
                     service_stops = None
+                elif action.endswith("@renewal"):
+                    name = action.removesuffix("@renewal")
+                    wanted = (
+                        {"quantity_e3": 2500 if sub.quantity_e3 == 1000 else 1000}
+                        if name == "quantity"
+                        else {"plan_id": plans[name]}
+                    )
+                    plan_changes.schedule(s, sub, now=days.now, **wanted)
                 else:
                     wanted = (
                         {"quantity_e3": 1500 if sub.quantity_e3 == 1000 else 1000}
