@@ -227,10 +227,10 @@ def available_actions(invoice: Invoice) -> list[str]:
         actions.append("record_payment")
     if reminders.can_remind(invoice):
         actions.append("remind")
-    if (
-        invoice.status in (InvoiceStatus.OPEN, InvoiceStatus.UNCOLLECTIBLE)
-        and not invoice.amount_paid
-    ):
+    if invoice.status in (
+        InvoiceStatus.OPEN,
+        InvoiceStatus.UNCOLLECTIBLE,
+    ) and invoice.amount_paid == paid_from_balance(invoice):
         actions.append("void")
     if invoice.status == InvoiceStatus.OPEN:
         actions.append("mark_uncollectible")
@@ -238,6 +238,16 @@ def available_actions(invoice: Invoice) -> list[str]:
         actions.append("refund")
     actions.append("download")
     return actions
+
+
+def paid_from_balance(invoice: Invoice) -> int:
+    """What the client's account credit paid of the invoice (no money moved:
+    voiding gives it back to the balance)."""
+    return sum(
+        p.amount
+        for p in invoice.payments
+        if p.method == PaymentMethod.ACCOUNT_CREDIT and p.status == PaymentStatus.SUCCEEDED
+    )
 
 
 def unpaid_count(session: Session, client_id: int) -> int:
@@ -639,10 +649,22 @@ def finalize(
                 subscription = subscriptions.start_pending(session, invoice, line)
                 line.subscription_id = subscription.id
     session.flush()
-    # An invoice of zero has nothing to pay: it is paid now, not sent.
-    events.record(session, events.InvoiceFinalized(invoice.id, send=send and invoice.total != 0))
-    if invoice.total == 0:
+    from bridge.billing import balances  # it pays invoices through this module
+
+    # The client's account credit pays what it can first, so what is sent
+    # (or charged) is only the rest. An invoice of zero or less has nothing
+    # to pay: it is paid now, not sent; a negative total is credited to the
+    # client's balance.
+    if invoice.total > 0:
+        balances.pay_from_balance(session, invoice, balances.usable(session, invoice))
+    events.record(
+        session,
+        events.InvoiceFinalized(invoice.id, send=send and invoice.amount_due > 0),
+    )
+    if invoice.total <= 0:
         mark_paid(session, invoice, now)
+        if invoice.total < 0:
+            balances.credit_invoice(session, invoice)
     return invoice
 
 
@@ -745,8 +767,12 @@ def record_offline_payment(
 
 
 def void(session: Session, invoice: Invoice) -> Invoice:
-    """Cancel an issued invoice that nobody paid; its pending subscriptions go too."""
-    if invoice.amount_paid > 0:
+    """Cancel an issued invoice that nobody paid; its pending subscriptions
+    go too. What the client's account credit paid of it is no payment of
+    money: it goes back to the balance."""
+    from bridge.billing import balances
+
+    if invoice.amount_paid - paid_from_balance(invoice) > 0:
         raise Conflict(
             "Part of this invoice is paid: refund it with a credit note instead of voiding.",
             code="invoice_partly_paid",
@@ -756,6 +782,7 @@ def void(session: Session, invoice: Invoice) -> Invoice:
     invoice.voided_at = clock.now()
     invoice.updated_at = invoice.voided_at
     events.record(session, events.InvoiceVoided(invoice.id))
+    balances.return_on_void(session, invoice)
     subscriptions.invoice_voided(session, invoice)
     return invoice
 
@@ -823,7 +850,11 @@ def issue_credit_note(
 ) -> CreditNote:
     """Credit ``amount`` (tax included) of what was paid on ``invoice``. The
     credit is split into net and tax in the invoice's own proportions.
-    Takes a locked invoice (``get_invoice(..., lock=True)``)."""
+    Takes a locked invoice (``get_invoice(..., lock=True)``). A credit note
+    that no card refund made gives back to the client's account credit,
+    first, what account credit paid of the invoice (``balances``)."""
+    from bridge.billing import balances
+
     require_creditable(invoice, amount)
     tax = round_half_up(amount * invoice.tax, invoice.total) if invoice.total else 0
     settings = get_settings(session)
@@ -850,6 +881,8 @@ def issue_credit_note(
     session.add(note)
     session.flush()
     events.record(session, events.CreditNoteIssued(note.id, invoice.id, amount))
+    if refund_payment is None and stripe_refund_id is None:
+        balances.return_on_credit_note(session, note)
     return note
 
 

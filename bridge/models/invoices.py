@@ -252,6 +252,9 @@ class PaymentMethod(enum.StrEnum):
     CASH = "cash"
     CHEQUE = "cheque"
     OTHER = "other"
+    # Paid from the client's account credit (``bridge.billing.balances``):
+    # no money moved, never refunded through a gateway.
+    ACCOUNT_CREDIT = "account_credit"
 
 
 class PaymentStatus(enum.StrEnum):
