@@ -46,7 +46,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from bridge.billing import invoices
 from bridge.billing.business import require_currency
@@ -119,6 +119,7 @@ def entries(session: Session, client_id: int, *, limit: int = 200) -> list[Clien
     return list(
         session.scalars(
             select(ClientBalanceEntry)
+            .options(selectinload(ClientBalanceEntry.invoice))
             .where(ClientBalanceEntry.client_id == client_id)
             .order_by(ClientBalanceEntry.id.desc())
             .limit(limit)

@@ -243,11 +243,7 @@ def available_actions(invoice: Invoice) -> list[str]:
 def paid_from_balance(invoice: Invoice) -> int:
     """What the client's account credit paid of the invoice (no money moved:
     voiding gives it back to the balance)."""
-    return sum(
-        p.amount
-        for p in invoice.payments
-        if p.method == PaymentMethod.ACCOUNT_CREDIT and p.status == PaymentStatus.SUCCEEDED
-    )
+    return invoice.paid_from_credit
 
 
 def unpaid_count(session: Session, client_id: int) -> int:

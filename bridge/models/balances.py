@@ -8,9 +8,10 @@ import enum
 from datetime import datetime
 
 from sqlalchemy import BigInteger, ForeignKey, Index, String
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from bridge.models.base import Base
+from bridge.models.invoices import Invoice
 from bridge.models.types import UTCDateTime, enum_column
 
 
@@ -48,3 +49,5 @@ class ClientBalanceEntry(Base):
     payment_id: Mapped[int | None] = mapped_column(ForeignKey("payments.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+
+    invoice: Mapped[Invoice | None] = relationship(viewonly=True)
