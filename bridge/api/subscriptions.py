@@ -278,8 +278,9 @@ class SubscriptionChange(MethodView):
         ``when``; 409 ``illegal_transition`` (pending, past due, cancelled, expired),
         ``subscription_paused``, ``cancel_scheduled``, ``renewal_due``,
         ``no_change`` (already on this plan and quantity: a change sent
-        twice bills once), ``net_credit`` (a downgrade now that would leave a
-        credit)."""
+        twice bills once). A downgrade now whose credit exceeds its charge
+        makes an invoice with a negative total, paid at once, its credit put
+        on the client's account credit (``bridge.billing.balances``)."""
         authorize("subscriptions.write")
         session = get_session()
         subscription = subscriptions.get_subscription(session, subscription_id)
