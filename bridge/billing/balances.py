@@ -293,39 +293,38 @@ def pay_from_balance(session: Session, invoice: Invoice, amount: int) -> Payment
 def return_on_void(session: Session, invoice: Invoice) -> ClientBalanceEntry | None:
     """An invoice being voided gives back what account credit paid of it and
     credit notes did not return already."""
-    back = invoices.paid_from_balance(invoice) - _returned(session, invoice)
-    if back <= 0:
-        return None
-    lock_client(session, invoice.client_id)
-    return _entry(
-        session,
-        invoice.client_id,
-        invoice.currency,
-        back,
-        BalanceEntryKind.INVOICE_VOIDED,
-        key=f"void:{invoice.id}",
-        invoice_id=invoice.id,
+    return _give_back(
+        session, invoice, None, BalanceEntryKind.INVOICE_VOIDED, key=f"void:{invoice.id}"
     )
 
 
 def return_on_credit_note(session: Session, note: CreditNote) -> ClientBalanceEntry | None:
     """A credit note not refunded to a card gives back to the balance first
     what account credit paid of its invoice and was not returned yet."""
-    invoice = note.invoice
-    back = min(note.amount, invoices.paid_from_balance(invoice) - _returned(session, invoice))
+    return _give_back(
+        session,
+        note.invoice,
+        note.amount,
+        BalanceEntryKind.CREDIT_NOTE,
+        key=f"credit_note:{note.id}",
+        credit_note_id=note.id,
+        reason=note.reason,
+    )
+
+
+def _give_back(
+    session: Session, invoice: Invoice, most: int | None, kind: BalanceEntryKind, **entry
+) -> ClientBalanceEntry | None:
+    """Give back what account credit paid of ``invoice`` and was not given
+    back yet (``most`` at the most; None: all of it)."""
+    back = invoices.paid_from_balance(invoice) - _returned(session, invoice)
+    if most is not None:
+        back = min(back, most)
     if back <= 0:
         return None
     lock_client(session, invoice.client_id)
     return _entry(
-        session,
-        invoice.client_id,
-        invoice.currency,
-        back,
-        BalanceEntryKind.CREDIT_NOTE,
-        key=f"credit_note:{note.id}",
-        invoice_id=invoice.id,
-        credit_note_id=note.id,
-        reason=note.reason,
+        session, invoice.client_id, invoice.currency, back, kind, invoice_id=invoice.id, **entry
     )
 
 

@@ -93,3 +93,10 @@ def test_the_hub_client_page_grants_and_lists_credit(app, db, shop):
     assert "Granted by hand" in page and "Outage in May" in page
     overview = hub.client.get(f"/clients/{shop.client_id}").data.decode()
     assert re.search(r'id="figure-credit"><dt>Account credit</dt><dd>€12.50</dd>', overview)
+
+
+def test_the_portal_invoice_list_names_payments_from_credit(db, shop, portal):
+    _grant(db, shop.client_id, 500)
+    invoice_of(db, shop, shop.client_id)
+    page = portal.get("/portal/invoices").data.decode()
+    assert "€5.00 by account credit on" in page
