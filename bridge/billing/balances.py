@@ -252,6 +252,10 @@ def usable(session: Session, invoice: Invoice) -> int:
     transaction)."""
     if invoice.amount_due <= 0:
         return 0
+    # Most clients hold no credit: they are not locked for nothing. (Credit
+    # granted meanwhile simply waits for the next invoice.)
+    if balance_of(session, invoice.client_id, invoice.currency) <= 0:
+        return 0
     lock_client(session, invoice.client_id)
     return min(invoice.amount_due, balance_of(session, invoice.client_id, invoice.currency))
 

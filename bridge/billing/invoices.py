@@ -227,10 +227,9 @@ def available_actions(invoice: Invoice) -> list[str]:
         actions.append("record_payment")
     if reminders.can_remind(invoice):
         actions.append("remind")
-    if invoice.status in (
-        InvoiceStatus.OPEN,
-        InvoiceStatus.UNCOLLECTIBLE,
-    ) and invoice.amount_paid == paid_from_balance(invoice):
+    collectible = invoice.status in (InvoiceStatus.OPEN, InvoiceStatus.UNCOLLECTIBLE)
+    # Account credit is no money paid: a void gives it back to the balance.
+    if collectible and invoice.amount_paid == paid_from_balance(invoice):
         actions.append("void")
     if invoice.status == InvoiceStatus.OPEN:
         actions.append("mark_uncollectible")

@@ -199,8 +199,8 @@ def apply(
     saved card pays it: the caller plans the charge with
     ``renewals.after_renewal``; a negative total is paid at once and
     credited to the client's balance), and the subscription moves to the
-    new plan and quantity (and a new period across intervals). Raises as ``quote``;
-    IntegrityError if an invoice for the same subscription and moment
+    new plan and quantity (and a new period across intervals). Raises as
+    ``quote``; IntegrityError if an invoice for the same subscription and moment
     exists already (the caller rolls back)."""
     now = now or clock.now()
     change = quote(session, subscription, plan_id=plan_id, quantity_e3=quantity_e3, now=now)
