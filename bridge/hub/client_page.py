@@ -254,6 +254,7 @@ def _page(client_id: int, tab: str, status: int = 200, **extra):
         custom=custom_fields.list_fields(session, CustomFieldEntity.CLIENT),
         active="hub.clients",
         invite_key=once.new_key(),
+        credit_key=once.new_key(),
         invited_at=invitations.last_sent_at(session, client),
         accepted_at=invitations.accepted_at(session, client),
         invited=request.args.get("invited") == "1",

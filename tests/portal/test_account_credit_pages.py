@@ -66,6 +66,8 @@ def test_the_hub_client_page_grants_and_lists_credit(app, db, shop):
     page = hub.client.get(path).data.decode()
     assert 'id="credit-balance"><strong>€0.00</strong>' in page
     assert "No account credit yet." in page
+    keys = re.findall(r'name="key" value="([^"]+)"', page)
+    assert len(keys) == len(set(keys))  # each form its own once-key
     key = re.search(r'class="panel filters credit-form".*?name="key" value="([^"]+)"', page, re.S)
     form = {"csrf_token": csrf_token(page), "key": key.group(1)}
 
