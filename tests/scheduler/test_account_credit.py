@@ -156,12 +156,18 @@ def test_without_a_card_the_balance_pays_first_and_the_rest_is_emailed(db, ctx, 
     assert sent and "5.00" in sent[-1].body_text
 
 
+def _billed_with_credit(s, plans, credit: int) -> tuple[Client, Invoice]:
+    """A client granted ``credit``, then billed 10.00 (finalized)."""
+    client = clients.create_client(s, name="Ana Lima", email="ana@client.example")
+    balances.grant(s, client, amount=credit, reason="Goodwill")
+    invoice = invoices.bill_client(s, client, [Item(plans["ten"])])
+    invoices.finalize(s, invoice)
+    return client, invoice
+
+
 def test_a_bill_fully_paid_from_credit_is_paid_with_a_receipt(db, plans):
     with db.session() as s:
-        client = clients.create_client(s, name="Ana Lima", email="ana@client.example")
-        balances.grant(s, client, amount=5000, reason="Goodwill")
-        invoice = invoices.bill_client(s, client, [Item(plans["ten"])])
-        invoices.finalize(s, invoice)
+        client, invoice = _billed_with_credit(s, plans, 5000)
         s.commit()
         assert invoice.status == InvoiceStatus.PAID
         assert [(p.method, p.amount) for p in invoice.payments] == [
@@ -174,10 +180,7 @@ def test_a_bill_fully_paid_from_credit_is_paid_with_a_receipt(db, plans):
 
 def test_void_gives_the_credit_back(db, plans):
     with db.session() as s:
-        client = clients.create_client(s, name="Ana Lima", email="ana@client.example")
-        balances.grant(s, client, amount=300, reason="Goodwill")
-        invoice = invoices.bill_client(s, client, [Item(plans["ten"])])
-        invoices.finalize(s, invoice)
+        client, invoice = _billed_with_credit(s, plans, 300)
         assert (invoice.amount_paid, invoice.amount_due) == (300, 700)
         assert "void" in invoices.available_actions(invoice)
         invoices.void(s, invoices.get_invoice(s, invoice.id, lock=True))
@@ -195,10 +198,7 @@ def test_void_gives_the_credit_back(db, plans):
 
 def test_a_credit_note_gives_back_what_credit_paid_never_more(db, plans):
     with db.session() as s:
-        client = clients.create_client(s, name="Ana Lima", email="ana@client.example")
-        balances.grant(s, client, amount=600, reason="Goodwill")
-        invoice = invoices.bill_client(s, client, [Item(plans["ten"])])
-        invoices.finalize(s, invoice)
+        client, invoice = _billed_with_credit(s, plans, 600)
         invoices.record_offline_payment(s, invoice, amount=400, method=PaymentMethod.CASH)
         assert invoice.status == InvoiceStatus.PAID
         assert balances.balance_of(s, client.id, "EUR") == 0
@@ -300,6 +300,3 @@ def test_the_balance_never_goes_negative_and_the_ledger_adds_up(db, plans, steps
                 assert back <= invoices.paid_from_balance(invoice)
                 assert invoice.amount_paid <= invoice.total
         s.rollback()
-
-
-__all__ = ["Client"]
