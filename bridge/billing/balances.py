@@ -31,7 +31,7 @@ Where credit comes from:
 
 Where credit goes: when an invoice is finalized (renewals, change invoices,
 bills made by staff), the balance in its currency pays as much of it as it
-can (``pay_from_balance``), recorded as a succeeded ``Payment`` of method
+can (``usable``, ``payment_from_balance``), recorded as a succeeded ``Payment`` of method
 ``account_credit`` (gateway ``balance``); only the rest is charged to the
 saved card or emailed. Such a payment moves no money: it is not cash in.
 
@@ -48,7 +48,6 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
-from bridge.billing import invoices
 from bridge.billing.business import require_currency
 from bridge.core import clock
 from bridge.core.errors import Conflict, Invalid
@@ -260,10 +259,11 @@ def usable(session: Session, invoice: Invoice) -> int:
     return min(invoice.amount_due, balance_of(session, invoice.client_id, invoice.currency))
 
 
-def pay_from_balance(session: Session, invoice: Invoice, amount: int) -> Payment | None:
-    """Pay ``amount`` (from ``usable``) of the open invoice from account
-    credit: a succeeded payment and the entry that uses the credit. The
-    invoice is paid when that covers it (``invoices.apply_payment``)."""
+def payment_from_balance(session: Session, invoice: Invoice, amount: int) -> Payment | None:
+    """Take ``amount`` (from ``usable``) of the client's credit for the open
+    invoice: a succeeded payment and the entry that uses the credit. The
+    caller counts the payment (``invoices.apply_payment``, which pays the
+    invoice when it covers it)."""
     if amount <= 0:
         return None
     now = clock.now()
@@ -290,7 +290,6 @@ def pay_from_balance(session: Session, invoice: Invoice, amount: int) -> Payment
         invoice_id=invoice.id,
         payment_id=payment.id,
     )
-    invoices.apply_payment(session, invoice, payment)
     return payment
 
 
@@ -321,7 +320,7 @@ def _give_back(
 ) -> ClientBalanceEntry | None:
     """Give back what account credit paid of ``invoice`` and was not given
     back yet (``most`` at the most; None: all of it)."""
-    back = invoices.paid_from_balance(invoice) - _returned(session, invoice)
+    back = invoice.paid_from_credit - _returned(session, invoice)
     if most is not None:
         back = min(back, most)
     if back <= 0:

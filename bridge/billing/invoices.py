@@ -16,7 +16,7 @@ from decimal import Decimal
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
-from bridge.billing import audit, coupons, numbering, reminders, subscriptions
+from bridge.billing import audit, balances, coupons, numbering, reminders, subscriptions
 from bridge.billing.business import get_settings, require_currency
 from bridge.billing.periods import add_local_days, local_date
 from bridge.billing.schedule import zone
@@ -229,7 +229,7 @@ def available_actions(invoice: Invoice) -> list[str]:
         actions.append("remind")
     collectible = invoice.status in (InvoiceStatus.OPEN, InvoiceStatus.UNCOLLECTIBLE)
     # Account credit is no money paid: a void gives it back to the balance.
-    if collectible and invoice.amount_paid == paid_from_balance(invoice):
+    if collectible and invoice.amount_paid == invoice.paid_from_credit:
         actions.append("void")
     if invoice.status == InvoiceStatus.OPEN:
         actions.append("mark_uncollectible")
@@ -237,12 +237,6 @@ def available_actions(invoice: Invoice) -> list[str]:
         actions.append("refund")
     actions.append("download")
     return actions
-
-
-def paid_from_balance(invoice: Invoice) -> int:
-    """What the client's account credit paid of the invoice (no money moved:
-    voiding gives it back to the balance)."""
-    return invoice.paid_from_credit
 
 
 def unpaid_count(session: Session, client_id: int) -> int:
@@ -644,14 +638,16 @@ def finalize(
                 subscription = subscriptions.start_pending(session, invoice, line)
                 line.subscription_id = subscription.id
     session.flush()
-    from bridge.billing import balances  # it pays invoices through this module
-
     # The client's account credit pays what it can first, so what is sent
     # (or charged) is only the rest. An invoice of zero or less has nothing
     # to pay: it is paid now, not sent; a negative total is credited to the
     # client's balance.
     if invoice.total > 0:
-        balances.pay_from_balance(session, invoice, balances.usable(session, invoice))
+        from_credit = balances.payment_from_balance(
+            session, invoice, balances.usable(session, invoice)
+        )
+        if from_credit is not None:
+            apply_payment(session, invoice, from_credit)
     events.record(
         session,
         events.InvoiceFinalized(invoice.id, send=send and invoice.amount_due > 0),
@@ -765,9 +761,7 @@ def void(session: Session, invoice: Invoice) -> Invoice:
     """Cancel an issued invoice that nobody paid; its pending subscriptions
     go too. What the client's account credit paid of it is no payment of
     money: it goes back to the balance."""
-    from bridge.billing import balances
-
-    if invoice.amount_paid - paid_from_balance(invoice) > 0:
+    if invoice.amount_paid - invoice.paid_from_credit > 0:
         raise Conflict(
             "Part of this invoice is paid: refund it with a credit note instead of voiding.",
             code="invoice_partly_paid",
@@ -848,8 +842,6 @@ def issue_credit_note(
     Takes a locked invoice (``get_invoice(..., lock=True)``). A credit note
     that no card refund made gives back to the client's account credit,
     first, what account credit paid of the invoice (``balances``)."""
-    from bridge.billing import balances
-
     require_creditable(invoice, amount)
     tax = round_half_up(amount * invoice.tax, invoice.total) if invoice.total else 0
     settings = get_settings(session)

@@ -297,6 +297,6 @@ def test_the_balance_never_goes_negative_and_the_ledger_adds_up(db, plans, steps
                         ClientBalanceEntry.kind != BalanceEntryKind.APPLIED,
                     )
                 )
-                assert back <= invoices.paid_from_balance(invoice)
+                assert back <= invoice.paid_from_credit
                 assert invoice.amount_paid <= invoice.total
         s.rollback()
