@@ -8,7 +8,7 @@ from flask import current_app, jsonify
 from flask.views import MethodView
 from marshmallow import Schema, fields, validate
 
-from bridge.api.auth import authorize, require_token
+from bridge.api.auth import authorize, principal, require_token
 from bridge.api.common import (
     PageArgs,
     carries_secret,
@@ -19,10 +19,12 @@ from bridge.api.common import (
 )
 from bridge.api.fields import Boolean, Integer, Text
 from bridge.api.parsing import Blueprint
+from bridge.auth.policy import Staff
 from bridge.auth.secrets import SecretBox
-from bridge.billing import clients, invitations, invoices
+from bridge.billing import balances, clients, invitations, invoices
+from bridge.core import money
 from bridge.db import get_session
-from bridge.models import ClientStatus
+from bridge.models import BalanceEntryKind, ClientStatus
 
 blp = Blueprint("clients", __name__, url_prefix="/api/v1", description="Clients and their sites")
 blp.before_request(require_token)
@@ -108,6 +110,13 @@ class ClientSchema(ClientSummarySchema):
             else None
         ),
         metadata={"description": "The card saved for renewals (display facts only)"},
+    )
+    balance = fields.Function(
+        lambda obj: balances.balance(get_session(), obj.id).amounts,
+        metadata={
+            "description": "Account credit per currency (minor units; currencies with "
+            "none are left out): it pays the client's next invoices first"
+        },
     )
     updated_at = fields.DateTime(allow_none=True)
 
@@ -304,3 +313,77 @@ class SiteSecret(MethodView):
         carries_secret()
         site.secret = secret
         return site
+
+
+class BalanceEntrySchema(Schema):
+    id = fields.Integer()
+    amount = fields.Integer(
+        metadata={"description": "Minor units: positive when credit is granted, negative used"}
+    )
+    currency = fields.String()
+    kind = fields.Enum(BalanceEntryKind, by_value=True)
+    reason = fields.String()
+    invoice_id = fields.Integer(allow_none=True)
+    credit_note_id = fields.Integer(allow_none=True)
+    payment_id = fields.Integer(allow_none=True)
+    created_by = fields.Integer(allow_none=True)
+    created_at = fields.DateTime()
+
+
+class BalanceSchema(Schema):
+    balance = fields.Dict(
+        keys=fields.String(),
+        values=fields.Integer(),
+        metadata={"description": "Account credit per currency (minor units)"},
+    )
+    entries = fields.List(
+        fields.Nested(BalanceEntrySchema), metadata={"description": "Newest first"}
+    )
+
+
+class BalanceGrantSchema(Schema):
+    amount = Integer(
+        minimum=-money.MAX_AMOUNT,
+        maximum=money.MAX_AMOUNT,
+        required=True,
+        metadata={"description": "Minor units; negative takes back unused credit"},
+    )
+    currency = Text(max_length=3, metadata={"description": "Default the business currency"})
+    reason = Text(max_length=balances.MAX_REASON, required=True)
+
+
+def _balance(session, client_id: int) -> dict:
+    return {
+        "balance": balances.balance(session, client_id).amounts,
+        "entries": balances.entries(session, client_id),
+    }
+
+
+@blp.route("/clients/<id:client_id>/balance")
+class ClientBalance(MethodView):
+    @blp.response(200, BalanceSchema)
+    def get(self, client_id):
+        """The client's account credit and its ledger (newest first)."""
+        authorize("invoices.read")
+        session = get_session()
+        client = clients.get_client(session, client_id)
+        return _balance(session, client.id)
+
+    @blp.arguments(BalanceGrantSchema)
+    @blp.response(201, BalanceSchema)
+    def post(self, data, client_id):
+        """Grant the client account credit by hand (or take unused credit back)."""
+        authorize("invoices.write")
+        session = get_session()
+        client = clients.get_client(session, client_id)
+        caller = principal()
+        balances.grant(
+            session,
+            client,
+            amount=data["amount"],
+            currency=data.get("currency"),
+            reason=data["reason"],
+            user_id=caller.user_id if isinstance(caller, Staff) else None,
+        )
+        session.commit()
+        return _balance(session, client.id)

@@ -311,8 +311,10 @@ class SubscriptionChange(MethodView):
         ``when``; 409 ``illegal_transition`` (pending, past due, cancelled, expired),
         ``subscription_paused``, ``cancel_scheduled``, ``renewal_due``,
         ``no_change`` (already on this plan and quantity: a change sent
-        twice bills once), ``net_credit`` (a downgrade now that would leave a
-        credit). ``when: renewal`` schedules the change for the end of the
+        twice bills once). A downgrade now whose credit exceeds its charge
+        makes an invoice with a negative total, paid at once, its credit put
+        on the client's account credit (``bridge.billing.balances``).
+        ``when: renewal`` schedules the change for the end of the
         period instead (no proration, replacing one scheduled before; a
         change now drops it) and answers the lines and totals of that
         renewal invoice; 409 also ``last_cycle``, and past-due

@@ -32,6 +32,7 @@ from bridge.core.paging import Page
 from bridge.models import (
     BusinessSettings,
     Client,
+    ClientBalanceEntry,
     Coupon,
     CustomField,
     Discount,
@@ -61,6 +62,7 @@ AUDITED = {
     Subscription: "subscription",
     Payment: "payment",
     CreditNote: "credit_note",
+    ClientBalanceEntry: "balance_entry",
     # Staff and the people of clients (added, removed, deactivated).
     User: "user",
 }
@@ -301,6 +303,7 @@ LABELS = {
     "credit_note.created": _("Credit note of %(amount)s issued"),
     "credit_note.updated": _("Credit note of %(amount)s changed"),
     "credit_note.deleted": _("Credit note of %(amount)s deleted"),
+    "balance_entry.created": _("Account credit changed by %(amount)s"),
     "client.created": _("Client added"),
     "client.updated": _("Client details changed"),
     "client.deleted": _("Client deleted"),
@@ -369,7 +372,7 @@ ACTORS = {
 }
 OTHER = _("Change recorded")
 # The objects whose sentence names their amount.
-MONEY = {"payment": Payment, "credit_note": CreditNote}
+MONEY = {"payment": Payment, "credit_note": CreditNote, "balance_entry": ClientBalanceEntry}
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from decimal import Decimal
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
-from bridge.billing import audit, coupons, numbering, reminders, subscriptions
+from bridge.billing import audit, balances, coupons, numbering, reminders, subscriptions
 from bridge.billing.business import get_settings, require_currency
 from bridge.billing.periods import add_local_days, local_date
 from bridge.billing.schedule import zone
@@ -227,10 +227,9 @@ def available_actions(invoice: Invoice) -> list[str]:
         actions.append("record_payment")
     if reminders.can_remind(invoice):
         actions.append("remind")
-    if (
-        invoice.status in (InvoiceStatus.OPEN, InvoiceStatus.UNCOLLECTIBLE)
-        and not invoice.amount_paid
-    ):
+    collectible = invoice.status in (InvoiceStatus.OPEN, InvoiceStatus.UNCOLLECTIBLE)
+    # Account credit is no money paid: a void gives it back to the balance.
+    if collectible and invoice.amount_paid == invoice.paid_from_credit:
         actions.append("void")
     if invoice.status == InvoiceStatus.OPEN:
         actions.append("mark_uncollectible")
@@ -639,10 +638,24 @@ def finalize(
                 subscription = subscriptions.start_pending(session, invoice, line)
                 line.subscription_id = subscription.id
     session.flush()
-    # An invoice of zero has nothing to pay: it is paid now, not sent.
-    events.record(session, events.InvoiceFinalized(invoice.id, send=send and invoice.total != 0))
-    if invoice.total == 0:
+    # The client's account credit pays what it can first, so what is sent
+    # (or charged) is only the rest. An invoice of zero or less has nothing
+    # to pay: it is paid now, not sent; a negative total is credited to the
+    # client's balance.
+    if invoice.total > 0:
+        from_credit = balances.payment_from_balance(
+            session, invoice, balances.usable(session, invoice)
+        )
+        if from_credit is not None:
+            apply_payment(session, invoice, from_credit)
+    events.record(
+        session,
+        events.InvoiceFinalized(invoice.id, send=send and invoice.amount_due > 0),
+    )
+    if invoice.total <= 0:
         mark_paid(session, invoice, now)
+        if invoice.total < 0:
+            balances.credit_invoice(session, invoice)
     return invoice
 
 
@@ -745,8 +758,10 @@ def record_offline_payment(
 
 
 def void(session: Session, invoice: Invoice) -> Invoice:
-    """Cancel an issued invoice that nobody paid; its pending subscriptions go too."""
-    if invoice.amount_paid > 0:
+    """Cancel an issued invoice that nobody paid; its pending subscriptions
+    go too. What the client's account credit paid of it is no payment of
+    money: it goes back to the balance."""
+    if invoice.amount_paid - invoice.paid_from_credit > 0:
         raise Conflict(
             "Part of this invoice is paid: refund it with a credit note instead of voiding.",
             code="invoice_partly_paid",
@@ -756,6 +771,7 @@ def void(session: Session, invoice: Invoice) -> Invoice:
     invoice.voided_at = clock.now()
     invoice.updated_at = invoice.voided_at
     events.record(session, events.InvoiceVoided(invoice.id))
+    balances.return_on_void(session, invoice)
     subscriptions.invoice_voided(session, invoice)
     return invoice
 
@@ -823,7 +839,9 @@ def issue_credit_note(
 ) -> CreditNote:
     """Credit ``amount`` (tax included) of what was paid on ``invoice``. The
     credit is split into net and tax in the invoice's own proportions.
-    Takes a locked invoice (``get_invoice(..., lock=True)``)."""
+    Takes a locked invoice (``get_invoice(..., lock=True)``). A credit note
+    that no card refund made gives back to the client's account credit,
+    first, what account credit paid of the invoice (``balances``)."""
     require_creditable(invoice, amount)
     tax = round_half_up(amount * invoice.tax, invoice.total) if invoice.total else 0
     settings = get_settings(session)
@@ -850,6 +868,8 @@ def issue_credit_note(
     session.add(note)
     session.flush()
     events.record(session, events.CreditNoteIssued(note.id, invoice.id, amount))
+    if refund_payment is None and stripe_refund_id is None:
+        balances.return_on_credit_note(session, note)
     return note
 
 

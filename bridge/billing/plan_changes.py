@@ -30,9 +30,14 @@ What a change now means, precisely (Stripe's default proration):
   of a once or N-cycle coupon (only period invoices do, as Stripe's): it
   carries the lines' discounts (``Invoice.discount``) but no
   ``discount_id``.
-- A change whose credit exceeds its charge (a downgrade now) would leave
-  the client a net credit: refused with 409 ``net_credit`` (no credit
-  balance exists yet to carry it to the next invoice).
+- A change whose credit exceeds its charge (a downgrade now) makes an
+  invoice with a negative total: finalized and numbered all the same (the
+  legal document of both lines), paid at once with nothing due (never
+  charged, emailed with a pay link nor dunned), and its ``|total|`` goes to
+  the client's account credit, which pays their next invoices first
+  (``bridge.billing.balances``, where the rule and why it is an invoice and
+  not a credit note are written). Monthly 20.00 -> 10.00 halfway through a
+  30-day period: -10.00 and +5.00, 5.00 credited.
 - The same price rules as renewals: the subscription's own tax rates; a
   quantity change on the same plan keeps the subscription's own price; a
   new plan brings its catalog price.
@@ -121,7 +126,8 @@ def quote(
     """The invoice a change now would make. Writes nothing. Raises
     ``Invalid`` (422, naming ``plan_id`` or ``quantity``) or ``Conflict``
     (409: ``illegal_transition`` unless active, ``subscription_paused``,
-    ``cancel_scheduled``, ``renewal_due``, ``no_change``, ``net_credit``)."""
+    ``cancel_scheduled``, ``renewal_due``, ``no_change``). The total may be
+    negative (a downgrade): ``apply`` credits it to the client's balance."""
     now = now or clock.now()
     plan = _new_plan(session, subscription, plan_id)
     quantity_e3 = _checked_quantity(subscription, quantity_e3)
@@ -206,12 +212,6 @@ def quote(
     totals = invoice_totals(result.line_totals)
     result.subtotal, result.tax, result.total = totals.subtotal, totals.tax, totals.total
     result.period_start, result.period_end = charge_start, charge_end
-    if result.total < 0:
-        raise Conflict(
-            "This change credits more than it charges (a downgrade now): a net credit "
-            "cannot be carried to a next invoice yet, so it is not made.",
-            code="net_credit",
-        )
     return result
 
 
@@ -223,11 +223,13 @@ def apply(
     quantity_e3: int | None = None,
     now: datetime | None = None,
 ) -> tuple[Quote, Invoice]:
-    """Make the change now: the quote's invoice is stored and finalized (sent
-    unless a saved card pays it; the caller plans the charge with
-    ``renewals.after_renewal``), and the subscription moves to the new plan
-    and quantity (and a new period across intervals). Raises as ``quote``;
-    IntegrityError if an invoice for the same subscription and moment
+    """Make the change now: the quote's invoice is stored and finalized (the
+    client's account credit pays what it can; the rest is sent unless a
+    saved card pays it: the caller plans the charge with
+    ``renewals.after_renewal``; a negative total is paid at once and
+    credited to the client's balance), and the subscription moves to the
+    new plan and quantity (and a new period across intervals). Raises as
+    ``quote``; IntegrityError if an invoice for the same subscription and moment
     exists already (the caller rolls back)."""
     now = now or clock.now()
     change = quote(session, subscription, plan_id=plan_id, quantity_e3=quantity_e3, now=now)

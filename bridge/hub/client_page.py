@@ -18,6 +18,7 @@ from wtforms import EmailField, SelectField, StringField
 from bridge.auth import policy
 from bridge.billing import (
     audit,
+    balances,
     coupons,
     custom_fields,
     invitations,
@@ -31,7 +32,7 @@ from bridge.billing import clients as client_book
 from bridge.billing import sites as site_book
 from bridge.billing.business import get_settings
 from bridge.billing.roles import list_roles
-from bridge.core import clock
+from bridge.core import clock, money
 from bridge.core.errors import Conflict, Invalid, NotFound
 from bridge.db import get_session
 from bridge.hub import once
@@ -217,7 +218,10 @@ def _tab_data(session, client, tab: str) -> dict:
             "new_key": once.new_key,
         }
     if tab == "invoices":
-        return {"invoices": invoices.list_invoices(session, client_id=client.id, per_page=100)}
+        return {
+            "invoices": invoices.list_invoices(session, client_id=client.id, per_page=100),
+            "credit_entries": balances.entries(session, client.id),
+        }
     if tab == "sites":
         return {
             "scans": {
@@ -245,6 +249,7 @@ def _page(client_id: int, tab: str, status: int = 200, **extra):
         tab=tab,
         tabs=TABS,
         unpaid=invoices.unpaid_count(session, client.id),
+        credit=balances.balance(session, client.id).amounts,
         currency=get_settings(session).currency,
         action_form=ActionForm(),
         invoice_link=_invoice_link,
@@ -252,6 +257,7 @@ def _page(client_id: int, tab: str, status: int = 200, **extra):
         custom=custom_fields.list_fields(session, CustomFieldEntity.CLIENT),
         active="hub.clients",
         invite_key=once.new_key(),
+        credit_key=once.new_key(),
         invited_at=invitations.last_sent_at(session, client),
         accepted_at=invitations.accepted_at(session, client),
         invited=request.args.get("invited") == "1",
@@ -294,6 +300,49 @@ def client_invite(client_id: int):
         session.rollback()
         return _page(client_id, "overview", status=409, notice=str(error))
     location = url_for("hub.client_page", client_id=client_id, invited=1)
+    once.done(session, current_user.user_id, key, location)
+    session.commit()
+    return redirect(location)
+
+
+@bp.post("/clients/<int:client_id>/balance")
+@allowed("invoices.write")
+def client_balance_grant(client_id: int):
+    """Grant the client account credit by hand (the API also takes it back).
+    Once per form: a double click grants once."""
+    session = get_session()
+    client = _client_or_404(session, client_id)
+    key = (request.form.get("key") or "").strip()
+    if not key or len(key) > once.MAX_KEY:
+        abort(400)
+    currency = get_settings(session).currency
+    values = {
+        "amount": (request.form.get("amount") or "").strip(),
+        "reason": request.form.get("reason") or "",
+    }
+    try:
+        try:
+            amount = money.parse_amount(values["amount"], currency or "EUR")
+        except money.InvalidAmount as exc:
+            raise Invalid(str(exc), fields={"amount": [str(exc)]}) from None
+        if amount <= 0:
+            raise Invalid("Must be more than zero.", fields={"amount": ["Must be more than zero."]})
+        seen = once.claim(session, current_user.user_id, key)
+        if seen is not None:
+            return redirect(seen or url_for("hub.client_page", client_id=client_id, tab="invoices"))
+        balances.grant(
+            session, client, amount=amount, reason=values["reason"], user_id=current_user.user_id
+        )
+    except (Invalid, Conflict) as error:
+        session.rollback()
+        return _page(
+            client_id,
+            "invoices",
+            status=422 if isinstance(error, Invalid) else 409,
+            credit_errors=error.fields or {"amount": [error.message]},
+            credit_values=values,
+        )
+    location = url_for("hub.client_page", client_id=client_id, tab="invoices") + "#account-credit"
     once.done(session, current_user.user_id, key, location)
     session.commit()
     return redirect(location)

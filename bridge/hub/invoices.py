@@ -33,13 +33,16 @@ from bridge.payments.stripe.client import api_base_from
 from bridge.pdf import invoice_pdf
 
 PER_PAGE = 25
-OFFLINE_METHODS = [m for m in PaymentMethod if m != PaymentMethod.CARD]
+OFFLINE_METHODS = [
+    m for m in PaymentMethod if m not in (PaymentMethod.CARD, PaymentMethod.ACCOUNT_CREDIT)
+]
 METHOD_WORDS = {
     "card": _("Card"),
     "bank_transfer": _("Bank transfer"),
     "cash": _("Cash"),
     "cheque": _("Cheque"),
     "other": _("Other"),
+    "account_credit": _("Account credit"),
 }
 SUBSCRIPTION_TABS = {"current": subscriptions.CURRENT, "inactive": subscriptions.INACTIVE}
 

@@ -396,6 +396,7 @@ class _Formatter:
             PaymentMethod.CASH: l10n.gettext("cash"),
             PaymentMethod.CHEQUE: l10n.gettext("cheque"),
             PaymentMethod.OTHER: l10n.gettext("other means"),
+            PaymentMethod.ACCOUNT_CREDIT: l10n.gettext("account credit"),
         }
 
     def money(self, amount: int, currency: str) -> str:

@@ -2,6 +2,7 @@
 registers every table on ``bridge.db.Base.metadata``."""
 
 from bridge.models.audit import AuditEntry
+from bridge.models.balances import BalanceEntryKind, ClientBalanceEntry
 from bridge.models.catalog import (
     CatalogStatus,
     IntervalUnit,
@@ -41,10 +42,12 @@ __all__ = [
     "SETTINGS_ID",
     "ApiToken",
     "AuditEntry",
+    "BalanceEntryKind",
     "BillingReason",
     "BusinessSettings",
     "CatalogStatus",
     "Client",
+    "ClientBalanceEntry",
     "Coupon",
     "CouponDuration",
     "ClientStatus",

@@ -168,6 +168,24 @@ class Invoice(Base):
         return len(kinds) > 1
 
     @property
+    def paid_from_credit(self) -> int:
+        """What the client's account credit paid of the invoice (part of
+        ``amount_paid``; no money moved)."""
+        return sum(
+            p.amount
+            for p in self.payments
+            if p.method == PaymentMethod.ACCOUNT_CREDIT and p.status == PaymentStatus.SUCCEEDED
+        )
+
+    @property
+    def credited_to_account(self) -> int:
+        """An issued invoice with a negative total (a downgrade now) puts
+        its ``|total|`` on the client's account credit."""
+        if self.status in (InvoiceStatus.DRAFT, InvoiceStatus.VOID) or self.total >= 0:
+            return 0
+        return -self.total
+
+    @property
     def amount_due(self) -> int:
         if self.status in (InvoiceStatus.VOID, InvoiceStatus.PAID):
             return 0
@@ -261,6 +279,9 @@ class PaymentMethod(enum.StrEnum):
     CASH = "cash"
     CHEQUE = "cheque"
     OTHER = "other"
+    # Paid from the client's account credit (``bridge.billing.balances``):
+    # no money moved, never refunded through a gateway.
+    ACCOUNT_CREDIT = "account_credit"
 
 
 class PaymentStatus(enum.StrEnum):

@@ -668,7 +668,13 @@ def _totals(invoice: Invoice, taxes: list[TaxSum], words: Words) -> list[layout.
             rate = ", ".join((rate, words._("included")))
         rows.append((f"{tax.name} ({rate})", tax.amount, ""))
     rows.append((words._("Total"), invoice.total, "strong"))
-    rows.append((words._("Amount paid"), invoice.amount_paid, ""))
+    # Account credit is no money paid: its own rows, apart from the rest.
+    from_credit = invoice.paid_from_credit if invoice.id is not None else 0
+    if invoice.credited_to_account:
+        rows.append((words._("Credited to your account"), invoice.credited_to_account, ""))
+    if from_credit:
+        rows.append((words._("Paid from account credit"), from_credit, ""))
+    rows.append((words._("Amount paid"), invoice.amount_paid - from_credit, ""))
     if invoice.amount_refunded:
         rows.append((words._("Refunded"), invoice.amount_refunded, ""))
     rows.append((words._("Amount due"), invoice.amount_due, "due"))

@@ -118,3 +118,21 @@ def test_cancelling_a_scheduled_change_needs_the_token_and_write_access(
     assert reader.post(url, page="/clients").status_code == 403
     with db.session() as s:
         assert subscriptions.get_subscription(s, sid).pending_quantity_e3 == 5000
+
+
+def test_a_downgrade_previews_and_applies_a_credit(hub, db, shop):  # noqa: F811
+    from bridge.billing import balances
+
+    shop = shop[0]
+    sid = hosting(db, shop.client_id)
+    page = f"/clients/{shop.client_id}/subscriptions/{sid}/change"
+    with db.session() as s:
+        sub = subscriptions.get_subscription(s, sid)
+        plan_id, quantity = sub.plan_id, sub.quantity_e3 // 1000
+    fewer = {"plan_id": plan_id, "quantity": str(quantity - 1)}
+    shown = text_of(hub.post(page, {**fewer, "step": "preview"}, page=page))
+    assert 'id="change-credit"' in shown and "Change now and credit" in shown
+    applied = hub.post(page, {**fewer, "step": "apply"}, page=page)
+    assert applied.status_code == 302
+    with db.session() as s:
+        assert balances.balance_of(s, shop.client_id, "EUR") > 0

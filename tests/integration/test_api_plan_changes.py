@@ -169,15 +169,25 @@ def test_illegal_states_are_409s_with_stable_codes(api_eur, sub, more):
     assert cancelled.get_json()["error"]["code"] == "illegal_transition"
 
 
-def test_a_downgrade_now_that_leaves_a_credit_is_a_409(api_eur, sub, shop, more):  # noqa: F811
+def test_a_downgrade_now_credits_the_client_balance(api_eur, sub, shop, more):  # noqa: F811
     _change(api_eur, sub, {"plan_id": more["pro"]["id"], "when": "now"})
     with time_machine.travel(HALFWAY + timedelta(days=1), tick=False):
         response = api_eur.post(
             f"/subscriptions/{sub['id']}/change",
             json={"plan_id": shop["monthly"]["id"], "when": "now"},
         )
-    assert response.status_code == 409
-    assert response.get_json()["error"]["code"] == "net_credit"
+    assert response.status_code == 200, response.get_json()
+    made = response.get_json()
+    assert made["total"] < 0
+    invoice = api_eur.get(f"/invoices/{made['invoice']['id']}").get_json()
+    assert invoice["status"] == "paid" and invoice["number"]
+    assert invoice["amount_due"] == 0
+    client = api_eur.get(f"/clients/{sub['client_id']}").get_json()
+    assert client["balance"] == {"EUR": -made["total"]}
+    ledger = api_eur.get(f"/clients/{sub['client_id']}/balance").get_json()
+    assert [(e["kind"], e["amount"], e["invoice_id"]) for e in ledger["entries"]] == [
+        ("invoice_credit", -made["total"], invoice["id"])
+    ]
 
 
 def test_change_is_in_the_openapi_document(api_eur):

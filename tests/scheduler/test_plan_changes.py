@@ -121,13 +121,12 @@ def test_without_a_card_the_change_invoice_is_emailed(db, plans):
     assert any(m.trigger.startswith("invoice") for m in outbox(db))
 
 
-def test_downgrade_now_that_leaves_a_credit_is_refused(db, plans):
+def test_downgrade_now_previews_a_negative_total(db, plans):
+    # Applied, it is credited to the client's balance: tests/scheduler/test_account_credit.py.
     sub_id = subscribe(db, plans["twenty"], JUNE_1)
-    with time_machine.travel(HALFWAY, tick=False), db.session() as s:
-        sub = s.get(Subscription, sub_id)
-        with pytest.raises(Conflict) as refused:
-            plan_changes.quote(s, sub, plan_id=plans["ten"], now=HALFWAY)
-        assert refused.value.code == "net_credit"
+    lines, totals = _preview(db, sub_id, HALFWAY, plan_id=plans["ten"])
+    assert [li[5] for li in lines] == [-1000, 500]
+    assert totals == (-500, 0, -500)
 
 
 def test_downgrade_to_a_yearly_plan_nets_positive_and_starts_a_year(db, plans):
