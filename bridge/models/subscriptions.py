@@ -83,6 +83,9 @@ class Subscription(Base):
     # while it is set; resuming starts a new period on the resume date.
     paused_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     paused_until: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    # The Stripe subscription it took over (imported to start at the end of
+    # the period Stripe had already charged).
+    stripe_subscription_id: Mapped[str | None] = mapped_column(String(100), unique=True, index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
