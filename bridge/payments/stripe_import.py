@@ -99,8 +99,8 @@ def price_of_plan(plan: dict) -> dict:
 
 
 def _apply(session: Session, importer: StripeImport, step: Callable, batch: list) -> None:
-    """One batch, one transaction: committed, or rolled back on a dry run
-    (and on any error, so a failed batch leaves nothing half-done)."""
+    """One batch, one transaction. Commits (or rolls back, on a dry run and
+    on any error, so a failed batch leaves nothing half-done)."""
     try:
         step(session, batch)
     except BaseException:
@@ -181,7 +181,7 @@ def run_job(
 ) -> None:
     """Run a queued import job to its end (``succeeded`` with its report,
     or ``failed`` with the error's code), recording its progress as it
-    goes. For a background thread: it opens its own sessions."""
+    goes. For a background thread: it opens its own sessions. Commits."""
     with database.session() as session:
         job = stripe_import.get_job(session, job_id)
         stripe_import.job_started(session, job)
