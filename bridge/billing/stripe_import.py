@@ -417,7 +417,7 @@ class StripeImport:
             return Entry("plan", sid, "skip", label, reason=reason, facts=facts)
         retire = not price.get("active", True)
         amount = price["unit_amount"]
-        if kind == PlanKind.RECURRING:
+        if kind == PlanKind.RECURRING and not retire:
             self._recurring_prices.add(sid)
         terms = (kind, amount, unit, count)
         if (

@@ -368,6 +368,26 @@ def test_imported_subscriptions_start_at_the_end_of_the_period_stripe_charged(
     assert run(db, stripe_api, subscriptions="import").changed == 0
 
 
+def test_the_dry_run_of_a_takeover_tells_what_the_takeover_does(db, business, fake, stripe_api):
+    fake.lists["prices"][0]["active"] = False  # its plan comes in archived: no takeover
+    fake.lists["subscriptions"].append(
+        shapes.subscription(
+            "sub_yearly",
+            "cus_0006",
+            fake.lists["prices"][2],
+            start=PERIOD_START,
+            end=PERIOD_END,
+        )
+    )
+    dry = by_id(run(db, stripe_api, dry_run=True, subscriptions="import"), "subscription")
+    real = by_id(run(db, stripe_api, subscriptions="import"), "subscription")
+    assert {sid: (e.action, e.reason) for sid, e in dry.items()} == {
+        sid: (e.action, e.reason) for sid, e in real.items()
+    }
+    assert real["sub_yearly"].action == "create"
+    assert real["sub_active"].reason == "price_not_imported"
+
+
 def test_the_renewal_comes_from_the_bridge_only_when_stripe_s_period_ends(
     db, business, fake, stripe_api
 ):
