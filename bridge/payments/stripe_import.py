@@ -12,6 +12,8 @@ is read from Stripe.
 from __future__ import annotations
 
 import logging
+import queue
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from itertools import islice
 
@@ -38,6 +40,44 @@ def _chunks(items: Iterable, size: int) -> Iterator[list]:
     iterator = iter(items)
     while chunk := list(islice(iterator, size)):
         yield chunk
+
+
+def read_ahead(items: Iterable, size: int) -> Iterator[list]:
+    """``items`` in lists of ``size``, the next list read from Stripe by a
+    thread while the caller writes this one (the import then takes about
+    the longer of listing and writing, not their sum). Only reads happen
+    ahead; the caller never waits on Stripe inside a transaction."""
+    ready: queue.Queue = queue.Queue(maxsize=1)
+    stop = threading.Event()
+    done = object()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                ready.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def read() -> None:
+        try:
+            for chunk in _chunks(items, size):
+                if not put(chunk):
+                    return
+            put(done)
+        except BaseException as exc:  # handed to the caller, raised there
+            put(exc)
+
+    reader = threading.Thread(target=read, name="stripe-import-reader", daemon=True)
+    reader.start()
+    try:
+        while (item := ready.get()) is not done:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
 
 
 def stripe_customers(api: StripeApi, ids: list[str] | None) -> Iterator[dict | str]:
@@ -133,7 +173,7 @@ def import_from_stripe(
     release(session)
     tick = progress or (lambda _phase, _n: None)
     with translated():
-        for chunk in _chunks(stripe_customers(api, customers), batch):
+        for chunk in read_ahead(stripe_customers(api, customers), batch):
             missing = [c for c in chunk if isinstance(c, str)]
             for customer_id in missing:
                 importer.missing_customer(customer_id)
@@ -145,14 +185,14 @@ def import_from_stripe(
         for price in stripe_prices(api):
             by_product.setdefault(id_of(price.get("product")), []).append(price)
         tick("prices", sum(len(p) for p in by_product.values()))
-        for chunk in _chunks(
+        for chunk in read_ahead(
             ((p, by_product.get(p["id"], [])) for p in api.list_all("products")), batch
         ):
             _apply(session, importer, importer.products, chunk)
             tick("products", len(chunk))
 
         selected = set(customers) if customers is not None else None
-        for chunk in _chunks(api.list_all("subscriptions"), batch):
+        for chunk in read_ahead(api.list_all("subscriptions"), batch):
             if selected is not None:
                 chunk = [s for s in chunk if id_of(s.get("customer")) in selected]
             _apply(session, importer, importer.subscriptions, chunk)
