@@ -134,3 +134,15 @@ def test_without_stripe_the_command_says_so(app, api_eur):
     result = invoke(app, "import-stripe")
     assert result.exit_code == 2
     assert "Stripe is not connected" in result.output
+
+
+def test_stripe_unreachable_fails_the_job_with_its_code(api_eur, connected, monkeypatch):
+    import stripe
+
+    monkeypatch.setattr(stripe._http_client.HTTPClient, "INITIAL_DELAY", 0.0)
+    monkeypatch.setattr(stripe._http_client.HTTPClient, "MAX_DELAY", 0.0)
+    with responses.RequestsMock(assert_all_requests_are_fired=False):  # no route: refused
+        answer = api_eur.post("/imports/stripe", json={"dry_run": False})
+        job = poll(api_eur, answer.get_json()["id"])
+    assert (job["status"], job["error_code"]) == ("failed", "stripe_unavailable")
+    assert job["report"]["counts"] == {}

@@ -76,3 +76,27 @@ def test_a_legacy_plan_reads_as_its_price():
     assert skip_reason(price, "EUR") is None
     assert plan_terms(price) == (PlanKind.RECURRING, IntervalUnit.YEAR, 1)
     assert (price["id"], price["unit_amount"], price["product"]) == ("plan_gold", 2900, "prod_gold")
+
+
+def test_reading_ahead_hands_over_the_reader_s_error_and_stops_with_the_caller():
+    import threading
+
+    from bridge.payments.stripe_import import read_ahead
+
+    def failing():
+        yield from range(5)
+        raise RuntimeError("Stripe went away")
+
+    chunks = read_ahead(failing(), 2)
+    assert next(chunks) == [0, 1]
+    assert next(chunks) == [2, 3]
+    with pytest.raises(RuntimeError, match="went away"):
+        next(chunks)
+
+    endless = read_ahead(iter(range(10**9)), 3)
+    assert next(endless) == [0, 1, 2]
+    endless.close()  # the caller stops (a batch failed): the reader ends too
+    for thread in threading.enumerate():
+        if thread.name == "stripe-import-reader":
+            thread.join(timeout=2)
+            assert not thread.is_alive()
