@@ -307,6 +307,92 @@ def export_command(kind, start, end, output):
     click.echo(f"{export.total} rows of {kind}", err=True)
 
 
+STRIPE_ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
+
+
+def _customer_ids(value: str | None) -> list[str] | None:
+    """``--customers cus_A,cus_B`` as a list (None: all customers)."""
+    if value is None:
+        return None
+    ids = [part.strip() for part in value.split(",") if part.strip()]
+    if not ids:
+        raise CliError("--customers needs Stripe customer ids (cus_...), comma-separated")
+    for customer_id in ids:
+        if not customer_id.startswith("cus_") or not STRIPE_ID_CHARS.issuperset(customer_id):
+            raise CliError(f"{customer_id!r} is not a Stripe customer id (cus_...)")
+    return list(dict.fromkeys(ids))
+
+
+@cli.command("import-stripe")
+@click.option("--dry-run", is_flag=True, help="Show what would be imported; change nothing.")
+@click.option(
+    "--customers",
+    metavar="ID,...",
+    help="Only these Stripe customers (cus_..., comma-separated). Default: all.",
+)
+@click.option(
+    "--subscriptions",
+    "subscription_mode",
+    type=click.Choice(["list", "import", "cancel-at-stripe"]),
+    default="list",
+    show_default=True,
+    help="Stripe's subscriptions: only list them; import them as bridge subscriptions "
+    "billed from the end of the period Stripe charged; or import them and ask Stripe "
+    "to cancel them at that period end.",
+)
+@domain_errors
+def import_stripe(dry_run, customers, subscription_mode):
+    """Import customers, products with their prices, and subscriptions from
+    the connected Stripe account. Re-running updates, never duplicates.
+    A progress bar goes to standard error."""
+    from bridge.billing import audit
+    from bridge.billing.stripe_import import StripeImport
+    from bridge.payments.stripe.client import api_base_from
+    from bridge.payments.stripe.keys import gateway_for
+    from bridge.payments.stripe_import import import_from_stripe
+
+    ids = _customer_ids(customers)
+    _require_schema()
+    app = current_app._get_current_object()
+    importer = StripeImport(dry_run=dry_run, subscriptions=subscription_mode)
+    with get_db().session() as session:
+        audit.set_actor(session, audit.Actor("cli", None, "bridge import-stripe"))
+        box = app.extensions["bridge.secret_box"]
+        api = gateway_for(session, box, api_base_from(app.config))
+        if api is None:
+            raise CliError("Stripe is not connected: save the Stripe keys in the settings first")
+        # Stripe's lists give no total: an open-ended bar (an iterable
+        # without a length) counting the objects read.
+        unknown_length = (item for item in ())
+        with click.progressbar(
+            unknown_length, label="Stripe customers", file=sys.stderr, show_pos=True
+        ) as bar:
+
+            def progress(phase: str, read: int) -> None:
+                bar.label = f"Stripe {phase}"
+                bar.update(read)
+
+            report = import_from_stripe(session, api, importer, customers=ids, progress=progress)
+    _print_report(report)
+
+
+def _print_report(report) -> None:
+    heading = "Dry run: nothing was changed." if report.dry_run else "Imported."
+    click.echo(heading)
+    for kind, counts in report.counts().items():
+        figures = ", ".join(f"{action} {n}" for action, n in sorted(counts.items()))
+        click.echo(f"  {kind}s: {figures}")
+    for entry in report.entries:
+        if entry.action in ("skip", "conflict", "replace") or entry.kind == "subscription":
+            reason = f" [{entry.reason}]" if entry.reason else ""
+            click.echo(
+                f"  {entry.action} {entry.kind} {entry.stripe_id} ({entry.label}){reason}: "
+                f"{entry.detail}".rstrip(": ")
+            )
+    for subscription_id in report.cancelled_at_stripe:
+        click.echo(f"  Stripe asked to cancel {subscription_id} at period end")
+
+
 def _require_schema() -> None:
     try:
         ensure_schema_current(get_db())

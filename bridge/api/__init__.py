@@ -17,6 +17,7 @@ from bridge.api import (
     email_templates,
     errors,
     idempotency,
+    imports,
     invoices,
     metrics,
     roles,
@@ -40,6 +41,7 @@ BLUEPRINTS = (
     subscriptions.blp,
     metrics.blp,
     email_templates.blp,
+    imports.blp,
     site.staff_blp,
     site.blp,
 )

@@ -16,6 +16,7 @@ from bridge.models.clients import Client, ClientStatus, Site
 from bridge.models.coupons import Coupon, CouponDuration, Discount
 from bridge.models.custom_fields import CustomField, CustomFieldEntity, CustomFieldType
 from bridge.models.idempotency import IdempotencyKey
+from bridge.models.imports import ImportJob, ImportJobStatus
 from bridge.models.invitations import Invitation
 from bridge.models.invoices import (
     BillingReason,
@@ -58,6 +59,8 @@ __all__ = [
     "Discount",
     "EmailTemplate",
     "IdempotencyKey",
+    "ImportJob",
+    "ImportJobStatus",
     "IntervalUnit",
     "Invitation",
     "Invoice",

@@ -56,6 +56,8 @@ class Product(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The Stripe product it was imported from (``bridge.billing.stripe_import``).
+    stripe_product_id: Mapped[str | None] = mapped_column(String(100), unique=True, index=True)
 
     image: Mapped[StoredFile | None] = relationship()
     plans: Mapped[list[Plan]] = relationship(back_populates="product", order_by="Plan.id")
@@ -89,6 +91,9 @@ class Plan(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The Stripe price it was imported from. Not unique: a price whose amount
+    # changed at Stripe becomes a new plan, the old one stays archived.
+    stripe_price_id: Mapped[str | None] = mapped_column(String(100), index=True)
 
     product: Mapped[Product] = relationship(back_populates="plans")
     image: Mapped[StoredFile | None] = relationship()

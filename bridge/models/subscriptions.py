@@ -97,6 +97,9 @@ class Subscription(Base):
         e3 = self.pending_quantity_e3
         return None if e3 is None else quantity_decimal(e3)
 
+    # The Stripe subscription it took over (imported to start at the end of
+    # the period Stripe had already charged).
+    stripe_subscription_id: Mapped[str | None] = mapped_column(String(100), unique=True, index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 

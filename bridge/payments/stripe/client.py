@@ -140,12 +140,17 @@ class StripeApi:
         return f"<{type(self).__name__} {self.api_base} ({mode})>"
 
     def _call(self, method: Callable, *args, **kwargs) -> dict:
+        return _plain(self._request(method, *args, **kwargs))
+
+    def _request(self, method: Callable, *args, **kwargs):
+        """``method(*args, **kwargs)``, paced by the limiter, a 429 retried;
+        the SDK's answer as it is (a ``StripeObject``)."""
         delay = self.retry_delay
         for attempt in itertools.count():
             if self.limiter is not None:
                 self.limiter.acquire()
             try:
-                return _plain(method(*args, **kwargs))
+                return method(*args, **kwargs)
             except stripe.RateLimitError:
                 if attempt >= self.max_network_retries:
                     raise
@@ -225,6 +230,37 @@ class StripeApi:
             if not page.get("has_more") or not items or seen + 100 >= cap:
                 return
             params = {**params, "starting_after": items[-1]["id"]}
+
+    def list_all(self, resource: str, params: dict | None = None) -> Iterator[dict]:
+        """Every object of a list endpoint (``"customers"``, ``"products"``,
+        ``"prices"``, ``"subscriptions"``...), with no cap, through the SDK's
+        own pagination: ``ListObject.next_page`` (the step its
+        ``auto_paging_iter`` repeats), taken here one page at a time so that
+        each page goes through the limiter and a rate-limited page is
+        retried."""
+        list_method = getattr(self.client.v1, resource).list
+        page = self._request(list_method, params={"limit": 100, **(params or {})})
+        while True:
+            for item in page.data:
+                yield _plain(item)
+            if not page.has_more or not page.data:
+                return
+            page = self._request(page.next_page)
+
+    def retrieve_customer(self, customer_id: str, params: dict | None = None) -> dict:
+        v1 = self.client.v1
+        return self._call(v1.customers.retrieve, customer_id, params=params or {})
+
+    def cancel_subscription_at_period_end(self, subscription_id: str, idempotency_key: str):
+        """Ask Stripe to end a subscription when its paid period ends (no
+        further charge there)."""
+        v1 = self.client.v1
+        return self._call(
+            v1.subscriptions.update,
+            subscription_id,
+            params={"cancel_at_period_end": True},
+            options=self._key(idempotency_key),
+        )
 
     def retrieve_charge(self, charge_id: str) -> dict:
         return self._call(self.client.v1.charges.retrieve, charge_id)
