@@ -22,7 +22,8 @@ Definitions, the same everywhere (overview, client list, API, exports):
   subscription reactivated from a cancelled one), *churn* (MRR to 0:
   ended or paused), *expansion* / *contraction* (up or down otherwise: a
   discount starting or ending). They sum to the MRR change exactly.
-- The *forecast* and the *billing preview* count each renewal at its
+- The *forecast* and the *billing preview* count each renewal on its own
+  terms (a plan or quantity change scheduled for it included) at its
   discounted amount: the discount standing for it (``coupons.standing``),
   for as many renewals as it has cycles left. So does the client list and
   its CSV export (``Client.mrr``).
@@ -930,7 +931,10 @@ def forecast(
     N-cycle one's next ones up to its cycles left, as MRR and the renewals
     themselves). A subscription cancelling at period end, or whose
     billing cycles are used up, renews no more. Renewal dates are the
-    periods' own (``periods.period_boundary``, as the scheduler's).
+    periods' own (``periods.period_boundary``, as the scheduler's). A
+    change scheduled for the next renewal counts from it on the new plan,
+    quantity and price (``_renewal_terms``): those few subscriptions are
+    counted one by one, apart from the aggregates.
 
     Plans counted in months or years are one SQL aggregate
     (``_month_renewals``): how many of their period starts fall on or before
@@ -950,6 +954,9 @@ def forecast(
         Subscription.current_period_end <= last,
         *_scope(Subscription.client_id, Subscription.site_id, client_id, site_id),
     ]
+    # A change scheduled for the next renewal prices it (and the ones after)
+    # on the new terms: those few subscriptions are counted apart, below.
+    unchanged = [*scope, Subscription.pending_change_requested_at.is_(None)]
     counts = [0] * len(days)
     amounts = [0] * len(days)
     # Where the zone's offset does not change, a plan counted in days or
@@ -959,10 +966,10 @@ def forecast(
     by_months = Plan.interval_unit.in_((IntervalUnit.MONTH, IntervalUnit.YEAR))
     months_here, days_here = true(), true()  # the rows counted here, one by one
     if not any(_near_month_edge(wall) for wall in walls):
-        near = _month_renewals(session, scope, by_months, limits, walls, tz, counts, amounts)
+        near = _month_renewals(session, unchanged, by_months, limits, walls, tz, counts, amounts)
         months_here = Subscription.id.in_(near)
     if steady:
-        near = _day_renewals(session, scope, ~by_months, limits, since, counts, amounts)
+        near = _day_renewals(session, unchanged, ~by_months, limits, since, counts, amounts)
         days_here = or_(Subscription.current_period_end < since, Subscription.id.in_(near))
     rows = session.execute(
         select(
@@ -976,29 +983,52 @@ def forecast(
             subscription_amount(),
         )
         .join(Plan, Plan.id == Subscription.plan_id)
-        .where(*scope, or_(and_(by_months, months_here), and_(~by_months, days_here)))
+        .where(*unchanged, or_(and_(by_months, months_here), and_(~by_months, days_here)))
     ).all()
     horizons = _Horizons(limits, walls, tz, steady, since)
     for *terms, amount in rows:
         for h, n in enumerate(horizons.renewals(*terms)):
             counts[h] += n
             amounts[h] += n * amount
+    # The subscriptions with a change scheduled, one by one, on the next
+    # renewal's terms (as the billing preview and the renew job).
+    changing = session.scalars(
+        select(Subscription)
+        .where(*scope, Subscription.pending_change_requested_at.is_not(None))
+        .options(joinedload(Subscription.plan), joinedload(Subscription.pending_plan))
+    )
+    for sub in changing:
+        terms, amount = _renewal_terms(session, sub)
+        for h, n in enumerate(horizons.renewals(*terms)):
+            counts[h] += n
+            amounts[h] += n * amount
     # Less what discounts take off the renewals they reduce (as many as
     # their cycles left): the few discounted subscriptions, one by one.
-    for sub, reduction, left in standing_discounts(session, *scope):
-        plan = sub.plan
-        found = horizons.renewals(
-            sub.anchor_at,
-            sub.period_index,
-            sub.current_period_end,
-            sub.cycles_invoiced,
-            plan.billing_cycles,
-            plan.interval_unit,
-            plan.interval_count,
-        )
-        for h, n in enumerate(found):
+    for sub, reduction, left in standing_discounts(session, *scope, next_terms=True):
+        terms, _amount = _renewal_terms(session, sub)
+        for h, n in enumerate(horizons.renewals(*terms)):
             amounts[h] -= (n if left is None else min(n, left)) * reduction
     return [Horizon(d, counts[h], amounts[h]) for h, d in enumerate(days)]
+
+
+def _renewal_terms(session: Session, sub: Subscription) -> tuple[tuple, int]:
+    """One subscription's renewals as ``_Horizons.renewals`` counts them
+    (anchor, current period index, first renewal, cycles invoiced, billing
+    cycles, interval) and the amount of each: on the next renewal's terms
+    (``subscriptions.next_renewal``), so a change scheduled for it counts
+    the new plan, quantity and price from there on and, across intervals,
+    the new plan's periods from the old period's end, its cycles afresh."""
+    if not subscriptions.has_pending_change(sub):
+        plan = sub.plan
+        terms = (sub.anchor_at, sub.period_index, sub.current_period_end, sub.cycles_invoiced)
+        amount = line_amount(sub.unit_amount, sub.quantity_e3)
+    else:
+        renewal = subscriptions.next_renewal(session, sub)
+        plan = renewal.plan
+        invoiced = 0 if renewal.new_period else sub.cycles_invoiced
+        terms = (renewal.anchor_at, renewal.index - 1, renewal.start, invoiced)
+        amount = line_amount(renewal.unit_amount, renewal.quantity_e3)
+    return (*terms, plan.billing_cycles, plan.interval_unit, plan.interval_count), amount
 
 
 @dataclass(frozen=True)

@@ -289,6 +289,7 @@ def _flow(draft_id: int | None):
             invoice=invoice,
             taxes=taxes,
             printed_subtotal=invoices.printed_subtotal(invoice, taxes),
+            discount_label=coupons.discount_label(invoice, l10n()),
             carried=[(k, v) for k, values in request.form.lists() if k not in KEEP for v in values],
             form=form,
             draft=draft,

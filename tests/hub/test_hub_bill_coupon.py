@@ -4,6 +4,8 @@ used-up code is an error next to the field and bills nothing."""
 
 from __future__ import annotations
 
+import re
+
 from sqlalchemy import func, select
 
 from bridge.billing import coupons
@@ -23,12 +25,21 @@ def test_a_coupon_code_discounts_the_bill(hub, shop, db):
     data = form_data(page.data, shop, action="save", coupon_code="spring")
     review = hub.client.post("/bill", data={**data, "action": "continue"})
     assert review.status_code == 200
-    assert "Discount" in review.data.decode()
+    shown = review.data.decode()
+    # The coupon's row and each line's discount, as the invoice page shows them.
+    assert 'id="discount-label">Discount: Spring — 10% off<' in shown
     saved = hub.client.post("/bill", data=data)
     assert saved.status_code == 303, saved.data.decode()
     with db.session() as s:
         invoice = s.scalars(select(Invoice)).one()
         assert invoice.discount == sum(line.discount for line in invoice.lines) > 0
+        invoice_id, lines = invoice.id, len(invoice.lines)
+    page = hub.client.get(f"/invoices/{invoice_id}").data.decode()
+    cells = re.compile(r'class="num line-discount"[^>]*>([^<]*)<')
+    assert len(cells.findall(shown)) == lines == 2
+    assert cells.findall(shown) == cells.findall(page) == ["-€5.80", "-€15.00"]
+    total = re.compile(r'id="discount">([^<]*)<')
+    assert total.findall(shown) == total.findall(page) == ["-€20.80"]
     again = form_data(hub.client.get("/bill").data, shop, action="save", coupon_code="SPRING")
     used_up = hub.client.post("/bill", data=again)
     assert used_up.status_code == 422

@@ -360,3 +360,51 @@ def _entry(client_id, sub_id, action, at):
         summary={},
         created_at=at,
     )
+
+
+def test_a_plan_change_at_renewal_is_forecast_on_the_new_terms(db, business):
+    """Monthly 10.00 -> 20.00 at the Feb 10 renewal: the forecast counts
+    20.00 from Feb 10 (not 10.00), a 20 % forever coupon taken off the new
+    price; monthly -> yearly renews once, on Feb 10, at the yearly price.
+    The billing preview and the renew job agree."""
+    from bridge.billing import plan_changes
+
+    with time_machine.travel(START, tick=False), db.session() as s:
+        ten = _plan(s, IntervalUnit.MONTH, 1, 1000)
+        twenty = _plan(s, IntervalUnit.MONTH, 1, 2000)
+        yearly = _plan(s, IntervalUnit.YEAR, 1, 15000)
+        upgraded = _buy(s, _client(s), ten)
+        discounted = _buy(s, _client(s, "Bo Chen"), ten)
+        coupons.apply_to_subscription(
+            s,
+            discounted,
+            coupons.create_coupon(s, name="Friends", percent_off="20", duration="forever"),
+        )
+        to_yearly = _buy(s, _client(s, "Cy Diaz"), ten)
+        s.commit()
+        ids = (upgraded.id, discounted.id, to_yearly.id)
+    now = datetime(2027, 1, 20, 10, 0, tzinfo=UTC)
+    with time_machine.travel(now, tick=False), db.session() as s:
+        for sub_id, plan in zip(ids, (twenty, twenty, yearly), strict=True):
+            plan_changes.schedule(s, s.get(Subscription, sub_id), plan_id=plan.id, now=now)
+        s.commit()
+    with db.session() as s:
+        horizons = metrics.forecast(s, now=now, days=(30, 60))
+        by_client = [
+            metrics.forecast(s, now=now, days=(30, 60), client_id=s.get(Subscription, i).client_id)
+            for i in ids
+        ]
+        everyone = metrics.billing_preview(s, now=now, months=2, detail=False)
+    # Feb 10 and Mar 10: 20.00 each, 16.00 each; Feb 10 only: 150.00.
+    assert [[(h.renewals, h.amount) for h in f] for f in by_client] == [
+        [(1, 2000), (2, 4000)],
+        [(1, 1600), (2, 3200)],
+        [(1, 15000), (1, 15000)],
+    ]
+    assert [(h.renewals, h.amount) for h in horizons] == [(3, 18600), (5, 22200)]
+    # Within 60 days of Jan 20 (Mar 21): Feb and Mar renewals, as the preview.
+    assert sum(m.subtotal for m in everyone[:3]) == horizons[1].amount
+    # The renew job bills exactly those.
+    issued = _renew_and_pay(db, datetime(2027, 2, 10, 10, 30, tzinfo=UTC))
+    issued += _renew_and_pay(db, datetime(2027, 3, 10, 10, 30, tzinfo=UTC))
+    assert sum(i.subtotal for i in issued) == horizons[1].amount
