@@ -120,16 +120,18 @@ def test_serve_with_the_scheduler_answers_and_runs_the_jobs(tmp_path):
         stderr=subprocess.STDOUT,
     )
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60
         health = None
         while time.monotonic() < deadline:
             try:
-                health = requests.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
+                health = requests.get(f"http://127.0.0.1:{port}/healthz", timeout=10)
                 # The jobs start together and log as each ends, in no set order.
                 text = log.read_text()
                 if '"job": "renew"' in text and '"job": "deliver_mail"' in text:
                     break
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):
+                # A loaded machine can take longer than one try to answer
+                # while the worker boots and the jobs run.
                 pass
             time.sleep(0.2)
         assert health is not None and health.status_code == 200, log.read_text()
