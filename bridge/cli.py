@@ -211,7 +211,7 @@ def _log_to_stderr() -> None:
     "jobs",
     multiple=True,
     help="With --once: only this job (repeatable). Jobs: renew, dunning, expire, "
-    "reminders, deliver_mail, reconcile.",
+    "reminders, deliver_mail, reconcile, reconcile_stripe.",
 )
 @click.option(
     "--catch-up",
@@ -223,9 +223,9 @@ def _log_to_stderr() -> None:
     "BRIDGE_RENEW_CATCH_UP_PERIODS (1).",
 )
 def scheduler_command(once, jobs, catch_up):
-    """Run the scheduler: renewals, dunning, expiry, reminders, mail delivery
-    and payment reconciliation. Any number may run against one PostgreSQL;
-    on SQLite run one."""
+    """Run the scheduler: renewals, dunning, expiry, reminders, mail delivery,
+    payment reconciliation and the daily reconciliation report with Stripe.
+    Any number may run against one PostgreSQL; on SQLite run one."""
     _require_schema()
     from scheduler import jobs as job_module
     from scheduler import runner
@@ -391,6 +391,74 @@ def _print_report(report) -> None:
             )
     for subscription_id in report.cancelled_at_stripe:
         click.echo(f"  Stripe asked to cancel {subscription_id} at period end")
+
+
+@cli.command("reconcile-stripe")
+@click.option(
+    "--since",
+    metavar="YYYY-MM-DD",
+    help="First day of the period (business time zone). Default: 30 days ago.",
+)
+@click.option(
+    "--apply",
+    "apply_fixes",
+    is_flag=True,
+    help="Also do the safe fixes (record a payment Stripe took for an open invoice, "
+    "update a saved card, credit a refund made in Stripe), each shown first.",
+)
+@domain_errors
+def reconcile_stripe(since, apply_fixes):
+    """Compare the bridge with the connected Stripe account over a period
+    and print each difference with what the bridge can do about it."""
+    from datetime import date
+
+    from bridge.billing import audit
+    from bridge.payments.stripe.client import api_base_from
+    from bridge.payments.stripe.keys import gateway_for
+    from bridge.payments.stripe_reconcile import reconcile
+
+    day = None
+    if since is not None:
+        try:
+            day = date.fromisoformat(since.strip())
+        except ValueError:
+            raise CliError(f"--since {since!r} is not a date (YYYY-MM-DD)") from None
+    _require_schema()
+    app = current_app._get_current_object()
+    with get_db().session() as session:
+        audit.set_actor(session, audit.Actor("cli", None, "bridge reconcile-stripe"))
+        api = gateway_for(session, app.extensions["bridge.secret_box"], api_base_from(app.config))
+        if api is None:
+            raise CliError("Stripe is not connected: save the Stripe keys in the settings first")
+
+        def show_fixes(report) -> None:
+            click.echo("Applying the safe fixes:")
+            for difference in report.differences:
+                if difference.safe:
+                    click.echo(f"  - {difference.change}")
+
+        report, applied = reconcile(session, api, day, apply=apply_fixes, before_apply=show_fixes)
+    _print_reconciliation(report, applied, apply_fixes)
+
+
+def _print_reconciliation(report, applied, apply_fixes: bool) -> None:
+    period = f"{report.since:%Y-%m-%d %H:%M} UTC to {report.until:%Y-%m-%d %H:%M} UTC"
+    for resource in report.unavailable:
+        click.echo(f"Not compared: this Stripe server has no /v1/{resource}.")
+    if report.empty:
+        click.echo(f"Stripe and the bridge agree ({period}).")
+        return
+    click.echo(f"{len(report.differences)} differences ({period}):")
+    for difference in report.differences:
+        click.echo(f"  {difference.line()}")
+    if applied:
+        done = [a for a in applied if a.done]
+        click.echo(f"Fixed {len(done)} of {len(applied)} safe differences.")
+        for result in applied:
+            if not result.done:
+                click.echo(f"  not fixed {result.difference.stripe_id}: {result.note}")
+    elif not apply_fixes and any(d.safe for d in report.differences):
+        click.echo("Run again with --apply to do the safe fixes.")
 
 
 def _require_schema() -> None:

@@ -20,15 +20,25 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from bridge.auth.secrets import SecretBox
-from bridge.billing import audit, collection, metrics, pauses, reminders, renewals
+from bridge.billing import (
+    audit,
+    collection,
+    metrics,
+    pauses,
+    reconciliation,
+    reminders,
+    renewals,
+)
 from bridge.billing.business import get_settings
 from bridge.billing.gateway import PaymentGateway
 from bridge.core import clock
 from bridge.core.outages import is_database_unavailable
 from bridge.db import Database
-from bridge.mail import subscribers
+from bridge.mail import notify, subscribers
+from bridge.payments import stripe_reconcile
 from bridge.payments.gateways import payment_gateway
 from bridge.payments.offline import OfflineGateway
+from bridge.payments.stripe.client import StripeApi
 
 log = logging.getLogger("bridge.scheduler")
 
@@ -150,6 +160,28 @@ def reconcile(ctx: JobContext, now: datetime) -> dict:
         session.close()
 
 
+def reconcile_stripe(ctx: JobContext, now: datetime) -> dict:
+    """Daily, when Stripe is connected: the reconciliation report with
+    Stripe over the last 30 days, emailed to the agency when it is not
+    empty, at most once per local day (the outbox's dedupe key; a day whose
+    email went out is not read from Stripe again). Fixes nothing: the safe
+    fixes are ``bridge reconcile-stripe --apply``'s."""
+    session = ctx.session()
+    try:
+        gateway = ctx.gateway(session)
+        if not isinstance(gateway, StripeApi):
+            return {"skipped": "stripe not configured"}
+        day = reconciliation.local_day(session, now)
+        if notify.reconciliation_sent(session, day):
+            return {"skipped": "emailed today"}
+        report, _applied = stripe_reconcile.reconcile(session, gateway)
+        emailed = notify.agency_reconciliation(session, report, day=day)
+        session.commit()
+        return {"differences": len(report.differences), "emailed": int(emailed)}
+    finally:
+        session.close()
+
+
 JOBS: dict[str, Callable[[JobContext, datetime], dict]] = {
     "renew": renew,
     "dunning": dunning,
@@ -157,6 +189,7 @@ JOBS: dict[str, Callable[[JobContext, datetime], dict]] = {
     "reminders": remind,
     "deliver_mail": deliver_mail,
     "reconcile": reconcile,
+    "reconcile_stripe": reconcile_stripe,
 }
 
 

@@ -32,6 +32,8 @@ DEFAULT_INTERVALS = {
     "reminders": 900,
     "deliver_mail": 15,
     "reconcile": 120,
+    # Daily; a restart runs it at once, but its email goes out once a day.
+    "reconcile_stripe": 86400,
 }
 
 

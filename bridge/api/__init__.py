@@ -20,6 +20,7 @@ from bridge.api import (
     imports,
     invoices,
     metrics,
+    reconciliation,
     roles,
     schedule,
     settings,
@@ -42,6 +43,7 @@ BLUEPRINTS = (
     metrics.blp,
     email_templates.blp,
     imports.blp,
+    reconciliation.blp,
     site.staff_blp,
     site.blp,
 )

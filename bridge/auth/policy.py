@@ -6,7 +6,8 @@ nowhere else, so a rule changes in one place. Actions are strings:
 - staff actions are ``"<resource>.read"`` or ``"<resource>.write"``
   (resources: settings, clients, sites, roles, custom_fields, catalog,
   tax_rates, tokens, invoices, subscriptions, audit, email, metrics:
-  the revenue figures and CSV exports, imports: from Stripe). Staff may do
+  the revenue figures and CSV exports, imports: from Stripe,
+  reconciliation: the comparison with Stripe). Staff may do
   everything; a read-only API token may only read.
 - client actions are ``"<area>.<action>"`` from ``bridge.auth.permissions``
   (``"hosting.staging"``, ``"billing.pay"``...), always about an object of
@@ -82,6 +83,7 @@ STAFF_RESOURCES = frozenset(
         "email",
         "metrics",
         "imports",
+        "reconciliation",
     }
 )
 

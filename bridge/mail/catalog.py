@@ -71,6 +71,13 @@ PLACEHOLDERS: dict[str, tuple[str, str]] = {
     ),
     "accepted_date": (N_("When the client accepted"), "Nov 25, 2026"),
     "user_name": (N_("The person's name, else their email"), "Olivia Owner"),
+    "difference_count": (N_("How many differences the reconciliation found"), "2"),
+    "period_start": (N_("The first day the reconciliation compared"), "Nov 3, 2026"),
+    "differences": (
+        N_("The differences, one a line, each with what the bridge can do"),
+        "- payment_missing_here pi_3Sample (invoice #42): succeeded at Stripe for invoice "
+        "INV-2026-00042, no settled payment here [safe: record_payment]",
+    ),
     "reset_link": (
         N_("The link that sets a new password (valid one hour, once)"),
         "https://billing.example/password-reset/sample",
@@ -242,6 +249,13 @@ KINDS: dict[str, EmailKind] = {
             N_("A client accepted their invitation (to the agency)"),
             (*_AGENCY, "accepted_date"),
             N_("[[client_name]] accepted your invitation"),
+        ),
+        EmailKind(
+            "agency_reconciliation",
+            AGENCY,
+            N_("The daily reconciliation found differences with Stripe (to the agency)"),
+            ("company_name", "difference_count", "period_start", "differences"),
+            N_("Stripe reconciliation: [[difference_count]] differences to check"),
         ),
         EmailKind(
             "staff_password_reset",

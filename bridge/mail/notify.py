@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from bridge.billing import plan_changes
 from bridge.billing.business import get_settings
+from bridge.billing.reconciliation import ReconciliationReport
 from bridge.core import clock
 from bridge.core.l10n import Localiser
 from bridge.links import invoice_page_url, invoice_pdf_url
@@ -368,6 +369,39 @@ def agency_invitation_accepted(session: Session, user: User) -> bool:
         settings.email,
         values,
         client=client,
+    )
+
+
+def reconciliation_key(day: date) -> str:
+    """The dedupe key of the reconciliation email of a (local) day."""
+    return f"agency_reconciliation:day:{day.isoformat()}"
+
+
+def reconciliation_sent(session: Session, day: date) -> bool:
+    """Whether the agency got the reconciliation email of ``day`` already."""
+    return outbox.is_queued(session, reconciliation_key(day))
+
+
+def agency_reconciliation(session: Session, report: ReconciliationReport, *, day: date) -> bool:
+    """To the agency: the reconciliation with Stripe found differences
+    (once per local ``day``, however many times the job runs that day)."""
+    if report.empty:
+        return False
+
+    def values(f: _Formatter) -> dict:
+        return {
+            "company_name": f.settings.company_name or "",
+            "difference_count": str(len(report.differences)),
+            "period_start": f.date(report.since),
+            "differences": "\n".join(f"- {d.line()}" for d in report.differences),
+        }
+
+    return _queue(
+        session,
+        "agency_reconciliation",
+        reconciliation_key(day),
+        get_settings(session).email,
+        values,
     )
 
 

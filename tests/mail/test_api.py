@@ -27,6 +27,7 @@ AGENCY_KEYS = [
     "agency_payment_failed",
     "agency_subscription_behind",
     "agency_invitation_accepted",
+    "agency_reconciliation",
     "staff_password_reset",
 ]
 
