@@ -62,8 +62,13 @@ class DifferenceSchema(Schema):
 class ReconciliationSchema(Schema):
     since = fields.DateTime(metadata={"description": "Start of the period compared"})
     until = fields.DateTime()
-    counts = fields.Dict(
-        keys=fields.String(), values=fields.Integer(), metadata={"description": "Per kind"}
+    counts = fields.Function(
+        lambda report: report.counts(),
+        metadata={
+            "description": "How many differences of each kind",
+            "type": "object",
+            "additionalProperties": {"type": "integer"},
+        },
     )
     differences = fields.List(fields.Nested(DifferenceSchema))
     unavailable = fields.List(
