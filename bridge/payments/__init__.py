@@ -21,4 +21,6 @@ Modules:
 - ``stripe``: the Stripe gateway, one concern a module (``client``,
   ``keys``, ``cards``, ``charges``, ``refunds``, ``gateway``, ``webhooks``).
 - ``ratelimit``: the client-side limit on requests to Stripe.
+- ``stripe_reconcile``: what Stripe did over a period, read for the
+  reconciliation (``bridge.billing.reconciliation`` compares and fixes).
 """
