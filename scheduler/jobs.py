@@ -38,7 +38,7 @@ from bridge.mail import notify, subscribers
 from bridge.payments import stripe_reconcile
 from bridge.payments.gateways import payment_gateway
 from bridge.payments.offline import OfflineGateway
-from bridge.payments.stripe.client import StripeApi
+from bridge.payments.stripe.client import StripeApi, StripeUnavailable
 
 log = logging.getLogger("bridge.scheduler")
 
@@ -174,7 +174,12 @@ def reconcile_stripe(ctx: JobContext, now: datetime) -> dict:
         day = reconciliation.local_day(session, now)
         if notify.reconciliation_sent(session, day):
             return {"skipped": "emailed today"}
-        report, _applied = stripe_reconcile.reconcile(session, gateway)
+        try:
+            report, _applied = stripe_reconcile.reconcile(session, gateway)
+        except StripeUnavailable:
+            # Not the bridge's failure: tomorrow's run (or a restart) reports.
+            log.warning("reconcile_stripe: Stripe could not be reached; no report today")
+            return {"skipped": "stripe unavailable"}
         emailed = notify.agency_reconciliation(session, report, day=day)
         session.commit()
         return {"differences": len(report.differences), "emailed": int(emailed)}

@@ -25,7 +25,7 @@ def test_a_failing_job_is_logged_and_the_others_still_run(app, shop, caplog):
     assert [r["job"] for r in records] == list(JOBS)
     failed = {r["job"]: r for r in records if not r["ok"]}
     # The jobs that need the card gateway failed; the others did their work.
-    assert set(failed) == {"renew", "dunning", "reconcile"}
+    assert set(failed) == {"renew", "dunning", "reconcile", "reconcile_stripe"}
     assert failed["reconcile"]["error"] == "RuntimeError: Stripe key cannot be decrypted"
     assert all(r["ok"] for r in records if r["job"] not in failed)
     lines = [json.loads(r.getMessage()) for r in caplog.records if r.getMessage().startswith("{")]

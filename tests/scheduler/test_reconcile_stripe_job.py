@@ -5,9 +5,11 @@ a day however many times it runs; delivered over SMTP (aiosmtpd)."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
+import requests
 import responses
 import time_machine
 
@@ -111,3 +113,16 @@ def test_without_stripe_the_job_does_nothing(app, db, ctx, stripe_lists):
     result = run_job(ctx, "reconcile_stripe")
     assert result["ok"] and result["counts"] == {"skipped": "stripe not configured"}
     assert stripe_lists.calls == []
+
+
+def test_stripe_down_is_no_failure_and_no_email(app, db, ctx):
+    business(app, db)
+    with responses.RequestsMock() as mock:
+        mock.add(
+            responses.GET,
+            re.compile(r"https://api\.stripe\.com/v1/.*"),
+            body=requests.ConnectionError("down"),
+        )
+        result = run_job(ctx, "reconcile_stripe")
+    assert result["ok"] and result["counts"] == {"skipped": "stripe unavailable"}
+    assert outbox(db, "agency_reconciliation") == []

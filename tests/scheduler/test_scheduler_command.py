@@ -45,8 +45,18 @@ def test_a_scheduler_process_renews_and_mails_the_invoice_over_smtp(app, db, sho
         smtp.stop()
 
     records = {r["job"]: r for r in job_records(log)}
-    assert set(records) == {"renew", "dunning", "expire", "reminders", "deliver_mail", "reconcile"}
+    assert set(records) == {
+        "renew",
+        "dunning",
+        "expire",
+        "reminders",
+        "deliver_mail",
+        "reconcile",
+        "reconcile_stripe",
+    }
     assert all(r["ok"] for r in records.values())
+    # Stripe is connected but unreachable here: no report, and no failure.
+    assert records["reconcile_stripe"]["counts"] == {"skipped": "stripe unavailable"}
     assert records["renew"]["counts"]["renewed"] == 1
     assert records["renew"]["counts"]["emailed"] == 1
     (invoice,) = renewal_invoices(db, sub_id)
