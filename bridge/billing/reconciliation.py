@@ -33,7 +33,7 @@ from bridge.billing.periods import local_date
 from bridge.billing.schedule import zone
 from bridge.core import clock
 from bridge.core.errors import DomainError, Invalid
-from bridge.core.money import InvalidAmount, from_stripe_amount
+from bridge.core.money import InvalidAmount, format_amount, from_stripe_amount
 from bridge.models import (
     Client,
     CreditNote,
@@ -131,6 +131,8 @@ class Difference:
             where.append(f"client #{self.client_id}")
         if self.invoice_id:
             where.append(f"invoice #{self.invoice_id}")
+        if self.amount is not None and self.currency:
+            where.insert(0, format_amount(self.amount, self.currency))
         place = f" ({', '.join(where)})" if where else ""
         remedy = f"safe: {self.remedy.value}" if self.safe else self.remedy.value
         return f"{self.kind.value} {self.stripe_id}{place}: {self.detail} [{remedy}]"

@@ -79,7 +79,7 @@ def test_differences_are_emailed_to_the_agency_once_a_day(app, db, ctx, smtp, st
     (message,) = outbox(db, "agency_reconciliation")
     assert message.to_address == AGENCY
     assert message.subject == "Stripe reconciliation: 1 differences to check"
-    assert "pi_Dashboard0001" in message.body_text and "[manual]" in message.body_text
+    assert "pi_Dashboard0001 (€20.00)" in message.body_text and "[manual]" in message.body_text
     assert "bridge reconcile-stripe --apply" in message.body_text
     reads = len(stripe_lists.calls)
 
