@@ -172,3 +172,12 @@ def test_granted_actions_by_level():
     assert granted_actions({"seo": {"level": "view"}}, "seo") == {"view"}
     assert granted_actions({"seo": {"level": "edit"}}, "seo") == {"view", "scan", "configure"}
     assert granted_actions({}, "seo") == frozenset()
+
+
+def test_the_reconciliation_with_stripe_is_for_staff_only():
+    assert may(Staff(user_id=1), "reconciliation.read")
+    assert may(Staff(user_id=1, read_only=True), "reconciliation.read")
+    assert not may(Staff(user_id=1, read_only=True), "reconciliation.write")
+    assert not may(client_user("edit_all"), "reconciliation.read", OWN)
+    assert not may(SitePlugin(site_id=10, client_id=1), "reconciliation.read", OWN_SITE)
+    assert not may(Anonymous(), "reconciliation.read")
