@@ -385,3 +385,21 @@ def test_a_payment_received_in_the_period_but_created_before_it_is_looked_up(
     with time_machine.travel(start + timedelta(hours=1)):
         report, _ = run(db, api, since=tomorrow)
     assert report.empty, [d.line() for d in report.differences]
+
+
+def test_stripe_is_read_page_by_page_through_the_rate_limiter(db, shop):
+    """Three pages of PaymentIntents (``has_more``), every page paced by
+    the client-side limiter."""
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        fake = shapes.StripeLists(mock)
+        fake.lists["payment_intents"] = [
+            shapes.payment_intent(f"pi_Dashboard{n:04d}", "cus_someone", 100 + n)
+            for n in range(210)
+        ]
+        api = StripeApi(SECRET_KEY, max_network_retries=0, rate_limit=10)
+        report, _ = run(db, api)
+
+    assert [d.stripe_id for d in report.differences] == [f"pi_Dashboard{n:04d}" for n in range(210)]
+    pages = [query for path, query in fake.calls if path == "payment_intents"]
+    assert len(pages) == 3 and "starting_after" in pages[2]
+    assert api.limiter.waited > 0
