@@ -412,7 +412,7 @@ def reconcile_stripe(since, apply_fixes):
     and print each difference with what the bridge can do about it."""
     from datetime import date
 
-    from bridge.billing import audit
+    from bridge.billing import audit, reconciliation
     from bridge.payments.stripe.client import api_base_from
     from bridge.payments.stripe.keys import gateway_for
     from bridge.payments.stripe_reconcile import reconcile
@@ -431,17 +431,24 @@ def reconcile_stripe(since, apply_fixes):
         if api is None:
             raise CliError("Stripe is not connected: save the Stripe keys in the settings first")
 
-        def show_fixes(report) -> None:
+        report = reconcile(session, api, day)
+        _print_reconciliation(report)
+        safe = [d for d in report.differences if d.safe]
+        if safe and apply_fixes:
             click.echo("Applying the safe fixes:")
-            for difference in report.differences:
-                if difference.safe:
-                    click.echo(f"  - {difference.change}")
+            for difference in safe:
+                click.echo(f"  - {difference.change}")
+            applied = reconciliation.apply_safe(session, report)
+            done = [a for a in applied if a.done]
+            click.echo(f"Fixed {len(done)} of {len(applied)} safe differences.")
+            for result in applied:
+                if not result.done:
+                    click.echo(f"  not fixed {result.difference.stripe_id}: {result.note}")
+        elif safe:
+            click.echo("Run again with --apply to do the safe fixes.")
 
-        report, applied = reconcile(session, api, day, apply=apply_fixes, before_apply=show_fixes)
-    _print_reconciliation(report, applied, apply_fixes)
 
-
-def _print_reconciliation(report, applied, apply_fixes: bool) -> None:
+def _print_reconciliation(report) -> None:
     period = f"{report.since:%Y-%m-%d %H:%M} UTC to {report.until:%Y-%m-%d %H:%M} UTC"
     for resource in report.unavailable:
         click.echo(f"Not compared: this Stripe server has no /v1/{resource}.")
@@ -451,14 +458,6 @@ def _print_reconciliation(report, applied, apply_fixes: bool) -> None:
     click.echo(f"{len(report.differences)} differences ({period}):")
     for difference in report.differences:
         click.echo(f"  {difference.line()}")
-    if applied:
-        done = [a for a in applied if a.done]
-        click.echo(f"Fixed {len(done)} of {len(applied)} safe differences.")
-        for result in applied:
-            if not result.done:
-                click.echo(f"  not fixed {result.difference.stripe_id}: {result.note}")
-    elif not apply_fixes and any(d.safe for d in report.differences):
-        click.echo("Run again with --apply to do the safe fixes.")
 
 
 def _require_schema() -> None:

@@ -175,7 +175,7 @@ def reconcile_stripe(ctx: JobContext, now: datetime) -> dict:
         if notify.reconciliation_sent(session, day):
             return {"skipped": "emailed today"}
         try:
-            report, _applied = stripe_reconcile.reconcile(session, gateway)
+            report = stripe_reconcile.reconcile(session, gateway)
         except StripeUnavailable:
             # Not the bridge's failure: tomorrow's run (or a restart) reports.
             log.warning("reconcile_stripe: Stripe could not be reached; no report today")

@@ -97,5 +97,4 @@ class Reconciliation(MethodView):
                 "Connect Stripe first: reconciliation reads the Stripe account.",
                 code="stripe_not_configured",
             )
-        report, _applied = reconcile(session, api, args.get("since"))
-        return report
+        return reconcile(session, api, args.get("since"))

@@ -205,6 +205,13 @@ def _amount(stripe_value, currency: str) -> int | None:
         return None
 
 
+def _money(amount: int | None, currency: str, obj: dict) -> str:
+    """An amount for people; Stripe's own figure when it is not one of ours."""
+    if amount is None:
+        return f"{obj.get('amount_received') or obj.get('amount')} {currency} (Stripe's units)"
+    return format_amount(amount, currency)
+
+
 def card_payments_since(session: Session, since: datetime) -> list[Payment]:
     """The settled card payments received since ``since``."""
     return list(
@@ -357,9 +364,8 @@ def _intent_difference(session: Session, intent: dict, payment: Payment | None):
             DifferenceKind.AMOUNT_DIFFERS,
             Remedy.MANUAL,
             intent_id,
-            f"Stripe took {intent.get('amount_received') or intent.get('amount')} "
-            f"{currency} (Stripe's units); the payment here is {payment.amount} "
-            f"{payment.currency} (minor units)",
+            f"Stripe took {_money(amount, currency, intent)}; the payment here is "
+            f"{format_amount(payment.amount, payment.currency)}",
             client_id=payment.client_id,
             invoice_id=payment.invoice_id,
             payment_id=payment.id,

@@ -16,7 +16,6 @@ Stripe is read.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from datetime import date, datetime
 
 import stripe
@@ -95,28 +94,15 @@ def read_stripe(session: Session, api: StripeApi, since: datetime) -> StripeFact
     return facts
 
 
-def reconcile(
-    session: Session,
-    api: StripeApi,
-    since: date | None = None,
-    *,
-    apply: bool = False,
-    before_apply: Callable[[ReconciliationReport], None] | None = None,
-) -> tuple[ReconciliationReport, list[reconciliation.Applied]]:
-    """The report of the differences between the bridge and Stripe since
-    the start of ``since`` (a local date; default: 30 days ago) and, with
-    ``apply``, the safe fixes done (``before_apply(report)`` is called
-    first, to show them). Raises ``Invalid`` (a start in the future),
-    ``StripeUnavailable``, ``StripeRefused``. Commits (each fix)."""
+def reconcile(session: Session, api: StripeApi, since: date | None = None) -> ReconciliationReport:
+    """The differences between the bridge and Stripe from the start of
+    ``since`` (a local date; default: 30 days ago) to now; the safe fixes
+    are ``reconciliation.apply_safe``'s. Raises ``Invalid`` (a start in the
+    future), ``StripeUnavailable``, ``StripeRefused``. Ends the session's
+    transaction (it only reads)."""
     start = reconciliation.period_start(session, since or reconciliation.default_since(session))
     with translated():
         facts = read_stripe(session, api, start)
     report = reconciliation.compare(session, facts, start)
-    applied: list[reconciliation.Applied] = []
-    if apply and any(d.safe for d in report.differences):
-        if before_apply is not None:
-            before_apply(report)
-        applied = reconciliation.apply_safe(session, report)
-    else:
-        session.rollback()
-    return report, applied
+    session.rollback()
+    return report

@@ -18,7 +18,7 @@ from click.testing import CliRunner
 from flask.cli import ScriptInfo
 from sqlalchemy import select
 
-from bridge.billing import clients, invoices
+from bridge.billing import clients, invoices, reconciliation
 from bridge.billing.invoices import Item
 from bridge.billing.pauses import day_start
 from bridge.billing.payments import CARD_GATEWAY, Outcome, apply_outcome
@@ -141,9 +141,11 @@ def kinds(report) -> dict[str, list]:
     return found
 
 
-def run(db, api, **kwargs):
+def run(db, api, *, apply: bool = False, **kwargs):
+    """The report, and with ``apply`` the safe fixes made."""
     with db.session() as s:
-        return reconcile(s, api, **kwargs)
+        report = reconcile(s, api, **kwargs)
+        return report, reconciliation.apply_safe(s, report) if apply else []
 
 
 @pytest.fixture
@@ -228,6 +230,7 @@ def test_each_kind_of_difference_is_found(db, api, differences, shop):
         2500,
         made["short_invoice"],
     )
+    assert short.detail == "Stripe took €25.00; the payment here is €150.00"
     (refund,) = found["refund_without_credit_note"]
     assert (refund.stripe_id, refund.amount, refund.remedy, refund.safe) == (
         made["refund"],
@@ -326,7 +329,8 @@ def test_the_command_shows_the_fixes_then_makes_them_once(app, db, box, localstr
 
     applied = cli_run(app, "reconcile-stripe", "--apply")
     assert applied.exit_code == 0, applied.output
-    shown = applied.output.split("Applying the safe fixes:")[1]
+    report, shown = applied.output.split("Applying the safe fixes:")
+    assert "8 differences" in report
     assert "amount due 15000 -> 0 EUR" in shown
     assert "pm_old_card -> " in shown
     assert "Fixed 3 of 3 safe differences." in applied.output
