@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bridge.billing import audit, balances, invoices
@@ -590,6 +591,12 @@ def apply_safe(session: Session, report: ReconciliationReport) -> list[Applied]:
         except DomainError as exc:
             session.rollback()
             results.append(Applied(difference, False, exc.message))
+            continue
+        except IntegrityError:
+            # Recorded meanwhile by another path (a webhook, the reconcile
+            # job): the unique Stripe ids refuse a second copy.
+            session.rollback()
+            results.append(Applied(difference, False, "changed meanwhile: run it again"))
             continue
         if note:
             session.rollback()

@@ -407,3 +407,26 @@ def test_stripe_is_read_page_by_page_through_the_rate_limiter(db, shop):
     pages = [query for path, query in fake.calls if path == "payment_intents"]
     assert len(pages) == 3 and "starting_after" in pages[2]
     assert api.limiter.waited > 0
+
+
+def test_a_fix_that_is_no_longer_safe_when_applied_is_skipped_with_the_reason(
+    db, shop, api, sdk, alice, lists
+):
+    invoice_id = open_invoice(db, shop)
+    charge_at_stripe(sdk, alice, 15000, {"bb_invoice_id": str(invoice_id)})
+    with db.session() as s:
+        report = reconcile(s, api)
+        assert [d.safe for d in report.differences] == [True]
+        # Paid by bank transfer between the report and its fix.
+        invoices.record_offline_payment(
+            s, s.get(Invoice, invoice_id), amount=15000, method=PaymentMethod.BANK_TRANSFER
+        )
+        s.commit()
+        (result,) = reconciliation.apply_safe(s, report)
+
+    assert not result.done
+    assert result.note == "no longer safe: the invoice is paid, 0 due"
+    with db.session() as s:
+        assert [p.method for p in s.get(Invoice, invoice_id).payments] == [
+            PaymentMethod.BANK_TRANSFER
+        ]
