@@ -24,7 +24,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from bridge.billing import audit, balances, invoices
 from bridge.billing.business import get_settings
@@ -236,6 +236,12 @@ def linked_customers(session: Session) -> dict[str, Client]:
     }
 
 
+def _metadata_id(obj: dict, key: str) -> int | None:
+    """One of our ids from the metadata the bridge sets on its charges."""
+    raw = str((obj.get("metadata") or {}).get(key) or "")
+    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 10 else None
+
+
 class _Payments:
     """Our payments of a set of PaymentIntents, read in two queries: by the
     PaymentIntent id stored on the payment, else by the ``bb_payment_id``
@@ -249,13 +255,7 @@ class _Payments:
                 select(Payment).where(Payment.stripe_payment_intent_id.in_(ids))
             )
         }
-        wanted = {
-            int(raw)
-            for i in intents
-            if (raw := str((i.get("metadata") or {}).get("bb_payment_id") or "")).isdigit()
-            and raw.isascii()
-            and len(raw) < 10
-        }
+        wanted = {_metadata_id(i, "bb_payment_id") for i in intents} - {None}
         self.by_id = {
             p.id: p for p in session.scalars(select(Payment).where(Payment.id.in_(wanted)))
         }
@@ -264,14 +264,12 @@ class _Payments:
         payment = self.by_intent.get(intent.get("id"))
         if payment is not None:
             return payment
-        metadata = intent.get("metadata") or {}
-        raw = str(metadata.get("bb_payment_id") or "")
-        payment = self.by_id.get(int(raw)) if raw.isdigit() and len(raw) < 10 else None
+        payment = self.by_id.get(_metadata_id(intent, "bb_payment_id"))
         if (
             payment is None
             or payment.gateway != CARD_GATEWAY
             or payment.stripe_payment_intent_id not in (None, intent.get("id"))
-            or str(metadata.get("bb_invoice_id") or "") != str(payment.invoice_id)
+            or _metadata_id(intent, "bb_invoice_id") != payment.invoice_id
         ):
             return None
         return payment
@@ -284,10 +282,18 @@ def compare(
     period from ``since``). Reads only."""
     report = ReconciliationReport(since, until or clock.now(), unavailable=list(facts.unavailable))
     payments = _Payments(session, facts.payment_intents)
+    # The invoices the PaymentIntents' metadata name, with their clients.
+    named = {_metadata_id(i, "bb_invoice_id") for i in facts.payment_intents} - {None}
+    invoices_named = {
+        invoice.id: invoice
+        for invoice in session.scalars(
+            select(Invoice).where(Invoice.id.in_(named)).options(selectinload(Invoice.client))
+        )
+    }
     seen_intents: set[str] = set()
     for intent in facts.payment_intents:
         seen_intents.add(intent.get("id"))
-        difference = _intent_difference(session, intent, payments.of(intent))
+        difference = _intent_difference(intent, payments.of(intent), invoices_named)
         if difference is not None:
             report.differences.append(difference)
     for payment in card_payments_since(session, since):
@@ -339,7 +345,7 @@ def compare(
     return report
 
 
-def _intent_difference(session: Session, intent: dict, payment: Payment | None):
+def _intent_difference(intent: dict, payment: Payment | None, invoices_named: dict):
     intent_id = intent.get("id")
     currency = (intent.get("currency") or "").upper()
     amount = _amount(intent.get("amount_received") or intent.get("amount"), currency)
@@ -373,16 +379,14 @@ def _intent_difference(session: Session, intent: dict, payment: Payment | None):
             amount=amount,
             currency=currency,
         )
-    return _missing_payment(session, intent, payment, amount, currency)
+    invoice = invoices_named.get(_metadata_id(intent, "bb_invoice_id"))
+    return _missing_payment(intent, payment, invoice, amount, currency)
 
 
-def _missing_payment(session, intent, payment, amount, currency) -> Difference:
+def _missing_payment(intent, payment, invoice, amount, currency) -> Difference:
     """A PaymentIntent that succeeded with no settled payment here: safe to
     record when its metadata names one of our invoices, still open, of the
     same client, currency, and an amount not above what is due."""
-    metadata = intent.get("metadata") or {}
-    raw = str(metadata.get("bb_invoice_id") or "")
-    invoice = session.get(Invoice, int(raw)) if raw.isdigit() and len(raw) < 10 else None
     difference = Difference(
         DifferenceKind.PAYMENT_MISSING_HERE,
         Remedy.MANUAL,
