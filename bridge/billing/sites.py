@@ -20,7 +20,7 @@ from bridge import links
 from bridge.auth import policy
 from bridge.auth.permissions import AREAS
 from bridge.auth.secrets import SecretBox
-from bridge.billing import audit
+from bridge.billing import audit, overdue
 from bridge.billing.business import localiser
 from bridge.billing.clients import rotate_site_secret
 from bridge.billing.subscriptions import CURRENT, RENEWABLE
@@ -350,6 +350,7 @@ def subscription_view(subscription: Subscription, l10n: Localiser) -> dict:
         "amount_display": l10n.money(amount, subscription.currency),
         "interval": _interval(subscription.plan, l10n),
         "next_renewal_at": iso(subscription.current_period_end) if renews else None,
+        "current_period_end": iso(subscription.current_period_end),
         "cancel_at_period_end": subscription.cancel_at_period_end,
     }
 
@@ -407,6 +408,7 @@ def summary(session: Session, site: Site) -> dict:
         "subscriptions": [subscription_view(s, l10n) for s in subscriptions],
         "invoices": [invoice_view(session, i, l10n) for i in site_invoices(session, site)],
         "unpaid_count": unpaid or 0,
+        "standing": overdue.standing_view(session, site),
         "generated_at": iso(clock.now()),
     }
 
