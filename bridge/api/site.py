@@ -207,6 +207,11 @@ class SummarySchema(Schema):
     subscriptions = fields.List(fields.Nested(SiteSubscriptionSchema))
     invoices = fields.List(fields.Nested(SiteInvoiceSchema))
     unpaid_count = fields.Integer()
+    amount_due = fields.Integer(metadata={"description": "Due on the site's open invoices"})
+    amount_due_display = fields.String(allow_none=True)
+    auto_pay = fields.Boolean(
+        metadata={"description": "Renewals are charged to the client's saved card"}
+    )
     standing = fields.Nested(StandingSchema)
     generated_at = fields.String()
 

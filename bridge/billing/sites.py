@@ -21,8 +21,9 @@ from bridge.auth import policy
 from bridge.auth.permissions import AREAS
 from bridge.auth.secrets import SecretBox
 from bridge.billing import audit, overdue
-from bridge.billing.business import localiser
+from bridge.billing.business import get_settings, localiser
 from bridge.billing.clients import rotate_site_secret
+from bridge.billing.renewals import card_on_file
 from bridge.billing.subscriptions import CURRENT, RENEWABLE
 from bridge.billing.validation import check_email, email_key
 from bridge.core import clock
@@ -392,6 +393,10 @@ def hosting_plan(session: Session, site: Site) -> dict | None:
     )
 
 
+def settings_currency(session: Session) -> str | None:
+    return get_settings(session).currency
+
+
 def summary(session: Session, site: Site) -> dict:
     """Everything the plugin's Site billing page shows, about ``site`` only."""
     l10n = localiser(session)
@@ -401,6 +406,11 @@ def summary(session: Session, site: Site) -> dict:
         .select_from(Invoice)
         .where(Invoice.site_id == site.id, Invoice.status.in_(UNPAID))
     )
+    open_invoices = session.scalars(
+        select(Invoice).where(Invoice.site_id == site.id, Invoice.status == InvoiceStatus.OPEN)
+    ).all()
+    due = sum(invoice.amount_due for invoice in open_invoices)
+    currency = open_invoices[0].currency if open_invoices else settings_currency(session)
     return {
         "site": {"id": site.public_id, "name": site.name, "url": site.url},
         "client": {"name": site.client.name, "email": site.client.email},
@@ -408,6 +418,9 @@ def summary(session: Session, site: Site) -> dict:
         "subscriptions": [subscription_view(s, l10n) for s in subscriptions],
         "invoices": [invoice_view(session, i, l10n) for i in site_invoices(session, site)],
         "unpaid_count": unpaid or 0,
+        "amount_due": due,
+        "amount_due_display": l10n.money(due, currency) if currency else None,
+        "auto_pay": card_on_file(session, site.client),
         "standing": overdue.standing_view(session, site),
         "generated_at": iso(clock.now()),
     }
