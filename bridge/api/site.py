@@ -120,6 +120,9 @@ class HostingPlanSchema(Schema):
     amount_display = fields.String()
     interval = fields.String(allow_none=True, metadata={"description": "e.g. 1 month"})
     current_period_end = fields.String(allow_none=True)
+    cancel_at_period_end = fields.Boolean(
+        metadata={"description": "The plan ends at current_period_end instead of renewing"}
+    )
 
 
 class SiteSubscriptionSchema(Schema):
@@ -157,7 +160,10 @@ class SiteInvoiceSchema(Schema):
     amount_due_display = fields.String()
     pay_url = fields.String(
         allow_none=True,
-        metadata={"description": "The hosted invoice page; null when nothing is due"},
+        metadata={
+            "description": "The hosted invoice page while the invoice is open with an amount due, "
+            "else null"
+        },
     )
     pdf_url = fields.String()
 

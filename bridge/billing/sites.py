@@ -334,6 +334,7 @@ def hosting_plan_view(subscription: Subscription | None, l10n: Localiser) -> dic
         "amount_display": l10n.money(amount, subscription.currency),
         "interval": _interval(subscription.plan, l10n),
         "current_period_end": iso(subscription.current_period_end),
+        "cancel_at_period_end": subscription.cancel_at_period_end,
     }
 
 
@@ -358,6 +359,7 @@ def subscription_view(subscription: Subscription, l10n: Localiser) -> dict:
 
 def invoice_view(session: Session, invoice: Invoice, l10n: Localiser) -> dict:
     due = invoice.amount_due
+    payable = invoice.status == InvoiceStatus.OPEN and due > 0
     return {
         "id": invoice.id,
         "number": invoice.number,
@@ -370,7 +372,8 @@ def invoice_view(session: Session, invoice: Invoice, l10n: Localiser) -> dict:
         "currency": invoice.currency,
         "total_display": l10n.money(invoice.total, invoice.currency),
         "amount_due_display": l10n.money(due, invoice.currency),
-        "pay_url": links.invoice_page_url(session, invoice) if due > 0 else None,
+        # The states the hosted page takes (bridge.portal.views._payable).
+        "pay_url": links.invoice_page_url(session, invoice) if payable else None,
         "pdf_url": links.invoice_pdf_url(session, invoice),
     }
 

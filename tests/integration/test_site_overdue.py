@@ -196,3 +196,44 @@ def test_a_voided_invoice_lifts_the_restriction(api, acme):  # noqa: F811
         assert ok(plugin.get("/standing"))["state"] == "restricted"
         ok(api.post(f"/invoices/{invoice['id']}/void"))
         assert ok(plugin.get("/standing"))["state"] == "ok"
+
+
+def test_the_summary_says_the_amount_due_and_auto_pay(api, acme):  # noqa: F811
+    customer, site, plugin = acme
+    summary = ok(plugin.get("/summary"))
+    assert (summary["amount_due"], summary["amount_due_display"]) == (0, "€0.00")
+    assert summary["auto_pay"] is False and summary["standing"]["state"] == "ok"
+    plan = one_time(api, "maintenance", 2500)
+    bill(api, customer["id"], site["id"], plan["id"])
+    bill(api, customer["id"], site["id"], plan["id"])
+    bill(api, customer["id"], None, plan["id"])  # on no site: not this site's
+    summary = ok(plugin.get("/summary"))
+    assert (summary["amount_due"], summary["amount_due_display"]) == (5000, "€50.00")
+
+
+def test_an_uncollectible_invoice_has_no_pay_url_and_is_not_overdue(api, acme):  # noqa: F811
+    customer, site, plugin = acme
+    ok(api.patch("/settings/overdue", json={"seo": {"grace_days": 0, "after_grace": "restricted"}}))
+    invoice = bill(api, customer["id"], site["id"], one_time(api, "seo")["id"])
+    ok(api.post(f"/invoices/{invoice['id']}/mark-uncollectible"))
+    [listed] = ok(plugin.get("/summary"))["invoices"]
+    assert listed["status"] == "uncollectible" and listed["amount_due"] > 0
+    assert listed["pay_url"] is None and listed["pdf_url"].startswith("http")
+    with at(due(invoice) + timedelta(days=1)):
+        assert ok(plugin.get("/standing"))["state"] == "ok"
+
+
+def test_a_hosting_plan_cancelled_at_period_end_says_when_it_ends(api, acme):  # noqa: F811
+    from tests.integration.test_site_api import hosting_plan
+
+    customer, site, plugin = acme
+    bill(api, customer["id"], site["id"], hosting_plan(api)["id"], pay=True)
+    [subscription] = ok(plugin.get("/summary"))["subscriptions"]
+    assert subscription["current_period_end"] == subscription["next_renewal_at"]
+    cancel = {"at_period_end": True}
+    ok(api.post(f"/subscriptions/{subscription['id']}/cancel", json=cancel))
+    summary = ok(plugin.get("/summary"))
+    [ending] = summary["subscriptions"]
+    assert ending["cancel_at_period_end"] is True and ending["next_renewal_at"] is None
+    assert ending["current_period_end"] == subscription["current_period_end"]
+    assert summary["hosting_plan"]["cancel_at_period_end"] is True
