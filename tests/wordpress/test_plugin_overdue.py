@@ -18,7 +18,7 @@ import pytest
 import requests
 from sqlalchemy import select
 
-from bridge.models import Invoice, InvoiceStatus
+from bridge.models import Invoice, InvoiceStatus, Subscription
 from tests.wordpress.conftest import ADMIN, JANE, NOBODY, system_role, text_of, use_role
 
 pytestmark = pytest.mark.slow  # WordPress on PHP with MariaDB
@@ -218,3 +218,26 @@ def test_no_screen_waits_on_a_bridge_that_hangs(connected, bridge, wordpress, mo
     finally:
         monkeypatch.undo()
         time.sleep(6.5)  # the hanging refresh finishes
+
+
+def test_a_hosting_plan_cancelled_at_period_end_shows_its_end_date(connected, bridge, wordpress):
+    with bridge.db.session() as s:
+        subscription = s.scalar(
+            select(Subscription).where(Subscription.site_id == bridge.shop.site_id)
+        )
+        subscription.cancel_at_period_end = True
+        ends = subscription.current_period_end
+    wordpress.flush_plugin_cache()
+    try:
+        admin = connected.admin
+        day = f"{ends:%B} {ends.day}, {ends.year}"  # WordPress's "F j, Y" (the site is in UTC)
+        billing = admin.get(wordpress.admin_page("billing-bridge"), timeout=20).text
+        row = billing.split(f'id="bb-subscription-{subscription.id}"')[1].split("</tr>")[0]
+        assert f"Ends on {day}" in text_of(row)
+        hosting = admin.get(wordpress.admin_page("billing-bridge-hosting"), timeout=20).text
+        ending = text_of(hosting.split('id="billing-bridge-plan-ending"')[1].split("</p>")[0])
+        assert f"This plan is ending: it stops on {day} and will not renew." in ending
+    finally:
+        with bridge.db.session() as s:
+            s.get(Subscription, subscription.id).cancel_at_period_end = False
+        wordpress.flush_plugin_cache()

@@ -457,6 +457,14 @@ final class Admin
                 esc_html($this->amount($plan)),
                 esc_html($this->date($plan['current_period_end'] ?? null))
             );
+            if (!empty($plan['cancel_at_period_end'])) {
+                /* translators: %s: a date */
+                $ending = __('This plan is ending: it stops on %s and will not renew.', 'billing-bridge');
+                printf(
+                    '<p class="bb-warn" id="billing-bridge-plan-ending">%s</p>',
+                    esc_html(sprintf($ending, $this->date($plan['current_period_end'] ?? null)))
+                );
+            }
         } elseif ($result->hasData()) {
             printf('<p id="billing-bridge-no-plan">%s</p>', esc_html__('This site has no hosting plan.', 'billing-bridge'));
         } else {
