@@ -35,9 +35,9 @@ CATEGORY_LABELS = {
     "seo": _("SEO"),
 }
 ACTION_LABELS = {
-    "nothing": _("Nothing more: the overdue notice for the client's billing people"),
-    "banner": _("A banner for every logged-in user of the site's wp-admin"),
-    "restricted": _("Restricted: the banner, and the plugin's Hosting and SEO actions off"),
+    "nothing": _("Nothing more"),
+    "banner": _("A banner for every user"),
+    "restricted": _("Restricted: Hosting and SEO off"),
 }
 
 

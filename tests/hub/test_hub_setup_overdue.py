@@ -45,7 +45,8 @@ def test_the_section_is_in_setup_with_the_defaults(hub, db):
         assert days in body
         after = rf'name="{category}_after_grace">\s*<option value="nothing" selected>'
         assert re.search(after, body)
-    assert "A banner for every logged-in user of the site&#39;s wp-admin" in body
+    assert '<option value="banner">A banner for every user</option>' in body
+    assert "everyone who logs in to the site&#39;s wp-admin sees it too" in body
 
 
 def test_saving_changes_each_category_and_is_audited(hub, db):
