@@ -20,6 +20,7 @@ from sqlalchemy import select
 
 from bridge.models import Invoice, InvoiceStatus, Subscription
 from tests.wordpress.conftest import ADMIN, JANE, NOBODY, system_role, text_of, use_role
+from tests.wordpress.harness import nonce_form
 
 pytestmark = pytest.mark.slow  # WordPress on PHP with MariaDB
 
@@ -107,12 +108,14 @@ def due_at_once(connected, bridge, wordpress):
 def test_restricted_shows_everywhere_turns_seo_off_and_paying_lifts_it(
     due_at_once, connected, bridge, wordpress
 ):
+    admin = connected.admin
+    seo = admin.get(wordpress.admin_page("billing-bridge-seo"), timeout=20).text
+    scan_form = nonce_form(seo, "billing_bridge_seo_scan")  # taken while it was allowed
     restricted = {"grace_days": 0, "after_grace": "restricted"}
     bridge.api("PATCH", "/settings/overdue", {"hosting": restricted})
     invoice = bill_hosting(bridge)
     due_at_once.append(invoice)
     wordpress.flush_plugin_cache()
-    admin = connected.admin
 
     # The first screen has nothing cached: it shows no notice and starts the refresh.
     started = time.monotonic()
@@ -138,6 +141,10 @@ def test_restricted_shows_everywhere_turns_seo_off_and_paying_lifts_it(
     seo = admin.get(wordpress.admin_page("billing-bridge-seo"), timeout=20).text
     assert 'id="billing-bridge-restricted"' in seo
     assert 'id="billing-bridge-run-scan"' not in seo and 'id="billing-bridge-configure"' not in seo
+    before = len(bridge.site_api_requests)
+    refused = admin.post(f"{wordpress.url}/wp-admin/admin-post.php", data=scan_form, timeout=20)
+    assert refused.status_code == 403 and "The Hosting and SEO tools are off" in refused.text
+    assert not [r for r in bridge.site_api_requests[before:] if r.startswith("POST")]
     assert (
         'id="billing-bridge-restricted"'
         in admin.get(wordpress.admin_page("billing-bridge-hosting"), timeout=20).text
