@@ -4,12 +4,12 @@ dunning schedule, and the reminder days (``bridge.billing.schedule``)."""
 from __future__ import annotations
 
 from flask.views import MethodView
-from marshmallow import Schema, fields
+from marshmallow import Schema, fields, validate
 
 from bridge.api.auth import authorize, require_token
 from bridge.api.fields import Integer, Text
 from bridge.api.parsing import Blueprint
-from bridge.billing import schedule
+from bridge.billing import overdue, schedule
 from bridge.billing.business import get_settings
 from bridge.db import get_session
 
@@ -84,3 +84,57 @@ class ScheduleSettings(MethodView):
         settings = schedule.update_schedule(session, changes)
         session.commit()
         return settings
+
+
+# Overdue and grace -------------------------------------------------------------------
+
+GRACE_DAYS = f"Days after an invoice's due date before what follows (0 to {overdue.MAX_GRACE_DAYS})"
+AFTER_GRACE = (
+    "After the grace: nothing (the site's billing people see the overdue notice), "
+    "banner (every logged-in user of the site's wp-admin sees it) or restricted "
+    "(the banner, and the plugin's Hosting and SEO actions off)"
+)
+
+
+class GracePolicySchema(Schema):
+    grace_days = fields.Integer(metadata={"description": GRACE_DAYS})
+    after_grace = fields.String(metadata={"description": AFTER_GRACE})
+
+
+class GracePolicyPatchSchema(Schema):
+    grace_days = Integer(maximum=overdue.MAX_GRACE_DAYS, metadata={"description": GRACE_DAYS})
+    after_grace = fields.String(
+        validate=validate.OneOf(overdue.ACTIONS), metadata={"description": AFTER_GRACE}
+    )
+
+
+class OverdueSchema(Schema):
+    hosting = fields.Nested(GracePolicySchema)
+    maintenance = fields.Nested(GracePolicySchema)
+    seo = fields.Nested(GracePolicySchema)
+
+
+class OverduePatchSchema(Schema):
+    hosting = fields.Nested(GracePolicyPatchSchema)
+    maintenance = fields.Nested(GracePolicyPatchSchema)
+    seo = fields.Nested(GracePolicyPatchSchema)
+
+
+@blp.route("/settings/overdue")
+class OverdueSettings(MethodView):
+    @blp.response(200, OverdueSchema)
+    def get(self):
+        """The grace period after an invoice's due date and what follows it, per
+        product category (an invoice counts for the categories of its lines' products)."""
+        authorize("settings.read")
+        return overdue.policies_view(get_settings(get_session()))
+
+    @blp.arguments(OverduePatchSchema)
+    @blp.response(200, OverdueSchema)
+    def patch(self, changes):
+        """Change any category's grace days or after-grace action (only the fields given)."""
+        authorize("settings.write")
+        session = get_session()
+        settings = overdue.update_policies(session, changes)
+        session.commit()
+        return overdue.policies_view(settings)

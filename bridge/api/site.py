@@ -29,7 +29,7 @@ from bridge.api.parsing import Blueprint
 from bridge.auth import signatures
 from bridge.auth.permissions import AREAS
 from bridge.auth.secrets import SecretBox
-from bridge.billing import audit, clients, sites
+from bridge.billing import audit, clients, overdue, sites
 from bridge.db import get_session
 
 blp = Blueprint(
@@ -120,6 +120,9 @@ class HostingPlanSchema(Schema):
     amount_display = fields.String()
     interval = fields.String(allow_none=True, metadata={"description": "e.g. 1 month"})
     current_period_end = fields.String(allow_none=True)
+    cancel_at_period_end = fields.Boolean(
+        metadata={"description": "The plan ends at current_period_end instead of renewing"}
+    )
 
 
 class SiteSubscriptionSchema(Schema):
@@ -133,6 +136,10 @@ class SiteSubscriptionSchema(Schema):
     amount_display = fields.String()
     interval = fields.String(allow_none=True)
     next_renewal_at = fields.String(allow_none=True)
+    current_period_end = fields.String(
+        allow_none=True,
+        metadata={"description": "End of the current period (the end date when cancelled at it)"},
+    )
     cancel_at_period_end = fields.Boolean()
 
 
@@ -153,9 +160,39 @@ class SiteInvoiceSchema(Schema):
     amount_due_display = fields.String()
     pay_url = fields.String(
         allow_none=True,
-        metadata={"description": "The hosted invoice page; null when nothing is due"},
+        metadata={
+            "description": "The hosted invoice page while the invoice is open with an amount due, "
+            "else null"
+        },
     )
     pdf_url = fields.String()
+
+
+class OverdueInvoiceSchema(Schema):
+    id = fields.Integer()
+    number = fields.String(allow_none=True)
+    due_at = fields.String()
+    amount_due = fields.Integer()
+    currency = fields.String()
+    amount_due_display = fields.String()
+    state = fields.String(metadata={"description": "overdue, grace or restricted"})
+    category = fields.String(
+        allow_none=True, metadata={"description": "The category whose rule decides, or null"}
+    )
+    after_grace = fields.String(metadata={"description": "nothing, banner or restricted"})
+    grace_until = fields.String(allow_none=True)
+    pay_url = fields.String()
+
+
+class StandingSchema(Schema):
+    state = fields.String(metadata={"description": "ok, overdue, grace or restricted"})
+    grace_until = fields.String(allow_none=True)
+    restricted_since = fields.String(allow_none=True)
+    banner = fields.Boolean(metadata={"description": "Show the notice to every logged-in user"})
+    restricted_areas = fields.List(fields.String())
+    amount_due = fields.Integer()
+    amount_due_display = fields.String(allow_none=True)
+    invoices = fields.List(fields.Nested(OverdueInvoiceSchema))
 
 
 class SiteInfoSchema(Schema):
@@ -176,6 +213,12 @@ class SummarySchema(Schema):
     subscriptions = fields.List(fields.Nested(SiteSubscriptionSchema))
     invoices = fields.List(fields.Nested(SiteInvoiceSchema))
     unpaid_count = fields.Integer()
+    amount_due = fields.Integer(metadata={"description": "Due on the site's open invoices"})
+    amount_due_display = fields.String(allow_none=True)
+    auto_pay = fields.Boolean(
+        metadata={"description": "Renewals are charged to the client's saved card"}
+    )
+    standing = fields.Nested(StandingSchema)
     generated_at = fields.String()
 
 
@@ -319,6 +362,16 @@ class HostingPlan(MethodView):
         return {"hosting_plan": sites.hosting_plan(session, signed_site("site.read"))}
 
 
+@blp.route("/standing")
+class SiteStanding(MethodView):
+    @blp.doc(security=SIGNED)
+    @blp.response(200, StandingSchema)
+    def get(self):
+        """The signing site's overdue state: ok, overdue, in grace until D, restricted since D."""
+        session = get_session()
+        return overdue.standing_view(session, signed_site("site.read"))
+
+
 @blp.route("/access")
 class Access(MethodView):
     @blp.doc(security=SIGNED)
@@ -339,6 +392,7 @@ class SeoScans(MethodView):
         """Store an SEO scan of the signing site (the latest 20 are kept)."""
         session = get_session()
         site = signed_site("site.seo_write")
+        overdue.require_unrestricted(session, site)
         stored = {**data, "scanned_at": sites.iso(data["scanned_at"])}
         scan = sites.store_seo_scan(session, site, stored)
         session.commit()

@@ -20,9 +20,10 @@ from bridge import links
 from bridge.auth import policy
 from bridge.auth.permissions import AREAS
 from bridge.auth.secrets import SecretBox
-from bridge.billing import audit
-from bridge.billing.business import localiser
+from bridge.billing import audit, overdue
+from bridge.billing.business import get_settings, localiser
 from bridge.billing.clients import rotate_site_secret
+from bridge.billing.renewals import card_on_file
 from bridge.billing.subscriptions import CURRENT, RENEWABLE
 from bridge.billing.validation import check_email, email_key
 from bridge.core import clock
@@ -333,6 +334,7 @@ def hosting_plan_view(subscription: Subscription | None, l10n: Localiser) -> dic
         "amount_display": l10n.money(amount, subscription.currency),
         "interval": _interval(subscription.plan, l10n),
         "current_period_end": iso(subscription.current_period_end),
+        "cancel_at_period_end": subscription.cancel_at_period_end,
     }
 
 
@@ -350,12 +352,14 @@ def subscription_view(subscription: Subscription, l10n: Localiser) -> dict:
         "amount_display": l10n.money(amount, subscription.currency),
         "interval": _interval(subscription.plan, l10n),
         "next_renewal_at": iso(subscription.current_period_end) if renews else None,
+        "current_period_end": iso(subscription.current_period_end),
         "cancel_at_period_end": subscription.cancel_at_period_end,
     }
 
 
 def invoice_view(session: Session, invoice: Invoice, l10n: Localiser) -> dict:
     due = invoice.amount_due
+    payable = invoice.status == InvoiceStatus.OPEN and due > 0
     return {
         "id": invoice.id,
         "number": invoice.number,
@@ -368,7 +372,8 @@ def invoice_view(session: Session, invoice: Invoice, l10n: Localiser) -> dict:
         "currency": invoice.currency,
         "total_display": l10n.money(invoice.total, invoice.currency),
         "amount_due_display": l10n.money(due, invoice.currency),
-        "pay_url": links.invoice_page_url(session, invoice) if due > 0 else None,
+        # The states the hosted page takes (bridge.portal.views._payable).
+        "pay_url": links.invoice_page_url(session, invoice) if payable else None,
         "pdf_url": links.invoice_pdf_url(session, invoice),
     }
 
@@ -391,6 +396,10 @@ def hosting_plan(session: Session, site: Site) -> dict | None:
     )
 
 
+def settings_currency(session: Session) -> str | None:
+    return get_settings(session).currency
+
+
 def summary(session: Session, site: Site) -> dict:
     """Everything the plugin's Site billing page shows, about ``site`` only."""
     l10n = localiser(session)
@@ -400,6 +409,11 @@ def summary(session: Session, site: Site) -> dict:
         .select_from(Invoice)
         .where(Invoice.site_id == site.id, Invoice.status.in_(UNPAID))
     )
+    open_invoices = session.scalars(
+        select(Invoice).where(Invoice.site_id == site.id, Invoice.status == InvoiceStatus.OPEN)
+    ).all()
+    due = sum(invoice.amount_due for invoice in open_invoices)
+    currency = open_invoices[0].currency if open_invoices else settings_currency(session)
     return {
         "site": {"id": site.public_id, "name": site.name, "url": site.url},
         "client": {"name": site.client.name, "email": site.client.email},
@@ -407,6 +421,10 @@ def summary(session: Session, site: Site) -> dict:
         "subscriptions": [subscription_view(s, l10n) for s in subscriptions],
         "invoices": [invoice_view(session, i, l10n) for i in site_invoices(session, site)],
         "unpaid_count": unpaid or 0,
+        "amount_due": due,
+        "amount_due_display": l10n.money(due, currency) if currency else None,
+        "auto_pay": card_on_file(session, site.client),
+        "standing": overdue.standing_view(session, site),
         "generated_at": iso(clock.now()),
     }
 

@@ -27,6 +27,7 @@ def init_app(app: Flask) -> None:
         setup_billing,
         setup_email,
         setup_more,
+        setup_overdue,
         setup_portal,
         team,
         views,

@@ -108,6 +108,10 @@ class BusinessSettings(Base):
     renewal_reminder_days: Mapped[int] = mapped_column(Integer, default=7)
     # Overdue reminders this many days after the due date.
     overdue_reminder_days: Mapped[list] = mapped_column(JSON, default=lambda: [3, 7, 14])
+    # Overdue invoices on a site (bridge.billing.overdue), per product
+    # category: {"hosting": {"grace_days": 14, "after_grace": "nothing"}, ...};
+    # a category left out has the defaults.
+    overdue_grace: Mapped[dict] = mapped_column(JSON, default=dict)
 
     updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 

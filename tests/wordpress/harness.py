@@ -15,6 +15,7 @@ import os
 import re
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -158,6 +159,55 @@ def wait_for_port(port: int, timeout: float = 10) -> None:
     raise RuntimeError(f"nothing listens on 127.0.0.1:{port}")
 
 
+def serve_php(port: int, docroot: Path, router: Path, *, workers: int, log, cwd: Path):
+    """``php -S`` with ``workers`` worker processes, in a process group of its
+    own: the workers are its children and outlive it when only it is killed."""
+    env = {**os.environ, "PHP_CLI_SERVER_WORKERS": str(workers)}
+    return subprocess.Popen(
+        ["php", "-S", f"127.0.0.1:{port}", "-t", str(docroot), str(router)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+        cwd=cwd,
+        start_new_session=True,
+    )
+
+
+def stop_php(server: subprocess.Popen, port: int, timeout: float = 10) -> None:
+    """Stops the server and every worker (the whole process group), then
+    checks that nothing listens on ``port`` any more."""
+    group = server.pid  # the session leader's pid is the group id
+    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5)):
+        try:
+            os.killpg(group, sig)
+        except ProcessLookupError:
+            break
+        try:
+            server.wait(timeout=wait)
+        except subprocess.TimeoutExpired:
+            continue
+        if not _group_alive(group, wait):
+            break
+    if _group_alive(group, 0):
+        raise RuntimeError(f"php -S workers of group {group} are still running")
+    with socket.socket() as sock:
+        if sock.connect_ex(("127.0.0.1", port)) == 0:
+            raise RuntimeError(f"something still listens on 127.0.0.1:{port}")
+
+
+def _group_alive(group: int, timeout: float) -> bool:
+    """Whether a process of the group is left after up to ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            os.killpg(group, 0)
+        except ProcessLookupError:
+            return False
+        if time.monotonic() >= deadline:
+            return True
+        time.sleep(0.05)
+
+
 ROUTER = r"""<?php
 // Picks this run's Debian config file, serves wp-content files from
 // /var/lib/wordpress, lets existing files through and sends the rest to WordPress.
@@ -271,26 +321,17 @@ class WordPress:
         )
         router = self.workdir / "router.php"
         router.write_text(ROUTER % {"config": self.config_name})
-        env = {**os.environ, "PHP_CLI_SERVER_WORKERS": str(self.workers)}
         log = self.server_log.open("wb")
-        self.server = subprocess.Popen(
-            ["php", "-S", f"127.0.0.1:{self.port}", "-t", str(WP_CORE), str(router)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=env,
-            cwd=WP_CORE,
+        self.server = serve_php(
+            self.port, WP_CORE, router, workers=self.workers, log=log, cwd=WP_CORE
         )
         wait_for_port(self.port)
         return self
 
     def stop(self) -> None:
         if self.server is not None:
-            self.server.terminate()
-            try:
-                self.server.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.server.kill()
-            self.server = None
+            server, self.server = self.server, None
+            stop_php(server, self.port)
         self.config_file.unlink(missing_ok=True)
         self._sql(f"DROP DATABASE IF EXISTS `{self.database}`")
 

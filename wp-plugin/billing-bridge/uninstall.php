@@ -22,4 +22,6 @@ foreach (['billing_bridge_', '_transient_billing_bridge_', '_transient_timeout_b
         )
     );
 }
+delete_metadata('user', 0, 'billing_bridge_overdue_dismissed', '', true);
+wp_clear_scheduled_hook('billing_bridge_refresh');
 wp_cache_flush();

@@ -16,6 +16,9 @@ final class Admin
         'settings' => 'billing-bridge-settings',
     ];
 
+    /** The plugin's Hosting and SEO actions: off while the bridge says the site is restricted. */
+    public const RESTRICTED_ACTIONS = ['seo_scan', 'seo_configure'];
+
     private ?Permissions $permissions = null;
 
     /** The bridge's answer about the current user's access (not for administrators). */
@@ -59,6 +62,27 @@ final class Admin
         }
         $this->access = $this->bridge->access($user->user_email);
         return $this->permissions = Permissions::fromAccess($this->access->data);
+    }
+
+    /**
+     * Whether the bridge said (in the cached summary) that this site's
+     * Hosting and SEO actions are off for overdue invoices.
+     */
+    public function restricted(): bool
+    {
+        $summary = $this->bridge->peekSummary();
+        $standing = $summary !== null ? ($summary->arrayData()['standing'] ?? null) : null;
+        return is_array($standing) && ($standing['state'] ?? '') === 'restricted';
+    }
+
+    private function restrictedNote(): void
+    {
+        if ($this->restricted()) {
+            printf(
+                '<p class="bb-warn" id="billing-bridge-restricted">%s</p>',
+                esc_html__('The Hosting and SEO tools are off until the overdue invoices are paid. The site and its content are untouched.', 'billing-bridge')
+            );
+        }
     }
 
     // Menus and page loads ------------------------------------------------------
@@ -110,20 +134,15 @@ final class Admin
     }
 
     /**
-     * Unpaid invoices for the badge. Asks the bridge only when nothing else
-     * did on this page view and the page will not need another answer; else
-     * shows what the cache knows.
+     * Unpaid invoices for the badge: what the cache knows (never asks the
+     * bridge; the background refresh keeps the cache fresh, see Overdue).
      */
     private function unpaidCount(): int
     {
         if (!$this->bridge->isConnected()) {
             return 0;
         }
-        $page = isset($_GET['page']) ? sanitize_key(wp_unslash($_GET['page'])) : ''; // phpcs:ignore
-        $other = in_array($page, [self::SLUGS['seo'], self::SLUGS['settings']], true);
-        $result = $this->bridge->cache()->fetches() === 0 && !$other
-            ? $this->bridge->summary()
-            : $this->bridge->peekSummary();
+        $result = $this->bridge->peekSummary();
         return $result !== null ? max(0, (int) ($result->arrayData()['unpaid_count'] ?? 0)) : 0;
     }
 
@@ -172,6 +191,9 @@ final class Admin
 
     private function guardAction(string $action): void
     {
+        if (in_array($action, self::RESTRICTED_ACTIONS, true) && $this->restricted()) {
+            $this->forbidden(__('The Hosting and SEO tools are off until this site\'s overdue invoices are paid.', 'billing-bridge'));
+        }
         if (!$this->permissions()->canDo($action)) {
             $this->unknownAccess();
             $this->forbidden(__('Sorry, your role does not allow this action.', 'billing-bridge'));
@@ -227,7 +249,16 @@ final class Admin
             if (!$result->stale || $result->error === null) {
                 continue;
             }
-            if ($result->fetchedAt !== null) {
+            if (!current_user_can('manage_options')) {
+                // The network error names the bridge's address: administrators only.
+                $message = $result->fetchedAt !== null
+                    ? sprintf(
+                        /* translators: %s: a date and time */
+                        __('The billing service cannot be reached right now. Showing the information saved on %s.', 'billing-bridge'),
+                        $this->dateTime($result->fetchedAt)
+                    )
+                    : __('The billing service cannot be reached right now. Please try again later.', 'billing-bridge');
+            } elseif ($result->fetchedAt !== null) {
                 $message = sprintf(
                     /* translators: 1: the error, 2: a date and time */
                     __('Could not get up-to-date information from the billing service (%1$s). Showing the data saved on %2$s.', 'billing-bridge'),
@@ -363,7 +394,8 @@ final class Admin
                 $id = absint($invoice['id'] ?? 0);
                 $status = (string) ($invoice['status'] ?? '');
                 $actions = [];
-                if (!empty($invoice['pay_url']) && (int) ($invoice['amount_due'] ?? 0) > 0 && $permissions->canDo('invoice_pay')) {
+                $payable = $status === 'open' && !empty($invoice['pay_url']) && (int) ($invoice['amount_due'] ?? 0) > 0;
+                if ($payable && $permissions->canDo('invoice_pay')) {
                     $actions[] = sprintf(
                         '<a class="button button-primary bb-pay" target="_blank" rel="noopener" href="%1$s">%2$s</a>',
                         esc_url($this->invoiceLink($id, 'pay')),
@@ -404,6 +436,7 @@ final class Admin
         $plan = $result->arrayData()['hosting_plan'] ?? null;
         echo '<div class="wrap billing-bridge" id="billing-bridge-hosting">';
         printf('<h1>%s</h1>', esc_html__('Hosting', 'billing-bridge'));
+        $this->restrictedNote();
         printf('<h2>%s</h2>', esc_html__('Hosting plan', 'billing-bridge'));
         if (is_array($plan)) {
             $this->tableStart('billing-bridge-hosting-plan', [
@@ -424,6 +457,14 @@ final class Admin
                 esc_html($this->amount($plan)),
                 esc_html($this->date($plan['current_period_end'] ?? null))
             );
+            if (!empty($plan['cancel_at_period_end'])) {
+                /* translators: %s: a date */
+                $ending = __('This plan is ending: it stops on %s and will not renew.', 'billing-bridge');
+                printf(
+                    '<p class="bb-warn" id="billing-bridge-plan-ending">%s</p>',
+                    esc_html(sprintf($ending, $this->date($plan['current_period_end'] ?? null)))
+                );
+            }
         } elseif ($result->hasData()) {
             printf('<p id="billing-bridge-no-plan">%s</p>', esc_html__('This site has no hosting plan.', 'billing-bridge'));
         } else {
@@ -451,15 +492,17 @@ final class Admin
         $permissions = $this->permissions();
         echo '<div class="wrap billing-bridge" id="billing-bridge-seo">';
         printf('<h1>%s</h1>', esc_html__('SEO', 'billing-bridge'));
+        $this->restrictedNote();
+        $restricted = $this->restricted();
         echo '<div class="bb-actions">';
-        if ($permissions->canDo('seo_scan')) {
+        if ($permissions->canDo('seo_scan') && !$restricted) {
             $this->actionButton('seo_scan', __('Run a new scan', 'billing-bridge'), 'billing-bridge-run-scan');
         }
-        if ($permissions->canDo('seo_configure')) {
+        if ($permissions->canDo('seo_configure') && !$restricted) {
             $this->actionButton('seo_configure', __('Apply configuration', 'billing-bridge'), 'billing-bridge-configure');
         }
         echo '</div>';
-        if ($permissions->canDo('seo_configure')) {
+        if ($permissions->canDo('seo_configure') && !$restricted) {
             printf(
                 '<p class="description">%s</p>',
                 esc_html__('Apply configuration lets search engines index the site and sets pretty permalinks (/%postname%/).', 'billing-bridge')
@@ -739,7 +782,7 @@ final class Admin
 
     // Small renderers -------------------------------------------------------------
 
-    private function invoiceLink(int $id, string $do): string
+    public function invoiceLink(int $id, string $do): string
     {
         $url = add_query_arg(
             ['action' => 'billing_bridge_invoice', 'invoice' => $id, 'do' => $do],
@@ -815,7 +858,7 @@ final class Admin
     }
 
     /** @param mixed $iso */
-    private function date($iso, bool $withTime = false): string
+    public function date($iso, bool $withTime = false): string
     {
         $timestamp = is_string($iso) && $iso !== '' ? strtotime($iso) : false;
         if ($timestamp === false) {

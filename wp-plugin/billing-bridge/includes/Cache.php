@@ -46,14 +46,22 @@ final class Cache
         try {
             $data = $fetch();
         } catch (BridgeException $e) {
-            // The bridge as a whole (unreachable, failing, refusing this site)
-            // or only this question (e.g. a 400 about one email address).
-            $flag = self::isSiteWide($e) ? 'down' : 'fail_' . $key;
-            set_transient(self::PREFIX . $flag, ['error' => $e->getMessage(), 'at' => ($this->now)()], $this->ttl);
+            $this->failed($key, $e);
             return $this->lastGood($key, $e->getMessage(), true);
         }
         $this->put($key, $data);
         return new CacheResult($data, ($this->now)(), false, null, true);
+    }
+
+    /**
+     * Remembers for one TTL that asking $key failed: the bridge as a whole
+     * (unreachable, failing, refusing this site) or only this question
+     * (e.g. a 400 about one email address).
+     */
+    public function failed(string $key, BridgeException $e): void
+    {
+        $flag = self::isSiteWide($e) ? 'down' : 'fail_' . $key;
+        set_transient(self::PREFIX . $flag, ['error' => $e->getMessage(), 'at' => ($this->now)()], $this->ttl);
     }
 
     /**

@@ -10,8 +10,12 @@ final class Plugin
     public static function boot(): void
     {
         load_plugin_textdomain('billing-bridge', false, dirname(plugin_basename(BILLING_BRIDGE_FILE)) . '/languages');
+        // The background refresh of the cached summary (wp-cron's fallback).
+        add_action(Overdue::REFRESH_HOOK, [Overdue::class, 'refresh']);
         if (is_admin()) {
-            (new Admin(self::bridge()))->register();
+            $admin = new Admin(self::bridge());
+            $admin->register();
+            (new Overdue(self::bridge(), $admin))->register();
         }
     }
 
@@ -45,6 +49,8 @@ final class Plugin
             $wpdb->esc_like('_transient_billing_bridge_fail_') . '%',
             $wpdb->esc_like('_transient_timeout_billing_bridge_fail_') . '%',
             $wpdb->esc_like('billing_bridge_last_') . '%',
+            $wpdb->esc_like('_transient_' . Overdue::LOCK) . '%',
+            $wpdb->esc_like('_transient_timeout_' . Overdue::LOCK) . '%',
         ];
         foreach ($patterns as $pattern) {
             $wpdb->query($wpdb->prepare("DELETE FROM {$wpdb->options} WHERE option_name LIKE %s", $pattern));

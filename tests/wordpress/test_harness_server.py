@@ -1,0 +1,39 @@
+"""The WordPress tests' ``php -S``: stopping it stops every worker process
+(PHP_CLI_SERVER_WORKERS forks children that outlive a killed parent) and
+leaves nothing listening on its port."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+
+import pytest
+import requests
+
+from tests.wordpress import harness
+
+
+@pytest.mark.skipif(shutil.which("php") is None, reason="php is not installed")
+def test_stopping_the_server_stops_its_workers_and_frees_the_port(tmp_path):
+    (tmp_path / "index.php").write_text("<?php echo getmypid();")
+    port = harness.free_port()
+    with (tmp_path / "server.log").open("wb") as log:
+        server = harness.serve_php(
+            port, tmp_path, tmp_path / "index.php", workers=4, log=log, cwd=tmp_path
+        )
+        try:
+            harness.wait_for_port(port)
+            answer = requests.get(f"http://127.0.0.1:{port}/", timeout=10)
+            worker = int(answer.text)
+            assert worker != server.pid  # a worker answered, not the parent
+            group = subprocess.run(
+                ["pgrep", "-g", str(server.pid)], capture_output=True, text=True, check=False
+            ).stdout.split()
+            assert len(group) == 5  # the parent and its 4 workers
+        finally:
+            harness.stop_php(server, port)
+    with pytest.raises(ProcessLookupError):
+        os.killpg(server.pid, 0)
+    with pytest.raises(requests.ConnectionError):
+        requests.get(f"http://127.0.0.1:{port}/", timeout=2)
