@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import time
 
 import pytest
 import requests
@@ -27,9 +28,16 @@ def test_stopping_the_server_stops_its_workers_and_frees_the_port(tmp_path):
             answer = requests.get(f"http://127.0.0.1:{port}/", timeout=10)
             worker = int(answer.text)
             assert worker != server.pid  # a worker answered, not the parent
-            group = subprocess.run(
-                ["pgrep", "-g", str(server.pid)], capture_output=True, text=True, check=False
-            ).stdout.split()
+            # The workers fork at start-up, but a loaded machine can answer the
+            # first request before the last of them exists.
+            deadline = time.monotonic() + 15
+            while True:
+                group = subprocess.run(
+                    ["pgrep", "-g", str(server.pid)], capture_output=True, text=True, check=False
+                ).stdout.split()
+                if len(group) >= 5 or time.monotonic() > deadline:
+                    break
+                time.sleep(0.1)
             assert len(group) == 5  # the parent and its 4 workers
         finally:
             harness.stop_php(server, port)
