@@ -682,20 +682,26 @@ def queue_job(
     customers: list[str] | None,
     subscriptions: SubscriptionMode,
     requested_by: str = "",
+    staff_id: int | None = None,
 ) -> ImportJob:
     """A queued import from Stripe. Refused (``currency_not_set``) before
-    the business currency is chosen: plans are in that currency."""
+    the business currency is chosen: plans are in that currency. Asked for
+    by a staff user in the Hub (``staff_id``), its changes are logged as
+    theirs; else as the API token's (``requested_by``)."""
     require_currency(session)
     if not get_settings(session).stripe_secret_key_encrypted:
         raise Conflict(
             "Connect Stripe first: the import reads from the Stripe account.",
             code="stripe_not_configured",
         )
+    options = {"customers": customers, "subscriptions": SubscriptionMode(subscriptions).value}
+    if staff_id is not None:
+        options["staff_id"] = staff_id
     job = ImportJob(
         source="stripe",
         status=ImportJobStatus.QUEUED,
         dry_run=dry_run,
-        options={"customers": customers, "subscriptions": SubscriptionMode(subscriptions).value},
+        options=options,
         done=0,
         requested_by=requested_by[:300],
         created_at=clock.now(),
