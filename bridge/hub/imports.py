@@ -232,9 +232,9 @@ def stripe_import_apply(job_id: int):
     if not errors and form.which.data == "some":
         customers = [c for c in form.customers.data if _CUSTOMER_ID.match(c) and c in known]
         if not customers:
-            errors["customers"] = ["Tick at least one customer, or import them all."]
+            errors["customers"] = [_("Tick at least one customer, or import them all.")]
         elif len(customers) > MAX_PICKED:
-            errors["customers"] = ["Tick at most 1,000 customers, or import them all."]
+            errors["customers"] = [_("Tick at most 1,000 customers, or import them all.")]
     if errors:
         return stripe_import_job(job_id, 422, form=form, errors=errors)
     try:

@@ -41,7 +41,11 @@ def touching(sent, table: str, verb: str) -> list[str]:
 
 
 def test_new_clients_and_their_audit_rows_are_inserted_a_batch_at_a_time(
-    db, business, fake, stripe_api, statements
+    db,
+    business,  # noqa: F811
+    fake,  # noqa: F811
+    stripe_api,  # noqa: F811
+    statements,
 ):
     customers_end = []
 
@@ -64,7 +68,12 @@ def test_new_clients_and_their_audit_rows_are_inserted_a_batch_at_a_time(
         assert sorted(r.object_id for r in rows) == sorted(s.scalars(select(Client.id)))
 
 
-def test_an_imported_client_s_audit_row_says_what_a_flush_would(db, business, fake, stripe_api):
+def test_an_imported_client_s_audit_row_says_what_a_flush_would(
+    db,
+    business,  # noqa: F811
+    fake,  # noqa: F811
+    stripe_api,  # noqa: F811
+):
     run(db, stripe_api)
     with db.session() as s:
         imported = s.scalar(select(Client).where(Client.stripe_customer_id == "cus_0001"))
@@ -78,7 +87,7 @@ def test_an_imported_client_s_audit_row_says_what_a_flush_would(db, business, fa
         # The same client made through the session, its row written by the flush.
         columns = {
             key: getattr(imported, key)
-            for key in Client.__table__.columns.keys()
+            for key in Client.__table__.columns.keys()  # noqa: SIM118 (a ColumnCollection)
             if key not in ("id", "email_key", "stripe_customer_id")
         }
         twin = Client(**columns, email_key="twin@example.com", stripe_customer_id="cus_twin")
