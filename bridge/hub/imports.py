@@ -161,7 +161,8 @@ def _report_view(job: ImportJob) -> dict:
     """The job's report grouped for the page: entries per kind, and each
     subscription's price named as the report names the plan."""
     report = job.report or {}
-    entries = report.get("entries") or []
+    # Copies: the page adds its own keys, the job's report stays as stored.
+    entries = [dict(entry) for entry in report.get("entries") or []]
     by_kind: dict[str, list[dict]] = {"client": [], "product": [], "plan": [], "subscription": []}
     for entry in entries:
         by_kind.setdefault(entry["kind"], []).append(entry)
