@@ -216,9 +216,10 @@ class StripeImport:
 
     def customers(self, session: Session, batch: list[dict]) -> None:
         """A batch of customers: the clients they match (by Stripe id or
-        email) are read in one query, the changed ones updated in one flush, the new ones
-        inserted in one executemany with their audit rows (one per client,
-        as a flush writes them), their ids read back in one query."""
+        email) are read in one query, the changed ones updated in one
+        flush, the new ones inserted as rows in one ``INSERT ... RETURNING``
+        and their audit rows (one per client, as a flush writes them) in
+        one executemany."""
         emails = {}
         for customer in batch:
             with suppress(Invalid):
