@@ -74,7 +74,8 @@ class ImportJobSchema(Schema):
     finished_at = fields.DateTime(allow_none=True)
 
 
-def _start(job_id: int) -> None:
+def start_job(job_id: int) -> None:
+    """Run a queued job in a thread of this process (the API's and the Hub's)."""
     app = current_app._get_current_object()
     thread = threading.Thread(
         target=run_job,
@@ -106,7 +107,7 @@ class StripeImports(MethodView):
             requested_by=actor.label,
         )
         commit_now(session)
-        _start(job.id)
+        start_job(job.id)
         return job
 
 

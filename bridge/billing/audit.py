@@ -139,7 +139,7 @@ def _changes(obj, created: bool) -> dict:
         history = state.attrs[key].history
         if created:
             value = getattr(obj, key)
-            if value is not None and value != "" and value != [] and value != {}:
+            if _shown(value):
                 summary[key] = _jsonable(value)
         elif history.has_changes():
             old = history.deleted[0] if history.deleted else None
@@ -228,6 +228,63 @@ def _record(session: Session, _flush_context) -> None:
         )
         for row_id, row, (key, created) in zip(ids, rows, objects_of_rows, strict=True):
             recorded[key] = [row_id, row["action"], row["summary"], created]
+
+
+def _shown(value) -> bool:
+    return value is not None and value != "" and value != [] and value != {}
+
+
+_PLAIN = (str, int, bool)
+
+
+def _summary(values: dict, keys: list[str]) -> dict:
+    """A created object's summary from its row, as ``_changes`` makes it
+    from the object (plain values taken as they are: the bulk path's cost)."""
+    summary = {}
+    for key in keys:
+        value = values.get(key)
+        if type(value) in _PLAIN:
+            if value != "":
+                summary[key] = value
+        elif _shown(value):
+            summary[key] = _jsonable(value)
+    return summary
+
+
+def record_created(session: Session, model: type, rows: list[dict]) -> None:
+    """Log objects inserted in bulk, not through the session (an import's
+    new clients): one "created" row per object, as a flush of the same
+    objects would write it, all inserted in one executemany. ``rows`` are
+    the inserted rows, each with its ``id``; unset columns take their
+    defaults, as the insert did."""
+    mapper = inspect(model)
+    keys = [attr.key for attr in mapper.column_attrs if attr.key not in HIDDEN]
+    defaults = {
+        column.key: column.default.arg
+        for column in mapper.local_table.columns
+        if column.default is not None and column.default.is_scalar
+    }
+    object_type = AUDITED[model]
+    actor = session.info.get("actor", SYSTEM)
+    now = clock.now()
+    entries = []
+    for row in rows:
+        values = defaults | row
+        entries.append(
+            {
+                "actor_kind": actor.kind,
+                "actor_id": actor.id,
+                "actor_label": actor.label,
+                "action": f"{object_type}.created",
+                "object_type": object_type,
+                "object_id": values["id"],
+                "client_id": values["id"] if model is Client else values.get("client_id"),
+                "summary": _summary(values, keys),
+                "created_at": now,
+            }
+        )
+    if entries:
+        session.connection().execute(insert(AuditEntry), entries)
 
 
 def record(session: Session, obj: object, action: str, summary: dict | None = None) -> None:

@@ -31,10 +31,10 @@ from contextlib import suppress
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import ARRAY, String, any_, insert, literal, or_, select, update
 from sqlalchemy.orm import Session
 
-from bridge.billing import catalog, clients, metrics
+from bridge.billing import audit, catalog, clients, metrics
 from bridge.billing.business import get_settings, require_currency
 from bridge.billing.roles import default_role
 from bridge.billing.validation import check_country, check_email, email_key
@@ -215,34 +215,41 @@ class StripeImport:
     # Customers -> clients ------------------------------------------------------
 
     def customers(self, session: Session, batch: list[dict]) -> None:
-        """A batch of customers: the clients they match are read in two
-        queries, the new ones written in one flush."""
+        """A batch of customers: the clients they match (by Stripe id or
+        email) are read in one query, the changed ones updated in one
+        flush, the new ones inserted as rows in one ``INSERT ... RETURNING``
+        and their audit rows (one per client, as a flush writes them) in
+        one executemany."""
         emails = {}
         for customer in batch:
             with suppress(Invalid):
                 emails[customer["id"]] = check_email(customer.get("email") or "")
-        ids = [customer["id"] for customer in batch]
+        ids = {customer["id"] for customer in batch}
         keys = {email_key(email) for email in emails.values()}
-        by_stripe_id = {
-            c.stripe_customer_id: c
-            for c in session.scalars(select(Client).where(Client.stripe_customer_id.in_(ids)))
-        }
-        by_email = {
-            c.email_key: c
-            for c in session.scalars(select(Client).where(Client.email_key.in_(keys)))
-        }
-        created: list[tuple[Entry, Client]] = []
+        matching = list(
+            session.scalars(
+                select(Client).where(
+                    or_(
+                        _among(session, Client.stripe_customer_id, ids),
+                        _among(session, Client.email_key, keys),
+                    )
+                )
+            )
+        )
+        by_stripe_id = {c.stripe_customer_id: c for c in matching if c.stripe_customer_id in ids}
+        by_email = {c.email_key: c for c in matching if c.email_key in keys}
+        created: list[tuple[Entry, dict]] = []
         for customer in batch:
-            entry, client = self._customer(
+            entry, row = self._customer(
                 session, customer, emails.get(customer["id"]), by_stripe_id, by_email
             )
             self._add(entry)
-            if client is not None and entry.bridge_id is None:
-                created.append((entry, client))
+            if row is not None:
+                created.append((entry, row))
         if not self.dry_run:
             session.flush()
-            for entry, client in created:
-                entry.bridge_id = client.id
+            if created:
+                self._insert_clients(session, created)
 
     def missing_customer(self, customer_id: str) -> None:
         self._add(Entry("client", customer_id, "skip", customer_id, reason="not_found"))
@@ -285,40 +292,53 @@ class StripeImport:
         if self.dry_run or action == "unchanged":
             return entry, None
         if client is None:
-            client = self._new_client(session, wanted)
-            by_email[key] = client
-        else:
-            clients.update_client(
-                session,
-                client,
-                {k: wanted[k] for k in changes if k in clients.EDITABLE_FIELDS},
-            )
+            return entry, self._new_client(session, sid, wanted, customer)
+        clients.update_client(
+            session,
+            client,
+            {k: wanted[k] for k in changes if k in clients.EDITABLE_FIELDS},
+        )
         client.stripe_customer_id = sid
         if "tax_id" in changes:
             client.tax_id = wanted["tax_id"]
         if "card" in changes:
-            _take_card(client, customer)
-        return entry, client
+            for name, value in _card_fields(customer).items():
+                setattr(client, name, value)
+        return entry, None
 
-    def _new_client(self, session: Session, wanted: dict) -> Client:
-        """A client as ``clients.create_client`` makes one, its checks
-        already done for the whole batch (email free, fields clean)."""
+    def _new_client(self, session: Session, sid: str, wanted: dict, customer: dict) -> dict:
+        """The row of a client as ``clients.create_client`` makes one, its
+        checks already done for the whole batch (email free, fields clean);
+        every row has the same columns, for one executemany."""
         if self._role is None:
             self._role = default_role(session)
-        client = Client(
-            name=wanted["name"],
-            email=wanted["email"],
-            email_key=email_key(wanted["email"]),
-            company=wanted.get("company", ""),
-            role=self._role,
-            status=ClientStatus.INACTIVE,
-            custom_fields={},
-            created_at=clock.now(),
+        company = wanted.get("company", "")
+        card = _card_fields(customer) if "card" in wanted else dict.fromkeys(CARD_FIELDS)
+        return {
+            "name": wanted["name"],
+            "email": wanted["email"],
+            "email_key": email_key(wanted["email"]),
+            "company": company,
+            "search_text": clients.search_text(wanted["name"], wanted["email"], company),
+            "role_id": self._role.id,
+            "status": ClientStatus.INACTIVE,
+            "custom_fields": {},
+            "tax_id": wanted.get("tax_id", ""),
+            "stripe_customer_id": sid,
+            "created_at": clock.now(),
             **{key: wanted.get(key, "") for key in clients.ADDRESS_FIELDS},
+            **card,
+        }
+
+    def _insert_clients(self, session: Session, created: list[tuple[Entry, dict]]) -> None:
+        rows = [row for _entry, row in created]
+        inserted = session.connection().execute(
+            insert(Client).returning(Client.stripe_customer_id, Client.id), rows
         )
-        client.search_text = clients.search_text(client.name, client.email, client.company)
-        session.add(client)
-        return client
+        ids = dict(inserted.all())
+        for entry, row in created:
+            row["id"] = entry.bridge_id = ids[entry.stripe_id]
+        audit.record_created(session, Client, rows)
 
     def _email_conflict(self, sid, label, email, client_id, other) -> Entry:
         held = f"client #{client_id}" if client_id else "another customer of this import"
@@ -603,6 +623,15 @@ class StripeImport:
             self.to_cancel_at_stripe.append(stripe_sub["id"])
 
 
+def _among(session: Session, column, values):
+    """``column IN values``. On PostgreSQL as ``= ANY`` one array: a short
+    statement, the same for every batch (prepared once), rather than one
+    placeholder per value."""
+    if session.get_bind().dialect.name == "postgresql":
+        return column == any_(literal(list(values), ARRAY(String)))
+    return column.in_(values)
+
+
 def client_fields(customer: dict, email: str) -> dict:
     """A client's fields from a Stripe customer (only those Stripe has)."""
     wanted = {
@@ -662,14 +691,26 @@ def _card(customer: dict) -> dict | None:
     return None
 
 
-def _take_card(client: Client, customer: dict) -> None:
+CARD_FIELDS = (
+    "default_payment_method_id",
+    "card_brand",
+    "card_last4",
+    "card_exp_month",
+    "card_exp_year",
+)
+
+
+def _card_fields(customer: dict) -> dict:
+    """The client's saved card, from the customer's default one."""
     method = _card(customer)
     card = method.get("card") or {}
-    client.default_payment_method_id = method["id"]
-    client.card_brand = (card.get("brand") or "")[:20] or None
-    client.card_last4 = (card.get("last4") or "")[:4] or None
-    client.card_exp_month = card.get("exp_month")
-    client.card_exp_year = card.get("exp_year")
+    return {
+        "default_payment_method_id": method["id"],
+        "card_brand": (card.get("brand") or "")[:20] or None,
+        "card_last4": (card.get("last4") or "")[:4] or None,
+        "card_exp_month": card.get("exp_month"),
+        "card_exp_year": card.get("exp_year"),
+    }
 
 
 # Import jobs (the API's imports, run in the background) ----------------------
@@ -682,20 +723,26 @@ def queue_job(
     customers: list[str] | None,
     subscriptions: SubscriptionMode,
     requested_by: str = "",
+    staff_id: int | None = None,
 ) -> ImportJob:
     """A queued import from Stripe. Refused (``currency_not_set``) before
-    the business currency is chosen: plans are in that currency."""
+    the business currency is chosen: plans are in that currency. Asked for
+    by a staff user in the Hub (``staff_id``), its changes are logged as
+    theirs; else as the API token's (``requested_by``)."""
     require_currency(session)
     if not get_settings(session).stripe_secret_key_encrypted:
         raise Conflict(
             "Connect Stripe first: the import reads from the Stripe account.",
             code="stripe_not_configured",
         )
+    options = {"customers": customers, "subscriptions": SubscriptionMode(subscriptions).value}
+    if staff_id is not None:
+        options["staff_id"] = staff_id
     job = ImportJob(
         source="stripe",
         status=ImportJobStatus.QUEUED,
         dry_run=dry_run,
-        options={"customers": customers, "subscriptions": SubscriptionMode(subscriptions).value},
+        options=options,
         done=0,
         requested_by=requested_by[:300],
         created_at=clock.now(),

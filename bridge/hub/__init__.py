@@ -19,6 +19,7 @@ def init_app(app: Flask) -> None:
         client_page,
         coupons,
         getting_started,
+        imports,
         invoices,
         plan_change,
         products,

@@ -143,6 +143,15 @@ class SwitchForm(FlaskForm):
     """Archive or restore: a POST with the token."""
 
 
+class StripeImportApplyForm(FlaskForm):
+    """Apply a dry run of the import from Stripe: which customers (all, or
+    the ticked Stripe ids), and what becomes of Stripe's subscriptions."""
+
+    which = SelectField(choices=["all", "some"], default="all")
+    customers = SelectMultipleField(choices=[], validate_choice=False)
+    subscriptions = SelectField(choices=["list", "import", "cancel-at-stripe"], default="import")
+
+
 class TaxRateForm(FlaskForm):
     """A new tax rate: its percentage and inclusiveness are fixed once made."""
 

@@ -235,7 +235,9 @@ def run_job(
             stripe_import.job_progressed(progress_session, job_id, read)
 
     with database.session() as session:
-        audit.set_actor(session, audit.Actor("api_token", None, requested_by))
+        staff_id = options.get("staff_id")
+        actor = audit.Actor("staff", staff_id, requested_by) if staff_id is not None else None
+        audit.set_actor(session, actor or audit.Actor("api_token", None, requested_by))
         try:
             api = gateway_for(session, box, api_base, rate_limit=rate_limit)
             if api is None:
@@ -248,8 +250,14 @@ def run_job(
             )
         except DomainError as exc:
             session.rollback()
+            code, message = exc.code, exc.message
+            if isinstance(exc.__cause__, stripe.RateLimitError):
+                code = "stripe_rate_limited"
+                message = (
+                    "Stripe kept refusing requests as too many (rate limited): try again later."
+                )
             job = stripe_import.get_job(session, job_id)
-            stripe_import.job_failed(session, job, exc.code, exc.message, importer.report)
+            stripe_import.job_failed(session, job, code, message, importer.report)
             return
         except Exception as exc:
             log.exception("Stripe import %s failed", job_id)
