@@ -89,6 +89,25 @@ REASONS = {
 }
 
 
+# What an update changes (``Entry.changes``, the bridge's field names), for
+# people; a name missing here is shown as it is.
+FIELDS = {
+    "name": _("name"),
+    "email": _("email"),
+    "company": _("company"),
+    "address_line1": _("address"),
+    "address_line2": _("address (second line)"),
+    "city": _("city"),
+    "postal_code": _("postal code"),
+    "state": _("state or region"),
+    "country": _("country"),
+    "tax_id": _("tax ID"),
+    "card": _("saved card"),
+    "stripe_customer_id": _("link to the Stripe customer"),
+    "archived": _("archived"),
+}
+
+
 def _may_write() -> bool:
     return policy.may(current_user.principal, "imports.write")
 
@@ -202,6 +221,7 @@ def stripe_import_job(job_id: int, status: int = 200, **context):
         finished=finished,
         failure=FAILURES.get(job.error_code or "", job.error),
         reasons=REASONS,
+        fields=FIELDS,
         form=form,
         retry_form=SwitchForm(formdata=None),
         errors=context.pop("errors", {}),

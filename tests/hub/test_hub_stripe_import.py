@@ -276,3 +276,23 @@ class AlwaysThrottled(set):
 
     def discard(self, key) -> None:
         pass
+
+
+def test_an_update_names_what_it_changes_in_words(hub, db, connected, fake):
+    """A client found by email, whose address differs at Stripe: the report
+    says what changes in the page's words, not the bridge's field names."""
+    with db.session() as s:
+        clients.create_client(s, name="Ann", email="ann@example.com", city="Lyon")
+    fake.lists["customers"][0]["address"] = {
+        "city": "Paris",
+        "country": "FR",
+        "line1": "1 rue de la Paix",
+        "line2": None,
+        "postal_code": "75002",
+        "state": None,
+    }
+    _url, page = dry_run(hub)
+    ann = plain(row(page, "cus_ann"))
+    assert "Would update" in ann
+    assert "link to the Stripe customer" in ann and "city" in ann and "postal code" in ann
+    assert "address_line1" not in ann and "stripe_customer_id" not in ann
