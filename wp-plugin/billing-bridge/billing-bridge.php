@@ -12,13 +12,12 @@
  * License URI:       https://www.gnu.org/licenses/gpl-2.0.html
  * Text Domain:       billing-bridge
  * Domain Path:       /languages
+ * Update URI:        https://github.com/billing-bridge/billing-bridge
  *
  * @package BillingBridge
  */
 
-if (!defined('ABSPATH')) {
-    exit;
-}
+defined('ABSPATH') || exit;
 
 define('BILLING_BRIDGE_VERSION', '1.0.0');
 define('BILLING_BRIDGE_FILE', __FILE__);

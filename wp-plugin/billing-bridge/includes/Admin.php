@@ -2,6 +2,8 @@
 
 namespace BillingBridge;
 
+defined('ABSPATH') || exit;
+
 /**
  * The wp-admin side: menus (with the unpaid badge), the permission check on
  * every page load and every action, the admin notices and the actions

@@ -2,6 +2,8 @@
 
 namespace BillingBridge;
 
+defined('ABSPATH') || exit;
+
 /**
  * The site's overdue state in wp-admin (the bridge's `standing`, part of the
  * site summary): a notice on every screen, the Dashboard widget *Billing*,

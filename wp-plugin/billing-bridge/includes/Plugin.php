@@ -2,6 +2,8 @@
 
 namespace BillingBridge;
 
+defined('ABSPATH') || exit;
+
 /** Wires the plugin into WordPress. */
 final class Plugin
 {

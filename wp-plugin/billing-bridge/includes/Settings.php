@@ -2,6 +2,8 @@
 
 namespace BillingBridge;
 
+defined('ABSPATH') || exit;
+
 /**
  * The plugin's settings, kept in one option: the bridge URL, this site's id
  * and secret (never printed back), and the cache lifetime.
