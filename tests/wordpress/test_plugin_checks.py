@@ -143,4 +143,4 @@ def test_the_plugin_header_and_readme():
     for section in ("== Description ==", "== Installation ==", "== Changelog =="):
         assert section in readme
     uninstall = (PLUGIN / "uninstall.php").read_text()
-    assert "WP_UNINSTALL_PLUGIN" in uninstall and "billing_bridge_settings" in uninstall
+    assert "WP_UNINSTALL_PLUGIN" in uninstall and "Cleanup::everywhere()" in uninstall

@@ -19,10 +19,10 @@ defined('ABSPATH') || exit;
  */
 final class Overdue
 {
-    public const REFRESH_HOOK = 'billing_bridge_refresh';
+    public const REFRESH_HOOK = Cleanup::REFRESH_HOOK;
     public const LOCK = 'billing_bridge_refreshing';
     public const TOKEN_OPTION = 'billing_bridge_refresh_token';
-    public const DISMISSED_META = 'billing_bridge_overdue_dismissed';
+    public const DISMISSED_META = Cleanup::DISMISSED_META;
     /** How long a refresh may take before another may start (seconds). */
     public const LOCK_SECONDS = 30;
     public const RANK = ['ok' => 0, 'overdue' => 1, 'grace' => 2, 'restricted' => 3];

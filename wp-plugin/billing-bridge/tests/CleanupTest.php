@@ -1,0 +1,61 @@
+<?php
+
+namespace BillingBridge\Tests;
+
+use BillingBridge\Cleanup;
+use PHPUnit\Framework\TestCase;
+
+/** Which stored names Disconnect, a new connection and uninstalling delete. */
+final class CleanupTest extends TestCase
+{
+    private const NAMES = [
+        'billing_bridge_settings',
+        'billing_bridge_last_summary',
+        'billing_bridge_refresh_token',
+        '_transient_billing_bridge_c_summary',
+        '_transient_timeout_billing_bridge_c_summary',
+        '_transient_billing_bridge_c_access_0123abcd',
+        '_transient_billing_bridge_down',
+        '_transient_billing_bridge_fail_seo_latest',
+        '_transient_billing_bridge_refreshing',
+        '_transient_billing_bridge_flash_1',
+        '_transient_billing_bridge_disk',
+        'billing_bridge_activated',
+        'billing_bridgex',
+        'blogname',
+        '_transient_other_plugin_billing_bridge_c_x',
+        '_site_transient_billing_bridge_c_x',
+    ];
+
+    /** The transients holding the bridge's answers, failures and refresh lock. */
+    private const FROM_THE_BRIDGE = [
+        'billing_bridge_c_summary',
+        'billing_bridge_c_access_0123abcd',
+        'billing_bridge_down',
+        'billing_bridge_fail_seo_latest',
+        'billing_bridge_refreshing',
+    ];
+
+    public function testANewConnectionForgetsOnlyWhatTheBridgeSaid(): void
+    {
+        [$options, $transients] = Cleanup::select(self::NAMES, false);
+        self::assertSame(['billing_bridge_last_summary'], $options);
+        self::assertSame(self::FROM_THE_BRIDGE, $transients);
+    }
+
+    public function testEverythingMeansEveryOptionAndTransientOfThePluginAndNothingElse(): void
+    {
+        [$options, $transients] = Cleanup::select(self::NAMES, true);
+        self::assertSame([
+            'billing_bridge_settings',
+            'billing_bridge_last_summary',
+            'billing_bridge_refresh_token',
+            'billing_bridge_activated',
+        ], $options);
+        self::assertSame([
+            ...self::FROM_THE_BRIDGE,
+            'billing_bridge_flash_1',
+            'billing_bridge_disk',
+        ], $transients);
+    }
+}
