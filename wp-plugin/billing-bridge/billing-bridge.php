@@ -36,4 +36,5 @@ spl_autoload_register(
     }
 );
 
+register_activation_hook(__FILE__, [BillingBridge\Plugin::class, 'activate']);
 add_action('plugins_loaded', [BillingBridge\Plugin::class, 'boot']);
