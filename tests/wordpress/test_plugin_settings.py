@@ -94,6 +94,7 @@ def test_disconnect_forgets_the_bridge_and_the_site_connects_again(connected, wo
     settings_url = wordpress.admin_page(SETTINGS)
     page = admin.get(settings_url, timeout=20).text
     form = nonce_form(page, "billing_bridge_disconnect")
+    assert "return window.confirm('Disconnect this site from the billing service?" in page
     assert "billing-bridge-insecure" not in page  # http:// on loopback is fine
     # Without the nonce, or as a client user, nothing happens.
     assert post(admin, wordpress, {"action": "billing_bridge_disconnect"}).status_code == 403

@@ -686,7 +686,11 @@ final class Admin
                     'billing-bridge'
                 )
             );
-            printf('<form method="post" action="%s">', esc_url(admin_url('admin-post.php')));
+            printf(
+                '<form method="post" action="%1$s" onsubmit="return window.confirm(\'%2$s\');">',
+                esc_url(admin_url('admin-post.php')),
+                esc_attr(esc_js(__('Disconnect this site from the billing service? Its saved information is deleted.', 'billing-bridge')))
+            );
             echo '<input type="hidden" name="action" value="billing_bridge_disconnect">';
             wp_nonce_field('billing_bridge_disconnect');
             printf(
