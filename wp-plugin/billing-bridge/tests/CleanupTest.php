@@ -4,6 +4,7 @@ namespace BillingBridge\Tests;
 
 use BillingBridge\Cleanup;
 use PHPUnit\Framework\TestCase;
+use WpStub;
 
 /** Which stored names Disconnect, a new connection and uninstalling delete. */
 final class CleanupTest extends TestCase
@@ -57,5 +58,44 @@ final class CleanupTest extends TestCase
             'billing_bridge_flash_1',
             'billing_bridge_disk',
         ], $transients);
+    }
+
+    protected function setUp(): void
+    {
+        WpStub::reset();
+    }
+
+    /** @return array{options: array<string, mixed>, transients: array<string, mixed>} */
+    private static function storedBy(string $site): array
+    {
+        return [
+            'options' => ['blogname' => $site, 'billing_bridge_settings' => ['bridge_url' => 'https://b.example'], 'billing_bridge_last_summary' => []],
+            'transients' => ['billing_bridge_c_summary' => ['value' => 1, 'expires' => 0], 'other_plugin' => ['value' => 2, 'expires' => 0]],
+        ];
+    }
+
+    public function testUninstallingCleansEverySiteOfANetworkAndFlushesNoCache(): void
+    {
+        WpStub::$sites = [1 => self::storedBy('one'), 2 => self::storedBy('two'), 5 => self::storedBy('five')];
+        ['options' => WpStub::$options, 'transients' => WpStub::$transients] = WpStub::$sites[1];
+
+        Cleanup::everywhere();
+
+        foreach ([1, 2, 5] as $site) {
+            switch_to_blog($site);
+            self::assertSame(['blogname'], array_keys(WpStub::$options), "site $site");
+            self::assertSame(['other_plugin'], array_keys(WpStub::$transients), "site $site");
+        }
+        self::assertNotContains('wp_cache_flush', WpStub::$calls);
+        self::assertContains('wp_clear_scheduled_hook billing_bridge_refresh on 5', WpStub::$calls);
+    }
+
+    public function testANewConnectionKeepsTheSettings(): void
+    {
+        ['options' => WpStub::$options, 'transients' => WpStub::$transients] = self::storedBy('one');
+        Cleanup::bridgeData();
+        self::assertSame(['blogname', 'billing_bridge_settings'], array_keys(WpStub::$options));
+        self::assertSame(['other_plugin'], array_keys(WpStub::$transients));
+        self::assertSame([], WpStub::$calls);
     }
 }
