@@ -111,6 +111,21 @@ def test_the_translation_template_is_up_to_date(tmp_path):
     assert len(shipped) > 100
 
 
+def test_every_php_file_exits_when_loaded_outside_wordpress():
+    guarded = 0
+    for path in php_files():
+        relative = path.relative_to(PLUGIN)
+        if relative.parts[0] == "tests":
+            continue
+        head = path.read_text()[:1500]
+        if relative.name == "uninstall.php":
+            assert "if (!defined('WP_UNINSTALL_PLUGIN')) {\n    exit;\n}" in head
+            continue
+        assert "\ndefined('ABSPATH') || exit;\n" in head, relative
+        guarded += 1
+    assert guarded >= 14
+
+
 def test_the_plugin_header_and_readme():
     main = (PLUGIN / "billing-bridge.php").read_text()
     for header in (
@@ -119,6 +134,8 @@ def test_the_plugin_header_and_readme():
         "Requires PHP:      8.1",
         "Text Domain:       billing-bridge",
         "Domain Path:       /languages",
+        # Not on wordpress.org: a plugin there with the same slug is never offered as an update.
+        "Update URI:        https://github.com/billing-bridge/billing-bridge",
     ):
         assert header in main
     readme = (PLUGIN / "readme.txt").read_text()
@@ -126,4 +143,4 @@ def test_the_plugin_header_and_readme():
     for section in ("== Description ==", "== Installation ==", "== Changelog =="):
         assert section in readme
     uninstall = (PLUGIN / "uninstall.php").read_text()
-    assert "WP_UNINSTALL_PLUGIN" in uninstall and "billing_bridge_settings" in uninstall
+    assert "WP_UNINSTALL_PLUGIN" in uninstall and "Cleanup::everywhere()" in uninstall

@@ -12,13 +12,12 @@
  * License URI:       https://www.gnu.org/licenses/gpl-2.0.html
  * Text Domain:       billing-bridge
  * Domain Path:       /languages
+ * Update URI:        https://github.com/billing-bridge/billing-bridge
  *
  * @package BillingBridge
  */
 
-if (!defined('ABSPATH')) {
-    exit;
-}
+defined('ABSPATH') || exit;
 
 define('BILLING_BRIDGE_VERSION', '1.0.0');
 define('BILLING_BRIDGE_FILE', __FILE__);
@@ -37,4 +36,5 @@ spl_autoload_register(
     }
 );
 
+register_activation_hook(__FILE__, [BillingBridge\Plugin::class, 'activate']);
 add_action('plugins_loaded', [BillingBridge\Plugin::class, 'boot']);

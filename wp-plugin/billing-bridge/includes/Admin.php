@@ -2,6 +2,8 @@
 
 namespace BillingBridge;
 
+defined('ABSPATH') || exit;
+
 /**
  * The wp-admin side: menus (with the unpaid badge), the permission check on
  * every page load and every action, the admin notices and the actions
@@ -38,8 +40,10 @@ final class Admin
     {
         add_action('admin_menu', [$this, 'menus']);
         add_action('admin_notices', [$this, 'notices']);
-        add_action('admin_head', [$this, 'styles']);
-        foreach (['settings', 'test', 'invoice', 'seo_scan', 'seo_configure'] as $action) {
+        add_action('admin_notices', [$this, 'activationNotice']);
+        add_action('admin_enqueue_scripts', [$this, 'styles']);
+        add_filter('plugin_action_links_' . plugin_basename(BILLING_BRIDGE_FILE), [$this, 'actionLinks']);
+        foreach (['settings', 'test', 'disconnect', 'invoice', 'seo_scan', 'seo_configure'] as $action) {
             add_action('admin_post_billing_bridge_' . $action, [$this, 'action' . str_replace('_', '', ucwords($action, '_'))]);
         }
     }
@@ -277,16 +281,55 @@ final class Admin
         }
     }
 
-    public function styles(): void
+    /** Once, after the plugin is activated: where its settings are (administrators). */
+    public function activationNotice(): void
     {
-        $screen = function_exists('get_current_screen') ? get_current_screen() : null;
-        if ($screen === null || !str_contains((string) $screen->id, 'billing-bridge')) {
+        if (get_option(Plugin::ACTIVATED_OPTION) === false || !current_user_can('manage_options')) {
             return;
         }
-        echo '<style>.billing-bridge .bb-status{font-weight:600}.billing-bridge .bb-status-open,'
-            . '.billing-bridge .bb-warn{color:#b32d2e}.billing-bridge .bb-status-paid,.billing-bridge .bb-ok{color:#007017}'
-            . '.billing-bridge table.widefat{max-width:1100px;margin-bottom:1.5em}'
-            . '.billing-bridge .bb-actions form{display:inline-block;margin-right:.5em}</style>';
+        delete_option(Plugin::ACTIVATED_OPTION);
+        printf(
+            '<div class="notice notice-info is-dismissible" id="billing-bridge-activated"><p>%1$s <a href="%2$s">%3$s</a></p></div>',
+            esc_html__(
+                'Billing Bridge is active. Connect this site to your agency\'s billing service with the bridge URL and a connect code.',
+                'billing-bridge'
+            ),
+            esc_url($this->settingsUrl()),
+            esc_html__('Open the settings', 'billing-bridge')
+        );
+    }
+
+    /**
+     * The *Settings* link on the Plugins screen's row of the plugin.
+     *
+     * @param array<int|string, string> $links
+     * @return array<int|string, string>
+     */
+    public function actionLinks(array $links): array
+    {
+        if (!current_user_can('manage_options')) {
+            return $links;
+        }
+        $settings = sprintf(
+            '<a href="%1$s" id="billing-bridge-settings-link">%2$s</a>',
+            esc_url($this->settingsUrl()),
+            esc_html__('Settings', 'billing-bridge')
+        );
+        return ['settings' => $settings] + $links;
+    }
+
+    private function settingsUrl(): string
+    {
+        return admin_url('admin.php?page=' . self::SLUGS['settings']);
+    }
+
+    /** The plugin's style sheet, on its own screens only. */
+    public function styles(string $hook = ''): void
+    {
+        if (!str_contains($hook, 'billing-bridge')) {
+            return;
+        }
+        wp_enqueue_style('billing-bridge-admin', plugins_url('assets/admin.css', BILLING_BRIDGE_FILE), [], BILLING_BRIDGE_VERSION);
     }
 
     /** @param list<array{0: string, 1: string}> $messages */
@@ -570,6 +613,15 @@ final class Admin
         $settings = $this->bridge->settings();
         echo '<div class="wrap billing-bridge" id="billing-bridge-settings">';
         printf('<h1>%s</h1>', esc_html__('Billing Bridge settings', 'billing-bridge'));
+        if (Settings::isInsecureUrl($settings->bridgeUrl())) {
+            printf(
+                '<div class="notice notice-warning inline" id="billing-bridge-insecure"><p>%s</p></div>',
+                esc_html__(
+                    'The bridge URL uses http:// to another machine: requests and billing data travel unencrypted. Use the bridge\'s https:// address.',
+                    'billing-bridge'
+                )
+            );
+        }
         if ($settings->isConnected()) {
             printf(
                 '<p id="billing-bridge-status">%s</p>',
@@ -624,6 +676,27 @@ final class Admin
         if ($settings->isConnected()) {
             printf('<h2>%s</h2>', esc_html__('Test the connection', 'billing-bridge'));
             $this->actionButton('test', __('Test connection', 'billing-bridge'), 'billing-bridge-test');
+        }
+        if ($settings->bridgeUrl() !== '' || $settings->siteId() !== '' || $settings->hasSecret()) {
+            printf('<h2>%s</h2>', esc_html__('Disconnect', 'billing-bridge'));
+            printf(
+                '<p class="description">%s</p>',
+                esc_html__(
+                    'Deletes the bridge URL, this site\'s id and secret and every saved answer of the billing service. Connect again with a new connect code.',
+                    'billing-bridge'
+                )
+            );
+            printf(
+                '<form method="post" action="%1$s" onsubmit="return window.confirm(\'%2$s\');">',
+                esc_url(admin_url('admin-post.php')),
+                esc_attr(esc_js(__('Disconnect this site from the billing service? Its saved information is deleted.', 'billing-bridge')))
+            );
+            echo '<input type="hidden" name="action" value="billing_bridge_disconnect">';
+            wp_nonce_field('billing_bridge_disconnect');
+            printf(
+                '<button type="submit" class="button button-link-delete" id="billing-bridge-disconnect">%s</button></form>',
+                esc_html__('Disconnect', 'billing-bridge')
+            );
         }
         echo '</div>';
     }
@@ -712,6 +785,20 @@ final class Admin
         $this->redirectTo('settings');
     }
 
+    /** Forgets the bridge: its URL, this site's id and secret, every cached answer (administrators). */
+    public function actionDisconnect(): void
+    {
+        $this->guardAction('settings'); // manage_options: Permissions grants settings to administrators only
+        check_admin_referer('billing_bridge_disconnect');
+        Cleanup::site();
+        Plugin::reset();
+        $this->flash([[
+            'success',
+            __('Disconnected: the bridge URL, the site id and secret and the saved answers are deleted.', 'billing-bridge'),
+        ]]);
+        $this->redirectTo('settings');
+    }
+
     public function actionInvoice(): void
     {
         // phpcs:disable -- read-only redirect; nonce checked below.
@@ -723,11 +810,15 @@ final class Admin
         $summary = $this->bridge->summary()->arrayData();
         foreach ((array) ($summary['invoices'] ?? []) as $invoice) {
             if (is_array($invoice) && (int) ($invoice['id'] ?? 0) === $id) {
-                // A link the bridge built (http or https only); not wp_http_validate_url,
-                // which refuses a bridge on a private address or another port.
+                // A link the bridge built (http or https only), to the bridge's own host
+                // only; not wp_http_validate_url, which refuses a bridge on a private
+                // address or another port.
                 $url = esc_url_raw((string) ($invoice[$do . '_url'] ?? ''), ['http', 'https']);
-                if ($url !== '' && (string) wp_parse_url($url, PHP_URL_HOST) !== '') {
-                    wp_redirect($url, 303, 'Billing Bridge');
+                $host = (string) wp_parse_url($url, PHP_URL_HOST);
+                $bridgeHost = $this->bridge->settings()->bridgeHost();
+                if ($host !== '' && strtolower($host) === $bridgeHost) {
+                    add_filter('allowed_redirect_hosts', static fn (array $hosts): array => array_merge($hosts, [$host]));
+                    wp_safe_redirect($url, 303, 'Billing Bridge');
                     exit;
                 }
             }

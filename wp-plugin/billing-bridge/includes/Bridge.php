@@ -2,6 +2,8 @@
 
 namespace BillingBridge;
 
+defined('ABSPATH') || exit;
+
 /**
  * The bridge's answers the pages need, each read through the cache: the
  * site summary (billing, hosting plan, unpaid count), a user's access (per

@@ -2,6 +2,8 @@
 
 namespace BillingBridge;
 
+defined('ABSPATH') || exit;
+
 /**
  * The bridge's site API over HTTP (wp_remote_request, short timeout), every
  * request signed except the one-time connect call.

@@ -2,6 +2,8 @@
 
 namespace BillingBridge;
 
+defined('ABSPATH') || exit;
+
 /** The bridge could not be reached, or it refused or failed the request. */
 final class BridgeException extends \RuntimeException
 {

@@ -2,6 +2,8 @@
 
 namespace BillingBridge;
 
+defined('ABSPATH') || exit;
+
 /**
  * Answers of the bridge, kept in transients for a short time (the TTL) and,
  * besides, as a non-expiring "last good" copy in an option that is shown

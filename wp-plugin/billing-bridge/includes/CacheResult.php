@@ -2,6 +2,8 @@
 
 namespace BillingBridge;
 
+defined('ABSPATH') || exit;
+
 /** An answer of the bridge as the cache hands it out. */
 final class CacheResult
 {

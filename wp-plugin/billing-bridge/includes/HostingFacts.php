@@ -2,6 +2,8 @@
 
 namespace BillingBridge;
 
+defined('ABSPATH') || exit;
+
 /**
  * Live facts read from this WordPress: versions, limits, disk use, HTTPS,
  * theme, plugins and WP-Cron. Disk use walks at most MAX_ENTRIES files per

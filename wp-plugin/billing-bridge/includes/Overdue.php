@@ -2,6 +2,8 @@
 
 namespace BillingBridge;
 
+defined('ABSPATH') || exit;
+
 /**
  * The site's overdue state in wp-admin (the bridge's `standing`, part of the
  * site summary): a notice on every screen, the Dashboard widget *Billing*,
@@ -17,10 +19,10 @@ namespace BillingBridge;
  */
 final class Overdue
 {
-    public const REFRESH_HOOK = 'billing_bridge_refresh';
+    public const REFRESH_HOOK = Cleanup::REFRESH_HOOK;
     public const LOCK = 'billing_bridge_refreshing';
     public const TOKEN_OPTION = 'billing_bridge_refresh_token';
-    public const DISMISSED_META = 'billing_bridge_overdue_dismissed';
+    public const DISMISSED_META = Cleanup::DISMISSED_META;
     /** How long a refresh may take before another may start (seconds). */
     public const LOCK_SECONDS = 30;
     public const RANK = ['ok' => 0, 'overdue' => 1, 'grace' => 2, 'restricted' => 3];

@@ -2,6 +2,8 @@
 
 namespace BillingBridge;
 
+defined('ABSPATH') || exit;
+
 /**
  * What one WordPress user may see and do in the plugin.
  *

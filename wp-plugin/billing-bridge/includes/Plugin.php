@@ -2,10 +2,20 @@
 
 namespace BillingBridge;
 
+defined('ABSPATH') || exit;
+
 /** Wires the plugin into WordPress. */
 final class Plugin
 {
+    /** Set on activation; the next wp-admin screen of an administrator says where the settings are. */
+    public const ACTIVATED_OPTION = 'billing_bridge_activated';
+
     private static ?Bridge $bridge = null;
+
+    public static function activate(): void
+    {
+        update_option(self::ACTIVATED_OPTION, 1, true);
+    }
 
     public static function boot(): void
     {
@@ -40,21 +50,6 @@ final class Plugin
      */
     public static function flushCache(): void
     {
-        global $wpdb;
-        $patterns = [
-            $wpdb->esc_like('_transient_billing_bridge_c_') . '%',
-            $wpdb->esc_like('_transient_timeout_billing_bridge_c_') . '%',
-            $wpdb->esc_like('_transient_billing_bridge_down') . '%',
-            $wpdb->esc_like('_transient_timeout_billing_bridge_down') . '%',
-            $wpdb->esc_like('_transient_billing_bridge_fail_') . '%',
-            $wpdb->esc_like('_transient_timeout_billing_bridge_fail_') . '%',
-            $wpdb->esc_like('billing_bridge_last_') . '%',
-            $wpdb->esc_like('_transient_' . Overdue::LOCK) . '%',
-            $wpdb->esc_like('_transient_timeout_' . Overdue::LOCK) . '%',
-        ];
-        foreach ($patterns as $pattern) {
-            $wpdb->query($wpdb->prepare("DELETE FROM {$wpdb->options} WHERE option_name LIKE %s", $pattern));
-        }
-        wp_cache_flush();
+        Cleanup::bridgeData();
     }
 }

@@ -2,6 +2,8 @@
 
 namespace BillingBridge;
 
+defined('ABSPATH') || exit;
+
 /**
  * Scans the home page and the latest posts and pages (at most MAX_PAGES in
  * all) by fetching them from this site over loopback and parsing the HTML:

@@ -2,6 +2,8 @@
 
 namespace BillingBridge;
 
+defined('ABSPATH') || exit;
+
 /**
  * The plugin's settings, kept in one option: the bridge URL, this site's id
  * and secret (never printed back), and the cache lifetime.
@@ -79,6 +81,33 @@ final class Settings
     {
         $this->values = array_merge($this->values, $changes);
         update_option(self::OPTION, $this->values, true);
+    }
+
+    /** The bridge's host name (lower case), the only host Pay and PDF links may lead to; '' when none is set. */
+    public function bridgeHost(): string
+    {
+        return self::hostOf($this->bridgeUrl());
+    }
+
+    public static function hostOf(string $url): string
+    {
+        $host = wp_parse_url($url, PHP_URL_HOST);
+        return is_string($host) ? strtolower($host) : '';
+    }
+
+    /**
+     * Whether requests to $url travel in the clear over a network: http://
+     * to anything but this machine (localhost, 127.0.0.0/8, ::1).
+     */
+    public static function isInsecureUrl(string $url): bool
+    {
+        if (strtolower((string) wp_parse_url($url, PHP_URL_SCHEME)) !== 'http') {
+            return false;
+        }
+        $host = self::hostOf($url);
+        $loopback = $host === 'localhost' || str_ends_with($host, '.localhost') || $host === '[::1]'
+            || preg_match('/^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/', $host) === 1;
+        return !$loopback;
     }
 
     /** A bridge URL as typed by an administrator: http(s) only, no trailing slash. */

@@ -2,6 +2,8 @@
 
 namespace BillingBridge;
 
+defined('ABSPATH') || exit;
+
 /**
  * Signs requests to the bridge (docs/site-api.md): HMAC-SHA256, keyed by the
  * site secret, over four lines: timestamp, method, path with query string,

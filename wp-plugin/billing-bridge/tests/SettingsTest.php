@@ -50,4 +50,25 @@ final class SettingsTest extends TestCase
         self::assertSame('', $settings->bridgeUrl());
         self::assertSame(60, $settings->ttl());
     }
+
+    public function testTheBridgeHostIsThatOfTheBridgeUrl(): void
+    {
+        self::assertSame('billing.agency.example', (new Settings(['bridge_url' => 'https://Billing.Agency.example:8443/']))->bridgeHost());
+        self::assertSame('[::1]', (new Settings(['bridge_url' => 'http://[::1]:5000']))->bridgeHost());
+        self::assertSame('', (new Settings())->bridgeHost());
+    }
+
+    public function testPlainHttpIsInsecureUnlessTheBridgeIsOnThisMachine(): void
+    {
+        self::assertTrue(Settings::isInsecureUrl('http://billing.agency.example'));
+        self::assertTrue(Settings::isInsecureUrl('HTTP://10.0.0.5:5000'));
+        self::assertTrue(Settings::isInsecureUrl('http://127.0.0.1.evil.example'));
+        self::assertFalse(Settings::isInsecureUrl('https://billing.agency.example'));
+        self::assertFalse(Settings::isInsecureUrl('http://127.0.0.1:5000'));
+        self::assertFalse(Settings::isInsecureUrl('http://127.8.9.10'));
+        self::assertFalse(Settings::isInsecureUrl('http://localhost:5000'));
+        self::assertFalse(Settings::isInsecureUrl('http://bridge.localhost'));
+        self::assertFalse(Settings::isInsecureUrl('http://[::1]:5000'));
+        self::assertFalse(Settings::isInsecureUrl(''));
+    }
 }

@@ -31,8 +31,17 @@ final class WpStub
     /** @var list<mixed> answers for wp_remote_request, in order */
     public static array $responses = [];
 
+    /** @var array<int, array{options: array<string, mixed>, transients: array<string, mixed>}>|null sites of a network, or null */
+    public static ?array $sites = null;
+    public static int $site = 1;
+    /** @var list<string> what the cleanup did besides options: calls, in order */
+    public static array $calls = [];
+
     public static function reset(): void
     {
+        self::$sites = null;
+        self::$site = 1;
+        self::$calls = [];
         self::$now = 1764064800;
         self::$options = [];
         self::$transients = [];
@@ -143,3 +152,90 @@ function wp_remote_retrieve_body($response): string
 {
     return $response['body'] ?? '';
 }
+
+function is_multisite(): bool
+{
+    return WpStub::$sites !== null;
+}
+
+function get_sites(array $args = []): array
+{
+    return array_keys(WpStub::$sites ?? []);
+}
+
+/** Each site keeps its own options and transients; switching swaps them in. */
+function switch_to_blog(int $site): bool
+{
+    WpStub::$sites[WpStub::$site] = ['options' => WpStub::$options, 'transients' => WpStub::$transients];
+    WpStub::$site = $site;
+    WpStub::$options = WpStub::$sites[$site]['options'];
+    WpStub::$transients = WpStub::$sites[$site]['transients'];
+    WpStub::$calls[] = 'switch_to_blog ' . $site;
+    return true;
+}
+
+function restore_current_blog(): bool
+{
+    switch_to_blog(1);
+    array_pop(WpStub::$calls);
+    return true;
+}
+
+function wp_clear_scheduled_hook(string $hook): int
+{
+    WpStub::$calls[] = 'wp_clear_scheduled_hook ' . $hook . ' on ' . WpStub::$site;
+    return 0;
+}
+
+function delete_metadata(string $type, int $objectId, string $key, $value = '', bool $all = false): bool
+{
+    WpStub::$calls[] = "delete_metadata $type $key";
+    return true;
+}
+
+function wp_using_ext_object_cache(): bool
+{
+    return false;
+}
+
+function wp_cache_flush(): bool
+{
+    WpStub::$calls[] = 'wp_cache_flush';
+    return true;
+}
+
+/** The options table of the current site: options, and transients as `_transient_` rows. */
+final class WpdbStub
+{
+    public string $options = 'wp_options';
+
+    public function esc_like(string $text): string
+    {
+        return addcslashes($text, '_%\\');
+    }
+
+    public function prepare(string $query, ...$args): array
+    {
+        return $args;
+    }
+
+    /** @param array<int, string> $likes the prepared LIKE patterns */
+    public function get_col(array $likes): array
+    {
+        $rows = array_keys(WpStub::$options);
+        foreach (array_keys(WpStub::$transients) as $name) {
+            $rows[] = '_transient_' . $name;
+            $rows[] = '_transient_timeout_' . $name;
+        }
+        $regexes = array_map(
+            static fn (string $like): string => '/^' . str_replace(['\\_', '%'], ['_', '.*'], $like) . '$/',
+            $likes
+        );
+        return array_values(array_filter(
+            $rows,
+            static fn (string $row): bool => array_filter($regexes, static fn (string $r): bool => preg_match($r, $row) === 1) !== []
+        ));
+    }
+}
+
+$GLOBALS['wpdb'] = new WpdbStub();
