@@ -13,8 +13,11 @@ import functools
 import os
 import re
 import shutil
+import tempfile
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from argon2 import PasswordHasher
@@ -167,6 +170,34 @@ def sqlite_template(tmp_path_factory):
     return path
 
 
+# SQLite commits with an fsync (of its write-ahead log): a few milliseconds
+# each on a disk, and a test commits tens of times. The tests' databases are
+# kept on the machine's memory disk when it has one (none of them needs to
+# survive a crash), each removed after its test.
+MEMORY_DISK = Path("/dev/shm")
+
+
+@pytest.fixture(scope="session")
+def sqlite_directory(tmp_path_factory):
+    """Where the tests' SQLite databases are copied (one per worker)."""
+    if MEMORY_DISK.is_dir() and os.access(MEMORY_DISK, os.W_OK):
+        directory = Path(tempfile.mkdtemp(prefix="bridge-tests-", dir=MEMORY_DISK))
+        yield directory
+        shutil.rmtree(directory, ignore_errors=True)
+    else:
+        yield tmp_path_factory.mktemp("databases")
+
+
+def sqlite_copy(template: Path, directory: Path) -> Iterator[str]:
+    """The URL of a fresh copy of ``template``, removed when the caller
+    (a fixture's ``yield from``) is done."""
+    path = directory / f"{uuid.uuid4().hex}.sqlite3"
+    shutil.copy(template, path)
+    yield f"sqlite:///{path}"
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        path.with_name(path.name + suffix).unlink(missing_ok=True)
+
+
 class PostgresDatabase:
     """A database of our own on the test server, migrated once; ``reset()``
     empties it back to the state the migrations leave."""
@@ -248,15 +279,14 @@ def postgres_database():
 @pytest.fixture(
     params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)],
 )
-def database_url(request, tmp_path, sqlite_template):
+def database_url(request, sqlite_template, sqlite_directory):
     """The URL of an empty, migrated database: each test runs on both."""
     if request.param == "sqlite":
-        path = tmp_path / "bridge.sqlite3"
-        shutil.copy(sqlite_template, path)
-        return f"sqlite:///{path}"
+        yield from sqlite_copy(sqlite_template, sqlite_directory)
+        return
     database = request.getfixturevalue("postgres_database")
     database.reset()
-    return database.url
+    yield database.url
 
 
 # The app --------------------------------------------------------------------
