@@ -4,7 +4,6 @@ tests, localstripe and the app served by a real WSGI server on loopback."""
 
 from __future__ import annotations
 
-import shutil
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from bridge.billing import clients, invoices
 from bridge.billing.invoices import Item
 from bridge.models import Invoice, PaymentMethod
 from tests import shop as shops
+from tests.conftest import sqlite_copy
 
 OFFLINE_INSTRUCTIONS = "Bank transfer to IBAN FR76 3000 6000 0112 3456 7890 189\nBIC AGRIFRPP"
 
@@ -103,13 +103,11 @@ def make_invoice(db, shop: Shop, status: str = "open", **kwargs) -> MadeInvoice:
 
 
 @pytest.fixture
-def database_url(tmp_path, sqlite_template):
+def database_url(sqlite_template, sqlite_directory):
     """SQLite only (this overrides the suite's SQLite + PostgreSQL pair): the
     pages read what the domain wrote, the domain's own tests cover both
     databases, and the end-to-end tests keep to their time budget."""
-    path = tmp_path / "bridge.sqlite3"
-    shutil.copy(sqlite_template, path)
-    return f"sqlite:///{path}"
+    yield from sqlite_copy(sqlite_template, sqlite_directory)
 
 
 @pytest.fixture

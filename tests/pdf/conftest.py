@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import io
 import re
-import shutil
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -30,6 +29,7 @@ from bridge.models import (
     PaymentMethod,
 )
 from tests import shop as shops
+from tests.conftest import sqlite_copy
 
 ISSUED = datetime(2026, 1, 31, 10, 0, tzinfo=UTC)
 PAID = datetime(2026, 2, 2, 9, 0, tzinfo=UTC)
@@ -73,12 +73,10 @@ class Shop:
 
 
 @pytest.fixture
-def database_url(tmp_path, sqlite_template):
+def database_url(sqlite_template, sqlite_directory):
     """A migrated SQLite database of the test's own (the suite-wide fixture
     runs every test on PostgreSQL as well)."""
-    path = tmp_path / "bridge.sqlite3"
-    shutil.copy(sqlite_template, path)
-    return f"sqlite:///{path}"
+    yield from sqlite_copy(sqlite_template, sqlite_directory)
 
 
 @pytest.fixture

@@ -147,6 +147,7 @@ def test_every_kind_of_email_gets_the_same_answer(client, accounts):
     assert "Wrong email or password." in answers["person"][1]
 
 
+@pytest.mark.real_password_hashing
 def test_every_kind_of_email_takes_about_the_same_time(client, accounts):
     # Every refusal runs one Argon2 verification (an unknown email or a
     # person without a password verifies against a stand-in hash), some
