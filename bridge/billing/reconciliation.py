@@ -102,6 +102,11 @@ class StripeFacts:
     customers: dict[str, dict] = field(default_factory=dict)
     subscriptions: list[dict] = field(default_factory=list)
     unavailable: list[str] = field(default_factory=list)
+    # Saved cards of the bridge that are still attached to their customer at
+    # Stripe while another card is Stripe's default: which one is current
+    # is a person's call (a card replaced in the portal is the bridge's
+    # default, not Stripe's).
+    saved_cards_still_attached: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -336,7 +341,9 @@ def compare(
             )
     clients = linked_customers(session)
     for customer_id, client in clients.items():
-        difference = _card_difference(client, facts.customers.get(customer_id))
+        difference = _card_difference(
+            client, facts.customers.get(customer_id), facts.saved_cards_still_attached
+        )
         if difference is not None:
             report.differences.append(difference)
     report.differences.extend(_double_billing(session, facts.subscriptions, clients))
@@ -485,7 +492,7 @@ def _dispute_difference(dispute: dict, payment: Payment | None) -> Difference:
     )
 
 
-def _default_card(customer: dict | None) -> dict | None:
+def default_card(customer: dict | None) -> dict | None:
     """The customer's default card (``invoice_settings.
     default_payment_method``, expanded), or None."""
     if not customer or customer.get("deleted"):
@@ -498,21 +505,37 @@ def _default_card(customer: dict | None) -> dict | None:
     return None
 
 
-def _card_difference(client: Client, customer: dict | None) -> Difference | None:
+def _card_difference(
+    client: Client, customer: dict | None, still_attached: set[str] = frozenset()
+) -> Difference | None:
     """Stripe's default card against the client's saved one. A customer with
     no default card at Stripe agrees (the bridge keeps its saved card on the
-    client, not as Stripe's default)."""
-    card = _default_card(customer)
+    client, not as Stripe's default). Taking Stripe's card is safe only when
+    the saved card is gone from the customer at Stripe (or there is none):
+    a saved card still attached may be the newer one (replaced in the
+    portal), and overwriting it would charge a card the client left."""
+    card = default_card(customer)
     if card is None or card["id"] == client.default_payment_method_id:
         return None
     details = card.get("card") or {}
     saved = client.default_payment_method_id or "none"
     new = f"{details.get('brand') or 'card'} {details.get('last4') or card['id']}"
+    detail = f"the default card at Stripe is {card['id']}, the client's saved card {saved}"
+    if client.default_payment_method_id in still_attached:
+        return Difference(
+            DifferenceKind.CARD_DIFFERS,
+            Remedy.MANUAL,
+            client.stripe_customer_id,
+            f"{detail}; both cards are on the customer at Stripe, so which one is current "
+            "is for a person to say (a card replaced in the portal is not Stripe's default)",
+            safe=False,
+            client_id=client.id,
+        )
     return Difference(
         DifferenceKind.CARD_DIFFERS,
         Remedy.UPDATE_CARD,
         client.stripe_customer_id,
-        f"the default card at Stripe is {card['id']}, the client's saved card {saved}",
+        detail,
         safe=True,
         change=f"client {client.name}: saved card {saved} -> {card['id']} ({new})",
         client_id=client.id,

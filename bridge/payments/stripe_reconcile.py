@@ -66,7 +66,13 @@ def read_stripe(session: Session, api: StripeApi, since: datetime) -> StripeFact
         for p in reconciliation.card_payments_since(session, since)
         if p.stripe_payment_intent_id
     ]
-    linked = set(reconciliation.linked_customers(session))
+    linked_clients = reconciliation.linked_customers(session)
+    linked = set(linked_clients)
+    saved_cards = {
+        customer_id: client.default_payment_method_id
+        for customer_id, client in linked_clients.items()
+        if client.default_payment_method_id
+    }
     release(session)
     facts = StripeFacts()
     start = int(since.timestamp())
@@ -90,8 +96,26 @@ def read_stripe(session: Session, api: StripeApi, since: datetime) -> StripeFact
             for customer in _listed(api, "customers", facts.unavailable, expand=CUSTOMER_EXPAND)
             if customer.get("id") in linked
         }
+    for customer_id, customer in facts.customers.items():
+        saved = saved_cards.get(customer_id)
+        default = reconciliation.default_card(customer)
+        if saved and default and default["id"] != saved and _attached(api, saved, customer_id):
+            facts.saved_cards_still_attached.add(saved)
     facts.subscriptions = _listed(api, "subscriptions", facts.unavailable)
     return facts
+
+
+def _attached(api: StripeApi, payment_method_id: str, customer_id: str) -> bool:
+    """Whether a card is still attached to the customer at Stripe (one
+    request, made only for a customer whose default card differs)."""
+    try:
+        method = api.retrieve_payment_method(payment_method_id)
+    except stripe.InvalidRequestError as exc:
+        if exc.http_status == 404:
+            return False
+        raise
+    owner = method.get("customer")
+    return (owner.get("id") if isinstance(owner, dict) else owner) == customer_id
 
 
 def reconcile(session: Session, api: StripeApi, since: date | None = None) -> ReconciliationReport:

@@ -293,6 +293,27 @@ def test_apply_does_the_safe_fixes_once_and_logs_them(db, api, differences):
     assert not any(d.safe for d in again.differences)
 
 
+def test_a_card_replaced_in_the_portal_is_never_overwritten_by_stripes_default(
+    db, shop, api, sdk, lists
+):
+    """The client replaced their card in the portal: the new card is attached
+    to their customer at Stripe but is the bridge's default, not Stripe's.
+    Taking Stripe's default would charge the card they left: a person
+    decides, and --apply leaves the saved card as it is."""
+    customer, old_card = card_customer(sdk, "carol@example.com")
+    new_card = sdk.v1.payment_methods.attach("pm_card_visa", params={"customer": customer}).id
+    save_card(db, shop["client"], customer=customer, method=new_card)
+
+    report, applied = run(db, api, apply=True)
+
+    (card,) = kinds(report)["card_differs"]
+    assert (card.client_id, card.remedy, card.safe) == (shop["client"], Remedy.MANUAL, False)
+    assert old_card in card.detail and "for a person to say" in card.detail
+    assert applied == []
+    with db.session() as s:
+        assert s.get(Client, shop["client"]).default_payment_method_id == new_card
+
+
 def test_a_refund_beyond_what_is_refundable_is_left_to_a_person(db, shop, api, sdk, alice, lists):
     paid = pay_by_card(db, api, open_invoice(db, shop))
     refund = sdk.v1.refunds.create(params={"payment_intent": paid, "amount": 5000}).id
