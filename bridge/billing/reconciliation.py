@@ -509,8 +509,8 @@ def _card_difference(
     client: Client, customer: dict | None, still_attached: set[str] = frozenset()
 ) -> Difference | None:
     """Stripe's default card against the client's saved one. A customer with
-    no default card at Stripe agrees (the bridge keeps its saved card on the
-    client, not as Stripe's default). Taking Stripe's card is safe only when
+    no default card at Stripe agrees (a card saved before the bridge made its
+    saved cards Stripe's default too). Taking Stripe's card is safe only when
     the saved card is gone from the customer at Stripe (or there is none):
     a saved card still attached may be the newer one (replaced in the
     portal), and overwriting it would charge a card the client left."""
@@ -527,7 +527,8 @@ def _card_difference(
             Remedy.MANUAL,
             client.stripe_customer_id,
             f"{detail}; both cards are on the customer at Stripe, so which one is current "
-            "is for a person to say (a card replaced in the portal is not Stripe's default)",
+            "is for a person to say (Stripe may have refused to make a card replaced in the "
+            "portal its default)",
             safe=False,
             client_id=client.id,
         )

@@ -145,6 +145,11 @@ def test_save_a_card_and_pay_off_session_once(db, shop, gateway, fake):
             "4242",
             2030,
         )
+        # Stripe's default card is the one the bridge saved.
+        at_stripe = fake.request("GET", f"/v1/customers/{customer}")
+        assert at_stripe["invoice_settings"]["default_payment_method"] == (
+            client.default_payment_method_id
+        )
     invoice_id = open_invoice(db, shop, taxed=True)
 
     result = charge(db, gateway, invoice_id)

@@ -566,6 +566,10 @@ def test_card_setup_creates_the_customer_once_and_stores_the_card(db, shop, stri
             "card": {"brand": "mastercard", "last4": "4444", "exp_month": 8, "exp_year": 2029},
         },
     )
+    stripe_api.post(
+        f"{API}/customers/cus_NffrFeUfNV2Hib",
+        json={"id": "cus_NffrFeUfNV2Hib", "object": "customer"},
+    )
     with db.session() as s:
         cards.complete_card_setup(
             s, gateway, s.get(Client, shop["client"]), "seti_1Mm8s8LkdIwHu7ix"
@@ -578,6 +582,30 @@ def test_card_setup_creates_the_customer_once_and_stores_the_card(db, shop, stri
             client.card_exp_month,
             client.card_exp_year,
         ) == ("pm_1Mm8s8LkdIwHu7ixcard", "mastercard", "4444", 8, 2029)
+    # The saved card is made the customer's default at Stripe too.
+    default = stripe_api.calls[-1]
+    assert default.request.url == f"{API}/customers/cus_NffrFeUfNV2Hib"
+    assert form(default) == {"invoice_settings[default_payment_method]": "pm_1Mm8s8LkdIwHu7ixcard"}
+    assert default.request.headers["Idempotency-Key"] == (
+        "bb-default-card-cus_NffrFeUfNV2Hib-pm_1Mm8s8LkdIwHu7ixcard"
+    )
+
+    # Stripe refusing the default loses nothing: the card is saved here.
+    stripe_api.replace(
+        responses.POST,
+        f"{API}/customers/cus_NffrFeUfNV2Hib",
+        status=400,
+        json={"error": {"type": "invalid_request_error", "message": "No such PaymentMethod"}},
+    )
+    with db.session() as s:
+        s.get(Client, shop["client"]).default_payment_method_id = None
+        s.commit()
+        cards.complete_card_setup(
+            s, gateway, s.get(Client, shop["client"]), "seti_1Mm8s8LkdIwHu7ix"
+        )
+        assert s.get(Client, shop["client"]).default_payment_method_id == (
+            "pm_1Mm8s8LkdIwHu7ixcard"
+        )
 
     # Another customer's SetupIntent, or one not confirmed, is refused.
     stripe_api.replace(

@@ -4,8 +4,10 @@ browser; no card number reaches the bridge)."""
 
 from __future__ import annotations
 
+import logging
 import secrets
 
+import stripe
 from sqlalchemy.orm import Session
 
 from bridge.billing import audit
@@ -13,6 +15,8 @@ from bridge.core import clock
 from bridge.core.errors import Conflict, NotFound
 from bridge.models import Client
 from bridge.payments.stripe.client import StripeApi, id_of, release, retrieve, translated
+
+log = logging.getLogger(__name__)
 
 
 def ensure_customer(session: Session, api: StripeApi, client: Client) -> str:
@@ -81,7 +85,9 @@ def complete_card_setup(
     """Make the card of a succeeded SetupIntent the client's default card
     (its brand, last 4 digits and expiry are stored for display), recorded
     in the audit log as ``action`` (the portal's *Replace card* names its
-    own). Raises
+    own), and the customer's default card at Stripe too, so that Stripe's
+    dashboard and the reconciliation agree with the bridge on which card is
+    current. Raises
     ``NotFound`` for a SetupIntent of another customer, ``Conflict``
     (``card_setup_incomplete``) for one that has not succeeded. Commits."""
     client_id, customer = client.id, client.stripe_customer_id
@@ -109,3 +115,15 @@ def complete_card_setup(
     client.card_exp_year = card.get("exp_year")
     client.updated_at = clock.now()
     session.commit()
+    # The bridge charges the card it saved, whatever Stripe's default is, so
+    # a failure here loses nothing: it is logged, and the reconciliation
+    # names the difference for a person to settle.
+    try:
+        api.set_default_card(customer, payment_method_id)
+    except stripe.StripeError as exc:
+        log.warning(
+            "client %s: card %s saved, but not made the default at Stripe: %s",
+            client_id,
+            payment_method_id,
+            exc,
+        )

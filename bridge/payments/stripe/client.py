@@ -247,6 +247,19 @@ class StripeApi:
                 return
             page = self._request(page.next_page)
 
+    def set_default_card(self, customer_id: str, payment_method_id: str) -> dict:
+        """Make a card the customer's default at Stripe
+        (``invoice_settings.default_payment_method``), as its dashboard and
+        its own invoices read it. Setting the same card again changes
+        nothing, so the key only guards the SDK's retries of this call."""
+        v1 = self.client.v1
+        return self._call(
+            v1.customers.update,
+            customer_id,
+            params={"invoice_settings": {"default_payment_method": payment_method_id}},
+            options=self._key(f"bb-default-card-{customer_id}-{payment_method_id}"),
+        )
+
     def retrieve_customer(self, customer_id: str, params: dict | None = None) -> dict:
         v1 = self.client.v1
         return self._call(v1.customers.retrieve, customer_id, params=params or {})
