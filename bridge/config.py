@@ -57,9 +57,14 @@ DEFAULTS: dict[str, object] = {
     # pages (the hosted invoice page, PDFs) are built from it. Unset, it is
     # http://HOST:PORT of `bridge serve` (DEFAULT_PUBLIC_URL elsewhere)
     "PUBLIC_URL": None,
-    # Requests per second to Stripe from one process (empty: 80 with a live
-    # key, 20 with a test key, below Stripe's 100 and 25; 0: no limit)
+    # Requests per second to Stripe (empty: 80 with a live key, 20 with a
+    # test key, below Stripe's 100 and 25; 0: no limit). On PostgreSQL the
+    # schedulers share it (a bucket in the database), so N processes
+    # together stay under it; on SQLite it is per process.
     "STRIPE_RATE_LIMIT": None,
+    # Card charges one scheduler process keeps waiting on Stripe at once
+    # (empty: 32 on PostgreSQL, 1 on SQLite, which has one writer anyway)
+    "CHARGES_IN_FLIGHT": None,
     # Seconds between two runs of each scheduler job
     "SCHEDULER_RENEW_SECONDS": 60,
     "SCHEDULER_DUNNING_SECONDS": 300,

@@ -23,6 +23,7 @@ from bridge.auth.secrets import SecretBox
 from bridge.billing import (
     audit,
     collection,
+    job_runs,
     metrics,
     pauses,
     reconciliation,
@@ -38,6 +39,7 @@ from bridge.mail import notify, subscribers
 from bridge.payments import stripe_reconcile
 from bridge.payments.gateways import payment_gateway
 from bridge.payments.offline import OfflineGateway
+from bridge.payments.ratelimit import SharedRateLimiter
 from bridge.payments.stripe.client import StripeApi, StripeUnavailable
 
 log = logging.getLogger("bridge.scheduler")
@@ -61,6 +63,10 @@ class JobContext:
     # The most renewal invoices one run issues for one subscription; one
     # further behind is held and logged (None: catch up without limit).
     catch_up: int | None = 1
+    # Card charges kept waiting on the payment provider at once.
+    charges_in_flight: int = 1
+    # The job_runs row of the run going on (progress of long runs).
+    run_id: int | None = None
     _gateway: PaymentGateway | None = None
     _gateway_token: str | None = None
 
@@ -88,6 +94,12 @@ class JobContext:
                 session, self.box, self.stripe_api_base, rate_limit=self.stripe_rate_limit
             )
             self._gateway_token = token
+            limiter = getattr(self._gateway, "limiter", None)
+            if limiter is not None and not self.database.is_sqlite:
+                # Every scheduler on this database shares the account's rate.
+                self._gateway.limiter = SharedRateLimiter(
+                    self.database.engine, "stripe", limiter.rate, limiter.burst
+                )
         return self._gateway
 
 
@@ -98,8 +110,14 @@ def renew(ctx: JobContext, now: datetime) -> dict:
     session = ctx.session()
     try:
         resumed, resume_errors = pauses.resume_due(session, now, batch=ctx.batch)
-        report = renewals.renew_due(session, now, batch=ctx.batch, catch_up=ctx.catch_up)
-        charged = collection.collect_due(session, ctx.gateway(session), now)
+        report = renewals.renew_due(
+            session,
+            now,
+            batch=ctx.batch,
+            catch_up=ctx.catch_up,
+            on_batch=lambda counts: _batch_done(ctx, "renew", counts),
+        )
+        charged = collect(ctx, session, now)
         counts = report.counts()
         counts["resumed"] = resumed
         counts["errors"] += resume_errors
@@ -108,11 +126,22 @@ def renew(ctx: JobContext, now: datetime) -> dict:
         session.close()
 
 
+def collect(ctx: JobContext, session: Session, now: datetime) -> collection.CollectReport:
+    """The charges due, ``ctx.charges_in_flight`` at once."""
+    return collection.collect_due(
+        session,
+        ctx.gateway(session),
+        now,
+        in_flight=ctx.charges_in_flight,
+        new_session=ctx.session,
+    )
+
+
 def dunning(ctx: JobContext, now: datetime) -> dict:
     """Retries whose day has come, and past-due subscriptions cancelled."""
     session = ctx.session()
     try:
-        charged = collection.collect_due(session, ctx.gateway(session), now)
+        charged = collect(ctx, session, now)
         cancelled = renewals.cancel_long_past_due(session, now)
         return {**charged.counts(), "cancelled_past_due": cancelled}
     finally:
@@ -187,6 +216,14 @@ def reconcile_stripe(ctx: JobContext, now: datetime) -> dict:
         session.close()
 
 
+def _batch_done(ctx: JobContext, job: str, counts: dict) -> None:
+    """A batch of a long job committed: one JSON line, and the run's row
+    brought up to date, so a process killed mid-run leaves a trace of what
+    it did."""
+    log.info(json.dumps({"job": job, "batch": counts}, default=str, sort_keys=True))
+    job_runs.progress(ctx.database, ctx.run_id, counts)
+
+
 JOBS: dict[str, Callable[[JobContext, datetime], dict]] = {
     "renew": renew,
     "dunning": dunning,
@@ -199,10 +236,12 @@ JOBS: dict[str, Callable[[JobContext, datetime], dict]] = {
 
 
 def run_job(ctx: JobContext, name: str, now: datetime | None = None) -> dict:
-    """Run one job and log one JSON line about it. Never raises."""
+    """Run one job, log one JSON line about it and record the run in
+    ``job_runs``. Never raises."""
     started = time.perf_counter()
     now = now or clock.now()
     record: dict = {"job": name}
+    ctx.run_id = job_runs.start(ctx.database, name, now)
     level = logging.INFO
     try:
         record["counts"] = JOBS[name](ctx, now)
@@ -219,6 +258,8 @@ def run_job(ctx: JobContext, name: str, now: datetime | None = None) -> dict:
             log.exception("job %s failed", name)
     record["duration_ms"] = round((time.perf_counter() - started) * 1000, 1)
     log.log(level, json.dumps(record, default=str, sort_keys=True))
+    job_runs.finish(ctx.database, ctx.run_id, record, clock.now())
+    ctx.run_id = None
     return record
 
 

@@ -61,14 +61,31 @@ def context_for(app) -> JobContext:
     except ImportError:  # pragma: no cover - mail delivery is part of the package
         log.warning("mail delivery is not available: mail stays queued")
     rate = app.config.get("STRIPE_RATE_LIMIT")
+    database = app.extensions["bridge.db"]
     return JobContext(
-        database=app.extensions["bridge.db"],
+        database=database,
         box=app.extensions["bridge.secret_box"],
         stripe_api_base=app.config.get("STRIPE_API_BASE"),
         stripe_rate_limit=float(rate) if rate not in (None, "") else None,
         mail_transport=transport,
         catch_up=catch_up_periods(app.config),
+        charges_in_flight=charges_in_flight(app.config, database),
     )
+
+
+def charges_in_flight(config, database) -> int:
+    """``CHARGES_IN_FLIGHT``: card charges kept waiting on Stripe at once
+    (default 32 on PostgreSQL, 1 on SQLite)."""
+    value = config.get("CHARGES_IN_FLIGHT")
+    if value in (None, ""):
+        return 1 if database.is_sqlite else 32
+    try:
+        count = int(value)
+    except (TypeError, ValueError):
+        count = 0
+    if not 1 <= count <= 256:
+        raise ValueError(f"BRIDGE_CHARGES_IN_FLIGHT must be a number from 1 to 256, not {value!r}")
+    return count
 
 
 def catch_up_periods(config) -> int | None:

@@ -1,17 +1,21 @@
 """When renewals, retries and reminders happen: the business time zone, the
-dunning schedule, and the reminder days (``bridge.billing.schedule``)."""
+dunning schedule, and the reminder days (``bridge.billing.schedule``); and
+what the scheduler did: its jobs' last runs (``bridge.billing.job_runs``)."""
 
 from __future__ import annotations
 
+from flask import current_app
 from flask.views import MethodView
 from marshmallow import Schema, fields, validate
 
 from bridge.api.auth import authorize, require_token
-from bridge.api.fields import Integer, Text
+from bridge.api.common import list_schema
+from bridge.api.fields import Integer, QueryInteger, Text
 from bridge.api.parsing import Blueprint
-from bridge.billing import overdue, schedule
+from bridge.billing import job_runs, overdue, schedule
 from bridge.billing.business import get_settings
 from bridge.db import get_session
+from scheduler.runner import DEFAULT_INTERVALS, intervals
 
 blp = Blueprint(
     "schedule",
@@ -138,3 +142,71 @@ class OverdueSettings(MethodView):
         settings = overdue.update_policies(session, changes)
         session.commit()
         return overdue.policies_view(settings)
+
+
+# What the scheduler did ------------------------------------------------------
+
+
+class JobRunSchema(Schema):
+    id = fields.Integer()
+    runner = fields.String(metadata={"description": "The scheduler process: host:pid"})
+    started_at = fields.DateTime()
+    finished_at = fields.DateTime(
+        allow_none=True,
+        metadata={"description": "null: still running, or its process died mid-run"},
+    )
+    state = fields.String(
+        metadata={
+            "description": "succeeded, failed, or unfinished (running, or its process "
+            "died: its counts are those of its last committed batch)"
+        }
+    )
+    duration_ms = fields.Integer(allow_none=True)
+    counts = fields.Dict(
+        allow_none=True,
+        metadata={"description": "What the run did (renew: renewed, ended, errors, batches...)"},
+    )
+    error = fields.String(allow_none=True)
+
+
+class JobSchema(Schema):
+    job = fields.String()
+    interval_seconds = fields.Integer(
+        allow_none=True,
+        metadata={"description": "Seconds between runs (BRIDGE_SCHEDULER_<JOB>_SECONDS)"},
+    )
+    runs = fields.List(fields.Nested(JobRunSchema), metadata={"description": "Newest first"})
+
+
+class JobsArgs(Schema):
+    runs = QueryInteger(
+        minimum=1,
+        maximum=job_runs.KEPT_PER_JOB,
+        load_default=10,
+        metadata={"description": "Runs per job, newest first (default 10)"},
+    )
+
+
+@blp.route("/jobs")
+class Jobs(MethodView):
+    @blp.arguments(JobsArgs, location="query")
+    @blp.response(200, list_schema(JobSchema, "JobList"))
+    def get(self, args):
+        """The scheduler's jobs with their last runs: when, how long, what
+        each did or the error that stopped it."""
+        authorize("jobs.read")
+        recent = job_runs.recent(get_session(), per_job=args["runs"])
+        try:
+            every = intervals(current_app.config)
+        except ValueError:  # a bad interval stops the scheduler, not this answer
+            every = dict(DEFAULT_INTERVALS)
+        return {
+            "data": [
+                {
+                    "job": job,
+                    "interval_seconds": every.get(job),
+                    "runs": recent.get(job, []),
+                }
+                for job in [*every, *sorted(set(recent) - set(every))]
+            ]
+        }

@@ -84,6 +84,7 @@ STAFF_RESOURCES = frozenset(
         "metrics",
         "imports",
         "reconciliation",
+        "jobs",
     }
 )
 

@@ -23,6 +23,8 @@ hosted page, where they authenticate.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -188,13 +190,29 @@ def collect_one(session: Session, gateway: PaymentGateway, invoice_id: int, now:
 
 
 def collect_due(
-    session: Session, gateway: PaymentGateway, now: datetime, *, batch: int = 20
+    session: Session,
+    gateway: PaymentGateway,
+    now: datetime,
+    *,
+    batch: int = 20,
+    in_flight: int = 1,
+    new_session: Callable[[], Session] | None = None,
 ) -> CollectReport:
     """Charge every invoice whose charge is due. With a gateway that cannot
-    charge saved cards (offline payments only) nothing is claimed."""
+    charge saved cards (offline payments only) nothing is claimed.
+
+    ``in_flight`` > 1 (with ``new_session``, a session per charge) keeps that
+    many charges waiting on the payment provider at once, each in a thread
+    of its own, all paced by the gateway's one rate limiter: a charge spends
+    most of its time waiting for Stripe's answer, so one process charges at
+    the limiter's rate instead of one charge per round trip. Every rule of
+    a single charge holds unchanged (its pending row and key committed
+    before its request leaves, the invoice locked while it is decided)."""
     report = CollectReport()
     if not gateway.charges_saved_cards:
         return report
+    if in_flight > 1 and new_session is not None:
+        return _collect_in_flight(session, gateway, now, report, in_flight, new_session)
     seen: set[int] = set()
     while True:
         ids = [i for i in claim_due(session, now, batch) if i not in seen]
@@ -202,13 +220,67 @@ def collect_due(
             return report
         for invoice_id in ids:
             seen.add(invoice_id)
-            try:
-                outcome = collect_one(session, gateway, invoice_id, now)
-            except Exception as exc:
-                if is_database_unavailable(exc):
-                    raise  # not this invoice's fault: the batch stops, logged once
-                session.rollback()
-                report.errors += 1
-                log.exception("collecting invoice %s failed", invoice_id)
-                continue
+            outcome = _collect_counted(session, gateway, invoice_id, now)
             setattr(report, outcome, getattr(report, outcome) + 1)
+
+
+def _collect_counted(
+    session: Session, gateway: PaymentGateway, invoice_id: int, now: datetime
+) -> str:
+    """``collect_one``, an error counted (``errors``) and logged rather than
+    raised, except a database gone away: not this invoice's fault, so the
+    run stops there and it is logged once."""
+    try:
+        return collect_one(session, gateway, invoice_id, now)
+    except Exception as exc:
+        if is_database_unavailable(exc):
+            raise
+        session.rollback()
+        log.exception("collecting invoice %s failed", invoice_id)
+        return "errors"
+
+
+def _collect_in_flight(
+    session: Session,
+    gateway: PaymentGateway,
+    now: datetime,
+    report: CollectReport,
+    in_flight: int,
+    new_session: Callable[[], Session],
+) -> CollectReport:
+    """Claim due invoices as charges finish, keeping ``in_flight`` charges
+    going and as many claimed ones queued (their lease covers the wait)."""
+
+    def charge(invoice_id: int) -> str:
+        with new_session() as own:
+            return _collect_counted(own, gateway, invoice_id, now)
+
+    seen: set[int] = set()
+    running: set[Future] = set()
+    claiming = True
+    stopped_by: BaseException | None = None
+    with ThreadPoolExecutor(max_workers=in_flight, thread_name_prefix="charge") as pool:
+        while True:
+            if claiming and len(running) <= in_flight:
+                ids = [
+                    i
+                    for i in claim_due(session, now, 2 * in_flight - len(running))
+                    if i not in seen
+                ]
+                seen.update(ids)
+                running.update(pool.submit(charge, invoice_id) for invoice_id in ids)
+                claiming = bool(ids)
+            if not running:
+                break
+            done, running = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                try:
+                    outcome = future.result()
+                except Exception as exc:  # the database went away
+                    claiming = False
+                    stopped_by = stopped_by or exc
+                    continue
+                setattr(report, outcome, getattr(report, outcome) + 1)
+    if stopped_by is not None:
+        raise stopped_by
+    return report

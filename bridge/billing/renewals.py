@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -347,6 +348,7 @@ def renew_due(
     batch: int = 50,
     ending_only: bool = False,
     catch_up: int | None = 1,
+    on_batch: Callable[[dict], None] | None = None,
 ) -> RenewReport:
     """Renew or end every subscription due at ``now``, each period invoiced
     once. A subscription that needs more than ``catch_up`` renewal invoices
@@ -359,8 +361,10 @@ def renew_due(
     One subscription's error is logged and skipped, it never stops the
     others; a number format that gives issued numbers fails each renewal
     (counted in ``errors``) and is logged once per run. Commits after each
-    batch."""
+    batch, then tells ``on_batch`` the run's counts so far (with ``batches``
+    and ``claimed``)."""
     report = RenewReport()
+    batches = claimed_so_far = 0
     while True:
         ids = _claim_due(session, now, batch, report.failed_ids, ending_only=ending_only)
         if not ids:
@@ -421,6 +425,10 @@ def renew_due(
                 report.failed_ids.add(subscription_id)
                 log.exception("renewing subscription %s failed", subscription_id)
         session.commit()
+        batches += 1
+        claimed_so_far += len(ids)
+        if on_batch is not None:
+            on_batch({**report.counts(), "batches": batches, "claimed": claimed_so_far})
 
 
 def _hold(session: Session, report: RenewReport, subscription: Subscription, catch_up: int) -> None:

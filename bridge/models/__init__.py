@@ -31,6 +31,7 @@ from bridge.models.invoices import (
     PaymentState,
     PaymentStatus,
 )
+from bridge.models.jobs import JobRun, RateLimitBucket
 from bridge.models.mail import EmailTemplate, OutboxMessage, OutboxStatus
 from bridge.models.roles import Role
 from bridge.models.settings import SETTINGS_ID, BusinessSettings, StoredFile
@@ -61,6 +62,8 @@ __all__ = [
     "IdempotencyKey",
     "ImportJob",
     "ImportJobStatus",
+    "JobRun",
+    "RateLimitBucket",
     "IntervalUnit",
     "Invitation",
     "Invoice",

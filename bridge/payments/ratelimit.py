@@ -2,17 +2,24 @@
 (documented: 100 read/write requests per second in live mode, 25 in test
 mode), so a big renewal run paces itself instead of collecting 429s.
 
-A token bucket per gateway (per process): several scheduler processes
-share the account's limit, so each should get its share (set
-``BRIDGE_STRIPE_RATE_LIMIT`` to the account limit divided by the number of
-processes).
+``RateLimiter``: a token bucket in this process. ``SharedRateLimiter``:
+the same bucket kept in a PostgreSQL row, so that every scheduler process
+on the database draws from one account-wide rate (N processes together
+stay under it); it falls back to a bucket of its own process while the
+database cannot answer.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
+
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+
+log = logging.getLogger(__name__)
 
 LIVE_DEFAULT = 80.0
 TEST_DEFAULT = 20.0
@@ -57,3 +64,76 @@ class RateLimiter:
 
 def default_rate(livemode: bool) -> float:
     return LIVE_DEFAULT if livemode else TEST_DEFAULT
+
+
+# One statement: refill by the time since the last take (the server's clock,
+# the same for every process), take one token, answer what is left. The
+# row lock orders the takers; a negative count is slots already promised.
+_TAKE = text(
+    """
+    UPDATE rate_limit_buckets
+    SET tokens = LEAST(
+            :burst,
+            tokens + EXTRACT(EPOCH FROM (clock_timestamp() - updated_at)) * :rate
+        ) - 1,
+        updated_at = clock_timestamp()
+    WHERE name = :name
+    RETURNING tokens
+    """
+)
+_CREATE = text(
+    """
+    INSERT INTO rate_limit_buckets (name, tokens, updated_at)
+    VALUES (:name, :burst, clock_timestamp())
+    ON CONFLICT (name) DO NOTHING
+    """
+)
+
+
+class SharedRateLimiter:
+    """``RateLimiter`` with its bucket in the database row ``name`` of
+    ``rate_limit_buckets`` (PostgreSQL): one rate for every process that
+    uses the row. Each ``acquire`` is one short autocommit UPDATE."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        name: str,
+        rate: float,
+        burst: float | None = None,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
+        if rate <= 0:
+            raise ValueError("rate must be positive")
+        self.engine = engine.execution_options(isolation_level="AUTOCOMMIT")
+        self.name = name
+        self.rate = float(rate)
+        self.burst = float(burst if burst is not None else max(1.0, rate / 10))
+        self._sleep = sleep
+        self._fallback = RateLimiter(rate, self.burst, sleep=sleep)
+        self._warned = False
+        self.waited = 0.0
+
+    def acquire(self) -> None:
+        try:
+            left = self._take()
+        except Exception as exc:  # the database is busy or gone: pace locally
+            if not self._warned:
+                log.warning("shared rate limit %s unavailable, pacing locally: %s", self.name, exc)
+                self._warned = True
+            self._fallback.acquire()
+            return
+        wait = -left / self.rate if left < 0 else 0.0
+        if wait > 0:
+            self.waited += wait
+            self._sleep(wait)
+
+    def _take(self) -> float:
+        params = {"name": self.name, "rate": self.rate, "burst": self.burst}
+        with self.engine.connect() as conn:
+            left = conn.execute(_TAKE, params).scalar()
+            if left is None:  # the first take ever: the row is made full
+                conn.execute(_CREATE, params)
+                left = conn.execute(_TAKE, params).scalar()
+        return float(left)
