@@ -32,7 +32,7 @@ from bridge.models.invoices import (
     PaymentStatus,
 )
 from bridge.models.mail import EmailTemplate, OutboxMessage, OutboxStatus
-from bridge.models.roles import Role
+from bridge.models.roles import Role, SiteRole
 from bridge.models.settings import SETTINGS_ID, BusinessSettings, StoredFile
 from bridge.models.sites import SeoScan, SiteConnectCode, SiteRequestNonce
 from bridge.models.stripe_events import StripeEvent
@@ -79,6 +79,7 @@ __all__ = [
     "Product",
     "ProductCategory",
     "Role",
+    "SiteRole",
     "SeoScan",
     "Site",
     "SiteConnectCode",
