@@ -238,7 +238,14 @@ AreasSchema = Schema.from_dict(
 class AccessSchema(Schema):
     email = fields.String()
     client_user = fields.Boolean()
-    role = fields.Nested(RoleRefSchema, allow_none=True)
+    role = fields.Nested(
+        RoleRefSchema,
+        allow_none=True,
+        metadata={
+            "description": "The role that decides on this site: the person's own role here, "
+            "else their client's"
+        },
+    )
     areas = fields.Nested(AreasSchema)
 
 
