@@ -29,7 +29,7 @@ from bridge.api.parsing import Blueprint
 from bridge.auth import signatures
 from bridge.auth.permissions import AREAS
 from bridge.auth.secrets import SecretBox
-from bridge.billing import audit, clients, overdue, sites
+from bridge.billing import audit, clients, overdue, roles, sites
 from bridge.db import get_session
 
 blp = Blueprint(
@@ -238,7 +238,14 @@ AreasSchema = Schema.from_dict(
 class AccessSchema(Schema):
     email = fields.String()
     client_user = fields.Boolean()
-    role = fields.Nested(RoleRefSchema, allow_none=True)
+    role = fields.Nested(
+        RoleRefSchema,
+        allow_none=True,
+        metadata={
+            "description": "The role that decides on this site: the person's own role here, "
+            "else their client's"
+        },
+    )
     areas = fields.Nested(AreasSchema)
 
 
@@ -308,6 +315,30 @@ class ClientUserSchema(Schema):
 class ClientUserWriteSchema(Schema):
     email = Text(max_length=254, required=True)
     name = Text(max_length=200, load_default="")
+
+
+class PersonSiteSchema(Schema):
+    id = fields.Integer()
+    name = fields.String()
+    url = fields.String()
+
+
+class SiteRoleSchema(Schema):
+    site = fields.Nested(PersonSiteSchema)
+    role = fields.Nested(
+        RoleRefSchema,
+        allow_none=True,
+        metadata={"description": "The person's own role on this site; null: the client's role"},
+    )
+    effective_role = fields.Nested(
+        RoleRefSchema,
+        attribute="effective",
+        metadata={"description": "The role that decides on this site (what /site/access answers)"},
+    )
+
+
+class SiteRoleWriteSchema(Schema):
+    role_id = Integer(minimum=1, required=True)
 
 
 # The plugin's operations ---------------------------------------------------------
@@ -468,4 +499,44 @@ class ClientUserResource(MethodView):
         session = get_session()
         client = clients.get_client(session, client_id)
         sites.remove_client_user(session, sites.get_client_user(session, client, user_id))
+        session.commit()
+
+
+@staff_blp.route("/clients/<id:client_id>/users/<id:user_id>/site-roles")
+class PersonSiteRoles(MethodView):
+    @staff_blp.response(200, list_schema(SiteRoleSchema, "SiteRoleList"))
+    def get(self, client_id, user_id):
+        """Every site of the client with the person's role there: their own on
+        that site, or (``role`` null) the client's."""
+        authorize("clients.read")
+        session = get_session()
+        user = sites.get_client_user(session, clients.get_client(session, client_id), user_id)
+        return {"data": roles.site_roles(session, user)}
+
+
+@staff_blp.route("/clients/<id:client_id>/users/<id:user_id>/site-roles/<id:site_id>")
+class PersonSiteRole(MethodView):
+    @staff_blp.arguments(SiteRoleWriteSchema)
+    @staff_blp.response(200, SiteRoleSchema)
+    def put(self, data, client_id, user_id, site_id):
+        """Give the person a role of their own on one site of their client: it
+        decides there instead of the client's role. 422 ``unknown_role`` for
+        no such role, 422 ``site_of_another_client`` for another client's site."""
+        authorize("clients.write")
+        session = get_session()
+        user = sites.get_client_user(session, clients.get_client(session, client_id), user_id)
+        view = roles.set_site_role(
+            session, user, clients.get_site(session, site_id), data["role_id"]
+        )
+        session.commit()
+        return view
+
+    @staff_blp.response(204)
+    def delete(self, client_id, user_id, site_id):
+        """Back to the client's role on this site (nothing to do when the
+        person has no role of their own there)."""
+        authorize("clients.write")
+        session = get_session()
+        user = sites.get_client_user(session, clients.get_client(session, client_id), user_id)
+        roles.remove_site_role(session, user, clients.get_site(session, site_id))
         session.commit()

@@ -16,6 +16,7 @@ from flask_login import LoginManager, UserMixin, current_user, login_user, logou
 from flask_wtf.csrf import CSRFProtect
 
 from bridge.auth import accounts, policy
+from bridge.billing.roles import site_permissions
 from bridge.db import get_session
 from bridge.models import Client, User, UserKind
 
@@ -64,6 +65,8 @@ class ClientLogin(UserMixin):
     email: str
     fingerprint: str
     permissions: dict = field(hash=False, compare=False)
+    # The person's roles on single sites (bridge.billing.roles.site_permissions).
+    site_permissions: dict = field(default_factory=dict, hash=False, compare=False)
     is_staff = False
     read_only = False
 
@@ -76,7 +79,9 @@ class ClientLogin(UserMixin):
 
     @property
     def principal(self) -> policy.ClientUser:
-        return policy.ClientUser(self.user_id, self.client_id, self.permissions)
+        return policy.ClientUser(
+            self.user_id, self.client_id, self.permissions, self.site_permissions
+        )
 
 
 def read_only(user: User) -> bool:
@@ -105,6 +110,7 @@ def client_login(session, user: User) -> ClientLogin:
         user.email,
         accounts.session_fingerprint(user),
         permissions=dict(client.role.permissions or {}),
+        site_permissions=site_permissions(session, user.id),
     )
 
 

@@ -12,7 +12,9 @@ nowhere else, so a rule changes in one place. Actions are strings:
 - client actions are ``"<area>.<action>"`` from ``bridge.auth.permissions``
   (``"hosting.staging"``, ``"billing.pay"``...), always about an object of
   the client's own (their client record, or one of their sites), granted by
-  their role.
+  their role. On a site, the role is the person's role on that site when
+  they have one (``bridge.models.SiteRole``), else the client's; anything
+  else (the client record, invoices, subscriptions) follows the client's.
 - site actions (``SITE_ACTIONS``) are a site's plugin acting on its own
   site only: ``"site.read"`` (its billing summary, hosting plan, the access of
   its users, its SEO scans) and ``"site.seo_write"`` (sending an SEO scan).
@@ -43,11 +45,21 @@ class Staff:
 
 @dataclass(frozen=True)
 class ClientUser:
-    """A person of a client, with the permission set of the client's role."""
+    """A person of a client, with the permission set of the client's role
+    and, per site id, that of their role on the site where it differs."""
 
     user_id: int
     client_id: int
     permissions: dict = field(hash=False, compare=False)
+    site_permissions: dict[int, dict] = field(default_factory=dict, hash=False, compare=False)
+
+    def permissions_on(self, obj: object | None) -> dict:
+        """The permission set that decides about ``obj``: the person's role
+        on that site when ``obj`` is a site they have one on, else the
+        client-wide role."""
+        if _is_site(obj, None) and obj.id in self.site_permissions:
+            return self.site_permissions[obj.id]
+        return self.permissions
 
 
 @dataclass(frozen=True)
@@ -102,7 +114,7 @@ def may(principal: Principal, action: str, obj: object | None = None) -> bool:
             return False
         if not _owned_by(obj, principal.client_id):
             return False
-        return verb in granted_actions(principal.permissions, resource)
+        return verb in granted_actions(principal.permissions_on(obj), resource)
     if isinstance(principal, SitePlugin):
         return action in SITE_ACTIONS and _is_site(obj, principal.site_id)
     return False
@@ -150,7 +162,8 @@ def _owned_by(obj: object | None, client_id: int) -> bool:
     return getattr(obj, "client_id", None) == client_id
 
 
-def _is_site(obj: object | None, site_id: int) -> bool:
+def _is_site(obj: object | None, site_id: int | None) -> bool:
+    """``obj`` is the site ``site_id`` (any site when None)."""
     from bridge.models import Site
 
-    return isinstance(obj, Site) and obj.id == site_id
+    return isinstance(obj, Site) and (site_id is None or obj.id == site_id)

@@ -40,6 +40,7 @@ from bridge.models import (
     Product,
     Role,
     Site,
+    SiteRole,
     TaxRate,
     User,
 )
@@ -65,6 +66,8 @@ AUDITED = {
     ClientBalanceEntry: "balance_entry",
     # Staff and the people of clients (added, removed, deactivated).
     User: "user",
+    # A person's role on one site instead of the client's.
+    SiteRole: "site_role",
 }
 # Never copied into the log: secrets, blobs, and bookkeeping noise.
 HIDDEN = {
@@ -396,6 +399,9 @@ LABELS = {
     "user.updated": _("Person changed"),
     "user.deleted": _("Person removed"),
     "user.invitation_accepted": _("Person set their password from the invitation"),
+    "site_role.created": _("Person given a role of their own on a site"),
+    "site_role.updated": _("Person's role on a site changed"),
+    "site_role.deleted": _("Person's role on a site removed: the client's role applies there"),
     "role.created": _("Role added"),
     "role.updated": _("Role changed"),
     "role.deleted": _("Role deleted"),

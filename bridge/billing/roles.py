@@ -1,14 +1,19 @@
-"""Client roles: the three fixed system roles and the agency's custom ones."""
+"""Client roles: the three fixed system roles and the agency's custom ones,
+and the role a person of a client may have on one of the client's sites
+instead of the client-wide one."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bridge.auth.permissions import InvalidPermissions, normalize
 from bridge.core import clock
 from bridge.core.errors import Conflict, Invalid, NotFound
-from bridge.models import Client, Role
+from bridge.models import Client, Role, Site, SiteRole, User
 
 
 def list_roles(session: Session) -> list[Role]:
@@ -95,14 +100,17 @@ def delete_role(session: Session, role: Role) -> None:
             "This is the default role: make another role the default first.",
             code="default_role",
         )
-    in_use = session.scalar(
-        select(func.count()).select_from(Client).where(Client.role_id == role.id)
-    )
-    if in_use:
-        raise Conflict(
-            f"{in_use} client(s) have this role: give them another role first.",
-            code="role_in_use",
-        )
+    for model, column, message in (
+        (Client, Client.role_id, "{} client(s) have this role: give them another role first."),
+        (
+            SiteRole,
+            SiteRole.role_id,
+            "{} person(s) have this role on a site: give them another role there first.",
+        ),
+    ):
+        in_use = session.scalar(select(func.count()).select_from(model).where(column == role.id))
+        if in_use:
+            raise Conflict(message.format(in_use), code="role_in_use")
     session.delete(role)
 
 
@@ -116,3 +124,109 @@ def set_default(session: Session, role: Role) -> Role:
     role.is_default = True
     session.flush()
     return role
+
+
+# A person's role on one site -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SiteRoleView:
+    """A site of the person's client and their role there: ``role`` is the
+    site's own (None: the client-wide role), ``effective`` the one that
+    decides."""
+
+    site: Site
+    role: Role | None
+    effective: Role
+
+
+def site_permissions(session: Session, user_id: int) -> dict[int, dict]:
+    """The permission set of each site where the person has a role of its
+    own, by site id (what ``bridge.auth.policy.ClientUser`` carries)."""
+    rows = session.execute(
+        select(SiteRole.site_id, Role.permissions)
+        .join(Role, Role.id == SiteRole.role_id)
+        .where(SiteRole.user_id == user_id)
+    )
+    return {site_id: dict(permissions or {}) for site_id, permissions in rows}
+
+
+def _own_role(session: Session, user: User, site: Site) -> SiteRole | None:
+    return session.scalar(
+        select(SiteRole).where(SiteRole.user_id == user.id, SiteRole.site_id == site.id)
+    )
+
+
+def role_on_site(session: Session, user: User, site: Site) -> Role:
+    """The role that decides what ``user`` may do on ``site``: theirs on
+    that site if they have one, else the client's."""
+    own = _own_role(session, user, site)
+    return own.role if own is not None else site.client.role
+
+
+def site_roles(session: Session, user: User) -> list[SiteRoleView]:
+    """Every site of the person's client (by name) with their role there."""
+    client = session.get(Client, user.client_id)
+    own = {
+        row.site_id: row.role
+        for row in session.scalars(select(SiteRole).where(SiteRole.user_id == user.id))
+    }
+    sites = sorted(client.sites, key=lambda site: (site.name.lower(), site.id))
+    return [SiteRoleView(site, own.get(site.id), own.get(site.id) or client.role) for site in sites]
+
+
+def _same_client(user: User, site: Site) -> None:
+    if site.client_id != user.client_id:
+        raise Invalid(
+            "This site belongs to another client: a person has a role only on "
+            "their own client's sites.",
+            code="site_of_another_client",
+            fields={"site_id": ["Not a site of this person's client."]},
+        )
+
+
+def set_site_role(session: Session, user: User, site: Site, role_id: int) -> SiteRoleView:
+    """Give ``user`` the role ``role_id`` on ``site`` (one of their client's
+    sites), instead of the client-wide role there. Setting the role they
+    already have there changes nothing."""
+    _same_client(user, site)
+    role = session.get(Role, role_id) if isinstance(role_id, int) else None
+    if role is None:
+        raise Invalid("No such role.", code="unknown_role", fields={"role_id": ["No such role."]})
+    row = _own_role(session, user, site)
+    now = clock.now()
+    if row is None:
+        row = SiteRole(
+            user_id=user.id,
+            site_id=site.id,
+            client_id=site.client_id,
+            role=role,
+            created_at=now,
+        )
+        session.add(row)
+        try:
+            with session.begin_nested():
+                session.flush()
+            return SiteRoleView(site, role, role)
+        except IntegrityError:  # a concurrent request gave them a role there first
+            row = _own_role(session, user, site)
+            if row is None:  # ...and another removed it again
+                raise Conflict(
+                    "The role changed meanwhile: try again.", code="concurrent_change"
+                ) from None
+    if row.role_id != role.id:
+        row.role = role
+        row.updated_at = now
+        session.flush()
+    return SiteRoleView(site, role, role)
+
+
+def remove_site_role(session: Session, user: User, site: Site) -> SiteRoleView:
+    """Back to the client-wide role on ``site`` (nothing to do when the
+    person has no role of their own there)."""
+    _same_client(user, site)
+    row = _own_role(session, user, site)
+    if row is not None:
+        session.delete(row)
+        session.flush()
+    return SiteRoleView(site, None, site.client.role)

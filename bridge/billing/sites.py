@@ -24,6 +24,7 @@ from bridge.billing import audit, overdue
 from bridge.billing.business import get_settings, localiser
 from bridge.billing.clients import rotate_site_secret
 from bridge.billing.renewals import card_on_file
+from bridge.billing.roles import role_on_site
 from bridge.billing.subscriptions import CURRENT, RENEWABLE
 from bridge.billing.validation import check_email, email_key
 from bridge.core import clock
@@ -232,8 +233,9 @@ def find_client_user(session: Session, client_id: int, email: str) -> User | Non
 
 def access(session: Session, site: Site, email: str) -> dict:
     """What the WordPress user with ``email`` may see and do on ``site``:
-    the actions of each area that the policy grants the client's role on
-    this site. Somebody who is not a user of the site's client gets nothing."""
+    the actions of each area that the policy grants their role on this site
+    (their own there, else the client's). Somebody who is not a user of the
+    site's client gets nothing."""
     user = find_client_user(session, site.client_id, email)
     if user is None:
         return {
@@ -242,9 +244,12 @@ def access(session: Session, site: Site, email: str) -> dict:
             "role": None,
             "areas": {key: [] for key in AREAS},
         }
-    role = site.client.role
+    role = role_on_site(session, user, site)
     principal = policy.ClientUser(
-        user_id=user.id, client_id=site.client_id, permissions=role.permissions
+        user_id=user.id,
+        client_id=site.client_id,
+        permissions=site.client.role.permissions,
+        site_permissions={site.id: role.permissions},
     )
     areas = {
         key: [action for action in area.actions if policy.may(principal, f"{key}.{action}", site)]

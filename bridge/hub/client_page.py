@@ -26,12 +26,12 @@ from bridge.billing import (
     pauses,
     plan_changes,
     renewals,
+    roles,
     subscriptions,
 )
 from bridge.billing import clients as client_book
 from bridge.billing import sites as site_book
 from bridge.billing.business import get_settings
-from bridge.billing.roles import list_roles
 from bridge.core import clock, money
 from bridge.core.errors import Conflict, Invalid, NotFound
 from bridge.db import get_session
@@ -84,7 +84,7 @@ def _client_or_404(session, client_id: int):
 def _form_page(form: ClientForm, client=None, errors=None, notice=None, values=None, status=200):
     session = get_session()
     form.country.choices = country_choices()
-    form.role_id.choices = [(str(role.id), role.name) for role in list_roles(session)]
+    form.role_id.choices = [(str(role.id), role.name) for role in roles.list_roles(session)]
     fields = custom_fields.list_fields(session, CustomFieldEntity.CLIENT)
     return render(
         "hub/client_form.html",
@@ -230,7 +230,12 @@ def _tab_data(session, client, tab: str) -> dict:
             }
         }
     if tab == "people":
-        return {"people": site_book.list_client_users(session, client)}
+        people = site_book.list_client_users(session, client)
+        return {
+            "people": people,
+            "site_roles": {person.id: roles.site_roles(session, person) for person in people},
+            "roles": roles.list_roles(session),
+        }
     if tab == "activity":
         if not policy.may(current_user.principal, "audit.read"):
             return {"entries": None}
@@ -261,6 +266,7 @@ def _page(client_id: int, tab: str, status: int = 200, **extra):
         invited_at=invitations.last_sent_at(session, client),
         accepted_at=invitations.accepted_at(session, client),
         invited=request.args.get("invited") == "1",
+        saved_person=request.args.get("saved", type=int),
         invitation_days=int(current_app.config["INVITATION_DAYS"]),
         # The coupon of the client or of a subscription, and its form.
         discount_of=lambda **owner: coupons.current(session, **owner),
@@ -447,6 +453,45 @@ def client_bill_again(client_id: int, line_id: int):
     except (Invalid, Conflict) as error:
         session.rollback()
         return _page(client_id, "products", status=409, notice=str(error))
+
+
+@bp.post("/clients/<int:client_id>/people/<int:user_id>/site-roles")
+@allowed("clients.write")
+def client_person_site_roles(client_id: int, user_id: int):
+    """The person's role on each site the form lists: a role of their own
+    there, or (empty) the client's role. All the sites or none change."""
+    session = get_session()
+    client = _client_or_404(session, client_id)
+    try:
+        person = site_book.get_client_user(session, client, user_id)
+    except NotFound:
+        abort(404)
+    try:
+        for site in client.sites:
+            field = f"site-{site.id}"
+            if field not in request.form:  # a site added since the page was shown
+                continue
+            value = request.form[field].strip()
+            if not value:
+                roles.remove_site_role(session, person, site)
+            elif value.isdigit() and len(value) < 10:
+                roles.set_site_role(session, person, site, int(value))
+            else:
+                raise Invalid("No such role.", code="unknown_role")
+    except (Invalid, Conflict) as error:
+        session.rollback()
+        return _page(
+            client_id,
+            "people",
+            status=422 if isinstance(error, Invalid) else 409,
+            notice=str(error),
+            open_person=user_id,
+        )
+    session.commit()
+    return redirect(
+        url_for("hub.client_page", client_id=client_id, tab="people", saved=user_id)
+        + f"#person-{user_id}"
+    )
 
 
 def _secret_box():

@@ -33,7 +33,7 @@ from bridge.models.invoices import (
 )
 from bridge.models.jobs import JobRun, RateLimitBucket
 from bridge.models.mail import EmailTemplate, OutboxMessage, OutboxStatus
-from bridge.models.roles import Role
+from bridge.models.roles import Role, SiteRole
 from bridge.models.settings import SETTINGS_ID, BusinessSettings, StoredFile
 from bridge.models.sites import SeoScan, SiteConnectCode, SiteRequestNonce
 from bridge.models.stripe_events import StripeEvent
@@ -82,6 +82,7 @@ __all__ = [
     "Product",
     "ProductCategory",
     "Role",
+    "SiteRole",
     "SeoScan",
     "Site",
     "SiteConnectCode",

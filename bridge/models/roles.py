@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, Index, String, text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, String, UniqueConstraint, text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from bridge.models.base import Base
 from bridge.models.types import UTCDateTime
@@ -39,3 +39,25 @@ class Role(Base):
     @property
     def is_system(self) -> bool:
         return self.system_key is not None
+
+
+class SiteRole(Base):
+    """A person of a client given, on one of the client's sites, another role
+    than the client's own (``clients.role_id``): it decides what they may see
+    and do on that site only. No row: the client-wide role."""
+
+    __tablename__ = "site_roles"
+    __table_args__ = (UniqueConstraint("user_id", "site_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), index=True)
+    # The person's and the site's client, kept here so the audit log files
+    # the change under the client and a client's overrides read in one query.
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"), index=True)
+    # A role in use here cannot be deleted (bridge.billing.roles.delete_role).
+    role_id: Mapped[int] = mapped_column(ForeignKey("roles.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    role: Mapped[Role] = relationship(lazy="joined")

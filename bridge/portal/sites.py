@@ -1,5 +1,6 @@
 """The portal's Sites page: the client's WordPress sites and, for each,
-what the person's role grants there, area by area. The grants are the very
+what the person's role there grants (their own on that site, else the
+client's), area by area. The grants are the very
 answer the site's plugin gets from ``/api/v1/site/access``
 (``bridge.billing.sites.access``), put into words."""
 
@@ -73,5 +74,8 @@ def sites():
 @bp.get("/sites/<int:site_id>")
 def site(site_id: int):
     found = area.own(Site, site_id)
-    area.require("sites.view", found)
+    # Whoever may list the sites opens each; a person whose own role on
+    # this site lets them see it opens it too (bridge.models.SiteRole).
+    if not area.may("sites.view"):
+        area.require("sites.view", found)
     return _page([found], single=True)

@@ -87,7 +87,8 @@ def fuzz_settings(max_examples: int) -> settings:
 
 def seed(api: Api) -> None:
     """Some of everything, so that ids 1..3 of each kind exist (roles 1..3 are
-    the system roles the migrations create; the custom role is 4)."""
+    the system roles the migrations create; the custom role is 4; users 2..4
+    are the clients' people)."""
 
     def ok(response):
         assert response.status_code in (200, 201), (response.status_code, response.get_json())
@@ -129,9 +130,14 @@ def seed(api: Api) -> None:
         )
         site = {"name": f"Site {number}", "url": f"https://site{number}.example.com"}
         ok(api.post(f"/clients/{client['id']}/sites", json=site))
+        # People 2, 3 and 4 (user 1 is the token's staff member).
+        person = {"email": f"person{number}@example.com", "name": f"Person {number}"}
+        ok(api.post(f"/clients/{client['id']}/users", json=person))
     for number in (4, 5):  # client 1 has three sites: 1, 4 and 5
         site = {"name": f"Site {number}", "url": f"https://site{number}.example.com"}
         ok(api.post("/clients/1/sites", json=site))
+    # Person 2 has a role of their own on site 4.
+    ok(api.put("/clients/1/users/2/site-roles/4", json={"role_id": 2}))
     for number in SEEDED_IDS:
         product_ = ok(api.post("/products", json={"name": f"Product {number}"}))
         recurring = {
@@ -341,6 +347,7 @@ VALID_BODIES = {
     "POST /api/v1/clients": {"name": "Dana", "email": "dana@example.com"},
     "POST /api/v1/clients/{client_id}/sites": {"name": "Shop", "url": "https://shop.example"},
     "POST /api/v1/roles": {"name": "Auditor", "permissions": {"billing": {"level": "view"}}},
+    "PUT /api/v1/clients/{client_id}/users/{user_id}/site-roles/{site_id}": {"role_id": 2},
     "POST /api/v1/custom-fields": {"entity": "client", "label": "Tier", "field_type": "text"},
     "POST /api/v1/products": {"name": "Hosting"},
     "POST /api/v1/products/{product_id}/plans": {

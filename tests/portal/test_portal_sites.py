@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import re
 
+from sqlalchemy import select
+
 from bridge.auth.permissions import AREAS
+from bridge.billing import roles
 from bridge.billing import sites as site_book
-from bridge.models import Site
+from bridge.models import Role, Site, User
 from bridge.portal import sites as page
 from tests.portal.conftest import PERSON_EMAIL, set_role
 from tests.portal.objects import LONG_URL, add_site, give_custom_role
@@ -89,3 +92,37 @@ def test_billing_only_has_no_sites_in_the_nav_and_the_page_is_refused(app, db, s
         assert b"Not part of your access" in response.data
     set_role(db, shop.client_id, "view_all")
     assert b'href="/portal/sites"' in portal.get("/portal/").data
+
+
+def give_site_role(db, site_id: int, system_key: str) -> None:
+    """Alice's own role on the site ``site_id``."""
+    with db.session() as session:
+        person = session.scalar(select(User).where(User.email_key == PERSON_EMAIL))
+        role = session.scalar(select(Role.id).where(Role.system_key == system_key))
+        roles.set_site_role(session, person, session.get(Site, site_id), role)
+
+
+def test_a_role_on_one_site_shows_on_that_site_only(app, db, shop, portal):
+    set_role(db, shop.client_id, "edit_all")
+    shop_site = add_site(app, db, shop.client_id, "Shop", "https://shop.example")
+    blog = add_site(app, db, shop.client_id, "Blog", "https://blog.example")
+    give_site_role(db, shop_site, "billing_only")
+    html = portal.get("/portal/sites").data.decode()
+    assert access_of(html, shop_site)["Hosting"] == "no access"
+    assert access_of(html, blog)["Hosting"] == "view, analytics, logs, emails, backups, staging"
+    # Listed, so it opens, with the same words.
+    one = portal.get(f"/portal/sites/{shop_site}")
+    assert one.status_code == 200
+    assert access_of(one.data.decode(), shop_site)["Hosting"] == "no access"
+
+
+def test_a_role_that_sees_one_site_opens_it_though_the_list_is_refused(app, db, shop, portal):
+    set_role(db, shop.client_id, "billing_only")
+    shop_site = add_site(app, db, shop.client_id, "Shop", "https://shop.example")
+    blog = add_site(app, db, shop.client_id, "Blog", "https://blog.example")
+    give_site_role(db, shop_site, "view_all")
+    one = portal.get(f"/portal/sites/{shop_site}")
+    assert one.status_code == 200
+    assert access_of(one.data.decode(), shop_site)["Hosting"] == "view, analytics, logs"
+    assert portal.get(f"/portal/sites/{blog}").status_code == 403
+    assert portal.get("/portal/sites").status_code == 403

@@ -118,6 +118,47 @@ def test_custom_role_grants_exactly_the_listed_actions_plus_seeing_the_area():
     assert not may(user, "billing.view", OWN)  # left out: off
 
 
+SECOND_SITE = Site(id=11, client_id=1, name="shop", url="https://shop.example")
+
+
+def with_site_role(client_wide: str, site: Site, on_site: str) -> ClientUser:
+    """A person of client 1 with the system role ``client_wide``, and
+    ``on_site`` on ``site``."""
+    return ClientUser(
+        user_id=5,
+        client_id=1,
+        permissions=normalize(SYSTEM_ROLES[client_wide]["permissions"]),
+        site_permissions={site.id: normalize(SYSTEM_ROLES[on_site]["permissions"])},
+    )
+
+
+def test_a_role_on_one_site_decides_on_that_site_only():
+    """Billing only client-wide, Edit all on the shop: the shop's hosting is
+    theirs to act on, the other site's is not, and billing stays the
+    client's role's everywhere else (client record)."""
+    user = with_site_role("billing_only", SECOND_SITE, "edit_all")
+    assert may(user, "hosting.staging", SECOND_SITE)
+    assert may(user, "seo.configure", SECOND_SITE)
+    assert not may(user, "hosting.view", OWN_SITE)
+    assert not may(user, "seo.view", OWN_SITE)
+    assert may(user, "billing.pay", OWN)
+    assert not may(user, "hosting.view", OWN)
+
+
+def test_a_narrower_role_on_one_site_takes_away_there_only():
+    user = with_site_role("edit_all", SECOND_SITE, "billing_only")
+    assert not may(user, "hosting.view", SECOND_SITE)
+    assert may(user, "site_billing.pay", SECOND_SITE)
+    assert may(user, "hosting.staging", OWN_SITE)
+
+
+def test_a_role_on_a_site_never_reaches_another_clients_site():
+    """An override keyed by another client's site id grants nothing there."""
+    user = with_site_role("billing_only", OTHER_SITE, "edit_all")
+    assert not may(user, "hosting.view", OTHER_SITE)
+    assert not may(user, "site_billing.view", OTHER_SITE)
+
+
 def test_site_plugin_reads_only_its_own_site():
     plugin = SitePlugin(site_id=10, client_id=1)
     assert may(plugin, "site.read", OWN_SITE)
