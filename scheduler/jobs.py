@@ -220,7 +220,8 @@ def _batch_done(ctx: JobContext, job: str, counts: dict) -> None:
     """A batch of a long job committed: one JSON line, and the run's row
     brought up to date, so a process killed mid-run leaves a trace of what
     it did."""
-    log.info(json.dumps({"job": job, "batch": counts}, default=str, sort_keys=True))
+    # Not a "job" line: those are the runs' own, one per run.
+    log.info(json.dumps({"batch_of": job, **counts}, default=str, sort_keys=True))
     job_runs.progress(ctx.database, ctx.run_id, counts)
 
 

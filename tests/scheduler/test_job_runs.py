@@ -76,13 +76,14 @@ def test_renew_logs_a_line_and_records_its_progress_after_each_batch(
 
     assert record["ok"] and record["counts"]["renewed"] == 5
     lines = [json.loads(r.getMessage()) for r in caplog.records if r.getMessage().startswith("{")]
-    batches = [line["batch"] for line in lines if "batch" in line]
+    batches = [line for line in lines if line.get("batch_of") == "renew"]
     assert [(b["batches"], b["claimed"], b["renewed"]) for b in batches] == [
         (1, 2, 2),
         (2, 4, 4),
         (3, 5, 5),
     ]
-    assert lines[-1]["job"] == "renew" and lines[-1]["ok"]
+    runs_lines = [line for line in lines if "job" in line]
+    assert len(runs_lines) == 1 and runs_lines[0]["job"] == "renew" and runs_lines[0]["ok"]
     # While it ran, the row said "unfinished" with the counts of the last batch.
     assert [(state, counts["renewed"]) for state, counts in progress] == [
         ("unfinished", 2),
