@@ -92,7 +92,10 @@ def recent(session: Session, per_job: int = 10) -> dict[str, list[JobRun]]:
     return {
         job: list(
             session.scalars(
-                select(JobRun).where(JobRun.job == job).order_by(JobRun.id.desc()).limit(per_job)
+                select(JobRun)
+                .where(JobRun.job == job)
+                .order_by(JobRun.started_at.desc(), JobRun.id.desc())
+                .limit(per_job)
             )
         )
         for job in sorted(jobs)

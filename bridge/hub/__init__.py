@@ -30,6 +30,7 @@ def init_app(app: Flask) -> None:
         setup_more,
         setup_overdue,
         setup_portal,
+        setup_scheduler,
         team,
         views,
     )
