@@ -32,3 +32,13 @@ def invitation_url(session: Session, token: str) -> str:
 def portal_login_url(session: Session) -> str:
     """Where a client's people log in to the client portal."""
     return f"{public_url(session)}/portal/login"
+
+
+def portal_url(session: Session) -> str:
+    """The client portal's home (its login page for somebody logged out)."""
+    return f"{public_url(session)}/portal/"
+
+
+def portal_payment_method_url(session: Session) -> str:
+    """The portal's Payment method page, where a client replaces the card."""
+    return f"{public_url(session)}/portal/payment-method"

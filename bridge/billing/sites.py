@@ -320,6 +320,12 @@ def hosting_subscription(subscriptions: list[Subscription]) -> Subscription | No
     return None
 
 
+def day_display(l10n: Localiser, value) -> str | None:
+    """A date or instant as the reader's language writes the day (in the
+    business time zone), or None."""
+    return l10n.date(value) if value is not None else None
+
+
 def hosting_plan_view(subscription: Subscription | None, l10n: Localiser) -> dict | None:
     if subscription is None:
         return None
@@ -334,6 +340,7 @@ def hosting_plan_view(subscription: Subscription | None, l10n: Localiser) -> dic
         "amount_display": l10n.money(amount, subscription.currency),
         "interval": _interval(subscription.plan, l10n),
         "current_period_end": iso(subscription.current_period_end),
+        "current_period_end_display": day_display(l10n, subscription.current_period_end),
         "cancel_at_period_end": subscription.cancel_at_period_end,
     }
 
@@ -352,7 +359,11 @@ def subscription_view(subscription: Subscription, l10n: Localiser) -> dict:
         "amount_display": l10n.money(amount, subscription.currency),
         "interval": _interval(subscription.plan, l10n),
         "next_renewal_at": iso(subscription.current_period_end) if renews else None,
+        "next_renewal_at_display": (
+            day_display(l10n, subscription.current_period_end) if renews else None
+        ),
         "current_period_end": iso(subscription.current_period_end),
+        "current_period_end_display": day_display(l10n, subscription.current_period_end),
         "cancel_at_period_end": subscription.cancel_at_period_end,
     }
 
@@ -366,7 +377,9 @@ def invoice_view(session: Session, invoice: Invoice, l10n: Localiser) -> dict:
         "status": invoice.status.value,
         "issued_at": iso(invoice.issued_at),
         "issue_date": invoice.issue_date.isoformat() if invoice.issue_date else None,
+        "issue_date_display": day_display(l10n, invoice.issue_date),
         "due_at": iso(invoice.due_at),
+        "due_at_display": day_display(l10n, invoice.due_at),
         "total": invoice.total,
         "amount_due": due,
         "currency": invoice.currency,
@@ -390,9 +403,9 @@ def site_invoices(session: Session, site: Site) -> list[Invoice]:
     )
 
 
-def hosting_plan(session: Session, site: Site) -> dict | None:
+def hosting_plan(session: Session, site: Site, l10n: Localiser | None = None) -> dict | None:
     return hosting_plan_view(
-        hosting_subscription(site_subscriptions(session, site)), localiser(session)
+        hosting_subscription(site_subscriptions(session, site)), l10n or localiser(session)
     )
 
 
@@ -400,9 +413,10 @@ def settings_currency(session: Session) -> str | None:
     return get_settings(session).currency
 
 
-def summary(session: Session, site: Site) -> dict:
-    """Everything the plugin's Site billing page shows, about ``site`` only."""
-    l10n = localiser(session)
+def summary(session: Session, site: Site, l10n: Localiser | None = None) -> dict:
+    """Everything the plugin's Site billing page shows, about ``site`` only,
+    written by ``l10n`` (the business's language by default)."""
+    l10n = l10n or localiser(session)
     subscriptions = site_subscriptions(session, site)
     unpaid = session.scalar(
         select(func.count())
@@ -424,7 +438,7 @@ def summary(session: Session, site: Site) -> dict:
         "amount_due": due,
         "amount_due_display": l10n.money(due, currency) if currency else None,
         "auto_pay": card_on_file(session, site.client),
-        "standing": overdue.standing_view(session, site),
+        "standing": overdue.standing_view(session, site, l10n),
         "generated_at": iso(clock.now()),
     }
 

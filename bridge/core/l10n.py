@@ -63,11 +63,18 @@ class MissingCatalogue(RuntimeError):
     """A language's compiled catalogue (``.mo``) is not installed."""
 
 
+def catalogue_language(code: str | None) -> str | None:
+    """The one of ``LANGUAGES`` that a language or locale code is written in
+    ("fr-CA", "fr_FR" -> "fr", "DE" -> "de"), or None when there is no
+    catalogue for it."""
+    base = (code or "").replace("_", "-").split("-")[0].strip().lower()
+    return base if base in LANGUAGES else None
+
+
 def language_of(code: str | None) -> str:
     """One of ``LANGUAGES`` for a language or locale code ("fr-CA", "fr_FR"
     -> "fr", "DE" -> "de"); English for anything else, None included."""
-    base = (code or "").replace("_", "-").split("-")[0].strip().lower()
-    return base if base in LANGUAGES else DEFAULT_LANGUAGE
+    return catalogue_language(code) or DEFAULT_LANGUAGE
 
 
 def translations(language: str) -> Translations:

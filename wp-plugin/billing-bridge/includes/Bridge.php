@@ -56,9 +56,46 @@ final class Bridge
         );
     }
 
+    /** What the cache knows about the access of $email, without asking the bridge (or null). */
+    public function peekAccess(string $email): ?CacheResult
+    {
+        return $this->isConnected() ? $this->cache->peek(self::accessKey($email)) : null;
+    }
+
     public static function accessKey(string $email): string
     {
         return 'access_' . md5(strtolower(trim($email)));
+    }
+
+    /**
+     * One page of the client's whole account (every site's invoices), for
+     * the user with $email: the bridge answers 403 unless their role grants
+     * billing. Cached per user, page and locale.
+     */
+    public function account(string $email, int $page): CacheResult
+    {
+        $email = strtolower(trim($email));
+        $page = max(1, $page);
+        $locale = self::locale();
+        $path = '/api/v1/site/account?' . http_build_query(
+            ['email' => $email, 'page' => $page, 'locale' => $locale],
+            '',
+            '&',
+            PHP_QUERY_RFC3986
+        );
+        return $this->read(self::accountKey($email, $page, $locale), fn (): array => $this->client()->get($path));
+    }
+
+    public static function accountKey(string $email, int $page, string $locale): string
+    {
+        return 'account_' . md5(strtolower(trim($email)) . '|' . $locale) . '_p' . $page;
+    }
+
+    /** The reader's language, sent to the bridge, which writes amounts and dates for it. */
+    public static function locale(): string
+    {
+        $locale = function_exists('get_user_locale') && is_user_logged_in() ? get_user_locale() : get_locale();
+        return preg_match('/^[A-Za-z]{2,3}([_-][A-Za-z0-9]{2,8}){0,3}$/', (string) $locale) === 1 ? (string) $locale : 'en_US';
     }
 
     public function seoLatest(): CacheResult

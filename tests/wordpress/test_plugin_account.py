@@ -1,0 +1,123 @@
+"""*My account* in the real WordPress: a person whose role grants billing
+sees the client's whole account (every site's invoices and those billed on
+no site, the other sites, auto-pay, the portal), paged beyond 50; Pay
+reaches an invoice of another site; an administrator of the site without
+that role, and a role without billing, see only the site."""
+
+from __future__ import annotations
+
+import re
+from html import unescape
+
+import pytest
+import requests
+
+from bridge.billing import clients, invoices
+from bridge.billing.invoices import Item
+from bridge.models import PaymentMethod
+from tests.wordpress.conftest import ADMIN, JANE, system_role, text_of, use_role
+
+pytestmark = pytest.mark.slow  # WordPress on PHP with MariaDB
+
+ACCOUNT = "billing-bridge-account"
+
+
+@pytest.fixture(scope="module")
+def account_shop(connected, wordpress, bridge):
+    """52 paid invoices billed on no site (a site build each), then a
+    sister site with an open invoice (the newest), Jane's role Billing only;
+    the role the client had is given back at the end."""
+    shop = bridge.shop
+    before = bridge.api("GET", f"/clients/{shop.client_id}")["role"]["id"]
+    box = bridge._app.extensions["bridge.secret_box"]
+    with bridge.db.session() as s:
+        client = clients.get_client(s, shop.client_id)
+        sister, _secret = clients.create_site(
+            s, box, client, name="Bakery blog", url="https://blog.martin-bakery.example"
+        )
+        s.flush()
+        for _ in range(52):
+            build = invoices.bill_client(s, client, [Item(bridge.e2e_shop.build_plan_id)])
+            invoices.finalize(s, build)
+            invoices.record_offline_payment(
+                s, build, amount=build.amount_due, method=PaymentMethod.BANK_TRANSFER
+            )
+        on_sister = invoices.bill_client(
+            s, client, [Item(bridge.e2e_shop.hosting_plan_id)], site_id=sister.id
+        )
+        invoices.finalize(s, on_sister)
+        s.flush()
+        sister_invoice = (on_sister.id, on_sister.number)
+    use_role(bridge, wordpress, system_role(bridge, "billing_only"))
+    yield sister_invoice
+    use_role(bridge, wordpress, before)
+
+
+def account_page(session: requests.Session, wordpress, paged: int = 1) -> requests.Response:
+    return session.get(f"{wordpress.admin_page(ACCOUNT)}&paged={paged}", timeout=20)
+
+
+def test_a_billing_person_sees_the_whole_account(account_shop, wordpress, bridge):
+    sister_id, sister_number = account_shop
+    jane = wordpress.login(*JANE[:2])
+    billing = jane.get(wordpress.admin_page("billing-bridge"), timeout=20)
+    assert f'page={ACCOUNT}"' in billing.text  # the menu entry
+    assert 'id="billing-bridge-account-link"' in billing.text
+    page = account_page(jane, wordpress)
+    assert page.status_code == 200
+    text = text_of(page.text)
+    assert "My account" in text and "Alice Martin" in text
+    # The sister site's invoice (the newest) and those billed on no site.
+    assert sister_number in text
+    row = page.text.split(f'id="bb-invoice-{sister_id}"')[1].split("</tr>")[0]
+    assert "Bakery blog" in row and "bb-pay" in row
+    assert "No site (one-off work)" in text
+    sites = page.text.split('id="billing-bridge-sites"')[1].split("</ul>")[0]
+    assert "Acme shop" in sites and "this site" in sites and "Bakery blog" in sites
+    assert 'id="billing-bridge-auto-pay" data-auto-pay="0"' in page.text
+    assert "Invoices are sent to be paid." in text
+    assert f'href="{bridge.url}/portal/"' in page.text
+    # 50 invoices on the first page, the rest on the second.
+    first = re.findall(r'<tr id="bb-invoice-(\d+)"', page.text)
+    assert len(first) == 50
+    assert re.search(r"Page 1 of 2 \(5\d invoices\)", text), text[-800:]
+    second = account_page(jane, wordpress, 2)
+    later = re.findall(r'<tr id="bb-invoice-(\d+)"', second.text)
+    assert 1 <= len(later) <= 10 and not set(later) & set(first)
+    assert "Page 2 of 2" in text_of(second.text)
+    # This site's own invoices, the oldest, are there too.
+    assert bridge.shop.open_invoice_number in text_of(second.text)
+    assert 'class="bb-site bb-this-site"' in second.text
+
+
+def test_pay_reaches_an_invoice_of_another_site(account_shop, wordpress, bridge):
+    sister_id, sister_number = account_shop
+    jane = wordpress.login(*JANE[:2])
+    page = account_page(jane, wordpress)
+    row = page.text.split(f'id="bb-invoice-{sister_id}"')[1].split("</tr>")[0]
+    pay = unescape(row.split('bb-pay" target="_blank" rel="noopener" href="')[1].split('"')[0])
+    answer = jane.get(pay, allow_redirects=False, timeout=20)
+    assert answer.status_code == 303, answer.text[:500]
+    hosted = requests.get(answer.headers["Location"], timeout=20)
+    assert hosted.status_code == 200 and sister_number in hosted.text
+
+
+def test_an_administrator_without_the_role_sees_only_the_site(account_shop, wordpress, bridge):
+    admin = wordpress.login(ADMIN[0], ADMIN[1])  # owner@..., not a person of the client
+    billing = admin.get(wordpress.admin_page("billing-bridge"), timeout=20)
+    assert billing.status_code == 200 and f"page={ACCOUNT}" not in billing.text
+    assert account_page(admin, wordpress).status_code == 403
+
+
+def test_a_role_without_billing_sees_only_the_site(account_shop, wordpress, bridge):
+    role = bridge.api(
+        "POST", "/roles", {"name": "Site bills", "permissions": {"site_billing": {"level": "view"}}}
+    )
+    use_role(bridge, wordpress, role["id"])
+    try:
+        jane = wordpress.login(*JANE[:2])
+        billing = jane.get(wordpress.admin_page("billing-bridge"), timeout=20)
+        assert billing.status_code == 200 and f"page={ACCOUNT}" not in billing.text
+        assert account_page(jane, wordpress).status_code == 403
+    finally:
+        use_role(bridge, wordpress, system_role(bridge, "billing_only"))
