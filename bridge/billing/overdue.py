@@ -32,7 +32,7 @@ from bridge import links
 from bridge.billing.business import get_settings, localiser
 from bridge.core import clock
 from bridge.core.errors import Conflict, Invalid
-from bridge.core.l10n import Localiser
+from bridge.core.l10n import Localiser, day_display
 from bridge.models import (
     BusinessSettings,
     Invoice,
@@ -307,7 +307,7 @@ def standing_view(session: Session, site: Site, l10n: Localiser | None = None) -
                 "id": invoice.id,
                 "number": invoice.number,
                 "due_at": iso(invoice.due_at),
-                "due_at_display": l10n.date(invoice.due_at),
+                "due_at_display": day_display(l10n, invoice.due_at),
                 "amount_due": invoice.amount_due,
                 "currency": invoice.currency,
                 "amount_due_display": l10n.money(invoice.amount_due, invoice.currency),
@@ -315,16 +315,16 @@ def standing_view(session: Session, site: Site, l10n: Localiser | None = None) -
                 "category": entry.category,
                 "after_grace": entry.after_grace,
                 "grace_until": iso(entry.grace_until),
-                "grace_until_display": l10n.date(entry.grace_until) or None,
+                "grace_until_display": day_display(l10n, entry.grace_until),
                 "pay_url": links.invoice_page_url(session, invoice),
             }
         )
     return {
         "state": result.state,
         "grace_until": iso(result.grace_until),
-        "grace_until_display": l10n.date(result.grace_until) or None,
+        "grace_until_display": day_display(l10n, result.grace_until),
         "restricted_since": iso(result.restricted_since),
-        "restricted_since_display": l10n.date(result.restricted_since) or None,
+        "restricted_since_display": day_display(l10n, result.restricted_since),
         "banner": result.banner,
         "restricted_areas": list(RESTRICTED_AREAS) if result.restricted else [],
         "amount_due": total,

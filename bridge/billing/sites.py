@@ -28,7 +28,7 @@ from bridge.billing.subscriptions import CURRENT, RENEWABLE
 from bridge.billing.validation import check_email, email_key
 from bridge.core import clock
 from bridge.core.errors import Conflict, DomainError, NotFound
-from bridge.core.l10n import Localiser
+from bridge.core.l10n import Localiser, day_display
 from bridge.models import (
     Client,
     IntervalUnit,
@@ -318,12 +318,6 @@ def hosting_subscription(subscriptions: list[Subscription]) -> Subscription | No
         ):
             return subscription
     return None
-
-
-def day_display(l10n: Localiser, value) -> str | None:
-    """A date or instant as the reader's language writes the day (in the
-    business time zone), or None."""
-    return l10n.date(value) if value is not None else None
 
 
 def hosting_plan_view(subscription: Subscription | None, l10n: Localiser) -> dict | None:

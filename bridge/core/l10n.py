@@ -238,3 +238,10 @@ class Localiser:
         if not code:
             return ""
         return Locale.parse(self.locale).territories.get(code.upper(), code)
+
+
+def day_display(l10n: Localiser, value: date | datetime | None) -> str | None:
+    """A date or instant as ``l10n``'s language writes the day in full
+    ("March 5, 2027", "5 mars 2027", "5. März 2027": the long format, like
+    WordPress's default date format), in the business time zone, or None."""
+    return l10n.date(value, "long") if value is not None else None

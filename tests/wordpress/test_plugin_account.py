@@ -121,3 +121,25 @@ def test_a_role_without_billing_sees_only_the_site(account_shop, wordpress, brid
         assert account_page(jane, wordpress).status_code == 403
     finally:
         use_role(bridge, wordpress, system_role(bridge, "billing_only"))
+
+
+def test_amounts_and_dates_follow_the_users_language(account_shop, wordpress, bridge):
+    """Jane reads wp-admin in German: the bridge writes her amounts and dates
+    in German (the site's other users keep the site's English)."""
+    sister_id, _number = account_shop
+    jane_id = wordpress.php("echo get_user_by('login', 'jane')->ID;").strip()
+    wordpress.php(f"update_user_meta({jane_id}, 'locale', 'de_DE');")
+    try:
+        jane = wordpress.login(*JANE[:2])
+        page = account_page(jane, wordpress)
+        row = page.text.split(f'id="bb-invoice-{sister_id}"')[1].split("</tr>")[0]
+        assert "49,00\u00a0€" in row
+        assert re.search(r">\d{1,2}\. \w+ 20\d\d<", row), row  # "3. Dezember 2026"
+        billing = jane.get(wordpress.admin_page("billing-bridge"), timeout=20).text
+        assert "1.440,00\u00a0€" in billing  # the site's own page too
+        admin = wordpress.login(ADMIN[0], ADMIN[1])
+        assert "€1,440.00" in text_of(
+            admin.get(wordpress.admin_page("billing-bridge"), timeout=20).text
+        )
+    finally:
+        wordpress.php(f"delete_user_meta({jane_id}, 'locale');")

@@ -452,12 +452,11 @@ final class Admin
                     continue;
                 }
                 $status = (string) ($subscription['status'] ?? '');
-                $renewal = $this->date($subscription['next_renewal_at'] ?? null);
+                $renewal = $this->shownDate($subscription, 'next_renewal_at');
                 if (!empty($subscription['cancel_at_period_end'])) {
+                    $ends = isset($subscription['current_period_end']) ? 'current_period_end' : 'next_renewal_at';
                     /* translators: %s: a date */
-                    $ends = $subscription['current_period_end'] ?? ($subscription['next_renewal_at'] ?? null);
-                    /* translators: %s: a date */
-                    $renewal = sprintf(__('Ends on %s', 'billing-bridge'), $this->date($ends));
+                    $renewal = sprintf(__('Ends on %s', 'billing-bridge'), $this->shownDate($subscription, $ends));
                 }
                 printf(
                     '<tr id="bb-subscription-%1$d"><td>%2$s</td><td>%3$s</td>'
@@ -697,7 +696,7 @@ final class Admin
                 esc_attr($status),
                 esc_html($this->invoiceStatus($status)),
                 esc_html($this->invoiceDate($invoice)),
-                esc_html($this->date($invoice['due_at'] ?? null)),
+                esc_html($this->shownDate($invoice, 'due_at')),
                 esc_html((string) ($invoice['total_display'] ?? '')),
                 esc_html((string) ($invoice['amount_due_display'] ?? '')),
                 esc_attr__('Number', 'billing-bridge'),
@@ -737,14 +736,14 @@ final class Admin
                 esc_attr($status),
                 esc_html($this->subscriptionStatus($status)),
                 esc_html($this->amount($plan)),
-                esc_html($this->date($plan['current_period_end'] ?? null))
+                esc_html($this->shownDate($plan, 'current_period_end'))
             );
             if (!empty($plan['cancel_at_period_end'])) {
                 /* translators: %s: a date */
                 $ending = __('This plan is ending: it stops on %s and will not renew.', 'billing-bridge');
                 printf(
                     '<p class="bb-warn" id="billing-bridge-plan-ending">%s</p>',
-                    esc_html(sprintf($ending, $this->date($plan['current_period_end'] ?? null)))
+                    esc_html(sprintf($ending, $this->shownDate($plan, 'current_period_end')))
                 );
             }
         } elseif ($result->hasData()) {
@@ -1206,6 +1205,18 @@ final class Admin
     }
 
     /**
+     * The date $row[$key] as the bridge wrote it for the reader's language
+     * ($key . '_display'), else (older bridges) formatted here.
+     *
+     * @param array<string, mixed> $row
+     */
+    public function shownDate(array $row, string $key): string
+    {
+        $shown = $row[$key . '_display'] ?? null;
+        return is_string($shown) && $shown !== '' ? $shown : $this->date($row[$key] ?? null);
+    }
+
+    /**
      * The invoice's issue date as printed on it: a calendar date the bridge
      * fixed in the agency's time zone, shown as is (never shifted into the
      * site's zone, which could move it a day). Older bridges send only the
@@ -1213,6 +1224,9 @@ final class Admin
      */
     private function invoiceDate(array $invoice): string
     {
+        if (is_string($invoice['issue_date_display'] ?? null) && $invoice['issue_date_display'] !== '') {
+            return $invoice['issue_date_display'];
+        }
         $day = $invoice['issue_date'] ?? null;
         if (is_string($day) && preg_match('/^\d{4}-\d{2}-\d{2}$/', $day)) {
             $utc = new \DateTimeZone('UTC');
