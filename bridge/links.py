@@ -42,3 +42,8 @@ def portal_url(session: Session) -> str:
 def portal_payment_method_url(session: Session) -> str:
     """The portal's Payment method page, where a client replaces the card."""
     return f"{public_url(session)}/portal/payment-method"
+
+
+def portal_logo_url(session: Session) -> str:
+    """The agency's logo, served to anybody (the portal's login page shows it)."""
+    return f"{public_url(session)}/portal/logo"

@@ -226,9 +226,19 @@ class ClientInfoSchema(Schema):
     email = fields.String()
 
 
+class AgencySchema(Schema):
+    name = fields.String(metadata={"description": "The business's company name ('' when unset)"})
+    brand_color = fields.String(metadata={"description": "#rrggbb"})
+    logo_url = fields.String(
+        allow_none=True,
+        metadata={"description": "The agency's logo (public), or null when none is shown"},
+    )
+
+
 class SummarySchema(Schema):
     site = fields.Nested(SiteInfoSchema)
     client = fields.Nested(ClientInfoSchema)
+    agency = fields.Nested(AgencySchema)
     hosting_plan = fields.Nested(HostingPlanSchema, allow_none=True)
     subscriptions = fields.List(fields.Nested(SiteSubscriptionSchema))
     invoices = fields.List(fields.Nested(SiteInvoiceSchema))

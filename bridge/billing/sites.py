@@ -403,6 +403,20 @@ def hosting_plan(session: Session, site: Site, l10n: Localiser | None = None) ->
     )
 
 
+def agency_view(session: Session) -> dict:
+    """The agency's name, brand colour and logo, for the plugin's menu and
+    page headers. The logo's address changes with the logo (``v``: its
+    hash), so a cached page never shows an old one; ``null`` when there is
+    none or the business hides it (``invoice_show_logo``)."""
+    settings = get_settings(session)
+    logo = settings.logo if settings.invoice_show_logo else None
+    return {
+        "name": settings.company_name,
+        "brand_color": settings.brand_color,
+        "logo_url": f"{links.portal_logo_url(session)}?v={logo.sha256[:16]}" if logo else None,
+    }
+
+
 def settings_currency(session: Session) -> str | None:
     return get_settings(session).currency
 
@@ -425,6 +439,7 @@ def summary(session: Session, site: Site, l10n: Localiser | None = None) -> dict
     return {
         "site": {"id": site.public_id, "name": site.name, "url": site.url},
         "client": {"name": site.client.name, "email": site.client.email},
+        "agency": agency_view(session),
         "hosting_plan": hosting_plan_view(hosting_subscription(subscriptions), l10n),
         "subscriptions": [subscription_view(s, l10n) for s in subscriptions],
         "invoices": [invoice_view(session, i, l10n) for i in site_invoices(session, site)],

@@ -12,7 +12,7 @@ from urllib.parse import quote
 import pytest
 import time_machine
 
-from bridge.billing import clients, invoices
+from bridge.billing import business, clients, invoices
 from bridge.billing.business import get_settings
 from bridge.billing.invoices import Item
 from tests.integration.test_site_api import (
@@ -191,3 +191,28 @@ def test_the_summary_and_standing_are_written_in_the_readers_locale(api, acme):
     assert french["grace_until_display"] is None  # nothing follows the default grace
     assert (hosting["amount_display"], hosting["interval"]) == ("1.500,00\u00a0€", "1 Monat")
     assert error_code(refused) == (422, "validation_error")
+
+
+PNG = (
+    b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00"
+    b"\x1f\x15\xc4\x89\x00\x00\x00\rIDATx\x9cc\xf8\x0f\x00\x00\x01\x01\x00\x05\x18\xd8N\x00"
+    b"\x00\x00\x00IEND\xaeB`\x82"
+)
+
+
+def test_the_summary_names_the_agency_with_its_logo(api, client, acme, db):
+    _customer, _site, plugin = acme
+    ok(api.patch("/settings", json={"company_name": "Pixel & <Pine>", "brand_color": "#0f766e"}))
+    assert ok(plugin.get("/summary"))["agency"] == {
+        "name": "Pixel & <Pine>",
+        "brand_color": "#0f766e",
+        "logo_url": None,
+    }
+    with db.session() as s:
+        business.set_logo(s, PNG, 100_000)
+    logo_url = ok(plugin.get("/summary"))["agency"]["logo_url"]
+    assert logo_url.startswith(f"{PUBLIC_URL}/portal/logo?v=")
+    served = client.get(logo_url.removeprefix(PUBLIC_URL))  # to anybody, for the <img>
+    assert served.status_code == 200 and served.data == PNG
+    ok(api.patch("/settings", json={"invoice_show_logo": False}))
+    assert ok(plugin.get("/summary"))["agency"]["logo_url"] is None

@@ -12,9 +12,10 @@ from html import unescape
 import pytest
 import requests
 
-from bridge.billing import clients, invoices
+from bridge.billing import business, clients, invoices
 from bridge.billing.invoices import Item
 from bridge.models import PaymentMethod
+from tests.integration.test_site_account import PNG
 from tests.wordpress.conftest import ADMIN, JANE, system_role, text_of, use_role
 
 pytestmark = pytest.mark.slow  # WordPress on PHP with MariaDB
@@ -143,3 +144,31 @@ def test_amounts_and_dates_follow_the_users_language(account_shop, wordpress, br
         )
     finally:
         wordpress.php(f"delete_user_meta({jane_id}, 'locale');")
+
+
+def test_the_menu_and_pages_carry_the_agencys_name_and_logo(connected, wordpress, bridge):
+    """The agency's name (escaped: it is the bridge's text, not markup) in
+    the menu and above each page's title, with its logo from the bridge."""
+    before = bridge.api("GET", "/settings")["company_name"]
+    bridge.api("PATCH", "/settings", {"company_name": "Pixel & <b>Pine</b>"})
+    with bridge.db.session() as s:
+        business.set_logo(s, PNG, 100_000)
+    wordpress.flush_plugin_cache()
+    try:
+        admin = connected.admin
+        first = admin.get(wordpress.admin_page("billing-bridge"), timeout=20).text
+        assert 'id="billing-bridge-brand"' in first  # this view fetched the summary
+        page = admin.get(wordpress.admin_page("billing-bridge-hosting"), timeout=20).text
+        menu = page.split('id="toplevel_page_billing-bridge"')[1].split("</a>")[1]
+        assert "Pixel &amp; &lt;b&gt;Pine&lt;/b&gt;" in menu and "<b>Pine" not in page
+        brand = page.split('id="billing-bridge-brand"')[1].split("</div>")[0]
+        assert "Pixel &amp; &lt;b&gt;Pine&lt;/b&gt;" in brand
+        logo = unescape(brand.split('src="')[1].split('"')[0])
+        assert logo.startswith(f"{bridge.url}/portal/logo?v=")
+        assert requests.get(logo, timeout=20).content == PNG
+        assert "<title>Hosting ‹ Pixel &amp; &lt;b&gt;Pine&lt;/b&gt;" in page
+    finally:
+        bridge.api("PATCH", "/settings", {"company_name": before})
+        with bridge.db.session() as s:
+            business.remove_logo(s)
+        wordpress.flush_plugin_cache()

@@ -139,10 +139,12 @@ final class Admin
             'settings' => __('Settings', 'billing-bridge'),
         ];
         $parent = $visible === [] ? null : self::SLUGS[$visible[0]];
+        $brand = $this->agencyName();
         if ($parent !== null) {
             add_menu_page(
-                __('Billing Bridge', 'billing-bridge'),
-                __('Billing Bridge', 'billing-bridge') . $badge,
+                esc_html($brand),
+                // WordPress prints menu titles as HTML: the agency's name is escaped here.
+                esc_html($brand) . $badge,
                 $this->capability($visible[0]),
                 $parent,
                 [$this, 'render' . ucfirst($visible[0])],
@@ -156,7 +158,7 @@ final class Admin
             // direct URL reaches the permission check below and gets a 403.
             $hook = add_submenu_page(
                 $shown ? (string) $parent : 'options.php',
-                $titles[$page] . ' ‹ ' . __('Billing Bridge', 'billing-bridge'),
+                $titles[$page] . ' ‹ ' . esc_html($brand),
                 $titles[$page] . ($page === 'billing' ? $badge : ''),
                 $this->capability($page),
                 $slug,
@@ -166,6 +168,42 @@ final class Admin
                 add_action('load-' . $hook, [$this, 'load' . ucfirst($page)]);
             }
         }
+    }
+
+    /**
+     * The agency's branding from the cached summary (never asks the bridge):
+     * name, brand colour, logo URL; empty when unknown.
+     *
+     * @return array<string, mixed>
+     */
+    public function agency(): array
+    {
+        $summary = $this->bridge->peekSummary();
+        $agency = $summary !== null ? ($summary->arrayData()['agency'] ?? null) : null;
+        return is_array($agency) ? $agency : [];
+    }
+
+    /** The name the menu and the pages carry: the agency's, else the plugin's. */
+    public function agencyName(): string
+    {
+        $name = trim((string) ($this->agency()['name'] ?? ''));
+        return $name !== '' ? $name : __('Billing Bridge', 'billing-bridge');
+    }
+
+    /** The agency's logo and name above a page's title. */
+    private function brandHeader(): void
+    {
+        $agency = $this->agency();
+        $logo = (string) ($agency['logo_url'] ?? '');
+        $color = (string) ($agency['brand_color'] ?? '');
+        printf(
+            '<div class="bb-brand" id="billing-bridge-brand"%1$s>%2$s<span class="bb-brand-name">%3$s</span></div>',
+            preg_match('/^#[0-9a-fA-F]{6}$/', $color) === 1 ? ' style="border-color:' . esc_attr($color) . '"' : '',
+            $logo !== '' && $this->isBridgeUrl($logo)
+                ? sprintf('<img class="bb-brand-logo" src="%1$s" alt="" height="32">', esc_url($logo))
+                : '',
+            esc_html($this->agencyName())
+        );
     }
 
     private function capability(string $page): string
@@ -408,6 +446,7 @@ final class Admin
         $result = $this->view['summary'] ?? $this->bridge->summary();
         $summary = $result->arrayData();
         echo '<div class="wrap billing-bridge" id="billing-bridge-billing">';
+        $this->brandHeader();
         printf('<h1>%s</h1>', esc_html__('Billing', 'billing-bridge'));
         if (!$result->hasData()) {
             printf('<p>%s</p></div>', esc_html__('No billing information is available yet.', 'billing-bridge'));
@@ -495,6 +534,7 @@ final class Admin
         $result = $this->view['account'] ?? $this->bridge->account(wp_get_current_user()->user_email, $this->pagedArg());
         $account = $result->arrayData();
         echo '<div class="wrap billing-bridge" id="billing-bridge-account">';
+        $this->brandHeader();
         printf('<h1>%s</h1>', esc_html__('My account', 'billing-bridge'));
         if (!$result->hasData()) {
             printf('<p>%s</p></div>', esc_html__('The account is not available right now.', 'billing-bridge'));
@@ -716,6 +756,7 @@ final class Admin
         $result = $this->view['summary'] ?? $this->bridge->summary();
         $plan = $result->arrayData()['hosting_plan'] ?? null;
         echo '<div class="wrap billing-bridge" id="billing-bridge-hosting">';
+        $this->brandHeader();
         printf('<h1>%s</h1>', esc_html__('Hosting', 'billing-bridge'));
         $this->restrictedNote();
         printf('<h2>%s</h2>', esc_html__('Hosting plan', 'billing-bridge'));
@@ -772,6 +813,7 @@ final class Admin
         $scan = $result->arrayData()['scan'] ?? null;
         $permissions = $this->permissions();
         echo '<div class="wrap billing-bridge" id="billing-bridge-seo">';
+        $this->brandHeader();
         printf('<h1>%s</h1>', esc_html__('SEO', 'billing-bridge'));
         $this->restrictedNote();
         $restricted = $this->restricted();
