@@ -239,6 +239,12 @@ class SummarySchema(Schema):
     site = fields.Nested(SiteInfoSchema)
     client = fields.Nested(ClientInfoSchema)
     agency = fields.Nested(AgencySchema)
+    seo_configure_delegated = fields.Boolean(
+        metadata={
+            "description": "A role's SEO configure alone may apply the configuration (search-"
+            "engine visibility, permalinks); false: it also needs a site administrator"
+        }
+    )
     hosting_plan = fields.Nested(HostingPlanSchema, allow_none=True)
     subscriptions = fields.List(fields.Nested(SiteSubscriptionSchema))
     invoices = fields.List(fields.Nested(SiteInvoiceSchema))

@@ -50,6 +50,7 @@ PROFILE_FIELDS = (
     "credit_note_number_format",
     "offline_payment_instructions",
     "portal_client_can_cancel",
+    "seo_configure_delegated",
 )
 
 # Stripe's rules for statement descriptors.

@@ -440,6 +440,10 @@ def summary(session: Session, site: Site, l10n: Localiser | None = None) -> dict
         "site": {"id": site.public_id, "name": site.name, "url": site.url},
         "client": {"name": site.client.name, "email": site.client.email},
         "agency": agency_view(session),
+        # Apply configuration changes WordPress settings that are the site
+        # administrator's (Settings > Reading and > Permalinks): a role's SEO
+        # configure is enough only when the agency says so.
+        "seo_configure_delegated": get_settings(session).seo_configure_delegated,
         "hosting_plan": hosting_plan_view(hosting_subscription(subscriptions), l10n),
         "subscriptions": [subscription_view(s, l10n) for s in subscriptions],
         "invoices": [invoice_view(session, i, l10n) for i in site_invoices(session, site)],

@@ -216,3 +216,15 @@ def test_the_summary_names_the_agency_with_its_logo(api, client, acme, db):
     assert served.status_code == 200 and served.data == PNG
     ok(api.patch("/settings", json={"invoice_show_logo": False}))
     assert ok(plugin.get("/summary"))["agency"]["logo_url"] is None
+
+
+def test_the_agency_delegates_apply_configuration_to_roles(api, acme):
+    _customer, _site, plugin = acme
+    assert api.get("/settings").get_json()["seo_configure_delegated"] is False
+    assert ok(plugin.get("/summary"))["seo_configure_delegated"] is False
+    assert ok(api.patch("/settings", json={"seo_configure_delegated": True}))[
+        "seo_configure_delegated"
+    ]
+    assert ok(plugin.get("/summary"))["seo_configure_delegated"] is True
+    refused = api.patch("/settings", json={"seo_configure_delegated": "yes please"})
+    assert error_code(refused) == (422, "validation_error")

@@ -17,6 +17,7 @@ from bridge.billing.invoices import Item
 from bridge.models import PaymentMethod
 from tests.integration.test_site_account import PNG
 from tests.wordpress.conftest import ADMIN, JANE, system_role, text_of, use_role
+from tests.wordpress.harness import nonce_form
 
 pytestmark = pytest.mark.slow  # WordPress on PHP with MariaDB
 
@@ -171,4 +172,52 @@ def test_the_menu_and_pages_carry_the_agencys_name_and_logo(connected, wordpress
         bridge.api("PATCH", "/settings", {"company_name": before})
         with bridge.db.session() as s:
             business.remove_logo(s)
+        wordpress.flush_plugin_cache()
+
+
+def test_apply_configuration_needs_an_administrator_unless_delegated(connected, wordpress, bridge):
+    """A role with SEO configure applies the configuration only when the
+    agency delegates it (``seo_configure_delegated``); administrators always."""
+    role = bridge.api(
+        "POST", "/roles", {"name": "SEO editor", "permissions": {"seo": {"level": "edit"}}}
+    )
+    before = bridge.api("GET", f"/clients/{bridge.shop.client_id}")["role"]["id"]
+    use_role(bridge, wordpress, role["id"])
+
+    def delegate(on: bool) -> None:
+        bridge.api("PATCH", "/settings", {"seo_configure_delegated": on})
+        wordpress.flush_plugin_cache()
+        wordpress.php(r"\BillingBridge\Overdue::refresh(true);")  # the background refresh
+
+    try:
+        delegate(False)
+        jane = wordpress.login(*JANE[:2])
+        seo = jane.get(wordpress.admin_page("billing-bridge-seo"), timeout=20).text
+        assert 'id="billing-bridge-configure"' not in seo
+        assert 'id="billing-bridge-configure-admin"' in seo  # who can, instead
+        assert 'id="billing-bridge-run-scan"' in seo  # scanning is the role's
+
+        delegate(True)
+        seo = jane.get(wordpress.admin_page("billing-bridge-seo"), timeout=20).text
+        form = nonce_form(seo, "billing_bridge_seo_configure")
+        delegate(False)  # taken back meanwhile: the form no longer works
+        refused = jane.post(f"{wordpress.url}/wp-admin/admin-post.php", data=form, timeout=20)
+        assert refused.status_code == 403 and "needs an administrator" in refused.text
+        assert wordpress.get_option("blog_public") == '"0"'
+
+        delegate(True)
+        applied = jane.post(f"{wordpress.url}/wp-admin/admin-post.php", data=form, timeout=20)
+        assert "Configuration applied" in text_of(applied.text)
+        assert wordpress.get_option("blog_public") == '"1"'
+        assert wordpress.get_option("permalink_structure") == '"\\/%postname%\\/"'
+        # The rewrite rules were written again, for the new structure.
+        rules = "$r = get_option('rewrite_rules'); echo is_array($r) ? count($r) : 0;"
+        assert int(wordpress.php(rules)) > 10
+    finally:
+        bridge.api("PATCH", "/settings", {"seo_configure_delegated": False})
+        use_role(bridge, wordpress, before)
+        wordpress.php(
+            "update_option('blog_public', '0');"
+            " $GLOBALS['wp_rewrite']->set_permalink_structure(''); flush_rewrite_rules(false);"
+        )
         wordpress.flush_plugin_cache()

@@ -821,14 +821,23 @@ final class Admin
         if ($permissions->canDo('seo_scan') && !$restricted) {
             $this->actionButton('seo_scan', __('Run a new scan', 'billing-bridge'), 'billing-bridge-run-scan');
         }
-        if ($permissions->canDo('seo_configure') && !$restricted) {
+        $configures = $permissions->canDo('seo_configure') && !$restricted;
+        if ($configures && $this->mayChangeSiteSettings()) {
             $this->actionButton('seo_configure', __('Apply configuration', 'billing-bridge'), 'billing-bridge-configure');
         }
         echo '</div>';
-        if ($permissions->canDo('seo_configure') && !$restricted) {
+        if ($configures && $this->mayChangeSiteSettings()) {
             printf(
                 '<p class="description">%s</p>',
                 esc_html__('Apply configuration lets search engines index the site and sets pretty permalinks (/%postname%/).', 'billing-bridge')
+            );
+        } elseif ($configures) {
+            printf(
+                '<p class="description" id="billing-bridge-configure-admin">%s</p>',
+                esc_html__(
+                    'Search-engine visibility and permalinks are changed by an administrator of this site (Settings > Reading and Settings > Permalinks).',
+                    'billing-bridge'
+                )
             );
         }
         if (!is_array($scan)) {
@@ -1138,17 +1147,30 @@ final class Admin
 
     public function actionSeoConfigure(): void
     {
-        global $wp_rewrite;
         $this->guardAction('seo_configure');
         check_admin_referer('billing_bridge_seo_configure');
-        update_option('blog_public', '1');
-        $wp_rewrite->set_permalink_structure('/%postname%/');
-        flush_rewrite_rules(false);
+        if (!$this->mayChangeSiteSettings()) {
+            $this->forbidden(__('Changing search-engine visibility and permalinks needs an administrator of this site.', 'billing-bridge'));
+        }
+        SiteConfiguration::apply();
         $this->flash([[
             'success',
             __('Configuration applied: search engines may index the site and permalinks are /%postname%/. Scan again to update the report.', 'billing-bridge'),
         ]]);
         $this->redirectTo('seo');
+    }
+
+    /**
+     * Whether the current user may change the site's search-engine
+     * visibility and permalinks: an administrator of the site (manage_options,
+     * as Settings > Reading and > Permalinks ask), or anyone whose role grants
+     * SEO configure when the agency delegates it (from the cached summary).
+     */
+    private function mayChangeSiteSettings(): bool
+    {
+        $summary = $this->bridge->peekSummary();
+        $delegated = $summary !== null && ($summary->arrayData()['seo_configure_delegated'] ?? false) === true;
+        return SiteConfiguration::mayChange(current_user_can('manage_options'), $delegated);
     }
 
     /** @return never */

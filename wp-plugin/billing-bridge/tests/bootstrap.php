@@ -198,6 +198,25 @@ function delete_metadata(string $type, int $objectId, string $key, $value = '', 
     return true;
 }
 
+/** WordPress's rewrite object, as far as Apply configuration uses it. */
+final class WpRewriteStub
+{
+    public string $permalinkStructure = '';
+
+    public function set_permalink_structure(string $structure): void
+    {
+        $this->permalinkStructure = $structure;
+        WpStub::$calls[] = 'set_permalink_structure ' . $structure;
+    }
+}
+
+$GLOBALS['wp_rewrite'] = new WpRewriteStub();
+
+function flush_rewrite_rules(bool $hard = true): void
+{
+    WpStub::$calls[] = 'flush_rewrite_rules ' . ($hard ? 'hard' : 'soft');
+}
+
 function get_locale(): string
 {
     return WpStub::$locale;
