@@ -221,3 +221,29 @@ def test_apply_configuration_needs_an_administrator_unless_delegated(connected, 
             " $GLOBALS['wp_rewrite']->set_permalink_structure(''); flush_rewrite_rules(false);"
         )
         wordpress.flush_plugin_cache()
+
+
+def test_a_role_that_only_views_billing_gets_no_pay_on_the_account(account_shop, wordpress, bridge):
+    """Paying from My account is the client-wide billing's pay, not the site's."""
+    sister_id, _number = account_shop
+    role = bridge.api(
+        "POST",
+        "/roles",
+        {
+            "name": "Reads the account",
+            "permissions": {"billing": {"level": "view"}, "site_billing": {"level": "edit"}},
+        },
+    )
+    use_role(bridge, wordpress, role["id"])
+    try:
+        jane = wordpress.login(*JANE[:2])
+        page = account_page(jane, wordpress)
+        assert page.status_code == 200
+        row = page.text.split(f'id="bb-invoice-{sister_id}"')[1].split("</tr>")[0]
+        assert "bb-pdf" in row and "bb-pay" not in row
+        assert "bb-pay" not in page.text
+        # The site's own Billing page still offers Pay: site billing grants it.
+        billing = jane.get(wordpress.admin_page("billing-bridge"), timeout=20).text
+        assert "bb-pay" in billing
+    finally:
+        use_role(bridge, wordpress, system_role(bridge, "billing_only"))

@@ -103,6 +103,13 @@ final class Admin
         return $this->readsAccount = Permissions::fromAccess($this->access->data)->grants('billing', 'view');
     }
 
+    /** Whether the current user's role grants $action of the client-wide `billing` area. */
+    private function accountGrants(string $action): bool
+    {
+        return $this->mayReadAccount() && $this->access !== null
+            && Permissions::fromAccess($this->access->data)->grants('billing', $action);
+    }
+
     /**
      * Whether the bridge said (in the cached summary) that this site's
      * Hosting and SEO actions are off for overdue invoices.
@@ -517,7 +524,7 @@ final class Admin
         if ($invoices === []) {
             printf('<p>%s</p>', esc_html__('No invoices.', 'billing-bridge'));
         } else {
-            $this->invoiceTable('billing-bridge-invoices', $invoices, false, []);
+            $this->invoiceTable('billing-bridge-invoices', $invoices, false, [], $this->permissions()->canDo('invoice_pay'));
         }
         $this->freshness($result);
         echo '</div>';
@@ -580,7 +587,7 @@ final class Admin
         );
         $links = [];
         $updateCard = (string) ($account['update_card_url'] ?? '');
-        if ($updateCard !== '' && $this->permissions()->canDo('invoice_pay') && $this->isBridgeUrl($updateCard)) {
+        if ($updateCard !== '' && $this->accountGrants('pay') && $this->isBridgeUrl($updateCard)) {
             $links[] = sprintf(
                 '<a class="button" id="billing-bridge-update-card" target="_blank" rel="noopener" href="%1$s">%2$s</a>',
                 esc_url($updateCard),
@@ -634,7 +641,7 @@ final class Admin
         if ($rows === []) {
             printf('<p>%s</p>', esc_html($total > 0 ? __('No invoices on this page.', 'billing-bridge') : __('No invoices.', 'billing-bridge')));
         } else {
-            $this->invoiceTable('billing-bridge-account-invoices', $rows, true, ['from' => 'account', 'paged' => $paged]);
+            $this->invoiceTable('billing-bridge-account-invoices', $rows, true, ['from' => 'account', 'paged' => $paged], $this->accountGrants('pay'));
         }
         if ($pages > 1) {
             $links = paginate_links([
@@ -674,10 +681,10 @@ final class Admin
      *
      * @param array<int|string, mixed> $invoices
      * @param array<string, int|string> $linkArgs where Pay and PDF find the invoice again
+     * @param bool $mayPay whether the user's role allows paying these invoices
      */
-    private function invoiceTable(string $id, array $invoices, bool $withSite, array $linkArgs): void
+    private function invoiceTable(string $id, array $invoices, bool $withSite, array $linkArgs, bool $mayPay): void
     {
-        $permissions = $this->permissions();
         $headings = [__('Number', 'billing-bridge')];
         if ($withSite) {
             $headings[] = __('Site', 'billing-bridge');
@@ -700,7 +707,7 @@ final class Admin
             $status = (string) ($invoice['status'] ?? '');
             $actions = [];
             $payable = $status === 'open' && !empty($invoice['pay_url']) && (int) ($invoice['amount_due'] ?? 0) > 0;
-            if ($payable && $permissions->canDo('invoice_pay')) {
+            if ($payable && $mayPay) {
                 $actions[] = sprintf(
                     '<a class="button button-primary bb-pay" target="_blank" rel="noopener" href="%1$s">%2$s</a>',
                     esc_url($this->invoiceLink($invoiceId, 'pay', $linkArgs)),
@@ -1096,13 +1103,16 @@ final class Admin
         // phpcs:enable
         $this->guardAction($do === 'pay' ? 'invoice_pay' : 'invoice_pdf');
         check_admin_referer('billing_bridge_invoice_' . $do . '_' . $id);
-        $summary = $this->bridge->summary()->arrayData();
-        $invoices = (array) ($summary['invoices'] ?? []);
-        // phpcs:ignore -- nonce checked above
-        if (isset($_GET['from']) && $_GET['from'] === 'account' && $this->mayReadAccount()) {
-            // Another site's invoice, or one billed on no site: from My account's page.
+        if (isset($_GET['from']) && $_GET['from'] === 'account') { // phpcs:ignore -- nonce checked above
+            // Another site's invoice, or one billed on no site, from My account's
+            // page: the client-wide billing grant decides, not the site's.
+            if (!$this->mayReadAccount() || !$this->accountGrants($do === 'pay' ? 'pay' : 'view')) {
+                $this->forbidden(__('Sorry, your role does not allow this action.', 'billing-bridge'));
+            }
             $account = $this->bridge->account(wp_get_current_user()->user_email, $this->pagedArg())->arrayData();
             $invoices = (array) ($account['invoices']['data'] ?? []);
+        } else {
+            $invoices = (array) ($this->bridge->summary()->arrayData()['invoices'] ?? []);
         }
         foreach ($invoices as $invoice) {
             if (is_array($invoice) && (int) ($invoice['id'] ?? 0) === $id) {
