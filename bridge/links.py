@@ -32,3 +32,18 @@ def invitation_url(session: Session, token: str) -> str:
 def portal_login_url(session: Session) -> str:
     """Where a client's people log in to the client portal."""
     return f"{public_url(session)}/portal/login"
+
+
+def portal_url(session: Session) -> str:
+    """The client portal's home (its login page for somebody logged out)."""
+    return f"{public_url(session)}/portal/"
+
+
+def portal_payment_method_url(session: Session) -> str:
+    """The portal's Payment method page, where a client replaces the card."""
+    return f"{public_url(session)}/portal/payment-method"
+
+
+def portal_logo_url(session: Session) -> str:
+    """The agency's logo, served to anybody (the portal's login page shows it)."""
+    return f"{public_url(session)}/portal/logo"

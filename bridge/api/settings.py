@@ -21,6 +21,11 @@ blp = Blueprint(
 blp.before_request(require_token)
 
 LOGO_MAX = business.LOGO_MAX
+SEO_CONFIGURE_DELEGATED = (
+    "The WordPress plugin's Apply configuration (search-engine visibility, permalinks) is "
+    "open to a client role that grants SEO configure; default false: it also needs an "
+    "administrator of the site (manage_options)"
+)
 PORTAL_CANCEL = (
     "Clients' people may cancel their subscriptions themselves in the client portal "
     "(/portal), at the end of the paid period, and resume them before it ends "
@@ -74,6 +79,7 @@ class SettingsSchema(Schema):
     invoice_net_terms_days = fields.Integer()
     offline_payment_instructions = fields.String()
     portal_client_can_cancel = fields.Boolean(metadata={"description": PORTAL_CANCEL})
+    seo_configure_delegated = fields.Boolean(metadata={"description": SEO_CONFIGURE_DELEGATED})
     updated_at = fields.DateTime(allow_none=True)
 
 
@@ -107,6 +113,7 @@ class SettingsPatchSchema(Schema):
     credit_note_number_format = Text(max_length=60)
     offline_payment_instructions = Text(max_length=2000, multiline=True)
     portal_client_can_cancel = Boolean(metadata={"description": PORTAL_CANCEL})
+    seo_configure_delegated = Boolean(metadata={"description": SEO_CONFIGURE_DELEGATED})
 
 
 class CurrencySchema(Schema):

@@ -22,14 +22,15 @@ from marshmallow import Schema, ValidationError, fields, validate
 from bridge.api import idempotency
 from bridge.api.auth import authorize, require_token
 from bridge.api.clients import RoleRefSchema
-from bridge.api.common import carries_secret, list_schema
+from bridge.api.common import carries_secret, list_schema, page_schema
 from bridge.api.errors import error_response
-from bridge.api.fields import Boolean, Integer, Text
+from bridge.api.fields import Boolean, Integer, QueryInteger, Text
 from bridge.api.parsing import Blueprint
 from bridge.auth import signatures
 from bridge.auth.permissions import AREAS
 from bridge.auth.secrets import SecretBox
-from bridge.billing import audit, clients, overdue, roles, sites
+from bridge.billing import audit, clients, overdue, roles, site_account, sites
+from bridge.billing.business import reader_localiser
 from bridge.db import get_session
 
 blp = Blueprint(
@@ -94,6 +95,16 @@ class ConnectSchema(Schema):
     )
 
 
+def day_display() -> fields.String:
+    return fields.String(
+        allow_none=True,
+        metadata={
+            "description": "The same day as the reader's language writes it (the locale asked, "
+            "else the business's language), in the business time zone"
+        },
+    )
+
+
 class NamedSchema(Schema):
     name = fields.String()
 
@@ -120,6 +131,7 @@ class HostingPlanSchema(Schema):
     amount_display = fields.String()
     interval = fields.String(allow_none=True, metadata={"description": "e.g. 1 month"})
     current_period_end = fields.String(allow_none=True)
+    current_period_end_display = day_display()
     cancel_at_period_end = fields.Boolean(
         metadata={"description": "The plan ends at current_period_end instead of renewing"}
     )
@@ -136,10 +148,12 @@ class SiteSubscriptionSchema(Schema):
     amount_display = fields.String()
     interval = fields.String(allow_none=True)
     next_renewal_at = fields.String(allow_none=True)
+    next_renewal_at_display = day_display()
     current_period_end = fields.String(
         allow_none=True,
         metadata={"description": "End of the current period (the end date when cancelled at it)"},
     )
+    current_period_end_display = day_display()
     cancel_at_period_end = fields.Boolean()
 
 
@@ -152,7 +166,9 @@ class SiteInvoiceSchema(Schema):
         allow_none=True,
         metadata={"description": "The invoice's date as printed (YYYY-MM-DD, business's local)"},
     )
+    issue_date_display = day_display()
     due_at = fields.String(allow_none=True)
+    due_at_display = day_display()
     total = fields.Integer()
     amount_due = fields.Integer()
     currency = fields.String()
@@ -172,6 +188,7 @@ class OverdueInvoiceSchema(Schema):
     id = fields.Integer()
     number = fields.String(allow_none=True)
     due_at = fields.String()
+    due_at_display = day_display()
     amount_due = fields.Integer()
     currency = fields.String()
     amount_due_display = fields.String()
@@ -181,13 +198,16 @@ class OverdueInvoiceSchema(Schema):
     )
     after_grace = fields.String(metadata={"description": "nothing, banner or restricted"})
     grace_until = fields.String(allow_none=True)
+    grace_until_display = day_display()
     pay_url = fields.String()
 
 
 class StandingSchema(Schema):
     state = fields.String(metadata={"description": "ok, overdue, grace or restricted"})
     grace_until = fields.String(allow_none=True)
+    grace_until_display = day_display()
     restricted_since = fields.String(allow_none=True)
+    restricted_since_display = day_display()
     banner = fields.Boolean(metadata={"description": "Show the notice to every logged-in user"})
     restricted_areas = fields.List(fields.String())
     amount_due = fields.Integer()
@@ -206,9 +226,25 @@ class ClientInfoSchema(Schema):
     email = fields.String()
 
 
+class AgencySchema(Schema):
+    name = fields.String(metadata={"description": "The business's company name ('' when unset)"})
+    brand_color = fields.String(metadata={"description": "#rrggbb"})
+    logo_url = fields.String(
+        allow_none=True,
+        metadata={"description": "The agency's logo (public), or null when none is shown"},
+    )
+
+
 class SummarySchema(Schema):
     site = fields.Nested(SiteInfoSchema)
     client = fields.Nested(ClientInfoSchema)
+    agency = fields.Nested(AgencySchema)
+    seo_configure_delegated = fields.Boolean(
+        metadata={
+            "description": "A role's SEO configure alone may apply the configuration (search-"
+            "engine visibility, permalinks); false: it also needs a site administrator"
+        }
+    )
     hosting_plan = fields.Nested(HostingPlanSchema, allow_none=True)
     subscriptions = fields.List(fields.Nested(SiteSubscriptionSchema))
     invoices = fields.List(fields.Nested(SiteInvoiceSchema))
@@ -247,6 +283,82 @@ class AccessSchema(Schema):
         },
     )
     areas = fields.Nested(AreasSchema)
+
+
+LOCALE = r"^[A-Za-z]{2,3}([_-][A-Za-z0-9]{2,8}){0,3}$"
+
+
+def locale_field() -> Text:
+    return Text(
+        max_length=35,
+        load_default=None,
+        validate=[validate.Regexp(LOCALE)],
+        metadata={
+            "description": "The WordPress user's locale (get_user_locale(), e.g. de_DE): the "
+            "*_display strings are written for it when the bridge has its language (en, fr, "
+            "de), else in the business's invoice language"
+        },
+    )
+
+
+class LocaleQuerySchema(Schema):
+    locale = locale_field()
+
+
+class AccountQuerySchema(Schema):
+    email = Text(
+        max_length=254,
+        required=True,
+        metadata={"description": "The WordPress user's, whose role must grant billing"},
+    )
+    page = QueryInteger(minimum=1, maximum=1_000_000, load_default=1)
+    per_page = QueryInteger(
+        minimum=1,
+        maximum=site_account.MAX_PER_PAGE,
+        load_default=site_account.DEFAULT_PER_PAGE,
+    )
+    locale = locale_field()
+
+
+class AccountSiteSchema(SiteInfoSchema):
+    this_site = fields.Boolean(metadata={"description": "The signing site"})
+    disabled = fields.Boolean()
+
+
+class AccountInvoiceSchema(SiteInvoiceSchema):
+    site = fields.Nested(
+        SiteRefSchema,
+        allow_none=True,
+        metadata={"description": "The site it was billed on; null for none (a site build)"},
+    )
+    this_site = fields.Boolean()
+
+
+class CardSchema(Schema):
+    brand = fields.String()
+    last4 = fields.String()
+    exp_month = fields.Integer(allow_none=True)
+    exp_year = fields.Integer(allow_none=True)
+    expiry = fields.String(
+        allow_none=True, metadata={"description": "expired, expires_soon or null"}
+    )
+
+
+class AccountSchema(Schema):
+    client = fields.Nested(ClientInfoSchema)
+    sites = fields.List(fields.Nested(AccountSiteSchema))
+    invoices = fields.Nested(page_schema(AccountInvoiceSchema, "AccountInvoicePage"))
+    unpaid_count = fields.Integer()
+    amount_due = fields.Integer(metadata={"description": "Due on the client's open invoices"})
+    amount_due_display = fields.String(allow_none=True)
+    auto_pay = fields.Boolean()
+    card = fields.Nested(CardSchema, allow_none=True)
+    portal_url = fields.String()
+    update_card_url = fields.String(
+        allow_none=True,
+        metadata={"description": "The portal's Payment method page; null without Stripe"},
+    )
+    generated_at = fields.String()
 
 
 def _scanned_at_in_range(value: datetime) -> None:
@@ -376,31 +488,38 @@ class Connect(MethodView):
 @blp.route("/summary")
 class Summary(MethodView):
     @blp.doc(security=SIGNED)
+    @blp.arguments(LocaleQuerySchema, location="query")
     @blp.response(200, SummarySchema)
-    def get(self):
+    def get(self, args):
         """The signing site's billing: hosting plan, subscriptions, invoices."""
         session = get_session()
-        return sites.summary(session, signed_site("site.read"))
+        site = signed_site("site.read")
+        return sites.summary(session, site, reader_localiser(session, args["locale"]))
 
 
 @blp.route("/hosting-plan")
 class HostingPlan(MethodView):
     @blp.doc(security=SIGNED)
+    @blp.arguments(LocaleQuerySchema, location="query")
     @blp.response(200, HostingPlanAnswerSchema)
-    def get(self):
+    def get(self, args):
         """The signing site's current hosting subscription, or null."""
         session = get_session()
-        return {"hosting_plan": sites.hosting_plan(session, signed_site("site.read"))}
+        site = signed_site("site.read")
+        l10n = reader_localiser(session, args["locale"])
+        return {"hosting_plan": sites.hosting_plan(session, site, l10n)}
 
 
 @blp.route("/standing")
 class SiteStanding(MethodView):
     @blp.doc(security=SIGNED)
+    @blp.arguments(LocaleQuerySchema, location="query")
     @blp.response(200, StandingSchema)
-    def get(self):
+    def get(self, args):
         """The signing site's overdue state: ok, overdue, in grace until D, restricted since D."""
         session = get_session()
-        return overdue.standing_view(session, signed_site("site.read"))
+        site = signed_site("site.read")
+        return overdue.standing_view(session, site, reader_localiser(session, args["locale"]))
 
 
 @blp.route("/access")
@@ -412,6 +531,37 @@ class Access(MethodView):
         """What the WordPress user with this email may see and do on the signing site."""
         session = get_session()
         return sites.access(session, signed_site("site.read"), args["email"])
+
+
+@blp.route("/account")
+class Account(MethodView):
+    @blp.doc(security=SIGNED)
+    @blp.arguments(AccountQuerySchema, location="query")
+    @blp.response(200, AccountSchema)
+    def get(self, args):
+        """The whole account of the signing site's client, for a user whose role grants billing:
+        every invoice (paged), the client's sites, auto-pay.
+
+        A person whose role does not grant ``billing`` (view) on the site, or who is not a
+        user of the site's client, gets a 403 ``billing_not_granted``."""
+        session = get_session()
+        site = signed_site("site.read")
+        authorize("site.account", site.client)
+        # The person's role on this site, exactly as the site's access answer says it.
+        reader = sites.access(session, site, args["email"])
+        if "view" not in reader["areas"]["billing"]:
+            return error_response(
+                403,
+                "billing_not_granted",
+                "This person's role does not give access to the client's billing.",
+            )
+        return site_account.account(
+            session,
+            site,
+            reader_localiser(session, args["locale"]),
+            page=args["page"],
+            per_page=args["per_page"],
+        )
 
 
 @blp.route("/seo-scans")

@@ -17,7 +17,11 @@ nowhere else, so a rule changes in one place. Actions are strings:
   else (the client record, invoices, subscriptions) follows the client's.
 - site actions (``SITE_ACTIONS``) are a site's plugin acting on its own
   site only: ``"site.read"`` (its billing summary, hosting plan, the access of
-  its users, its SEO scans) and ``"site.seo_write"`` (sending an SEO scan).
+  its users, its SEO scans) and ``"site.seo_write"`` (sending an SEO scan);
+  ``"site.account"`` reaches beyond the site, to its client's whole account
+  (every site's invoices, the other sites), on ``obj`` the site's own
+  client only, and only for a person whose role grants ``billing.view``
+  (the plugin's *My account*, which asks both).
 """
 
 from __future__ import annotations
@@ -71,6 +75,7 @@ class SitePlugin:
 
 
 SITE_ACTIONS = frozenset({"site.read", "site.seo_write"})
+CLIENT_SITE_ACTIONS = frozenset({"site.account"})
 
 
 class Anonymous:
@@ -116,6 +121,8 @@ def may(principal: Principal, action: str, obj: object | None = None) -> bool:
             return False
         return verb in granted_actions(principal.permissions_on(obj), resource)
     if isinstance(principal, SitePlugin):
+        if action in CLIENT_SITE_ACTIONS:
+            return _is_client(obj, principal.client_id)
         return action in SITE_ACTIONS and _is_site(obj, principal.site_id)
     return False
 
@@ -160,6 +167,12 @@ def _owned_by(obj: object | None, client_id: int) -> bool:
     if isinstance(obj, Client):
         return obj.id == client_id
     return getattr(obj, "client_id", None) == client_id
+
+
+def _is_client(obj: object | None, client_id: int) -> bool:
+    from bridge.models import Client
+
+    return isinstance(obj, Client) and obj.id == client_id
 
 
 def _is_site(obj: object | None, site_id: int | None) -> bool:

@@ -22,7 +22,7 @@ from bridge.billing.validation import (
 )
 from bridge.core import clock, money
 from bridge.core.errors import Conflict, Invalid
-from bridge.core.l10n import LANGUAGES, Localiser
+from bridge.core.l10n import LANGUAGES, Localiser, catalogue_language
 from bridge.models import SETTINGS_ID, BusinessSettings, CustomFieldEntity, StoredFile
 
 PROFILE_FIELDS = (
@@ -50,6 +50,7 @@ PROFILE_FIELDS = (
     "credit_note_number_format",
     "offline_payment_instructions",
     "portal_client_can_cancel",
+    "seo_configure_delegated",
 )
 
 # Stripe's rules for statement descriptors.
@@ -84,6 +85,15 @@ def localiser(session: Session, language: str | None = None) -> Localiser:
     business's invoice language, with dates in the business time zone."""
     settings = get_settings(session)
     return Localiser(language or settings.invoice_language, settings.timezone)
+
+
+def reader_localiser(session: Session, locale: str | None) -> Localiser:
+    """Writes for a reader in ``locale`` (a WordPress user's, "de_DE") when
+    the bridge has a catalogue for its language, else in the business's
+    invoice language; dates in the business time zone either way."""
+    if catalogue_language(locale):
+        return Localiser(locale, get_settings(session).timezone)
+    return localiser(session)
 
 
 def require_currency(session: Session) -> str:

@@ -32,6 +32,7 @@ from bridge import links
 from bridge.billing.business import get_settings, localiser
 from bridge.core import clock
 from bridge.core.errors import Conflict, Invalid
+from bridge.core.l10n import Localiser, day_display
 from bridge.models import (
     BusinessSettings,
     Invoice,
@@ -290,10 +291,11 @@ def iso(value: datetime | None) -> str | None:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def standing_view(session: Session, site: Site) -> dict:
-    """The site API's ``standing`` object (docs/site-api.md)."""
+def standing_view(session: Session, site: Site, l10n: Localiser | None = None) -> dict:
+    """The site API's ``standing`` object (docs/site-api.md), written by
+    ``l10n`` (the business's language by default)."""
     result, invoices = site_standing(session, site)
-    l10n = localiser(session)
+    l10n = l10n or localiser(session)
     by_id = {i.id: i for i in invoices}
     total = sum(i.amount_due for i in invoices)
     currency = invoices[0].currency if invoices else None
@@ -305,6 +307,7 @@ def standing_view(session: Session, site: Site) -> dict:
                 "id": invoice.id,
                 "number": invoice.number,
                 "due_at": iso(invoice.due_at),
+                "due_at_display": day_display(l10n, invoice.due_at),
                 "amount_due": invoice.amount_due,
                 "currency": invoice.currency,
                 "amount_due_display": l10n.money(invoice.amount_due, invoice.currency),
@@ -312,13 +315,16 @@ def standing_view(session: Session, site: Site) -> dict:
                 "category": entry.category,
                 "after_grace": entry.after_grace,
                 "grace_until": iso(entry.grace_until),
+                "grace_until_display": day_display(l10n, entry.grace_until),
                 "pay_url": links.invoice_page_url(session, invoice),
             }
         )
     return {
         "state": result.state,
         "grace_until": iso(result.grace_until),
+        "grace_until_display": day_display(l10n, result.grace_until),
         "restricted_since": iso(result.restricted_since),
+        "restricted_since_display": day_display(l10n, result.restricted_since),
         "banner": result.banner,
         "restricted_areas": list(RESTRICTED_AREAS) if result.restricted else [],
         "amount_due": total,

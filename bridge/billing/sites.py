@@ -29,7 +29,7 @@ from bridge.billing.subscriptions import CURRENT, RENEWABLE
 from bridge.billing.validation import check_email, email_key
 from bridge.core import clock
 from bridge.core.errors import Conflict, DomainError, NotFound
-from bridge.core.l10n import Localiser
+from bridge.core.l10n import Localiser, day_display
 from bridge.models import (
     Client,
     IntervalUnit,
@@ -339,6 +339,7 @@ def hosting_plan_view(subscription: Subscription | None, l10n: Localiser) -> dic
         "amount_display": l10n.money(amount, subscription.currency),
         "interval": _interval(subscription.plan, l10n),
         "current_period_end": iso(subscription.current_period_end),
+        "current_period_end_display": day_display(l10n, subscription.current_period_end),
         "cancel_at_period_end": subscription.cancel_at_period_end,
     }
 
@@ -357,7 +358,11 @@ def subscription_view(subscription: Subscription, l10n: Localiser) -> dict:
         "amount_display": l10n.money(amount, subscription.currency),
         "interval": _interval(subscription.plan, l10n),
         "next_renewal_at": iso(subscription.current_period_end) if renews else None,
+        "next_renewal_at_display": (
+            day_display(l10n, subscription.current_period_end) if renews else None
+        ),
         "current_period_end": iso(subscription.current_period_end),
+        "current_period_end_display": day_display(l10n, subscription.current_period_end),
         "cancel_at_period_end": subscription.cancel_at_period_end,
     }
 
@@ -371,7 +376,9 @@ def invoice_view(session: Session, invoice: Invoice, l10n: Localiser) -> dict:
         "status": invoice.status.value,
         "issued_at": iso(invoice.issued_at),
         "issue_date": invoice.issue_date.isoformat() if invoice.issue_date else None,
+        "issue_date_display": day_display(l10n, invoice.issue_date),
         "due_at": iso(invoice.due_at),
+        "due_at_display": day_display(l10n, invoice.due_at),
         "total": invoice.total,
         "amount_due": due,
         "currency": invoice.currency,
@@ -395,19 +402,34 @@ def site_invoices(session: Session, site: Site) -> list[Invoice]:
     )
 
 
-def hosting_plan(session: Session, site: Site) -> dict | None:
+def hosting_plan(session: Session, site: Site, l10n: Localiser | None = None) -> dict | None:
     return hosting_plan_view(
-        hosting_subscription(site_subscriptions(session, site)), localiser(session)
+        hosting_subscription(site_subscriptions(session, site)), l10n or localiser(session)
     )
+
+
+def agency_view(session: Session) -> dict:
+    """The agency's name, brand colour and logo, for the plugin's menu and
+    page headers. The logo's address changes with the logo (``v``: its
+    hash), so a cached page never shows an old one; ``null`` when there is
+    none or the business hides it (``invoice_show_logo``)."""
+    settings = get_settings(session)
+    logo = settings.logo if settings.invoice_show_logo else None
+    return {
+        "name": settings.company_name,
+        "brand_color": settings.brand_color,
+        "logo_url": f"{links.portal_logo_url(session)}?v={logo.sha256[:16]}" if logo else None,
+    }
 
 
 def settings_currency(session: Session) -> str | None:
     return get_settings(session).currency
 
 
-def summary(session: Session, site: Site) -> dict:
-    """Everything the plugin's Site billing page shows, about ``site`` only."""
-    l10n = localiser(session)
+def summary(session: Session, site: Site, l10n: Localiser | None = None) -> dict:
+    """Everything the plugin's Site billing page shows, about ``site`` only,
+    written by ``l10n`` (the business's language by default)."""
+    l10n = l10n or localiser(session)
     subscriptions = site_subscriptions(session, site)
     unpaid = session.scalar(
         select(func.count())
@@ -422,6 +444,11 @@ def summary(session: Session, site: Site) -> dict:
     return {
         "site": {"id": site.public_id, "name": site.name, "url": site.url},
         "client": {"name": site.client.name, "email": site.client.email},
+        "agency": agency_view(session),
+        # Apply configuration changes WordPress settings that are the site
+        # administrator's (Settings > Reading and > Permalinks): a role's SEO
+        # configure is enough only when the agency says so.
+        "seo_configure_delegated": get_settings(session).seo_configure_delegated,
         "hosting_plan": hosting_plan_view(hosting_subscription(subscriptions), l10n),
         "subscriptions": [subscription_view(s, l10n) for s in subscriptions],
         "invoices": [invoice_view(session, i, l10n) for i in site_invoices(session, site)],
@@ -429,7 +456,7 @@ def summary(session: Session, site: Site) -> dict:
         "amount_due": due,
         "amount_due_display": l10n.money(due, currency) if currency else None,
         "auto_pay": card_on_file(session, site.client),
-        "standing": overdue.standing_view(session, site),
+        "standing": overdue.standing_view(session, site, l10n),
         "generated_at": iso(clock.now()),
     }
 

@@ -63,11 +63,18 @@ class MissingCatalogue(RuntimeError):
     """A language's compiled catalogue (``.mo``) is not installed."""
 
 
+def catalogue_language(code: str | None) -> str | None:
+    """The one of ``LANGUAGES`` that a language or locale code is written in
+    ("fr-CA", "fr_FR" -> "fr", "DE" -> "de"), or None when there is no
+    catalogue for it."""
+    base = (code or "").replace("_", "-").split("-")[0].strip().lower()
+    return base if base in LANGUAGES else None
+
+
 def language_of(code: str | None) -> str:
     """One of ``LANGUAGES`` for a language or locale code ("fr-CA", "fr_FR"
     -> "fr", "DE" -> "de"); English for anything else, None included."""
-    base = (code or "").replace("_", "-").split("-")[0].strip().lower()
-    return base if base in LANGUAGES else DEFAULT_LANGUAGE
+    return catalogue_language(code) or DEFAULT_LANGUAGE
 
 
 def translations(language: str) -> Translations:
@@ -231,3 +238,10 @@ class Localiser:
         if not code:
             return ""
         return Locale.parse(self.locale).territories.get(code.upper(), code)
+
+
+def day_display(l10n: Localiser, value: date | datetime | None) -> str | None:
+    """A date or instant as ``l10n``'s language writes the day in full
+    ("March 5, 2027", "5 mars 2027", "5. März 2027": the long format, like
+    WordPress's default date format), in the business time zone, or None."""
+    return l10n.date(value, "long") if value is not None else None

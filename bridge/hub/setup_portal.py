@@ -1,5 +1,7 @@
 """Setup: the client portal (SPEC 11): where the agency's clients log in,
-and what they may do there themselves (``portal_client_can_cancel``).
+and what they may do there themselves (``portal_client_can_cancel``), and
+in their WordPress sites (``seo_configure_delegated``: the plugin's *Apply
+configuration* without being an administrator of the site).
 
 The view changes the settings as ``PATCH /api/v1/settings`` does
 (``bridge.billing.business.update_settings``); the audit log names the
@@ -31,6 +33,7 @@ section(45, "hub.setup_portal", _("Client portal"))
 
 class PortalSettingsForm(FlaskForm):
     portal_client_can_cancel = BooleanField()
+    seo_configure_delegated = BooleanField()
 
 
 def _page(form: PortalSettingsForm, status: int = 200):
@@ -49,7 +52,8 @@ def _page(form: PortalSettingsForm, status: int = 200):
 @bp.route("/setup/portal", methods=["GET", "POST"])
 @allowed("settings.read")
 def setup_portal():
-    """Whether clients may cancel their own subscriptions from the portal."""
+    """Whether clients may cancel their own subscriptions from the portal,
+    and apply the SEO configuration in their sites with their role alone."""
     if request.method == "GET":
         settings = business.get_settings(get_session())
         return _page(PortalSettingsForm(formdata=None, obj=settings))
@@ -61,7 +65,11 @@ def setup_portal():
     session = get_session()
     act_as_staff(session)
     business.update_settings(
-        session, {"portal_client_can_cancel": bool(form.portal_client_can_cancel.data)}
+        session,
+        {
+            "portal_client_can_cancel": bool(form.portal_client_can_cancel.data),
+            "seo_configure_delegated": bool(form.seo_configure_delegated.data),
+        },
     )
     session.commit()
     flash(_("Client portal settings saved."))

@@ -80,6 +80,11 @@ class BusinessSettings(Base):
     # themselves (at the end of the paid period). Off: they ask the agency.
     portal_client_can_cancel: Mapped[bool] = mapped_column(Boolean, default=False)
 
+    # The WordPress plugin: a client role that grants SEO configure may
+    # change the site's search-engine visibility and permalinks (*Apply
+    # configuration*) without being an administrator of the site.
+    seo_configure_delegated: Mapped[bool] = mapped_column(Boolean, default=False)
+
     # The Hub's first-run flow (bridge.billing.business.getting_started):
     # when its first step was saved, and when it was finished.
     getting_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -75,3 +75,17 @@ def test_the_api_shows_and_changes_the_same_setting(api, db):
     assert can_cancel(db)
     bad = api.patch("/settings", json={"portal_client_can_cancel": "maybe"})
     assert bad.status_code == 422
+
+
+def test_apply_configuration_is_delegated_to_roles_only_when_turned_on(hub, db):
+    body = text_of(hub.client.get(PAGE))
+    assert 'name="seo_configure_delegated"' in body and "checked" not in body
+    answer = hub.post(PAGE, {"seo_configure_delegated": "y"}, page=PAGE)
+    assert answer.status_code == 303
+    with db.session() as s:
+        settings = get_settings(s)
+        assert settings.seo_configure_delegated and not settings.portal_client_can_cancel
+    assert hub.post(PAGE, {"portal_client_can_cancel": "y"}, page=PAGE).status_code == 303
+    with db.session() as s:
+        settings = get_settings(s)
+        assert not settings.seo_configure_delegated and settings.portal_client_can_cancel

@@ -85,7 +85,9 @@ def test_a_site_without_overdue_invoices_is_ok(api, acme):  # noqa: F811
     assert ok(plugin.get("/standing")) == {
         "state": "ok",
         "grace_until": None,
+        "grace_until_display": None,
         "restricted_since": None,
+        "restricted_since_display": None,
         "banner": False,
         "restricted_areas": [],
         "amount_due": 0,

@@ -172,6 +172,16 @@ def test_site_plugin_reads_only_its_own_site():
     assert not may(plugin, "site.read")
 
 
+def test_site_plugin_reads_the_account_of_its_own_client_only():
+    plugin = SitePlugin(site_id=10, client_id=1)
+    assert may(plugin, "site.account", OWN)
+    assert not may(plugin, "site.account", OTHER)
+    assert not may(plugin, "site.account", OWN_SITE)  # the client's, not the site's
+    assert not may(plugin, "site.account")
+    assert not may(client_user("edit_all"), "site.account", OWN)
+    assert not may(Staff(user_id=1), "site.account", OWN)
+
+
 def test_anonymous_may_do_nothing():
     assert not may(Anonymous(), "clients.read")
     assert not may(Anonymous(), "billing.view", OWN)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -33,13 +34,7 @@ def test_client_user_pays_from_the_billing_page(browser, connected, wordpress, b
     use_role(bridge, wordpress, system_role(bridge, "billing_only"))
     due = bridge.open_invoice()  # due now, whatever the other tests paid
 
-    context = browser.new_context(viewport={"width": 1200, "height": 900})
-    page = context.new_page()
-    errors = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    try:
-        log_in(page, wordpress, *JANE[:2])
-
+    with logged_in(browser, wordpress, JANE) as (page, errors):
         # The menu leads to Billing, which shows the unpaid badge. (The first
         # page after login spent its one bridge call on the user's access.)
         menu = page.locator("#toplevel_page_billing-bridge")
@@ -64,6 +59,45 @@ def test_client_user_pays_from_the_billing_page(browser, connected, wordpress, b
             folder.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(folder / "wp-billing.png"), full_page=True)
         assert errors == []
+
+
+def test_my_account_reads_well_on_a_desktop_and_a_phone(browser, connected, wordpress, bridge):
+    """My account at 1200 and 380 px: the invoices fit the width (each one
+    a block of labelled lines on the phone), nothing scrolls sideways."""
+    from playwright.sync_api import expect
+
+    use_role(bridge, wordpress, system_role(bridge, "billing_only"))
+    bridge.open_invoice()
+    with logged_in(browser, wordpress, JANE) as (page, errors):
+        page.goto(wordpress.admin_page("billing-bridge-account"))
+        expect(page.locator("#billing-bridge-account h1")).to_have_text("My account")
+        expect(page.locator("#billing-bridge-account-invoices")).to_be_visible()
+        for width in (1200, 380):
+            page.set_viewport_size({"width": width, "height": 900})
+            page.reload()
+            expect(page.locator("#billing-bridge-auto-pay")).to_be_visible()
+            overflow = page.evaluate(
+                "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+            )
+            assert overflow <= 0, (width, overflow)
+            if os.environ.get("BRIDGE_E2E_SCREENSHOTS"):
+                folder = Path(os.environ["BRIDGE_E2E_SCREENSHOTS"])
+                folder.mkdir(parents=True, exist_ok=True)
+                page.screenshot(path=str(folder / f"wp-account-{width}.png"), full_page=True)
+        assert errors == []
+
+
+@contextmanager
+def logged_in(browser, wordpress, user: tuple):
+    """A 1200 px page of a new browser context, logged in to WordPress as
+    ``user``, and the list of the page's script errors."""
+    context = browser.new_context(viewport={"width": 1200, "height": 900})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    try:
+        log_in(page, wordpress, *user[:2])
+        yield page, errors
     finally:
         context.close()
 

@@ -313,9 +313,11 @@ def test_a_warm_cache_asks_the_bridge_nothing(connected, wordpress, bridge):
     admin = connected.admin
     before = len(bridge.site_api_requests)
     assert page(admin, wordpress, "billing").status_code == 200
-    assert len(bridge.site_api_requests) - before == 1  # cold: the summary, once
+    # Cold: the summary, once, and (on Billing) whether the administrator's
+    # email has a role that opens My account.
+    assert len(bridge.site_api_requests) - before == 2
     assert page(jane, wordpress, "billing").status_code == 200
-    assert bridge.site_api_requests[before + 1 :] == [
+    assert bridge.site_api_requests[before + 2 :] == [
         "GET /api/v1/site/access"  # the summary is shared; jane's access is per email
     ]
     before = len(bridge.site_api_requests)
@@ -341,7 +343,8 @@ def test_a_cold_page_asks_the_bridge_once(connected, wordpress, bridge):
     # The page's own answer, then, for a page that did not read the summary,
     # the background refresh that the badge and the overdue notice read.
     expected = {
-        "billing": [summary],
+        # Billing also asks whether the administrator's role opens My account.
+        "billing": ["GET /api/v1/site/access", summary],
         "hosting": [summary],
         "seo": ["GET /api/v1/site/seo-scans/latest", summary],
         "settings": [summary],

@@ -13,6 +13,7 @@ final class Admin
 {
     public const SLUGS = [
         'billing' => 'billing-bridge',
+        'account' => 'billing-bridge-account',
         'hosting' => 'billing-bridge-hosting',
         'seo' => 'billing-bridge-seo',
         'settings' => 'billing-bridge-settings',
@@ -22,6 +23,9 @@ final class Admin
     public const RESTRICTED_ACTIONS = ['seo_scan', 'seo_configure'];
 
     private ?Permissions $permissions = null;
+
+    /** Whether the current user's role grants billing, the client's whole account (null: not asked yet). */
+    private ?bool $readsAccount = null;
 
     /** The bridge's answer about the current user's access (not for administrators). */
     private ?CacheResult $access = null;
@@ -69,6 +73,44 @@ final class Admin
     }
 
     /**
+     * Whether the current user sees *My account*, the client's whole
+     * account: only when the bridge says their role grants billing (view).
+     * Unlike the other pages, being an administrator of the site is not
+     * enough: an administrator without that role sees this site only.
+     *
+     * Other users' access is read anyway (it decides every page). An
+     * administrator's is asked of the bridge only on Billing, My account
+     * and their actions; elsewhere the cached answer decides, so no other
+     * screen of an administrator waits on the bridge for it.
+     */
+    public function mayReadAccount(): bool
+    {
+        if ($this->readsAccount !== null) {
+            return $this->readsAccount;
+        }
+        $user = wp_get_current_user();
+        if (!$user->exists() || !$this->bridge->isConnected() || !is_email($user->user_email)) {
+            return $this->readsAccount = false;
+        }
+        if ($this->access === null && $this->permissions()->isAdministrator()) {
+            // phpcs:ignore -- which screen this is, read only
+            $page = isset($_GET['page']) ? sanitize_key(wp_unslash($_GET['page'])) : '';
+            $asks = in_array($page, [self::SLUGS['billing'], self::SLUGS['account']], true) || doing_action('admin_post_billing_bridge_invoice');
+            $known = $asks ? ($this->access = $this->bridge->access($user->user_email)) : $this->bridge->peekAccess($user->user_email);
+            return $this->readsAccount = $known !== null && Permissions::fromAccess($known->data)->grants('billing', 'view');
+        }
+        $this->access ??= $this->bridge->access($user->user_email);
+        return $this->readsAccount = Permissions::fromAccess($this->access->data)->grants('billing', 'view');
+    }
+
+    /** Whether the current user's role grants $action of the client-wide `billing` area. */
+    private function accountGrants(string $action): bool
+    {
+        return $this->mayReadAccount() && $this->access !== null
+            && Permissions::fromAccess($this->access->data)->grants('billing', $action);
+    }
+
+    /**
      * Whether the bridge said (in the cached summary) that this site's
      * Hosting and SEO actions are off for overdue invoices.
      */
@@ -98,15 +140,18 @@ final class Admin
         $badge = in_array('billing', $visible, true) ? $this->badge($this->unpaidCount()) : '';
         $titles = [
             'billing' => __('Billing', 'billing-bridge'),
+            'account' => __('My account', 'billing-bridge'),
             'hosting' => __('Hosting', 'billing-bridge'),
             'seo' => __('SEO', 'billing-bridge'),
             'settings' => __('Settings', 'billing-bridge'),
         ];
         $parent = $visible === [] ? null : self::SLUGS[$visible[0]];
+        $brand = $this->agencyName();
         if ($parent !== null) {
             add_menu_page(
-                __('Billing Bridge', 'billing-bridge'),
-                __('Billing Bridge', 'billing-bridge') . $badge,
+                esc_html($brand),
+                // WordPress prints menu titles as HTML: the agency's name is escaped here.
+                esc_html($brand) . $badge,
                 $this->capability($visible[0]),
                 $parent,
                 [$this, 'render' . ucfirst($visible[0])],
@@ -115,12 +160,12 @@ final class Admin
             );
         }
         foreach (self::SLUGS as $page => $slug) {
-            $shown = in_array($page, $visible, true);
+            $shown = $page === 'account' ? $this->mayReadAccount() : in_array($page, $visible, true);
             // Pages the user may not see are still registered, hidden, so a
             // direct URL reaches the permission check below and gets a 403.
             $hook = add_submenu_page(
                 $shown ? (string) $parent : 'options.php',
-                $titles[$page] . ' ‹ ' . __('Billing Bridge', 'billing-bridge'),
+                $titles[$page] . ' ‹ ' . esc_html($brand),
                 $titles[$page] . ($page === 'billing' ? $badge : ''),
                 $this->capability($page),
                 $slug,
@@ -130,6 +175,42 @@ final class Admin
                 add_action('load-' . $hook, [$this, 'load' . ucfirst($page)]);
             }
         }
+    }
+
+    /**
+     * The agency's branding from the cached summary (never asks the bridge):
+     * name, brand colour, logo URL; empty when unknown.
+     *
+     * @return array<string, mixed>
+     */
+    public function agency(): array
+    {
+        $summary = $this->bridge->peekSummary();
+        $agency = $summary !== null ? ($summary->arrayData()['agency'] ?? null) : null;
+        return is_array($agency) ? $agency : [];
+    }
+
+    /** The name the menu and the pages carry: the agency's, else the plugin's. */
+    public function agencyName(): string
+    {
+        $name = trim((string) ($this->agency()['name'] ?? ''));
+        return $name !== '' ? $name : __('Billing Bridge', 'billing-bridge');
+    }
+
+    /** The agency's logo and name above a page's title. */
+    private function brandHeader(): void
+    {
+        $agency = $this->agency();
+        $logo = (string) ($agency['logo_url'] ?? '');
+        $color = (string) ($agency['brand_color'] ?? '');
+        printf(
+            '<div class="bb-brand" id="billing-bridge-brand"%1$s>%2$s<span class="bb-brand-name">%3$s</span></div>',
+            preg_match('/^#[0-9a-fA-F]{6}$/', $color) === 1 ? ' style="border-color:' . esc_attr($color) . '"' : '',
+            $logo !== '' && $this->isBridgeUrl($logo)
+                ? sprintf('<img class="bb-brand-logo" src="%1$s" alt="" height="32">', esc_url($logo))
+                : '',
+            esc_html($this->agencyName())
+        );
     }
 
     private function capability(string $page): string
@@ -165,6 +246,21 @@ final class Admin
     {
         $this->guardPage('billing');
         $this->view['summary'] = $this->show($this->bridge->summary());
+    }
+
+    public function loadAccount(): void
+    {
+        if (!$this->mayReadAccount()) {
+            $this->unknownAccess();
+            $this->forbidden(__('Sorry, your role does not give access to the client\'s account.', 'billing-bridge'));
+        }
+        $this->view['paged'] = $this->pagedArg();
+        $this->view['account'] = $this->show($this->bridge->account(wp_get_current_user()->user_email, $this->view['paged']));
+    }
+
+    private function pagedArg(): int
+    {
+        return max(1, min(1000000, absint($_GET['paged'] ?? 1))); // phpcs:ignore -- a page number to read
     }
 
     public function loadHosting(): void
@@ -356,8 +452,8 @@ final class Admin
     {
         $result = $this->view['summary'] ?? $this->bridge->summary();
         $summary = $result->arrayData();
-        $permissions = $this->permissions();
         echo '<div class="wrap billing-bridge" id="billing-bridge-billing">';
+        $this->brandHeader();
         printf('<h1>%s</h1>', esc_html__('Billing', 'billing-bridge'));
         if (!$result->hasData()) {
             printf('<p>%s</p></div>', esc_html__('No billing information is available yet.', 'billing-bridge'));
@@ -377,6 +473,14 @@ final class Admin
             ))
         );
 
+        if ($this->mayReadAccount()) {
+            printf(
+                '<p><a href="%1$s" id="billing-bridge-account-link">%2$s</a></p>',
+                esc_url(admin_url('admin.php?page=' . self::SLUGS['account'])),
+                esc_html__('See the whole account: every site\'s invoices, auto-pay and the card', 'billing-bridge')
+            );
+        }
+
         printf('<h2>%s</h2>', esc_html__('Subscriptions', 'billing-bridge'));
         $subscriptions = is_array($summary['subscriptions'] ?? null) ? $summary['subscriptions'] : [];
         if ($subscriptions === []) {
@@ -394,12 +498,11 @@ final class Admin
                     continue;
                 }
                 $status = (string) ($subscription['status'] ?? '');
-                $renewal = $this->date($subscription['next_renewal_at'] ?? null);
+                $renewal = $this->shownDate($subscription, 'next_renewal_at');
                 if (!empty($subscription['cancel_at_period_end'])) {
+                    $ends = isset($subscription['current_period_end']) ? 'current_period_end' : 'next_renewal_at';
                     /* translators: %s: a date */
-                    $ends = $subscription['current_period_end'] ?? ($subscription['next_renewal_at'] ?? null);
-                    /* translators: %s: a date */
-                    $renewal = sprintf(__('Ends on %s', 'billing-bridge'), $this->date($ends));
+                    $renewal = sprintf(__('Ends on %s', 'billing-bridge'), $this->shownDate($subscription, $ends));
                 }
                 printf(
                     '<tr id="bb-subscription-%1$d"><td>%2$s</td><td>%3$s</td>'
@@ -421,56 +524,238 @@ final class Admin
         if ($invoices === []) {
             printf('<p>%s</p>', esc_html__('No invoices.', 'billing-bridge'));
         } else {
-            $this->tableStart('billing-bridge-invoices', [
-                __('Number', 'billing-bridge'),
-                __('Status', 'billing-bridge'),
-                __('Issued', 'billing-bridge'),
-                __('Due', 'billing-bridge'),
-                __('Total', 'billing-bridge'),
-                __('Amount due', 'billing-bridge'),
-                __('Actions', 'billing-bridge'),
-            ]);
-            foreach ($invoices as $invoice) {
-                if (!is_array($invoice)) {
-                    continue;
-                }
-                $id = absint($invoice['id'] ?? 0);
-                $status = (string) ($invoice['status'] ?? '');
-                $actions = [];
-                $payable = $status === 'open' && !empty($invoice['pay_url']) && (int) ($invoice['amount_due'] ?? 0) > 0;
-                if ($payable && $permissions->canDo('invoice_pay')) {
-                    $actions[] = sprintf(
-                        '<a class="button button-primary bb-pay" target="_blank" rel="noopener" href="%1$s">%2$s</a>',
-                        esc_url($this->invoiceLink($id, 'pay')),
-                        esc_html__('Pay', 'billing-bridge')
-                    );
-                }
-                if (!empty($invoice['pdf_url'])) {
-                    $actions[] = sprintf(
-                        '<a class="button bb-pdf" href="%1$s">%2$s</a>',
-                        esc_url($this->invoiceLink($id, 'pdf')),
-                        esc_html__('Download PDF', 'billing-bridge')
-                    );
-                }
-                printf(
-                    '<tr id="bb-invoice-%1$d" data-invoice-id="%1$d"><td class="bb-number">%2$s</td>'
-                    . '<td class="bb-status bb-status-%3$s" data-status="%3$s">%4$s</td><td>%5$s</td><td>%6$s</td>'
-                    . '<td class="bb-total">%7$s</td><td class="bb-amount-due">%8$s</td><td class="bb-actions">%9$s</td></tr>',
-                    $id,
-                    esc_html((string) ($invoice['number'] ?? '')),
-                    esc_attr($status),
-                    esc_html($this->invoiceStatus($status)),
-                    esc_html($this->invoiceDate($invoice)),
-                    esc_html($this->date($invoice['due_at'] ?? null)),
-                    esc_html((string) ($invoice['total_display'] ?? '')),
-                    esc_html((string) ($invoice['amount_due_display'] ?? '')),
-                    implode(' ', $actions) // Built above from escaped parts.
-                );
-            }
-            echo '</tbody></table>';
+            $this->invoiceTable('billing-bridge-invoices', $invoices, false, [], $this->permissions()->canDo('invoice_pay'));
         }
         $this->freshness($result);
         echo '</div>';
+    }
+
+    /**
+     * *My account*: the client's whole account as the bridge gives it to a
+     * person whose role grants billing: what is due, auto-pay and the card,
+     * the client's sites, and every invoice (this site's, the other sites',
+     * those billed on no site), paged.
+     */
+    public function renderAccount(): void
+    {
+        $result = $this->view['account'] ?? $this->bridge->account(wp_get_current_user()->user_email, $this->pagedArg());
+        $account = $result->arrayData();
+        echo '<div class="wrap billing-bridge" id="billing-bridge-account">';
+        $this->brandHeader();
+        printf('<h1>%s</h1>', esc_html__('My account', 'billing-bridge'));
+        if (!$result->hasData()) {
+            printf('<p>%s</p></div>', esc_html__('The account is not available right now.', 'billing-bridge'));
+            return;
+        }
+        $client = is_array($account['client'] ?? null) ? $account['client'] : [];
+        printf(
+            '<p class="bb-lead">%1$s <strong id="billing-bridge-client">%2$s</strong></p>',
+            esc_html__('Billing account of', 'billing-bridge'),
+            esc_html((string) ($client['name'] ?? ''))
+        );
+
+        $due = (int) ($account['amount_due'] ?? 0);
+        $unpaid = (int) ($account['unpaid_count'] ?? 0);
+        $card = is_array($account['card'] ?? null) ? $account['card'] : null;
+        $autoPay = !empty($account['auto_pay']);
+        $cardText = '';
+        if ($card !== null) {
+            $cardText = sprintf(
+                /* translators: 1: a card brand such as Visa, 2: its last four digits, 3: month/year it expires */
+                __('%1$s ending in %2$s, expires %3$s', 'billing-bridge'),
+                ucfirst((string) ($card['brand'] ?? '')),
+                (string) ($card['last4'] ?? ''),
+                sprintf('%02d/%d', (int) ($card['exp_month'] ?? 0), (int) ($card['exp_year'] ?? 0))
+            );
+            if (($card['expiry'] ?? null) === 'expired') {
+                $cardText .= ' ' . __('(expired)', 'billing-bridge');
+            } elseif (($card['expiry'] ?? null) === 'expires_soon') {
+                $cardText .= ' ' . __('(expires soon)', 'billing-bridge');
+            }
+        }
+        echo '<div class="bb-cards">';
+        printf(
+            '<div class="bb-card" id="billing-bridge-due"><h2>%1$s</h2><p class="bb-figure%2$s">%3$s</p><p>%4$s</p></div>',
+            esc_html__('Amount due', 'billing-bridge'),
+            $due > 0 ? ' bb-warn' : '',
+            esc_html($due > 0 ? (string) ($account['amount_due_display'] ?? '') : __('Nothing', 'billing-bridge')),
+            esc_html(sprintf(
+                /* translators: %d: number of unpaid invoices */
+                _n('%d unpaid invoice on the account.', '%d unpaid invoices on the account.', $unpaid, 'billing-bridge'),
+                $unpaid
+            ))
+        );
+        $links = [];
+        $updateCard = (string) ($account['update_card_url'] ?? '');
+        if ($updateCard !== '' && $this->accountGrants('pay') && $this->isBridgeUrl($updateCard)) {
+            $links[] = sprintf(
+                '<a class="button" id="billing-bridge-update-card" target="_blank" rel="noopener" href="%1$s">%2$s</a>',
+                esc_url($updateCard),
+                esc_html($card !== null ? __('Update card', 'billing-bridge') : __('Add a card', 'billing-bridge'))
+            );
+        }
+        printf(
+            '<div class="bb-card" id="billing-bridge-auto-pay" data-auto-pay="%1$d"><h2>%2$s</h2><p class="bb-figure">%3$s</p><p>%4$s</p>%5$s</div>',
+            $autoPay ? 1 : 0,
+            esc_html__('Auto-pay', 'billing-bridge'),
+            esc_html($autoPay ? __('On', 'billing-bridge') : __('Off', 'billing-bridge')),
+            esc_html($autoPay
+                ? ($cardText !== '' ? $cardText : __('Renewals are charged to the saved card.', 'billing-bridge'))
+                : __('Invoices are sent to be paid.', 'billing-bridge')),
+            $links !== [] ? '<p>' . implode(' ', $links) . '</p>' : '' // Built above from escaped parts.
+        );
+        $portal = (string) ($account['portal_url'] ?? '');
+        if ($portal !== '' && $this->isBridgeUrl($portal)) {
+            printf(
+                '<div class="bb-card" id="billing-bridge-portal"><h2>%1$s</h2><p>%2$s</p>'
+                . '<p><a class="button" target="_blank" rel="noopener" href="%3$s">%4$s</a></p></div>',
+                esc_html__('Client portal', 'billing-bridge'),
+                esc_html__('Subscriptions, payments, credit notes and your details.', 'billing-bridge'),
+                esc_url($portal),
+                esc_html__('Open the client portal', 'billing-bridge')
+            );
+        }
+        echo '</div>';
+
+        $sites = array_values(array_filter((array) ($account['sites'] ?? []), 'is_array'));
+        printf('<h2>%s</h2>', esc_html__('Sites', 'billing-bridge'));
+        echo '<ul class="bb-sites" id="billing-bridge-sites">';
+        foreach ($sites as $site) {
+            $url = esc_url((string) ($site['url'] ?? ''), ['http', 'https']);
+            $name = esc_html((string) ($site['name'] ?? ''));
+            printf(
+                '<li%1$s>%2$s%3$s</li>',
+                !empty($site['this_site']) ? ' class="bb-this-site"' : '',
+                $url !== '' ? sprintf('<a href="%1$s" target="_blank" rel="noopener">%2$s</a>', $url, $name) : $name,
+                !empty($site['this_site']) ? ' <span class="bb-tag">' . esc_html__('this site', 'billing-bridge') . '</span>' : ''
+            );
+        }
+        echo '</ul>';
+
+        $invoices = is_array($account['invoices'] ?? null) ? $account['invoices'] : [];
+        $rows = is_array($invoices['data'] ?? null) ? $invoices['data'] : [];
+        $paged = max(1, (int) ($invoices['page'] ?? 1));
+        $pages = max(1, (int) ($invoices['pages'] ?? 1));
+        $total = (int) ($invoices['total'] ?? count($rows));
+        printf('<h2>%s</h2>', esc_html__('Invoices', 'billing-bridge'));
+        if ($rows === []) {
+            printf('<p>%s</p>', esc_html($total > 0 ? __('No invoices on this page.', 'billing-bridge') : __('No invoices.', 'billing-bridge')));
+        } else {
+            $this->invoiceTable('billing-bridge-account-invoices', $rows, true, ['from' => 'account', 'paged' => $paged], $this->accountGrants('pay'));
+        }
+        if ($pages > 1) {
+            $links = paginate_links([
+                'base' => add_query_arg('paged', '%#%', admin_url('admin.php?page=' . self::SLUGS['account'])),
+                'format' => '',
+                'current' => $paged,
+                'total' => $pages,
+                'prev_text' => '&laquo; ' . esc_html__('Newer', 'billing-bridge'),
+                'next_text' => esc_html__('Older', 'billing-bridge') . ' &raquo;',
+            ]);
+            printf(
+                '<nav class="bb-pages" id="billing-bridge-pages" aria-label="%1$s"><span class="displaying-num">%2$s</span> %3$s</nav>',
+                esc_attr__('Invoice pages', 'billing-bridge'),
+                esc_html(sprintf(
+                    /* translators: 1: page number, 2: number of pages, 3: number of invoices */
+                    _n('Page %1$d of %2$d (%3$d invoice)', 'Page %1$d of %2$d (%3$d invoices)', $total, 'billing-bridge'),
+                    $paged,
+                    $pages,
+                    $total
+                )),
+                wp_kses_post((string) $links)
+            );
+        }
+        $this->freshness($result);
+        echo '</div>';
+    }
+
+    /** Whether $url leads to the bridge's own host (links the bridge built, shown as they are). */
+    private function isBridgeUrl(string $url): bool
+    {
+        $host = Settings::hostOf(esc_url_raw($url, ['http', 'https']));
+        return $host !== '' && $host === $this->bridge->settings()->bridgeHost();
+    }
+
+    /**
+     * The invoices table of Billing and My account (with the Site column).
+     *
+     * @param array<int|string, mixed> $invoices
+     * @param array<string, int|string> $linkArgs where Pay and PDF find the invoice again
+     * @param bool $mayPay whether the user's role allows paying these invoices
+     */
+    private function invoiceTable(string $id, array $invoices, bool $withSite, array $linkArgs, bool $mayPay): void
+    {
+        $headings = [__('Number', 'billing-bridge')];
+        if ($withSite) {
+            $headings[] = __('Site', 'billing-bridge');
+        }
+        array_push(
+            $headings,
+            __('Status', 'billing-bridge'),
+            __('Issued', 'billing-bridge'),
+            __('Due', 'billing-bridge'),
+            __('Total', 'billing-bridge'),
+            __('Amount due', 'billing-bridge'),
+            __('Actions', 'billing-bridge')
+        );
+        $this->tableStart($id, $headings);
+        foreach ($invoices as $invoice) {
+            if (!is_array($invoice)) {
+                continue;
+            }
+            $invoiceId = absint($invoice['id'] ?? 0);
+            $status = (string) ($invoice['status'] ?? '');
+            $actions = [];
+            $payable = $status === 'open' && !empty($invoice['pay_url']) && (int) ($invoice['amount_due'] ?? 0) > 0;
+            if ($payable && $mayPay) {
+                $actions[] = sprintf(
+                    '<a class="button button-primary bb-pay" target="_blank" rel="noopener" href="%1$s">%2$s</a>',
+                    esc_url($this->invoiceLink($invoiceId, 'pay', $linkArgs)),
+                    esc_html__('Pay', 'billing-bridge')
+                );
+            }
+            if (!empty($invoice['pdf_url'])) {
+                $actions[] = sprintf(
+                    '<a class="button bb-pdf" href="%1$s">%2$s</a>',
+                    esc_url($this->invoiceLink($invoiceId, 'pdf', $linkArgs)),
+                    esc_html__('Download PDF', 'billing-bridge')
+                );
+            }
+            $siteCell = '';
+            if ($withSite) {
+                $site = is_array($invoice['site'] ?? null) ? $invoice['site'] : null;
+                $siteCell = sprintf(
+                    '<td class="bb-site%1$s" data-label="%2$s">%3$s</td>',
+                    !empty($invoice['this_site']) ? ' bb-this-site' : '',
+                    esc_attr__('Site', 'billing-bridge'),
+                    esc_html($site !== null ? (string) ($site['name'] ?? '') : __('No site (one-off work)', 'billing-bridge'))
+                );
+            }
+            printf(
+                '<tr id="bb-invoice-%1$d" data-invoice-id="%1$d"><td class="bb-number" data-label="%10$s">%2$s</td>%3$s'
+                . '<td class="bb-status bb-status-%4$s" data-status="%4$s" data-label="%11$s">%5$s</td>'
+                . '<td data-label="%12$s">%6$s</td><td data-label="%13$s">%7$s</td>'
+                . '<td class="bb-total" data-label="%14$s">%8$s</td><td class="bb-amount-due" data-label="%15$s">%9$s</td>'
+                . '<td class="bb-actions">%16$s</td></tr>',
+                $invoiceId,
+                esc_html((string) ($invoice['number'] ?? '')),
+                $siteCell, // Built above from escaped parts.
+                esc_attr($status),
+                esc_html($this->invoiceStatus($status)),
+                esc_html($this->invoiceDate($invoice)),
+                esc_html($this->shownDate($invoice, 'due_at')),
+                esc_html((string) ($invoice['total_display'] ?? '')),
+                esc_html((string) ($invoice['amount_due_display'] ?? '')),
+                esc_attr__('Number', 'billing-bridge'),
+                esc_attr__('Status', 'billing-bridge'),
+                esc_attr__('Issued', 'billing-bridge'),
+                esc_attr__('Due', 'billing-bridge'),
+                esc_attr__('Total', 'billing-bridge'),
+                esc_attr__('Amount due', 'billing-bridge'),
+                implode(' ', $actions) // Built above from escaped parts.
+            );
+        }
+        echo '</tbody></table>';
     }
 
     public function renderHosting(): void
@@ -478,6 +763,7 @@ final class Admin
         $result = $this->view['summary'] ?? $this->bridge->summary();
         $plan = $result->arrayData()['hosting_plan'] ?? null;
         echo '<div class="wrap billing-bridge" id="billing-bridge-hosting">';
+        $this->brandHeader();
         printf('<h1>%s</h1>', esc_html__('Hosting', 'billing-bridge'));
         $this->restrictedNote();
         printf('<h2>%s</h2>', esc_html__('Hosting plan', 'billing-bridge'));
@@ -498,14 +784,14 @@ final class Admin
                 esc_attr($status),
                 esc_html($this->subscriptionStatus($status)),
                 esc_html($this->amount($plan)),
-                esc_html($this->date($plan['current_period_end'] ?? null))
+                esc_html($this->shownDate($plan, 'current_period_end'))
             );
             if (!empty($plan['cancel_at_period_end'])) {
                 /* translators: %s: a date */
                 $ending = __('This plan is ending: it stops on %s and will not renew.', 'billing-bridge');
                 printf(
                     '<p class="bb-warn" id="billing-bridge-plan-ending">%s</p>',
-                    esc_html(sprintf($ending, $this->date($plan['current_period_end'] ?? null)))
+                    esc_html(sprintf($ending, $this->shownDate($plan, 'current_period_end')))
                 );
             }
         } elseif ($result->hasData()) {
@@ -534,6 +820,7 @@ final class Admin
         $scan = $result->arrayData()['scan'] ?? null;
         $permissions = $this->permissions();
         echo '<div class="wrap billing-bridge" id="billing-bridge-seo">';
+        $this->brandHeader();
         printf('<h1>%s</h1>', esc_html__('SEO', 'billing-bridge'));
         $this->restrictedNote();
         $restricted = $this->restricted();
@@ -541,14 +828,23 @@ final class Admin
         if ($permissions->canDo('seo_scan') && !$restricted) {
             $this->actionButton('seo_scan', __('Run a new scan', 'billing-bridge'), 'billing-bridge-run-scan');
         }
-        if ($permissions->canDo('seo_configure') && !$restricted) {
+        $configures = $permissions->canDo('seo_configure') && !$restricted;
+        if ($configures && $this->mayChangeSiteSettings()) {
             $this->actionButton('seo_configure', __('Apply configuration', 'billing-bridge'), 'billing-bridge-configure');
         }
         echo '</div>';
-        if ($permissions->canDo('seo_configure') && !$restricted) {
+        if ($configures && $this->mayChangeSiteSettings()) {
             printf(
                 '<p class="description">%s</p>',
                 esc_html__('Apply configuration lets search engines index the site and sets pretty permalinks (/%postname%/).', 'billing-bridge')
+            );
+        } elseif ($configures) {
+            printf(
+                '<p class="description" id="billing-bridge-configure-admin">%s</p>',
+                esc_html__(
+                    'Search-engine visibility and permalinks are changed by an administrator of this site (Settings > Reading and Settings > Permalinks).',
+                    'billing-bridge'
+                )
             );
         }
         if (!is_array($scan)) {
@@ -807,8 +1103,18 @@ final class Admin
         // phpcs:enable
         $this->guardAction($do === 'pay' ? 'invoice_pay' : 'invoice_pdf');
         check_admin_referer('billing_bridge_invoice_' . $do . '_' . $id);
-        $summary = $this->bridge->summary()->arrayData();
-        foreach ((array) ($summary['invoices'] ?? []) as $invoice) {
+        if (isset($_GET['from']) && $_GET['from'] === 'account') { // phpcs:ignore -- nonce checked above
+            // Another site's invoice, or one billed on no site, from My account's
+            // page: the client-wide billing grant decides, not the site's.
+            if (!$this->mayReadAccount() || !$this->accountGrants($do === 'pay' ? 'pay' : 'view')) {
+                $this->forbidden(__('Sorry, your role does not allow this action.', 'billing-bridge'));
+            }
+            $account = $this->bridge->account(wp_get_current_user()->user_email, $this->pagedArg())->arrayData();
+            $invoices = (array) ($account['invoices']['data'] ?? []);
+        } else {
+            $invoices = (array) ($this->bridge->summary()->arrayData()['invoices'] ?? []);
+        }
+        foreach ($invoices as $invoice) {
             if (is_array($invoice) && (int) ($invoice['id'] ?? 0) === $id) {
                 // A link the bridge built (http or https only), to the bridge's own host
                 // only; not wp_http_validate_url, which refuses a bridge on a private
@@ -851,17 +1157,30 @@ final class Admin
 
     public function actionSeoConfigure(): void
     {
-        global $wp_rewrite;
         $this->guardAction('seo_configure');
         check_admin_referer('billing_bridge_seo_configure');
-        update_option('blog_public', '1');
-        $wp_rewrite->set_permalink_structure('/%postname%/');
-        flush_rewrite_rules(false);
+        if (!$this->mayChangeSiteSettings()) {
+            $this->forbidden(__('Changing search-engine visibility and permalinks needs an administrator of this site.', 'billing-bridge'));
+        }
+        SiteConfiguration::apply();
         $this->flash([[
             'success',
             __('Configuration applied: search engines may index the site and permalinks are /%postname%/. Scan again to update the report.', 'billing-bridge'),
         ]]);
         $this->redirectTo('seo');
+    }
+
+    /**
+     * Whether the current user may change the site's search-engine
+     * visibility and permalinks: an administrator of the site (manage_options,
+     * as Settings > Reading and > Permalinks ask), or anyone whose role grants
+     * SEO configure when the agency delegates it (from the cached summary).
+     */
+    private function mayChangeSiteSettings(): bool
+    {
+        $summary = $this->bridge->peekSummary();
+        $delegated = $summary !== null && ($summary->arrayData()['seo_configure_delegated'] ?? false) === true;
+        return SiteConfiguration::mayChange(current_user_can('manage_options'), $delegated);
     }
 
     /** @return never */
@@ -873,10 +1192,11 @@ final class Admin
 
     // Small renderers -------------------------------------------------------------
 
-    public function invoiceLink(int $id, string $do): string
+    /** @param array<string, int|string> $args where to find the invoice (My account's page) */
+    public function invoiceLink(int $id, string $do, array $args = []): string
     {
         $url = add_query_arg(
-            ['action' => 'billing_bridge_invoice', 'invoice' => $id, 'do' => $do],
+            ['action' => 'billing_bridge_invoice', 'invoice' => $id, 'do' => $do] + $args,
             admin_url('admin-post.php')
         );
         return wp_nonce_url($url, 'billing_bridge_invoice_' . $do . '_' . $id);
@@ -959,6 +1279,18 @@ final class Admin
     }
 
     /**
+     * The date $row[$key] as the bridge wrote it for the reader's language
+     * ($key . '_display'), else (older bridges) formatted here.
+     *
+     * @param array<string, mixed> $row
+     */
+    public function shownDate(array $row, string $key): string
+    {
+        $shown = $row[$key . '_display'] ?? null;
+        return is_string($shown) && $shown !== '' ? $shown : $this->date($row[$key] ?? null);
+    }
+
+    /**
      * The invoice's issue date as printed on it: a calendar date the bridge
      * fixed in the agency's time zone, shown as is (never shifted into the
      * site's zone, which could move it a day). Older bridges send only the
@@ -966,6 +1298,9 @@ final class Admin
      */
     private function invoiceDate(array $invoice): string
     {
+        if (is_string($invoice['issue_date_display'] ?? null) && $invoice['issue_date_display'] !== '') {
+            return $invoice['issue_date_display'];
+        }
         $day = $invoice['issue_date'] ?? null;
         if (is_string($day) && preg_match('/^\d{4}-\d{2}-\d{2}$/', $day)) {
             $utc = new \DateTimeZone('UTC');

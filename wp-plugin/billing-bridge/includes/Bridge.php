@@ -37,14 +37,41 @@ final class Bridge
         return $this->client ??= BridgeClient::fromSettings($this->settings);
     }
 
+    /** The site summary in the reader's language (cached per language). */
     public function summary(): CacheResult
     {
-        return $this->read('summary', fn (): array => $this->client()->get('/api/v1/site/summary'));
+        $locale = self::locale();
+        return $this->read(self::summaryKey($locale), fn (): array => $this->client()->get(self::summaryPath($locale)));
     }
 
+    /**
+     * The summary the cache holds, never asking the bridge: the reader's
+     * language's copy while it is fresh, else the site language's one, which
+     * the background refresh keeps fresh (so a paid invoice's notice goes
+     * for everyone at the next refresh).
+     */
     public function peekSummary(): ?CacheResult
     {
-        return $this->isConnected() ? $this->cache->peek('summary') : null;
+        if (!$this->isConnected()) {
+            return null;
+        }
+        $key = self::summaryKey(self::locale());
+        $own = $key !== 'summary' ? $this->cache->peek($key) : null;
+        if ($own !== null && !$own->stale) {
+            return $own;
+        }
+        return $this->cache->peek('summary') ?? $own;
+    }
+
+    /** 'summary' for the site's language (what the background refresh keeps), else one key per language. */
+    public static function summaryKey(string $locale): string
+    {
+        return $locale === self::siteLocale() ? 'summary' : 'summary_' . sanitize_key($locale);
+    }
+
+    private static function summaryPath(string $locale): string
+    {
+        return '/api/v1/site/summary?locale=' . rawurlencode($locale);
     }
 
     public function access(string $email): CacheResult
@@ -56,9 +83,56 @@ final class Bridge
         );
     }
 
+    /** What the cache knows about the access of $email, without asking the bridge (or null). */
+    public function peekAccess(string $email): ?CacheResult
+    {
+        return $this->isConnected() ? $this->cache->peek(self::accessKey($email)) : null;
+    }
+
     public static function accessKey(string $email): string
     {
         return 'access_' . md5(strtolower(trim($email)));
+    }
+
+    /**
+     * One page of the client's whole account (every site's invoices), for
+     * the user with $email: the bridge answers 403 unless their role grants
+     * billing. Cached per user, page and locale.
+     */
+    public function account(string $email, int $page): CacheResult
+    {
+        $email = strtolower(trim($email));
+        $page = max(1, $page);
+        $locale = self::locale();
+        $path = '/api/v1/site/account?' . http_build_query(
+            ['email' => $email, 'page' => $page, 'locale' => $locale],
+            '',
+            '&',
+            PHP_QUERY_RFC3986
+        );
+        return $this->read(self::accountKey($email, $page, $locale), fn (): array => $this->client()->get($path));
+    }
+
+    public static function accountKey(string $email, int $page, string $locale): string
+    {
+        return 'account_' . md5(strtolower(trim($email)) . '|' . $locale) . '_p' . $page;
+    }
+
+    /** The reader's language, sent to the bridge, which writes amounts and dates for it. */
+    public static function locale(): string
+    {
+        return self::validLocale(is_user_logged_in() ? get_user_locale() : get_locale());
+    }
+
+    /** The site's language: the background refresh's (it has no user). */
+    public static function siteLocale(): string
+    {
+        return self::validLocale(get_locale());
+    }
+
+    private static function validLocale(mixed $locale): string
+    {
+        return is_string($locale) && preg_match('/^[A-Za-z]{2,3}([_-][A-Za-z0-9]{2,8}){0,3}$/', $locale) === 1 ? $locale : 'en_US';
     }
 
     public function seoLatest(): CacheResult
@@ -86,7 +160,7 @@ final class Bridge
      */
     public function freshSummary(): array
     {
-        $summary = $this->client()->get('/api/v1/site/summary');
+        $summary = $this->client()->get(self::summaryPath(self::siteLocale()));
         $this->cache->put('summary', $summary);
         $this->cache->clearDown();
         return $summary;

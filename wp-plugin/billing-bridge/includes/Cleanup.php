@@ -119,7 +119,7 @@ final class Cleanup
 
     /**
      * Transients a persistent object cache holds instead of the options
-     * table: the fixed names, each user's access answer, their flash message.
+     * table: the fixed names, each user's access answer and account, their flash message.
      *
      * @return list<string>
      */
@@ -132,6 +132,13 @@ final class Cleanup
         foreach (get_users(['fields' => ['ID', 'user_email']]) as $user) {
             $names[] = self::PREFIX . 'c_access_' . md5(strtolower(trim((string) $user->user_email)));
             $names[] = self::PREFIX . 'fail_access_' . md5(strtolower(trim((string) $user->user_email)));
+            // The summary in the user's language (Bridge::summaryKey; the site's is a known name).
+            $names[] = self::PREFIX . 'c_summary_' . sanitize_key(get_user_locale((int) $user->ID));
+            $names[] = self::PREFIX . 'fail_summary_' . sanitize_key(get_user_locale((int) $user->ID));
+            // My account's first page in the user's language (Bridge::accountKey); later pages expire.
+            $account = 'account_' . md5(strtolower(trim((string) $user->user_email)) . '|' . get_user_locale((int) $user->ID)) . '_p1';
+            $names[] = self::PREFIX . 'c_' . $account;
+            $names[] = self::PREFIX . 'fail_' . $account;
             if ($everything) {
                 $names[] = self::PREFIX . 'flash_' . (int) $user->ID;
             }

@@ -170,7 +170,7 @@ final class Overdue
             $parts[] = __('This site has overdue invoices. Please let the person who pays for it know.', 'billing-bridge');
         }
         if ($state === 'grace') {
-            $until = $this->admin->date($standing['grace_until'] ?? null);
+            $until = $this->admin->shownDate($standing, 'grace_until');
             $after = 'banner';
             foreach ($invoices as $invoice) {
                 if (($invoice['grace_until'] ?? null) === ($standing['grace_until'] ?? null)) {
@@ -187,7 +187,7 @@ final class Overdue
             $parts[] = sprintf(
                 /* translators: %s: a date */
                 __('The Hosting and SEO tools are off since %s. The site, its content and your access are not affected.', 'billing-bridge'),
-                $this->admin->date($standing['restricted_since'] ?? null)
+                $this->admin->shownDate($standing, 'restricted_since')
             );
         }
         $actions = [];
@@ -281,7 +281,7 @@ final class Overdue
                 __('Next invoice', 'billing-bridge'),
                 $next !== null
                     /* translators: 1: an amount, 2: a date */
-                    ? sprintf(__('%1$s on %2$s', 'billing-bridge'), (string) ($next['amount_display'] ?? ''), $this->admin->date($next['next_renewal_at']))
+                    ? sprintf(__('%1$s on %2$s', 'billing-bridge'), (string) ($next['amount_display'] ?? ''), $this->admin->shownDate($next, 'next_renewal_at'))
                     : __('None scheduled', 'billing-bridge'),
             ],
             'due' => [

@@ -36,6 +36,9 @@ final class WpStub
     public static int $site = 1;
     /** @var list<string> what the cleanup did besides options: calls, in order */
     public static array $calls = [];
+    /** The site's language (get_locale) and the logged-in user's (null: nobody is logged in). */
+    public static string $locale = 'en_US';
+    public static ?string $userLocale = null;
 
     public static function reset(): void
     {
@@ -47,6 +50,8 @@ final class WpStub
         self::$transients = [];
         self::$requests = [];
         self::$responses = [];
+        self::$locale = 'en_US';
+        self::$userLocale = null;
     }
 }
 
@@ -191,6 +196,45 @@ function delete_metadata(string $type, int $objectId, string $key, $value = '', 
 {
     WpStub::$calls[] = "delete_metadata $type $key";
     return true;
+}
+
+/** WordPress's rewrite object, as far as Apply configuration uses it. */
+final class WpRewriteStub
+{
+    public string $permalinkStructure = '';
+
+    public function set_permalink_structure(string $structure): void
+    {
+        $this->permalinkStructure = $structure;
+        WpStub::$calls[] = 'set_permalink_structure ' . $structure;
+    }
+}
+
+$GLOBALS['wp_rewrite'] = new WpRewriteStub();
+
+function flush_rewrite_rules(bool $hard = true): void
+{
+    WpStub::$calls[] = 'flush_rewrite_rules ' . ($hard ? 'hard' : 'soft');
+}
+
+function get_locale(): string
+{
+    return WpStub::$locale;
+}
+
+function get_user_locale($user = 0): string
+{
+    return WpStub::$userLocale ?? WpStub::$locale;
+}
+
+function is_user_logged_in(): bool
+{
+    return WpStub::$userLocale !== null;
+}
+
+function sanitize_key(string $key): string
+{
+    return preg_replace('/[^a-z0-9_\-]/', '', strtolower($key));
 }
 
 function wp_using_ext_object_cache(): bool
