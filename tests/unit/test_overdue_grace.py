@@ -91,8 +91,35 @@ invoice_sets = st.lists(
 def test_as_time_passes_the_state_only_gets_worse(invoices, rules, now, later, zone):
     before = standing(invoices, rules, now, zone)
     after = standing(invoices, rules, now + later, zone)
-    assert RANK[after.state] >= RANK[before.state]
+    assert severity(after) >= severity(before)
     assert after.banner >= before.banner
+
+
+def severity(result) -> tuple:
+    """How bad a site's standing is: restricted, then a banner shown, then
+    the state. A grace that ends in a banner reads "overdue" with the
+    banner on, worse than "in grace" (a consequence pending) without it;
+    an invoice whose grace leads to nothing is plain "overdue" from its
+    due date and never in grace."""
+    return (result.state == "restricted", result.banner, RANK[result.state])
+
+
+def test_a_grace_that_ends_in_a_banner_turns_into_overdue_with_the_banner():
+    due = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
+    rules = {
+        "hosting": GracePolicy(grace_days=1, after_grace="banner"),
+        "maintenance": GracePolicy(grace_days=0, after_grace="nothing"),
+        "seo": GracePolicy(grace_days=0, after_grace="nothing"),
+    }
+    invoices = [
+        OverdueInvoice(id=1, due_at=due, categories=frozenset()),
+        OverdueInvoice(id=2, due_at=due, categories=frozenset({"hosting"})),
+    ]
+    during = standing(invoices, rules, due, "UTC")
+    after = standing(invoices, rules, due + timedelta(days=1), "UTC")
+    assert (during.state, during.banner) == ("grace", False)
+    assert during.grace_until == due + timedelta(days=1)
+    assert (after.state, after.banner) == ("overdue", True)
 
 
 @given(invoice_sets, rule_sets, instants, zones)
