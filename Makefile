@@ -97,6 +97,7 @@ test-fast: lint
 
 bench: $(VENV)/.installed-test wp-deps
 	$(BIN)/python bench/api.py
+	$(BIN)/python bench/site_api.py
 	$(BIN)/python bench/hub.py
 	$(BIN)/python bench/renewals.py
 	$(BIN)/python bench/pdf.py

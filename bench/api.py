@@ -437,23 +437,36 @@ def percentile(ordered: list[float], pct: float) -> float:
     return ordered[int(rank) - 1]
 
 
-def run_python(args, url: str, headers: dict, duration: float, name: str) -> Result:
+def run_python(
+    args,
+    url: str,
+    headers: dict,
+    duration: float,
+    name: str,
+    requests: list[tuple[str, dict]] | None = None,
+) -> Result:
     """Closed loop: ``--connections`` threads, each one request at a time on its
-    own keep-alive connection (reopened when the server closes it)."""
+    own keep-alive connection (reopened when the server closes it). With
+    ``requests`` (path and headers of each), the threads take them in turn
+    instead of repeating ``url`` with ``headers``."""
     parts = urlsplit(url)
-    path = parts.path + (f"?{parts.query}" if parts.query else "")
+    if requests is None:
+        requests = [(parts.path + (f"?{parts.query}" if parts.query else ""), headers)]
     start = threading.Barrier(args.connections + 1)
     samples: list[tuple[list[float], int]] = []
     lock = threading.Lock()
     deadline = [0.0]
 
-    def worker():
+    def worker(first: int):
         conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
         latencies, errors = [], 0
+        turn = first
         start.wait()
         while (began := time.perf_counter()) < deadline[0]:
+            path, sent = requests[turn % len(requests)]
+            turn += args.connections
             try:
-                conn.request("GET", path, headers=headers)
+                conn.request("GET", path, headers=sent)
                 response = conn.getresponse()
                 response.read()
             except (OSError, http.client.HTTPException):
@@ -467,7 +480,9 @@ def run_python(args, url: str, headers: dict, duration: float, name: str) -> Res
         with lock:
             samples.append((latencies, errors))
 
-    threads = [threading.Thread(target=worker, daemon=True) for _ in range(args.connections)]
+    threads = [
+        threading.Thread(target=worker, args=(n,), daemon=True) for n in range(args.connections)
+    ]
     for thread in threads:
         thread.start()
     began = time.perf_counter()
@@ -557,14 +572,24 @@ def generator_cpu(generator: str) -> float:
 
 
 def measure(
-    args, generator: str, port: int, path: str, headers: dict, name: str, lua: Path, meter
+    args,
+    generator: str,
+    port: int,
+    path: str,
+    headers: dict,
+    name: str,
+    lua: Path | None,
+    meter,
+    requests: list[tuple[str, dict]] | None = None,
 ) -> Result:
+    """``path`` with ``headers``, or each of ``requests`` in turn (by the
+    Python generator)."""
     url = f"http://127.0.0.1:{port}{path}"
 
     def run(duration: float, label: str) -> Result:
-        if generator == "wrk":
+        if generator == "wrk" and requests is None:
             return run_wrk(args, url, headers, duration, label, lua)
-        return run_python(args, url, headers, duration, label)
+        return run_python(args, url, headers, duration, label, requests)
 
     if args.warmup > 0:
         run(args.warmup, "warm-up")
@@ -667,12 +692,9 @@ def print_report(
 # Main -----------------------------------------------------------------------
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description="Benchmark GET /api/v1/clients against a no-database baseline.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    parser.add_argument("--clients", type=int, default=10_000, help="clients to load")
+def add_server_options(parser: argparse.ArgumentParser) -> None:
+    """The options of a measurement against gunicorn on a scratch database
+    (``bench/site_api.py`` takes them too)."""
     parser.add_argument("--duration", type=float, default=10, help="seconds per measurement")
     parser.add_argument("--warmup", type=float, default=2, help="warm-up seconds before each")
     parser.add_argument(
@@ -685,6 +707,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--threads", type=int, default=1, help="threads per worker (> 1: gthread, else sync)"
     )
     parser.add_argument("--connections", type=int, default=8, help="concurrent connections")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description="Benchmark GET /api/v1/clients against a no-database baseline.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--clients", type=int, default=10_000, help="clients to load")
+    add_server_options(parser)
     parser.add_argument("--wrk-threads", type=int, default=1, help="wrk threads")
     parser.add_argument(
         "--generator", choices=("auto", "wrk", "python"), default="auto", help="load generator"

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, joinedload
 
 from bridge import links
 from bridge.auth import policy
@@ -307,7 +307,7 @@ def site_subscriptions(session: Session, site: Site) -> list[Subscription]:
         session.scalars(
             select(Subscription)
             .where(Subscription.site_id == site.id)
-            .options(selectinload(Subscription.plan).selectinload(Plan.product))
+            .options(joinedload(Subscription.plan).joinedload(Plan.product))
             .order_by(Subscription.id.desc())
         )
     )

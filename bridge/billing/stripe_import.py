@@ -31,7 +31,7 @@ from contextlib import suppress
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
-from sqlalchemy import ARRAY, String, any_, insert, literal, or_, select, update
+from sqlalchemy import ARRAY, String, any_, func, insert, literal, or_, select, update
 from sqlalchemy.orm import Session
 
 from bridge.billing import audit, catalog, clients, metrics
@@ -332,12 +332,27 @@ class StripeImport:
 
     def _insert_clients(self, session: Session, created: list[tuple[Entry, dict]]) -> None:
         rows = [row for _entry, row in created]
-        inserted = session.connection().execute(
-            insert(Client).returning(Client.stripe_customer_id, Client.id), rows
-        )
-        ids = dict(inserted.all())
-        for entry, row in created:
-            row["id"] = entry.bridge_id = ids[entry.stripe_id]
+        connection = session.connection()
+        if connection.dialect.name == "postgresql":
+            # The ids first, from the table's sequence, then the rows as an
+            # executemany of one short statement (psycopg pipelines it and
+            # parses it once) rather than one long INSERT ... RETURNING that
+            # psycopg parses anew every batch.
+            ids = connection.scalars(
+                select(
+                    func.nextval(func.pg_get_serial_sequence(Client.__tablename__, "id"))
+                ).select_from(func.generate_series(1, len(rows)))
+            ).all()
+            for (entry, row), client_id in zip(created, sorted(ids), strict=True):
+                row["id"] = entry.bridge_id = client_id
+            connection.execute(insert(Client), rows)
+        else:
+            inserted = connection.execute(
+                insert(Client).returning(Client.stripe_customer_id, Client.id), rows
+            )
+            ids = dict(inserted.all())
+            for entry, row in created:
+                row["id"] = entry.bridge_id = ids[entry.stripe_id]
         audit.record_created(session, Client, rows)
 
     def _email_conflict(self, sid, label, email, client_id, other) -> Entry:

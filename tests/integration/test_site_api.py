@@ -10,7 +10,7 @@ from datetime import timedelta
 
 import pytest
 import time_machine
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from bridge.auth.signatures import signed_headers
 from bridge.core import clock
@@ -413,6 +413,33 @@ def test_only_a_hosting_product_is_the_hosting_plan(api, acme):
     assert summary["hosting_plan"] is None
     assert [s["category"] for s in summary["subscriptions"]] == ["seo"]
     assert ok(plugin.get("/hosting-plan")) == {"hosting_plan": None}
+
+
+def test_a_sites_subscriptions_come_with_their_plans_and_products_in_one_statement(api, acme, db):
+    """The plugin's calls read the site's subscriptions joined to their
+    plans and products: no statement of their own per call, however many
+    products the site subscribes to."""
+    customer, site, plugin = acme
+    for category, name in (("hosting", "Managed hosting"), ("seo", "SEO care")):
+        bill(
+            api, customer["id"], site["id"], hosting_plan(api, category, name=name)["id"], pay=True
+        )
+    sent: list[str] = []
+
+    def record(_conn, _cursor, statement, *_args):
+        sent.append(" ".join(statement.split()))
+
+    event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        summary = ok(plugin.get("/summary"))
+        hosting = ok(plugin.get("/hosting-plan"))["hosting_plan"]
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record)
+    assert sorted(s["category"] for s in summary["subscriptions"]) == ["hosting", "seo"]
+    assert hosting["product"] == "Managed hosting"
+    reading = [s for s in sent if s.startswith("SELECT")]
+    assert reading
+    assert not [s for s in reading if s.startswith(("SELECT plans.", "SELECT products."))]
 
 
 def test_a_site_never_reads_another_sites_billing(api, client, acme):

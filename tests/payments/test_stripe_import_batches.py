@@ -104,3 +104,38 @@ def test_an_imported_client_s_audit_row_says_what_a_flush_would(
         summary.pop("stripe_customer_id")
     assert bulk == flushed
     assert bulk["card_last4"] == "4444" and bulk["tax_id"] == "DE123456789"
+
+
+@pytest.mark.parametrize(
+    "database_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
+)
+def test_on_postgresql_new_clients_are_one_short_statement_whatever_the_batch_holds(
+    db,
+    business,  # noqa: F811
+    fake,  # noqa: F811
+    stripe_api,  # noqa: F811
+):
+    """psycopg parses a statement longer than it caches on every call: the
+    new clients go in as an executemany of one statement, their ids taken
+    from the sequence first, rather than as a multi-row INSERT that grows
+    with the batch (99, 100 and 10 new clients here)."""
+    inserts: list[tuple[str, bool]] = []
+
+    def record(_conn, _cursor, statement, _parameters, _context, executemany):
+        if re.match(r'\s*INSERT INTO "?clients"?\b', statement, re.IGNORECASE):
+            inserts.append((statement, executemany))
+
+    event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        report = run(db, stripe_api, batch=100)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record)
+    assert report.counts()["client"]["create"] == 209
+    assert len(inserts) == 3
+    assert {statement for statement, _many in inserts} == {inserts[0][0]}
+    assert all(many for _statement, many in inserts)
+    assert len(inserts[0][0]) < 4096  # psycopg's cached statement length
+    with db.session() as s:
+        stored = dict(s.execute(select(Client.stripe_customer_id, Client.id)).all())
+    created = [e for e in report.entries if e.kind == "client" and e.action == "create"]
+    assert {e.stripe_id: e.bridge_id for e in created} == stored
