@@ -22,7 +22,7 @@ from bridge.billing import audit, coupons, invoices, periods, reminders, subscri
 from bridge.billing.gateway import PaymentGateway
 from bridge.billing.schedule import business_zone
 from bridge.core import clock, money
-from bridge.core.errors import DomainError, NotFound, Unavailable
+from bridge.core.errors import DomainError, Invalid, NotFound, Unavailable
 from bridge.db import get_session
 from bridge.hub import once
 from bridge.hub.forms import ActionForm, OfflinePaymentForm, RefundForm, RemindForm
@@ -208,7 +208,10 @@ def invoice_action(invoice_id: int, action: str):
         do(session, invoice)
     except DomainError as exc:
         session.rollback()
-        return _invoice_page(_get(invoice_id), status=409, error=str(exc))
+        # Bad input (a French business invoice without the seller's legal
+        # details) is a 422, as in the API; a state that forbids it a 409.
+        status = 422 if isinstance(exc, Invalid) else 409
+        return _invoice_page(_get(invoice_id), status=status, error=str(exc))
     session.commit()
     flash(done)
     return redirect(url_for("hub.invoice", invoice_id=invoice_id), 303)
@@ -226,7 +229,10 @@ def invoice_delete(invoice_id: int):
         invoices.delete_draft(session, invoice)
     except DomainError as exc:
         session.rollback()
-        return _invoice_page(_get(invoice_id), status=409, error=str(exc))
+        # Bad input (a French business invoice without the seller's legal
+        # details) is a 422, as in the API; a state that forbids it a 409.
+        status = 422 if isinstance(exc, Invalid) else 409
+        return _invoice_page(_get(invoice_id), status=status, error=str(exc))
     session.commit()
     flash(_("The draft was deleted."))
     return redirect(url_for("hub.invoice_list"), 303)
@@ -267,7 +273,10 @@ def invoice_remind(invoice_id: int):
         return redirect(url_for("hub.invoice", invoice_id=invoice_id), 303)
     except DomainError as exc:
         session.rollback()
-        return _invoice_page(_get(invoice_id), status=409, error=str(exc))
+        # Bad input (a French business invoice without the seller's legal
+        # details) is a 422, as in the API; a state that forbids it a 409.
+        status = 422 if isinstance(exc, Invalid) else 409
+        return _invoice_page(_get(invoice_id), status=status, error=str(exc))
     flash(_("The reminder is on its way to the client."))
     return redirect(url_for("hub.invoice", invoice_id=invoice_id), 303)
 

@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session
 from xhtml2pdf import pisa
 from xhtml2pdf.config.resources import ResourceAccessPolicy
 
-from bridge.billing import coupons
+from bridge.billing import coupons, legal
 from bridge.billing.business import get_settings
 from bridge.billing.invoices import TaxSum, printed_subtotal, tax_summary
 from bridge.billing.numbering import render as render_number
@@ -443,7 +443,10 @@ def _context(
     sample: bool,
 ) -> dict:
     words = Words(language, invoice.currency, settings.timezone)
-    company_name = settings.company_name if settings.invoice_show_company_name else ""
+    mentions = legal.mentions(
+        settings, client, {tax.exemption for tax in taxes}, words.l10n, invoice.currency
+    )
+    company_name = legal.seller_name(settings) if settings.invoice_show_company_name else ""
     brand = _brand_color(settings)
     show_fields = settings.invoice_show_custom_fields
     business_fields = [f for f in fields if f.entity == CustomFieldEntity.BUSINESS]
@@ -479,17 +482,22 @@ def _context(
         "stamp": _stamp(invoice, words, sample),
         "logo": _logo(settings.logo) if settings.invoice_show_logo and settings.logo_id else None,
         "company_name": company_name,
-        "company": _company(settings, business_fields if show_fields else [], words),
+        "company": _company(
+            settings, business_fields if show_fields else [], words, mentions.seller
+        ),
         "client": _client(
             client,
             client_fields if show_fields else [],
             words,
             full=settings.invoice_show_client_info,
+            identity=mentions.client,
         ),
         "details": _details(invoice, words),
         "line_head": [*line_head, words._("Amount")],
         "line_blocks": _line_blocks(lines, words, discounted),
         "totals": _totals(invoice, taxes, words),
+        # Exemption wording and payment terms, under the totals (legal.mentions).
+        "legal": [layout.Cell(line) for line in mentions.exemptions + mentions.terms],
         "note": _typed_text(invoice.note, words._("Note")),
         "footer": _typed_text(settings.invoice_footer),
         "author": company_name,
@@ -563,25 +571,39 @@ def _party(label: str, name: str, lines: list[str]) -> layout.Column:
 
 
 def _company(
-    settings: BusinessSettings, definitions: list[FieldDef], words: Words
+    settings: BusinessSettings,
+    definitions: list[FieldDef],
+    words: Words,
+    identity: list[str] = (),
 ) -> layout.Column:
+    """The seller: address, contact, VAT number, then the legal identity
+    the law asks for (legal form and capital, registration numbers)."""
     lines = _address(settings, words)
     lines += [value for value in (settings.email, settings.phone, settings.website) if value]
     if settings.tax_id:
         lines.append(words.label_value(words._("Tax ID"), settings.tax_id))
+    lines += identity
     lines += _field_lines(definitions, settings.custom_fields, words)
-    name = settings.company_name if settings.invoice_show_company_name else ""
+    name = legal.seller_name(settings) if settings.invoice_show_company_name else ""
     return _party(words._("From"), name, lines)
 
 
 def _client(
-    client: Client, definitions: list[FieldDef], words: Words, *, full: bool
+    client: Client,
+    definitions: list[FieldDef],
+    words: Words,
+    *,
+    full: bool,
+    identity: list[str] = (),
 ) -> layout.Column:
+    """The client; its legal identity (SIREN, VAT number of a business) is
+    printed even when the client's details are hidden: the law wants it."""
     lines = []
     if full:
         lines = [client.company] if client.company else []
         lines += _address(client, words)
         lines += [client.email] if client.email else []
+    lines += identity
     lines += _field_lines(definitions, client.custom_fields, words)
     return _party(words._("Bill to"), client.name, lines)
 

@@ -40,7 +40,7 @@ from werkzeug.exceptions import HTTPException
 
 from bridge.api import errors
 from bridge.api.fields import Text
-from bridge.billing import coupons, invoices
+from bridge.billing import coupons, invoices, legal
 from bridge.billing.business import (
     get_settings,
     invoice_brand_color,
@@ -261,6 +261,10 @@ def hosted_invoice(token: str):
         brand_text_color=text_color_on(brand_color),
         show_logo=bool(settings.invoice_show_logo and settings.logo_id),
         tax_rows=_tax_rows(invoice, l10n, taxes),
+        seller_name=legal.seller_name(settings),
+        mentions=legal.mentions(
+            settings, invoice.client, {tax.exemption for tax in taxes}, l10n, invoice.currency
+        ),
         subtotal=invoices.printed_subtotal(invoice, taxes),
         discount_label=coupons.discount_label(invoice, l10n),
         payable=payable,
