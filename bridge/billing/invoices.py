@@ -842,6 +842,14 @@ def require_creditable(invoice: Invoice, amount: int) -> None:
         )
 
 
+def get_credit_note(session: Session, credit_note_id: int) -> CreditNote:
+    """The credit note, or NotFound."""
+    note = session.get(CreditNote, credit_note_id)
+    if note is None:
+        raise NotFound("No such credit note.")
+    return note
+
+
 def require_credit_note_number(session: Session) -> None:
     """``NumberFormatCollides`` (409) now, when a credit note issued today
     could not be numbered: a refund at Stripe must not be made for a credit

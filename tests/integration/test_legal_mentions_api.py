@@ -3,6 +3,7 @@ tax rates, and the guard rails of French invoicing law: no invoice to a
 French business while the seller's mandatory details are missing, no net
 terms over 60 days."""
 
+import facturx
 import pytest
 
 from tests import shop as shops
@@ -177,3 +178,24 @@ def test_the_hosted_page_prints_the_legal_mentions_in_the_invoices_language(api_
         "Pas d&#39;escompte pour paiement anticipé.",
     ):
         assert mention in text, mention
+
+
+def test_an_issued_invoice_and_its_credit_note_download_as_e_invoices(api_eur, shop, client):
+    shops.api_profile(api_eur, tax_id="FR11123456782", **shops.FRENCH_LEGAL_DETAILS)
+    customer = shops.api_client(api_eur, **BUSINESS)
+    invoice = _invoice(api_eur, customer["id"], shop["setup"]["id"], shop["vat"]["id"])
+    assert_refused(api_eur.get(f"/invoices/{invoice['id']}/cii.xml"), 409, "invoice_not_issued")
+    sent = api_eur.post(f"/invoices/{invoice['id']}/finalize").get_json()
+    xml = api_eur.get(f"/invoices/{invoice['id']}/cii.xml")
+    assert xml.status_code == 200 and xml.mimetype == "application/xml"
+    assert f"<ram:ID>{sent['number']}</ram:ID>".encode() in xml.data
+    pdf = api_eur.get(f"/invoices/{invoice['id']}/facturx.pdf")
+    assert pdf.status_code == 200 and pdf.data.startswith(b"%PDF-")
+    assert facturx.get_xml_from_pdf(pdf.data) == ("factur-x.xml", xml.data)
+    api_eur.post(f"/invoices/{invoice['id']}/payments", json={"amount": 18000, "method": "cash"})
+    note = api_eur.post(f"/invoices/{invoice['id']}/credit-notes", json={"amount": 6000}).get_json()
+    credit = api_eur.get(f"/credit-notes/{note['id']}/cii.xml")
+    assert credit.status_code == 200 and b"<ram:TypeCode>381</ram:TypeCode>" in credit.data
+    assert api_eur.get("/credit-notes/999/cii.xml").status_code == 404
+    # Staff only: without a token, nothing.
+    assert client.get(f"/api/v1/invoices/{invoice['id']}/cii.xml").status_code == 401

@@ -25,6 +25,18 @@ SELLER = {
     **shops.FRENCH_LEGAL_DETAILS,
 }
 
+# A French business client.
+BUYER = {
+    "name": "Marie Martin",
+    "company": "Boulangerie Martin",
+    "country": "FR",
+    "address_line1": "3 place Bellecour",
+    "postal_code": "69002",
+    "city": "Lyon",
+    "siren": "552012346",
+    "tax_id": "FR11123456782",
+}
+
 
 @pytest.fixture
 def french(db) -> Shop:
@@ -40,17 +52,7 @@ def french(db) -> Shop:
             },
         )
         vat = shops.add_vat(s)
-        client = shops.add_client(
-            s,
-            name="Marie Martin",
-            company="Boulangerie Martin",
-            country="FR",
-            address_line1="3 place Bellecour",
-            postal_code="69002",
-            city="Lyon",
-            siren="552012346",
-            tax_id="FR11123456782",
-        )
+        client = shops.add_client(s, **BUYER)
         return Shop(db, client, plans["build"], plans["care"], vat)
 
 

@@ -1,0 +1,47 @@
+"""Factur-X (profile EN 16931): the invoice's PDF made a PDF/A-3 with its CII
+XML attached as ``factur-x.xml`` (relationship "Data") and the Factur-X XMP
+metadata, by the ``factur-x`` package, which also checks the XML against
+the profile's XSD before embedding it."""
+
+from __future__ import annotations
+
+import facturx
+from sqlalchemy.orm import Session
+
+from bridge.billing.business import get_settings
+from bridge.models import Invoice
+from bridge.pdf import cii
+from bridge.pdf.cache import invoice_pdf
+
+LEVEL = "en16931"
+
+
+def embed(pdf: bytes, xml: bytes, *, title: str, author: str, language: str) -> bytes:
+    """``pdf`` as a Factur-X PDF/A-3 carrying ``xml`` (checked against the XSD)."""
+    return facturx.generate_from_binary(
+        pdf,
+        xml,
+        flavor="factur-x",
+        level=LEVEL,
+        check_xsd=True,
+        lang=language,
+        pdf_metadata={
+            "author": author,
+            "keywords": "Factur-X, Invoice",
+            "title": title,
+            "subject": title,
+        },
+    )
+
+
+def invoice_facturx_pdf(session: Session, invoice: Invoice, language: str | None = None) -> bytes:
+    """The Factur-X PDF of an issued invoice: its usual PDF with the XML."""
+    xml = cii.invoice_xml(session, invoice)
+    settings = get_settings(session)
+    return embed(
+        invoice_pdf(session, invoice, language),
+        xml,
+        title=f"Invoice {invoice.number}",
+        author=settings.company_name,
+        language=language or invoice.language or settings.invoice_language or "en",
+    )
