@@ -5,15 +5,20 @@ the profile's XSD before embedding it."""
 
 from __future__ import annotations
 
+import logging
+
 import facturx
 from sqlalchemy.orm import Session
 
+from bridge.billing import legal
 from bridge.billing.business import get_settings
-from bridge.models import Invoice
+from bridge.core.errors import Conflict
+from bridge.models import Invoice, InvoiceStatus
 from bridge.pdf import cii
 from bridge.pdf.cache import invoice_pdf
 
 LEVEL = "en16931"
+log = logging.getLogger(__name__)
 
 
 def embed(pdf: bytes, xml: bytes, *, title: str, author: str, language: str) -> bytes:
@@ -45,3 +50,25 @@ def invoice_facturx_pdf(session: Session, invoice: Invoice, language: str | None
         author=settings.company_name,
         language=language or invoice.language or settings.invoice_language or "en",
     )
+
+
+def facturx_is_default(session: Session, invoice: Invoice) -> bool:
+    """Whether the invoice's PDF is its Factur-X: the setting is on, the
+    client is a business and the invoice is issued."""
+    return (
+        get_settings(session).facturx_default
+        and legal.is_business(invoice.client)
+        and invoice.status != InvoiceStatus.DRAFT
+    )
+
+
+def default_pdf(session: Session, invoice: Invoice) -> bytes:
+    """The PDF the client gets (hosted page, email link): the Factur-X when
+    it is the default, else the plain PDF. An invoice EN 16931 cannot carry
+    still gets its plain PDF rather than nothing."""
+    if facturx_is_default(session, invoice):
+        try:
+            return invoice_facturx_pdf(session, invoice)
+        except Conflict as exc:
+            log.warning("invoice %s: plain PDF, no Factur-X: %s", invoice.id, exc.message)
+    return invoice_pdf(session, invoice)

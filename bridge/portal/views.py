@@ -61,7 +61,7 @@ from bridge.models import (
 )
 from bridge.models.invoices import PaymentStatus
 from bridge.payments import stripe as stripe_gateway
-from bridge.pdf import invoice_pdf
+from bridge.pdf.facturx import default_pdf, facturx_is_default
 from bridge.portal import limits, security
 
 log = logging.getLogger(__name__)
@@ -277,6 +277,7 @@ def hosted_invoice(token: str):
         last_failure=last_failure,
         stripe_js_url=current_app.config["STRIPE_JS_URL"],
         pdf_available=True,
+        facturx=facturx_is_default(session, invoice),
         csp_nonce=security.csp_nonce(),
         token=token,
     )
@@ -315,7 +316,8 @@ def pdf(token: str):
         invoice = _invoice(token)
     except NotFound:
         abort(404)
-    data = invoice_pdf(get_session(), invoice)
+    # The default format: Factur-X for a business when the setting says so.
+    data = default_pdf(get_session(), invoice)
     filename = re.sub(r"[^A-Za-z0-9._-]+", "-", invoice.number or "invoice") + ".pdf"
     response = Response(data, mimetype="application/pdf")
     response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'

@@ -199,3 +199,27 @@ def test_an_issued_invoice_and_its_credit_note_download_as_e_invoices(api_eur, s
     assert api_eur.get("/credit-notes/999/cii.xml").status_code == 404
     # Staff only: without a token, nothing.
     assert client.get(f"/api/v1/invoices/{invoice['id']}/cii.xml").status_code == 401
+
+
+def test_with_facturx_as_default_a_business_downloads_the_e_invoice_a_consumer_the_plain_pdf(
+    api_eur, shop, client
+):
+    shops.api_profile(
+        api_eur, tax_id="FR11123456782", facturx_default=True, **shops.FRENCH_LEGAL_DETAILS
+    )
+    downloads = {}
+    for name, details in (("business", BUSINESS), ("consumer", {"country": "FR"})):
+        customer = shops.api_client(api_eur, email=f"{name}@example.com", **details)
+        invoice = _invoice(api_eur, customer["id"], shop["setup"]["id"], shop["vat"]["id"])
+        sent = api_eur.post(f"/invoices/{invoice['id']}/finalize").get_json()
+        token = sent["hosted_url"].rsplit("/i/", 1)[1]
+        page = client.get(f"/i/{token}").data.decode()
+        # The page and the email link the same URL, which serves the default format.
+        assert f'href="/i/{token}/pdf"' in page
+        downloads[name] = (page, client.get(f"/i/{token}/pdf").data)
+    page, pdf = downloads["business"]
+    assert "Download PDF (Factur-X e-invoice)" in page
+    assert facturx.get_xml_from_pdf(pdf, check_xsd=True)[0] == "factur-x.xml"
+    page, pdf = downloads["consumer"]
+    assert "Factur-X" not in page
+    assert facturx.get_xml_from_pdf(pdf, check_xsd=False) == (False, False)  # none attached
