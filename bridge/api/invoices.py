@@ -33,8 +33,8 @@ from bridge.models import (
 )
 from bridge.payments.gateways import payment_gateway
 from bridge.payments.stripe.client import api_base_from
-from bridge.pdf import cii, invoice_pdf
-from bridge.pdf.facturx import invoice_facturx_pdf
+from bridge.pdf import cii, invoice_pdf, render_credit_note_pdf
+from bridge.pdf.facturx import credit_note_facturx_pdf, invoice_facturx_pdf
 
 # Payments before this are typos (and year-1 dates cannot even be moved to UTC).
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
@@ -537,6 +537,40 @@ class CreditNoteCii(MethodView):
         session = get_session()
         note = invoices.get_credit_note(session, credit_note_id)
         return xml_response(cii.credit_note_xml(session, note), f"{note.number}.xml")
+
+
+@blp.route("/credit-notes/<id:credit_note_id>/pdf")
+class CreditNotePdf(MethodView):
+    @blp.arguments(PdfQuerySchema, location="query")
+    @blp.response(200, content_type="application/pdf", description="The credit note as a PDF")
+    def get(self, args, credit_note_id):
+        """Download a credit note as a PDF: the corrected invoice's number and date,
+        the credited net, VAT and total."""
+        authorize("invoices.read")
+        session = get_session()
+        note = invoices.get_credit_note(session, credit_note_id)
+        return pdf_response(
+            render_credit_note_pdf(session, note, args.get("language")), f"{note.number}.pdf"
+        )
+
+
+@blp.route("/credit-notes/<id:credit_note_id>/facturx.pdf")
+class CreditNoteFacturX(MethodView):
+    @blp.arguments(PdfQuerySchema, location="query")
+    @blp.response(
+        200,
+        content_type="application/pdf",
+        description="The credit note as a Factur-X PDF/A-3 (EN 16931, type code 381)",
+    )
+    def get(self, args, credit_note_id):
+        """Download a credit note as Factur-X (409 as its cii.xml)."""
+        authorize("invoices.read")
+        session = get_session()
+        note = invoices.get_credit_note(session, credit_note_id)
+        return pdf_response(
+            credit_note_facturx_pdf(session, note, args.get("language")),
+            f"{note.number}-facturx.pdf",
+        )
 
 
 def xml_response(data: bytes, filename: str) -> Response:

@@ -13,9 +13,10 @@ from sqlalchemy.orm import Session
 from bridge.billing import legal
 from bridge.billing.business import get_settings
 from bridge.core.errors import Conflict
-from bridge.models import Invoice, InvoiceStatus
+from bridge.models import CreditNote, Invoice, InvoiceStatus
 from bridge.pdf import cii
 from bridge.pdf.cache import invoice_pdf
+from bridge.pdf.render import render_credit_note_pdf
 
 LEVEL = "en16931"
 log = logging.getLogger(__name__)
@@ -49,6 +50,21 @@ def invoice_facturx_pdf(session: Session, invoice: Invoice, language: str | None
         title=f"Invoice {invoice.number}",
         author=settings.company_name,
         language=language or invoice.language or settings.invoice_language or "en",
+    )
+
+
+def credit_note_facturx_pdf(
+    session: Session, note: CreditNote, language: str | None = None
+) -> bytes:
+    """The Factur-X PDF of a credit note (type 381)."""
+    xml = cii.credit_note_xml(session, note)
+    settings = get_settings(session)
+    return embed(
+        render_credit_note_pdf(session, note, language),
+        xml,
+        title=f"Credit note {note.number}",
+        author=settings.company_name,
+        language=language or note.invoice.language or settings.invoice_language or "en",
     )
 
 

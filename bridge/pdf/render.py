@@ -47,6 +47,7 @@ from bridge.core.money import line_amount, names_percentage, quantity_decimal
 from bridge.models import (
     BusinessSettings,
     Client,
+    CreditNote,
     CustomField,
     CustomFieldEntity,
     CustomFieldType,
@@ -168,6 +169,80 @@ def render_invoice_pdf(session: Session, invoice: Invoice, language: str | None 
     (``bridge.pdf.cache``) is the cached way."""
     html = environment().get_template(TEMPLATE).render(invoice_context(session, invoice, language))
     return html_to_pdf(html)
+
+
+def render_credit_note_pdf(
+    session: Session, note: CreditNote, language: str | None = None
+) -> bytes:
+    """The PDF of a credit note, in the invoice's language unless ``language``
+    says otherwise: the same parties and legal identity as the invoice, the
+    corrected invoice's number and issue date, and the note's stored net,
+    VAT and total."""
+    settings = get_settings(session)
+    invoice = note.invoice
+    lang = resolve_language(invoice, settings, language)
+    words = Words(lang, note.currency, settings.timezone)
+    _ = words._
+    taxes = tax_summary(session, invoice)
+    if note.amount == invoice.total:
+        rates = [(tax, tax.amount) for tax in taxes]  # the whole invoice: its own split
+    elif len(taxes) == 1:
+        rates = [(taxes[0], note.tax)]
+    else:
+        rates = []
+    stand_in = Invoice(
+        number=note.number,
+        status=InvoiceStatus.OPEN,
+        currency=note.currency,
+        language=lang,
+        note=note.reason,
+        subtotal=note.subtotal,
+        tax=note.tax,
+        total=note.amount,
+        amount_paid=0,
+        amount_refunded=0,
+        discount=0,
+        issue_date=note.issue_date,
+        created_at=note.created_at,
+    )
+    label = _("Credit on invoice {number}").format(number=invoice.number)
+    context = _context(
+        settings,
+        stand_in,
+        invoice.client,
+        [LineData(label, 1000, note.subtotal, note.subtotal)],
+        [tax for tax, _amount in rates],
+        _invoice_fields(session),
+        lang,
+        sample=False,
+    )
+    rows = [(_("Subtotal"), note.subtotal, "")]
+    for tax, amount in rates:
+        rows.append((f"{tax.name} ({words.percent(tax.percentage_e4)})", amount, ""))
+    if not rates:
+        rows.append((_("Tax"), note.tax, ""))
+    rows.append((_("Total credited"), note.amount, "due"))
+    details = []
+    for name, value in (
+        (_("Credit note number"), note.number),
+        (_("Issue date"), words.date(note.issue_date)),
+        (_("Corrects invoice"), invoice.number or ""),
+        (_("Invoice date"), words.date(invoice.issue_date)),
+    ):
+        details += [layout.Cell(name, "label"), layout.Cell(value)]
+    exemptions = legal.mentions(
+        settings, invoice.client, {tax.exemption for tax, _a in rates}, words.l10n, note.currency
+    ).exemptions
+    context.update(
+        title=_("Credit note"),
+        number=note.number,
+        stamp=None,
+        details=details,
+        totals=_total_blocks(rows, words),
+        legal=[layout.Cell(line) for line in exemptions],
+        note=_typed_text(note.reason, _("Reason")),
+    )
+    return html_to_pdf(environment().get_template(TEMPLATE).render(context))
 
 
 def render_sample_pdf(session: Session, language: str | None = None) -> bytes:
@@ -700,6 +775,11 @@ def _totals(invoice: Invoice, taxes: list[TaxSum], words: Words) -> list[layout.
     if invoice.amount_refunded:
         rows.append((words._("Refunded"), invoice.amount_refunded, ""))
     rows.append((words._("Amount due"), invoice.amount_due, "due"))
+    return _total_blocks(rows, words)
+
+
+def _total_blocks(rows: list[tuple[str, int, str]], words: Words) -> list[layout.Column]:
+    """The totals table from its (label, amount, style) rows."""
     _, label_width, amount_width = _TOTAL_WIDTHS
     blocks = layout.stack(
         [

@@ -196,6 +196,10 @@ def test_an_issued_invoice_and_its_credit_note_download_as_e_invoices(api_eur, s
     note = api_eur.post(f"/invoices/{invoice['id']}/credit-notes", json={"amount": 6000}).get_json()
     credit = api_eur.get(f"/credit-notes/{note['id']}/cii.xml")
     assert credit.status_code == 200 and b"<ram:TypeCode>381</ram:TypeCode>" in credit.data
+    printed = api_eur.get(f"/credit-notes/{note['id']}/pdf")
+    assert printed.status_code == 200 and printed.data.startswith(b"%PDF-")
+    e_credit = api_eur.get(f"/credit-notes/{note['id']}/facturx.pdf")
+    assert facturx.get_xml_from_pdf(e_credit.data) == ("factur-x.xml", credit.data)
     assert api_eur.get("/credit-notes/999/cii.xml").status_code == 404
     # Staff only: without a token, nothing.
     assert client.get(f"/api/v1/invoices/{invoice['id']}/cii.xml").status_code == 401

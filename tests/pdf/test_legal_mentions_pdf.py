@@ -7,13 +7,14 @@ discount), the category of the operation, the exemption wording."""
 from __future__ import annotations
 
 import pytest
+import time_machine
 
-from bridge.billing import business, catalog, clients
+from bridge.billing import business, catalog, clients, invoices
 from bridge.billing.invoices import Item
 from bridge.models import Invoice
-from bridge.pdf import render_invoice_pdf
+from bridge.pdf import render_credit_note_pdf, render_invoice_pdf
 from tests import shop as shops
-from tests.pdf.conftest import Shop, pdf_text
+from tests.pdf.conftest import PAID, Shop, pdf_text
 
 SELLER = {
     "company_name": "Pixel Press",
@@ -128,3 +129,28 @@ def test_outside_france_no_french_terms_are_printed(french):
     text = _pdf(french, french.invoice(), "en")
     assert "Category of operation" not in text and "Fixed indemnity" not in text
     assert "SIREN: 123456782" in text
+
+
+def test_a_credit_note_prints_the_number_and_date_of_the_invoice_it_corrects(french):
+    invoice_id = french.invoice([Item(french.design)], language="fr")
+    french.pay(invoice_id)
+    with time_machine.travel(PAID, tick=False), french.db.session() as s:
+        invoice = invoices.get_invoice(s, invoice_id, lock=True)
+        note = invoices.issue_credit_note(s, invoice, amount=24_000, reason="Geste commercial")
+        s.commit()
+        text = pdf_text(render_credit_note_pdf(s, note, "fr"))
+    for mention in (
+        "Avoir",
+        "N° D’AVOIR",
+        "CN-2026-00001",
+        "CORRIGE LA FACTURE",
+        "INV-2026-00001",
+        "DATE DE LA FACTURE\n31 janvier 2026",
+        "Avoir sur la facture INV-2026-00001",
+        "SIREN : 552012346",
+        "SAS au capital de 10 000,00 €",
+        "Geste commercial",
+    ):
+        assert mention in text, mention
+    assert "200,00 €" in text and "40,00 €" in text and "240,00 €" in text
+    assert "Pénalités de retard" not in text
