@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import re
 
+import facturx
+
 from bridge.billing import clients, invoices
 from bridge.billing.business import get_settings
 from bridge.models import Client
@@ -121,3 +123,25 @@ def test_sending_an_invoice_to_a_french_business_without_the_details_shows_the_a
     ) in text_of(answer)
     with db.session() as s:
         assert invoices.get_invoice(s, invoice_id).status.value == "draft"
+
+
+def test_staff_download_an_issued_invoice_as_factur_x_from_its_page(hub, db):
+    with db.session() as s:
+        shops.open_business(
+            s, **FRENCH_SELLER, tax_id="FR11123456782", **shops.FRENCH_LEGAL_DETAILS
+        )
+        plan = shops.add_product(s, "Web", {"setup": shops.SETUP})["setup"]
+        client = clients.get_client(s, shops.add_client(s, company="Martin Bakery", country="FR"))
+        draft = invoices.bill_client(s, client, [invoices.Item(plan_id=plan)])
+        s.commit()
+        draft_id = draft.id
+    assert 'id="download-facturx"' not in text_of(hub.client.get(f"/invoices/{draft_id}"))
+    assert hub.client.get(f"/invoices/{draft_id}/facturx.pdf").status_code == 409
+    with db.session() as s:
+        invoices.finalize(s, invoices.get_invoice(s, draft_id))
+        s.commit()
+    page = text_of(hub.client.get(f"/invoices/{draft_id}"))
+    assert f'id="download-facturx" href="/invoices/{draft_id}/facturx.pdf"' in page
+    download = hub.client.get(f"/invoices/{draft_id}/facturx.pdf")
+    assert download.status_code == 200
+    assert facturx.get_xml_from_pdf(download.data)[0] == "factur-x.xml"
