@@ -256,7 +256,9 @@ def scheduler_command(once, jobs, catch_up):
 
 
 @cli.command("export")
-@click.argument("kind", type=click.Choice(["invoices", "credit_notes", "payments", "clients"]))
+@click.argument(
+    "kind", type=click.Choice(["invoices", "credit_notes", "payments", "clients", "sales_journal"])
+)
 @click.option(
     "--from",
     "start",

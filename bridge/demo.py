@@ -176,8 +176,14 @@ def load(session: Session, box: SecretBox) -> str:
                 "email": "billing@pixelpress.example",
                 "phone": "+33 4 00 00 00 00",
                 "website": "https://pixelpress.example",
-                "tax_id": "FR12345678901",
+                "tax_id": "FR11123456782",
                 "statement_descriptor": "PIXELPRESS",
+                # What French invoices to businesses must print.
+                "legal_form": "SAS",
+                "share_capital": 1_000_000,
+                "siren": "123456782",
+                "siret": "12345678200010",
+                "rcs_city": "Lyon",
             },
         )
 

@@ -77,6 +77,16 @@ MONTHLY = recurring("Monthly", 2900)
 
 ALICE = {"name": "Alice", "email": "alice@example.com"}
 
+# What an invoice of a French seller to a business in France must print
+# besides the name, address and VAT number (bridge.billing.legal).
+FRENCH_LEGAL_DETAILS = {
+    "legal_form": "SAS",
+    "share_capital": 1_000_000,
+    "siren": "123456782",
+    "siret": "12345678200010",
+    "rcs_city": "Paris",
+}
+
 
 # Through the billing domain ----------------------------------------------------
 

@@ -10,7 +10,7 @@ from bridge.api.auth import authorize, require_token
 from bridge.api.common import PageArgs, list_schema, page_schema, paging
 from bridge.api.fields import Base64Bytes, Boolean, Integer, Text
 from bridge.api.parsing import Blueprint
-from bridge.billing import catalog
+from bridge.billing import catalog, legal
 from bridge.core import money
 from bridge.db import get_session
 from bridge.models import CatalogStatus, IntervalUnit, PlanKind, ProductCategory
@@ -130,11 +130,19 @@ class PlanDuplicateSchema(PlanTermsSchema):
     name = Text(max_length=200)
 
 
+EXEMPTION_DOC = (
+    "A 0 % rate may stand for a VAT exemption, whose wording invoices print: franchise "
+    "(TVA non applicable, art. 293 B du CGI), reverse_charge (Autoliquidation); empty: none. "
+    "Fixed once created"
+)
+
+
 class TaxRateSchema(Schema):
     id = fields.Integer()
     name = fields.String()
     percentage = fields.Function(lambda rate: catalog.format_percentage(rate.percentage_e4))
     inclusive = fields.Boolean()
+    exemption = fields.String(metadata={"description": EXEMPTION_DOC})
     status = fields.Enum(CatalogStatus, by_value=True)
     created_at = fields.DateTime()
     archived_at = fields.DateTime(allow_none=True)
@@ -151,6 +159,11 @@ class TaxRateWriteSchema(Schema):
         metadata={"description": "Decimal text, 0 to 100, at most four decimals"},
     )
     inclusive = Boolean(load_default=False)
+    exemption = fields.String(
+        load_default="",
+        validate=validate.OneOf(("", *legal.EXEMPTIONS)),
+        metadata={"description": EXEMPTION_DOC},
+    )
 
 
 class TaxRatePatchSchema(Schema):

@@ -62,6 +62,13 @@ def gravatar_url(email: str) -> str:
     return f"https://www.gravatar.com/avatar/{digest}?d=identicon"
 
 
+SIREN_DOC = (
+    "The French company registration number (9 digits, checked; blanks are dropped); "
+    "printed on invoices to a business"
+)
+VAT_DOC = "The VAT number (a French one, FR..., is checked against its key)"
+
+
 class ClientSummarySchema(Schema):
     """A client in the client list; also dumps a ``ClientRow`` (fast_dumper)."""
 
@@ -91,6 +98,8 @@ class ClientSchema(ClientSummarySchema):
     postal_code = fields.String()
     state = fields.String()
     country = fields.String()
+    siren = fields.String(metadata={"description": SIREN_DOC})
+    tax_id = fields.String(metadata={"description": VAT_DOC})
     custom_fields = fields.Dict()
     sites = fields.List(fields.Nested(SiteSchema))
     site_count = fields.Function(lambda obj: len(obj.sites))
@@ -131,6 +140,8 @@ class ClientWriteSchema(Schema):
     postal_code = Text(max_length=20)
     state = Text(max_length=100)
     country = Text(max_length=2)
+    siren = Text(max_length=20, metadata={"description": SIREN_DOC})
+    tax_id = Text(max_length=50, metadata={"description": VAT_DOC})
     role_id = Integer(minimum=1, allow_none=True)
     custom_fields = fields.Dict(keys=Text(max_length=64))
 

@@ -33,7 +33,8 @@ from bridge.models import (
 )
 from bridge.payments.gateways import payment_gateway
 from bridge.payments.stripe.client import api_base_from
-from bridge.pdf import invoice_pdf
+from bridge.pdf import cii, invoice_pdf, render_credit_note_pdf
+from bridge.pdf.facturx import credit_note_facturx_pdf, invoice_facturx_pdf
 
 # Payments before this are typos (and year-1 dates cannot even be moved to UTC).
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
@@ -482,9 +483,104 @@ class InvoicePdf(MethodView):
         )
 
 
-def pdf_response(data: bytes, filename: str) -> Response:
+@blp.route("/invoices/<id:invoice_id>/facturx.pdf")
+class InvoiceFacturX(MethodView):
+    @blp.arguments(PdfQuerySchema, location="query")
+    @blp.response(
+        200,
+        content_type="application/pdf",
+        description="The invoice as a Factur-X PDF/A-3 (profile EN 16931) with its CII XML "
+        "attached as factur-x.xml",
+    )
+    def get(self, args, invoice_id):
+        """Download an issued invoice as Factur-X (EN 16931).
+
+        409 ``invoice_not_issued`` for a draft; 409 ``einvoice_unsupported`` when
+        EN 16931 cannot carry the invoice (a line with two taxes, an amount with
+        more than two decimals, a party without a country)."""
+        authorize("invoices.read")
+        session = get_session()
+        invoice = invoices.get_invoice(session, invoice_id)
+        return pdf_response(
+            invoice_facturx_pdf(session, invoice, args.get("language")),
+            f"{invoice.number}-facturx.pdf",
+        )
+
+
+@blp.route("/invoices/<id:invoice_id>/cii.xml")
+class InvoiceCii(MethodView):
+    @blp.response(
+        200,
+        content_type="application/xml",
+        description="The invoice's Cross Industry Invoice XML (EN 16931, type code 380)",
+    )
+    def get(self, invoice_id):
+        """The CII XML of an issued invoice, from its stored amounts (409 as facturx.pdf)."""
+        authorize("invoices.read")
+        session = get_session()
+        invoice = invoices.get_invoice(session, invoice_id)
+        return xml_response(cii.invoice_xml(session, invoice), f"{invoice.number}.xml")
+
+
+@blp.route("/credit-notes/<id:credit_note_id>/cii.xml")
+class CreditNoteCii(MethodView):
+    @blp.response(
+        200,
+        content_type="application/xml",
+        description="The credit note's Cross Industry Invoice XML (EN 16931, type code 381, "
+        "naming the corrected invoice's number and issue date)",
+    )
+    def get(self, credit_note_id):
+        """The CII XML of a credit note. A partial credit of an invoice with several
+        VAT rates is a 409 ``einvoice_unsupported`` (its split per rate is not kept)."""
+        authorize("invoices.read")
+        session = get_session()
+        note = invoices.get_credit_note(session, credit_note_id)
+        return xml_response(cii.credit_note_xml(session, note), f"{note.number}.xml")
+
+
+@blp.route("/credit-notes/<id:credit_note_id>/pdf")
+class CreditNotePdf(MethodView):
+    @blp.arguments(PdfQuerySchema, location="query")
+    @blp.response(200, content_type="application/pdf", description="The credit note as a PDF")
+    def get(self, args, credit_note_id):
+        """Download a credit note as a PDF: the corrected invoice's number and date,
+        the credited net, VAT and total."""
+        authorize("invoices.read")
+        session = get_session()
+        note = invoices.get_credit_note(session, credit_note_id)
+        return pdf_response(
+            render_credit_note_pdf(session, note, args.get("language")), f"{note.number}.pdf"
+        )
+
+
+@blp.route("/credit-notes/<id:credit_note_id>/facturx.pdf")
+class CreditNoteFacturX(MethodView):
+    @blp.arguments(PdfQuerySchema, location="query")
+    @blp.response(
+        200,
+        content_type="application/pdf",
+        description="The credit note as a Factur-X PDF/A-3 (EN 16931, type code 381)",
+    )
+    def get(self, args, credit_note_id):
+        """Download a credit note as Factur-X (409 as its cii.xml)."""
+        authorize("invoices.read")
+        session = get_session()
+        note = invoices.get_credit_note(session, credit_note_id)
+        return pdf_response(
+            credit_note_facturx_pdf(session, note, args.get("language")),
+            f"{note.number}-facturx.pdf",
+        )
+
+
+def xml_response(data: bytes, filename: str) -> Response:
+    return pdf_response(data, filename, "application/xml")
+
+
+def pdf_response(data: bytes, filename: str, mimetype: str = "application/pdf") -> Response:
+    """A private download of ``data`` named ``filename``."""
     safe = re.sub(r"[^A-Za-z0-9._-]+", "-", filename)
-    response = Response(data, mimetype="application/pdf")
+    response = Response(data, mimetype=mimetype)
     response.headers["Content-Disposition"] = f'attachment; filename="{safe}"'
     response.headers["Cache-Control"] = "private, no-store"
     return response

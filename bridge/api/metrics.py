@@ -322,8 +322,11 @@ class Exports(MethodView):
     )
     def get(self, args, kind):
         """A CSV export: ``invoices``, ``credit_notes`` (by issue date),
-        ``payments`` (by date received) or ``clients`` (with MRR and net
-        billing, whole list), for the local dates ``from`` to ``to``."""
+        ``payments`` (by date received), ``clients`` (with MRR and net
+        billing, whole list) or ``sales_journal`` (France's journal of sales:
+        one row per invoice and VAT rate, then per credit note and rate,
+        negative, with the account codes of the settings; README lists its
+        columns), for the local dates ``from`` to ``to``."""
         authorize("metrics.read")
         if kind not in exports.KINDS:
             raise NotFound("No such export.")

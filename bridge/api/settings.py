@@ -32,6 +32,22 @@ PORTAL_CANCEL = (
     "(default false: they ask the agency)"
 )
 
+# What the law asks invoices to print (bridge.billing.legal).
+LEGAL_DOCS = {
+    "legal_form": "Legal form printed on invoices (SAS, SARL...); none for an individual "
+    "entrepreneur",
+    "share_capital": "Share capital in minor units of the business currency (null: none)",
+    "siren": "French registration number, 9 digits (checked; blanks are dropped)",
+    "siret": "French establishment number, 14 digits starting with the SIREN",
+    "rcs_city": "City of the trade and companies register (RCS) the business is in",
+    "individual_entrepreneur": "Individual entrepreneur: invoices print EI after the name",
+    "late_payment_penalty_text": "Late-payment penalty wording (empty: the legal minimum, "
+    "three times the legal interest rate)",
+    "early_payment_discount_text": "Early-payment discount wording (empty: none given)",
+    "facturx_default": "Business clients get the Factur-X PDF (EN 16931) as their invoice PDF",
+    "invoice_net_terms_days": "Days from the issue date to the due date (France: at most 60)",
+}
+
 
 class LogoInfoSchema(Schema):
     content_type = fields.String()
@@ -80,6 +96,27 @@ class SettingsSchema(Schema):
     offline_payment_instructions = fields.String()
     portal_client_can_cancel = fields.Boolean(metadata={"description": PORTAL_CANCEL})
     seo_configure_delegated = fields.Boolean(metadata={"description": SEO_CONFIGURE_DELEGATED})
+    legal_form = fields.String(metadata={"description": LEGAL_DOCS["legal_form"]})
+    share_capital = fields.Integer(
+        allow_none=True, metadata={"description": LEGAL_DOCS["share_capital"]}
+    )
+    siren = fields.String(metadata={"description": LEGAL_DOCS["siren"]})
+    siret = fields.String(metadata={"description": LEGAL_DOCS["siret"]})
+    rcs_city = fields.String(metadata={"description": LEGAL_DOCS["rcs_city"]})
+    individual_entrepreneur = fields.Boolean(
+        metadata={"description": LEGAL_DOCS["individual_entrepreneur"]}
+    )
+    late_payment_penalty_text = fields.String(
+        metadata={"description": LEGAL_DOCS["late_payment_penalty_text"]}
+    )
+    early_payment_discount_text = fields.String(
+        metadata={"description": LEGAL_DOCS["early_payment_discount_text"]}
+    )
+    facturx_default = fields.Boolean(metadata={"description": LEGAL_DOCS["facturx_default"]})
+    accounting_journal_code = fields.String()
+    accounting_client_account = fields.String()
+    accounting_sales_account = fields.String()
+    accounting_vat_account = fields.String()
     updated_at = fields.DateTime(allow_none=True)
 
 
@@ -105,7 +142,9 @@ class SettingsPatchSchema(Schema):
     invoice_show_company_name = Boolean()
     invoice_show_client_info = Boolean()
     invoice_show_custom_fields = Boolean()
-    invoice_net_terms_days = Integer(minimum=0, maximum=365)
+    invoice_net_terms_days = Integer(
+        minimum=0, maximum=365, metadata={"description": LEGAL_DOCS["invoice_net_terms_days"]}
+    )
     invoice_number_format = Text(
         max_length=60,
         metadata={"description": "With {seq} (e.g. {seq:05}) and optionally {year}"},
@@ -114,6 +153,30 @@ class SettingsPatchSchema(Schema):
     offline_payment_instructions = Text(max_length=2000, multiline=True)
     portal_client_can_cancel = Boolean(metadata={"description": PORTAL_CANCEL})
     seo_configure_delegated = Boolean(metadata={"description": SEO_CONFIGURE_DELEGATED})
+    legal_form = Text(max_length=100, metadata={"description": LEGAL_DOCS["legal_form"]})
+    share_capital = Integer(
+        minimum=0,
+        maximum=10**15,
+        allow_none=True,
+        metadata={"description": LEGAL_DOCS["share_capital"]},
+    )
+    siren = Text(max_length=20, metadata={"description": LEGAL_DOCS["siren"]})
+    siret = Text(max_length=30, metadata={"description": LEGAL_DOCS["siret"]})
+    rcs_city = Text(max_length=100, metadata={"description": LEGAL_DOCS["rcs_city"]})
+    individual_entrepreneur = Boolean(
+        metadata={"description": LEGAL_DOCS["individual_entrepreneur"]}
+    )
+    late_payment_penalty_text = Text(
+        max_length=500, metadata={"description": LEGAL_DOCS["late_payment_penalty_text"]}
+    )
+    early_payment_discount_text = Text(
+        max_length=500, metadata={"description": LEGAL_DOCS["early_payment_discount_text"]}
+    )
+    facturx_default = Boolean(metadata={"description": LEGAL_DOCS["facturx_default"]})
+    accounting_journal_code = Text(max_length=20, validate=[validate.Length(min=1)])
+    accounting_client_account = Text(max_length=20, validate=[validate.Length(min=1)])
+    accounting_sales_account = Text(max_length=20, validate=[validate.Length(min=1)])
+    accounting_vat_account = Text(max_length=20, validate=[validate.Length(min=1)])
 
 
 class CurrencySchema(Schema):

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bridge.billing import numbering
+from bridge.billing import legal, numbering
 from bridge.billing.custom_fields import validate_values
 from bridge.billing.validation import (
     HEX_COLOR,
@@ -51,6 +51,7 @@ PROFILE_FIELDS = (
     "offline_payment_instructions",
     "portal_client_can_cancel",
     "seo_configure_delegated",
+    *legal.SETTINGS_FIELDS,
 )
 
 # Stripe's rules for statement descriptors.
@@ -192,6 +193,7 @@ def update_settings(session: Session, changes: dict) -> BusinessSettings:
         changes["custom_fields"] = validate_values(
             session, CustomFieldEntity.BUSINESS, changes["custom_fields"]
         )
+    legal.check_settings(settings, changes)
     for key, value in changes.items():
         setattr(settings, key, value)
     settings.updated_at = clock.now()

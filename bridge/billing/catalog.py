@@ -13,6 +13,7 @@ from decimal import Decimal, InvalidOperation
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
+from bridge.billing import legal
 from bridge.billing.business import require_currency, store_file
 from bridge.core import clock, money
 from bridge.core.errors import Conflict, Invalid, NotFound
@@ -342,12 +343,21 @@ def get_tax_rate(session: Session, tax_rate_id: int) -> TaxRate:
 
 
 def create_tax_rate(
-    session: Session, *, name: str, percentage: str | int | float, inclusive: bool
+    session: Session,
+    *,
+    name: str,
+    percentage: str | int | float,
+    inclusive: bool,
+    exemption: str = "",
 ) -> TaxRate:
+    """A tax rate; ``exemption`` makes a 0 % rate a VAT exemption
+    (``bridge.billing.legal.EXEMPTIONS``) whose wording invoices print."""
+    percentage_e4 = parse_percentage(percentage)
     rate = TaxRate(
         name=_name(name, "tax rate"),
-        percentage_e4=parse_percentage(percentage),
+        percentage_e4=percentage_e4,
         inclusive=inclusive,
+        exemption=legal.check_exemption(exemption, percentage_e4),
         status=CatalogStatus.ACTIVE,
         created_at=clock.now(),
     )

@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bridge.auth.secrets import SecretBox
+from bridge.billing import legal
 from bridge.billing.custom_fields import validate_values
 from bridge.billing.roles import default_role, get_role
 from bridge.billing.validation import check_country, check_email, check_url, email_key
@@ -29,7 +30,18 @@ from bridge.models import (
 )
 
 ADDRESS_FIELDS = ("address_line1", "address_line2", "city", "postal_code", "state", "country")
-EDITABLE_FIELDS = ("name", "email", "company", *ADDRESS_FIELDS, "role_id", "custom_fields")
+# The client's registration and VAT numbers, printed on invoices to a
+# business (bridge.billing.legal).
+LEGAL_FIELDS = ("siren", "tax_id")
+EDITABLE_FIELDS = (
+    "name",
+    "email",
+    "company",
+    *ADDRESS_FIELDS,
+    *LEGAL_FIELDS,
+    "role_id",
+    "custom_fields",
+)
 
 SORTS = {
     "name": (Client.name, Client.id),
@@ -96,6 +108,8 @@ def create_client(
     company: str = "",
     role_id: int | None = None,
     custom_fields: dict | None = None,
+    siren: str = "",
+    tax_id: str = "",
     **address: str,
 ) -> Client:
     name = name.strip()
@@ -114,6 +128,8 @@ def create_client(
         email=email,
         email_key=email_key(email),
         company=company.strip(),
+        siren=legal.check_siren(siren),
+        tax_id=legal.check_vat_number(tax_id),
         role=role,
         status=ClientStatus.INACTIVE,
         custom_fields=validate_values(session, CustomFieldEntity.CLIENT, custom_fields or {}),
@@ -169,6 +185,10 @@ def update_client(session: Session, client: Client, changes: dict) -> Client:
         )
     if "country" in changes:
         changes["country"] = check_country(changes["country"])
+    if "siren" in changes:
+        client.siren = legal.check_siren(changes["siren"])
+    if "tax_id" in changes:
+        client.tax_id = legal.check_vat_number(changes["tax_id"])
     for key in ("company", *ADDRESS_FIELDS):
         if key in changes:
             setattr(client, key, changes[key].strip())

@@ -397,7 +397,9 @@ def reduce_line(line: InvoiceLine, reduction: int) -> LineTotals:
     """Reprice one line (as built, in memory or stored) with ``reduction``
     off its amount, its taxes on the discounted amount; returns its totals."""
     # Keyed by position: the copies of the rates, as billed.
-    rates = [Rate(i, t.name, t.percentage_e4, t.inclusive) for i, t in enumerate(line.taxes)]
+    rates = [
+        Rate(i, t.name, t.percentage_e4, t.inclusive, t.exemption) for i, t in enumerate(line.taxes)
+    ]
     totals = line_totals(line.quantity_e3, line.unit_amount, rates, reduction)
     for i, tax in enumerate(line.taxes):
         tax.amount = totals.taxes[i]

@@ -37,7 +37,7 @@ from bridge.models import (
     Site,
 )
 
-KINDS = ("invoices", "credit_notes", "payments", "clients")
+KINDS = ("invoices", "credit_notes", "payments", "clients", "sales_journal")
 BATCH = 1000
 
 
@@ -441,7 +441,182 @@ def _clients(session: Session, start, end, batch) -> Export:
     return Export("clients", header, total, rows())
 
 
+# The sales journal ---------------------------------------------------------------
+
+SALES_JOURNAL_HEADER = [
+    "journal",
+    "date",
+    "document",
+    "kind",
+    "client_id",
+    "client",
+    "client_account",
+    "sales_account",
+    "vat_account",
+    "vat_rate",
+    "currency",
+    "net",
+    "vat",
+    "total",
+]
+
+
+def _rate_key(taxes: list[tuple[int, str]]) -> str:
+    """A line's VAT as the journal names it: "20%", "0% franchise", "none"."""
+    if not taxes:
+        return "none"
+    return "+".join(
+        _percent(pct) + (f" {exemption}" if exemption else "") for pct, exemption in sorted(taxes)
+    )
+
+
+def _sales_journal(session: Session, start, end, batch) -> Export:
+    """France's journal of sales: one row per issued invoice and VAT rate
+    (net, VAT and total of the invoice's lines at that rate, as stored),
+    then one per credit note and rate, negative; the account codes are the
+    settings'. A partial credit note of an invoice with several rates is one
+    row, rate "mixed" (its split per rate is not recorded)."""
+    settings = get_settings(session)
+    accounts = [
+        settings.accounting_client_account,
+        settings.accounting_sales_account,
+        settings.accounting_vat_account,
+    ]
+    journal = settings.accounting_journal_code
+    invoice_filters = [
+        Invoice.status != InvoiceStatus.DRAFT,
+        Invoice.number.is_not(None),
+        *_between(Invoice.issue_date, start, end),
+    ]
+    note_filters = _between(CreditNote.issue_date, start, end)
+    invoices = (
+        select(
+            Invoice.id,
+            Invoice.number,
+            Invoice.issue_date,
+            Invoice.client_id,
+            Client.name,
+            Invoice.currency,
+        )
+        .join(Client, Client.id == Invoice.client_id)
+        .where(*invoice_filters)
+    )
+    notes = (
+        select(
+            CreditNote.id,
+            CreditNote.number,
+            CreditNote.issue_date,
+            CreditNote.client_id,
+            Client.name,
+            CreditNote.currency,
+            CreditNote.invoice_id,
+            CreditNote.amount,
+            CreditNote.subtotal,
+            CreditNote.tax,
+            Invoice.total,
+        )
+        .join(Client, Client.id == CreditNote.client_id)
+        .join(Invoice, Invoice.id == CreditNote.invoice_id)
+        .where(*note_filters)
+    )
+
+    def split(invoice_ids: list[int]) -> dict[int, dict[str, list[int]]]:
+        """Per invoice, per rate: [net, vat] summed from the stored lines."""
+        taxes: dict[int, list[tuple[int, str]]] = {}
+        amounts: dict[int, int] = {}
+        for line_id, pct, exemption, amount in session.execute(
+            select(
+                InvoiceLineTax.line_id,
+                InvoiceLineTax.percentage_e4,
+                InvoiceLineTax.exemption,
+                InvoiceLineTax.amount,
+            )
+            .join(InvoiceLine, InvoiceLine.id == InvoiceLineTax.line_id)
+            .where(InvoiceLine.invoice_id.in_(invoice_ids))
+        ):
+            taxes.setdefault(line_id, []).append((pct, exemption))
+            amounts[line_id] = amounts.get(line_id, 0) + int(amount)
+        result: dict[int, dict[str, list[int]]] = {}
+        for line_id, invoice_id, net in session.execute(
+            select(InvoiceLine.id, InvoiceLine.invoice_id, InvoiceLine.net)
+            .where(InvoiceLine.invoice_id.in_(invoice_ids))
+            .order_by(InvoiceLine.invoice_id, InvoiceLine.position, InvoiceLine.id)
+        ):
+            row = result.setdefault(invoice_id, {}).setdefault(
+                _rate_key(taxes.get(line_id, [])), [0, 0]
+            )
+            row[0] += int(net)
+            row[1] += amounts.get(line_id, 0)
+        return result
+
+    def row(kind, number, issued, client_id, client, currency, rate, net, vat, sign):
+        return [
+            journal,
+            issued.isoformat(),
+            number,
+            kind,
+            str(client_id),
+            _text(client),
+            *accounts,
+            rate,
+            currency,
+            _money(sign * net, currency),
+            _money(sign * vat, currency),
+            _money(sign * (net + vat), currency),
+        ]
+
+    def rows() -> Iterator[list[str]]:
+        for chunk in _batches(session, invoices, Invoice.id, batch):
+            per_rate = split([r[0] for r in chunk])
+            for invoice_id, number, issued, client_id, client, currency in chunk:
+                for rate, (net, vat) in per_rate.get(invoice_id, {}).items():
+                    yield row(
+                        "invoice", number, issued, client_id, client, currency, rate, net, vat, 1
+                    )
+        for chunk in _batches(session, notes, CreditNote.id, batch):
+            per_rate = split([r[6] for r in chunk])
+            for (
+                _id,
+                number,
+                issued,
+                client_id,
+                client,
+                cur,
+                inv,
+                amount,
+                net,
+                vat,
+                inv_total,
+            ) in chunk:
+                rates = per_rate.get(inv, {})
+                if amount == inv_total:
+                    parts = rates.items()  # the whole invoice: its own split
+                elif len(rates) == 1:
+                    parts = [(next(iter(rates)), (net, vat))]
+                else:
+                    parts = [("mixed", (net, vat))]
+                for rate, (part_net, part_vat) in parts:
+                    yield row(
+                        "credit_note",
+                        number,
+                        issued,
+                        client_id,
+                        client,
+                        cur,
+                        rate,
+                        part_net,
+                        part_vat,
+                        -1,
+                    )
+
+    total = (
+        session.scalar(select(func.count()).select_from(Invoice).where(*invoice_filters)) or 0
+    ) + (session.scalar(select(func.count()).select_from(CreditNote).where(*note_filters)) or 0)
+    return Export("sales_journal", SALES_JOURNAL_HEADER, total, rows())
+
+
 _EXPORTS = {
+    "sales_journal": _sales_journal,
     "invoices": _invoices,
     "credit_notes": _credit_notes,
     "payments": _payments,

@@ -16,7 +16,7 @@ from decimal import Decimal
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
-from bridge.billing import audit, balances, coupons, numbering, reminders, subscriptions
+from bridge.billing import audit, balances, coupons, legal, numbering, reminders, subscriptions
 from bridge.billing.business import get_settings, require_currency
 from bridge.billing.periods import add_local_days, local_date
 from bridge.billing.schedule import zone
@@ -185,6 +185,7 @@ class TaxSum:
     percentage_e4: int
     inclusive: bool
     amount: int
+    exemption: str = ""  # bridge.billing.legal.EXEMPTIONS, or ""
 
 
 def tax_summary(session: Session, invoice: Invoice) -> list[TaxSum]:
@@ -196,14 +197,30 @@ def tax_summary(session: Session, invoice: Invoice) -> list[TaxSum]:
             InvoiceLineTax.percentage_e4,
             InvoiceLineTax.inclusive,
             func.sum(InvoiceLineTax.amount),
+            InvoiceLineTax.exemption,
         )
         .join(InvoiceLine, InvoiceLine.id == InvoiceLineTax.line_id)
         .where(InvoiceLine.invoice_id == invoice.id)
-        .group_by(InvoiceLineTax.name, InvoiceLineTax.percentage_e4, InvoiceLineTax.inclusive)
+        .group_by(
+            InvoiceLineTax.name,
+            InvoiceLineTax.percentage_e4,
+            InvoiceLineTax.inclusive,
+            InvoiceLineTax.exemption,
+        )
         .order_by(func.min(InvoiceLineTax.id))
     )
     # PostgreSQL sums bigints as numeric: back to int for the money functions.
-    return [TaxSum(name, pct, inclusive, int(amount)) for name, pct, inclusive, amount in rows]
+    return [
+        TaxSum(name, pct, inclusive, int(amount), exemption)
+        for name, pct, inclusive, amount, exemption in rows
+    ]
+
+
+def exemptions_of(invoice: Invoice) -> set[str]:
+    """The VAT exemptions the invoice's lines are under ("" is none)."""
+    return {tax.exemption for line in invoice.lines for tax in line.taxes} | (
+        {""} if any(not line.taxes for line in invoice.lines) else set()
+    )
 
 
 def printed_subtotal(invoice: Invoice, taxes: list[TaxSum]) -> int:
@@ -394,7 +411,7 @@ def describe_plan(plan: Plan) -> str:
 
 
 def rate_snapshots(rates: list[TaxRate]) -> list[Rate]:
-    return [Rate(r.id, r.name, r.percentage_e4, r.inclusive) for r in rates]
+    return [Rate(r.id, r.name, r.percentage_e4, r.inclusive, r.exemption) for r in rates]
 
 
 def make_line(
@@ -429,6 +446,7 @@ def make_line(
                 name=rate.name,
                 percentage_e4=rate.percentage_e4,
                 inclusive=rate.inclusive,
+                exemption=rate.exemption,
                 amount=totals.taxes[rate.key],
             )
             for rate in rates
@@ -616,8 +634,13 @@ def finalize(
     now = now or clock.now()
     issued_at = issued_at or now
     _require_draft(invoice)
-    audit.name_action(session, invoice, "invoice.finalized")
     settings = get_settings(session)
+    # A renewal repeats an invoice that passed this check when its
+    # subscription began: refusing it in the scheduler would stop the
+    # subscription over a settings field, so only new invoices are held.
+    if invoice.billing_reason != BillingReason.SUBSCRIPTION_CYCLE:
+        legal.require_issuable(settings, invoice.client, exemptions_of(invoice))
+    audit.name_action(session, invoice, "invoice.finalized")
     business_zone = zone(settings.timezone)
     invoice_to(invoice, InvoiceStatus.OPEN)
     # One issue date for every surface and for the number's year: the
@@ -817,6 +840,14 @@ def require_creditable(invoice: Invoice, amount: int) -> None:
             code="exceeds_refundable",
             fields={"amount": ["More than is refundable."]},
         )
+
+
+def get_credit_note(session: Session, credit_note_id: int) -> CreditNote:
+    """The credit note, or NotFound."""
+    note = session.get(CreditNote, credit_note_id)
+    if note is None:
+        raise NotFound("No such credit note.")
+    return note
 
 
 def require_credit_note_number(session: Session) -> None:

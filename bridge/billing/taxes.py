@@ -32,6 +32,7 @@ class Rate:
     name: str
     percentage_e4: int
     inclusive: bool
+    exemption: str = ""  # a 0 % rate standing for a VAT exemption (bridge.billing.legal)
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ def init_app(app: Flask) -> None:
         setup,
         setup_billing,
         setup_email,
+        setup_legal,
         setup_more,
         setup_overdue,
         setup_portal,

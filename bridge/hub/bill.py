@@ -179,6 +179,9 @@ def _show_domain_errors(form: BillForm, error: Invalid) -> list[str]:
             form[name].errors = list(messages)
             continue
         notices.extend(messages)
+    if error.code == "legal_mentions_missing":
+        # Settings' fields, not the form's: the message names them all.
+        return [error.message]
     return notices or [error.message]
 
 

@@ -51,6 +51,8 @@ TEXT_FIELDS = (
     "postal_code",
     "state",
     "country",
+    "siren",
+    "tax_id",
 )
 
 
@@ -67,6 +69,8 @@ class ClientForm(FlaskForm):
     postal_code = StringField()
     state = StringField()
     country = SelectField(validate_choice=False)
+    siren = StringField()
+    tax_id = StringField()
     role_id = SelectField(validate_choice=False)
 
 

@@ -158,6 +158,8 @@ class TaxRateForm(FlaskForm):
     name = StringField()
     percentage = StringField()
     inclusive = BooleanField()
+    # A 0 % rate may stand for a VAT exemption (bridge.billing.legal).
+    exemption = SelectField(validate_choice=False, default="")
 
 
 class CouponForm(FlaskForm):

@@ -22,7 +22,7 @@ from bridge.billing import audit, coupons, invoices, periods, reminders, subscri
 from bridge.billing.gateway import PaymentGateway
 from bridge.billing.schedule import business_zone
 from bridge.core import clock, money
-from bridge.core.errors import DomainError, NotFound, Unavailable
+from bridge.core.errors import Conflict, DomainError, Invalid, NotFound, Unavailable
 from bridge.db import get_session
 from bridge.hub import once
 from bridge.hub.forms import ActionForm, OfflinePaymentForm, RefundForm, RemindForm
@@ -31,6 +31,7 @@ from bridge.models import InvoiceStatus, PaymentMethod
 from bridge.payments.gateways import payment_gateway
 from bridge.payments.stripe.client import api_base_from
 from bridge.pdf import invoice_pdf
+from bridge.pdf.facturx import invoice_facturx_pdf
 
 PER_PAGE = 25
 OFFLINE_METHODS = [
@@ -181,11 +182,32 @@ def invoice_pdf_download(invoice_id: int):
     """The PDF, as the API streams it (drafts marked DRAFT)."""
     session = get_session()
     invoice = _get(invoice_id)
-    name = re.sub(r"[^A-Za-z0-9._-]+", "-", f"{invoice.number or f'draft-{invoice.id}'}.pdf")
-    response = Response(invoice_pdf(session, invoice, None), mimetype="application/pdf")
+    return _download(
+        invoice_pdf(session, invoice, None), f"{invoice.number or f'draft-{invoice.id}'}.pdf"
+    )
+
+
+def _download(data: bytes, filename: str) -> Response:
+    """A private PDF download named ``filename``."""
+    name = re.sub(r"[^A-Za-z0-9._-]+", "-", filename)
+    response = Response(data, mimetype="application/pdf")
     response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
     response.headers["Cache-Control"] = "private, no-store"
     return response
+
+
+@bp.get("/invoices/<int:invoice_id>/facturx.pdf")
+@allowed("invoices.read")
+def invoice_facturx_download(invoice_id: int):
+    """The Factur-X (EN 16931) PDF of an issued invoice, as the API gives it;
+    what EN 16931 cannot carry shows the refusal on the invoice page."""
+    session = get_session()
+    invoice = _get(invoice_id)
+    try:
+        data = invoice_facturx_pdf(session, invoice)
+    except Conflict as exc:
+        return _invoice_page(invoice, status=409, error=exc.message)
+    return _download(data, f"{invoice.number}-facturx.pdf")
 
 
 ACTIONS = {
@@ -208,7 +230,10 @@ def invoice_action(invoice_id: int, action: str):
         do(session, invoice)
     except DomainError as exc:
         session.rollback()
-        return _invoice_page(_get(invoice_id), status=409, error=str(exc))
+        # Bad input (a French business invoice without the seller's legal
+        # details) is a 422, as in the API; a state that forbids it a 409.
+        status = 422 if isinstance(exc, Invalid) else 409
+        return _invoice_page(_get(invoice_id), status=status, error=str(exc))
     session.commit()
     flash(done)
     return redirect(url_for("hub.invoice", invoice_id=invoice_id), 303)
@@ -226,7 +251,10 @@ def invoice_delete(invoice_id: int):
         invoices.delete_draft(session, invoice)
     except DomainError as exc:
         session.rollback()
-        return _invoice_page(_get(invoice_id), status=409, error=str(exc))
+        # Bad input (a French business invoice without the seller's legal
+        # details) is a 422, as in the API; a state that forbids it a 409.
+        status = 422 if isinstance(exc, Invalid) else 409
+        return _invoice_page(_get(invoice_id), status=status, error=str(exc))
     session.commit()
     flash(_("The draft was deleted."))
     return redirect(url_for("hub.invoice_list"), 303)
@@ -267,7 +295,10 @@ def invoice_remind(invoice_id: int):
         return redirect(url_for("hub.invoice", invoice_id=invoice_id), 303)
     except DomainError as exc:
         session.rollback()
-        return _invoice_page(_get(invoice_id), status=409, error=str(exc))
+        # Bad input (a French business invoice without the seller's legal
+        # details) is a 422, as in the API; a state that forbids it a 409.
+        status = 422 if isinstance(exc, Invalid) else 409
+        return _invoice_page(_get(invoice_id), status=status, error=str(exc))
     flash(_("The reminder is on its way to the client."))
     return redirect(url_for("hub.invoice", invoice_id=invoice_id), 303)
 

@@ -13,7 +13,7 @@ from flask_login import current_user
 from werkzeug.datastructures import FileStorage
 
 from bridge.auth import policy
-from bridge.billing import catalog
+from bridge.billing import catalog, legal
 from bridge.billing.business import get_settings
 from bridge.core import money
 from bridge.core.errors import Conflict, Invalid
@@ -307,6 +307,7 @@ def tax_rates():
                     name=form.name.data or "",
                     percentage=(form.percentage.data or "").strip(),
                     inclusive=bool(form.inclusive.data),
+                    exemption=form.exemption.data or "",
                 )
             except Invalid as error:
                 session.rollback()
@@ -322,6 +323,7 @@ def tax_rates():
         errors=errors,
         switch_form=SwitchForm(),
         percentage=catalog.format_percentage,
+        exemptions=legal.EXEMPTION_WORDING,
         may_write=policy.may(current_user.principal, "tax_rates.write"),
         active="hub.products",
     )

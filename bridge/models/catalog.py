@@ -108,6 +108,9 @@ class TaxRate(Base):
     # 7.6543% is 76543. An integer, so the rate is exact on every database.
     percentage_e4: Mapped[int] = mapped_column(Integer)
     inclusive: Mapped[bool] = mapped_column(Boolean, default=False)
+    # A 0 % rate may stand for a VAT exemption (bridge.billing.legal.EXEMPTIONS:
+    # "franchise", "reverse_charge"), whose wording invoices print; "" none.
+    exemption: Mapped[str] = mapped_column(String(20), default="", server_default="")
     status: Mapped[CatalogStatus] = mapped_column(
         enum_column(CatalogStatus, "tax_rate_status"), default=CatalogStatus.ACTIVE
     )

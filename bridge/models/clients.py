@@ -53,6 +53,8 @@ class Client(Base):
     custom_fields: Mapped[dict] = mapped_column(JSON, default=dict)
     # A tax id (VAT number), as imported from Stripe; "" when none.
     tax_id: Mapped[str] = mapped_column(String(50), default="", server_default="")
+    # The French company registration number (9 digits), "" when none.
+    siren: Mapped[str] = mapped_column(String(9), default="", server_default="")
     # The client's Stripe customer (created when first needed) and the card
     # saved for renewals: only Stripe's ids and display facts, never a number.
     stripe_customer_id: Mapped[str | None] = mapped_column(String(100), unique=True)

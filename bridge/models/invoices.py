@@ -263,6 +263,7 @@ class InvoiceLineTax(Base):
     name: Mapped[str] = mapped_column(String(100))
     percentage_e4: Mapped[int] = mapped_column(Integer)
     inclusive: Mapped[bool] = mapped_column(Boolean)
+    exemption: Mapped[str] = mapped_column(String(20), default="", server_default="")
     amount: Mapped[int] = mapped_column(BigInteger)
 
     line: Mapped[InvoiceLine] = relationship(back_populates="taxes")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Integer, LargeBinary, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from bridge.models.base import Base
@@ -51,7 +51,31 @@ class BusinessSettings(Base):
     email: Mapped[str] = mapped_column(String(254), default="")
     phone: Mapped[str] = mapped_column(String(40), default="")
     website: Mapped[str] = mapped_column(String(300), default="")
+    # The VAT number (intra-community number in the EU).
     tax_id: Mapped[str] = mapped_column(String(50), default="")
+
+    # What the law asks the seller to print (bridge.billing.legal holds the
+    # rules per country): legal form ("SAS"), share capital (minor units of
+    # the business currency; None: not printed), the registration numbers
+    # (France: SIREN, SIRET, the RCS city), and "EI" after the name of an
+    # individual entrepreneur.
+    legal_form: Mapped[str] = mapped_column(String(100), default="", server_default="")
+    share_capital: Mapped[int | None] = mapped_column(BigInteger)
+    siren: Mapped[str] = mapped_column(String(9), default="", server_default="")
+    siret: Mapped[str] = mapped_column(String(14), default="", server_default="")
+    rcs_city: Mapped[str] = mapped_column(String(100), default="", server_default="")
+    individual_entrepreneur: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Payment terms printed on invoices; empty: the country's default wording.
+    late_payment_penalty_text: Mapped[str] = mapped_column(Text, default="", server_default="")
+    early_payment_discount_text: Mapped[str] = mapped_column(Text, default="", server_default="")
+    # Business clients get the Factur-X PDF (EN 16931) as their invoice PDF.
+    facturx_default: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The sales journal export (bridge.billing.accounting): journal code and
+    # the accounts of clients, sales and VAT collected.
+    accounting_journal_code: Mapped[str] = mapped_column(String(20), default="VE")
+    accounting_client_account: Mapped[str] = mapped_column(String(20), default="411000")
+    accounting_sales_account: Mapped[str] = mapped_column(String(20), default="706000")
+    accounting_vat_account: Mapped[str] = mapped_column(String(20), default="445710")
 
     brand_color: Mapped[str] = mapped_column(String(7), default="#2563eb")
     logo_id: Mapped[int | None] = mapped_column(ForeignKey("stored_files.id"))

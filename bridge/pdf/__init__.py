@@ -6,10 +6,17 @@ cached, so a re-download of an unchanged invoice costs no rendering.
   downloads use (cached).
 - ``render_invoice_pdf(session, invoice, language=None)``: always renders.
 - ``render_sample_pdf(session, language=None)``: *Preview sample*.
+- ``render_credit_note_pdf(session, note, language=None)``: a credit note
+  (not cached).
 """
 
 from bridge.pdf.cache import PdfCache, app_cache, cache_key, default_cache, invoice_pdf
-from bridge.pdf.render import PdfRenderError, render_invoice_pdf, render_sample_pdf
+from bridge.pdf.render import (
+    PdfRenderError,
+    render_credit_note_pdf,
+    render_invoice_pdf,
+    render_sample_pdf,
+)
 
 __all__ = [
     "PdfCache",
@@ -18,6 +25,7 @@ __all__ = [
     "cache_key",
     "default_cache",
     "invoice_pdf",
+    "render_credit_note_pdf",
     "render_invoice_pdf",
     "render_sample_pdf",
 ]

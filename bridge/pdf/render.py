@@ -35,7 +35,7 @@ from xhtml2pdf import pisa
 from xhtml2pdf.config.resources import ResourceAccessPolicy
 from xhtml2pdf.context import pisaContext
 
-from bridge.billing import coupons
+from bridge.billing import coupons, legal
 from bridge.billing.business import get_settings
 from bridge.billing.invoices import TaxSum, printed_subtotal, tax_summary
 from bridge.billing.numbering import render as render_number
@@ -48,6 +48,7 @@ from bridge.core.money import line_amount, names_percentage, quantity_decimal
 from bridge.models import (
     BusinessSettings,
     Client,
+    CreditNote,
     CustomField,
     CustomFieldEntity,
     CustomFieldType,
@@ -169,6 +170,80 @@ def render_invoice_pdf(session: Session, invoice: Invoice, language: str | None 
     (``bridge.pdf.cache``) is the cached way."""
     html = environment().get_template(TEMPLATE).render(invoice_context(session, invoice, language))
     return html_to_pdf(html)
+
+
+def render_credit_note_pdf(
+    session: Session, note: CreditNote, language: str | None = None
+) -> bytes:
+    """The PDF of a credit note, in the invoice's language unless ``language``
+    says otherwise: the same parties and legal identity as the invoice, the
+    corrected invoice's number and issue date, and the note's stored net,
+    VAT and total."""
+    settings = get_settings(session)
+    invoice = note.invoice
+    lang = resolve_language(invoice, settings, language)
+    words = Words(lang, note.currency, settings.timezone)
+    _ = words._
+    taxes = tax_summary(session, invoice)
+    if note.amount == invoice.total:
+        rates = [(tax, tax.amount) for tax in taxes]  # the whole invoice: its own split
+    elif len(taxes) == 1:
+        rates = [(taxes[0], note.tax)]
+    else:
+        rates = []
+    stand_in = Invoice(
+        number=note.number,
+        status=InvoiceStatus.OPEN,
+        currency=note.currency,
+        language=lang,
+        note=note.reason,
+        subtotal=note.subtotal,
+        tax=note.tax,
+        total=note.amount,
+        amount_paid=0,
+        amount_refunded=0,
+        discount=0,
+        issue_date=note.issue_date,
+        created_at=note.created_at,
+    )
+    label = _("Credit on invoice {number}").format(number=invoice.number)
+    context = _context(
+        settings,
+        stand_in,
+        invoice.client,
+        [LineData(label, 1000, note.subtotal, note.subtotal)],
+        [tax for tax, _amount in rates],
+        _invoice_fields(session),
+        lang,
+        sample=False,
+    )
+    rows = [(_("Subtotal"), note.subtotal, "")]
+    for tax, amount in rates:
+        rows.append((f"{tax.name} ({words.percent(tax.percentage_e4)})", amount, ""))
+    if not rates:
+        rows.append((_("Tax"), note.tax, ""))
+    rows.append((_("Total credited"), note.amount, "due"))
+    details = []
+    for name, value in (
+        (_("Credit note number"), note.number),
+        (_("Issue date"), words.date(note.issue_date)),
+        (_("Corrects invoice"), invoice.number or ""),
+        (_("Invoice date"), words.date(invoice.issue_date)),
+    ):
+        details += [layout.Cell(name, "label"), layout.Cell(value)]
+    exemptions = legal.mentions(
+        settings, invoice.client, {tax.exemption for tax, _a in rates}, words.l10n, note.currency
+    ).exemptions
+    context.update(
+        title=_("Credit note"),
+        number=note.number,
+        stamp=None,
+        details=details,
+        totals=_total_blocks(rows, words),
+        legal=[layout.Cell(line) for line in exemptions],
+        note=_typed_text(note.reason, _("Reason")),
+    )
+    return html_to_pdf(environment().get_template(TEMPLATE).render(context))
 
 
 def render_sample_pdf(session: Session, language: str | None = None) -> bytes:
@@ -444,7 +519,10 @@ def _context(
     sample: bool,
 ) -> dict:
     words = Words(language, invoice.currency, settings.timezone)
-    company_name = settings.company_name if settings.invoice_show_company_name else ""
+    mentions = legal.mentions(
+        settings, client, {tax.exemption for tax in taxes}, words.l10n, invoice.currency
+    )
+    company_name = legal.seller_name(settings) if settings.invoice_show_company_name else ""
     brand = _brand_color(settings)
     show_fields = settings.invoice_show_custom_fields
     business_fields = [f for f in fields if f.entity == CustomFieldEntity.BUSINESS]
@@ -480,17 +558,22 @@ def _context(
         "stamp": _stamp(invoice, words, sample),
         "logo": _logo(settings.logo) if settings.invoice_show_logo and settings.logo_id else None,
         "company_name": company_name,
-        "company": _company(settings, business_fields if show_fields else [], words),
+        "company": _company(
+            settings, business_fields if show_fields else [], words, mentions.seller
+        ),
         "client": _client(
             client,
             client_fields if show_fields else [],
             words,
             full=settings.invoice_show_client_info,
+            identity=mentions.client,
         ),
         "details": _details(invoice, words),
         "line_head": [*line_head, words._("Amount")],
         "line_blocks": _line_blocks(lines, words, discounted),
         "totals": _totals(invoice, taxes, words),
+        # Exemption wording and payment terms, under the totals (legal.mentions).
+        "legal": [layout.Cell(line) for line in mentions.exemptions + mentions.terms],
         "note": _typed_text(invoice.note, words._("Note")),
         "footer": _typed_text(settings.invoice_footer),
         "author": company_name,
@@ -564,25 +647,39 @@ def _party(label: str, name: str, lines: list[str]) -> layout.Column:
 
 
 def _company(
-    settings: BusinessSettings, definitions: list[FieldDef], words: Words
+    settings: BusinessSettings,
+    definitions: list[FieldDef],
+    words: Words,
+    identity: list[str] = (),
 ) -> layout.Column:
+    """The seller: address, contact, VAT number, then the legal identity
+    the law asks for (legal form and capital, registration numbers)."""
     lines = _address(settings, words)
     lines += [value for value in (settings.email, settings.phone, settings.website) if value]
     if settings.tax_id:
         lines.append(words.label_value(words._("Tax ID"), settings.tax_id))
+    lines += identity
     lines += _field_lines(definitions, settings.custom_fields, words)
-    name = settings.company_name if settings.invoice_show_company_name else ""
+    name = legal.seller_name(settings) if settings.invoice_show_company_name else ""
     return _party(words._("From"), name, lines)
 
 
 def _client(
-    client: Client, definitions: list[FieldDef], words: Words, *, full: bool
+    client: Client,
+    definitions: list[FieldDef],
+    words: Words,
+    *,
+    full: bool,
+    identity: list[str] = (),
 ) -> layout.Column:
+    """The client; its legal identity (SIREN, VAT number of a business) is
+    printed even when the client's details are hidden: the law wants it."""
     lines = []
     if full:
         lines = [client.company] if client.company else []
         lines += _address(client, words)
         lines += [client.email] if client.email else []
+    lines += identity
     lines += _field_lines(definitions, client.custom_fields, words)
     return _party(words._("Bill to"), client.name, lines)
 
@@ -679,6 +776,11 @@ def _totals(invoice: Invoice, taxes: list[TaxSum], words: Words) -> list[layout.
     if invoice.amount_refunded:
         rows.append((words._("Refunded"), invoice.amount_refunded, ""))
     rows.append((words._("Amount due"), invoice.amount_due, "due"))
+    return _total_blocks(rows, words)
+
+
+def _total_blocks(rows: list[tuple[str, int, str]], words: Words) -> list[layout.Column]:
+    """The totals table from its (label, amount, style) rows."""
     _, label_width, amount_width = _TOTAL_WIDTHS
     blocks = layout.stack(
         [

@@ -40,7 +40,7 @@ from werkzeug.exceptions import HTTPException
 
 from bridge.api import errors
 from bridge.api.fields import Text
-from bridge.billing import coupons, invoices
+from bridge.billing import coupons, invoices, legal
 from bridge.billing.business import (
     get_settings,
     invoice_brand_color,
@@ -61,7 +61,7 @@ from bridge.models import (
 )
 from bridge.models.invoices import PaymentStatus
 from bridge.payments import stripe as stripe_gateway
-from bridge.pdf import invoice_pdf
+from bridge.pdf.facturx import default_pdf, facturx_is_default
 from bridge.portal import limits, security
 
 log = logging.getLogger(__name__)
@@ -261,6 +261,10 @@ def hosted_invoice(token: str):
         brand_text_color=text_color_on(brand_color),
         show_logo=bool(settings.invoice_show_logo and settings.logo_id),
         tax_rows=_tax_rows(invoice, l10n, taxes),
+        seller_name=legal.seller_name(settings),
+        mentions=legal.mentions(
+            settings, invoice.client, {tax.exemption for tax in taxes}, l10n, invoice.currency
+        ),
         subtotal=invoices.printed_subtotal(invoice, taxes),
         discount_label=coupons.discount_label(invoice, l10n),
         payable=payable,
@@ -273,6 +277,7 @@ def hosted_invoice(token: str):
         last_failure=last_failure,
         stripe_js_url=current_app.config["STRIPE_JS_URL"],
         pdf_available=True,
+        facturx=facturx_is_default(session, invoice),
         csp_nonce=security.csp_nonce(),
         token=token,
     )
@@ -311,7 +316,8 @@ def pdf(token: str):
         invoice = _invoice(token)
     except NotFound:
         abort(404)
-    data = invoice_pdf(get_session(), invoice)
+    # The default format: Factur-X for a business when the setting says so.
+    data = default_pdf(get_session(), invoice)
     filename = re.sub(r"[^A-Za-z0-9._-]+", "-", invoice.number or "invoice") + ".pdf"
     response = Response(data, mimetype="application/pdf")
     response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'

@@ -52,6 +52,8 @@ def make_shop(db) -> Shop:
             city="Paris",
             country="FR",
             tax_id="FR12345678901",
+            # A French seller billing a French business prints these.
+            **shops.FRENCH_LEGAL_DETAILS,
             brand_color="#0f766e",
             offline_payment_instructions=OFFLINE_INSTRUCTIONS,
         )

@@ -95,6 +95,8 @@ def seed(api: Api) -> None:
         return response.get_json()
 
     ok(api.put("/settings/currency", json={"currency": "EUR", "confirm": True}))
+    # A seller and clients with a country: the e-invoices (cii.xml) need one.
+    ok(api.patch("/settings", json={"company_name": "Seed Agency", "country": "DE"}))
     role = ok(
         api.post(
             "/roles",
@@ -123,6 +125,7 @@ def seed(api: Api) -> None:
                     "name": f"Client {number}",
                     "email": f"client{number}@example.com",
                     "company": f"Company {number}",
+                    "country": "DE",
                     "role_id": role["id"],
                     "custom_fields": {"vat_number": f"FR{number:011d}", "segment": "a"},
                 },
