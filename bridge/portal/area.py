@@ -258,8 +258,13 @@ def show_logo() -> bool:
 
 
 def nav() -> list[NavItem]:
-    """The sections this person's role opens (built ones only)."""
-    return [item for item in NAV if item.endpoint in current_app.view_functions and _shows(item)]
+    """The sections this person's role opens (built ones only), worked out
+    once a request (the home page lists them too)."""
+    if "portal_nav" not in g:
+        g.portal_nav = [
+            item for item in NAV if item.endpoint in current_app.view_functions and _shows(item)
+        ]
+    return g.portal_nav
 
 
 def _shows(item: NavItem) -> bool:
