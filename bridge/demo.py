@@ -48,6 +48,10 @@ ADMIN_EMAIL = "admin@example.com"
 # invitation accepted (the client is active from then on).
 CLIENT_EMAIL = "hello@greenleafyoga.example"
 CLIENT_PERSON = "Maya Green"
+# Her client's role is the default, Billing only; on the shop she has Edit
+# all of her own (a per-site role: the Hub's People tab, the portal's Sites).
+SHOP_URL = "https://shop.greenleafyoga.example"
+SHOP_ROLE = "edit_all"
 # Local demo only (the command refuses to run in production).
 DEFAULT_DEMO_PASSWORD = "bridge-demo-admin"  # noqa: S105
 TOKEN_NAME = "make run"  # noqa: S105  (a label)
@@ -113,7 +117,7 @@ CLIENTS = [
         "Green Leaf Yoga Ltd",
         "GB",
         ClientStatus.PENDING,
-        ["https://greenleafyoga.example"],
+        ["https://greenleafyoga.example", SHOP_URL],
     ),
     (
         "Hans Müller",
@@ -311,7 +315,18 @@ def _client_person(session: Session) -> User:
         ) from error
     audit.set_actor(session, agency)
     _client_billing(session, client)
+    _shop_role(session, person, client)
     return person
+
+
+def _shop_role(session: Session, person: User, client: Client) -> None:
+    """The person's own role on the client's shop, other than the client's
+    (given once, with the person: the agency may change it afterwards)."""
+    shop = next((site for site in client.sites if site.url.rstrip("/") == SHOP_URL), None)
+    if shop is None:  # a demo database from before the shop
+        return
+    role_id = session.scalar(select(Role.id).where(Role.system_key == SHOP_ROLE))
+    roles.set_site_role(session, person, shop, role_id)
 
 
 def _client_billing(session: Session, client: Client) -> None:

@@ -15,6 +15,10 @@ nowhere else, so a rule changes in one place. Actions are strings:
   their role. On a site, the role is the person's role on that site when
   they have one (``bridge.models.SiteRole``), else the client's; anything
   else (the client record, invoices, subscriptions) follows the client's.
+  A list of sites shows every one of the client's when the client's role
+  allows the action on the client, else the sites where the person's own
+  role does (``listed``); its section opens when either holds
+  (``may_somewhere``).
 - site actions (``SITE_ACTIONS``) are a site's plugin acting on its own
   site only: ``"site.read"`` (its billing summary, hosting plan, the access of
   its users, its SEO scans) and ``"site.seo_write"`` (sending an SEO scan);
@@ -26,9 +30,13 @@ nowhere else, so a rule changes in one place. Actions are strings:
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from bridge.auth.permissions import AREAS, granted_actions
+
+T = TypeVar("T")
 
 
 class PermissionDenied(Exception):
@@ -125,6 +133,30 @@ def may(principal: Principal, action: str, obj: object | None = None) -> bool:
             return _is_client(obj, principal.client_id)
         return action in SITE_ACTIONS and _is_site(obj, principal.site_id)
     return False
+
+
+def listed(principal: Principal, action: str, client: object, objs: Iterable[T]) -> list[T]:
+    """The objects of ``objs`` (things of ``client``, e.g. its sites) that a
+    list for ``action`` shows: every one of the client's when the principal
+    may do ``action`` on the client itself (the client-wide role), else
+    those on which it may (a person's own role on that site)."""
+    if may(principal, action, client):
+        client_id = getattr(client, "id", None)
+        return [obj for obj in objs if getattr(obj, "client_id", None) == client_id]
+    return [obj for obj in objs if may(principal, action, obj)]
+
+
+def may_somewhere(principal: Principal, action: str, client: object, objs: Iterable) -> bool:
+    """Whether a section for ``action`` opens at all (a menu entry): the
+    principal may do it on ``client``, or on one of ``objs`` (the client's
+    sites). ``objs`` is read only when the client-wide answer is no and the
+    person has a role of their own on some site, so a lazy iterable spares
+    everybody else the look-up."""
+    if may(principal, action, client):
+        return True
+    if not (isinstance(principal, ClientUser) and principal.site_permissions):
+        return False
+    return any(may(principal, action, obj) for obj in objs)
 
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})

@@ -17,7 +17,8 @@ Each screen's routes live in their own module, on ``bp``.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from collections.abc import Iterable, Iterator
+from typing import NamedTuple, TypeVar
 from urllib.parse import urlsplit
 
 from babel import Locale
@@ -43,13 +44,15 @@ from sqlalchemy import select
 from bridge.api import errors
 from bridge.auth import logins, policy
 from bridge.billing import audit
+from bridge.billing import sites as site_book
 from bridge.billing.business import get_settings, invoice_brand_color, text_color_on
 from bridge.core.l10n import LANGUAGES, Localiser, language_of
 from bridge.db import get_session
-from bridge.models import Client, Invoice
+from bridge.models import Client, Invoice, Site
 from bridge.portal import security
 
 bp = Blueprint("client", __name__, url_prefix="/portal")
+T = TypeVar("T")
 
 PUBLIC_ENDPOINTS = {
     "client.login",
@@ -75,6 +78,10 @@ class NavItem(NamedTuple):
     label: str
     # The policy action that shows the item (None: every client person).
     action: str | None
+    # Also shown when a role of the person's own on one of the client's
+    # sites grants the action (policy.may_somewhere), though the client's
+    # does not.
+    per_site: bool = False
 
 
 NAV = (
@@ -82,7 +89,7 @@ NAV = (
     NavItem("client.invoices", _("Invoices"), "billing.view"),
     NavItem("client.subscriptions", _("Subscriptions"), "billing.view"),
     NavItem("client.payment_method", _("Payment method"), "billing.view"),
-    NavItem("client.sites", _("Sites"), "sites.view"),
+    NavItem("client.sites", _("Sites"), "sites.view", per_site=True),
     NavItem("client.activity", _("Activity"), None),
 )
 
@@ -164,6 +171,41 @@ def require(action: str, obj: object | None = None) -> None:
         abort(403)
 
 
+def listed(action: str, objs: Iterable[T]) -> list[T]:
+    """Those of ``objs`` (the client's sites) that a list for ``action``
+    shows this person (``policy.listed``)."""
+    if not is_client():
+        return []
+    return policy.listed(current_user.principal, action, client(), objs)
+
+
+def may_somewhere(action: str, objs: Iterable) -> bool:
+    """Whether the person's roles open the section for ``action`` at all:
+    the client's role, or their own on one of ``objs``
+    (``policy.may_somewhere``)."""
+    if not is_client():
+        return False
+    return policy.may_somewhere(current_user.principal, action, client(), objs)
+
+
+def require_somewhere(action: str, objs: Iterable) -> None:
+    """The 403 page unless ``may_somewhere(action, objs)``."""
+    if not may_somewhere(action, objs):
+        abort(403)
+
+
+def require_listed(action: str, obj: object) -> None:
+    """The 403 page unless a list for ``action`` would show ``obj``."""
+    if not listed(action, [obj]):
+        abort(403)
+
+
+def _client_sites() -> Iterator[Site]:
+    """The client's sites, read only when iterated (what a menu entry shown
+    per site asks about, only for the people it concerns)."""
+    yield from site_book.client_sites(get_session(), client().id)
+
+
 def own(model: type, object_id: int):
     """The ``model`` row ``object_id`` when it is the client's own, else 404
     (the same for someone else's and for nothing at all)."""
@@ -216,12 +258,21 @@ def show_logo() -> bool:
 
 
 def nav() -> list[NavItem]:
-    """The sections this person's role opens (built ones only)."""
-    return [
-        item
-        for item in NAV
-        if item.endpoint in current_app.view_functions and (item.action is None or may(item.action))
-    ]
+    """The sections this person's role opens (built ones only), worked out
+    once a request (the home page lists them too)."""
+    if "portal_nav" not in g:
+        g.portal_nav = [
+            item for item in NAV if item.endpoint in current_app.view_functions and _shows(item)
+        ]
+    return g.portal_nav
+
+
+def _shows(item: NavItem) -> bool:
+    if item.action is None:
+        return True
+    if item.per_site:
+        return may_somewhere(item.action, _client_sites())
+    return may(item.action)
 
 
 def render(template: str, status: int = 200, **context) -> tuple[str, int]:

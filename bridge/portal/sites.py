@@ -67,15 +67,17 @@ def _page(found: list[Site], single: bool = False):
 
 @bp.get("/sites")
 def sites():
-    area.require("sites.view")
-    return _page(site_book.client_sites(get_session(), area.client().id))
+    """The sites the person's roles let them see: every one of the client's
+    when the client's role does, else those where their own role does
+    (``policy.listed``); the page opens when either holds for any site."""
+    every = site_book.client_sites(get_session(), area.client().id)
+    area.require_somewhere("sites.view", every)
+    return _page(area.listed("sites.view", every))
 
 
 @bp.get("/sites/<int:site_id>")
 def site(site_id: int):
+    """One site: opens exactly when the list shows it."""
     found = area.own(Site, site_id)
-    # Whoever may list the sites opens each; a person whose own role on
-    # this site lets them see it opens it too (bridge.models.SiteRole).
-    if not area.may("sites.view"):
-        area.require("sites.view", found)
+    area.require_listed("sites.view", found)
     return _page([found], single=True)

@@ -116,13 +116,71 @@ def test_a_role_on_one_site_shows_on_that_site_only(app, db, shop, portal):
     assert access_of(one.data.decode(), shop_site)["Hosting"] == "no access"
 
 
-def test_a_role_that_sees_one_site_opens_it_though_the_list_is_refused(app, db, shop, portal):
+def take_site_role(db, site_id: int) -> None:
+    """Alice's own role on ``site_id`` removed: the client's decides again."""
+    with db.session() as session:
+        person = session.scalar(select(User).where(User.email_key == PERSON_EMAIL))
+        roles.remove_site_role(session, person, session.get(Site, site_id))
+
+
+def listed_site_ids(page_html: str) -> list[int]:
+    return [int(found) for found in re.findall(r'id="site-(\d+)"', page_html)]
+
+
+SITES_LINK = b'href="/portal/sites"'
+
+
+def test_a_role_that_sees_one_site_lists_and_opens_that_site_only(app, db, shop, portal):
     set_role(db, shop.client_id, "billing_only")
     shop_site = add_site(app, db, shop.client_id, "Shop", "https://shop.example")
     blog = add_site(app, db, shop.client_id, "Blog", "https://blog.example")
     give_site_role(db, shop_site, "view_all")
+    assert SITES_LINK in portal.get("/portal/").data
+    listing = portal.get("/portal/sites")
+    assert listing.status_code == 200
+    html = listing.data.decode()
+    assert listed_site_ids(html) == [shop_site]
+    assert "https://blog.example" not in html
+    assert access_of(html, shop_site)["Hosting"] == "view, analytics, logs"
     one = portal.get(f"/portal/sites/{shop_site}")
     assert one.status_code == 200
     assert access_of(one.data.decode(), shop_site)["Hosting"] == "view, analytics, logs"
     assert portal.get(f"/portal/sites/{blog}").status_code == 403
+
+
+def test_removing_the_one_site_role_hides_the_sites_again(app, db, shop, portal):
+    set_role(db, shop.client_id, "billing_only")
+    shop_site = add_site(app, db, shop.client_id, "Shop", "https://shop.example")
+    give_site_role(db, shop_site, "edit_all")
+    assert SITES_LINK in portal.get("/portal/invoices").data
+    take_site_role(db, shop_site)
+    assert SITES_LINK not in portal.get("/portal/invoices").data
+    assert SITES_LINK not in portal.get("/portal/").data
     assert portal.get("/portal/sites").status_code == 403
+    assert portal.get(f"/portal/sites/{shop_site}").status_code == 403
+
+
+def test_a_site_role_without_the_sites_area_opens_no_sites_section(app, db, shop, portal):
+    set_role(db, shop.client_id, "billing_only")
+    shop_site = add_site(app, db, shop.client_id, "Shop", "https://shop.example")
+    with db.session() as session:
+        hosting_only = roles.create_role(
+            session, name="Hosting only", permissions={"hosting": {"level": "view"}}
+        )
+        person = session.scalar(select(User).where(User.email_key == PERSON_EMAIL))
+        session.flush()
+        roles.set_site_role(session, person, session.get(Site, shop_site), hosting_only.id)
+    assert SITES_LINK not in portal.get("/portal/").data
+    assert portal.get("/portal/sites").status_code == 403
+
+
+def test_two_site_roles_list_both_sites_and_not_a_third(app, db, shop, portal):
+    set_role(db, shop.client_id, "billing_only")
+    shop_site = add_site(app, db, shop.client_id, "Shop", "https://shop.example")
+    blog = add_site(app, db, shop.client_id, "Blog", "https://blog.example")
+    old = add_site(app, db, shop.client_id, "Old", "https://old.example")
+    give_site_role(db, shop_site, "edit_all")
+    give_site_role(db, blog, "view_all")
+    html = portal.get("/portal/sites").data.decode()
+    assert listed_site_ids(html) == [blog, shop_site]  # by name, as every list
+    assert portal.get(f"/portal/sites/{old}").status_code == 403

@@ -15,7 +15,9 @@ from bridge.auth.policy import (
     PermissionDenied,
     SitePlugin,
     Staff,
+    listed,
     may,
+    may_somewhere,
     require,
     visible_areas,
 )
@@ -157,6 +159,39 @@ def test_a_role_on_a_site_never_reaches_another_clients_site():
     user = with_site_role("billing_only", OTHER_SITE, "edit_all")
     assert not may(user, "hosting.view", OTHER_SITE)
     assert not may(user, "site_billing.view", OTHER_SITE)
+
+
+def test_a_list_shows_the_sites_a_role_of_their_own_shows_when_the_clients_does_not():
+    user = with_site_role("billing_only", SECOND_SITE, "view_all")
+    sites = [OWN_SITE, SECOND_SITE, OTHER_SITE]
+    assert listed(user, "sites.view", OWN, sites) == [SECOND_SITE]
+    assert may_somewhere(user, "sites.view", OWN, sites)
+    assert not may_somewhere(user, "sites.view", OWN, [OWN_SITE])
+
+
+def test_a_list_shows_every_own_site_when_the_clients_role_shows_the_sites():
+    """The first pass's rule, kept: the client-wide role lists them all, a
+    narrower role on one site changes what it grants there, not the list."""
+    user = with_site_role("view_all", SECOND_SITE, "billing_only")
+    sites = [OWN_SITE, SECOND_SITE, OTHER_SITE]
+    assert listed(user, "sites.view", OWN, sites) == [OWN_SITE, SECOND_SITE]
+    assert may_somewhere(user, "sites.view", OWN, [])
+
+
+def test_a_role_on_another_clients_site_lists_nothing():
+    user = with_site_role("billing_only", OTHER_SITE, "edit_all")
+    assert listed(user, "sites.view", OWN, [OWN_SITE, OTHER_SITE]) == []
+    assert not may_somewhere(user, "sites.view", OWN, [OWN_SITE, OTHER_SITE])
+    assert listed(user, "sites.view", OTHER, [OTHER_SITE]) == []
+
+
+def test_without_a_role_of_their_own_the_sites_are_not_even_read():
+    def unread():
+        raise AssertionError("the sites were read")
+        yield  # pragma: no cover
+
+    assert not may_somewhere(client_user("billing_only"), "sites.view", OWN, unread())
+    assert may_somewhere(client_user("view_all"), "sites.view", OWN, unread())
 
 
 def test_site_plugin_reads_only_its_own_site():
