@@ -247,10 +247,13 @@ def test_20_percent_off_for_3_cycles_then_full_price(api_eur, shop, db):  # noqa
                 .order_by(Invoice.period_start.desc())
             ).first()
             totals.append((renewal.discount, renewal.subtotal, renewal.total))
-            # Paid, so the subscription renews again next month.
-            api_eur.post(
-                f"/invoices/{renewal.id}/payments", json={"amount": renewal.total, "method": "cash"}
-            )
+            renewal_id, renewal_total = renewal.id, renewal.total
+        # Paid, so the subscription renews again next month (outside the
+        # session above: SQLite has one writer, and its transaction holds it).
+        paid = api_eur.post(
+            f"/invoices/{renewal_id}/payments", json={"amount": renewal_total, "method": "cash"}
+        )
+        assert paid.status_code == 201, paid.get_json()
     assert totals == [(580, 2320, 2784)] * 3 + [(0, 2900, 3480)] * 2
 
 
