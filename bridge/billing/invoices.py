@@ -24,10 +24,12 @@ from bridge.billing.states import invoice_to
 from bridge.billing.taxes import LineTotals, Rate, invoice_totals, line_totals
 from bridge.core import clock, events
 from bridge.core.errors import Conflict, Invalid, NotFound
+from bridge.core.l10n import Localiser
 from bridge.core.money import (
     MAX_AMOUNT,
     QUANTITY_SCALE,
     InvalidQuantity,
+    names_percentage,
     quantity_e3,
     round_half_up,
 )
@@ -186,6 +188,19 @@ class TaxSum:
     inclusive: bool
     amount: int
     exemption: str = ""  # bridge.billing.legal.EXEMPTIONS, or ""
+
+
+def tax_label(tax: TaxSum, l10n: Localiser) -> str:
+    """A tax row's label on an invoice: the rate's name with its percentage
+    (not repeated when the name says it, "VAT 20%"), and "included" for a
+    tax inside the prices."""
+    said = (
+        [] if names_percentage(tax.name, tax.percentage_e4) else [l10n.percent(tax.percentage_e4)]
+    )
+    if tax.inclusive:
+        # TRANSLATORS: after a tax rate, the tax is included in the prices.
+        said.append(l10n.gettext("included"))
+    return f"{tax.name} ({', '.join(said)})" if said else tax.name
 
 
 def tax_summary(session: Session, invoice: Invoice) -> list[TaxSum]:

@@ -37,7 +37,7 @@ from xhtml2pdf.context import pisaContext
 
 from bridge.billing import coupons, legal
 from bridge.billing.business import get_settings
-from bridge.billing.invoices import TaxSum, printed_subtotal, tax_summary
+from bridge.billing.invoices import TaxSum, printed_subtotal, tax_label, tax_summary
 from bridge.billing.numbering import render as render_number
 from bridge.billing.periods import add_local_days, add_months, local_date
 from bridge.billing.schedule import zone
@@ -219,7 +219,7 @@ def render_credit_note_pdf(
     )
     rows = [(_("Subtotal"), note.subtotal, "")]
     for tax, amount in rates:
-        rows.append((f"{tax.name} ({words.percent(tax.percentage_e4)})", amount, ""))
+        rows.append((tax_label(tax, words.l10n), amount, ""))
     if not rates:
         rows.append((_("Tax"), note.tax, ""))
     rows.append((_("Total credited"), note.amount, "due"))
@@ -760,11 +760,7 @@ def _totals(invoice: Invoice, taxes: list[TaxSum], words: Words) -> list[layout.
         # A coupon's discount, taken off before the taxes, with its name.
         rows.append((coupons.discount_label(invoice, words.l10n), -invoice.discount, ""))
     for tax in taxes:
-        rate = words.percent(tax.percentage_e4)
-        if tax.inclusive:
-            # TRANSLATORS: after a tax rate, the tax is included in the prices.
-            rate = ", ".join((rate, words._("included")))
-        rows.append((f"{tax.name} ({rate})", tax.amount, ""))
+        rows.append((tax_label(tax, words.l10n), tax.amount, ""))
     rows.append((words._("Total"), invoice.total, "strong"))
     # Account credit is no money paid: its own rows, apart from the rest.
     from_credit = invoice.paid_from_credit if invoice.id is not None else 0

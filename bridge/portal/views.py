@@ -217,14 +217,10 @@ class TaxRow:
 
 def _tax_rows(invoice: Invoice, l10n: Localiser, taxes: list[invoices.TaxSum]) -> list[TaxRow]:
     """One row per tax rate, as the domain adds them up."""
-    rows = []
-    for tax in taxes:
-        label = f"{tax.name} ({l10n.percent(tax.percentage_e4)}"
-        if tax.inclusive:
-            label = ", ".join((label, l10n.gettext("included")))
-        label += ")"
-        rows.append(TaxRow(label, l10n.money(tax.amount, invoice.currency)))
-    return rows
+    return [
+        TaxRow(invoices.tax_label(tax, l10n), l10n.money(tax.amount, invoice.currency))
+        for tax in taxes
+    ]
 
 
 @bp.get("/i/<token>")

@@ -82,3 +82,20 @@ def test_exclusive_tax_matches_decimal_half_up(quantity, unit, percentage):
         Decimal(1), rounding=ROUND_HALF_UP
     )
     assert line.taxes["r"] == int(expected)
+
+
+def test_a_tax_rows_label_says_the_rate_once():
+    from bridge.billing.invoices import TaxSum, tax_label
+    from bridge.core.l10n import Localiser
+
+    en, fr = Localiser("en", "UTC"), Localiser("fr", "UTC")
+
+    def row(name, percentage_e4=200_000, inclusive=False):
+        return TaxSum(name, percentage_e4, inclusive, 0)
+
+    assert tax_label(row("VAT"), en) == "VAT (20%)"
+    assert tax_label(row("VAT 20%"), en) == "VAT 20%"  # its name says it
+    assert tax_label(row("TVA 5,5 %", 55_000), fr) == "TVA 5,5 %"
+    assert tax_label(row("TVA", 55_000), fr) == "TVA (5,5\u202f%)"
+    assert tax_label(row("VAT 20%", inclusive=True), en) == "VAT 20% (included)"
+    assert tax_label(row("VAT", inclusive=True), en) == "VAT (20%, included)"
