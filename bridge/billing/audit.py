@@ -105,7 +105,9 @@ def name_action(session: Session, obj: object, action: str) -> None:
     """Record the changes of ``obj`` from now to the end of the transaction
     under ``action`` instead of "updated". Call it before changing ``obj``:
     any query may flush (autoflush) what was changed so far."""
-    session.info.setdefault("audit_actions", {})[id(obj)] = action
+    # Keyed by id() but holding the object: an object the session let go
+    # of could otherwise leave its id, and its action, to a new one.
+    session.info.setdefault("audit_actions", {})[id(obj)] = (obj, action)
 
 
 @event.listens_for(Session, "after_transaction_end")
@@ -194,7 +196,8 @@ def _record(session: Session, _flush_context) -> None:
             )
             if kind == "updated" and not summary:
                 continue
-            action = actions.get(id(obj), f"{object_type}.{kind}")
+            named = actions.get(id(obj))
+            action = named[1] if named is not None and named[0] is obj else f"{object_type}.{kind}"
             key = (object_type, getattr(obj, "id", None))
             earlier = recorded.get(key)
             if (

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy import func, select
@@ -656,20 +656,12 @@ def finalize(
     if invoice.billing_reason != BillingReason.SUBSCRIPTION_CYCLE:
         legal.require_issuable(settings, invoice.client, exemptions_of(invoice))
     audit.name_action(session, invoice, "invoice.finalized")
-    business_zone = zone(settings.timezone)
     invoice_to(invoice, InvoiceStatus.OPEN)
-    # One issue date for every surface and for the number's year: the
-    # business's calendar date, not UTC's (00:30 in Paris on 1 January is
-    # still 31 December in UTC).
-    invoice.issue_date = local_date(issued_at, business_zone)
+    invoice.issue_date = issue_date_at(settings, issued_at)
     invoice.number = numbering.next_number(
         session, "invoice", settings.invoice_number_format, invoice.issue_date
     )
-    invoice.issued_at = issued_at
-    # Net terms are calendar days in the business zone: adding 24-hour
-    # multiples would land a day off across a DST change at 00:30 local.
-    invoice.due_at = add_local_days(issued_at, settings.invoice_net_terms_days, business_zone)
-    invoice.updated_at = now
+    _issued(settings, invoice, issued_at, now)
     if invoice.subscription_id is None:
         for line in invoice.lines:
             if line.kind == PlanKind.RECURRING:
@@ -686,15 +678,60 @@ def finalize(
         )
         if from_credit is not None:
             apply_payment(session, invoice, from_credit)
-    events.record(
-        session,
-        events.InvoiceFinalized(invoice.id, send=send and invoice.amount_due > 0),
-    )
+    record_finalized(session, invoice, send)
     if invoice.total <= 0:
         mark_paid(session, invoice, now)
         if invoice.total < 0:
             balances.credit_invoice(session, invoice)
     return invoice
+
+
+def issue_date_at(settings, issued_at: datetime) -> date:
+    """The issue date of a document issued at ``issued_at``: one for every
+    surface and for the number's year, the business's calendar date, not
+    UTC's (00:30 in Paris on 1 January is still 31 December in UTC)."""
+    return local_date(issued_at, zone(settings.timezone))
+
+
+def _issued(settings, invoice: Invoice, issued_at: datetime, now: datetime) -> None:
+    invoice.issued_at = issued_at
+    # Net terms are calendar days in the business zone: adding 24-hour
+    # multiples would land a day off across a DST change at 00:30 local.
+    invoice.due_at = add_local_days(
+        issued_at, settings.invoice_net_terms_days, zone(settings.timezone)
+    )
+    invoice.updated_at = now
+
+
+def finalize_renewals(
+    session: Session, renewals: list[tuple[Invoice, datetime, bool]], now: datetime
+) -> None:
+    """``finalize`` for stored renewal drafts (``(invoice, issued_at,
+    send)``), in sets: one block of numbers for them all, in their order,
+    and the changes flushed together. Only for drafts ``finalize`` would
+    simply open: a total above zero and no account credit to use (the
+    caller checked). Flushes; records the events ``finalize`` records."""
+    settings = get_settings(session)
+    for invoice, _issued_at, _send in renewals:
+        _require_draft(invoice)
+    dates = [issue_date_at(settings, issued_at) for _invoice, issued_at, _send in renewals]
+    numbers = numbering.next_numbers(session, "invoice", settings.invoice_number_format, dates)
+    for (invoice, issued_at, _send), issue_date, number in zip(
+        renewals, dates, numbers, strict=True
+    ):
+        audit.name_action(session, invoice, "invoice.finalized")
+        invoice_to(invoice, InvoiceStatus.OPEN)
+        invoice.issue_date = issue_date
+        invoice.number = number
+        _issued(settings, invoice, issued_at, now)
+
+
+def record_finalized(session: Session, invoice: Invoice, send: bool) -> None:
+    """The event of a finalized invoice (flushed): sent unless there is
+    nothing to pay."""
+    events.record(
+        session, events.InvoiceFinalized(invoice.id, send=send and invoice.amount_due > 0)
+    )
 
 
 # Collecting --------------------------------------------------------------------

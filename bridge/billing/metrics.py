@@ -73,6 +73,7 @@ from sqlalchemy import (
 from sqlalchemy import event as sa_event
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm.util import identity_key
 from sqlalchemy.sql.functions import FunctionElement
 
 from bridge.billing import coupons, renewals, subscriptions
@@ -190,7 +191,11 @@ def mrr(session: Session, *, client_id: int | None = None, site_id: int | None =
 
 
 def discounted_mrr(
-    session: Session, *, client_id: int | None = None, site_id: int | None = None
+    session: Session,
+    *,
+    client_id: int | None = None,
+    site_id: int | None = None,
+    client_ids: list[int] | None = None,
 ) -> dict[int, Fraction]:
     """What coupons take off MRR, per client (exact, a month). A discount
     counts while it holds (not ended, cycles left: forever always, N cycles
@@ -205,6 +210,8 @@ def discounted_mrr(
         Subscription.paused_at.is_(None),
         *_scope(Subscription.client_id, Subscription.site_id, client_id, site_id),
     )
+    if client_ids is not None:
+        filters = (*filters, Subscription.client_id.in_(client_ids))
     for sub, reduction, _left in standing_discounts(session, *filters):
         off[sub.client_id] += monthly(reduction, sub.plan.interval_unit, sub.plan.interval_count)
     return off
@@ -324,6 +331,57 @@ def refresh_client(session: Session, client_id: int) -> None:
     )
 
 
+def refresh_clients(session: Session, client_ids: list[int]) -> None:
+    """``refresh_client`` for each of ``client_ids``, in a few statements
+    for them all (sums grouped by client, one multi-row update): a batch of
+    renewals refreshes its clients at once, not one by one."""
+    ids = sorted(set(client_ids))
+    invoiced = dict.fromkeys(ids, (0, 0))
+    for client_id, subtotal, total in session.execute(
+        select(Invoice.client_id, func.sum(Invoice.subtotal), func.sum(Invoice.total))
+        .where(Invoice.status.in_(FINALIZED), Invoice.client_id.in_(ids))
+        .group_by(Invoice.client_id)
+    ):
+        invoiced[client_id] = (int(subtotal), int(total))
+    credited = dict.fromkeys(ids, (0, 0))
+    for client_id, subtotal, amount in session.execute(
+        select(CreditNote.client_id, func.sum(CreditNote.subtotal), func.sum(CreditNote.amount))
+        .where(CreditNote.client_id.in_(ids))
+        .group_by(CreditNote.client_id)
+    ):
+        credited[client_id] = (int(subtotal), int(amount))
+    per_client: dict[int, Fraction] = defaultdict(Fraction)
+    for client_id, unit, count, amount in _client_groups(session, Subscription.client_id.in_(ids)):
+        per_client[client_id] += monthly(int(amount), unit, count)
+    for client_id, off in discounted_mrr(session, client_ids=ids).items():
+        per_client[client_id] -= off
+    values = [
+        {
+            "cid": client_id,
+            "mrr": to_minor(per_client[client_id]),
+            "billing": invoiced[client_id][1] - credited[client_id][1],
+            "before_tax": invoiced[client_id][0] - credited[client_id][0],
+        }
+        for client_id in ids
+    ]
+    table = Client.__table__
+    session.connection().execute(
+        update(table)
+        .where(table.c.id == bindparam("cid"))
+        .values(
+            mrr=bindparam("mrr"),
+            net_billing=bindparam("billing"),
+            net_billing_before_tax=bindparam("before_tax"),
+        ),
+        values,
+    )
+    # The clients loaded in the session read their new figures.
+    for client_id in ids:
+        client = session.identity_map.get(identity_key(Client, client_id))
+        if client is not None:
+            session.expire(client, ["mrr", "net_billing", "net_billing_before_tax"])
+
+
 def refresh_all(session: Session) -> int:
     """Recompute the figures of every client in a few set-based statements
     (sums grouped by client, then one update per client with an MRR).
@@ -389,7 +447,7 @@ def client_mrrs(session: Session) -> dict[int, int]:
     return {client_id: to_minor(value) for client_id, value in per_client.items()}
 
 
-def _client_groups(session: Session):
+def _client_groups(session: Session, *filters):
     return session.execute(
         select(
             Subscription.client_id,
@@ -398,7 +456,7 @@ def _client_groups(session: Session):
             _billed(),
         )
         .join(Plan, Plan.id == Subscription.plan_id)
-        .where(Subscription.status.in_(ACTIVE), Subscription.paused_at.is_(None))
+        .where(Subscription.status.in_(ACTIVE), Subscription.paused_at.is_(None), *filters)
         .group_by(Subscription.client_id, Plan.interval_unit, Plan.interval_count)
     ).all()
 
@@ -425,8 +483,7 @@ def refresh_pending(session: Session) -> None:
         .order_by(Client.id)
         .with_for_update(key_share=True)
     ).all()
-    for client_id in pending:
-        refresh_client(session, client_id)
+    refresh_clients(session, pending)
 
 
 @sa_event.listens_for(Session, "before_commit")

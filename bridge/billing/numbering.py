@@ -150,18 +150,40 @@ def next_number(session: Session, kind: str, fmt: str, issue_date: date) -> str:
         raise TypeError("next_number takes the local issue date (a date), not a datetime")
     key = series_key(kind, fmt, issue_date.year)
     value = _take(session, key)
-    if value is None:
-        # First number of the series: create the row. Two first numbers at
-        # once: one insert wins, the other retries the update.
-        try:
-            with session.begin_nested():
-                session.execute(insert(NumberSeries).values(key=key, next_value=1))
-        except IntegrityError:
-            pass
-        value = _take(session, key)
     number = render(fmt, issue_date.year, value)
     _require_unissued(session, kind, number)
     return number
+
+
+def next_numbers(session: Session, kind: str, fmt: str, issue_dates: list[date]) -> list[str]:
+    """The next numbers of the ``kind`` series for documents issued on
+    ``issue_dates``, in that order: one block per series (per year when the
+    format has ``{year}``), each taken with one ``UPDATE ... RETURNING``,
+    so the numbers are those ``next_number`` called once per date would
+    give, and a rolled-back transaction returns the whole block (no gap).
+    ``NumberFormatCollides`` when one of them was issued already."""
+    for issue_date in issue_dates:
+        if isinstance(issue_date, datetime) or not isinstance(issue_date, date):
+            raise TypeError("next_numbers takes local issue dates (dates), not datetimes")
+    wanted: dict[str, int] = {}
+    for issue_date in issue_dates:
+        key = series_key(kind, fmt, issue_date.year)
+        wanted[key] = wanted.get(key, 0) + 1
+    first: dict[str, int] = {}
+    for key, count in wanted.items():
+        first[key] = _take(session, key, count)
+    numbers = []
+    for issue_date in issue_dates:
+        key = series_key(kind, fmt, issue_date.year)
+        numbers.append(render(fmt, issue_date.year, first[key]))
+        first[key] += 1
+    model = MODELS[kind]
+    with session.no_autoflush:
+        issued = session.scalars(select(model.number).where(model.number.in_(numbers))).all()
+    if issued:
+        taken = set(issued)
+        raise NumberFormatCollides(kind, next(n for n in numbers if n in taken))
+    return numbers
 
 
 def check_next(session: Session, kind: str, fmt: str, issue_date: date) -> None:
@@ -180,14 +202,29 @@ def _require_unissued(session: Session, kind: str, number: str) -> None:
         raise NumberFormatCollides(kind, number)
 
 
-def _take(session: Session, key: str) -> int | None:
-    """Increment the series and return the number taken, or None if the
-    series has no row yet."""
+def _take(session: Session, key: str, count: int = 1) -> int:
+    """Take ``count`` numbers of the series and return the first."""
+    value = _increment(session, key, count)
+    if value is None:
+        # First number of the series: create the row. Two first numbers at
+        # once: one insert wins, the other retries the update.
+        try:
+            with session.begin_nested():
+                session.execute(insert(NumberSeries).values(key=key, next_value=1))
+        except IntegrityError:
+            pass
+        value = _increment(session, key, count)
+    return value
+
+
+def _increment(session: Session, key: str, count: int) -> int | None:
+    """Take ``count`` numbers of the series and return the first, or None
+    if the series has no row yet."""
     new_next = session.execute(
         update(NumberSeries)
         .where(NumberSeries.key == key)
-        .values(next_value=NumberSeries.next_value + 1)
+        .values(next_value=NumberSeries.next_value + count)
         .returning(NumberSeries.next_value)
         .execution_options(synchronize_session=False)
     ).scalar_one_or_none()
-    return None if new_next is None else new_next - 1
+    return None if new_next is None else new_next - count

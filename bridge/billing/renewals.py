@@ -14,6 +14,15 @@ no network call inside, so any number of schedulers can run this at once and
 each period is renewed by exactly one of them. The renewal invoice is also
 unique per (subscription, period start) in the database: a race that got
 past the locks still cannot invoice a period twice.
+
+In sets: most of a claimed batch renews plainly (one period due, no change
+scheduled, no coupon, no account credit, nothing ending). Those are priced
+in memory and written together, in claim order: one block of invoice
+numbers, then a few multi-row statements for the invoices, lines, taxes,
+subscriptions and audit rows, with the same events (so the same outbox
+rows) as ``renew`` one by one, and row for row the same result. The others,
+and a set whose write fails (a period another scheduler invoiced first), are
+renewed one by one, each in a savepoint of its own.
 """
 
 from __future__ import annotations
@@ -28,19 +37,20 @@ from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 
-from bridge.billing import audit, coupons, invoices, subscriptions
+from bridge.billing import audit, balances, coupons, invoices, subscriptions
 from bridge.billing.business import get_settings
 from bridge.billing.numbering import NumberFormatCollides
 from bridge.billing.states import subscription_to
 from bridge.billing.taxes import LineTotals
 from bridge.core import clock, events
 from bridge.core.batches import locked_batches
-from bridge.core.errors import Conflict
+from bridge.core.errors import Conflict, Invalid
 from bridge.core.money import card_limit
 from bridge.core.outages import is_database_unavailable
 from bridge.models import (
     CatalogStatus,
     Client,
+    Discount,
     Invoice,
     InvoiceLine,
     InvoiceStatus,
@@ -229,10 +239,13 @@ def renewal_draft(
     start: datetime,
     end: datetime,
     renewal: subscriptions.NextRenewal | None = None,
+    *,
+    coupon: bool = True,
 ) -> Invoice:
     """The renewal invoice for ``start``-``end``, not added to the session
     (a preview prices it on the terms of ``renewal``, a change scheduled
-    for it, without writing)."""
+    for it, without writing). ``coupon`` False: the caller knows no coupon
+    stands for it (no query)."""
     rates, line, totals = renewal_line(session, subscription, start, end, renewal)
     invoice = Invoice(
         client_id=subscription.client_id,
@@ -250,6 +263,8 @@ def renewal_draft(
         lines=[line],
     )
     invoices.set_totals(invoice, [totals])
+    if not coupon:
+        return invoice
     # The subscription's (or its client's) coupon, while it has cycles left:
     # stored on the invoice, so the countdown moves once per renewal invoice.
     discount = coupons.standing(
@@ -379,56 +394,223 @@ def renew_due(
                 .options(joinedload(Subscription.plan), joinedload(Subscription.client))
             ).unique()
         }
+        in_sets = {} if ending_only else _plain_renewals(session, claimed, ids, now, catch_up)
+        run: list[_PlainRenewal] = []
         for subscription_id in ids:
-            savepoint = session.begin_nested()
-            try:
-                subscription = claimed[subscription_id]
-                if not ending_only and catch_up is not None:
-                    needed = periods_to_invoice(session, subscription, now, limit=catch_up)
-                    if needed > catch_up:
-                        _hold(session, report, subscription, catch_up)
-                        savepoint.commit()
-                        continue
-                invoice = renew(session, subscription, now)
-                if invoice is None:
-                    report.ended += 1
-                else:
-                    report.renewed += 1
-                    how = after_renewal(session, invoice, now)
-                    report.to_charge += how == "charge"
-                    report.emailed += how == "email"
-                savepoint.commit()
-            except IntegrityError as exc:
-                savepoint.rollback()
-                report.failed_ids.add(subscription_id)
-                if not already_renewed(exc):
-                    report.errors += 1
-                    log.exception("renewing subscription %s failed", subscription_id)
-                # Else another scheduler invoiced this period first: nothing to do.
-            except NumberFormatCollides as exc:
-                savepoint.rollback()
-                report.errors += 1
-                report.failed_ids.add(subscription_id)
-                if report.number_format_collides is None:
-                    report.number_format_collides = exc
-                    log.error(
-                        "renewals cannot be numbered: %s (subscription %s; every "
-                        "renewal of this run fails the same way, counted in errors)",
-                        exc.message,
-                        subscription_id,
-                    )
-            except Exception as exc:
-                if is_database_unavailable(exc):
-                    raise  # not this subscription's fault: the batch stops, logged once
-                savepoint.rollback()
-                report.errors += 1
-                report.failed_ids.add(subscription_id)
-                log.exception("renewing subscription %s failed", subscription_id)
+            plain = in_sets.get(subscription_id)
+            if plain is not None:
+                run.append(plain)
+                continue
+            # The set so far first: numbers follow the claim's order.
+            _renew_set(session, report, run, now, catch_up)
+            run = []
+            _renew_one(session, report, claimed[subscription_id], now, catch_up, ending_only)
+        _renew_set(session, report, run, now, catch_up)
         session.commit()
         batches += 1
         claimed_so_far += len(ids)
         if on_batch is not None:
             on_batch({**report.counts(), "batches": batches, "claimed": claimed_so_far})
+
+
+def _renew_one(
+    session: Session,
+    report: RenewReport,
+    subscription: Subscription,
+    now: datetime,
+    catch_up: int | None,
+    ending_only: bool,
+) -> None:
+    """Renew, end or hold one claimed subscription in a savepoint of its
+    own, object by object; its error is counted and logged, never raised
+    (but for the database being unavailable). Commits the savepoint only:
+    the batch's transaction is the caller's."""
+    subscription_id = subscription.id
+    savepoint = session.begin_nested()
+    try:
+        if not ending_only and catch_up is not None:
+            needed = periods_to_invoice(session, subscription, now, limit=catch_up)
+            if needed > catch_up:
+                _hold(session, report, subscription, catch_up)
+                savepoint.commit()
+                return
+        invoice = renew(session, subscription, now)
+        if invoice is None:
+            report.ended += 1
+        else:
+            report.renewed += 1
+            how = after_renewal(session, invoice, now)
+            report.to_charge += how == "charge"
+            report.emailed += how == "email"
+        savepoint.commit()
+    except IntegrityError as exc:
+        savepoint.rollback()
+        report.failed_ids.add(subscription_id)
+        if not already_renewed(exc):
+            report.errors += 1
+            log.exception("renewing subscription %s failed", subscription_id)
+        # Else another scheduler invoiced this period first: nothing to do.
+    except NumberFormatCollides as exc:
+        savepoint.rollback()
+        report.errors += 1
+        report.failed_ids.add(subscription_id)
+        if report.number_format_collides is None:
+            report.number_format_collides = exc
+            log.error(
+                "renewals cannot be numbered: %s (subscription %s; every "
+                "renewal of this run fails the same way, counted in errors)",
+                exc.message,
+                subscription_id,
+            )
+    except Exception as exc:
+        if is_database_unavailable(exc):
+            raise  # not this subscription's fault: the batch stops, logged once
+        savepoint.rollback()
+        report.errors += 1
+        report.failed_ids.add(subscription_id)
+        log.exception("renewing subscription %s failed", subscription_id)
+
+
+# Renewing in sets ----------------------------------------------------------------------
+
+
+@dataclass
+class _PlainRenewal:
+    """A claimed subscription that renews plainly into its next period,
+    with its renewal draft priced in memory."""
+
+    subscription: Subscription
+    index: int
+    start: datetime
+    invoice: Invoice
+    # Emailed with its pay link, or charged to the saved card.
+    send: bool
+
+
+def _plain_renewals(
+    session: Session,
+    claimed: dict[int, Subscription],
+    ids: list[int],
+    now: datetime,
+    catch_up: int | None,
+) -> dict[int, _PlainRenewal]:
+    """The claimed subscriptions whose renewal ``renew`` and
+    ``after_renewal`` would write with nothing but a draft, its number and
+    the new period: one period due (not held, not ending), no change
+    scheduled, no coupon, no account credit to use, a total above zero and,
+    charged to a saved card, one the card can take. Read in two queries for
+    the batch; the others renew one by one."""
+    if catch_up is not None and catch_up < 1:
+        return {}
+    candidates = [claimed[i] for i in ids if _plainly_due(claimed[i], now)]
+    if not candidates:
+        return {}
+    client_ids = sorted({s.client_id for s in candidates})
+    discounted = session.execute(
+        select(Discount.subscription_id, Discount.client_id).where(
+            Discount.ended_at.is_(None),
+            or_(
+                Discount.subscription_id.in_([s.id for s in candidates]),
+                Discount.client_id.in_(client_ids),
+            ),
+        )
+    ).all()
+    subscriptions_with_coupon = {row.subscription_id for row in discounted}
+    clients_with_coupon = {row.client_id for row in discounted}
+    credit = balances.balances(session, client_ids)
+    plain = {}
+    for subscription in candidates:
+        if (
+            subscription.id in subscriptions_with_coupon
+            or subscription.client_id in clients_with_coupon
+        ):
+            continue
+        if credit[subscription.client_id].of(subscription.currency) > 0:
+            continue
+        index = subscription.period_index + 1
+        start, end = subscriptions.period_bounds(session, subscription, index)
+        if end <= now:  # more than one period behind: held or caught up one by one
+            continue
+        try:
+            invoice = renewal_draft(session, subscription, start, end, coupon=False)
+        except Invalid:
+            continue  # too large: refused (and logged) one by one
+        if invoice.total <= 0:
+            continue
+        send = not card_on_file(session, subscription.client)
+        if not send and card_limit(invoice.total, invoice.currency) is not None:
+            continue
+        plain[subscription.id] = _PlainRenewal(subscription, index, start, invoice, send)
+    return plain
+
+
+def _plainly_due(subscription: Subscription, now: datetime) -> bool:
+    cycles = subscription.plan.billing_cycles
+    return (
+        subscriptions.is_due(subscription, now)
+        and not subscription.cancel_at_period_end
+        and (cycles is None or subscription.cycles_invoiced < cycles)
+        and not subscriptions.has_pending_change(subscription)
+    )
+
+
+def _renew_set(
+    session: Session,
+    report: RenewReport,
+    run: list[_PlainRenewal],
+    now: datetime,
+    catch_up: int | None,
+) -> None:
+    """Renew ``run`` with set-based statements in a savepoint; if that
+    fails (another scheduler renewed one of them first, a number already
+    issued...), renew each one by one instead, as if the set was never
+    tried. Commits the savepoint only: the batch's transaction is the
+    caller's."""
+    if not run:
+        return
+    savepoint = session.begin_nested()
+    try:
+        _write_renewals(session, run, now)
+        savepoint.commit()
+    except Exception as exc:
+        if is_database_unavailable(exc):
+            raise
+        savepoint.rollback()
+        log.info("renewing %s subscriptions in a set failed (%s): one by one", len(run), exc)
+        for plain in run:
+            _renew_one(session, report, plain.subscription, now, catch_up, ending_only=False)
+        return
+    report.renewed += len(run)
+    report.emailed += sum(plain.send for plain in run)
+    report.to_charge += sum(not plain.send for plain in run)
+
+
+def _write_renewals(session: Session, run: list[_PlainRenewal], now: datetime) -> None:
+    """What ``renew`` then ``after_renewal`` write for each of ``run``, in
+    two flushes (the drafts; then their numbers, the opened invoices and
+    the new periods), each a few multi-row statements, and the same events."""
+    for plain in run:
+        audit.name_action(session, plain.subscription, "subscription.renewed")
+        session.add(plain.invoice)
+    session.flush()
+    invoices.finalize_renewals(
+        session, [(plain.invoice, min(plain.start, now), plain.send) for plain in run], now
+    )
+    for plain in run:
+        subscription = plain.subscription
+        subscriptions.enter_period(session, subscription, plain.index)
+        subscription.cycles_invoiced += 1
+        subscription.updated_at = now
+        if not plain.send:
+            # Charged to the saved card by the collect step, at once.
+            plain.invoice.next_charge_at = now
+    session.flush()
+    for plain in run:
+        invoices.record_finalized(session, plain.invoice, plain.send)
+        events.record(
+            session,
+            events.SubscriptionRenewed(plain.subscription.id, plain.invoice.id, plain.index),
+        )
 
 
 def _hold(session: Session, report: RenewReport, subscription: Subscription, catch_up: int) -> None:
