@@ -203,9 +203,15 @@ def connect_args(url: str, timeouts: Timeouts) -> dict:
     return parameters
 
 
-def make_engine(url: str, echo: bool = False, timeouts: Timeouts | None = None) -> Engine:
+def make_engine(
+    url: str,
+    echo: bool = False,
+    timeouts: Timeouts | None = None,
+    ping_after_idle: float = PING_AFTER_IDLE_SECONDS,
+) -> Engine:
     """An engine for ``url``; on PostgreSQL with ``timeouts`` (the defaults
-    when None) set on every connection."""
+    when None) set on every connection, and a pooled connection pinged
+    before use when it sat idle over ``ping_after_idle`` seconds."""
     url = normalize_url(url)
     if url.startswith("sqlite"):
         engine = create_engine(url, echo=echo, connect_args={"timeout": 30})
@@ -228,7 +234,7 @@ def make_engine(url: str, echo: bool = False, timeouts: Timeouts | None = None) 
     )
     if timeouts.statement > 0:
         _watch_statements(engine, StatementWatchdog(timeouts.statement + DEADLINE_GRACE))
-    _ping_idle_connections(engine, PING_AFTER_IDLE_SECONDS)
+    _ping_idle_connections(engine, ping_after_idle)
     return engine
 
 
