@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from flask import Flask, current_app, g
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bridge.core.transactions import BridgeSession
@@ -189,6 +190,10 @@ def _watch_statements(engine: Engine, watchdog: StatementWatchdog) -> None:
         setattr(dialect, name, connection_call(getattr(dialect, name)))
 
 
+PING_AFTER_IDLE_SECONDS = 1.0
+"""A pooled connection idle longer than this is pinged before use."""
+
+
 def connect_args(url: str, timeouts: Timeouts) -> dict:
     """libpq parameters of ``timeouts``; ``options`` already in the URL are kept."""
     parameters = timeouts.libpq_parameters()
@@ -198,9 +203,15 @@ def connect_args(url: str, timeouts: Timeouts) -> dict:
     return parameters
 
 
-def make_engine(url: str, echo: bool = False, timeouts: Timeouts | None = None) -> Engine:
+def make_engine(
+    url: str,
+    echo: bool = False,
+    timeouts: Timeouts | None = None,
+    ping_after_idle: float = PING_AFTER_IDLE_SECONDS,
+) -> Engine:
     """An engine for ``url``; on PostgreSQL with ``timeouts`` (the defaults
-    when None) set on every connection."""
+    when None) set on every connection, and a pooled connection pinged
+    before use when it sat idle over ``ping_after_idle`` seconds."""
     url = normalize_url(url)
     if url.startswith("sqlite"):
         engine = create_engine(url, echo=echo, connect_args={"timeout": 30})
@@ -217,14 +228,41 @@ def make_engine(url: str, echo: bool = False, timeouts: Timeouts | None = None) 
     engine = create_engine(
         url,
         echo=echo,
-        pool_pre_ping=True,
         pool_size=5,
         max_overflow=10,
         connect_args=connect_args(url, timeouts),
     )
     if timeouts.statement > 0:
         _watch_statements(engine, StatementWatchdog(timeouts.statement + DEADLINE_GRACE))
+    _ping_idle_connections(engine, ping_after_idle)
     return engine
+
+
+def _ping_idle_connections(engine: Engine, idle_seconds: float) -> None:
+    """``pool_pre_ping`` for the connections that waited in the pool longer
+    than ``idle_seconds``: a ``SELECT 1`` (under the statement watchdog)
+    before handing one out, and a new connection if it fails. A connection
+    back in the pool for less than that is handed out as it is: under load
+    every request would otherwise pay a round trip for it. One that dropped
+    in between fails its request's first statement, a quick 503
+    ``database_unavailable``, and SQLAlchemy invalidates the pool on the
+    disconnect, so the next request connects afresh."""
+
+    def stamp(_dbapi_connection, record, *_args) -> None:
+        record.info["pooled_at"] = time.monotonic()
+
+    def checkout(dbapi_connection, record, _proxy) -> None:
+        pooled_at = record.info.get("pooled_at")
+        if pooled_at is not None and time.monotonic() - pooled_at < idle_seconds:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except Exception as exc:
+            raise DisconnectionError("the pooled connection did not answer") from exc
+
+    event.listen(engine.pool, "connect", stamp)
+    event.listen(engine.pool, "checkin", stamp)
+    event.listen(engine.pool, "checkout", checkout)
 
 
 def _sqlite_on_connect(dbapi_connection, _record) -> None:

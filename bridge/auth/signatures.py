@@ -37,7 +37,7 @@ from urllib.parse import quote
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from bridge.auth.policy import SitePlugin
 from bridge.auth.secrets import SecretBox
@@ -215,7 +215,10 @@ def authenticate_request(session: Session, box: SecretBox, request) -> Authentic
     public_id = request.headers.get(SITE_HEADER, "").strip()
     site = None
     if _PUBLIC_ID.fullmatch(public_id):
-        site = session.scalar(select(Site).where(Site.public_id == public_id))
+        # The client comes with the site: every signed call reads it.
+        site = session.scalar(
+            select(Site).options(joinedload(Site.client)).where(Site.public_id == public_id)
+        )
     secret = box.decrypt(site.secret_encrypted) if site is not None else ""
     nonce = request.headers.get(NONCE_HEADER)
     timestamp = request.headers.get(TIMESTAMP_HEADER)

@@ -259,6 +259,20 @@ def _overdue_invoices(session: Session, site: Site, now: datetime) -> list[Invoi
     return [invoice for invoice in rows if invoice.amount_due > 0]
 
 
+def overdue_among(invoices: list[Invoice], now: datetime) -> list[Invoice]:
+    """The overdue ones of ``invoices`` (a site's open invoices, already
+    read), in the order ``_overdue_invoices`` reads them."""
+    found = [
+        invoice
+        for invoice in invoices
+        if invoice.status == InvoiceStatus.OPEN
+        and invoice.due_at is not None
+        and invoice.due_at <= now
+        and invoice.amount_due > 0
+    ]
+    return sorted(found, key=lambda invoice: (invoice.due_at, invoice.id))
+
+
 def _categories(session: Session, invoice_ids: list[int]) -> dict[int, set[str]]:
     found: dict[int, set[str]] = {i: set() for i in invoice_ids}
     if not invoice_ids:
@@ -275,11 +289,18 @@ def _categories(session: Session, invoice_ids: list[int]) -> dict[int, set[str]]
     return found
 
 
-def site_standing(session: Session, site: Site) -> tuple[Standing, list[Invoice]]:
-    """The site's standing now, and its overdue invoices."""
+def site_standing(
+    session: Session, site: Site, open_invoices: list[Invoice] | None = None
+) -> tuple[Standing, list[Invoice]]:
+    """The site's standing now, and its overdue invoices; read from
+    ``open_invoices`` (every open invoice of the site) when the caller
+    already has them, else from the database."""
     now = clock.now()
     settings = get_settings(session)
-    invoices = _overdue_invoices(session, site, now)
+    if open_invoices is None:
+        invoices = _overdue_invoices(session, site, now)
+    else:
+        invoices = overdue_among(open_invoices, now)
     categories = _categories(session, [i.id for i in invoices])
     facts = [OverdueInvoice(i.id, i.due_at, frozenset(categories[i.id])) for i in invoices]
     return standing(facts, policies(settings), now, settings.timezone), invoices
@@ -291,10 +312,16 @@ def iso(value: datetime | None) -> str | None:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def standing_view(session: Session, site: Site, l10n: Localiser | None = None) -> dict:
+def standing_view(
+    session: Session,
+    site: Site,
+    l10n: Localiser | None = None,
+    open_invoices: list[Invoice] | None = None,
+) -> dict:
     """The site API's ``standing`` object (docs/site-api.md), written by
-    ``l10n`` (the business's language by default)."""
-    result, invoices = site_standing(session, site)
+    ``l10n`` (the business's language by default); ``open_invoices`` as
+    for ``site_standing``."""
+    result, invoices = site_standing(session, site, open_invoices)
     l10n = l10n or localiser(session)
     by_id = {i.id: i for i in invoices}
     total = sum(i.amount_due for i in invoices)

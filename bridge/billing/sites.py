@@ -12,7 +12,7 @@ import hashlib
 import secrets
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 
@@ -390,16 +390,28 @@ def invoice_view(session: Session, invoice: Invoice, l10n: Localiser) -> dict:
     }
 
 
-def site_invoices(session: Session, site: Site) -> list[Invoice]:
-    """The site's issued invoices (no drafts), newest first, at most 50."""
-    return list(
-        session.scalars(
-            select(Invoice)
-            .where(Invoice.site_id == site.id, Invoice.status != InvoiceStatus.DRAFT)
-            .order_by(Invoice.issued_at.desc(), Invoice.id.desc())
-            .limit(MAX_INVOICES)
-        )
+def summary_invoices(session: Session, site: Site) -> tuple[list[Invoice], list[Invoice]]:
+    """The site's issued invoices (no drafts) newest first, at most 50, and
+    all its unpaid ones (open or uncollectible, however old), in one
+    statement: the issued invoices ranked newest first, kept when listed or
+    unpaid."""
+    rank = (
+        func.row_number().over(order_by=(Invoice.issued_at.desc(), Invoice.id.desc())).label("rank")
     )
+    ranked = (
+        select(Invoice.id, rank)
+        .where(Invoice.site_id == site.id, Invoice.status != InvoiceStatus.DRAFT)
+        .subquery()
+    )
+    rows = session.execute(
+        select(Invoice, ranked.c.rank)
+        .join(ranked, ranked.c.id == Invoice.id)
+        .where(or_(ranked.c.rank <= MAX_INVOICES, Invoice.status.in_(UNPAID)))
+        .order_by(ranked.c.rank)
+    ).all()
+    listed = [invoice for invoice, position in rows if position <= MAX_INVOICES]
+    unpaid = [invoice for invoice, _ in rows if invoice.status in UNPAID]
+    return listed, unpaid
 
 
 def hosting_plan(session: Session, site: Site, l10n: Localiser | None = None) -> dict | None:
@@ -431,14 +443,8 @@ def summary(session: Session, site: Site, l10n: Localiser | None = None) -> dict
     written by ``l10n`` (the business's language by default)."""
     l10n = l10n or localiser(session)
     subscriptions = site_subscriptions(session, site)
-    unpaid = session.scalar(
-        select(func.count())
-        .select_from(Invoice)
-        .where(Invoice.site_id == site.id, Invoice.status.in_(UNPAID))
-    )
-    open_invoices = session.scalars(
-        select(Invoice).where(Invoice.site_id == site.id, Invoice.status == InvoiceStatus.OPEN)
-    ).all()
+    listed, unpaid = summary_invoices(session, site)
+    open_invoices = [invoice for invoice in unpaid if invoice.status == InvoiceStatus.OPEN]
     due = sum(invoice.amount_due for invoice in open_invoices)
     currency = open_invoices[0].currency if open_invoices else settings_currency(session)
     return {
@@ -451,12 +457,12 @@ def summary(session: Session, site: Site, l10n: Localiser | None = None) -> dict
         "seo_configure_delegated": get_settings(session).seo_configure_delegated,
         "hosting_plan": hosting_plan_view(hosting_subscription(subscriptions), l10n),
         "subscriptions": [subscription_view(s, l10n) for s in subscriptions],
-        "invoices": [invoice_view(session, i, l10n) for i in site_invoices(session, site)],
-        "unpaid_count": unpaid or 0,
+        "invoices": [invoice_view(session, i, l10n) for i in listed],
+        "unpaid_count": len(unpaid),
         "amount_due": due,
         "amount_due_display": l10n.money(due, currency) if currency else None,
         "auto_pay": card_on_file(session, site.client),
-        "standing": overdue.standing_view(session, site, l10n),
+        "standing": overdue.standing_view(session, site, l10n, open_invoices),
         "generated_at": iso(clock.now()),
     }
 

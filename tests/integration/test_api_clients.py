@@ -124,6 +124,14 @@ def test_list_filters_by_status_and_text_and_pages(api, db):
     assert newest_first["data"][0]["name"] == "Zoé Lefèvre"
 
 
+def test_a_page_past_the_end_is_empty_and_still_counts_the_clients(api):
+    for index in range(3):
+        create_client(api, name=f"Client {index}", email=f"c{index}@example.com")
+    page = api.get("/clients?per_page=2&page=5").get_json()
+    assert (page["data"], page["total"], page["pages"], page["page"]) == ([], 3, 2, 5)
+    assert api.get("/clients?q=nobody").get_json()["total"] == 0
+
+
 def test_list_text_search_treats_wildcards_literally(api):
     create_client(api, name="100% Organic", email="o@example.com")
     create_client(api, name="Plain", email="p@example.com")

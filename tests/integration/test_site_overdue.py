@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 import pytest
 import time_machine
 
+from bridge.billing import sites
 from tests.integration.test_site_api import SCAN, acme, bill, ok  # noqa: F401 (fixture)
 
 DEFAULTS = {
@@ -211,6 +212,27 @@ def test_the_summary_says_the_amount_due_and_auto_pay(api, acme):  # noqa: F811
     bill(api, customer["id"], None, plan["id"])  # on no site: not this site's
     summary = ok(plugin.get("/summary"))
     assert (summary["amount_due"], summary["amount_due_display"]) == (5000, "€50.00")
+
+
+def test_an_unpaid_invoice_older_than_the_listed_ones_still_counts_and_is_overdue(
+    api,
+    acme,  # noqa: F811
+    monkeypatch,
+):
+    """The summary lists the newest invoices only; its unpaid count, amount
+    due and standing take every unpaid invoice of the site, however old."""
+    monkeypatch.setattr(sites, "MAX_INVOICES", 2)
+    customer, site, plugin = acme
+    old = bill(api, customer["id"], site["id"], one_time(api, "hosting")["id"])
+    seo = one_time(api, "seo", 2500)
+    newer = [bill(api, customer["id"], site["id"], seo["id"], pay=True) for _ in range(2)]
+    with at(due(old) + timedelta(days=1)):
+        summary = ok(plugin.get("/summary"))
+        standing = ok(plugin.get("/standing"))
+    assert [i["id"] for i in summary["invoices"]] == [newer[1]["id"], newer[0]["id"]]
+    assert (summary["unpaid_count"], summary["amount_due"]) == (1, 4900)
+    assert [row["id"] for row in standing["invoices"]] == [old["id"]]
+    assert summary["standing"] == standing
 
 
 def test_an_uncollectible_invoice_has_no_pay_url_and_is_not_overdue(api, acme):  # noqa: F811
