@@ -162,6 +162,17 @@ def test_an_agency_goes_from_an_empty_database_to_a_paid_invoice(
     expect(page.locator(".site-name")).to_have_text("Boulangerie website")
     steps.shot("client-site")
 
+    # A French agency billing a French business prints its legal identity:
+    # without it the invoice cannot be sent (tests/hub/test_hub_setup_legal.py).
+    page.goto(url + "/setup/legal")
+    page.fill("#legal_form", "SAS")
+    page.fill("#share_capital", "10000")
+    page.fill("#siren", "123456782")
+    page.fill("#rcs_city", "Lyon")
+    page.click("button:has-text('Save')")
+    expect(page.get_by_text("Legal mentions saved.")).to_be_visible()
+    page.goto(client_url)
+
     # Bill client: both plans and the tax, on the site.
     page.click("a.bill-button")
     page.wait_for_url(url + "/bill")
