@@ -100,6 +100,7 @@ bench: $(VENV)/.installed-test wp-deps
 	$(BIN)/python bench/site_api.py
 	$(BIN)/python bench/hub.py
 	$(BIN)/python bench/renewals.py
+	$(BIN)/python bench/charges.py
 	$(BIN)/python bench/pdf.py
 	$(BIN)/python bench/wp_plugin.py
 
