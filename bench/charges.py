@@ -45,7 +45,7 @@ from sqlalchemy import delete, event, func, insert, select, text
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from renewals import SECRET, STRIPE_KEY, admin_engine, scratch_url  # noqa: E402
+from renewals import SECRET, STRIPE_KEY, admin_engine, run_at_once, scratch_url  # noqa: E402
 
 from bridge import db, migrate  # noqa: E402
 from bridge.auth.secrets import SecretBox  # noqa: E402
@@ -291,26 +291,9 @@ def charge_run(url: str, stand_in: str, processes: int, rate: float, in_flight: 
     import requests
 
     requests.post(f"{stand_in}/reset", timeout=10)
-    ctx = multiprocessing.get_context("spawn")
-    go, results = ctx.Event(), ctx.Queue()
-    readies = [ctx.Event() for _ in range(processes)]
-    workers = [
-        ctx.Process(target=charge_worker, args=(url, stand_in, rate, in_flight, ready, go, results))
-        for ready in readies
-    ]
-    for worker in workers:
-        worker.start()
-    for ready in readies:
-        ready.wait(120)
-    started = time.perf_counter()
-    go.set()
-    outcomes = [results.get(timeout=3600) for _ in workers]
-    wall = time.perf_counter() - started
-    for worker in workers:
-        worker.join()
-    failed = [o["record"] for o in outcomes if not o["record"]["ok"]]
-    if failed:
-        raise RuntimeError(f"dunning job failed: {failed}")
+    wall, outcomes = run_at_once(
+        charge_worker, (url, stand_in, rate, in_flight), processes, "dunning"
+    )
     stats = requests.get(f"{stand_in}/stats", timeout=10).json()
     return {
         "wall": wall,

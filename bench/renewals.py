@@ -264,26 +264,33 @@ def renew_worker(url: str, ready, go, results) -> None:
     database.dispose()
 
 
-def renew_run(url: str, processes: int) -> dict:
+def run_at_once(target, args: tuple, processes: int, job: str) -> tuple[float, list[dict]]:
+    """``processes`` OS processes running ``target(*args, ready, go, results)``,
+    started together once each is ready: the wall time from the start until
+    the last answered, and each one's result (a job record under "record").
+    Raises when a job run failed."""
     ctx = multiprocessing.get_context("spawn")
     go, results = ctx.Event(), ctx.Queue()
     readies = [ctx.Event() for _ in range(processes)]
-    workers = [
-        ctx.Process(target=renew_worker, args=(url, ready, go, results)) for ready in readies
-    ]
+    workers = [ctx.Process(target=target, args=(*args, ready, go, results)) for ready in readies]
     for worker in workers:
         worker.start()
     for ready in readies:
-        ready.wait(60)
+        ready.wait(120)
     started = time.perf_counter()
     go.set()
-    outcomes = [results.get(timeout=1800) for _ in workers]
+    outcomes = [results.get(timeout=3600) for _ in workers]
     wall = time.perf_counter() - started
     for worker in workers:
         worker.join()
     failed = [o["record"] for o in outcomes if not o["record"]["ok"]]
     if failed:
-        raise RuntimeError(f"renew job failed: {failed}")
+        raise RuntimeError(f"{job} job failed: {failed}")
+    return wall, outcomes
+
+
+def renew_run(url: str, processes: int) -> dict:
+    wall, outcomes = run_at_once(renew_worker, (url,), processes, "renew")
     return {
         "wall": wall,
         "renewed": sum(o["record"]["counts"]["renewed"] for o in outcomes),
