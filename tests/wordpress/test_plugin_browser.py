@@ -111,9 +111,14 @@ def log_in(page, wordpress, user: str, password: str) -> None:
         page.goto(f"{wordpress.url}/wp-login.php")
         page.fill("#user_login", user)
         page.fill("#user_pass", password)
+        # The form's own scripts may still reset the password as they start.
+        if page.input_value("#user_pass") != password:
+            page.fill("#user_pass", password)
         try:
             with page.expect_navigation(timeout=LOGIN_WAIT_MS):
                 page.click("#wp-submit")
+            if "/wp-admin/" not in page.url and attempt == 1:
+                continue  # refused once (a field reset as it was sent): again
             break
         except PlaywrightTimeout as error:
             # No answer at all (not a refused login, which answers): the
