@@ -15,7 +15,7 @@ from typing import Protocol, runtime_checkable
 
 from sqlalchemy.orm import Session
 
-from bridge.billing.payments import ChargeResult
+from bridge.billing.payments import ChargeResult, Outcome, PreparedCharge
 from bridge.models import CreditNote, Invoice
 
 
@@ -69,4 +69,24 @@ class PaymentGateway(Protocol):
     ) -> CreditNote:
         """Give ``amount`` (minor units) of what the invoice's client paid
         back through the gateway, recorded as a credit note. Commits."""
+        ...
+
+
+@runtime_checkable
+class ChargesInSets(Protocol):
+    """A gateway that charges renewal day's first attempts in sets: the
+    pending payments of many invoices written and committed together
+    before their requests leave, the requests sent from any thread with no
+    database session, the answers recorded together
+    (``payments.record_outcomes``)."""
+
+    def prepare_charges(self, session: Session, invoices: list[Invoice]) -> list[PreparedCharge]:
+        """The first card attempt of each of ``invoices`` (locked by the
+        caller, none with a card payment yet) that the saved card can pay,
+        its pending payment added. Flushes; the caller commits."""
+        ...
+
+    def send_charge(self, charge: PreparedCharge) -> Outcome | None:
+        """Send one prepared charge; the provider's answer, None when it is
+        unknown (the payment stays pending). Thread-safe."""
         ...

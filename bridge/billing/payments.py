@@ -14,7 +14,7 @@ import logging
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from bridge.billing import audit, invoices
 from bridge.billing.states import payment_may_become, payment_to
@@ -48,6 +48,18 @@ class ChargeResult:
     message: str | None = None
     payment_intent_id: str | None = None
     payment_method_id: str | None = None
+
+
+@dataclass(frozen=True)
+class PreparedCharge:
+    """A card charge ready to leave: its pending payment, carrying the
+    idempotency key, is committed; ``request`` is what the gateway sends
+    (opaque to the domain)."""
+
+    invoice_id: int
+    payment_id: int
+    idempotency_key: str
+    request: dict
 
 
 @dataclass(frozen=True)
@@ -184,3 +196,44 @@ def record_outcome(session: Session, payment_id: int, outcome: Outcome) -> Charg
     apply_outcome(session, invoice, payment, outcome)
     session.commit()
     return charge_result(payment, outcome)
+
+
+def record_outcomes(
+    session: Session, outcomes: list[tuple[PreparedCharge, Outcome | None]]
+) -> dict[int, tuple[Invoice, Payment]]:
+    """``record_outcome`` for many payments in one transaction: their
+    invoices locked first (in id order, as every caller locks them), then
+    the payments, each outcome applied (None, an answer still unknown,
+    leaves its payment pending). Returns the locked invoice and
+    payment of each payment id. Does not commit."""
+    if not outcomes:
+        return {}
+    invoices = _locked(
+        session,
+        Invoice,
+        {charge.invoice_id for charge, _ in outcomes},
+        selectinload(Invoice.client),
+        selectinload(Invoice.lines),
+    )
+    payments = _locked(session, Payment, {charge.payment_id for charge, _ in outcomes})
+    recorded = {}
+    for charge, outcome in outcomes:
+        invoice = invoices[charge.invoice_id]
+        payment = payments[charge.payment_id]
+        if outcome is not None:
+            apply_outcome(session, invoice, payment, outcome)
+        recorded[payment.id] = (invoice, payment)
+    return recorded
+
+
+def _locked(session: Session, model, ids: set[int], *options) -> dict:
+    """Rows of ``model`` by id, locked in id order and read afresh."""
+    rows = session.scalars(
+        select(model)
+        .where(model.id.in_(sorted(ids)))
+        .order_by(model.id)
+        .with_for_update(of=model)
+        .options(*options)
+        .execution_options(populate_existing=True)
+    )
+    return {row.id: row for row in rows}

@@ -30,6 +30,7 @@ from bridge.billing.payments import (
     COLLECTIBLE,
     ChargeResult,
     Outcome,
+    PreparedCharge,
     apply_outcome,
     card_payments,
     charge_result,
@@ -38,8 +39,8 @@ from bridge.billing.payments import (
     record_outcome,
 )
 from bridge.core import clock
-from bridge.core.errors import Conflict, NotFound
-from bridge.core.money import card_limit, stripe_amount, stripe_charge_amount
+from bridge.core.errors import Conflict, NotFound, Unavailable
+from bridge.core.money import InvalidAmount, card_limit, stripe_amount, stripe_charge_amount
 from bridge.models import Client, Invoice, Payment, PaymentMethod, PaymentState, PaymentStatus
 from bridge.payments.stripe.client import (
     UNKNOWN_OUTCOME,
@@ -186,6 +187,29 @@ def _card_label(client: Client) -> str:
     return "card"
 
 
+def _add_pending(
+    session: Session, invoice: Invoice, client: Client, amount: int, attempt: int, now: datetime
+) -> Payment:
+    """Attempt ``attempt``'s pending payment, carrying its idempotency key;
+    the invoice's payment shows as processing."""
+    payment = Payment(
+        invoice=invoice,
+        client_id=invoice.client_id,
+        amount=amount,
+        currency=invoice.currency,
+        method=PaymentMethod.CARD,
+        gateway=CARD_GATEWAY,
+        status=PaymentStatus.PENDING,
+        reference=_card_label(client),
+        idempotency_key=f"bb-invoice-{invoice.id}-attempt-{attempt}",
+        created_at=now,
+    )
+    session.add(payment)
+    invoice.payment_state = PaymentState.PROCESSING
+    invoice.updated_at = now
+    return payment
+
+
 def _begin_charge(session: Session, invoice_id: int) -> tuple[str, int]:
     """Under the invoice's lock, decide what a charge request does: settle
     the attempt still pending (``pending``), revisit the one waiting for the
@@ -223,21 +247,7 @@ def _begin_charge(session: Session, invoice_id: int) -> tuple[str, int]:
     amount = stripe_charge_amount(invoice.amount_due, invoice.currency)
     stripe_amount(amount, invoice.currency)  # refuse before anything is stored
     now = clock.now()
-    payment = Payment(
-        invoice=invoice,
-        client_id=invoice.client_id,
-        amount=amount,
-        currency=invoice.currency,
-        method=PaymentMethod.CARD,
-        gateway=CARD_GATEWAY,
-        status=PaymentStatus.PENDING,
-        reference=_card_label(client),
-        idempotency_key=f"bb-invoice-{invoice.id}-attempt-{len(attempts) + 1}",
-        created_at=now,
-    )
-    session.add(payment)
-    invoice.payment_state = PaymentState.PROCESSING
-    invoice.updated_at = now
+    payment = _add_pending(session, invoice, client, amount, len(attempts) + 1, now)
     try:
         session.commit()
     except IntegrityError as exc:
@@ -248,14 +258,10 @@ def _begin_charge(session: Session, invoice_id: int) -> tuple[str, int]:
     return "send", payment.id
 
 
-def _send(
-    session: Session, api: StripeApi, payment_id: int, *, on_session: bool = False
-) -> ChargeResult:
-    """Send the charge of a pending payment (under its own key) and record
-    what Stripe answered."""
-    payment = session.get(Payment, payment_id)
-    invoice = payment.invoice
-    client = invoice.client
+def _charge_params(
+    payment: Payment, invoice: Invoice, client: Client, suffix: str | None, *, on_session: bool
+) -> dict:
+    """The PaymentIntent create request of a pending card payment."""
     params = {
         "amount": stripe_amount(payment.amount, payment.currency),
         "currency": payment.currency.lower(),
@@ -272,10 +278,83 @@ def _send(
     }
     if not on_session:
         params["off_session"] = True
-    suffix = descriptor_suffix(get_settings(session).statement_descriptor)
     if suffix:
         # Card charges take only a suffix, printed after the account's prefix.
         params["statement_descriptor_suffix"] = suffix
+    return params
+
+
+def prepare_first_charges(session: Session, invoices: list[Invoice]) -> list[PreparedCharge]:
+    """Renewal day's charges in sets: the first card attempt of each of
+    ``invoices`` (locked by the caller, none with a card payment yet), its
+    pending payment added with its idempotency key and its request made
+    ready. An invoice the saved card cannot pay as it is (no card, an amount
+    Stripe refuses) is left out: charged one by one, it is refused with its
+    reason. Flushes; the caller commits before anything is sent, so the
+    exactly-once rule of ``charge_invoice`` holds for each charge."""
+    now = clock.now()
+    staged = []
+    for invoice in invoices:
+        client = invoice.client
+        if (
+            invoice.status not in COLLECTIBLE
+            or invoice.amount_due <= 0
+            or not client.stripe_customer_id
+            or not client.default_payment_method_id
+            or card_limit(invoice.amount_due, invoice.currency) is not None
+        ):
+            continue
+        amount = stripe_charge_amount(invoice.amount_due, invoice.currency)
+        try:
+            stripe_amount(amount, invoice.currency)
+        except InvalidAmount:
+            continue
+        payment = _add_pending(session, invoice, client, amount, 1, now)
+        staged.append((invoice, client, payment))
+    if not staged:
+        return []
+    session.flush()
+    suffix = descriptor_suffix(get_settings(session).statement_descriptor)
+    return [
+        PreparedCharge(
+            invoice.id,
+            payment.id,
+            payment.idempotency_key,
+            _charge_params(payment, invoice, client, suffix, on_session=False),
+        )
+        for invoice, client, payment in staged
+    ]
+
+
+def send_prepared(api: StripeApi, charge: PreparedCharge) -> Outcome | None:
+    """Send a prepared charge (its pending row committed) and return what
+    Stripe answered, None when the answer is unknown (the payment stays
+    pending, settled later by the same key). Touches no database session:
+    safe from any thread."""
+    try:
+        intent = api.create_payment_intent(charge.request, charge.idempotency_key)
+    except (*UNKNOWN_OUTCOME, Unavailable) as exc:
+        log.warning(
+            "charge %s (%s): outcome unknown, left pending: %s",
+            charge.payment_id,
+            charge.idempotency_key,
+            exc,
+        )
+        return None
+    except stripe.StripeError as exc:
+        return _outcome_of_error(api, exc)
+    return outcome_of_intent(intent)
+
+
+def _send(
+    session: Session, api: StripeApi, payment_id: int, *, on_session: bool = False
+) -> ChargeResult:
+    """Send the charge of a pending payment (under its own key) and record
+    what Stripe answered."""
+    payment = session.get(Payment, payment_id)
+    invoice = payment.invoice
+    suffix = descriptor_suffix(get_settings(session).statement_descriptor)
+    params = _charge_params(payment, invoice, invoice.client, suffix, on_session=on_session)
     key = payment.idempotency_key
     release(session)
     try:

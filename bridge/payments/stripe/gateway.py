@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from bridge.billing.gateway import PaymentOptions
-from bridge.billing.payments import CARD_GATEWAY, ChargeResult
+from bridge.billing.payments import CARD_GATEWAY, ChargeResult, Outcome, PreparedCharge
 from bridge.models import Client, CreditNote, Invoice, Payment
 from bridge.payments import offline
 from bridge.payments.stripe import cards, charges, refunds
@@ -31,6 +31,12 @@ class StripeFlows:
         self, session: Session, invoice: Invoice, *, on_session: bool = False
     ) -> ChargeResult:
         return charges.charge_invoice(session, self, invoice, on_session=on_session)
+
+    def prepare_charges(self, session: Session, invoices: list[Invoice]) -> list[PreparedCharge]:
+        return charges.prepare_first_charges(session, invoices)
+
+    def send_charge(self, charge: PreparedCharge) -> Outcome | None:
+        return charges.send_prepared(self, charge)
 
     def reconcile_pending(
         self, session: Session, *, now: datetime | None = None, limit: int = 100
