@@ -23,6 +23,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import cache
 
 from sqlalchemy import event, func, insert, inspect, select, update
 from sqlalchemy.orm import Session
@@ -134,19 +135,30 @@ def _client_id(obj) -> int | None:
     return getattr(obj, "client_id", None)
 
 
+@cache
+def _shown_columns(mapper) -> tuple[str, ...]:
+    """The column attributes an audit row may show, in the table's order."""
+    return tuple(attr.key for attr in mapper.column_attrs if attr.key not in HIDDEN)
+
+
 def _changes(obj, created: bool) -> dict:
     state = inspect(obj)
     summary = {}
-    for attr in state.mapper.column_attrs:
-        key = attr.key
-        if key in HIDDEN:
-            continue
-        history = state.attrs[key].history
-        if created:
+    if created:
+        for key in _shown_columns(state.mapper):
             value = getattr(obj, key)
             if _shown(value):
                 summary[key] = _jsonable(value)
-        elif history.has_changes():
+        return summary
+    # Only the attributes set since the last flush have a history worth
+    # reading (``committed_state`` holds their loaded values): an invoice
+    # has some 50 columns, a renewal changes a handful.
+    touched = state.committed_state
+    for key in _shown_columns(state.mapper):
+        if key not in touched:
+            continue
+        history = state.attrs[key].history
+        if history.has_changes():
             old = history.deleted[0] if history.deleted else None
             new = history.added[0] if history.added else None
             if old != new:
@@ -186,8 +198,6 @@ def _record(session: Session, _flush_context) -> None:
         for obj in objects:
             object_type = AUDITED.get(type(obj))
             if object_type is None:
-                continue
-            if kind == "updated" and not session.is_modified(obj, include_collections=False):
                 continue
             summary = (
                 {"name": getattr(obj, "name", None) or getattr(obj, "number", None)}

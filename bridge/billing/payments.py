@@ -20,6 +20,7 @@ from bridge.billing import audit, invoices
 from bridge.billing.states import payment_may_become, payment_to
 from bridge.core import clock
 from bridge.models import Invoice, InvoiceStatus, Payment, PaymentState, PaymentStatus
+from bridge.models.subscriptions import Subscription
 
 log = logging.getLogger(__name__)
 
@@ -216,6 +217,20 @@ def record_outcomes(
         selectinload(Invoice.lines),
     )
     payments = _locked(session, Payment, {charge.payment_id for charge, _ in outcomes})
+    # What a paid invoice's lines start or bring back, read at once
+    # (``subscriptions.invoice_paid`` finds them in the identity map, which
+    # keeps them only while they are referenced: held here until the end).
+    subscription_ids = {
+        line.subscription_id
+        for invoice in invoices.values()
+        for line in invoice.lines
+        if line.subscription_id is not None
+    }
+    held = (
+        session.scalars(select(Subscription).where(Subscription.id.in_(subscription_ids))).all()
+        if subscription_ids
+        else []
+    )
     recorded = {}
     for charge, outcome in outcomes:
         invoice = invoices[charge.invoice_id]
@@ -223,6 +238,7 @@ def record_outcomes(
         if outcome is not None:
             apply_outcome(session, invoice, payment, outcome)
         recorded[payment.id] = (invoice, payment)
+    del held
     return recorded
 
 

@@ -19,6 +19,7 @@ from html.parser import HTMLParser
 
 import jinja2
 from markupsafe import Markup
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bridge.billing.business import get_settings
@@ -71,11 +72,32 @@ def default_content(kind: EmailKind, language: str) -> Content:
     return Content(*kind.defaults(language))
 
 
+_STORED = "bridge.stored_email_templates"
+
+
+def stored_template(session: Session, key: str) -> EmailTemplate | None:
+    """The agency's edit of template ``key``, if any. The edits are read
+    once per transaction (a handful of rows), not once per email: a batch
+    of renewals queues hundreds, and ``session.get`` cannot remember that
+    a template is *not* stored."""
+    transaction = session.get_transaction()
+    cached = session.info.get(_STORED)
+    if transaction is None or cached is None or cached[0] is not transaction:
+        stored = {row.key: row for row in session.scalars(select(EmailTemplate))}
+        cached = session.info[_STORED] = (session.get_transaction(), stored)
+    return cached[1].get(key)
+
+
+def forget_stored_templates(session: Session) -> None:
+    """An edit was saved or reset in this transaction: read them again."""
+    session.info.pop(_STORED, None)
+
+
 def get_template(session: Session, key: str, language: str | None = None) -> Template:
     """The agency's edit of template ``key``, else the default in
     ``language`` (the business's invoice language when not given)."""
     kind = kind_of(key)
-    stored = session.get(EmailTemplate, key)
+    stored = stored_template(session, key)
     if stored is None:
         language = language or get_settings(session).invoice_language or "en"
         return Template(kind, default_content(kind, language), False, None)
@@ -91,7 +113,7 @@ def email_language(session: Session, key: str, preferred: str | None = None) -> 
     business's invoice language when the agency edited the template, since
     the agency wrote it in its own language."""
     business = get_settings(session).invoice_language or "en"
-    if session.get(EmailTemplate, key) is not None:
+    if stored_template(session, key) is not None:
         return business
     return preferred or business
 

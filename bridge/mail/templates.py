@@ -21,6 +21,7 @@ from bridge.mail.render import (
     Rendered,
     Template,
     check_content,
+    forget_stored_templates,
     get_template,
     kind_of,
     render,
@@ -55,6 +56,7 @@ def save_template(
     stored.body_text = content.body_text
     stored.updated_at = clock.now()
     session.flush()
+    forget_stored_templates(session)
     return get_template(session, key)
 
 
@@ -65,6 +67,7 @@ def reset_template(session: Session, key: str) -> Template:
     if stored is not None:
         session.delete(stored)
         session.flush()
+    forget_stored_templates(session)
     return get_template(session, key)
 
 
