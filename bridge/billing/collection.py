@@ -4,7 +4,9 @@ An invoice to collect has ``next_charge_at`` set (by the renewal, then by
 each failure). The collect step claims due invoices with row locks and a
 *lease* (``next_charge_at`` pushed ahead) in a short transaction, then
 charges each one outside any transaction through the ``PaymentGateway``
-handed in (``gateway.charge_invoice``).
+handed in (``gateway.charge_invoice``). With a gateway that charges in sets
+(Stripe's), the first attempts of a claimed batch are prepared, and their
+answers recorded, a set at a time (``_collect_in_sets``): renewal day.
 
 Exactly once: the gateway commits the attempt's pending payment row, with
 its idempotency key, before the request leaves. If this process dies right
