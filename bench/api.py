@@ -728,6 +728,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="extra SQL run on the scratch database after loading (repeatable), e.g. to "
         "try an index before writing its migration: --sql 'CREATE INDEX ON clients (name, id)'",
     )
+    parser.add_argument(
+        "--query",
+        default=CLIENTS_PATH.partition("?")[2],
+        help="the client list's query string (the targets are for the default), e.g. "
+        "'per_page=50&status=active&q=laurent' for a search of more than two letters",
+    )
     parser.add_argument("--seed", type=int, default=1, help="seed of the generated data")
     parser.add_argument("--show-sql", action="store_true", help="print the counted statements")
     args = parser.parse_args(argv)
@@ -786,7 +792,8 @@ def main(argv: list[str] | None = None) -> int:
         server = start_server(args, bench_url, tmpdir, port)
         wait_healthy(server, port, Path(tmpdir) / "gunicorn.log")
         auth = {"Authorization": f"Bearer {data['token']}"}
-        for path, headers in ((PING_PATH, {}), (CLIENTS_PATH, auth)):
+        clients_path = "/api/v1/clients?" + args.query
+        for path, headers in ((PING_PATH, {}), (clients_path, auth)):
             status, body = http_get(port, path, headers)
             if status != 200:
                 raise RuntimeError(f"GET {path}: HTTP {status} {body[:300]!r}")
@@ -799,7 +806,7 @@ def main(argv: list[str] | None = None) -> int:
         meter = CpuMeter(admin, name, server)
         results = [
             measure(args, generator, port, PING_PATH, {}, f"baseline GET {PING_PATH}", lua, meter),
-            measure(args, generator, port, CLIENTS_PATH, auth, f"GET {CLIENTS_PATH}", lua, meter),
+            measure(args, generator, port, clients_path, auth, f"GET {clients_path}", lua, meter),
         ]
         stop_server(server)
         print_report(args, generator, results, counts, load_before)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 
 from flask import current_app, jsonify
@@ -57,7 +58,11 @@ class SiteWithSecretSchema(SiteSchema):
     )
 
 
+@functools.lru_cache(maxsize=4096)
 def gravatar_url(email: str) -> str:
+    """The avatar of an email address (kept per process for the emails
+    last listed: the busiest list hashes the same page's emails again and
+    again)."""
     digest = hashlib.sha256(email.strip().lower().encode()).hexdigest()
     return f"https://www.gravatar.com/avatar/{digest}?d=identicon"
 

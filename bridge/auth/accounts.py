@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
-from sqlalchemy import select, update
+from sqlalchemy import Select, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -333,10 +334,31 @@ class TokenHolder:
 
 def authenticate_token(session: Session, token: str) -> TokenHolder | None:
     """Who ``token`` speaks for, if it is live and its user active; else None.
-    One indexed query on every API request, so it reads only what it needs."""
+    One indexed query on every API request, so it reads only what it needs,
+    and its statement is built once per process. Nothing about the token is
+    kept between requests: a token revoked (or a user deactivated) is refused
+    on the very next request, whichever process serves it."""
     if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
         return None
-    row = session.execute(
+    row = (
+        session.connection().execute(_token_statement(), {"token_hash": hash_token(token)}).first()
+    )
+    if row is None:
+        return None
+    token_id, name, token_read_only, last_used_at, user_id, email, user_read_only = row
+    now = clock.now()
+    if last_used_at is None or now - last_used_at > LAST_USED_RESOLUTION:
+        session.execute(update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=now))
+        session.commit()
+    # A read-only staff user's tokens are read-only, whatever they were made as.
+    return TokenHolder(token_id, name, token_read_only or user_read_only, user_id, email)
+
+
+@functools.cache
+def _token_statement() -> Select:
+    """The live token of a hash (``token_hash``) with its active user.
+    Building it cost about half as much CPU as running it, on every request."""
+    return (
         select(
             ApiToken.id,
             ApiToken.name,
@@ -348,20 +370,11 @@ def authenticate_token(session: Session, token: str) -> TokenHolder | None:
         )
         .join(User, User.id == ApiToken.user_id)
         .where(
-            ApiToken.token_hash == hash_token(token),
+            ApiToken.token_hash == bindparam("token_hash"),
             ApiToken.revoked_at.is_(None),
             User.is_active.is_(True),
         )
-    ).first()
-    if row is None:
-        return None
-    token_id, name, token_read_only, last_used_at, user_id, email, user_read_only = row
-    now = clock.now()
-    if last_used_at is None or now - last_used_at > LAST_USED_RESOLUTION:
-        session.execute(update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=now))
-        session.commit()
-    # A read-only staff user's tokens are read-only, whatever they were made as.
-    return TokenHolder(token_id, name, token_read_only or user_read_only, user_id, email)
+    )
 
 
 def revoke_tokens(session: Session, user: User, name: str) -> int:

@@ -242,9 +242,12 @@ def list_clients(
         escaped = needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         # The pattern is built here, not in SQL, so PostgreSQL can reuse its plan.
         parameters["pattern"] = f"%{escaped}%"
-    rows = session.execute(
-        _client_page_statement(sort, status is not None, bool(needle)), parameters
-    ).all()
+    # Core rows, not the ORM's: nothing here is an entity to load.
+    rows = (
+        session.connection()
+        .execute(_client_page_statement(sort, status is not None, bool(needle)), parameters)
+        .all()
+    )
     total = rows[0][0] if rows else 0
     rows = [row[1:] for row in rows if row[1] is not None]
     return Page(

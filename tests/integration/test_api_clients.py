@@ -5,10 +5,13 @@ from types import SimpleNamespace
 
 import pytest
 from marshmallow import Schema, fields
+from sqlalchemy import select, update
 
 from bridge.api.clients import ClientSummarySchema, dump_summary
 from bridge.api.common import fast_dumper
+from bridge.auth.accounts import revoke_token
 from bridge.billing import clients
+from bridge.models import ApiToken, User
 from tests.conftest import snapshot
 
 ALICE = {"name": "Alice Martin", "email": "Alice@Example.com", "company": "Martin & Co"}
@@ -267,6 +270,33 @@ def test_read_only_token_cannot_create_or_rotate(api, api_read_only, db):
     )
     assert api_read_only.delete(f"/clients/{client['id']}").status_code == 403
     assert snapshot(db) == before
+
+
+def test_a_revoked_token_is_refused_on_the_next_request(api, db):
+    assert api.get("/clients").status_code == 200
+    with db.session() as session:
+        revoke_token(session, session.scalars(select(ApiToken)).one())
+    refused = api.get("/clients")
+    assert refused.status_code == 401
+    assert refused.get_json()["error"]["code"] == "invalid_token"
+
+
+def test_a_deactivated_users_token_is_refused_on_the_next_request(api, db):
+    assert api.get("/clients").status_code == 200
+    with db.session() as session:
+        session.execute(update(User).values(is_active=False))
+    assert api.get("/clients").status_code == 401
+
+
+def test_query_arguments_are_read_afresh_on_each_request(api):
+    """The query schema is made once per process: one request's arguments
+    never leak into the next one's."""
+    create_client(api)
+    create_client(api, name="Bob", email="bob@example.com", company="")
+    assert api.get("/clients?q=bob&per_page=1").get_json()["total"] == 1
+    assert api.get("/clients?per_page=0").status_code == 422
+    listed = api.get("/clients").get_json()
+    assert (listed["total"], listed["per_page"]) == (2, 50)
 
 
 # The client list's fast path and its schema ------------------------------------
