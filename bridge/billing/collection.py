@@ -244,7 +244,7 @@ def collect_due(
         for invoice_id in ids:
             seen.add(invoice_id)
             outcome = _collect_counted(session, gateway, invoice_id, now)
-            setattr(report, outcome, getattr(report, outcome) + 1)
+            _count(report, outcome)
 
 
 def _collect_counted(
@@ -303,7 +303,7 @@ def _collect_in_flight(
                     claiming = False
                     stopped_by = stopped_by or exc
                     continue
-                setattr(report, outcome, getattr(report, outcome) + 1)
+                _count(report, outcome)
     if stopped_by is not None:
         raise stopped_by
     return report
