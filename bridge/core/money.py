@@ -182,9 +182,18 @@ def format_amount(amount_minor: int, currency: str, locale: str = "en") -> str:
     Babel's no-break spaces), "¥1,000", "KWD1.234"; negative amounts carry the
     locale's minus sign. Raises ``ValueError`` for a locale Babel does not
     know."""
-    value = to_decimal(amount_minor, currency)
     if not isinstance(locale, str):
         raise ValueError(f"Unknown locale: {locale!r}")
+    return _formatted_amount(amount_minor, currency, locale)
+
+
+# An agency bills a handful of prices in one or two currencies, and Babel's
+# formatting is most of an email's placeholder cost on renewal day: the same
+# amount is written once per process. ``typed`` keeps 2900 and 2900.0 apart,
+# so what ``to_decimal`` refuses is refused every time (errors are not cached).
+@lru_cache(maxsize=4096, typed=True)
+def _formatted_amount(amount_minor: int, currency: str, locale: str) -> str:
+    value = to_decimal(amount_minor, currency)
     babel_locale, pattern = _currency_pattern(locale, exponent(currency))
     return format_currency(
         value, currency, format=pattern, locale=babel_locale, currency_digits=False

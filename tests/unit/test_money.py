@@ -362,6 +362,14 @@ def test_format_amount_refuses_unknown_currency():
         format_amount(1250, "eur")
 
 
+def test_format_amount_refuses_a_float_every_time_even_once_the_integer_was_written():
+    # Written amounts are kept per process; 1250 and 1250.0 are equal keys.
+    assert spaces_normalised(format_amount(1250, "EUR", "en")) == "€12.50"
+    for _ in range(2):
+        with pytest.raises(TypeError):
+            format_amount(1250.0, "EUR", "en")
+
+
 @fast
 @given(currencies, st.integers(min_value=-MAX_AMOUNT, max_value=MAX_AMOUNT))
 def test_format_shows_the_exact_amount_with_iso_decimals(currency, amount):
