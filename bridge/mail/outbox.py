@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from functools import cache
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -79,10 +79,14 @@ def _enqueue_statement(dialect: str):
 def is_queued(session: Session, dedupe_key: str) -> bool:
     """Whether ``dedupe_key`` was queued already (spares rendering it again;
     ``enqueue`` is what guarantees one message)."""
-    found = session.connection().scalar(
-        select(OutboxMessage.id).where(OutboxMessage.dedupe_key == dedupe_key[:200])
-    )
+    found = session.connection().scalar(_queued_statement(), {"dedupe_key": dedupe_key[:200]})
     return found is not None
+
+
+@cache
+def _queued_statement():
+    # Built once: asked before every email, hundreds of times a renewal batch.
+    return select(OutboxMessage.id).where(OutboxMessage.dedupe_key == bindparam("dedupe_key"))
 
 
 def messages_page(
