@@ -23,7 +23,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bridge.core.transactions import BridgeSession
+from bridge.core.transactions import COMMITS_DEFERRED, BridgeSession
 
 # Migrations and tests import the base from here; it lives with the models.
 from bridge.models.base import Base  # noqa: F401
@@ -236,7 +236,29 @@ def make_engine(
     if timeouts.statement > 0:
         _watch_statements(engine, StatementWatchdog(timeouts.statement + DEADLINE_GRACE))
     _ping_idle_connections(engine, ping_after_idle)
+    _track_writes(engine)
     return engine
+
+
+WROTE = "bridge.wrote"
+"""``Connection.info`` key: whether the current transaction sent anything
+but a ``SELECT``."""
+
+
+def _track_writes(engine: Engine) -> None:
+    """Mark each transaction that sends a statement other than a ``SELECT``
+    (``WROTE``), so a request that only read may end with ``COMMIT``
+    (``_close_session``)."""
+
+    def begin(conn) -> None:
+        conn.info[WROTE] = False
+
+    def statement(conn, _cursor, statement: str, *_args) -> None:
+        if statement.lstrip()[:6].upper() != "SELECT":
+            conn.info[WROTE] = True
+
+    event.listen(engine, "begin", begin)
+    event.listen(engine, "before_cursor_execute", statement)
 
 
 # psycopg turns a statement's %(name)s placeholders into $n once per distinct
@@ -371,7 +393,31 @@ def get_session() -> Session:
     return g.db_session
 
 
-def _close_session(_exc=None) -> None:
+def _close_session(exc=None) -> None:
     session = g.pop("db_session", None)
-    if session is not None:
+    if session is None:
+        return
+    try:
+        if exc is None and only_read(session):
+            # Same outcome as the rollback of ``close()``, but psycopg keeps
+            # its prepared statements across a COMMIT, not a ROLLBACK: a
+            # request that only read then finds the statements the
+            # connection ran five times already (token, list, count...)
+            # prepared, and PostgreSQL skips parsing and planning them.
+            session.commit()
+    finally:
         session.close()
+
+
+def only_read(session: Session) -> bool:
+    """Whether ``session`` is in a PostgreSQL transaction that sent only
+    ``SELECT`` statements and holds no unflushed change, so that committing
+    it writes nothing. False on SQLite (nothing to gain there) and when
+    commits are deferred (``bridge.core.transactions``: the request's
+    answer decides)."""
+    if not session.in_transaction() or session.info.get(COMMITS_DEFERRED):
+        return False
+    if session.new or session.dirty or session.deleted:
+        return False
+    connection = session.connection()
+    return connection.dialect.name == "postgresql" and connection.info.get(WROTE) is False
