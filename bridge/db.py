@@ -194,12 +194,21 @@ PING_AFTER_IDLE_SECONDS = 1.0
 """A pooled connection idle longer than this is pinged before use."""
 
 
+# psycopg prepares a statement its connection ran five times (and keeps it
+# while requests end with COMMIT, see ``_close_session``). From its sixth
+# run PostgreSQL may then switch a prepared statement to a generic plan,
+# made without the values: for the client list's ``LIKE '%an%'`` that plan
+# cost 27 ms of PostgreSQL CPU a request instead of 2.5 (bench/api.py).
+# Plans stay made for the values; parsing is what the prepared statements spare.
+CUSTOM_PLANS = "-c plan_cache_mode=force_custom_plan"
+
+
 def connect_args(url: str, timeouts: Timeouts) -> dict:
-    """libpq parameters of ``timeouts``; ``options`` already in the URL are kept."""
+    """libpq parameters of ``timeouts`` and plans made for each statement's
+    values (``CUSTOM_PLANS``); ``options`` already in the URL are kept."""
     parameters = timeouts.libpq_parameters()
-    options = make_url(url).query.get("options")
-    if options and "options" in parameters:
-        parameters["options"] = f"{options} {parameters['options']}"
+    options = [make_url(url).query.get("options"), parameters.get("options"), CUSTOM_PLANS]
+    parameters["options"] = " ".join(option for option in options if option)
     return parameters
 
 
@@ -402,9 +411,13 @@ def _close_session(exc=None) -> None:
             # Same outcome as the rollback of ``close()``, but psycopg keeps
             # its prepared statements across a COMMIT, not a ROLLBACK: a
             # request that only read then finds the statements the
-            # connection ran five times already (token, list, count...)
-            # prepared, and PostgreSQL skips parsing and planning them.
+            # connection ran five times already (token, list...) prepared,
+            # and PostgreSQL skips parsing them.
             session.commit()
+    except Exception:
+        # The answer is on its way already and nothing was written: a COMMIT
+        # that fails (the database went away) is a rollback, as before.
+        log.debug("ending a read-only request with COMMIT failed", exc_info=True)
     finally:
         session.close()
 
