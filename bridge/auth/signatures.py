@@ -219,7 +219,7 @@ def authenticate_request(session: Session, box: SecretBox, request) -> Authentic
         site = session.scalar(
             select(Site).options(joinedload(Site.client)).where(Site.public_id == public_id)
         )
-    secret = box.decrypt(site.secret_encrypted) if site is not None else ""
+    secret = box.decrypt_kept(site.secret_encrypted) if site is not None else ""
     nonce = request.headers.get(NONCE_HEADER)
     timestamp = request.headers.get(TIMESTAMP_HEADER)
     verify(
