@@ -35,12 +35,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import quote
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 
 from bridge.auth.policy import SitePlugin
 from bridge.auth.secrets import SecretBox
+from bridge.billing import business
 from bridge.core import clock
 from bridge.models import Site, SiteRequestNonce
 
@@ -182,6 +183,15 @@ def verify(
 
 # Flask requests --------------------------------------------------------------
 
+# The signing site with its client (every signed call reads it), built once.
+_SIGNING_SITE = (
+    select(Site).options(joinedload(Site.client)).where(Site.public_id == bindparam("public_id"))
+)
+# The same with the business settings' version (PostgreSQL), so that the
+# answer can use the settings its process keeps: no statement of its own
+# for them (bridge.billing.business.reading_settings).
+_SIGNING_SITE_AND_SETTINGS_VERSION = _SIGNING_SITE.add_columns(business.SETTINGS_VERSION_QUERY)
+
 
 @dataclass(frozen=True)
 class AuthenticatedSite:
@@ -215,10 +225,15 @@ def authenticate_request(session: Session, box: SecretBox, request) -> Authentic
     public_id = request.headers.get(SITE_HEADER, "").strip()
     site = None
     if _PUBLIC_ID.fullmatch(public_id):
-        # The client comes with the site: every signed call reads it.
-        site = session.scalar(
-            select(Site).options(joinedload(Site.client)).where(Site.public_id == public_id)
-        )
+        if not business.settings_versioned(session):
+            site = session.scalar(_SIGNING_SITE, {"public_id": public_id})
+        else:
+            row = session.execute(
+                _SIGNING_SITE_AND_SETTINGS_VERSION, {"public_id": public_id}
+            ).first()
+            if row is not None:
+                site, version = row
+                business.note_settings_version(session, version)
     secret = box.decrypt_kept(site.secret_encrypted) if site is not None else ""
     nonce = request.headers.get(NONCE_HEADER)
     timestamp = request.headers.get(TIMESTAMP_HEADER)

@@ -21,9 +21,9 @@ from bridge.auth import policy
 from bridge.auth.permissions import AREAS
 from bridge.auth.secrets import SecretBox
 from bridge.billing import audit, overdue
-from bridge.billing.business import get_settings, localiser
+from bridge.billing.business import ReaderSettings, reader_localiser, reading_settings
 from bridge.billing.clients import rotate_site_secret
-from bridge.billing.renewals import card_on_file
+from bridge.billing.renewals import saved_card_charged
 from bridge.billing.roles import role_on_site
 from bridge.billing.subscriptions import CURRENT, RENEWABLE
 from bridge.billing.validation import check_email, email_key
@@ -416,52 +416,52 @@ def summary_invoices(session: Session, site: Site) -> tuple[list[Invoice], list[
 
 def hosting_plan(session: Session, site: Site, l10n: Localiser | None = None) -> dict | None:
     return hosting_plan_view(
-        hosting_subscription(site_subscriptions(session, site)), l10n or localiser(session)
+        hosting_subscription(site_subscriptions(session, site)),
+        l10n or reader_localiser(session, None),
     )
 
 
-def agency_view(session: Session) -> dict:
+def agency_view(session: Session, settings: ReaderSettings) -> dict:
     """The agency's name, brand colour and logo, for the plugin's menu and
     page headers. The logo's address changes with the logo (``v``: its
-    hash), so a cached page never shows an old one; ``null`` when there is
-    none or the business hides it (``invoice_show_logo``)."""
-    settings = get_settings(session)
-    logo = settings.logo if settings.invoice_show_logo else None
+    hash, read without the image), so a cached page never shows an old
+    one; ``null`` when there is none or the business hides it
+    (``invoice_show_logo``)."""
+    logo_sha256 = settings.logo_sha256 if settings.invoice_show_logo else None
     return {
         "name": settings.company_name,
         "brand_color": settings.brand_color,
-        "logo_url": f"{links.portal_logo_url(session)}?v={logo.sha256[:16]}" if logo else None,
+        "logo_url": (
+            f"{links.portal_logo_url(session)}?v={logo_sha256[:16]}" if logo_sha256 else None
+        ),
     }
-
-
-def settings_currency(session: Session) -> str | None:
-    return get_settings(session).currency
 
 
 def summary(session: Session, site: Site, l10n: Localiser | None = None) -> dict:
     """Everything the plugin's Site billing page shows, about ``site`` only,
     written by ``l10n`` (the business's language by default)."""
-    l10n = l10n or localiser(session)
+    settings = reading_settings(session)
+    l10n = l10n or reader_localiser(session, None)
     subscriptions = site_subscriptions(session, site)
     listed, unpaid = summary_invoices(session, site)
     open_invoices = [invoice for invoice in unpaid if invoice.status == InvoiceStatus.OPEN]
     due = sum(invoice.amount_due for invoice in open_invoices)
-    currency = open_invoices[0].currency if open_invoices else settings_currency(session)
+    currency = open_invoices[0].currency if open_invoices else settings.currency
     return {
         "site": {"id": site.public_id, "name": site.name, "url": site.url},
         "client": {"name": site.client.name, "email": site.client.email},
-        "agency": agency_view(session),
+        "agency": agency_view(session, settings),
         # Apply configuration changes WordPress settings that are the site
         # administrator's (Settings > Reading and > Permalinks): a role's SEO
         # configure is enough only when the agency says so.
-        "seo_configure_delegated": get_settings(session).seo_configure_delegated,
+        "seo_configure_delegated": settings.seo_configure_delegated,
         "hosting_plan": hosting_plan_view(hosting_subscription(subscriptions), l10n),
         "subscriptions": [subscription_view(s, l10n) for s in subscriptions],
         "invoices": [invoice_view(session, i, l10n) for i in listed],
         "unpaid_count": len(unpaid),
         "amount_due": due,
         "amount_due_display": l10n.money(due, currency) if currency else None,
-        "auto_pay": card_on_file(session, site.client),
+        "auto_pay": saved_card_charged(site.client, settings.stripe_connected),
         "standing": overdue.standing_view(session, site, l10n, open_invoices),
         "generated_at": iso(clock.now()),
     }

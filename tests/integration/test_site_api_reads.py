@@ -6,8 +6,15 @@ answers these shortcuts must not change."""
 
 from __future__ import annotations
 
-import pytest
+import dataclasses
+from datetime import datetime
 
+import pytest
+from sqlalchemy import event, update
+
+from bridge.billing import business
+from bridge.core.l10n import Localiser, day_display
+from bridge.models import BusinessSettings
 from tests.integration.test_site_api import bill, hosting_plan, make_client, make_site, ok
 from tests.integration.test_site_api import plugin_for as plugin_of
 from tests.unit.test_secret_box import CountingFernet
@@ -41,3 +48,80 @@ def test_a_rotated_secret_signs_at_once_and_the_old_one_no_more(api, acme, clien
     assert plugin.get("/hosting-plan").status_code == 401
     fresh = plugin_of(client, {"public_id": site["public_id"], "secret": rotated["secret"]})
     assert ok(fresh.get("/hosting-plan"))["hosting_plan"]["product"] == "Managed hosting"
+
+
+# The business settings ---------------------------------------------------------
+
+
+def statements_of(db, call) -> list[str]:
+    """The SQL statements ``call()`` sends, on one line each."""
+    sent: list[str] = []
+
+    def record(_conn, _cursor, statement, *_args):
+        sent.append(" ".join(statement.split()))
+
+    event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        call()
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record)
+    return sent
+
+
+def reads_the_settings(statements: list[str]) -> bool:
+    return any("business_settings.invoice_language" in s for s in statements)
+
+
+def test_the_settings_are_read_once_per_process_on_postgresql(acme, db):
+    """On PostgreSQL a signed call reads the settings' version with its site
+    and, when the process keeps that version, nothing more of them; SQLite
+    reads them on every call."""
+    _customer, _site, plugin = acme
+    ok(plugin.get("/hosting-plan"))
+    for path in ("/hosting-plan", "/summary", "/access?email=c1@x.example"):
+        sent = statements_of(db, lambda path=path: ok(plugin.get(path)))
+        assert reads_the_settings(sent) is (db.is_sqlite and path != "/access?email=c1@x.example")
+    assert any("business_settings.xmin" in s for s in sent) is not db.is_sqlite
+
+
+def test_settings_changed_elsewhere_are_seen_by_the_next_signed_call(acme, db):
+    """Another process (here another connection, no Python of ours in
+    between) changes the business's language and time zone: the very next
+    signed call answers in them."""
+    _customer, _site, plugin = acme
+    before = ok(plugin.get("/hosting-plan"))["hosting_plan"]
+    assert before["interval"] == "1 month"
+    with db.engine.begin() as connection:
+        connection.execute(
+            update(BusinessSettings).values(invoice_language="fr", timezone="Pacific/Kiritimati")
+        )
+    after = ok(plugin.get("/hosting-plan"))["hosting_plan"]
+    assert after["interval"] == "1 mois"
+    end = datetime.fromisoformat(after["current_period_end"].replace("Z", "+00:00"))
+    expected = day_display(Localiser("fr", "Pacific/Kiritimati"), end)
+    assert after["current_period_end_display"] == expected
+    summary = ok(plugin.get("/summary"))
+    assert summary["hosting_plan"]["current_period_end_display"] == expected
+    assert summary["subscriptions"][0]["amount_display"] == "49,00\u00a0€"
+
+
+def test_a_change_through_the_api_reaches_the_kept_settings(api, acme):
+    _customer, _site, plugin = acme
+    assert ok(plugin.get("/summary"))["agency"]["name"] == ""
+    ok(api.patch("/settings", json={"company_name": "Agence Web", "invoice_language": "de"}))
+    summary = ok(plugin.get("/summary"))
+    assert summary["agency"]["name"] == "Agence Web"
+    assert summary["hosting_plan"]["interval"] == "1 Monat"
+
+
+def test_kept_settings_are_a_frozen_value_of_no_session(acme, db):
+    _customer, _site, plugin = acme
+    ok(plugin.get("/summary"))
+    with db.session() as session:
+        business.note_settings_version(session, None)
+        settings = business.reading_settings(session)
+    assert isinstance(settings, business.ReaderSettings)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        settings.invoice_language = "fr"
+    with pytest.raises(TypeError):
+        settings.overdue_grace["hosting"] = {}
