@@ -22,9 +22,12 @@ from tests.unit.test_secret_box import CountingFernet
 
 @pytest.fixture
 def acme(api_eur, client):
-    """A client with a site on a hosting plan, and the site's plugin."""
+    """A client with a site on a hosting plan and a person (c1@x.example),
+    and the site's plugin."""
     customer = make_client(api_eur, 1)
     site = make_site(api_eur, customer["id"])
+    person = {"email": customer["email"], "name": "Camille"}
+    ok(api_eur.post(f"/clients/{customer['id']}/users", json=person), 201)
     bill(api_eur, customer["id"], site["id"], hosting_plan(api_eur)["id"], pay=True)
     return customer, site, plugin_of(client, site)
 
@@ -125,3 +128,20 @@ def test_kept_settings_are_a_frozen_value_of_no_session(acme, db):
         settings.invoice_language = "fr"
     with pytest.raises(TypeError):
         settings.overdue_grace["hosting"] = {}
+
+
+# Narrow rows ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/summary", "/hosting-plan", "/access?email=c1@x.example"])
+def test_a_signed_call_reads_the_columns_it_answers_with_and_no_more(acme, db, path):
+    """The signing site and its client come with the columns the answers
+    use: not the client's address, custom fields or search text, and no
+    other statement loads them afterwards."""
+    _customer, _site, plugin = acme
+    ok(plugin.get(path))  # the settings and the secret are kept from now on
+    sent = statements_of(db, lambda: ok(plugin.get(path)))
+    signing = next(s for s in sent if "WHERE sites.public_id" in s)
+    assert "_1.name" in signing and "sites.secret_encrypted" in signing  # clients_1
+    for unused in (".search_text", ".custom_fields", ".address_line1", ".secret_rotated_at"):
+        assert not [s for s in sent if unused in s], unused
