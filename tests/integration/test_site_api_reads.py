@@ -6,15 +6,18 @@ answers these shortcuts must not change."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import json
 from datetime import datetime
 
 import pytest
-from sqlalchemy import event, update
+from sqlalchemy import event, func, select, update
 
+from bridge.auth.signatures import signed_headers
 from bridge.billing import business
 from bridge.core.l10n import Localiser, day_display
-from bridge.models import BusinessSettings
+from bridge.models import BusinessSettings, SiteRequestNonce
 from tests.integration.test_site_api import bill, hosting_plan, make_client, make_site, ok
 from tests.integration.test_site_api import plugin_for as plugin_of
 from tests.unit.test_secret_box import CountingFernet
@@ -145,3 +148,79 @@ def test_a_signed_call_reads_the_columns_it_answers_with_and_no_more(acme, db, p
     assert "_1.name" in signing and "sites.secret_encrypted" in signing  # clients_1
     for unused in (".search_text", ".custom_fields", ".address_line1", ".secret_rotated_at"):
         assert not [s for s in sent if unused in s], unused
+
+
+# Transactions --------------------------------------------------------------------
+
+
+def transaction_states(db, call) -> list[str]:
+    """The connection's transaction state after each statement of ``call()``
+    (PostgreSQL: IDLE means no transaction was open, so none was begun; a
+    statement in a transaction leaves it INTRANS; SQLite tells nothing)."""
+    states: list[str] = []
+
+    def record(conn, *_args):
+        info = getattr(conn.connection.dbapi_connection, "info", None)
+        states.append(info.transaction_status.name if info is not None else "unknown")
+
+    event.listen(db.engine, "after_cursor_execute", record)
+    try:
+        call()
+    finally:
+        event.remove(db.engine, "after_cursor_execute", record)
+    return states
+
+
+@pytest.fixture
+def postgres_only(db):
+    if db.is_sqlite:
+        pytest.skip("SQLite runs every request in a transaction")
+
+
+def test_a_signed_get_sends_no_begin_on_postgresql(postgres_only, acme, db):
+    _customer, _site, plugin = acme
+    for path in ("/summary", "/hosting-plan", "/access?email=c1@x.example", "/standing"):
+        states = transaction_states(db, lambda path=path: ok(plugin.get(path)))
+        assert states and set(states) == {"IDLE"}, path
+
+
+def test_connections_go_back_to_the_pool_in_transactions(postgres_only, acme, db):
+    """After signed GETs, every pooled connection is as the engine hands
+    them out: not in autocommit, its first statement in a transaction."""
+    _customer, _site, plugin = acme
+    ok(plugin.get("/summary"))
+    with contextlib.ExitStack() as stack:
+        pooled = [stack.enter_context(db.engine.connect()) for _ in range(3)]
+        for connection in pooled:
+            assert connection.connection.dbapi_connection.autocommit is False
+            connection.execute(select(1))
+            assert connection.connection.dbapi_connection.info.transaction_status.name == (
+                "INTRANS"
+            )
+
+
+def post_scan(plugin, body: bytes, nonce: str):
+    """A signed POST of an SEO scan with this request id."""
+    path = "/api/v1/site/seo-scans"
+    headers = signed_headers(plugin.site_id, plugin.secret, "POST", path, body, nonce=nonce)
+    return plugin.client.post(path, data=body, headers=headers, content_type="application/json")
+
+
+def test_a_signed_write_runs_in_a_transaction_rolled_back_on_error(acme, db):
+    """A signed POST begins a transaction: its request id, stored before its
+    body is read, is rolled back with a refused body (and the same request
+    id may then be sent again)."""
+    _customer, _site, plugin = acme
+    nonce = "a-retried-write-0001"
+    refused = []
+    states = transaction_states(
+        db, lambda: refused.append(post_scan(plugin, b'{"pages": "none"}', nonce))
+    )
+    assert refused[0].status_code == 422
+    if not db.is_sqlite:
+        assert states and set(states) == {"INTRANS"}
+    with db.session() as session:
+        assert session.scalar(select(func.count()).select_from(SiteRequestNonce)) == 0
+    scan = json.dumps({"scanned_at": "2026-12-01T10:00:00Z", "pages": []}).encode()
+    stored = post_scan(plugin, scan, nonce)
+    assert stored.status_code == 201, stored.get_json()
