@@ -12,9 +12,9 @@ import hashlib
 import secrets
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import Row, bindparam, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session
 
 from bridge import links
 from bridge.auth import policy
@@ -30,12 +30,14 @@ from bridge.billing.validation import check_email, email_key
 from bridge.core import clock
 from bridge.core.errors import Conflict, DomainError, NotFound
 from bridge.core.l10n import Localiser, day_display
+from bridge.core.money import line_amount
 from bridge.models import (
     Client,
     IntervalUnit,
     Invoice,
     InvoiceStatus,
     Plan,
+    Product,
     ProductCategory,
     SeoScan,
     Site,
@@ -283,80 +285,94 @@ def wp_admin_url(site: Site) -> str:
 # What the plugin shows ---------------------------------------------------------
 
 
-def _interval(plan: Plan, l10n: Localiser) -> str | None:
-    """How often the plan bills, for people ("1 month", "3 mois")."""
-    if plan.interval_unit is None:
+def _interval(subscription, l10n: Localiser) -> str | None:
+    """How often the subscription's plan bills, for people ("1 month", "3 mois")."""
+    if subscription.interval_unit is None:
         return None
-    count = plan.interval_count or 1
+    count = subscription.interval_count or 1
     forms = {
         IntervalUnit.DAY: l10n.ngettext("%(num)d day", "%(num)d days", count),
         IntervalUnit.WEEK: l10n.ngettext("%(num)d week", "%(num)d weeks", count),
         IntervalUnit.MONTH: l10n.ngettext("%(num)d month", "%(num)d months", count),
         IntervalUnit.YEAR: l10n.ngettext("%(num)d year", "%(num)d years", count),
     }
-    return forms[plan.interval_unit] % {"num": count}
+    return forms[subscription.interval_unit] % {"num": count}
 
 
-def _subscription_amount(subscription: Subscription) -> int:
-    return subscription.amount
-
-
-def site_subscriptions(session: Session, site: Site) -> list[Subscription]:
-    """The site's subscriptions, current ones (pending, active, past due) first."""
-    rows = list(
-        session.scalars(
-            select(Subscription)
-            .where(Subscription.site_id == site.id)
-            .options(joinedload(Subscription.plan).joinedload(Plan.product))
-            .order_by(Subscription.id.desc())
-        )
+# A site's subscriptions with their plans and products, as plain rows (one
+# statement; the plugin's answers need a few columns of each, not the ORM's
+# objects): id, status, unit_amount, quantity_e3, currency,
+# current_period_end, cancel_at_period_end, plan, interval_unit,
+# interval_count, product, category.
+_SITE_SUBSCRIPTIONS = (
+    select(
+        Subscription.id,
+        Subscription.status,
+        Subscription.unit_amount,
+        Subscription.quantity_e3,
+        Subscription.currency,
+        Subscription.current_period_end,
+        Subscription.cancel_at_period_end,
+        Plan.name.label("plan"),
+        Plan.interval_unit,
+        Plan.interval_count,
+        Product.name.label("product"),
+        Product.category,
     )
+    .join(Plan, Plan.id == Subscription.plan_id)
+    .join(Product, Product.id == Plan.product_id)
+    .where(Subscription.site_id == bindparam("site_id"))
+    .order_by(Subscription.id.desc())
+)
+
+
+def site_subscriptions(session: Session, site: Site) -> list[Row]:
+    """The site's subscriptions (rows of ``_SITE_SUBSCRIPTIONS``), current
+    ones (pending, active, past due) first, newest first."""
+    rows = session.execute(_SITE_SUBSCRIPTIONS, {"site_id": site.id}).all()
     return sorted(rows, key=lambda s: s.status not in CURRENT)
 
 
-def hosting_subscription(subscriptions: list[Subscription]) -> Subscription | None:
+def hosting_subscription(subscriptions: list[Row]) -> Row | None:
     """The site's current subscription to a hosting product (the newest)."""
     for subscription in subscriptions:
-        if (
-            subscription.status in CURRENT
-            and subscription.plan.product.category == ProductCategory.HOSTING
-        ):
+        if subscription.status in CURRENT and subscription.category == ProductCategory.HOSTING:
             return subscription
     return None
 
 
-def hosting_plan_view(subscription: Subscription | None, l10n: Localiser) -> dict | None:
+def hosting_plan_view(subscription: Row | None, l10n: Localiser) -> dict | None:
     if subscription is None:
         return None
-    amount = _subscription_amount(subscription)
+    amount = line_amount(subscription.unit_amount, subscription.quantity_e3)
     return {
         "subscription_id": subscription.id,
-        "product": subscription.plan.product.name,
-        "plan": subscription.plan.name,
+        "product": subscription.product,
+        "plan": subscription.plan,
         "status": subscription.status.value,
         "amount": amount,
         "currency": subscription.currency,
         "amount_display": l10n.money(amount, subscription.currency),
-        "interval": _interval(subscription.plan, l10n),
+        "interval": _interval(subscription, l10n),
         "current_period_end": iso(subscription.current_period_end),
         "current_period_end_display": day_display(l10n, subscription.current_period_end),
         "cancel_at_period_end": subscription.cancel_at_period_end,
     }
 
 
-def subscription_view(subscription: Subscription, l10n: Localiser) -> dict:
-    amount = _subscription_amount(subscription)
+def subscription_view(subscription: Row, l10n: Localiser) -> dict:
+    amount = line_amount(subscription.unit_amount, subscription.quantity_e3)
     renews = subscription.status in RENEWABLE and not subscription.cancel_at_period_end
     return {
         "id": subscription.id,
-        "product": subscription.plan.product.name,
-        "plan": subscription.plan.name,
-        "category": subscription.plan.product.category.value,
+        "product": subscription.product,
+        "plan": subscription.plan,
+        "category": subscription.category.value,
         "status": subscription.status.value,
         "amount": amount,
         "currency": subscription.currency,
         "amount_display": l10n.money(amount, subscription.currency),
-        "interval": _interval(subscription.plan, l10n),
+        "interval": _interval(subscription, l10n),
         "next_renewal_at": iso(subscription.current_period_end) if renews else None,
         "next_renewal_at_display": (
             day_display(l10n, subscription.current_period_end) if renews else None

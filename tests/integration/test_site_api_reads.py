@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import json
 from datetime import datetime
 
@@ -18,6 +19,7 @@ from bridge.auth.signatures import signed_headers
 from bridge.billing import business
 from bridge.core.l10n import Localiser, day_display
 from bridge.models import BusinessSettings, SiteRequestNonce
+from tests.integration.test_api_settings import png
 from tests.integration.test_site_api import bill, hosting_plan, make_client, make_site, ok
 from tests.integration.test_site_api import plugin_for as plugin_of
 from tests.unit.test_secret_box import CountingFernet
@@ -59,6 +61,15 @@ def test_a_rotated_secret_signs_at_once_and_the_old_one_no_more(api, acme, clien
 # The business settings ---------------------------------------------------------
 
 
+def listening(db, name: str, listener, call) -> None:
+    """``call()`` with ``listener`` on the app engine's event ``name``."""
+    event.listen(db.engine, name, listener)
+    try:
+        call()
+    finally:
+        event.remove(db.engine, name, listener)
+
+
 def statements_of(db, call) -> list[str]:
     """The SQL statements ``call()`` sends, on one line each."""
     sent: list[str] = []
@@ -66,11 +77,7 @@ def statements_of(db, call) -> list[str]:
     def record(_conn, _cursor, statement, *_args):
         sent.append(" ".join(statement.split()))
 
-    event.listen(db.engine, "before_cursor_execute", record)
-    try:
-        call()
-    finally:
-        event.remove(db.engine, "before_cursor_execute", record)
+    listening(db, "before_cursor_execute", record, call)
     return sent
 
 
@@ -163,11 +170,7 @@ def transaction_states(db, call) -> list[str]:
         info = getattr(conn.connection.dbapi_connection, "info", None)
         states.append(info.transaction_status.name if info is not None else "unknown")
 
-    event.listen(db.engine, "after_cursor_execute", record)
-    try:
-        call()
-    finally:
-        event.remove(db.engine, "after_cursor_execute", record)
+    listening(db, "after_cursor_execute", record, call)
     return states
 
 
@@ -224,3 +227,33 @@ def test_a_signed_write_runs_in_a_transaction_rolled_back_on_error(acme, db):
     scan = json.dumps({"scanned_at": "2026-12-01T10:00:00Z", "pages": []}).encode()
     stored = post_scan(plugin, scan, nonce)
     assert stored.status_code == 201, stored.get_json()
+
+
+# The agency's logo and the site's subscriptions ----------------------------------------
+
+
+def test_the_logo_is_named_by_its_stored_hash_without_reading_the_image(api, acme, db):
+    _customer, _site, plugin = acme
+    logo = png(b"x" * 20_000)
+    with db.session() as session:
+        business.set_logo(session, logo, 100_000)
+    sent = statements_of(db, lambda: ok(plugin.get("/summary")))  # the settings changed
+    summary = ok(plugin.get("/summary"))
+    assert summary["agency"]["logo_url"].endswith(f"?v={hashlib.sha256(logo).hexdigest()[:16]}")
+    assert any("stored_files.sha256" in s for s in sent)
+    assert not [s for s in sent if "stored_files.data" in s]
+
+
+def test_a_subscriptions_amount_counts_its_quantity(api, acme):
+    customer, site, plugin = acme
+    plan = hosting_plan(api, category="seo", amount=1250, name="SEO care")
+    body = {
+        "client_id": customer["id"],
+        "site_id": site["id"],
+        "items": [{"plan_id": plan["id"], "quantity": 3}],
+    }
+    invoice = ok(api.post("/invoices", json=body), 201)
+    ok(api.post(f"/invoices/{invoice['id']}/finalize"))
+    seo = next(s for s in ok(plugin.get("/summary"))["subscriptions"] if s["category"] == "seo")
+    assert seo["amount"] == 3750 and seo["amount_display"] == "€37.50"
+    assert seo["status"] == "pending" and seo["plan"] == "Pro monthly"
