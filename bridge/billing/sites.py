@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Row, bindparam, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, load_only
 
 from bridge import links
 from bridge.auth import policy
@@ -406,6 +406,21 @@ def invoice_view(session: Session, invoice: Invoice, l10n: Localiser) -> dict:
     }
 
 
+# What the summary shows of an invoice (``invoice_view``, the standing):
+# an invoice row is some 45 columns.
+SUMMARY_INVOICE_COLUMNS = (
+    Invoice.number,
+    Invoice.status,
+    Invoice.currency,
+    Invoice.total,
+    Invoice.amount_paid,
+    Invoice.hosted_token,
+    Invoice.issued_at,
+    Invoice.issue_date,
+    Invoice.due_at,
+)
+
+
 def summary_invoices(session: Session, site: Site) -> tuple[list[Invoice], list[Invoice]]:
     """The site's issued invoices (no drafts) newest first, at most 50, and
     all its unpaid ones (open or uncollectible, however old), in one
@@ -421,6 +436,7 @@ def summary_invoices(session: Session, site: Site) -> tuple[list[Invoice], list[
     )
     rows = session.execute(
         select(Invoice, ranked.c.rank)
+        .options(load_only(*SUMMARY_INVOICE_COLUMNS))
         .join(ranked, ranked.c.id == Invoice.id)
         .where(or_(ranked.c.rank <= MAX_INVOICES, Invoice.status.in_(UNPAID)))
         .order_by(ranked.c.rank)

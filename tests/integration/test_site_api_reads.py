@@ -257,3 +257,18 @@ def test_a_subscriptions_amount_counts_its_quantity(api, acme):
     seo = next(s for s in ok(plugin.get("/summary"))["subscriptions"] if s["category"] == "seo")
     assert seo["amount"] == 3750 and seo["amount_display"] == "€37.50"
     assert seo["status"] == "pending" and seo["plan"] == "Pro monthly"
+
+
+def test_the_summary_reads_the_invoices_it_lists_in_one_narrow_statement(api, acme, db):
+    customer, site, plugin = acme
+    plan = hosting_plan(api, category="seo", amount=1250, name="SEO care")
+    bill(api, customer["id"], site["id"], plan["id"])  # open, not yet due
+    ok(plugin.get("/summary"))
+    sent = statements_of(db, lambda: ok(plugin.get("/summary")))
+    reading_invoices = [s for s in sent if "FROM invoices" in s]
+    assert len(reading_invoices) == 1
+    assert "invoices.hosted_token" in reading_invoices[0]
+    assert "invoices.note," not in reading_invoices[0]
+    summary = ok(plugin.get("/summary"))
+    assert [i["status"] for i in summary["invoices"]] == ["open", "paid"]
+    assert summary["unpaid_count"] == 1 and summary["amount_due"] == 1250
