@@ -272,3 +272,20 @@ def test_the_summary_reads_the_invoices_it_lists_in_one_narrow_statement(api, ac
     summary = ok(plugin.get("/summary"))
     assert [i["status"] for i in summary["invoices"]] == ["open", "paid"]
     assert summary["unpaid_count"] == 1 and summary["amount_due"] == 1250
+
+
+def test_the_access_of_a_person_is_read_with_their_role_on_the_site_at_once(api, acme, db):
+    """The person and their own role on the site come in one statement,
+    after the signing site's."""
+    customer, site, plugin = acme
+    person = ok(api.get(f"/clients/{customer['id']}/users"))["data"][0]
+    roles = ok(api.get("/roles"))["data"]
+    billing_only = next(r for r in roles if r["name"] == "Billing only")
+    path = f"/clients/{customer['id']}/users/{person['id']}/site-roles/{site['id']}"
+    ok(api.put(path, json={"role_id": billing_only["id"]}))
+    ok(plugin.get("/access?email=c1@x.example"))
+    answers = []
+    sent = statements_of(db, lambda: answers.append(ok(plugin.get("/access?email=C1@x.example"))))
+    assert len([s for s in sent if s.startswith("SELECT")]) == 2
+    assert answers[0]["role"] == {"id": billing_only["id"], "name": "Billing only"}
+    assert answers[0]["areas"]["billing"] and not answers[0]["areas"]["hosting"]
