@@ -449,26 +449,36 @@ SUMMARY_INVOICE_COLUMNS = (
 )
 
 
-def summary_invoices(session: Session, site: Site) -> tuple[list[Invoice], list[Invoice]]:
-    """The site's issued invoices (no drafts) newest first, at most 50, and
-    all its unpaid ones (open or uncollectible, however old), in one
-    statement: the issued invoices ranked newest first, kept when listed or
-    unpaid."""
+def _summary_invoices_statement():
+    """The statement of ``summary_invoices``, for the site ``:site_id``."""
     rank = (
         func.row_number().over(order_by=(Invoice.issued_at.desc(), Invoice.id.desc())).label("rank")
     )
     ranked = (
         select(Invoice.id, rank)
-        .where(Invoice.site_id == site.id, Invoice.status != InvoiceStatus.DRAFT)
+        .where(Invoice.site_id == bindparam("site_id"), Invoice.status != InvoiceStatus.DRAFT)
         .subquery()
     )
-    rows = session.execute(
+    return (
         select(Invoice, ranked.c.rank)
         .options(load_only(*SUMMARY_INVOICE_COLUMNS))
         .join(ranked, ranked.c.id == Invoice.id)
         .where(or_(ranked.c.rank <= MAX_INVOICES, Invoice.status.in_(UNPAID)))
         .order_by(ranked.c.rank)
-    ).all()
+    )
+
+
+# Built once per process: building it (and its cache key) on every call
+# took about a tenth of a summary's CPU.
+_SUMMARY_INVOICES = _summary_invoices_statement()
+
+
+def summary_invoices(session: Session, site: Site) -> tuple[list[Invoice], list[Invoice]]:
+    """The site's issued invoices (no drafts) newest first, at most 50, and
+    all its unpaid ones (open or uncollectible, however old), in one
+    statement: the issued invoices ranked newest first, kept when listed or
+    unpaid."""
+    rows = session.execute(_SUMMARY_INVOICES, {"site_id": site.id}).all()
     listed = [invoice for invoice, position in rows if position <= MAX_INVOICES]
     unpaid = [invoice for invoice, _ in rows if invoice.status in UNPAID]
     return listed, unpaid
