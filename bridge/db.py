@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cached_property
 
 from flask import Flask, current_app, g
 from sqlalchemy import create_engine, event, text
@@ -358,6 +359,13 @@ class Database:
     def is_sqlite(self) -> bool:
         return self.engine.dialect.name == "sqlite"
 
+    @cached_property
+    def autocommit_engine(self) -> Engine:
+        """The engine, its connections in autocommit while checked out (the
+        same pool and events; each connection's isolation level is reset
+        when it goes back to the pool): ``read_without_transaction``."""
+        return self.engine.execution_options(isolation_level="AUTOCOMMIT")
+
     @contextmanager
     def session(self) -> Iterator[Session]:
         """A session for one unit of work outside a request: commit on success."""
@@ -434,3 +442,16 @@ def only_read(session: Session) -> bool:
         return False
     connection = session.connection()
     return connection.dialect.name == "postgresql" and connection.info.get(WROTE) is False
+
+
+def read_without_transaction() -> Session:
+    """The current request's session, opened for a request that writes
+    nothing (a signed GET of the site API): on PostgreSQL its statements run
+    in autocommit, so the request pays no ``BEGIN`` and no ``ROLLBACK``
+    round trip, and each statement reads the latest committed data. On
+    SQLite, or once the request's session is open, ``get_session()``."""
+    if "db_session" not in g:
+        database = get_db()
+        if not database.is_sqlite:
+            g.db_session = database.sessionmaker(bind=database.autocommit_engine)
+    return get_session()

@@ -35,14 +35,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import quote
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session, joinedload, load_only
 
 from bridge.auth.policy import SitePlugin
 from bridge.auth.secrets import SecretBox
+from bridge.billing import business
 from bridge.core import clock
-from bridge.models import Site, SiteRequestNonce
+from bridge.models import Client, Site, SiteRequestNonce
 
 SITE_HEADER = "X-Bridge-Site"
 TIMESTAMP_HEADER = "X-Bridge-Timestamp"
@@ -182,6 +183,44 @@ def verify(
 
 # Flask requests --------------------------------------------------------------
 
+# The signing site with its client (every signed call reads it), built once,
+# with the columns that the signed calls' answers use only: a client row is
+# some thirty columns (its address, custom fields, search text, figures),
+# and psycopg and the ORM pay for each column of each row. Another column
+# would still load when read, in a statement of its own. The client's role
+# comes with it (``Client.role`` is joined): the access answer reads it.
+SIGNING_SITE_COLUMNS = (
+    Site.public_id,
+    Site.client_id,
+    Site.name,
+    Site.url,
+    Site.secret_encrypted,
+    Site.disabled,
+)
+SIGNING_CLIENT_COLUMNS = (
+    Client.name,
+    Client.email,
+    Client.role_id,
+    Client.stripe_customer_id,
+    Client.default_payment_method_id,
+    Client.card_brand,
+    Client.card_last4,
+    Client.card_exp_month,
+    Client.card_exp_year,
+)
+_SIGNING_SITE = (
+    select(Site)
+    .options(
+        load_only(*SIGNING_SITE_COLUMNS),
+        joinedload(Site.client).load_only(*SIGNING_CLIENT_COLUMNS),
+    )
+    .where(Site.public_id == bindparam("public_id"))
+)
+# The same with the business settings' version (PostgreSQL), so that the
+# answer can use the settings its process keeps: no statement of its own
+# for them (bridge.billing.business.reading_settings).
+_SIGNING_SITE_AND_SETTINGS_VERSION = _SIGNING_SITE.add_columns(business.SETTINGS_VERSION_QUERY)
+
 
 @dataclass(frozen=True)
 class AuthenticatedSite:
@@ -215,11 +254,16 @@ def authenticate_request(session: Session, box: SecretBox, request) -> Authentic
     public_id = request.headers.get(SITE_HEADER, "").strip()
     site = None
     if _PUBLIC_ID.fullmatch(public_id):
-        # The client comes with the site: every signed call reads it.
-        site = session.scalar(
-            select(Site).options(joinedload(Site.client)).where(Site.public_id == public_id)
-        )
-    secret = box.decrypt(site.secret_encrypted) if site is not None else ""
+        if not business.settings_versioned(session):
+            site = session.scalar(_SIGNING_SITE, {"public_id": public_id})
+        else:
+            row = session.execute(
+                _SIGNING_SITE_AND_SETTINGS_VERSION, {"public_id": public_id}
+            ).first()
+            if row is not None:
+                site, version = row
+                business.note_settings_version(session, version)
+    secret = box.decrypt_kept(site.secret_encrypted) if site is not None else ""
     nonce = request.headers.get(NONCE_HEADER)
     timestamp = request.headers.get(TIMESTAMP_HEADER)
     verify(

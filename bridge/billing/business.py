@@ -4,9 +4,11 @@ profile and branding."""
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 
-from sqlalchemy import select
+from sqlalchemy import literal_column, select
 from sqlalchemy.orm import Session
 
 from bridge.billing import legal, numbering
@@ -81,6 +83,168 @@ def get_settings(session: Session) -> BusinessSettings:
     return settings
 
 
+# The settings as the site API reads them ------------------------------------------
+
+SETTINGS_VERSION = "bridge.settings_version"
+"""``session.info`` key: the settings row's version as the request's first
+statement read it (``note_settings_version``)."""
+_READING = "bridge.reading_settings"
+
+# PostgreSQL's xmin is the transaction that wrote the row's current version:
+# any committed change of the row gives it another, on every connection, so
+# comparing it tells a worker whether the settings it keeps are still the
+# row's, without reading the row. (One transaction writing the row twice
+# leaves both versions the same xmin, but the first one is never visible
+# outside it.) Read as text: psycopg has no loader for the xid type.
+SETTINGS_VERSION_QUERY = (
+    select(literal_column("business_settings.xmin::text"))
+    .select_from(BusinessSettings)
+    .where(BusinessSettings.id == SETTINGS_ID)
+    .scalar_subquery()
+)
+
+
+@dataclass(frozen=True)
+class ReaderSettings:
+    """The settings that the site API's answers read (language, time zone,
+    the agency's name and logo, overdue rules...): a plain frozen value,
+    attached to no session, so one can be kept by a process and shared by
+    its requests and threads. The attribute names are the settings row's,
+    so the functions that read either (``overdue.policies``) take both."""
+
+    currency: str | None
+    invoice_language: str
+    timezone: str
+    company_name: str
+    brand_color: str
+    invoice_show_logo: bool
+    logo_sha256: str | None
+    seo_configure_delegated: bool
+    stripe_connected: bool
+    overdue_grace: Mapping
+
+
+READER_COLUMNS = (
+    BusinessSettings.currency,
+    BusinessSettings.invoice_language,
+    BusinessSettings.timezone,
+    BusinessSettings.company_name,
+    BusinessSettings.brand_color,
+    BusinessSettings.invoice_show_logo,
+    StoredFile.sha256,
+    BusinessSettings.seo_configure_delegated,
+    BusinessSettings.stripe_secret_key_encrypted,
+    BusinessSettings.overdue_grace,
+)
+# The columns above only (not the 65 of the row, nor the logo's image), and
+# the row's version with them on PostgreSQL.
+_READER_QUERY = (
+    select(*READER_COLUMNS)
+    .outerjoin(StoredFile, StoredFile.id == BusinessSettings.logo_id)
+    .where(BusinessSettings.id == SETTINGS_ID)
+)
+_READER_QUERY_VERSIONED = _READER_QUERY.add_columns(SETTINGS_VERSION_QUERY)
+
+# (version, settings) of this process: what the last signed request read.
+_kept: tuple[str, ReaderSettings] | None = None
+
+
+def settings_versioned(session: Session) -> bool:
+    """The settings row has a version to read (PostgreSQL, not SQLite):
+    ``SETTINGS_VERSION_QUERY``, selected alongside a statement the request
+    sends anyway (the signed request's site)."""
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def note_settings_version(session: Session, version: str | None) -> None:
+    """The settings row's version as this session's request read it: its
+    ``reading_settings`` may then be the ones the process keeps."""
+    session.info[SETTINGS_VERSION] = version
+
+
+def reading_settings(session: Session) -> ReaderSettings:
+    """The settings the site API's answers read.
+
+    When the request noted the row's version (``note_settings_version``, on
+    PostgreSQL) and the process keeps the settings of that version, they
+    cost no statement; else they are read (their columns only) and, with a
+    version, kept for the process's next requests. A change made by any
+    process (the Hub, the API) gives the row a new version, so the next
+    signed request reads it again. Without a version (SQLite) they are read
+    once per transaction, as ``get_settings`` reads the row.
+
+    Only signed requests note a version, and they never change the
+    settings: the process never keeps what an uncommitted change wrote."""
+    global _kept
+    transaction = session.get_transaction()
+    read = session.info.get(_READING)
+    if read is not None and transaction is not None and read[0] is transaction:
+        return read[1]
+    version = session.info.get(SETTINGS_VERSION)
+    kept = _kept
+    if version is not None and kept is not None and kept[0] == version:
+        settings = kept[1]
+    else:
+        query = _READER_QUERY_VERSIONED if version is not None else _READER_QUERY
+        row = session.execute(query).first()
+        if row is None:  # only if someone deleted the row by hand
+            settings = reader_settings_of(get_settings(session))
+        else:
+            settings = _reader_settings(*row[: len(READER_COLUMNS)])
+            if version is not None:
+                _kept = (row[-1], settings)
+    session.info[_READING] = (session.get_transaction(), settings)
+    return settings
+
+
+def reader_settings_of(settings: BusinessSettings) -> ReaderSettings:
+    """What the site API reads of a settings row."""
+    return _reader_settings(
+        settings.currency,
+        settings.invoice_language,
+        settings.timezone,
+        settings.company_name,
+        settings.brand_color,
+        settings.invoice_show_logo,
+        settings.logo.sha256 if settings.logo else None,
+        settings.seo_configure_delegated,
+        settings.stripe_secret_key_encrypted,
+        settings.overdue_grace,
+    )
+
+
+def _reader_settings(
+    currency,
+    invoice_language,
+    timezone,
+    company_name,
+    brand_color,
+    invoice_show_logo,
+    logo_sha256,
+    seo_configure_delegated,
+    stripe_secret_key_encrypted,
+    overdue_grace,
+) -> ReaderSettings:
+    return ReaderSettings(
+        currency=currency,
+        invoice_language=invoice_language,
+        timezone=timezone,
+        company_name=company_name,
+        brand_color=brand_color,
+        invoice_show_logo=invoice_show_logo,
+        logo_sha256=logo_sha256,
+        seo_configure_delegated=seo_configure_delegated,
+        stripe_connected=bool(stripe_secret_key_encrypted),
+        # Shared by requests: read-only all the way down.
+        overdue_grace=MappingProxyType(
+            {
+                category: MappingProxyType(dict(entry or {}))
+                for category, entry in (overdue_grace or {}).items()
+            }
+        ),
+    )
+
+
 def localiser(session: Session, language: str | None = None) -> Localiser:
     """Writes for people in ``language`` (an invoice's, say), else the
     business's invoice language, with dates in the business time zone."""
@@ -92,9 +256,10 @@ def reader_localiser(session: Session, locale: str | None) -> Localiser:
     """Writes for a reader in ``locale`` (a WordPress user's, "de_DE") when
     the bridge has a catalogue for its language, else in the business's
     invoice language; dates in the business time zone either way."""
+    settings = reading_settings(session)
     if catalogue_language(locale):
-        return Localiser(locale, get_settings(session).timezone)
-    return localiser(session)
+        return Localiser(locale, settings.timezone)
+    return Localiser(settings.invoice_language, settings.timezone)
 
 
 def require_currency(session: Session) -> str:

@@ -29,7 +29,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bridge import links
-from bridge.billing.business import get_settings, localiser
+from bridge.billing.business import (
+    ReaderSettings,
+    get_settings,
+    reader_localiser,
+    reading_settings,
+)
 from bridge.core import clock
 from bridge.core.errors import Conflict, Invalid
 from bridge.core.l10n import Localiser, day_display
@@ -70,7 +75,7 @@ class GracePolicy:
     after_grace: str = DEFAULT_ACTION
 
 
-def policies(settings: BusinessSettings) -> dict[str, GracePolicy]:
+def policies(settings: BusinessSettings | ReaderSettings) -> dict[str, GracePolicy]:
     """The policy of each category (the defaults where none is stored)."""
     stored = settings.overdue_grace or {}
     answer = {}
@@ -296,7 +301,7 @@ def site_standing(
     ``open_invoices`` (every open invoice of the site) when the caller
     already has them, else from the database."""
     now = clock.now()
-    settings = get_settings(session)
+    settings = reading_settings(session)
     if open_invoices is None:
         invoices = _overdue_invoices(session, site, now)
     else:
@@ -322,7 +327,7 @@ def standing_view(
     ``l10n`` (the business's language by default); ``open_invoices`` as
     for ``site_standing``."""
     result, invoices = site_standing(session, site, open_invoices)
-    l10n = l10n or localiser(session)
+    l10n = l10n or reader_localiser(session, None)
     by_id = {i.id: i for i in invoices}
     total = sum(i.amount_due for i in invoices)
     currency = invoices[0].currency if invoices else None

@@ -129,11 +129,12 @@ def periods_to_invoice(
 
 def card_on_file(session: Session, client: Client) -> bool:
     """Renewals of this client are charged to a saved card (else emailed)."""
-    return bool(
-        client.default_payment_method_id
-        and client.stripe_customer_id
-        and get_settings(session).stripe_secret_key_encrypted
-    )
+    return saved_card_charged(client, bool(get_settings(session).stripe_secret_key_encrypted))
+
+
+def saved_card_charged(client: Client, stripe_connected: bool) -> bool:
+    """``card_on_file`` when whether Stripe is connected is known already."""
+    return bool(client.default_payment_method_id and client.stripe_customer_id and stripe_connected)
 
 
 def _claim_due(

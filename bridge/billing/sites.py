@@ -12,34 +12,37 @@ import hashlib
 import secrets
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import Row, bindparam, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session, load_only
 
 from bridge import links
 from bridge.auth import policy
 from bridge.auth.permissions import AREAS
 from bridge.auth.secrets import SecretBox
 from bridge.billing import audit, overdue
-from bridge.billing.business import get_settings, localiser
+from bridge.billing.business import ReaderSettings, reader_localiser, reading_settings
 from bridge.billing.clients import rotate_site_secret
-from bridge.billing.renewals import card_on_file
-from bridge.billing.roles import role_on_site
+from bridge.billing.renewals import saved_card_charged
 from bridge.billing.subscriptions import CURRENT, RENEWABLE
 from bridge.billing.validation import check_email, email_key
 from bridge.core import clock
 from bridge.core.errors import Conflict, DomainError, NotFound
 from bridge.core.l10n import Localiser, day_display
+from bridge.core.money import line_amount
 from bridge.models import (
     Client,
     IntervalUnit,
     Invoice,
     InvoiceStatus,
     Plan,
+    Product,
     ProductCategory,
+    Role,
     SeoScan,
     Site,
     SiteConnectCode,
+    SiteRole,
     Subscription,
     User,
     UserKind,
@@ -231,34 +234,61 @@ def find_client_user(session: Session, client_id: int, email: str) -> User | Non
     )
 
 
+# The active user of a client with an email (``find_client_user``'s), with
+# their own role on a site when they have one: the columns ``access``
+# answers with, in one statement.
+_PERSON_ON_SITE = (
+    select(User.id, User.email, Role.id.label("role_id"), Role.name, Role.permissions)
+    .outerjoin(
+        SiteRole,
+        (SiteRole.user_id == User.id) & (SiteRole.site_id == bindparam("site_id")),
+    )
+    .outerjoin(Role, Role.id == SiteRole.role_id)
+    .where(
+        User.email_key == bindparam("email_key"),
+        User.kind == UserKind.CLIENT,
+        User.client_id == bindparam("client_id"),
+        User.is_active.is_(True),
+    )
+)
+
+
 def access(session: Session, site: Site, email: str) -> dict:
     """What the WordPress user with ``email`` may see and do on ``site``:
     the actions of each area that the policy grants their role on this site
     (their own there, else the client's). Somebody who is not a user of the
     site's client gets nothing."""
-    user = find_client_user(session, site.client_id, email)
-    if user is None:
+    key = email_key(email)
+    person = None
+    if key and len(key) <= 254:
+        person = session.execute(
+            _PERSON_ON_SITE, {"site_id": site.id, "email_key": key, "client_id": site.client_id}
+        ).first()
+    if person is None:
         return {
             "email": email,
             "client_user": False,
             "role": None,
             "areas": {key: [] for key in AREAS},
         }
-    role = role_on_site(session, user, site)
+    role = site.client.role
+    role_id, role_name, permissions = role.id, role.name, role.permissions
+    if person.role_id is not None:  # their own role on this site (roles.role_on_site)
+        role_id, role_name, permissions = person.role_id, person.name, person.permissions
     principal = policy.ClientUser(
-        user_id=user.id,
+        user_id=person.id,
         client_id=site.client_id,
         permissions=site.client.role.permissions,
-        site_permissions={site.id: role.permissions},
+        site_permissions={site.id: permissions},
     )
     areas = {
         key: [action for action in area.actions if policy.may(principal, f"{key}.{action}", site)]
         for key, area in AREAS.items()
     }
     return {
-        "email": user.email,
+        "email": person.email,
         "client_user": True,
-        "role": {"id": role.id, "name": role.name},
+        "role": {"id": role_id, "name": role_name},
         "areas": areas,
     }
 
@@ -283,80 +313,94 @@ def wp_admin_url(site: Site) -> str:
 # What the plugin shows ---------------------------------------------------------
 
 
-def _interval(plan: Plan, l10n: Localiser) -> str | None:
-    """How often the plan bills, for people ("1 month", "3 mois")."""
-    if plan.interval_unit is None:
+def _interval(subscription, l10n: Localiser) -> str | None:
+    """How often the subscription's plan bills, for people ("1 month", "3 mois")."""
+    if subscription.interval_unit is None:
         return None
-    count = plan.interval_count or 1
+    count = subscription.interval_count or 1
     forms = {
         IntervalUnit.DAY: l10n.ngettext("%(num)d day", "%(num)d days", count),
         IntervalUnit.WEEK: l10n.ngettext("%(num)d week", "%(num)d weeks", count),
         IntervalUnit.MONTH: l10n.ngettext("%(num)d month", "%(num)d months", count),
         IntervalUnit.YEAR: l10n.ngettext("%(num)d year", "%(num)d years", count),
     }
-    return forms[plan.interval_unit] % {"num": count}
+    return forms[subscription.interval_unit] % {"num": count}
 
 
-def _subscription_amount(subscription: Subscription) -> int:
-    return subscription.amount
-
-
-def site_subscriptions(session: Session, site: Site) -> list[Subscription]:
-    """The site's subscriptions, current ones (pending, active, past due) first."""
-    rows = list(
-        session.scalars(
-            select(Subscription)
-            .where(Subscription.site_id == site.id)
-            .options(joinedload(Subscription.plan).joinedload(Plan.product))
-            .order_by(Subscription.id.desc())
-        )
+# A site's subscriptions with their plans and products, as plain rows (one
+# statement; the plugin's answers need a few columns of each, not the ORM's
+# objects): id, status, unit_amount, quantity_e3, currency,
+# current_period_end, cancel_at_period_end, plan, interval_unit,
+# interval_count, product, category.
+_SITE_SUBSCRIPTIONS = (
+    select(
+        Subscription.id,
+        Subscription.status,
+        Subscription.unit_amount,
+        Subscription.quantity_e3,
+        Subscription.currency,
+        Subscription.current_period_end,
+        Subscription.cancel_at_period_end,
+        Plan.name.label("plan"),
+        Plan.interval_unit,
+        Plan.interval_count,
+        Product.name.label("product"),
+        Product.category,
     )
+    .join(Plan, Plan.id == Subscription.plan_id)
+    .join(Product, Product.id == Plan.product_id)
+    .where(Subscription.site_id == bindparam("site_id"))
+    .order_by(Subscription.id.desc())
+)
+
+
+def site_subscriptions(session: Session, site: Site) -> list[Row]:
+    """The site's subscriptions (rows of ``_SITE_SUBSCRIPTIONS``), current
+    ones (pending, active, past due) first, newest first."""
+    rows = session.execute(_SITE_SUBSCRIPTIONS, {"site_id": site.id}).all()
     return sorted(rows, key=lambda s: s.status not in CURRENT)
 
 
-def hosting_subscription(subscriptions: list[Subscription]) -> Subscription | None:
+def hosting_subscription(subscriptions: list[Row]) -> Row | None:
     """The site's current subscription to a hosting product (the newest)."""
     for subscription in subscriptions:
-        if (
-            subscription.status in CURRENT
-            and subscription.plan.product.category == ProductCategory.HOSTING
-        ):
+        if subscription.status in CURRENT and subscription.category == ProductCategory.HOSTING:
             return subscription
     return None
 
 
-def hosting_plan_view(subscription: Subscription | None, l10n: Localiser) -> dict | None:
+def hosting_plan_view(subscription: Row | None, l10n: Localiser) -> dict | None:
     if subscription is None:
         return None
-    amount = _subscription_amount(subscription)
+    amount = line_amount(subscription.unit_amount, subscription.quantity_e3)
     return {
         "subscription_id": subscription.id,
-        "product": subscription.plan.product.name,
-        "plan": subscription.plan.name,
+        "product": subscription.product,
+        "plan": subscription.plan,
         "status": subscription.status.value,
         "amount": amount,
         "currency": subscription.currency,
         "amount_display": l10n.money(amount, subscription.currency),
-        "interval": _interval(subscription.plan, l10n),
+        "interval": _interval(subscription, l10n),
         "current_period_end": iso(subscription.current_period_end),
         "current_period_end_display": day_display(l10n, subscription.current_period_end),
         "cancel_at_period_end": subscription.cancel_at_period_end,
     }
 
 
-def subscription_view(subscription: Subscription, l10n: Localiser) -> dict:
-    amount = _subscription_amount(subscription)
+def subscription_view(subscription: Row, l10n: Localiser) -> dict:
+    amount = line_amount(subscription.unit_amount, subscription.quantity_e3)
     renews = subscription.status in RENEWABLE and not subscription.cancel_at_period_end
     return {
         "id": subscription.id,
-        "product": subscription.plan.product.name,
-        "plan": subscription.plan.name,
-        "category": subscription.plan.product.category.value,
+        "product": subscription.product,
+        "plan": subscription.plan,
+        "category": subscription.category.value,
         "status": subscription.status.value,
         "amount": amount,
         "currency": subscription.currency,
         "amount_display": l10n.money(amount, subscription.currency),
-        "interval": _interval(subscription.plan, l10n),
+        "interval": _interval(subscription, l10n),
         "next_renewal_at": iso(subscription.current_period_end) if renews else None,
         "next_renewal_at_display": (
             day_display(l10n, subscription.current_period_end) if renews else None
@@ -390,25 +434,51 @@ def invoice_view(session: Session, invoice: Invoice, l10n: Localiser) -> dict:
     }
 
 
-def summary_invoices(session: Session, site: Site) -> tuple[list[Invoice], list[Invoice]]:
-    """The site's issued invoices (no drafts) newest first, at most 50, and
-    all its unpaid ones (open or uncollectible, however old), in one
-    statement: the issued invoices ranked newest first, kept when listed or
-    unpaid."""
+# What the summary shows of an invoice (``invoice_view``, the standing):
+# an invoice row is some 45 columns.
+SUMMARY_INVOICE_COLUMNS = (
+    Invoice.number,
+    Invoice.status,
+    Invoice.currency,
+    Invoice.total,
+    Invoice.amount_paid,
+    Invoice.hosted_token,
+    Invoice.issued_at,
+    Invoice.issue_date,
+    Invoice.due_at,
+)
+
+
+def _summary_invoices_statement():
+    """The statement of ``summary_invoices``, for the site ``:site_id``."""
     rank = (
         func.row_number().over(order_by=(Invoice.issued_at.desc(), Invoice.id.desc())).label("rank")
     )
     ranked = (
         select(Invoice.id, rank)
-        .where(Invoice.site_id == site.id, Invoice.status != InvoiceStatus.DRAFT)
+        .where(Invoice.site_id == bindparam("site_id"), Invoice.status != InvoiceStatus.DRAFT)
         .subquery()
     )
-    rows = session.execute(
+    return (
         select(Invoice, ranked.c.rank)
+        .options(load_only(*SUMMARY_INVOICE_COLUMNS))
         .join(ranked, ranked.c.id == Invoice.id)
         .where(or_(ranked.c.rank <= MAX_INVOICES, Invoice.status.in_(UNPAID)))
         .order_by(ranked.c.rank)
-    ).all()
+    )
+
+
+# Built once per process: building it (and its cache key) on every call
+# took about a tenth of a summary's CPU.
+_SUMMARY_INVOICES = _summary_invoices_statement()
+
+
+def summary_invoices(session: Session, site: Site) -> tuple[list[Invoice], list[Invoice]]:
+    """The site's issued invoices (no drafts) newest first, at most 50, and
+    all its unpaid ones (open or uncollectible, however old), in one
+    statement: the issued invoices ranked newest first, kept when listed or
+    unpaid."""
+    rows = session.execute(_SUMMARY_INVOICES, {"site_id": site.id}).all()
     listed = [invoice for invoice, position in rows if position <= MAX_INVOICES]
     unpaid = [invoice for invoice, _ in rows if invoice.status in UNPAID]
     return listed, unpaid
@@ -416,52 +486,52 @@ def summary_invoices(session: Session, site: Site) -> tuple[list[Invoice], list[
 
 def hosting_plan(session: Session, site: Site, l10n: Localiser | None = None) -> dict | None:
     return hosting_plan_view(
-        hosting_subscription(site_subscriptions(session, site)), l10n or localiser(session)
+        hosting_subscription(site_subscriptions(session, site)),
+        l10n or reader_localiser(session, None),
     )
 
 
-def agency_view(session: Session) -> dict:
+def agency_view(session: Session, settings: ReaderSettings) -> dict:
     """The agency's name, brand colour and logo, for the plugin's menu and
     page headers. The logo's address changes with the logo (``v``: its
-    hash), so a cached page never shows an old one; ``null`` when there is
-    none or the business hides it (``invoice_show_logo``)."""
-    settings = get_settings(session)
-    logo = settings.logo if settings.invoice_show_logo else None
+    hash, read without the image), so a cached page never shows an old
+    one; ``null`` when there is none or the business hides it
+    (``invoice_show_logo``)."""
+    logo_sha256 = settings.logo_sha256 if settings.invoice_show_logo else None
     return {
         "name": settings.company_name,
         "brand_color": settings.brand_color,
-        "logo_url": f"{links.portal_logo_url(session)}?v={logo.sha256[:16]}" if logo else None,
+        "logo_url": (
+            f"{links.portal_logo_url(session)}?v={logo_sha256[:16]}" if logo_sha256 else None
+        ),
     }
-
-
-def settings_currency(session: Session) -> str | None:
-    return get_settings(session).currency
 
 
 def summary(session: Session, site: Site, l10n: Localiser | None = None) -> dict:
     """Everything the plugin's Site billing page shows, about ``site`` only,
     written by ``l10n`` (the business's language by default)."""
-    l10n = l10n or localiser(session)
+    settings = reading_settings(session)
+    l10n = l10n or reader_localiser(session, None)
     subscriptions = site_subscriptions(session, site)
     listed, unpaid = summary_invoices(session, site)
     open_invoices = [invoice for invoice in unpaid if invoice.status == InvoiceStatus.OPEN]
     due = sum(invoice.amount_due for invoice in open_invoices)
-    currency = open_invoices[0].currency if open_invoices else settings_currency(session)
+    currency = open_invoices[0].currency if open_invoices else settings.currency
     return {
         "site": {"id": site.public_id, "name": site.name, "url": site.url},
         "client": {"name": site.client.name, "email": site.client.email},
-        "agency": agency_view(session),
+        "agency": agency_view(session, settings),
         # Apply configuration changes WordPress settings that are the site
         # administrator's (Settings > Reading and > Permalinks): a role's SEO
         # configure is enough only when the agency says so.
-        "seo_configure_delegated": get_settings(session).seo_configure_delegated,
+        "seo_configure_delegated": settings.seo_configure_delegated,
         "hosting_plan": hosting_plan_view(hosting_subscription(subscriptions), l10n),
         "subscriptions": [subscription_view(s, l10n) for s in subscriptions],
         "invoices": [invoice_view(session, i, l10n) for i in listed],
         "unpaid_count": len(unpaid),
         "amount_due": due,
         "amount_due_display": l10n.money(due, currency) if currency else None,
-        "auto_pay": card_on_file(session, site.client),
+        "auto_pay": saved_card_charged(site.client, settings.stripe_connected),
         "standing": overdue.standing_view(session, site, l10n, open_invoices),
         "generated_at": iso(clock.now()),
     }
