@@ -24,7 +24,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bridge.core.transactions import COMMITS_DEFERRED, BridgeSession
+from bridge.core.transactions import COMMITS_DEFERRED, PLAN_FOR_VALUES, BridgeSession
 
 # Migrations and tests import the base from here; it lives with the models.
 from bridge.models.base import Base  # noqa: F401
@@ -195,22 +195,34 @@ PING_AFTER_IDLE_SECONDS = 1.0
 """A pooled connection idle longer than this is pinged before use."""
 
 
-# psycopg prepares a statement its connection ran five times (and keeps it
-# while requests end with COMMIT, see ``_close_session``). From its sixth
-# run PostgreSQL may then switch a prepared statement to a generic plan,
-# made without the values: for the client list's ``LIKE '%an%'`` that plan
-# cost 27 ms of PostgreSQL CPU a request instead of 2.5 (bench/api.py).
-# Plans stay made for the values; parsing is what the prepared statements spare.
-CUSTOM_PLANS = "-c plan_cache_mode=force_custom_plan"
-
-
 def connect_args(url: str, timeouts: Timeouts) -> dict:
-    """libpq parameters of ``timeouts`` and plans made for each statement's
-    values (``CUSTOM_PLANS``); ``options`` already in the URL are kept."""
+    """libpq parameters of ``timeouts``; ``options`` already in the URL are kept."""
     parameters = timeouts.libpq_parameters()
-    options = [make_url(url).query.get("options"), parameters.get("options"), CUSTOM_PLANS]
-    parameters["options"] = " ".join(option for option in options if option)
+    options = make_url(url).query.get("options")
+    if options and "options" in parameters:
+        parameters["options"] = f"{options} {parameters['options']}"
     return parameters
+
+
+def _plan_for_values(engine: Engine) -> None:
+    """Statements run with the ``PLAN_FOR_VALUES`` option are never
+    prepared. psycopg prepares a statement its connection ran five times
+    (and keeps it while requests end with COMMIT, see ``_close_session``);
+    from then on PostgreSQL may run it with a generic plan, made without
+    the values. That spares planning for most statements, but the client
+    list's ``LIKE '%an%'`` under a generic plan cost 27 ms of PostgreSQL CPU
+    a request instead of 2.5 (bench/api.py)."""
+    dialect = engine.dialect
+    do_execute = dialect.do_execute
+
+    def execute(cursor, statement, parameters, context=None):
+        options = getattr(context, "execution_options", None) or {}
+        if options.get(PLAN_FOR_VALUES):
+            cursor.execute(statement, parameters, prepare=False)
+        else:
+            do_execute(cursor, statement, parameters, context)
+
+    dialect.do_execute = execute
 
 
 def make_engine(
@@ -243,6 +255,7 @@ def make_engine(
         max_overflow=10,
         connect_args=connect_args(url, timeouts),
     )
+    _plan_for_values(engine)
     if timeouts.statement > 0:
         _watch_statements(engine, StatementWatchdog(timeouts.statement + DEADLINE_GRACE))
     _ping_idle_connections(engine, ping_after_idle)

@@ -12,6 +12,9 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 COMMITS_DEFERRED = "bridge.commits_deferred"
+PLAN_FOR_VALUES = "bridge_plan_for_values"
+"""Execution option of a statement that PostgreSQL must plan for the values
+of each execution: psycopg never prepares it (``bridge.db``)."""
 
 
 class BridgeSession(Session):

@@ -44,8 +44,7 @@ def test_options_in_the_url_are_kept():
     url = "postgresql+psycopg://u@127.0.0.1/db?options=-csearch_path%3Dbilling"
     assert connect_args(url, Timeouts(connect=2, statement=1, keepalive=0)) == {
         "connect_timeout": 2,
-        "options": "-csearch_path=billing -c statement_timeout=1000 "
-        "-c plan_cache_mode=force_custom_plan",
+        "options": "-csearch_path=billing -c statement_timeout=1000",
     }
 
 
