@@ -211,7 +211,7 @@ def _plan_for_values(engine: Engine) -> None:
     from then on PostgreSQL may run it with a generic plan, made without
     the values. That spares planning for most statements, but the client
     list's ``LIKE '%an%'`` under a generic plan cost 27 ms of PostgreSQL CPU
-    a request instead of 2.5 (bench/api.py)."""
+    a request instead of 2.9 (bench/api.py)."""
     dialect = engine.dialect
     do_execute = dialect.do_execute
 

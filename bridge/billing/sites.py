@@ -218,20 +218,30 @@ def remove_client_user(session: Session, user: User) -> None:
     session.delete(user)
 
 
+# The active client user with an email key of a client (``email_key``, ``client_id``).
+_CLIENT_USER = (
+    User.email_key == bindparam("email_key"),
+    User.kind == UserKind.CLIENT,
+    User.client_id == bindparam("client_id"),
+    User.is_active.is_(True),
+)
+
+
 def find_client_user(session: Session, client_id: int, email: str) -> User | None:
     """The active user of this client with this email (any case), or None:
     never a user of another client, never staff."""
-    key = email_key(email)
-    if not key or len(key) > 254:
+    key = _user_email_key(email)
+    if key is None:
         return None
     return session.scalar(
-        select(User).where(
-            User.email_key == key,
-            User.kind == UserKind.CLIENT,
-            User.client_id == client_id,
-            User.is_active.is_(True),
-        )
+        select(User).where(*_CLIENT_USER), {"email_key": key, "client_id": client_id}
     )
+
+
+def _user_email_key(email: str) -> str | None:
+    """The key a user's email is looked up by, or None when no user can have it."""
+    key = email_key(email)
+    return key if key and len(key) <= 254 else None
 
 
 # The active user of a client with an email (``find_client_user``'s), with
@@ -244,12 +254,7 @@ _PERSON_ON_SITE = (
         (SiteRole.user_id == User.id) & (SiteRole.site_id == bindparam("site_id")),
     )
     .outerjoin(Role, Role.id == SiteRole.role_id)
-    .where(
-        User.email_key == bindparam("email_key"),
-        User.kind == UserKind.CLIENT,
-        User.client_id == bindparam("client_id"),
-        User.is_active.is_(True),
-    )
+    .where(*_CLIENT_USER)
 )
 
 
@@ -258,9 +263,9 @@ def access(session: Session, site: Site, email: str) -> dict:
     the actions of each area that the policy grants their role on this site
     (their own there, else the client's). Somebody who is not a user of the
     site's client gets nothing."""
-    key = email_key(email)
+    key = _user_email_key(email)
     person = None
-    if key and len(key) <= 254:
+    if key is not None:
         person = session.execute(
             _PERSON_ON_SITE, {"site_id": site.id, "email_key": key, "client_id": site.client_id}
         ).first()
