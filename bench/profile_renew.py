@@ -35,6 +35,7 @@ def main() -> int:
     parser.add_argument("--sort", default="tottime")
     parser.add_argument("--show", type=int, default=40)
     parser.add_argument("--callees", default="", help="print the callees of these functions")
+    parser.add_argument("--dump", help="also write the profile to this file (pstats)")
     args = parser.parse_args()
 
     from bridge.billing import renewals
@@ -88,6 +89,8 @@ def main() -> int:
         )
         if not args.no_profile:
             stats = pstats.Stats(profile).sort_stats(args.sort)
+            if args.dump:
+                stats.dump_stats(args.dump)
             if args.callees:
                 stats.print_callees(args.callees)
             else:

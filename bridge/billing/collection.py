@@ -464,12 +464,14 @@ def _record_set(
     if not answered:
         return
     try:
-        recorded = record_outcomes(session, answered)
-        outcomes = []
-        for charge, outcome in answered:
-            invoice, payment = recorded[charge.payment_id]
-            result = charge_result(payment, outcome)
-            outcomes.append(_follow_up(session, invoice, result, 0, now))
+        # The set's receipts and failure emails are queued in one statement.
+        with events.handled_together(session):
+            recorded = record_outcomes(session, answered)
+            outcomes = []
+            for charge, outcome in answered:
+                invoice, payment = recorded[charge.payment_id]
+                result = charge_result(payment, outcome)
+                outcomes.append(_follow_up(session, invoice, result, 0, now))
         session.commit()
     except Exception as exc:
         if is_database_unavailable(exc):

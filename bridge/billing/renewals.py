@@ -571,7 +571,9 @@ def _renew_set(
         return
     savepoint = session.begin_nested()
     try:
-        _write_renewals(session, run, now)
+        # The set's invoice emails are queued in one statement, in the savepoint.
+        with events.handled_together(session):
+            _write_renewals(session, run, now)
         savepoint.commit()
     except Exception as exc:
         if is_database_unavailable(exc):

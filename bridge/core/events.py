@@ -14,6 +14,11 @@ Subscriptions are made once per process by whatever wires the
 application together (the app factory, the scheduler's context, the
 benchmark, the tests); subscribing the same function twice is harmless.
 
+A domain step that records the same events for a whole set of objects
+(renewal day's batches) wraps them in ``handled_together(session)``:
+subscribers that can work in sets (the outbox, one insert for the set's
+emails) registered a scope for it with ``handle_in_sets``.
+
 Each session also keeps the events it recorded (``recorded(session)``), in
 order, without those of a rolled-back transaction or savepoint: tests
 assert the exact events of a scenario step by step.
@@ -24,7 +29,8 @@ attempt number, the next retry); subscribers load the rows themselves.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -365,6 +371,31 @@ def subscribers_of(event_type: type[Event]) -> list[Subscriber]:
     ]
 
 
+SetScope = Callable[[Session], AbstractContextManager]
+
+_set_scopes: list[SetScope] = []
+
+
+def handle_in_sets(scope: SetScope) -> None:
+    """Enter ``scope(session)`` around every ``handled_together`` block, for a
+    subscriber that does its work for a set at the end of it. Idempotent."""
+    if scope not in _set_scopes:
+        _set_scopes.append(scope)
+
+
+@contextmanager
+def handled_together(session: Session) -> Iterator[None]:
+    """The events recorded within are handled as one set: each subscriber
+    with a set scope (``handle_in_sets``) finishes its work when the block
+    ends, in the same transaction; an error within leaves that work undone
+    (the caller rolls the transaction back). No savepoint inside the block
+    may be rolled back on its own: what the scopes keep would outlive it."""
+    with ExitStack() as scopes:
+        for scope in _set_scopes:
+            scopes.enter_context(scope(session))
+        yield
+
+
 @dataclass
 class _Entry:
     event: Event
@@ -398,20 +429,29 @@ def _within(transaction: SessionTransaction | None, ended: SessionTransaction) -
     return False
 
 
+# The first entries of a session's log are committed (their transaction is
+# None): their count is kept, so a commit or a rollback looks only at the
+# entries after them. A scheduler's session records thousands of events in
+# a run, and commits after each set.
+_SETTLED = "bridge.events.settled"
+
+
 @sa_event.listens_for(Session, "after_commit")
 def _committed(session: Session) -> None:
     entries = session.info.get(_LOG)
     # A savepoint's commit only hands its events to the enclosing transaction.
     if entries and session.get_nested_transaction() is None:
-        for entry in entries:
+        for entry in entries[session.info.get(_SETTLED, 0) :]:
             entry.transaction = None
+        session.info[_SETTLED] = len(entries)
 
 
 @sa_event.listens_for(Session, "after_soft_rollback")
 def _rolled_back(session: Session, previous: SessionTransaction) -> None:
     entries = session.info.get(_LOG)
-    if entries:
-        entries[:] = [e for e in entries if not _within(e.transaction, previous)]
+    settled = session.info.get(_SETTLED, 0)
+    if entries and len(entries) > settled:
+        entries[settled:] = [e for e in entries[settled:] if not _within(e.transaction, previous)]
 
 
 @sa_event.listens_for(Session, "after_transaction_end")
@@ -420,4 +460,4 @@ def _ended(session: Session, transaction: SessionTransaction) -> None:
     # session closed): what it recorded did not happen.
     entries = session.info.get(_LOG)
     if entries and transaction.parent is None:
-        entries[:] = [e for e in entries if e.transaction is None]
+        del entries[session.info.get(_SETTLED, 0) :]

@@ -5,10 +5,16 @@ event's own transaction, delivered later (``bridge.mail.delivery``).
 dedupe key names the trigger, the object and the occasion
 (``payment_failed:invoice:42:attempt:2``), so however many times an event is
 handled, by however many processes at once, one message is queued.
+
+Renewal day queues a receipt or an invoice email for each renewal of a set:
+within ``queued_together`` the messages are kept and written at the end in
+one statement, instead of a look-up and an insert each.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from functools import cache
 
@@ -37,31 +43,36 @@ def enqueue(
     now: datetime | None = None,
 ) -> bool:
     """Queue ``message`` for ``to`` unless ``dedupe_key`` was queued before;
-    True when a row was inserted. Runs in the caller's transaction."""
+    True when a row was inserted. Runs in the caller's transaction. Within
+    ``queued_together`` the row is kept for the end of the set (True unless
+    the set has the key already)."""
     now = now or clock.now()
+    row = {
+        "trigger": trigger,
+        "dedupe_key": dedupe_key[:200],
+        "to_address": to,
+        "from_name": message.from_name[:200],
+        "reply_to": message.reply_to,
+        "subject": message.subject[:500],
+        "body_html": message.html,
+        "body_text": message.text,
+        "logo_id": message.logo_id,
+        "client_id": client_id,
+        "invoice_id": invoice_id,
+        "subscription_id": subscription_id,
+        "status": OutboxStatus.QUEUED,
+        "attempts": 0,
+        "next_attempt_at": now,
+        "created_at": now,
+    }
+    together = session.info.get(_TOGETHER)
+    if together is not None:
+        return together.setdefault(row["dedupe_key"], row) is row
     # Straight to the connection: the ORM's bulk path (and an autoflush)
     # cost more than the insert, hundreds of times in a renewal batch. The
     # rows it names are in the database already (they have ids).
     inserted = session.connection().execute(
-        _enqueue_statement(session.get_bind().dialect.name),
-        {
-            "trigger": trigger,
-            "dedupe_key": dedupe_key[:200],
-            "to_address": to,
-            "from_name": message.from_name[:200],
-            "reply_to": message.reply_to,
-            "subject": message.subject[:500],
-            "body_html": message.html,
-            "body_text": message.text,
-            "logo_id": message.logo_id,
-            "client_id": client_id,
-            "invoice_id": invoice_id,
-            "subscription_id": subscription_id,
-            "status": OutboxStatus.QUEUED,
-            "attempts": 0,
-            "next_attempt_at": now,
-            "created_at": now,
-        },
+        _enqueue_statement(session.get_bind().dialect.name), row
     )
     # A row comes back only when one was inserted.
     return inserted.first() is not None
@@ -78,9 +89,47 @@ def _enqueue_statement(dialect: str):
 
 def is_queued(session: Session, dedupe_key: str) -> bool:
     """Whether ``dedupe_key`` was queued already (spares rendering it again;
-    ``enqueue`` is what guarantees one message)."""
+    ``enqueue`` is what guarantees one message). Within ``queued_together``
+    only the set's own messages are looked at: a key queued before the set
+    is rendered for nothing and dropped when the set is written, which is
+    rare (a replayed event) and cheaper than a look-up for every message."""
+    together = session.info.get(_TOGETHER)
+    if together is not None:
+        return dedupe_key[:200] in together
     found = session.connection().scalar(_queued_statement(), {"dedupe_key": dedupe_key[:200]})
     return found is not None
+
+
+_TOGETHER = "bridge.outbox.together"
+
+
+@contextmanager
+def queued_together(session: Session) -> Iterator[None]:
+    """The messages queued within are written when it ends, in one
+    statement (``ON CONFLICT DO NOTHING`` still keeps one message per
+    dedupe key), in the caller's transaction; nothing is written when it
+    ends with an error. Within another, the outer one writes. Use it where
+    no savepoint inside may roll back alone: its messages would stay."""
+    if _TOGETHER in session.info:
+        yield
+        return
+    together: dict[str, dict] = {}
+    session.info[_TOGETHER] = together
+    try:
+        yield
+        rows = list(together.values())
+        together.clear()
+        if rows:
+            session.connection().execute(
+                _enqueue_many_statement(session.get_bind().dialect.name), rows
+            )
+    finally:
+        session.info.pop(_TOGETHER, None)
+
+
+@cache
+def _enqueue_many_statement(dialect: str):
+    return _INSERTS[dialect](OutboxMessage).on_conflict_do_nothing(index_elements=["dedupe_key"])
 
 
 @cache

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from bridge.core import clock, events
 from bridge.links import invitation_url
-from bridge.mail import notify
+from bridge.mail import notify, outbox
 from bridge.models import Invoice, Payment, Subscription, User
 
 
@@ -133,6 +133,9 @@ SUBSCRIBERS = {
 
 
 def register() -> None:
-    """Subscribe the emails to their events (idempotent)."""
+    """Subscribe the emails to their events (idempotent); a set of events
+    handled together (``events.handled_together``) has its emails written
+    at its end, in one statement."""
     for event_type, subscriber in SUBSCRIBERS.items():
         events.subscribe(event_type, subscriber)
+    events.handle_in_sets(outbox.queued_together)

@@ -207,6 +207,28 @@ def test_the_events_of_a_session_closed_without_commit_are_forgotten(db, shop):
     assert triggers(db) == []
 
 
+def test_a_session_of_many_transactions_forgets_only_what_was_rolled_back(db, shop):
+    """A scheduler's session commits after each set: the events of its
+    committed transactions stay, whatever rolls back later."""
+    first, second, third, fourth = (draft(db, shop, "setup") for _ in range(4))
+    session = db.sessionmaker()
+    invoices.finalize(session, session.get(Invoice, first), send=False)
+    session.commit()
+    invoices.finalize(session, session.get(Invoice, second), send=False)
+    session.rollback()
+    savepoint = session.begin_nested()
+    invoices.finalize(session, session.get(Invoice, second), send=False)
+    savepoint.rollback()
+    invoices.finalize(session, session.get(Invoice, third), send=False)
+    session.commit()
+    invoices.finalize(session, session.get(Invoice, fourth), send=False)
+    session.close()
+    assert events.recorded(session) == [
+        InvoiceFinalized(first, send=False),
+        InvoiceFinalized(third, send=False),
+    ]
+
+
 def test_subscribing_twice_calls_once():
     subscribers.register()
     subscribers.register()

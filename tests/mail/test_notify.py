@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import event as sa_event
 from sqlalchemy import select
 
 from bridge.billing import invoices
 from bridge.billing.business import get_settings
+from bridge.core import events
 from bridge.mail import notify
 from bridge.models import Client, Invoice, OutboxMessage, Subscription
 from tests.mail.conftest import issue, outbox
@@ -257,3 +260,47 @@ def test_a_card_payment_settling_the_invoice_queues_the_receipt_once(shop, db):
     receipt = outbox(db, "payment_receipt")[0]
     assert "card" in receipt.body_text and "€150.00" in receipt.body_text
     assert len(outbox(db, "agency_payment_received")) == 1
+
+
+def _outbox_statements(db) -> Counter:
+    """Counts the statements on the outbox table, by their first word."""
+    seen = Counter()
+
+    def count(_conn, _cursor, statement, *_args):
+        if "outbox_messages" in statement:
+            seen[statement.split(None, 1)[0].upper()] += 1
+
+    sa_event.listen(db.engine, "before_cursor_execute", count)
+    return seen
+
+
+def test_emails_handled_together_are_written_at_the_end_in_one_statement(shop, db):
+    first, second = issue(shop), issue(shop)
+    seen = _outbox_statements(db)
+    with db.session() as session:
+        loaded = [session.get(Invoice, first["id"]), session.get(Invoice, second["id"])]
+        with events.handled_together(session):
+            for invoice in loaded:
+                assert notify.overdue_reminder(session, invoice, days_overdue=3) is True
+            # The set's own key is known at once, and nothing is written yet.
+            assert notify.overdue_reminder(session, loaded[0], days_overdue=3) is False
+            assert notify.invoice_sent(session, loaded[0]) is True  # queued before the set
+            assert seen == Counter()
+        assert seen == Counter({"INSERT": 1})
+    # The key queued before the set stays one message.
+    assert [m.invoice_id for m in outbox(db, "overdue_reminder")] == [first["id"], second["id"]]
+    assert [m.invoice_id for m in outbox(db, "invoice_sent")] == [first["id"], second["id"]]
+    reminder = outbox(db, "overdue_reminder")[0]
+    assert reminder.status == "queued" and "€150.00" in reminder.body_text
+
+
+def test_emails_handled_together_are_not_written_when_the_set_fails(shop, db):
+    invoice = issue(shop)
+    with db.session() as session:
+        loaded = session.get(Invoice, invoice["id"])
+        with pytest.raises(RuntimeError), events.handled_together(session):
+            notify.overdue_reminder(session, loaded, days_overdue=3)
+            raise RuntimeError("the set fails")
+        # The session works one by one again.
+        assert notify.overdue_reminder(session, loaded, days_overdue=7) is True
+    assert [m.dedupe_key.rsplit(":", 1)[1] for m in outbox(db, "overdue_reminder")] == ["7"]

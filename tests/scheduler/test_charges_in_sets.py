@@ -13,7 +13,7 @@ import time_machine
 from sqlalchemy import event, select
 
 from bridge.billing import collection
-from bridge.models import Invoice, InvoiceStatus, Payment, PaymentStatus
+from bridge.models import Invoice, InvoiceStatus, OutboxMessage, Payment, PaymentStatus
 from scheduler.jobs import JobContext, run_job
 from tests.scheduler.fakes import RecordingGateway
 from tests.scheduler.test_charges_in_flight import RENEWAL_DAY, due_renewals, paid_once
@@ -69,11 +69,16 @@ def test_a_set_of_charges_commits_a_few_times_not_five_times_a_charge(app, db, s
             for invoice in s.scalars(select(Invoice).where(Invoice.subscription_id.is_not(None))):
                 invoice.next_charge_at = RENEWAL_DAY
             s.commit()
-    commits = Counter()
+    commits, outbox = Counter(), Counter()
 
     @event.listens_for(db.engine, "commit")
     def count(*_args):
         commits["n"] += 1
+
+    @event.listens_for(db.engine, "before_cursor_execute")
+    def count_outbox(_conn, _cursor, statement, *_args):
+        if "outbox_messages" in statement:
+            outbox[statement.split(None, 1)[0].upper()] += 1
 
     gateway = RecordingGateway()
     try:
@@ -83,10 +88,21 @@ def test_a_set_of_charges_commits_a_few_times_not_five_times_a_charge(app, db, s
             )
     finally:
         event.remove(db.engine, "commit", count)
+        event.remove(db.engine, "before_cursor_execute", count_outbox)
     assert record["counts"]["charged"] == 20
     # The run's own record (start, end), then per set: the claim, the
     # pending payments, the answers; one charge after another took 5 each.
     assert commits["n"] <= 8, commits
+    # The 20 receipts: one insert per set of answers, no look-up each.
+    assert outbox == Counter({"INSERT": outbox["INSERT"]}) and 1 <= outbox["INSERT"] <= 2, outbox
+    renewed = sorted(i.id for i in renewal_invoices(db))
+    with db.session() as s:
+        receipts = s.scalars(
+            select(OutboxMessage.invoice_id).where(
+                OutboxMessage.trigger == "payment_receipt", OutboxMessage.invoice_id.in_(renewed)
+            )
+        ).all()
+    assert sorted(receipts) == renewed and len(renewed) == 20
 
 
 def _offline():
