@@ -25,6 +25,14 @@ LIVE_DEFAULT = 80.0
 TEST_DEFAULT = 20.0
 
 
+def default_burst(rate: float) -> float:
+    """A bucket lets ``rate + burst`` requests into any one second, and the
+    requests reach Stripe with the jitter of their threads: a twentieth of
+    the rate keeps every second, as Stripe counts it, close to the rate (80
+    a second: at most 84 taken, under 90 arriving)."""
+    return max(1.0, rate / 20)
+
+
 class RateLimiter:
     """At most ``rate`` acquisitions per second on average, bursts of up to
     ``burst``. ``acquire`` sleeps until a token is free."""
@@ -40,7 +48,7 @@ class RateLimiter:
         if rate <= 0:
             raise ValueError("rate must be positive")
         self.rate = float(rate)
-        self.burst = float(burst if burst is not None else max(1.0, rate / 10))
+        self.burst = float(burst if burst is not None else default_burst(rate))
         self._clock = clock
         self._sleep = sleep
         self._tokens = self.burst
@@ -109,7 +117,7 @@ class SharedRateLimiter:
         self.engine = engine.execution_options(isolation_level="AUTOCOMMIT")
         self.name = name
         self.rate = float(rate)
-        self.burst = float(burst if burst is not None else max(1.0, rate / 10))
+        self.burst = float(burst if burst is not None else default_burst(rate))
         self._sleep = sleep
         self._fallback = RateLimiter(rate, self.burst, sleep=sleep)
         self._warned = False
