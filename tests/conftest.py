@@ -9,6 +9,7 @@ reason shown, except when ``BRIDGE_REQUIRE_POSTGRES=1`` (CI), where they fail.
 
 from __future__ import annotations
 
+import copy
 import functools
 import os
 import re
@@ -93,6 +94,42 @@ def _shared_builder(self, append_unknown: bool = True):
 
 
 Rule._compile_builder = _shared_builder
+
+
+# Parsing the rules themselves is most of what is left (two hundred rules,
+# parsed again for every app). What parsing gives depends only on the
+# rule's text and the map's converter classes: the parts (regular
+# expressions and weights), the trace and the variables, with a converter
+# each. Those are kept once per rule and given to every app's rule, each
+# with copies of the converters bound to its own map.
+_werkzeug_compile = Rule.compile
+_parsed: dict[tuple, tuple] = {}
+
+
+def _shared_compile(self) -> None:
+    if self.map.host_matching or self.subdomain:
+        _werkzeug_compile(self)
+        return
+    key = (self.rule, self.merge_slashes, tuple(self.map.converters.items()))
+    parsed = _parsed.get(key)
+    if parsed is None:
+        _werkzeug_compile(self)
+        _parsed[key] = (tuple(self._parts), tuple(self._trace), dict(self._converters))
+        return
+    parts, trace, converters = parsed
+    self._parts = list(parts)
+    self._trace = list(trace)
+    self._converters = {}
+    for name, converter in converters.items():
+        own = copy.copy(converter)
+        own.map = self.map
+        self._converters[name] = own
+    self.arguments.update(converters)
+    self._build = self._compile_builder(False).__get__(self, None)
+    self._build_unknown = self._compile_builder(True).__get__(self, None)
+
+
+Rule.compile = _shared_compile
 
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 SEEDED_TABLES = ("business_settings", "roles")
