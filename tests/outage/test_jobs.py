@@ -5,11 +5,12 @@ that lost the database does not wait for its lease to end."""
 from __future__ import annotations
 
 import logging
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import OperationalError
 
 from bridge.mail import delivery, outbox
@@ -46,6 +47,25 @@ def ctx(app, pg, proxy):
     database.dispose()
 
 
+def open_transactions(direct) -> list[tuple]:
+    """Other sessions of the test database inside a transaction."""
+    with direct.session() as s:
+        return s.execute(
+            text(
+                "SELECT pid, state, left(query, 80) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                " AND backend_type = 'client backend' AND xact_start IS NOT NULL"
+            )
+        ).all()
+
+
+def assert_transactions_end(direct, within: float = 10.0) -> None:
+    deadline = time.monotonic() + within
+    while (left := open_transactions(direct)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not left, left
+
+
 def renewal_invoices(direct) -> int:
     with direct.session() as s:
         return s.scalar(
@@ -78,6 +98,9 @@ def test_the_renew_job_stops_at_the_first_connection_error_and_logs_it_once(
         # Given up by the statement watchdog (1 + 1 s), not blocked for the stall.
         assert record["duration_ms"] < 6000
         proxy.resume()
+        # The stalled transaction ends on the server once its bytes flow
+        # again and it finds its client gone; its locks go with it.
+        assert_transactions_end(direct)
     assert record["ok"] is False
     assert "OperationalError" in record["error"]
     problems = [
@@ -93,7 +116,7 @@ def test_the_renew_job_stops_at_the_first_connection_error_and_logs_it_once(
     proxy.come_back()
     with time_machine.travel(DUE, tick=False):
         record = run_job(ctx, "renew", DUE)
-    assert record["ok"], record
+    assert record["ok"], (record, open_transactions(direct))
     if lost_at == b"INSERT INTO invoices":
         assert record["counts"]["renewed"] == CLIENTS
     # (Charges claimed by the run that lost the database wait for their
