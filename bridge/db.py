@@ -24,7 +24,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bridge.core.transactions import COMMITS_DEFERRED, PLAN_FOR_VALUES, BridgeSession
+from bridge.core.transactions import COMMITS_DEFERRED, PLAN_FOR_VALUES, WROTE, BridgeSession
 
 # Migrations and tests import the base from here; it lives with the models.
 from bridge.models.base import Base  # noqa: F401
@@ -245,6 +245,7 @@ def make_engine(
         # fail with "database is locked" when another one wrote in between.
         # SQLite has one writer at a time anyway; PostgreSQL is for scale.
         event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
+        _track_writes(engine)
         return engine
     timeouts = timeouts or Timeouts()
     cache_long_statements()
@@ -263,21 +264,17 @@ def make_engine(
     return engine
 
 
-WROTE = "bridge.wrote"
-"""``Connection.info`` key: whether the current transaction sent anything
-but a ``SELECT``."""
-
-
 def _track_writes(engine: Engine) -> None:
     """Mark each transaction that sends a statement other than a ``SELECT``
-    (``WROTE``), so a request that only read may end with ``COMMIT``
-    (``_close_session``)."""
+    (``WROTE``; SQLite's own ``BEGIN IMMEDIATE`` aside), so a request that
+    only read may end with ``COMMIT`` (``_close_session``) and the client
+    list may trust its kept totals (``bridge.billing.clients``)."""
 
     def begin(conn) -> None:
         conn.info[WROTE] = False
 
     def statement(conn, _cursor, statement: str, *_args) -> None:
-        if statement.lstrip()[:6].upper() != "SELECT":
+        if statement.lstrip()[:6].upper() not in ("SELECT", "BEGIN "):
             conn.info[WROTE] = True
 
     event.listen(engine, "begin", begin)

@@ -15,6 +15,9 @@ COMMITS_DEFERRED = "bridge.commits_deferred"
 PLAN_FOR_VALUES = "bridge_plan_for_values"
 """Execution option of a statement that PostgreSQL must plan for the values
 of each execution: psycopg never prepares it (``bridge.db``)."""
+WROTE = "bridge.wrote"
+"""``Connection.info`` key: whether the current transaction sent anything
+but a ``SELECT`` (kept by ``bridge.db``; missing when not known)."""
 
 
 class BridgeSession(Session):

@@ -36,17 +36,20 @@ from bridge.models.mail import EmailTemplate, OutboxMessage, OutboxStatus
 from bridge.models.roles import Role, SiteRole
 from bridge.models.settings import SETTINGS_ID, BusinessSettings, StoredFile
 from bridge.models.sites import SeoScan, SiteConnectCode, SiteRequestNonce
+from bridge.models.stamps import CLIENTS_STAMP, ChangeStamp
 from bridge.models.stripe_events import StripeEvent
 from bridge.models.subscriptions import Subscription, SubscriptionStatus
 from bridge.models.users import ApiToken, User, UserKind
 
 __all__ = [
+    "CLIENTS_STAMP",
     "SETTINGS_ID",
     "ApiToken",
     "AuditEntry",
     "BalanceEntryKind",
     "BillingReason",
     "BusinessSettings",
+    "ChangeStamp",
     "CatalogStatus",
     "Client",
     "ClientBalanceEntry",
