@@ -203,3 +203,19 @@ def test_commits_changing_clients_at_once_each_replace_the_stamp(db, database_ur
         thread.join(timeout=30)
     assert failures == []
     assert total(db, status=ClientStatus.ACTIVE) == 4
+
+
+@pytest.mark.parametrize("sort", sorted(clients.SORTS))
+def test_a_search_pages_in_every_sort_order_with_its_sites_and_role(db, sort):
+    names = ["Anna", "Hannah", "Boris", "Joanna", "Ivan", "Dana", "Zoe", "Nancy", "Anders"]
+    for index, name in enumerate(names):
+        add(db, name, mrr=(index * 37) % 5 * 100, net_billing=(index * 53) % 4 * 100)
+    with db.session() as s:
+        every = clients.list_clients(s, sort=sort, per_page=100).items
+        pages = [
+            clients.list_clients(s, text="an", sort=sort, page=n, per_page=2) for n in (1, 2, 3, 4)
+        ]
+    expected = [row for row in every if "an" in row.name.lower()]
+    assert [row for page in pages for row in page.items] == expected
+    assert {page.total for page in pages} == {len(expected)} == {7}
+    assert {(row.site_count, row.role.name) for row in expected} == {(0, "Billing only")}
