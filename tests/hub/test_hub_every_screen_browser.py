@@ -87,7 +87,9 @@ def missed_by_tab(page) -> list[str]:
 
 
 def axe_violations(page) -> list[dict]:
-    """axe-core's serious and critical violations on the page as it is."""
+    """axe-core's serious and critical violations on the page once loaded
+    (its stylesheets applied: see ``test_hub_browser._axe``)."""
+    page.wait_for_load_state("load")
     page.evaluate(AXE.read_text(encoding="utf-8") + "\n;0")
     result = page.evaluate(
         "async () => (await axe.run(document, {resultTypes: ['violations']})).violations"
