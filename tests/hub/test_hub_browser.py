@@ -114,8 +114,8 @@ def _page(browser, width: int):
     return context, page
 
 
-def _axe(page) -> None:
-    """axe-core on the page once loaded: no serious or critical violation."""
+def axe_violations(page) -> list[dict]:
+    """axe-core's serious and critical violations on the page once loaded."""
     # A click that submits a form returns once the new page has begun:
     # axe on a page whose stylesheets are not all applied yet measures
     # colours nobody will see (a CI run found contrast failures on text
@@ -126,7 +126,12 @@ def _axe(page) -> None:
         "async () => (await axe.run(document, {resultTypes: ['violations']})).violations"
         ".map(v => ({id: v.id, impact: v.impact, nodes: v.nodes.map(n => n.target.join(' '))}))"
     )
-    bad = [v for v in result if v["impact"] in ("serious", "critical")]
+    return [v for v in result if v["impact"] in ("serious", "critical")]
+
+
+def _axe(page) -> None:
+    """axe-core on the page once loaded: no serious or critical violation."""
+    bad = axe_violations(page)
     assert not bad, bad
 
 

@@ -16,9 +16,9 @@ pytestmark = pytest.mark.slow
 from bridge import demo  # noqa: E402
 from tests.e2e.conftest import LiveServer  # noqa: E402
 from tests.hub.test_hub_browser import (  # noqa: E402, F401
-    AXE,
     _demo_with_billing,
     _serve,
+    axe_violations,
     browser,
 )
 
@@ -84,18 +84,6 @@ def missed_by_tab(page) -> list[str]:
         if reached >= set(keys):
             break
     return [describe(page, key) for key in keys if key not in reached]
-
-
-def axe_violations(page) -> list[dict]:
-    """axe-core's serious and critical violations on the page once loaded
-    (its stylesheets applied: see ``test_hub_browser._axe``)."""
-    page.wait_for_load_state("load")
-    page.evaluate(AXE.read_text(encoding="utf-8") + "\n;0")
-    result = page.evaluate(
-        "async () => (await axe.run(document, {resultTypes: ['violations']})).violations"
-        ".map(v => ({id: v.id, impact: v.impact, nodes: v.nodes.map(n => n.target.join(' '))}))"
-    )
-    return [v for v in result if v["impact"] in ("serious", "critical")]
 
 
 def screen_of(path: str) -> str:
