@@ -24,6 +24,7 @@ Revision ID: 0031
 Revises: 0030
 """
 
+import uuid
 from collections.abc import Sequence
 
 import sqlalchemy as sa
@@ -86,12 +87,12 @@ def upgrade() -> None:
         sa.Column("stamp", sa.String(length=36), nullable=False),
         sa.PrimaryKeyConstraint("name", name="pk_change_stamps"),
     )
-    postgresql = op.get_bind().dialect.name == "postgresql"
     op.execute(
-        "INSERT INTO change_stamps (name, stamp) VALUES ('clients', gen_random_uuid()::text)"
-        if postgresql
-        else "INSERT INTO change_stamps (name, stamp) VALUES ('clients', lower(hex(randomblob(16))))"
+        sa.text("INSERT INTO change_stamps (name, stamp) VALUES ('clients', :stamp)").bindparams(
+            stamp=uuid.uuid4().hex
+        )
     )
+    postgresql = op.get_bind().dialect.name == "postgresql"
     for statement in POSTGRESQL if postgresql else SQLITE:
         op.execute(statement)
 
